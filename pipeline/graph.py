@@ -1,0 +1,81 @@
+"""Composition of the tag job: read -> fetch -> decode -> backbone -> tagger -> expand -> write.
+
+Only wiring lives here; every stage is its own module under transforms/.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import RunInference
+
+from pipeline import options as opt
+from transforms.decode import DecodeImage
+from transforms.expand import ExpansionHandler
+from transforms.features import BackboneHandler
+from transforms.fetch import FetchBatch
+from transforms.read import ReadUris
+from transforms.records import Element
+from transforms.tagger import ImageNetTaggerHandler
+from transforms.write import ERRORS, SplitFailures, WriteOutputs
+
+PIXEL_FIELDS = ("image", "features", "imagenet_probs")
+
+
+def _count_input(element: Element) -> Element:
+    Metrics.counter("image_tagger", "inputs").inc()
+    return element
+
+
+def _drop_pixels(element: Element) -> Element:
+    """After the last vision model, images and feature arrays are dead weight: drop them."""
+    return {k: v for k, v in element.items() if k not in PIXEL_FIELDS}
+
+
+def model_handlers(o: opt.TagOptions, num_workers: int = 1) -> dict:
+    """The model stages of the job, in order, keyed by stage name."""
+    handlers = {
+        "backbone": BackboneHandler(
+            opt.backbone_config(o, num_workers), max_batch_size=o.backbone_batch_size
+        ),
+        "tagger": ImageNetTaggerHandler(opt.tagger_config(o)),
+    }
+    if o.expansion_per_tag > 0:
+        handlers["expansion"] = ExpansionHandler(opt.expansion_config(o))
+    return handlers
+
+
+def model_version(handlers: dict) -> str:
+    return ";".join(f"{name}={h.model_version()}" for name, h in handlers.items())
+
+
+def tag_images(pipeline: beam.Pipeline, o: opt.TagOptions, num_workers: int = 1):
+    """Build the tag job on ``pipeline``; returns the write results (tags, errors)."""
+    handlers = model_handlers(o, num_workers)
+    elements = (
+        pipeline
+        | "Read" >> ReadUris(o.input)
+        | "CountInputs" >> beam.Map(_count_input)
+    )
+    fetched = (
+        elements
+        | "BatchFetch" >> beam.BatchElements(
+            min_batch_size=1, max_batch_size=o.fetch_batch_size
+        )
+        | "Fetch" >> beam.ParDo(FetchBatch(opt.fetch_config(o))).with_outputs(ERRORS, main="ok")
+    )
+    decoded = fetched.ok | "Decode" >> beam.ParDo(
+        DecodeImage(opt.decode_config(o))
+    ).with_outputs(ERRORS, main="ok")
+    stream = decoded.ok
+    for name, handler in handlers.items():
+        if name == "expansion":
+            stream = stream | "DropPixels" >> beam.Map(_drop_pixels)
+        stream = stream | f"Model.{name}" >> RunInference(handler)
+    if "expansion" not in handlers:
+        stream = stream | "DropPixels" >> beam.Map(_drop_pixels)
+    split = stream | "Split" >> beam.ParDo(
+        SplitFailures(model_version(handlers))
+    ).with_outputs(ERRORS, main="rows")
+    errors = (fetched[ERRORS], decoded[ERRORS], split[ERRORS]) | "AllErrors" >> beam.Flatten()
+    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.num_shards)

@@ -1,0 +1,133 @@
+"""Command-line options of the tag job (everything else is a standard Beam option)."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.decode import DecodeConfig
+from transforms.expand import ExpansionConfig
+from transforms.features import BACKBONES, BackboneConfig
+from transforms.fetch import FetchConfig
+from transforms.tagger import TaggerConfig
+from transforms.vectors import EMBEDDED
+
+
+class TagOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        io = parser.add_argument_group("input and output")
+        io.add_argument(
+            "--input",
+            help="Glob of image files (local or gs://), or a URI list: .txt (one per line), "
+            ".csv/.tsv (a 'uri' or 'url' column), .jsonl (objects with 'uri'/'url'), .parquet "
+            "('uri'/'url' column). URIs may be local paths, gs:// or http(s)://.",
+        )
+        io.add_argument(
+            "--output",
+            help="Directory or gs:// prefix; writes tags-*.parquet and errors-*.parquet there.",
+        )
+        io.add_argument(
+            "--num_shards", type=int, default=0,
+            help="Output shards per table (0: let the runner decide).",
+        )
+
+        fetch = parser.add_argument_group("fetching")
+        fetch.add_argument("--fetch_threads", type=int, default=16,
+                           help="Concurrent fetches per worker.")
+        fetch.add_argument("--fetch_batch_size", type=int, default=32,
+                           help="URIs handed to the fetch pool at once (bounds in-flight memory).")
+        fetch.add_argument("--max_bytes", type=int, default=20 * 1024 * 1024,
+                           help="Largest accepted image body in bytes (too_large beyond).")
+        fetch.add_argument("--connect_timeout", type=float, default=5.0,
+                           help="HTTP connect timeout, seconds.")
+        fetch.add_argument("--read_timeout", type=float, default=10.0,
+                           help="HTTP timeout between two received bytes, seconds.")
+        fetch.add_argument("--total_timeout", type=float, default=30.0,
+                           help="HTTP deadline for a whole image including its body, seconds.")
+        fetch.add_argument("--http_user_agent", default="image-tagger/0.1",
+                           help="User-Agent header for http(s) fetches.")
+
+        decode = parser.add_argument_group("decoding")
+        decode.add_argument("--max_pixels", type=int, default=100_000_000,
+                            help="Refuse images whose declared width x height exceeds this "
+                            "(decompression_bomb), before allocating.")
+
+        model = parser.add_argument_group("models")
+        model.add_argument("--backbone", choices=BACKBONES, default="efficientnet_lite0",
+                           help="Feature extractor. efficientnet_lite0 is embedded (offline); "
+                           "resnet50 is the paper's backbone (torchvision).")
+        model.add_argument("--backbone_weights", default="embedded",
+                           help="'embedded' (efficientnet_lite0's packaged weights), 'imagenet' "
+                           "(torchvision download), 'none' (random init), or a local/gs:///https:// "
+                           "state_dict file.")
+        model.add_argument("--backbone_weights_sha256", default=None,
+                           help="Expected sha256 of a --backbone_weights file.")
+        model.add_argument("--backbone_batch_size", type=int, default=16,
+                           help="Largest backbone batch.")
+        model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                           help="Where torch models run; auto picks cuda when the worker has a GPU.")
+        model.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                           help="auto: bf16 autocast on GPUs and CPUs with native bf16, else fp32.")
+        model.add_argument("--torch_threads", type=int, default=0,
+                           help="Torch intra-op threads per worker process (0: cores / workers).")
+        model.add_argument("--top_k", type=int, default=5, help="Most tagger tags per image.")
+        model.add_argument("--min_score", type=float, default=0.1,
+                           help="Smallest tagger score kept.")
+
+        words = parser.add_argument_group("word vectors and expansion")
+        words.add_argument("--word_vectors", default=EMBEDDED,
+                           help=f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
+                           "word2vec or GloVe text file (local, gs://, https://), or "
+                           "gensim-data:NAME.")
+        words.add_argument("--word_vectors_sha256", default=None,
+                           help="Expected sha256 of a --word_vectors file.")
+        words.add_argument("--expansion_per_tag", type=int, default=2,
+                           help="Nearest words added per tag (the paper: 2); 0 disables expansion.")
+        words.add_argument("--expansion_min_similarity", type=float, default=0.5,
+                           help="Smallest cosine similarity for an expansion word.")
+        words.add_argument("--expansion_vocab_size", type=int, default=50_000,
+                           help="Expansion words come from this many most frequent words.")
+
+
+def fetch_config(o: TagOptions) -> FetchConfig:
+    return FetchConfig(
+        max_bytes=o.max_bytes,
+        connect_timeout_s=o.connect_timeout,
+        read_timeout_s=o.read_timeout,
+        total_timeout_s=o.total_timeout,
+        user_agent=o.http_user_agent,
+        threads=o.fetch_threads,
+    )
+
+
+def decode_config(o: TagOptions) -> DecodeConfig:
+    return DecodeConfig(max_pixels=o.max_pixels)
+
+
+def backbone_config(o: TagOptions, num_workers: int = 1) -> BackboneConfig:
+    weights = o.backbone_weights
+    if o.backbone == "resnet50" and weights == "embedded":
+        weights = "imagenet"
+    return BackboneConfig(
+        name=o.backbone,
+        weights=weights,
+        weights_sha256=o.backbone_weights_sha256,
+        device=o.device,
+        precision=o.precision,
+        torch_threads=o.torch_threads,
+        num_workers=num_workers,
+    )
+
+
+def tagger_config(o: TagOptions) -> TaggerConfig:
+    return TaggerConfig(top_k=o.top_k, min_score=o.min_score)
+
+
+def expansion_config(o: TagOptions) -> ExpansionConfig:
+    return ExpansionConfig(
+        per_tag=o.expansion_per_tag,
+        min_similarity=o.expansion_min_similarity,
+        vocab_limit=o.expansion_vocab_size,
+        word_vectors=o.word_vectors,
+        word_vectors_sha256=o.word_vectors_sha256,
+    )

@@ -1,0 +1,129 @@
+"""End to end: the tag job on DirectRunner over real photos, generated images and bad input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import tag
+from tests.conftest import read_table, send_bytes
+from transforms.records import ERRORS_SCHEMA, TAGS_SCHEMA, image_id_for
+
+
+def _photo_like(width: int, height: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], -1)
+    noise = rng.integers(0, 40, size=(height, width, 3))
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, photos):
+    """Run the job once over a mixed input list; yield (uris, tags rows, error rows, counters)."""
+    root = tmp_path_factory.mktemp("job")
+    uris = [str(photos[n]) for n in ("chelsea", "coffee", "motorcycle", "grace_hopper", "astronaut")]
+    big = root / "big.jpg"
+    _photo_like(1600, 1200, 1).save(big, quality=90)
+    small = root / "small.gif"
+    _photo_like(64, 48, 2).convert("P").save(small)
+    wide = root / "wide.png"
+    _photo_like(3000, 20, 3).save(wide)
+    text = root / "readme.jpg"
+    text.write_text("this is not an image")
+    missing = root / "missing.jpg"
+    uris += [str(big), str(small), str(wide), str(text), str(missing)]
+    listing = root / "input.txt"
+    listing.write_text("\n".join(uris) + "\n\n")
+    out = root / "out"
+    counters = tag.run(["--input", str(listing), "--output", str(out), "--num_shards", "2"])
+    return uris, read_table(out, "tags"), read_table(out, "errors"), counters, root
+
+
+def _tags(rows, name):
+    row = next(r for r in rows if r["uri"].endswith(name))
+    return row, {t["name"] for t in row["tags"]}
+
+
+def test_every_input_ends_in_exactly_one_table(job):
+    uris, tags, errors, counters, _ = job
+    out_uris = tags.column("uri").to_pylist() + errors.column("uri").to_pylist()
+    assert sorted(out_uris) == sorted(uris)
+    assert counters["inputs"] == len(uris) == counters["tagged"] + counters["failed"]
+    assert tags.num_rows == counters["tagged"] == 8
+
+
+def test_schemas_are_the_documented_ones(job):
+    _, tags, errors, _, _ = job
+    assert tags.schema.equals(TAGS_SCHEMA, check_metadata=False)
+    assert errors.schema.equals(ERRORS_SCHEMA, check_metadata=False)
+
+
+def test_bad_inputs_are_dead_letters_with_clear_types(job):
+    _, _, errors, _, _ = job
+    by_name = {r["uri"].rsplit("/", 1)[-1]: r for r in errors.to_pylist()}
+    assert by_name["readme.jpg"]["stage"] == "decode"
+    assert by_name["readme.jpg"]["error_type"] == "not_an_image"
+    assert by_name["missing.jpg"]["stage"] == "fetch"
+    assert by_name["missing.jpg"]["error_type"] == "not_found"
+    assert all(r["image_id"] == image_id_for(r["uri"]) for r in errors.to_pylist())
+
+
+def test_real_photos_get_correct_everyday_tags(job):
+    _, tags, _, _, _ = job
+    rows = tags.to_pylist()
+    assert "cat" in _tags(rows, "chelsea.png")[1]
+    assert {"coffee", "espresso"} & _tags(rows, "coffee.png")[1]
+    assert {"motorcycle", "moped"} & _tags(rows, "motorcycle_left.png")[1]
+
+
+def test_rows_carry_size_ids_versions(job, photos):
+    _, tags, _, _, root = job
+    rows = {r["uri"]: r for r in tags.to_pylist()}
+    chelsea = rows[str(photos["chelsea"])]
+    assert (chelsea["width"], chelsea["height"]) == Image.open(photos["chelsea"]).size
+    assert (rows[str(root / "big.jpg")]["width"], rows[str(root / "big.jpg")]["height"]) == (1600, 1200)
+    assert (rows[str(root / "wide.png")]["width"], rows[str(root / "wide.png")]["height"]) == (3000, 20)
+    for uri, row in rows.items():
+        assert row["image_id"] == image_id_for(uri)
+        assert "backbone=efficientnet_lite0" in row["model_version"]
+        assert "glove-6b-50d" in row["model_version"]
+        assert row["objects"] == []
+
+
+def test_expansion_tags_are_marked_and_scored_below_their_origin(job):
+    _, tags, _, _, _ = job
+    seen = 0
+    for row in tags.to_pylist():
+        scores = {t["name"]: t["score"] for t in row["tags"] if t["source"] == "tagger"}
+        names = [t["name"] for t in row["tags"]]
+        assert len(names) == len(set(names)), "a tag name appears once per image"
+        for t in row["tags"]:
+            assert t["source"] in ("tagger", "expansion")
+            if t["source"] == "expansion":
+                seen += 1
+                assert t["origin"] in scores
+                assert t["score"] < scores[t["origin"]]
+            else:
+                assert t["origin"] is None
+    assert seen > 0
+
+
+def test_http_inputs_are_fetched(tmp_path, http_server, photos):
+    base, routes = http_server
+    buf = io.BytesIO()
+    Image.open(photos["chelsea"]).convert("RGB").save(buf, "JPEG", quality=90)
+    routes["/cat.jpg"] = send_bytes(buf.getvalue())
+    listing = tmp_path / "urls.csv"
+    listing.write_text(f"id,url\n1,{base}/cat.jpg\n2,{base}/gone.jpg\n")
+    out = tmp_path / "out"
+    counters = tag.run(["--input", str(listing), "--output", str(out), "--expansion_per_tag", "0"])
+    rows = read_table(out, "tags").to_pylist()
+    errors = read_table(out, "errors").to_pylist()
+    assert counters["inputs"] == 2
+    assert len(rows) == 1 and "cat" in {t["name"] for t in rows[0]["tags"]}
+    assert [e["error_type"] for e in errors] == ["http_404"]
+    assert "expansion" not in rows[0]["model_version"]

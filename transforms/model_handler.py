@@ -1,0 +1,80 @@
+"""The one interface every model stage implements: a Beam ModelHandler over element dicts.
+
+Subclasses implement ``load_model`` and ``infer(batch, model) -> list[Element]``.
+This base adds what every stage needs: failed elements pass through untouched, a batch
+that raises is retried element by element so one bad image becomes one dead letter
+(stage "model") instead of failing the batch, and batch sizes come from options.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from apache_beam.ml.inference.base import ModelHandler
+
+from transforms.records import Element, mark_failed
+
+
+def default_torch_threads(num_workers: int = 1) -> int:
+    """Threads per worker process so N workers together use the cores, not oversubscribe them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // max(1, num_workers))
+
+
+def resolve_device(device: str) -> str:
+    """'auto' picks cuda when a GPU is visible on the worker, else cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ElementModelHandler(ModelHandler[Element, Element, Any]):
+    """Base for model stages: element dicts in, enriched element dicts out."""
+
+    stage_name = "model"
+
+    def __init__(self, min_batch_size: int = 1, max_batch_size: int = 16):
+        super().__init__()
+        self._batch_kwargs = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+
+    # --- to implement -------------------------------------------------------------
+    def infer(self, batch: list[Element], model: Any) -> list[Element]:
+        raise NotImplementedError
+
+    # --- ModelHandler -------------------------------------------------------------
+    def run_inference(
+        self,
+        batch: Sequence[Element],
+        model: Any,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[Element]:
+        live_idx = [i for i, e in enumerate(batch) if "error" not in e]
+        out = list(batch)
+        if not live_idx:
+            return out
+        live = [batch[i] for i in live_idx]
+        try:
+            results = self.infer(live, model)
+        except Exception:  # noqa: BLE001 - isolate the culprit below
+            results = [self._infer_one(e, model) for e in live]
+        for i, result in zip(live_idx, results, strict=False):
+            out[i] = result
+        return out
+
+    def _infer_one(self, element: Element, model: Any) -> Element:
+        try:
+            return self.infer([element], model)[0]
+        except Exception as exc:  # noqa: BLE001 - one bad element, one dead letter
+            return mark_failed(
+                element, "model", "model_error", f"{self.stage_name}: {type(exc).__name__}: {exc}"
+            )
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return dict(self._batch_kwargs)
+
+    def get_metrics_namespace(self) -> str:
+        return f"image_tagger.{self.stage_name}"

@@ -1,0 +1,124 @@
+"""Record shapes shared by every stage: the element dict, the output schemas, dead letters.
+
+Elements travel through the pipeline as plain dicts (cheap to pickle, easy to extend).
+An element that failed carries an ``error`` entry; later stages pass it through untouched
+and the write stage routes it to the dead-letter table, so no input is ever dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from typing import Any
+
+import pyarrow as pa
+
+Element = dict[str, Any]
+
+STAGES = ("read", "fetch", "decode", "model", "write")
+
+TAG_SOURCES = ("tagger", "detector", "expansion", "zero_shot")
+
+TAG_STRUCT = pa.struct(
+    [
+        ("name", pa.string()),
+        ("score", pa.float32()),
+        ("source", pa.string()),
+        ("origin", pa.string()),
+    ]
+)
+
+OBJECT_STRUCT = pa.struct(
+    [
+        ("label", pa.string()),
+        ("score", pa.float32()),
+        ("box", pa.list_(pa.float32())),
+    ]
+)
+
+TAGS_SCHEMA = pa.schema(
+    [
+        ("uri", pa.string()),
+        ("image_id", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("tags", pa.list_(TAG_STRUCT)),
+        ("objects", pa.list_(OBJECT_STRUCT)),
+        ("model_version", pa.string()),
+        ("processed_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+ERRORS_SCHEMA = pa.schema(
+    [
+        ("uri", pa.string()),
+        ("image_id", pa.string()),
+        ("stage", pa.string()),
+        ("error_type", pa.string()),
+        ("error_message", pa.string()),
+        ("attempts", pa.int32()),
+        ("processed_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def image_id_for(uri: str) -> str:
+    """Stable id of an input: the first 128 bits of sha256(uri), hex."""
+    return hashlib.sha256(uri.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def new_element(uri: str) -> Element:
+    return {"uri": uri, "image_id": image_id_for(uri)}
+
+
+class StageError(Exception):
+    """A failure with a stable short ``error_type`` code, raised by stage helpers."""
+
+    def __init__(self, error_type: str, message: str, attempts: int = 1):
+        super().__init__(message)
+        self.error_type = error_type
+        self.attempts = attempts
+
+
+def mark_failed(
+    element: Element, stage: str, error_type: str, message: str, attempts: int = 1
+) -> Element:
+    """Attach an error to an element, dropping heavy payloads it no longer needs."""
+    out = {"uri": element["uri"], "image_id": element["image_id"]}
+    out["error"] = {
+        "stage": stage,
+        "error_type": error_type,
+        "error_message": message[:2000],
+        "attempts": attempts,
+    }
+    return out
+
+
+def now_utc() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def to_tags_row(element: Element, model_version: str) -> dict[str, Any]:
+    return {
+        "uri": element["uri"],
+        "image_id": element["image_id"],
+        "width": int(element["width"]),
+        "height": int(element["height"]),
+        "tags": element.get("tags", []),
+        "objects": element.get("objects", []),
+        "model_version": model_version,
+        "processed_at": now_utc(),
+    }
+
+
+def to_error_row(element: Element) -> dict[str, Any]:
+    err = element["error"]
+    return {
+        "uri": element["uri"],
+        "image_id": element["image_id"],
+        "stage": err["stage"],
+        "error_type": err["error_type"],
+        "error_message": err["error_message"],
+        "attempts": int(err.get("attempts", 1)),
+        "processed_at": now_utc(),
+    }

@@ -1,0 +1,84 @@
+"""Write stage: tagged elements -> OUTPUT/tags-*.parquet, dead letters -> OUTPUT/errors-*.parquet.
+
+Shard names are deterministic (``tags-00000-of-00004.parquet``), written atomically by
+Beam's file sink (temp files, then rename), so a rerun replaces rather than duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms.records import (
+    ERRORS_SCHEMA,
+    TAGS_SCHEMA,
+    Element,
+    to_error_row,
+    to_tags_row,
+)
+
+ERRORS = "errors"
+NAMESPACE = "image_tagger"
+
+
+class SplitFailures(beam.DoFn):
+    """Main output: finished elements as tag rows; ERRORS: elements that failed in a model stage."""
+
+    def __init__(self, model_version: str):
+        self._model_version = model_version
+
+    def process(self, element: Element) -> Iterable:
+        if "error" in element:
+            yield beam.pvalue.TaggedOutput(ERRORS, element)
+        else:
+            yield to_tags_row(element, self._model_version)
+
+
+class _CountErrors(beam.DoFn):
+    def process(self, element: Element) -> Iterable[dict]:
+        err = element["error"]
+        Metrics.counter(NAMESPACE, "failed").inc()
+        Metrics.counter(NAMESPACE, f"failed.{err['stage']}.{err['error_type']}").inc()
+        yield to_error_row(element)
+
+
+class _CountTagged(beam.DoFn):
+    def process(self, row: dict) -> Iterable[dict]:
+        Metrics.counter(NAMESPACE, "tagged").inc()
+        yield row
+
+
+class WriteOutputs(beam.PTransform):
+    """(tag rows, error elements) -> the two Parquet tables under ``output``."""
+
+    def __init__(self, output: str, num_shards: int = 0):
+        super().__init__()
+        self._output = output.rstrip("/")
+        self._num_shards = num_shards
+
+    def expand(self, pcolls):
+        rows, errors = pcolls
+        tags = (
+            rows
+            | "CountTagged" >> beam.ParDo(_CountTagged())
+            | "WriteTags" >> beam.io.WriteToParquet(
+                FileSystems.join(self._output, "tags"),
+                TAGS_SCHEMA,
+                file_name_suffix=".parquet",
+                num_shards=self._num_shards,
+            )
+        )
+        errs = (
+            errors
+            | "CountErrors" >> beam.ParDo(_CountErrors())
+            | "WriteErrors" >> beam.io.WriteToParquet(
+                FileSystems.join(self._output, "errors"),
+                ERRORS_SCHEMA,
+                file_name_suffix=".parquet",
+                num_shards=self._num_shards,
+            )
+        )
+        return tags, errs
