@@ -87,12 +87,17 @@ def expand_tags(tags: list[dict], neighbours: dict[str, list[tuple[str, float]]]
         for word, sim in neighbours.get(tag["name"], []):
             if count >= config.per_tag or sim < config.min_similarity:
                 break
-            if word in taken or stem(word) in taken_stems or is_variant(word, tag["name"]):
+            if word in taken or is_variant(word, tag["name"]):
+                continue
+            key = stem(word)
+            if key in taken_stems:
                 continue
             score = float(tag["score"]) * sim
-            previous = added.get(word)
+            previous = added.get(key)
+            if previous is not None and previous["origin"] == tag["name"]:
+                continue  # a plural of a word this tag already added
             if previous is None or previous["score"] < score:
-                added[word] = {"name": word, "score": score, "source": "expansion", "origin": tag["name"]}
+                added[key] = {"name": word, "score": score, "source": "expansion", "origin": tag["name"]}
             count += 1
     return tags + sorted(added.values(), key=lambda t: -t["score"])
 

@@ -110,6 +110,7 @@ class ReadUris(beam.PTransform):
 
     def expand(self, pbegin):
         kind = input_kind(self._pattern)
+        first = _first_match(self._pattern)  # fail fast on an input that matches nothing
         if kind == "glob":
             elements = (
                 pbegin
@@ -117,7 +118,6 @@ class ReadUris(beam.PTransform):
                 | "ToElement" >> beam.Map(lambda m: new_element(m.path))
             )
         elif kind == "parquet":
-            first = _first_match(self._pattern)
             with FileSystems.open(first) as f:
                 column = pick_uri_column(pq.read_schema(f).names, first)
             elements = (
@@ -137,7 +137,6 @@ class ReadUris(beam.PTransform):
                 elements = lines | "ParseJson" >> beam.FlatMap(parse_jsonl_line)
             else:
                 delimiter = DELIMITED_SUFFIXES["." + kind]
-                first = _first_match(self._pattern)
                 with FileSystems.open(first) as f:
                     header_line = f.readline().decode("utf-8-sig")
                 header = next(csv.reader([header_line], delimiter=delimiter))

@@ -1,0 +1,65 @@
+"""Expansion (the paper's zero-shot step) on the real embedded GloVe vectors."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms.expand import ExpansionConfig, ExpansionHandler, expand_tags, is_variant, stem
+
+
+def _tag(name, score, source="tagger"):
+    return {"name": name, "score": score, "source": source, "origin": None}
+
+
+@pytest.fixture(scope="module")
+def handler_and_model():
+    handler = ExpansionHandler(ExpansionConfig())
+    return handler, handler.load_model()
+
+
+def test_stem_and_variants():
+    assert stem("cats") == stem("cat") == "cat"
+    assert stem("berries") == "berry"
+    assert stem("glass") == "glass"
+    assert is_variant("cats", "cat") and is_variant("cat", "tiger cat")
+    assert not is_variant("dog", "cat")
+
+
+def test_cat_expands_to_related_animals(handler_and_model):
+    handler, model = handler_and_model
+    out = handler.run_inference([{"uri": "u", "image_id": "i", "tags": [_tag("cat", 0.9)]}], model)
+    added = [t for t in out[0]["tags"] if t["source"] == "expansion"]
+    assert len(added) == 2
+    names = {t["name"] for t in added}
+    assert names & {"dog", "rabbit", "cats", "kitten", "pet", "monkey"} - {"cats"}
+    for t in added:
+        assert t["origin"] == "cat" and 0 < t["score"] < 0.9
+
+
+def test_no_duplicates_and_no_plural_variants():
+    neighbours = {
+        "dog": [("dogs", 0.9), ("cat", 0.88), ("puppy", 0.8), ("puppies", 0.79), ("pet", 0.7)],
+        "cat": [("dog", 0.92), ("kitten", 0.8), ("kittens", 0.79)],
+    }
+    tags = [_tag("dog", 0.8), _tag("cat", 0.5)]
+    out = expand_tags(tags, neighbours, ExpansionConfig(per_tag=2, min_similarity=0.5))
+    names = [t["name"] for t in out]
+    assert names[:2] == ["dog", "cat"]
+    assert sorted(names[2:]) == ["kitten", "pet", "puppy"]
+    assert len(names) == len(set(names))
+
+
+def test_zero_shot_tags_are_not_expanded_and_low_similarity_is_cut():
+    neighbours = {"sky": [("clouds", 0.4)], "beach": [("sand", 0.8)]}
+    tags = [_tag("sky", 0.9), _tag("beach", 0.5, source="zero_shot")]
+    out = expand_tags(tags, neighbours, ExpansionConfig(per_tag=2, min_similarity=0.5))
+    assert out == tags
+
+
+def test_neighbours_are_memoised_and_batched(handler_and_model):
+    _, model = handler_and_model
+    first = model.lookup(["espresso", "motorcycle", "zqxjkvw"])
+    assert first["zqxjkvw"] == []
+    assert model.lookup(["espresso"])["espresso"] is first["espresso"]
+    top5 = {w for w, _ in first["espresso"][:5]}
+    assert {"cappuccino", "latte", "coffee"} & top5

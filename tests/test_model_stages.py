@@ -1,0 +1,96 @@
+"""Model stages: backbone features, the everyday ImageNet tagger, and error isolation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transforms.decode import DecodeConfig, decode_image
+from transforms.features import BackboneConfig, BackboneHandler, center_crop_array
+from transforms.model_handler import ElementModelHandler
+from transforms.records import new_element
+from transforms.tagger import ImageNetTaggerHandler, ImageNetTagTable, TaggerConfig, top_tags
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    handler = BackboneHandler(BackboneConfig(precision="fp32", device="cpu"))
+    return handler, handler.load_model()
+
+
+def _element(path) -> dict:
+    img, w, h = decode_image(path.read_bytes(), DecodeConfig())
+    return {**new_element(str(path)), "image": img, "width": w, "height": h}
+
+
+def test_center_crop_shape_and_content():
+    img = Image.new("RGB", (400, 300), (10, 20, 30))
+    arr = center_crop_array(img)
+    assert arr.shape == (224, 224, 3) and arr.dtype == np.uint8
+    assert tuple(arr[112, 112]) == (10, 20, 30)
+
+
+def test_lite0_features_and_imagenet_classes_on_real_photos(lite0, photos):
+    handler, model = lite0
+    batch = [_element(photos[n]) for n in ("chelsea", "coffee")]
+    out = handler.run_inference(batch, model)
+    assert out[0]["features"].shape == (1280,) and out[0]["features"].dtype == np.float32
+    assert np.isclose(out[0]["imagenet_probs"].sum(), 1.0, atol=1e-3)
+    assert 281 <= int(np.argmax(out[0]["imagenet_probs"])) <= 285  # a domestic cat class
+    assert int(np.argmax(out[1]["imagenet_probs"])) == 967  # espresso
+
+
+def test_resnet50_without_weights_gives_2048_features(photos):
+    handler = BackboneHandler(BackboneConfig(name="resnet50", weights="none", device="cpu"))
+    out = handler.run_inference([_element(photos["coffee"])], handler.load_model())
+    assert out[0]["features"].shape == (2048,)
+    assert out[0]["imagenet_probs"].shape == (1000,)
+
+
+def test_tag_table_groups_sum_their_classes():
+    table = ImageNetTagTable.embedded()
+    probs = np.zeros((1, 1000), np.float32)
+    probs[0, 281], probs[0, 282], probs[0, 967] = 0.4, 0.3, 0.2  # tabby, tiger cat, espresso
+    scores = dict(zip(table.names, table.scores(probs)[0], strict=False))
+    assert scores["cat"] == pytest.approx(0.7)
+    assert scores["tabby"] == pytest.approx(0.4)
+    assert scores["coffee"] == pytest.approx(0.2) and scores["drink"] == pytest.approx(0.2)
+    assert scores["animal"] == pytest.approx(0.7)
+    assert scores["dog"] == 0
+
+
+def test_top_tags_orders_and_thresholds():
+    scores = np.array([[0.05, 0.9, 0.3, 0.2]], np.float32)
+    tags = top_tags(scores, ["a", "b", "c", "d"], top_k=3, min_score=0.25)[0]
+    assert [t["name"] for t in tags] == ["b", "c"]
+    assert all(t["source"] == "tagger" and t["origin"] is None for t in tags)
+
+
+def test_tagger_handler(lite0, photos):
+    handler, model = lite0
+    feats = handler.run_inference([_element(photos["chelsea"])], model)
+    tagger = ImageNetTaggerHandler(TaggerConfig(top_k=5, min_score=0.1))
+    out = tagger.run_inference(feats, tagger.load_model())
+    assert "cat" in [t["name"] for t in out[0]["tags"]]
+
+
+class _Fragile(ElementModelHandler):
+    stage_name = "fragile"
+
+    def load_model(self):
+        return None
+
+    def infer(self, batch, model):
+        if any(e["uri"] == "bad" for e in batch):
+            raise RuntimeError("boom")
+        return [{**e, "ok": True} for e in batch]
+
+
+def test_one_bad_element_does_not_fail_its_batch():
+    batch = [new_element("a"), new_element("bad"), new_element("c")]
+    failed_before = {**new_element("d"), "error": {"stage": "fetch"}}
+    out = _Fragile().run_inference([*batch, failed_before], None)
+    assert [e.get("ok") for e in out] == [True, None, True, None]
+    assert out[1]["error"]["stage"] == "model" and "boom" in out[1]["error"]["error_message"]
+    assert out[3] is failed_before

@@ -1,0 +1,99 @@
+"""Read stage: every list format and globs become one element per URI; bad lines dead-letter."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from transforms.read import ReadUris, input_kind, parse_jsonl_line, pick_uri_column
+from transforms.records import image_id_for
+
+
+def _read(pattern: str) -> list:
+    """Run ReadUris in a real pipeline; return sorted (uri, error_type or None) pairs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with TestPipeline() as p:
+            _ = (
+                p
+                | ReadUris(pattern)
+                | beam.Map(lambda e: json.dumps([e["uri"], e.get("error", {}).get("error_type")]))
+                | beam.io.WriteToText(os.path.join(tmp, "out"))
+            )
+        lines = [line for f in glob.glob(os.path.join(tmp, "out*")) for line in Path(f).read_text().splitlines()]
+    return sorted(tuple(json.loads(line)) for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "kind"),
+    [("a/*.jpg", "glob"), ("x.txt", "text"), ("x.CSV", "csv"), ("x.tsv", "tsv"),
+     ("x.jsonl", "jsonl"), ("gs://b/x-*.parquet", "parquet"), ("gs://b/imgs/**", "glob")],
+)
+def test_input_kind(pattern, kind):
+    assert input_kind(pattern) == kind
+
+
+def test_text_list_skips_blank_and_comment_lines(tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_text("# header comment\n/a.jpg\n\n  https://x.test/b.png  \n")
+    assert _read(str(f)) == [("/a.jpg", None), ("https://x.test/b.png", None)]
+
+
+def test_csv_and_tsv_use_the_uri_or_url_column(tmp_path):
+    c = tmp_path / "in.csv"
+    c.write_text('id,URL,caption\n1,/a.jpg,"a, cat"\n2,gs://b/c.jpg,dog\n3,,empty\n')
+    t = tmp_path / "in.tsv"
+    t.write_text("uri\tlabel\n/x.png\tcat\n")
+    assert _read(str(c)) == [("/a.jpg", None), ("3,,empty", "bad_input_line"), ("gs://b/c.jpg", None)]
+    assert _read(str(t)) == [("/x.png", None)]
+
+
+def test_csv_without_uri_column_is_refused_up_front(tmp_path):
+    c = tmp_path / "in.csv"
+    c.write_text("id,path\n1,/a.jpg\n")
+    with pytest.raises(ValueError, match="no 'uri' or 'url' column"):
+        _read(str(c))
+
+
+def test_jsonl_and_bad_lines(tmp_path):
+    f = tmp_path / "in.jsonl"
+    f.write_text(json.dumps({"url": "/a.jpg"}) + "\n{broken\n" + json.dumps({"other": 1}) + "\n")
+    got = _read(str(f))
+    assert ("/a.jpg", None) in got
+    assert sum(1 for _, err in got if err == "bad_input_line") == 2
+
+
+def test_parquet_list(tmp_path):
+    f = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"uri": ["/a.jpg", "/b.jpg"], "n": [1, 2]}), f)
+    assert _read(str(f)) == [("/a.jpg", None), ("/b.jpg", None)]
+
+
+def test_glob_of_image_files(tmp_path):
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / name).write_bytes(b"x")
+    got = _read(str(tmp_path / "*"))
+    assert [u for u, _ in got] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
+
+
+def test_missing_list_file_fails_fast(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        ReadUris(str(tmp_path / "none.csv")).expand(None)
+
+
+def test_elements_have_stable_ids():
+    assert parse_jsonl_line('{"uri": "/a.jpg"}')[0]["image_id"] == image_id_for("/a.jpg")
+    assert image_id_for("/a.jpg") != image_id_for("/b.jpg")
+    assert len(image_id_for("/a.jpg")) == 32
+
+
+def test_pick_uri_column_prefers_uri():
+    assert pick_uri_column(["URL", "uri"], "f") == "uri"
