@@ -1,4 +1,4 @@
-"""Composition of the tag job: read -> fetch -> decode -> backbone -> tagger -> expand -> write.
+"""Composition of the tag job: read -> fetch -> decode -> backbone -> tagger -> detect -> expand -> write.
 
 Only wiring lives here; every stage is its own module under transforms/.
 """
@@ -11,6 +11,7 @@ from apache_beam.ml.inference.base import RunInference
 
 from pipeline import options as opt
 from transforms.decode import DecodeImage
+from transforms.detect import DetectorHandler
 from transforms.expand import ExpansionHandler
 from transforms.features import BackboneHandler
 from transforms.fetch import FetchBatch
@@ -40,6 +41,10 @@ def model_handlers(o: opt.TagOptions, num_workers: int = 1) -> dict:
         ),
         "tagger": ImageNetTaggerHandler(opt.tagger_config(o)),
     }
+    if o.detector != "none":
+        handlers["detector"] = DetectorHandler(
+            opt.detector_config(o, num_workers), max_batch_size=o.detector_batch_size
+        )
     if o.expansion_per_tag > 0:
         handlers["expansion"] = ExpansionHandler(opt.expansion_config(o))
     return handlers

@@ -5,6 +5,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.decode import DecodeConfig
+from transforms.detect import DETECTORS, DetectorConfig
 from transforms.expand import ExpansionConfig
 from transforms.features import BACKBONES, BackboneConfig
 from transforms.fetch import FetchConfig
@@ -74,6 +75,22 @@ class TagOptions(PipelineOptions):
         model.add_argument("--min_score", type=float, default=0.1,
                            help="Smallest tagger score kept.")
 
+        det = parser.add_argument_group("object detection")
+        det.add_argument("--detector", choices=DETECTORS, default="yolox_nano",
+                         help="Object detector: yolox_nano (COCO-80 ONNX, embedded offline), a "
+                         "torchvision detector, or none.")
+        det.add_argument("--detector_weights", default="embedded",
+                         help="'embedded' (yolox_nano's packaged file), 'coco' (torchvision "
+                         "download), 'none' (random init), or a local/gs:///https:// file.")
+        det.add_argument("--detector_weights_sha256", default=None,
+                         help="Expected sha256 of --detector_weights (yolox_nano: checked against "
+                         "the published file by default).")
+        det.add_argument("--detection_threshold", type=float, default=0.35,
+                         help="Smallest detection score kept (objectness x class for YOLOX).")
+        det.add_argument("--max_objects", type=int, default=20, help="Most objects kept per image.")
+        det.add_argument("--detector_batch_size", type=int, default=8,
+                         help="Largest detector batch (sized apart from the backbone's).")
+
         words = parser.add_argument_group("word vectors and expansion")
         words.add_argument("--word_vectors", default=EMBEDDED,
                            help=f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
@@ -130,4 +147,20 @@ def expansion_config(o: TagOptions) -> ExpansionConfig:
         vocab_limit=o.expansion_vocab_size,
         word_vectors=o.word_vectors,
         word_vectors_sha256=o.word_vectors_sha256,
+    )
+
+
+def detector_config(o: TagOptions, num_workers: int = 1) -> DetectorConfig:
+    weights = o.detector_weights
+    if o.detector != "yolox_nano" and weights == "embedded":
+        weights = "coco"
+    return DetectorConfig(
+        name=o.detector,
+        weights=weights,
+        weights_sha256=o.detector_weights_sha256,
+        threshold=o.detection_threshold,
+        max_objects=o.max_objects,
+        device=o.device,
+        torch_threads=o.torch_threads,
+        num_workers=num_workers,
     )

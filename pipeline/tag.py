@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -12,9 +13,23 @@ from pipeline.options import TagOptions
 from pipeline.runner import counters, is_local, make_pipeline, num_local_workers, run_and_wait, summary
 
 
+def print_help() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.tag",
+        description="Tag images in bulk: CNN tags, word-vector expansion, Parquet out. "
+        "Any standard Beam option (--runner, --direct_num_workers, --project, ...) is accepted too.",
+    )
+    TagOptions._add_argparse_args(parser)  # noqa: SLF001 - Beam's own hook for option classes
+    parser.print_help()
+
+
 def run(argv: list[str] | None = None) -> dict[str, int]:
     """Build and run the tag job; returns the run's counters (inputs, tagged, failed, ...)."""
-    options = PipelineOptions(argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if "-h" in argv or "--help" in argv:
+        print_help()
+        raise SystemExit(0)
+    options = PipelineOptions(argv)
     tag = options.view_as(TagOptions)
     if not tag.input or not tag.output:
         raise SystemExit("--input and --output are required (see --help)")

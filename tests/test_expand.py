@@ -22,7 +22,8 @@ def test_stem_and_variants():
     assert stem("berries") == "berry"
     assert stem("glass") == "glass"
     assert is_variant("cats", "cat") and is_variant("cat", "tiger cat")
-    assert not is_variant("dog", "cat")
+    assert is_variant("tied", "tie") and is_variant("buses", "bus")
+    assert not is_variant("dog", "cat") and not is_variant("catapult", "cat")
 
 
 def test_cat_expands_to_related_animals(handler_and_model):

@@ -91,18 +91,30 @@ def test_rows_carry_size_ids_versions(job, photos):
         assert row["image_id"] == image_id_for(uri)
         assert "backbone=efficientnet_lite0" in row["model_version"]
         assert "glove-6b-50d" in row["model_version"]
-        assert row["objects"] == []
+        assert "detector=yolox_nano@615e266100c3" in row["model_version"]
+
+
+def test_detected_objects_are_written_and_merged(job, photos):
+    _, tags, _, _, _ = job
+    rows = {r["uri"]: r for r in tags.to_pylist()}
+    hopper = rows[str(photos["grace_hopper"])]
+    assert {"person", "tie"} <= {o["label"] for o in hopper["objects"]}
+    assert {"person", "tie"} <= {t["name"] for t in hopper["tags"] if t["source"] == "detector"}
+    for row in rows.values():
+        for obj in row["objects"]:
+            x0, y0, x1, y1 = obj["box"]
+            assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
 
 
 def test_expansion_tags_are_marked_and_scored_below_their_origin(job):
     _, tags, _, _, _ = job
     seen = 0
     for row in tags.to_pylist():
-        scores = {t["name"]: t["score"] for t in row["tags"] if t["source"] == "tagger"}
+        scores = {t["name"]: t["score"] for t in row["tags"] if t["source"] in ("tagger", "detector")}
         names = [t["name"] for t in row["tags"]]
         assert len(names) == len(set(names)), "a tag name appears once per image"
         for t in row["tags"]:
-            assert t["source"] in ("tagger", "expansion")
+            assert t["source"] in ("tagger", "detector", "expansion")
             if t["source"] == "expansion":
                 seen += 1
                 assert t["origin"] in scores

@@ -45,5 +45,6 @@ def test_phrases_average_known_words_and_oov_is_none():
 def test_candidate_words_are_plain_and_unit_norm():
     words, matrix = candidate_words(load_vectors(), 1000)
     assert len(words) == 1000 and all(w.isalpha() or "-" in w or "'" in w for w in words)
-    assert "the" in words and "," not in words
+    assert "city" in words and "," not in words
+    assert not {"the", "every", "someone"} & set(words), "stopwords are never expansion words"
     assert np.allclose(np.linalg.norm(matrix, axis=1), 1, atol=1e-5)

@@ -42,9 +42,15 @@ def stem(word: str) -> str:
 
 
 def is_variant(candidate: str, tag: str) -> bool:
-    """True when ``candidate`` adds nothing over ``tag``: same word, a word of it, or its plural."""
+    """True when ``candidate`` adds nothing over ``tag``: same word, a word of it, its plural,
+    or an inflection (one word is the other plus at most 3 letters: tie/tied, bus/buses)."""
     c = stem(candidate)
-    return any(c == stem(part) for part in tag.lower().replace("-", " ").split() + [tag.lower()])
+    for part in tag.lower().replace("-", " ").split() + [tag.lower()]:
+        p = stem(part)
+        short, long_ = sorted((c, p), key=len)
+        if c == p or (len(short) >= 3 and long_.startswith(short) and len(long_) - len(short) <= 3):
+            return True
+    return False
 
 
 class Neighbours:

