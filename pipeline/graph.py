@@ -67,7 +67,7 @@ def tag_images(pipeline: beam.Pipeline, o: opt.TagOptions, num_workers: int = 1)
         | "BatchFetch" >> beam.BatchElements(
             min_batch_size=1, max_batch_size=o.fetch_batch_size
         )
-        | "Fetch" >> beam.ParDo(FetchBatch(opt.fetch_config(o))).with_outputs(ERRORS, main="ok")
+        | "Fetch" >> beam.ParDo(FetchBatch(opt.http_config(o), o.fetch_threads)).with_outputs(ERRORS, main="ok")
     )
     decoded = fetched.ok | "Decode" >> beam.ParDo(
         DecodeImage(opt.decode_config(o))

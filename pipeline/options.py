@@ -8,7 +8,7 @@ from transforms.decode import DecodeConfig
 from transforms.detect import DETECTORS, DetectorConfig
 from transforms.expand import ExpansionConfig
 from transforms.features import BACKBONES, BackboneConfig
-from transforms.fetch import FetchConfig
+from transforms.http_client import HttpConfig
 from transforms.tagger import TaggerConfig
 from transforms.vectors import EMBEDDED
 
@@ -42,11 +42,22 @@ class TagOptions(PipelineOptions):
         fetch.add_argument("--connect_timeout", type=float, default=5.0,
                            help="HTTP connect timeout, seconds.")
         fetch.add_argument("--read_timeout", type=float, default=10.0,
-                           help="HTTP timeout between two received bytes, seconds.")
+                           help="HTTP timeout waiting for the next bytes, seconds.")
         fetch.add_argument("--total_timeout", type=float, default=30.0,
-                           help="HTTP deadline for a whole image including its body, seconds.")
+                           help="Deadline per image covering retries, redirects and the body, seconds.")
+        fetch.add_argument("--max_attempts", type=int, default=3,
+                           help="HTTP attempts per image; only transient failures (connection "
+                           "errors, timeouts, 408, 429, 5xx) are retried, with jittered backoff.")
+        fetch.add_argument("--retry_backoff", type=float, default=0.5,
+                           help="Base of the exponential retry backoff, seconds.")
+        fetch.add_argument("--max_redirects", type=int, default=5, help="Redirect hops followed.")
         fetch.add_argument("--http_user_agent", default="image-tagger/0.1",
                            help="User-Agent header for http(s) fetches.")
+        fetch.add_argument("--allow_private_networks", action="store_true", default=False,
+                           help="Let web URLs reach loopback/private/link-local addresses (the SSRF "
+                           "guard refuses them by default).")
+        fetch.add_argument("--ignore_robots_opt_out", action="store_true", default=False,
+                           help="Fetch images whose X-Robots-Tag says noai/noimageai (skipped by default).")
 
         decode = parser.add_argument_group("decoding")
         decode.add_argument("--max_pixels", type=int, default=100_000_000,
@@ -106,14 +117,19 @@ class TagOptions(PipelineOptions):
                            help="Expansion words come from this many most frequent words.")
 
 
-def fetch_config(o: TagOptions) -> FetchConfig:
-    return FetchConfig(
+def http_config(o: TagOptions) -> HttpConfig:
+    return HttpConfig(
         max_bytes=o.max_bytes,
         connect_timeout_s=o.connect_timeout,
         read_timeout_s=o.read_timeout,
         total_timeout_s=o.total_timeout,
+        max_attempts=o.max_attempts,
+        backoff_s=o.retry_backoff,
+        max_redirects=o.max_redirects,
         user_agent=o.http_user_agent,
-        threads=o.fetch_threads,
+        allow_private_networks=o.allow_private_networks,
+        respect_robots=not o.ignore_robots_opt_out,
+        pool_size=o.fetch_threads,
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import glob
 import http.server
 import os
+import socket
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -75,3 +78,98 @@ def http_server() -> Iterator[tuple[str, dict]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def flaky(failures: list[tuple[int, dict]], then):
+    """Answer the first requests with (status, headers) from ``failures``, then call ``then``."""
+    state = {"calls": 0}
+
+    def handler(req: http.server.BaseHTTPRequestHandler) -> None:
+        state["calls"] += 1
+        if state["calls"] <= len(failures):
+            status, headers = failures[state["calls"] - 1]
+            req.send_response(status)
+            for k, v in headers.items():
+                req.send_header(k, v)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+        else:
+            then(req)
+
+    handler.state = state
+    return handler
+
+
+def drip(interval: float, forever: bool = True, content_length: int | None = None):
+    """Send headers, then one byte every ``interval`` seconds until the client gives up."""
+
+    def handler(req: http.server.BaseHTTPRequestHandler) -> None:
+        req.send_response(200)
+        req.send_header("Content-Type", "image/jpeg")
+        if content_length is not None:
+            req.send_header("Content-Length", str(content_length))
+        req.end_headers()
+        try:
+            for _ in range(100_000 if forever else 1):
+                req.wfile.write(b"\xff")
+                req.wfile.flush()
+                time.sleep(interval)
+        except OSError:
+            pass
+
+    return handler
+
+
+def endless(chunk: bytes = b"\x00" * 65536):
+    """Stream an unbounded body (no Content-Length) as fast as the client reads."""
+
+    def handler(req: http.server.BaseHTTPRequestHandler) -> None:
+        req.send_response(200)
+        req.send_header("Content-Type", "image/jpeg")
+        req.end_headers()
+        try:
+            for _ in range(100_000):
+                req.wfile.write(chunk)
+        except OSError:
+            pass
+
+    return handler
+
+
+def reset_then(then):
+    """Abort the first connection without a response (a reset), then behave like ``then``."""
+    state = {"calls": 0}
+
+    def handler(req: http.server.BaseHTTPRequestHandler) -> None:
+        state["calls"] += 1
+        if state["calls"] == 1:
+            req.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            req.connection.close()
+            req.close_connection = True
+            return
+        then(req)
+
+    return handler
+
+
+def redirect(location: str, status: int = 302):
+    def handler(req: http.server.BaseHTTPRequestHandler) -> None:
+        req.send_response(status)
+        req.send_header("Location", location)
+        req.send_header("Content-Length", "0")
+        req.end_headers()
+
+    return handler
+
+
+def with_headers(body: bytes, headers: dict, content_type: str = "image/jpeg"):
+    def handler(req: http.server.BaseHTTPRequestHandler) -> None:
+        req.send_response(200)
+        req.send_header("Content-Type", content_type)
+        for k, v in headers.items():
+            req.send_header(k, v)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    return handler

@@ -1,13 +1,14 @@
-"""Fetch stage: local files, loopback HTTP, limits and error codes."""
+"""Fetch stage: local files, URI classification, and the batched DoFn's routing."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import send_bytes
-from transforms.fetch import FetchBatch, FetchConfig, HttpFetcher, fetch_file, read_limited
+from transforms.fetch import FetchBatch, fetch_file, uri_kind
+from transforms.http_client import HttpConfig
 from transforms.records import StageError, new_element
 
 
@@ -15,49 +16,47 @@ def test_local_file_and_missing_file(tmp_path):
     f = tmp_path / "a.bin"
     f.write_bytes(b"abc" * 1000)
     assert fetch_file(str(f), 10_000) == b"abc" * 1000
+    assert fetch_file(f"file://{f}", 10_000) == b"abc" * 1000
     with pytest.raises(StageError) as info:
         fetch_file(str(tmp_path / "nope.jpg"), 10_000)
     assert info.value.error_type == "not_found"
 
 
-def test_size_limit_applies_while_reading(tmp_path):
+def test_size_limit_applies_to_files(tmp_path):
     f = tmp_path / "big.bin"
     f.write_bytes(b"x" * 5000)
+    assert len(fetch_file(str(f), 5000)) == 5000
     with pytest.raises(StageError) as info:
         fetch_file(str(f), 4999)
     assert info.value.error_type == "too_large"
 
 
-def test_read_limited_deadline():
-    def slow():
-        while True:
-            time.sleep(0.01)
-            yield b"x"
+@pytest.mark.parametrize(
+    ("uri", "kind"),
+    [("http://a.test/x.jpg", "web"), ("HTTPS://a.test/x", "web"), ("/tmp/x.jpg", "file"),
+     ("relative/x.jpg", "file"), ("file:///tmp/x.jpg", "file"), ("gs://bucket/x.jpg", "file")],
+)
+def test_uri_kind(uri, kind):
+    assert uri_kind(uri) == kind
 
-    start = time.monotonic()
+
+@pytest.mark.parametrize(
+    ("uri", "error"),
+    [("", "invalid_uri"), ("ftp://a.test/x.jpg", "unsupported_scheme"),
+     ("javascript://alert(1)", "unsupported_scheme"), ("/tmp/a\nb.jpg", "invalid_uri")],
+)
+def test_uri_kind_refuses(uri, error):
     with pytest.raises(StageError) as info:
-        read_limited(slow(), 10**9, deadline=time.monotonic() + 0.2)
-    assert info.value.error_type == "timeout"
-    assert time.monotonic() - start < 2
+        uri_kind(uri)
+    assert info.value.error_type == error
 
 
-def test_http_ok_404_and_declared_too_large(http_server):
-    base, routes = http_server
-    routes["/ok"] = send_bytes(b"\xff\xd8hello")
-    routes["/huge"] = send_bytes(b"y" * 2048)
-    fetcher = HttpFetcher(FetchConfig(max_bytes=1024))
-    assert fetcher.fetch(f"{base}/ok") == b"\xff\xd8hello"
-    for path, code in (("/missing", "http_404"), ("/huge", "too_large")):
-        with pytest.raises(StageError) as info:
-            fetcher.fetch(base + path)
-        assert info.value.error_type == code
-
-
-def test_http_connection_refused_is_a_clear_error():
-    fetcher = HttpFetcher(FetchConfig(connect_timeout_s=1))
-    with pytest.raises(StageError) as info:
-        fetcher.fetch("http://127.0.0.1:9/none.jpg")
-    assert info.value.error_type in ("connection_error", "timeout")
+@given(st.text(max_size=300))
+def test_uri_parsing_never_raises_anything_but_stage_errors(uri):
+    try:
+        assert uri_kind(uri) in ("web", "file")
+    except StageError as exc:
+        assert exc.error_type in ("invalid_uri", "unsupported_scheme")
 
 
 def test_fetch_batch_routes_failures(tmp_path, http_server):
@@ -65,15 +64,17 @@ def test_fetch_batch_routes_failures(tmp_path, http_server):
     routes["/a"] = send_bytes(b"A")
     ok = tmp_path / "ok.jpg"
     ok.write_bytes(b"B")
-    fn = FetchBatch(FetchConfig(threads=4))
+    fn = FetchBatch(HttpConfig(allow_private_networks=True), threads=4)
     fn.setup()
     try:
-        batch = [new_element(f"{base}/a"), new_element(str(ok)), new_element(f"{base}/gone")]
+        upstream_failure = {**new_element("x"), "error": {"stage": "read"}}
+        batch = [new_element(f"{base}/a"), new_element(str(ok)), new_element(f"{base}/gone"), upstream_failure]
         results = list(fn.process(batch))
     finally:
         fn.teardown()
     good = [r for r in results if isinstance(r, dict)]
     bad = [r.value for r in results if not isinstance(r, dict)]
     assert sorted(r["data"] for r in good) == [b"A", b"B"]
-    assert [b["error"]["error_type"] for b in bad] == ["http_404"]
+    assert [b["error"].get("error_type") for b in bad] == ["http_404", None]
     assert bad[0]["error"]["stage"] == "fetch" and "data" not in bad[0]
+    assert bad[1] is upstream_failure

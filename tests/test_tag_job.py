@@ -132,10 +132,22 @@ def test_http_inputs_are_fetched(tmp_path, http_server, photos):
     listing = tmp_path / "urls.csv"
     listing.write_text(f"id,url\n1,{base}/cat.jpg\n2,{base}/gone.jpg\n")
     out = tmp_path / "out"
-    counters = tag.run(["--input", str(listing), "--output", str(out), "--expansion_per_tag", "0"])
+    counters = tag.run(["--input", str(listing), "--output", str(out), "--expansion_per_tag", "0",
+                        "--allow_private_networks"])
     rows = read_table(out, "tags").to_pylist()
     errors = read_table(out, "errors").to_pylist()
     assert counters["inputs"] == 2
     assert len(rows) == 1 and "cat" in {t["name"] for t in rows[0]["tags"]}
     assert [e["error_type"] for e in errors] == ["http_404"]
     assert "expansion" not in rows[0]["model_version"]
+
+
+def test_ssrf_guard_is_on_by_default(tmp_path, http_server):
+    base, routes = http_server
+    routes["/cat.jpg"] = send_bytes(b"never served")
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"{base}/cat.jpg\n")
+    counters = tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--detector", "none"])
+    errors = read_table(tmp_path / "out", "errors").to_pylist()
+    assert counters["failed"] == 1
+    assert [(e["stage"], e["error_type"]) for e in errors] == [("fetch", "blocked_address")]

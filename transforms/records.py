@@ -81,15 +81,17 @@ class StageError(Exception):
 
 
 def mark_failed(
-    element: Element, stage: str, error_type: str, message: str, attempts: int = 1
+    element: Element, stage: str, error_type: str, message: str, attempts: int | None = None
 ) -> Element:
-    """Attach an error to an element, dropping heavy payloads it no longer needs."""
+    """Attach an error to an element, dropping heavy payloads it no longer needs.
+
+    ``attempts`` defaults to the fetch attempts the element already records (else 1)."""
     out = {"uri": element["uri"], "image_id": element["image_id"]}
     out["error"] = {
         "stage": stage,
         "error_type": error_type,
         "error_message": message[:2000],
-        "attempts": attempts,
+        "attempts": attempts if attempts is not None else int(element.get("attempts", 1)),
     }
     return out
 

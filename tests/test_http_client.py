@@ -1,0 +1,169 @@
+"""HTTP fetching against a misbehaving loopback server: retries, limits, redirects, robots, guard."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import drip, endless, flaky, redirect, reset_then, send_bytes, with_headers
+from transforms import net_guard
+from transforms.http_client import HttpConfig, HttpFetcher, parse_retry_after, robots_opt_out
+from transforms.records import StageError
+
+FAST = HttpConfig(
+    allow_private_networks=True, connect_timeout_s=2, read_timeout_s=1, total_timeout_s=4,
+    backoff_s=0.05, max_bytes=1 << 20,
+)
+
+
+def fetch(url: str, config: HttpConfig = FAST) -> tuple[bytes, int]:
+    fetcher = HttpFetcher(config)
+    try:
+        return fetcher.fetch(url)
+    finally:
+        fetcher.close()
+
+
+def failure(url: str, config: HttpConfig = FAST) -> StageError:
+    with pytest.raises(StageError) as info:
+        fetch(url, config)
+    return info.value
+
+
+def test_transient_5xx_then_success_is_retried(http_server):
+    base, routes = http_server
+    routes["/img"] = flaky([(503, {}), (500, {})], send_bytes(b"IMG"))
+    assert fetch(f"{base}/img") == (b"IMG", 3)
+
+
+def test_429_honours_retry_after(http_server):
+    base, routes = http_server
+    routes["/img"] = flaky([(429, {"Retry-After": "1"})], send_bytes(b"IMG"))
+    start = time.monotonic()
+    assert fetch(f"{base}/img") == (b"IMG", 2)
+    assert time.monotonic() - start >= 0.9
+
+
+def test_retry_after_beyond_the_deadline_fails_fast(http_server):
+    base, routes = http_server
+    routes["/img"] = flaky([(429, {"Retry-After": "3600"})], send_bytes(b"IMG"))
+    start = time.monotonic()
+    err = failure(f"{base}/img")
+    assert err.error_type == "http_429" and err.attempts == 1
+    assert time.monotonic() - start < 2
+
+
+def test_retry_budget_is_bounded(http_server):
+    base, routes = http_server
+    routes["/img"] = flaky([(500, {})] * 10, send_bytes(b"IMG"))
+    err = failure(f"{base}/img")
+    assert (err.error_type, err.attempts) == ("http_500", 3)
+    assert routes["/img"].state["calls"] == 3
+
+
+@pytest.mark.parametrize("status", [404, 403, 410, 400])
+def test_permanent_errors_are_not_retried(http_server, status):
+    base, routes = http_server
+    routes["/img"] = flaky([(status, {})] * 5, send_bytes(b"IMG"))
+    err = failure(f"{base}/img")
+    assert (err.error_type, err.attempts) == (f"http_{status}", 1)
+    assert routes["/img"].state["calls"] == 1
+
+
+def test_connection_reset_is_retried(http_server):
+    base, routes = http_server
+    routes["/img"] = reset_then(send_bytes(b"IMG"))
+    assert fetch(f"{base}/img") == (b"IMG", 2)
+
+
+def test_slow_drip_hits_the_total_deadline(http_server):
+    base, routes = http_server
+    routes["/img"] = drip(0.1)
+    start = time.monotonic()
+    err = failure(f"{base}/img", HttpConfig(allow_private_networks=True, read_timeout_s=1,
+                                            total_timeout_s=1.5, max_attempts=1))
+    assert err.error_type == "timeout"
+    assert time.monotonic() - start < 4
+
+
+def test_endless_body_hits_max_bytes(http_server):
+    base, routes = http_server
+    routes["/img"] = endless()
+    err = failure(f"{base}/img", HttpConfig(allow_private_networks=True, max_bytes=1 << 20))
+    assert err.error_type == "too_large"
+
+
+def test_declared_oversize_is_refused_before_reading(http_server):
+    base, routes = http_server
+    routes["/img"] = send_bytes(b"x" * 5000)
+    err = failure(f"{base}/img", HttpConfig(allow_private_networks=True, max_bytes=4000))
+    assert err.error_type == "too_large" and "Content-Length" in str(err)
+
+
+def test_redirects_are_followed_and_loops_stopped(http_server):
+    base, routes = http_server
+    routes["/a"] = redirect("/b")
+    routes["/b"] = redirect(f"{base}/img", 301)
+    routes["/img"] = send_bytes(b"IMG")
+    routes["/loop"] = redirect("/loop")
+    routes["/to-file"] = redirect("file:///etc/passwd")
+    assert fetch(f"{base}/a") == (b"IMG", 1)
+    assert failure(f"{base}/loop").error_type == "too_many_redirects"
+    assert failure(f"{base}/to-file").error_type == "invalid_uri"
+
+
+def test_robots_opt_out(http_server):
+    base, routes = http_server
+    routes["/noai"] = with_headers(b"IMG", {"X-Robots-Tag": "noai"})
+    routes["/scoped"] = with_headers(b"IMG", {"X-Robots-Tag": "otherbot: noimageai"})
+    assert failure(f"{base}/noai").error_type == "robots_opt_out"
+    assert fetch(f"{base}/scoped") == (b"IMG", 1)
+    relaxed = HttpConfig(allow_private_networks=True, respect_robots=False)
+    assert fetch(f"{base}/noai", relaxed) == (b"IMG", 1)
+
+
+def test_robots_header_parsing():
+    ua = "image-tagger/0.1"
+    assert robots_opt_out(["noindex, noimageai"], ua) == "noimageai"
+    assert robots_opt_out(["image-tagger: noai"], ua) == "noai"
+    assert robots_opt_out(["googlebot: noai", "nofollow"], ua) is None
+    assert robots_opt_out([], ua) is None
+
+
+def test_retry_after_parsing():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1", "fe80::1",
+     "::ffff:127.0.0.1", "224.0.0.1", "0.0.0.0", "100.64.0.1", "240.0.0.1", "fc00::1"],
+)
+def test_guard_refuses_non_public_addresses(address):
+    assert not net_guard.is_public_address(address)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+def test_guard_allows_public_addresses(address):
+    assert net_guard.is_public_address(address)
+
+
+def test_guard_blocks_loopback_by_default(http_server):
+    base, routes = http_server
+    routes["/img"] = send_bytes(b"IMG")
+    guarded = HttpConfig(max_attempts=1)
+    assert failure(f"{base}/img", guarded).error_type == "blocked_address"
+    assert failure(base.replace("127.0.0.1", "localhost") + "/img", guarded).error_type == "blocked_address"
+    assert fetch(f"{base}/img") == (b"IMG", 1)  # allowed only with allow_private_networks
+
+
+def test_guard_checks_the_connected_address_too(http_server, monkeypatch):
+    # Simulate DNS rebinding: the name check passes, the connection lands on loopback.
+    base, routes = http_server
+    routes["/img"] = send_bytes(b"IMG")
+    monkeypatch.setattr(net_guard, "check_url", lambda url: None)
+    monkeypatch.setattr(net_guard, "check_host", lambda host, port: None)
+    assert failure(f"{base}/img", HttpConfig(max_attempts=1)).error_type == "blocked_address"

@@ -1,0 +1,198 @@
+"""Hostile web ingest, end to end: 40 kinds of bad or odd input through the whole tag job.
+
+Everything is served from a loopback server (the job runs with --allow_private_networks);
+every input must end as a record or a dead letter with the expected error_type, transient
+faults must succeed within the retry budget, and the run must stay bounded in time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import tag
+from tests.conftest import (
+    drip,
+    endless,
+    flaky,
+    read_table,
+    redirect,
+    reset_then,
+    send_bytes,
+    with_headers,
+)
+
+
+def _img(w=320, h=240, mode="RGB") -> Image.Image:
+    y, x = np.mgrid[0:h, 0:w]
+    arr = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), np.full_like(x, 120)], -1)
+    return Image.fromarray(arr.astype(np.uint8)).convert(mode)
+
+
+def _enc(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _bomb() -> bytes:
+    data = _enc(_img(8, 8), "PNG")
+    i = data.index(b"IHDR")
+    body = (200_000).to_bytes(4, "big") * 2 + data[i + 12 : i + 17]
+    return data[: i + 4] + body + zlib.crc32(b"IHDR" + body).to_bytes(4, "big") + data[i + 21 :]
+
+
+def _exif6() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return _enc(_img(300, 200), "JPEG", exif=exif.tobytes())
+
+
+def _animated() -> bytes:
+    frames = [_img(64, 64), _img(64, 64).rotate(90)]
+    return _enc(frames[0], "GIF", save_all=True, append_images=frames[1:])
+
+
+def _multipage() -> bytes:
+    return _enc(_img(), "TIFF", save_all=True, append_images=[_img().rotate(180)])
+
+
+def _cmyk() -> bytes:
+    return _enc(_img().convert("CMYK"), "JPEG")
+
+
+# path -> (handler factory, expected error_type or None for a record)
+def corpus(photo_jpeg: bytes) -> dict:
+    jpeg = photo_jpeg
+    return {
+        "/ok.jpg": (send_bytes(jpeg), None),
+        "/flaky503.jpg": (flaky([(503, {})], send_bytes(jpeg)), None),
+        "/flaky429.jpg": (flaky([(429, {"Retry-After": "1"})], send_bytes(jpeg)), None),
+        "/reset.jpg": (reset_then(send_bytes(jpeg)), None),
+        "/redirect-ok": (redirect("/ok.jpg"), None),
+        "/404.jpg": (flaky([(404, {})] * 9, send_bytes(jpeg)), "http_404"),
+        "/403.jpg": (flaky([(403, {})] * 9, send_bytes(jpeg)), "http_403"),
+        "/500.jpg": (flaky([(500, {})] * 9, send_bytes(jpeg)), "http_500"),
+        "/drip.jpg": (drip(0.2), "timeout"),
+        "/endless.jpg": (endless(), "too_large"),
+        "/declared-huge.jpg": (send_bytes(b"x" * (3 << 20)), "too_large"),
+        "/redirect-loop": (redirect("/redirect-loop"), "too_many_redirects"),
+        "/redirect-file": (redirect("file:///etc/passwd"), "invalid_uri"),
+        "/noai.jpg": (with_headers(jpeg, {"X-Robots-Tag": "noai"}), "robots_opt_out"),
+        "/html.jpg": (send_bytes(b"<html><body>gone</body></html>"), "not_an_image"),
+        "/text.jpg": (send_bytes(b"plain text, not pixels", "text/plain"), "not_an_image"),
+        "/empty.jpg": (send_bytes(b""), "empty"),
+        "/truncated.jpg": (send_bytes(jpeg[: len(jpeg) // 3]), "truncated"),
+        "/bomb.png": (send_bytes(_bomb(), "image/png"), "decompression_bomb"),
+        "/vector.svg": (send_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml"),
+                        "unsupported_format"),
+        "/photo.heic": (send_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64),
+                        "unsupported_format"),
+        "/1x1.png": (send_bytes(_enc(_img(1, 1), "PNG")), None),
+        "/cmyk.jpg": (send_bytes(_cmyk()), None),
+        "/16bit.png": (send_bytes(_enc(Image.fromarray(np.full((60, 80), 40000, np.uint16)), "PNG")), None),
+        "/palette.png": (send_bytes(_enc(_img().convert("P"), "PNG", transparency=3)), None),
+        "/rgba.png": (send_bytes(_enc(_img(mode="RGBA"), "PNG")), None),
+        "/la.png": (send_bytes(_enc(_img(mode="LA"), "PNG")), None),
+        "/gray.jpg": (send_bytes(_enc(_img(mode="L"), "JPEG")), None),
+        "/exif6.jpg": (send_bytes(_exif6()), None),
+        "/animated.gif": (send_bytes(_animated()), None),
+        "/pages.tif": (send_bytes(_multipage()), None),
+        "/image.webp": (send_bytes(_enc(_img(), "WEBP")), None),
+        "/image.bmp": (send_bytes(_enc(_img(), "BMP")), None),
+        "/wide.png": (send_bytes(_enc(_img(4000, 4), "PNG")), None),
+        "/tall.png": (send_bytes(_enc(_img(4, 4000), "PNG")), None),
+        "/png-named.jpg": (send_bytes(_enc(_img(), "PNG")), None),
+    }
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory, photos):
+    import http.server
+    import threading
+
+    from tests.conftest import Routes
+
+    root = tmp_path_factory.mktemp("hostile")
+    photo = io.BytesIO()
+    Image.open(photos["chelsea"]).convert("RGB").save(photo, "JPEG", quality=90)
+    items = corpus(photo.getvalue())
+    routes = {path: handler for path, (handler, _) in items.items()}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("R", (Routes,), {"routes": routes}))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    expected = {base + path: err for path, (_, err) in items.items()}
+    expected.update({
+        "ftp://example.test/a.jpg": "unsupported_scheme",
+        "http://[::1/broken.jpg": "invalid_uri",
+        str(root / "missing.jpg"): "not_found",
+    })
+    lines = [json.dumps({"url": uri}) for uri in expected] + ["{not json"]
+    listing = root / "input.jsonl"
+    listing.write_text("\n".join(lines) + "\n")
+    out = root / "out"
+    start = time.monotonic()
+    try:
+        counters = tag.run([
+            "--input", str(listing), "--output", str(out), "--allow_private_networks",
+            "--connect_timeout", "2", "--read_timeout", "2", "--total_timeout", "4",
+            "--max_bytes", str(2 << 20), "--retry_backoff", "0.1", "--expansion_per_tag", "0",
+        ])
+    finally:
+        server.shutdown()
+        server.server_close()
+    return expected, read_table(out, "tags"), read_table(out, "errors"), counters, time.monotonic() - start
+
+
+def test_corpus_has_at_least_30_kinds(hostile_run):
+    expected = hostile_run[0]
+    assert len(expected) + 1 >= 30
+
+
+def test_nothing_is_lost(hostile_run):
+    expected, tags, errors, counters, _ = hostile_run
+    got = tags.column("uri").to_pylist() + errors.column("uri").to_pylist()
+    assert len(got) == len(expected) + 1  # + the unparseable JSON line
+    assert set(expected) <= set(got)
+    assert counters["inputs"] == counters["tagged"] + counters["failed"] == len(got)
+
+
+def test_every_input_has_the_expected_outcome(hostile_run):
+    expected, tags, errors, _, _ = hostile_run
+    tagged = set(tags.column("uri").to_pylist())
+    failed = {r["uri"]: r for r in errors.to_pylist()}
+    wrong = {}
+    for uri, err in expected.items():
+        if err is None and uri not in tagged:
+            wrong[uri] = failed.get(uri, {}).get("error_type")
+        elif err is not None and failed.get(uri, {}).get("error_type") != err:
+            wrong[uri] = (err, failed.get(uri, {}).get("error_type"), uri in tagged)
+    assert not wrong
+    assert failed["{not json"]["error_type"] == "bad_input_line"
+
+
+def test_dead_letters_record_stage_and_attempts(hostile_run):
+    expected, _, errors, _, _ = hostile_run
+    rows = {r["uri"]: r for r in errors.to_pylist()}
+    by_suffix = {uri.rsplit("/", 1)[-1]: row for uri, row in rows.items()}
+    assert by_suffix["500.jpg"]["attempts"] == 3 and by_suffix["500.jpg"]["stage"] == "fetch"
+    assert by_suffix["404.jpg"]["attempts"] == 1
+    assert by_suffix["truncated.jpg"]["stage"] == "decode"
+    assert all(r["error_message"] for r in rows.values())
+
+
+def test_exif_rotation_survives_the_web_path(hostile_run):
+    _, tags, _, _, _ = hostile_run
+    row = next(r for r in tags.to_pylist() if r["uri"].endswith("/exif6.jpg"))
+    assert (row["width"], row["height"]) == (200, 300)
+
+
+def test_run_is_bounded_in_time(hostile_run):
+    assert hostile_run[4] < 120

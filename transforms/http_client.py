@@ -1,0 +1,218 @@
+"""Robust HTTP(S) fetching for untrusted web URLs.
+
+- one pooled ``requests.Session`` per worker, shared by the fetch threads;
+- connect and read timeouts, plus a total deadline per image covering retries, redirects and
+  the body: the body is read with ``read1`` so a server dripping bytes cannot outlive it;
+- ``max_bytes`` enforced on Content-Length and again while streaming;
+- retries with exponential backoff and full jitter on transient failures only (connection
+  errors, timeouts, 408, 429 honouring Retry-After, 5xx), within ``max_attempts``;
+- redirects followed by hand up to ``max_redirects``, each hop re-checked by the SSRF guard;
+- X-Robots-Tag ``noai`` / ``noimageai`` respected unless disabled.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+from transforms import net_guard
+from transforms.records import StageError
+
+_CHUNK = 1 << 16
+REDIRECTS = (301, 302, 303, 307, 308)
+ROBOTS_OPT_OUT = ("noai", "noimageai")
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    max_bytes: int = 20 * 1024 * 1024
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 30.0
+    max_attempts: int = 3
+    backoff_s: float = 0.5
+    max_redirects: int = 5
+    user_agent: str = "image-tagger/0.1"
+    allow_private_networks: bool = False
+    respect_robots: bool = True
+    pool_size: int = 16
+
+
+class _Transient(Exception):
+    """A failure worth retrying; carries the error_type to report if retries run out."""
+
+    def __init__(self, error_type: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
+    """The X-Robots-Tag directive that forbids AI use of the image for us, if any.
+
+    Values may be global (``noai``) or scoped to a crawler (``somebot: noimageai``); scoped ones
+    apply when the bot name is part of our User-Agent.
+    """
+    ua = user_agent.lower()
+    for header in headers:
+        scope, _, rest = header.partition(":")
+        if rest and " " not in scope.strip() and scope.strip().lower() not in ("noai", "noimageai"):
+            if scope.strip().lower() not in ua:
+                continue
+            directives = rest
+        else:
+            directives = header
+        for directive in directives.replace(";", ",").split(","):
+            if directive.strip().lower() in ROBOTS_OPT_OUT:
+                return directive.strip().lower()
+    return None
+
+
+class HttpFetcher:
+    """Fetch one URL's bytes under the limits of ``HttpConfig``; raises StageError on failure."""
+
+    def __init__(self, config: HttpConfig):
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        self._config = config
+        self._requests = requests
+        self._session = requests.Session()
+        self._session.trust_env = False  # no proxy/netrc surprises for untrusted URLs
+        self._session.headers["User-Agent"] = config.user_agent
+        adapter = HTTPAdapter(pool_connections=config.pool_size, pool_maxsize=config.pool_size, max_retries=0)
+        if not config.allow_private_networks:
+            adapter.poolmanager.pool_classes_by_scheme = dict(net_guard.GUARDED_POOLS)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    # -- public --------------------------------------------------------------------------
+    def fetch(self, url: str) -> tuple[bytes, int]:
+        """(body, attempts used) or StageError(error_type, ..., attempts)."""
+        cfg = self._config
+        deadline = time.monotonic() + cfg.total_timeout_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(url, deadline), attempt
+            except StageError as exc:
+                exc.attempts = attempt
+                raise
+            except _Transient as exc:
+                wait = self._backoff(attempt, exc.retry_after)
+                if attempt >= cfg.max_attempts or time.monotonic() + wait >= deadline:
+                    raise StageError(exc.error_type, f"{exc} (after {attempt} attempts)", attempt) from exc
+                time.sleep(wait)
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- internals -----------------------------------------------------------------------
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        return random.uniform(0, self._config.backoff_s * (2 ** (attempt - 1)))  # noqa: S311 - jitter
+
+    def _attempt(self, url: str, deadline: float) -> bytes:
+        cfg = self._config
+        for _hop in range(cfg.max_redirects + 1):
+            self._check(url)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StageError("timeout", "total deadline exceeded")
+            try:
+                resp = self._session.get(
+                    url,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(min(cfg.connect_timeout_s, remaining), min(cfg.read_timeout_s, remaining)),
+                )
+            except self._requests.RequestException as exc:
+                raise self._classify(exc) from exc
+            with resp:
+                if resp.status_code in REDIRECTS and resp.headers.get("Location"):
+                    url = urljoin(url, resp.headers["Location"])
+                    continue
+                return self._body(resp, deadline)
+        raise StageError("too_many_redirects", f"more than {cfg.max_redirects} redirects")
+
+    def _check(self, url: str) -> None:
+        try:
+            if self._config.allow_private_networks:
+                if not url.lower().startswith(("http://", "https://")):
+                    raise ValueError("only http and https are allowed from web input")
+            else:
+                net_guard.check_url(url)
+        except net_guard.BlockedAddress as exc:
+            raise StageError("blocked_address", str(exc)) from exc
+        except ValueError as exc:
+            raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
+        except OSError as exc:
+            raise _Transient("dns_error", str(exc)) from exc
+
+    def _classify(self, exc: Exception) -> Exception:
+        blocked = net_guard.blocked_in_chain(exc)
+        if blocked is not None:
+            return StageError("blocked_address", str(blocked))
+        r = self._requests
+        if isinstance(exc, (r.exceptions.InvalidURL, r.exceptions.MissingSchema, r.exceptions.InvalidSchema)):
+            return StageError("invalid_uri", str(exc))
+        if isinstance(exc, r.Timeout):
+            return _Transient("timeout", f"{type(exc).__name__}: {exc}")
+        return _Transient("connection_error", f"{type(exc).__name__}: {exc}")
+
+    def _body(self, resp, deadline: float) -> bytes:
+        cfg = self._config
+        status = resp.status_code
+        if status == 429 or status == 408 or status >= 500:
+            raise _Transient(
+                f"http_{status}", f"HTTP {status}", parse_retry_after(resp.headers.get("Retry-After"))
+            )
+        if status >= 400 or status < 200 or status in REDIRECTS:
+            raise StageError(f"http_{status}", f"HTTP {status}")
+        if cfg.respect_robots:
+            directive = robots_opt_out(resp.raw.headers.getlist("X-Robots-Tag"), cfg.user_agent)
+            if directive:
+                raise StageError("robots_opt_out", f"X-Robots-Tag: {directive}")
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cfg.max_bytes:
+            raise StageError("too_large", f"Content-Length {declared} > {cfg.max_bytes}")
+        parts, size = [], 0
+        try:
+            while True:
+                chunk = resp.raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cfg.max_bytes:
+                    raise StageError("too_large", f"body larger than {cfg.max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise StageError("timeout", "total deadline exceeded while reading the body")
+                parts.append(chunk)
+        except StageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - urllib3 raises many types mid-body
+            text = f"{type(exc).__name__}: {exc}"
+            kind = "timeout" if "timed out" in text.lower() or "timeout" in text.lower() else "connection_error"
+            raise _Transient(kind, text) from exc
+        return b"".join(parts)

@@ -1,0 +1,105 @@
+"""SSRF guard: untrusted URLs must not reach loopback, private, link-local or reserved networks.
+
+Checked twice: every address a host name resolves to is vetted before connecting (so a
+host with one public and one private address is refused), and the address actually
+connected to is vetted again inside the connection (so DNS rebinding between the two
+cannot slip through). Redirect hops go through the same checks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+WEB_SCHEMES = ("http", "https")
+
+
+class BlockedAddress(OSError):
+    """The URL resolves to an address the guard refuses."""
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or (isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"))
+    )
+
+
+def check_host(host: str, port: int | None) -> None:
+    """Raise BlockedAddress unless every address ``host`` resolves to is public."""
+    try:
+        infos = socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve {host}: {exc}") from exc
+    for info in infos:
+        address = info[4][0]
+        if not is_public_address(address):
+            raise BlockedAddress(f"{host} resolves to non-public address {address}")
+
+
+def check_url(url: str) -> None:
+    """Scheme must be http(s) and the host public (raises ValueError / BlockedAddress)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in WEB_SCHEMES:
+        raise ValueError(f"scheme {parts.scheme!r} is not allowed from web input")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    check_host(parts.hostname, parts.port)
+
+
+class _GuardMixin:
+    def _new_conn(self):  # type: ignore[override]
+        check_host(self.host, self.port)
+        sock = super()._new_conn()
+        peer = sock.getpeername()[0]
+        if not is_public_address(peer):
+            sock.close()
+            raise BlockedAddress(f"{self.host} connected to non-public address {peer}")
+        return sock
+
+
+class GuardedHTTPConnection(_GuardMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+GUARDED_POOLS = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+
+
+def blocked_in_chain(exc: BaseException) -> BlockedAddress | None:
+    """Find a BlockedAddress inside the wrappers urllib3 and requests put around it."""
+    seen = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, BlockedAddress):
+            return e
+        stack.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
+        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+    return None
