@@ -41,7 +41,7 @@ class HttpConfig:
     pool_size: int = 16
 
 
-class _Transient(Exception):
+class _TransientError(Exception):
     """A failure worth retrying; carries the error_type to report if retries run out."""
 
     def __init__(self, error_type: str, message: str, retry_after: float | None = None):
@@ -118,7 +118,7 @@ class HttpFetcher:
             except StageError as exc:
                 exc.attempts = attempt
                 raise
-            except _Transient as exc:
+            except _TransientError as exc:
                 wait = self._backoff(attempt, exc.retry_after)
                 if attempt >= cfg.max_attempts or time.monotonic() + wait >= deadline:
                     raise StageError(exc.error_type, f"{exc} (after {attempt} attempts)", attempt) from exc
@@ -163,12 +163,12 @@ class HttpFetcher:
                     raise ValueError("only http and https are allowed from web input")
             else:
                 net_guard.check_url(url)
-        except net_guard.BlockedAddress as exc:
+        except net_guard.BlockedAddressError as exc:
             raise StageError("blocked_address", str(exc)) from exc
         except ValueError as exc:
             raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
         except OSError as exc:
-            raise _Transient("dns_error", str(exc)) from exc
+            raise _TransientError("dns_error", str(exc)) from exc
 
     def _classify(self, exc: Exception) -> Exception:
         blocked = net_guard.blocked_in_chain(exc)
@@ -178,14 +178,14 @@ class HttpFetcher:
         if isinstance(exc, (r.exceptions.InvalidURL, r.exceptions.MissingSchema, r.exceptions.InvalidSchema)):
             return StageError("invalid_uri", str(exc))
         if isinstance(exc, r.Timeout):
-            return _Transient("timeout", f"{type(exc).__name__}: {exc}")
-        return _Transient("connection_error", f"{type(exc).__name__}: {exc}")
+            return _TransientError("timeout", f"{type(exc).__name__}: {exc}")
+        return _TransientError("connection_error", f"{type(exc).__name__}: {exc}")
 
     def _body(self, resp, deadline: float) -> bytes:
         cfg = self._config
         status = resp.status_code
         if status == 429 or status == 408 or status >= 500:
-            raise _Transient(
+            raise _TransientError(
                 f"http_{status}", f"HTTP {status}", parse_retry_after(resp.headers.get("Retry-After"))
             )
         if status >= 400 or status < 200 or status in REDIRECTS:
@@ -214,5 +214,5 @@ class HttpFetcher:
         except Exception as exc:  # noqa: BLE001 - urllib3 raises many types mid-body
             text = f"{type(exc).__name__}: {exc}"
             kind = "timeout" if "timed out" in text.lower() or "timeout" in text.lower() else "connection_error"
-            raise _Transient(kind, text) from exc
+            raise _TransientError(kind, text) from exc
         return b"".join(parts)

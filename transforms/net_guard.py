@@ -18,7 +18,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 WEB_SCHEMES = ("http", "https")
 
 
-class BlockedAddress(OSError):
+class BlockedAddressError(OSError):
     """The URL resolves to an address the guard refuses."""
 
 
@@ -38,7 +38,7 @@ def is_public_address(address: str) -> bool:
 
 
 def check_host(host: str, port: int | None) -> None:
-    """Raise BlockedAddress unless every address ``host`` resolves to is public."""
+    """Raise BlockedAddressError unless every address ``host`` resolves to is public."""
     try:
         infos = socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -46,11 +46,11 @@ def check_host(host: str, port: int | None) -> None:
     for info in infos:
         address = info[4][0]
         if not is_public_address(address):
-            raise BlockedAddress(f"{host} resolves to non-public address {address}")
+            raise BlockedAddressError(f"{host} resolves to non-public address {address}")
 
 
 def check_url(url: str) -> None:
-    """Scheme must be http(s) and the host public (raises ValueError / BlockedAddress)."""
+    """Scheme must be http(s) and the host public (raises ValueError / BlockedAddressError)."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in WEB_SCHEMES:
         raise ValueError(f"scheme {parts.scheme!r} is not allowed from web input")
@@ -66,7 +66,7 @@ class _GuardMixin:
         peer = sock.getpeername()[0]
         if not is_public_address(peer):
             sock.close()
-            raise BlockedAddress(f"{self.host} connected to non-public address {peer}")
+            raise BlockedAddressError(f"{self.host} connected to non-public address {peer}")
         return sock
 
 
@@ -89,8 +89,8 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
 GUARDED_POOLS = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
 
 
-def blocked_in_chain(exc: BaseException) -> BlockedAddress | None:
-    """Find a BlockedAddress inside the wrappers urllib3 and requests put around it."""
+def blocked_in_chain(exc: BaseException) -> BlockedAddressError | None:
+    """Find a BlockedAddressError inside the wrappers urllib3 and requests put around it."""
     seen = set()
     stack = [exc]
     while stack:
@@ -98,7 +98,7 @@ def blocked_in_chain(exc: BaseException) -> BlockedAddress | None:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, BlockedAddress):
+        if isinstance(e, BlockedAddressError):
             return e
         stack.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
         stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
