@@ -1,4 +1,4 @@
-"""Composition of the tag job: read -> fetch -> decode -> backbone -> tagger -> detect -> expand -> write.
+"""Composition of the jobs: read -> fetch -> decode -> backbone -> tagger -> detect -> expand -> write.
 
 Only wiring lives here; every stage is its own module under transforms/.
 """
@@ -17,7 +17,6 @@ from transforms.features import BackboneHandler
 from transforms.fetch import FetchBatch
 from transforms.read import ReadUris
 from transforms.records import Element
-from transforms.tagger import ImageNetTaggerHandler
 from transforms.write import ERRORS, SplitFailures, WriteOutputs
 
 PIXEL_FIELDS = ("image", "features", "imagenet_probs")
@@ -33,13 +32,25 @@ def _drop_pixels(element: Element) -> Element:
     return {k: v for k, v in element.items() if k not in PIXEL_FIELDS}
 
 
+def fetch_and_decode(elements, o: opt.ImageOptions) -> tuple:
+    """elements -> (decoded elements with ``image``, [dead-letter PCollections])."""
+    counted = elements | "CountInputs" >> beam.Map(_count_input)
+    fetched = (
+        counted
+        | "BatchFetch" >> beam.BatchElements(min_batch_size=1, max_batch_size=o.fetch_batch_size)
+        | "Fetch" >> beam.ParDo(FetchBatch(opt.http_config(o), o.fetch_threads)).with_outputs(ERRORS, main="ok")
+    )
+    decoded = fetched.ok | "Decode" >> beam.ParDo(DecodeImage(opt.decode_config(o))).with_outputs(
+        ERRORS, main="ok"
+    )
+    return decoded.ok, [fetched[ERRORS], decoded[ERRORS]]
+
+
 def model_handlers(o: opt.TagOptions, num_workers: int = 1) -> dict:
-    """The model stages of the job, in order, keyed by stage name."""
+    """The model stages of the tag job, in order, keyed by stage name."""
     handlers = {
-        "backbone": BackboneHandler(
-            opt.backbone_config(o, num_workers), max_batch_size=o.backbone_batch_size
-        ),
-        "tagger": ImageNetTaggerHandler(opt.tagger_config(o)),
+        "backbone": BackboneHandler(opt.backbone_config(o, num_workers), max_batch_size=o.backbone_batch_size),
+        "tagger": opt.tagger_handler(o),
     }
     if o.detector != "none":
         handlers["detector"] = DetectorHandler(
@@ -54,33 +65,25 @@ def model_version(handlers: dict) -> str:
     return ";".join(f"{name}={h.model_version()}" for name, h in handlers.items())
 
 
+def run_models(stream, handlers: dict, drop_before: str | None = None):
+    """Apply the handlers in order with RunInference; drop pixels before ``drop_before``."""
+    for name, handler in handlers.items():
+        if name == drop_before:
+            stream = stream | "DropPixels" >> beam.Map(_drop_pixels)
+        stream = stream | f"Model.{name}" >> RunInference(handler)
+    if drop_before not in handlers:
+        stream = stream | "DropPixels" >> beam.Map(_drop_pixels)
+    return stream
+
+
 def tag_images(pipeline: beam.Pipeline, o: opt.TagOptions, num_workers: int = 1):
     """Build the tag job on ``pipeline``; returns the write results (tags, errors)."""
     handlers = model_handlers(o, num_workers)
-    elements = (
-        pipeline
-        | "Read" >> ReadUris(o.input)
-        | "CountInputs" >> beam.Map(_count_input)
+    elements = pipeline | "Read" >> ReadUris(o.input)
+    decoded, dead = fetch_and_decode(elements, o)
+    stream = run_models(decoded, handlers, drop_before="expansion")
+    split = stream | "Split" >> beam.ParDo(SplitFailures(model_version(handlers))).with_outputs(
+        ERRORS, main="rows"
     )
-    fetched = (
-        elements
-        | "BatchFetch" >> beam.BatchElements(
-            min_batch_size=1, max_batch_size=o.fetch_batch_size
-        )
-        | "Fetch" >> beam.ParDo(FetchBatch(opt.http_config(o), o.fetch_threads)).with_outputs(ERRORS, main="ok")
-    )
-    decoded = fetched.ok | "Decode" >> beam.ParDo(
-        DecodeImage(opt.decode_config(o))
-    ).with_outputs(ERRORS, main="ok")
-    stream = decoded.ok
-    for name, handler in handlers.items():
-        if name == "expansion":
-            stream = stream | "DropPixels" >> beam.Map(_drop_pixels)
-        stream = stream | f"Model.{name}" >> RunInference(handler)
-    if "expansion" not in handlers:
-        stream = stream | "DropPixels" >> beam.Map(_drop_pixels)
-    split = stream | "Split" >> beam.ParDo(
-        SplitFailures(model_version(handlers))
-    ).with_outputs(ERRORS, main="rows")
-    errors = (fetched[ERRORS], decoded[ERRORS], split[ERRORS]) | "AllErrors" >> beam.Flatten()
+    errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
     return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.num_shards)

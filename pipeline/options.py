@@ -1,6 +1,13 @@
-"""Command-line options of the tag job (everything else is a standard Beam option)."""
+"""Command-line options of our jobs (everything else is a standard Beam option).
+
+Beam parses every PipelineOptions subclass into one namespace, so each flag is defined
+once: ImageOptions holds what every image job shares (input/output, fetching, decoding,
+backbone); TagOptions adds the tag job's tagger, detector and word-vector options.
+"""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -9,11 +16,16 @@ from transforms.detect import DETECTORS, DetectorConfig
 from transforms.expand import ExpansionConfig
 from transforms.features import BACKBONES, BackboneConfig
 from transforms.http_client import HttpConfig
-from transforms.tagger import TaggerConfig
+from transforms.tagger import ImageNetTaggerHandler, TaggerConfig
 from transforms.vectors import EMBEDDED
 
 
-class TagOptions(PipelineOptions):
+def all_options(options: PipelineOptions) -> SimpleNamespace:
+    """Every parsed option (ours and Beam's) as one namespace: what the job builders read."""
+    return SimpleNamespace(**options.get_all_options(retain_unknown_options=False))
+
+
+class ImageOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         io = parser.add_argument_group("input and output")
@@ -25,7 +37,8 @@ class TagOptions(PipelineOptions):
         )
         io.add_argument(
             "--output",
-            help="Directory or gs:// prefix; writes tags-*.parquet and errors-*.parquet there.",
+            help="Directory or gs:// prefix; the tag job writes tags-*.parquet and errors-*.parquet "
+            "there, the feature job features-*.parquet and errors-*.parquet.",
         )
         io.add_argument(
             "--num_shards", type=int, default=0,
@@ -82,6 +95,12 @@ class TagOptions(PipelineOptions):
                            help="auto: bf16 autocast on GPUs and CPUs with native bf16, else fp32.")
         model.add_argument("--torch_threads", type=int, default=0,
                            help="Torch intra-op threads per worker process (0: cores / workers).")
+
+
+class TagOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        model = parser.add_argument_group("tagger")
         model.add_argument("--top_k", type=int, default=5, help="Most tagger tags per image.")
         model.add_argument("--min_score", type=float, default=0.1,
                            help="Smallest tagger score kept.")
@@ -117,7 +136,7 @@ class TagOptions(PipelineOptions):
                            help="Expansion words come from this many most frequent words.")
 
 
-def http_config(o: TagOptions) -> HttpConfig:
+def http_config(o: ImageOptions) -> HttpConfig:
     return HttpConfig(
         max_bytes=o.max_bytes,
         connect_timeout_s=o.connect_timeout,
@@ -133,11 +152,11 @@ def http_config(o: TagOptions) -> HttpConfig:
     )
 
 
-def decode_config(o: TagOptions) -> DecodeConfig:
+def decode_config(o: ImageOptions) -> DecodeConfig:
     return DecodeConfig(max_pixels=o.max_pixels)
 
 
-def backbone_config(o: TagOptions, num_workers: int = 1) -> BackboneConfig:
+def backbone_config(o: ImageOptions, num_workers: int = 1) -> BackboneConfig:
     weights = o.backbone_weights
     if o.backbone == "resnet50" and weights == "embedded":
         weights = "imagenet"
@@ -154,6 +173,11 @@ def backbone_config(o: TagOptions, num_workers: int = 1) -> BackboneConfig:
 
 def tagger_config(o: TagOptions) -> TaggerConfig:
     return TaggerConfig(top_k=o.top_k, min_score=o.min_score)
+
+
+def tagger_handler(o: TagOptions):
+    """The embedded ImageNet everyday tagger."""
+    return ImageNetTaggerHandler(tagger_config(o))
 
 
 def expansion_config(o: TagOptions) -> ExpansionConfig:
