@@ -5,6 +5,8 @@ Only wiring lives here; every stage is its own module under transforms/.
 
 from __future__ import annotations
 
+import functools
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
@@ -16,7 +18,7 @@ from transforms.expand import ExpansionHandler
 from transforms.features import BackboneHandler
 from transforms.fetch import FetchBatch
 from transforms.read import ReadUris
-from transforms.records import Element
+from transforms.records import Element, to_tags_row
 from transforms.write import ERRORS, SplitFailures, WriteOutputs
 
 PIXEL_FIELDS = ("image", "features", "imagenet_probs")
@@ -50,7 +52,7 @@ def model_handlers(o: opt.TagOptions, num_workers: int = 1) -> dict:
     """The model stages of the tag job, in order, keyed by stage name."""
     handlers = {
         "backbone": BackboneHandler(opt.backbone_config(o, num_workers), max_batch_size=o.backbone_batch_size),
-        "tagger": opt.tagger_handler(o),
+        "tagger": opt.tagger_handler(o, num_workers),
     }
     if o.detector != "none":
         handlers["detector"] = DetectorHandler(
@@ -82,7 +84,8 @@ def tag_images(pipeline: beam.Pipeline, o: opt.TagOptions, num_workers: int = 1)
     elements = pipeline | "Read" >> ReadUris(o.input)
     decoded, dead = fetch_and_decode(elements, o)
     stream = run_models(decoded, handlers, drop_before="expansion")
-    split = stream | "Split" >> beam.ParDo(SplitFailures(model_version(handlers))).with_outputs(
+    to_row = functools.partial(to_tags_row, model_version=model_version(handlers))
+    split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(
         ERRORS, main="rows"
     )
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()

@@ -16,6 +16,7 @@ from transforms.detect import DETECTORS, DetectorConfig
 from transforms.expand import ExpansionConfig
 from transforms.features import BACKBONES, BackboneConfig
 from transforms.http_client import HttpConfig
+from transforms.mlp_tagger import MLPTaggerConfig, MLPTaggerHandler
 from transforms.tagger import ImageNetTaggerHandler, TaggerConfig
 from transforms.vectors import EMBEDDED
 
@@ -101,6 +102,9 @@ class TagOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         model = parser.add_argument_group("tagger")
+        model.add_argument("--tagger_model", default=None,
+                           help="Model directory from pipeline.train (local or gs://): tag with the "
+                           "trained TaggerNet instead of the embedded ImageNet everyday tagger.")
         model.add_argument("--top_k", type=int, default=5, help="Most tagger tags per image.")
         model.add_argument("--min_score", type=float, default=0.1,
                            help="Smallest tagger score kept.")
@@ -175,8 +179,12 @@ def tagger_config(o: TagOptions) -> TaggerConfig:
     return TaggerConfig(top_k=o.top_k, min_score=o.min_score)
 
 
-def tagger_handler(o: TagOptions):
-    """The embedded ImageNet everyday tagger."""
+def tagger_handler(o: TagOptions, num_workers: int = 1):
+    """The trained TaggerNet when --tagger_model is given, else the embedded ImageNet tagger."""
+    if o.tagger_model:
+        return MLPTaggerHandler(
+            MLPTaggerConfig(o.tagger_model, backbone_config(o).version(), o.top_k, num_workers)
+        )
     return ImageNetTaggerHandler(tagger_config(o))
 
 

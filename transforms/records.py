@@ -62,6 +62,18 @@ ERRORS_SCHEMA = pa.schema(
 )
 
 
+FEATURES_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("uri", pa.string()),
+        ("features", pa.list_(pa.float32())),
+        ("labels", pa.list_(pa.string())),
+        ("split", pa.string()),
+        ("backbone", pa.string()),
+    ]
+)
+
+
 def image_id_for(uri: str) -> str:
     """Stable id of an input: the first 128 bits of sha256(uri), hex."""
     return hashlib.sha256(uri.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -123,4 +135,15 @@ def to_error_row(element: Element) -> dict[str, Any]:
         "error_message": err["error_message"],
         "attempts": int(err.get("attempts", 1)),
         "processed_at": now_utc(),
+    }
+
+
+def to_feature_row(element: Element, backbone: str) -> dict[str, Any]:
+    return {
+        "image_id": element["image_id"],
+        "uri": element["uri"],
+        "features": element["features"].astype("float32").tolist(),
+        "labels": list(element.get("labels", [])),
+        "split": element.get("split", "train"),
+        "backbone": backbone,
     }

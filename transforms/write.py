@@ -6,7 +6,7 @@ Beam's file sink (temp files, then rename), so a rerun replaces rather than dupl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -17,7 +17,6 @@ from transforms.records import (
     TAGS_SCHEMA,
     Element,
     to_error_row,
-    to_tags_row,
 )
 
 ERRORS = "errors"
@@ -25,16 +24,16 @@ NAMESPACE = "image_tagger"
 
 
 class SplitFailures(beam.DoFn):
-    """Main output: finished elements as tag rows; ERRORS: elements that failed in a model stage."""
+    """Main output: finished elements as rows (``to_row``); ERRORS: elements that failed."""
 
-    def __init__(self, model_version: str):
-        self._model_version = model_version
+    def __init__(self, to_row: Callable[[Element], dict]):
+        self._to_row = to_row
 
     def process(self, element: Element) -> Iterable:
         if "error" in element:
             yield beam.pvalue.TaggedOutput(ERRORS, element)
         else:
-            yield to_tags_row(element, self._model_version)
+            yield self._to_row(element)
 
 
 class _CountErrors(beam.DoFn):
@@ -52,21 +51,23 @@ class _CountTagged(beam.DoFn):
 
 
 class WriteOutputs(beam.PTransform):
-    """(tag rows, error elements) -> the two Parquet tables under ``output``."""
+    """(rows, error elements) -> OUTPUT/<table>-*.parquet and OUTPUT/errors-*.parquet."""
 
-    def __init__(self, output: str, num_shards: int = 0):
+    def __init__(self, output: str, num_shards: int = 0, table: str = "tags", schema=TAGS_SCHEMA):
         super().__init__()
         self._output = output.rstrip("/")
         self._num_shards = num_shards
+        self._table = table
+        self._schema = schema
 
     def expand(self, pcolls):
         rows, errors = pcolls
         tags = (
             rows
             | "CountTagged" >> beam.ParDo(_CountTagged())
-            | "WriteTags" >> beam.io.WriteToParquet(
-                FileSystems.join(self._output, "tags"),
-                TAGS_SCHEMA,
+            | "WriteRows" >> beam.io.WriteToParquet(
+                FileSystems.join(self._output, self._table),
+                self._schema,
                 file_name_suffix=".parquet",
                 num_shards=self._num_shards,
             )

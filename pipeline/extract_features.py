@@ -1,0 +1,106 @@
+"""Feature extraction job: labelled images -> Parquet of backbone features, for training.
+
+python -m pipeline.extract_features --dataset mirflickr --data_dir DIR --output FEATURES
+python -m pipeline.extract_features --dataset list --labels FILE --output FEATURES
+
+Reuses the tag job's read/fetch/decode/backbone stages, so it scales the same way on every
+runner. Writes FEATURES/features-*.parquet (image_id, uri, features, labels, split, backbone)
+and FEATURES/errors-*.parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from types import SimpleNamespace
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline import options as opt
+from pipeline.graph import fetch_and_decode
+from pipeline.runner import counters, is_local, make_pipeline, num_local_workers, run_and_wait, summary
+from pipeline.tag import print_help
+from transforms.datasets import LABEL_SETS, read_labelled_list, read_mirflickr
+from transforms.features import BackboneHandler
+from transforms.records import FEATURES_SCHEMA, new_element, to_feature_row
+from transforms.write import ERRORS, SplitFailures, WriteOutputs
+
+
+class FeatureOptions:
+    """Dataset options, parsed before Beam sees the command line: ``--labels`` is also a Dataflow
+    option (job labels), so this job takes it for the labelled list instead."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        g = parser.add_argument_group("dataset")
+        g.add_argument("--dataset", choices=("mirflickr", "list"), default="mirflickr",
+                       help="mirflickr: MIRFLICKR-25k layout under --data_dir; list: --labels file.")
+        g.add_argument("--data_dir", default=None, help="MIRFLICKR-25k root (local or gs://).")
+        g.add_argument("--labels", default=None,
+                       help="Labelled list: CSV/TSV (uri|url, tags|labels, optional split) or JSONL.")
+        g.add_argument("--label_set", choices=LABEL_SETS, default="annotated24",
+                       help="MIRFLICKR labels: the 24 annotated concepts, the 38 with _r1, or user tags.")
+        g.add_argument("--min_tag_count", type=int, default=50,
+                       help="user_tags: keep tags used at least this often.")
+        g.add_argument("--test_fraction", type=float, default=0.2,
+                       help="Share of images held out for testing (MIRFLICKR: the last by number).")
+        g.add_argument("--val_fraction", type=float, default=0.2,
+                       help="Share of the remaining images used for validation.")
+
+
+def examples(o) -> list[dict]:
+    if o.dataset == "mirflickr":
+        if not o.data_dir:
+            raise SystemExit("--dataset mirflickr needs --data_dir")
+        return read_mirflickr(o.data_dir, o.label_set, o.min_tag_count, o.test_fraction, o.val_fraction)
+    if not o.labels:
+        raise SystemExit("--dataset list needs --labels FILE")
+    return read_labelled_list(o.labels, o.test_fraction, o.val_fraction)
+
+
+def _to_element(example: dict) -> dict:
+    return {**new_element(example["uri"]), "labels": example["labels"], "split": example["split"]}
+
+
+def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
+    handler = BackboneHandler(opt.backbone_config(o, num_workers), max_batch_size=o.backbone_batch_size)
+    elements = (
+        pipeline
+        | "Examples" >> beam.Create(examples(o), reshuffle=True)
+        | "ToElement" >> beam.Map(_to_element)
+    )
+    decoded, dead = fetch_and_decode(elements, o)
+    embedded = decoded | "Model.backbone" >> RunInference(handler)
+    to_row = functools.partial(to_feature_row, backbone=handler.model_version())
+    split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
+    errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
+    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.num_shards, "features", FEATURES_SCHEMA)
+
+
+def run(argv: list[str] | None = None) -> dict[str, int]:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if "-h" in argv or "--help" in argv:
+        print_help("python -m pipeline.extract_features", "Extract backbone features of a labelled "
+                   "dataset for training.", (FeatureOptions, opt.ImageOptions))
+        raise SystemExit(0)
+    dataset_parser = argparse.ArgumentParser(add_help=False)
+    FeatureOptions._add_argparse_args(dataset_parser)  # noqa: SLF001
+    dataset, beam_argv = dataset_parser.parse_known_args(argv)
+    options = PipelineOptions(beam_argv)
+    o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
+    if not o.output:
+        raise SystemExit("--output is required")
+    pipeline = make_pipeline(options)
+    build(pipeline, o, num_local_workers(options))
+    result, seconds = run_and_wait(pipeline)
+    totals = counters(result)
+    if is_local(options):
+        print(summary(totals, seconds))
+    return totals
+
+
+if __name__ == "__main__":
+    run()
