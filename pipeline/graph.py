@@ -1,4 +1,5 @@
-"""Composition of the jobs: read -> fetch -> decode -> backbone -> tagger -> detect -> expand -> write.
+"""Composition of the jobs: read -> fetch -> decode -> backbone -> tagger -> detect -> zero-shot
+-> expand -> write.
 
 Only wiring lives here; every stage is its own module under transforms/.
 """
@@ -20,8 +21,9 @@ from transforms.fetch import FetchBatch
 from transforms.read import ReadUris
 from transforms.records import Element, to_tags_row
 from transforms.write import ERRORS, SplitFailures, WriteOutputs
+from transforms.zero_shot import ZeroShotHandler
 
-PIXEL_FIELDS = ("image", "features", "imagenet_probs")
+PIXEL_FIELDS = ("image", "features", "imagenet_probs", "label_scores")
 
 
 def _count_input(element: Element) -> Element:
@@ -58,6 +60,8 @@ def model_handlers(o: opt.TagOptions, num_workers: int = 1) -> dict:
         handlers["detector"] = DetectorHandler(
             opt.detector_config(o, num_workers), max_batch_size=o.detector_batch_size
         )
+    if o.vocabulary:
+        handlers["zero_shot"] = ZeroShotHandler(opt.zero_shot_config(o))
     if o.expansion_per_tag > 0:
         handlers["expansion"] = ExpansionHandler(opt.expansion_config(o))
     return handlers

@@ -19,6 +19,8 @@ from transforms.http_client import HttpConfig
 from transforms.mlp_tagger import MLPTaggerConfig, MLPTaggerHandler
 from transforms.tagger import ImageNetTaggerHandler, TaggerConfig
 from transforms.vectors import EMBEDDED
+from transforms.zero_shot import METHODS as ZERO_SHOT_METHODS
+from transforms.zero_shot import ZeroShotConfig
 
 
 def all_options(options: PipelineOptions) -> SimpleNamespace:
@@ -125,6 +127,19 @@ class TagOptions(PipelineOptions):
         det.add_argument("--detector_batch_size", type=int, default=8,
                          help="Largest detector batch (sized apart from the backbone's).")
 
+        zs = parser.add_argument_group("zero-shot tagging")
+        zs.add_argument("--vocabulary", default=None,
+                        help="File of words/phrases, one per line (local or gs://): every image gets "
+                        "its best-ranked entries as tags with source zero_shot.")
+        zs.add_argument("--zero_shot_method", choices=ZERO_SHOT_METHODS, default="auto",
+                        help="conse (probability-weighted seen-label vectors), fast0tag (the learned "
+                        "linear map in --tagger_model), auto (fast0tag when the model has one).")
+        zs.add_argument("--zero_shot_top_k", type=int, default=3, help="Most zero-shot tags per image.")
+        zs.add_argument("--zero_shot_min_score", type=float, default=0.4,
+                        help="Smallest cosine score of a zero-shot tag.")
+        zs.add_argument("--conse_top_t", type=int, default=10,
+                        help="ConSE: how many top seen labels form the image's semantic vector.")
+
         words = parser.add_argument_group("word vectors and expansion")
         words.add_argument("--word_vectors", default=EMBEDDED,
                            help=f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
@@ -211,4 +226,17 @@ def detector_config(o: TagOptions, num_workers: int = 1) -> DetectorConfig:
         device=o.device,
         torch_threads=o.torch_threads,
         num_workers=num_workers,
+    )
+
+
+def zero_shot_config(o: TagOptions) -> ZeroShotConfig:
+    return ZeroShotConfig(
+        vocabulary=o.vocabulary,
+        method=o.zero_shot_method,
+        top_k=o.zero_shot_top_k,
+        min_score=o.zero_shot_min_score,
+        top_t=o.conse_top_t,
+        word_vectors=o.word_vectors,
+        word_vectors_sha256=o.word_vectors_sha256,
+        model_dir=o.tagger_model,
     )

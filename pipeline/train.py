@@ -5,7 +5,8 @@ python -m pipeline.train --features FEATURES --output MODEL_DIR [--epochs 15 --l
 Defaults follow the paper: sigmoid outputs with cross-entropy, Adam at lr 0.001, up to 15
 epochs, early stopping when validation top-k accuracy stops improving (the best epoch's
 weights are kept). Deterministic for a given --seed. Per-tag decision thresholds are chosen
-on validation (best F1). Writes the model directory described in transforms/mlp_tagger.py.
+on validation (best F1). Also learns the zero-shot mapping (transforms/zero_shot.py) unless
+--no_zero_shot_mapping. Writes the model directory described in transforms/mlp_tagger.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
-from transforms.mlp_tagger import build_taggernet, join, predict_scores, save_taggernet, write_bytes
+from transforms.mlp_tagger import (
+    build_taggernet,
+    join,
+    predict_scores,
+    read_bytes,
+    save_taggernet,
+    write_bytes,
+)
+from transforms.vectors import EMBEDDED, load_vectors
+from transforms.zero_shot import MAPPING, Fast0TagMapping, embed_phrases, train_fast0tag
 
 
 @dataclass
@@ -89,6 +99,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="Labels with fewer training positives are left out of the vocabulary.")
     p.add_argument("--holdout_tags", default=None,
                    help="File of tags (one per line) kept out of training, for zero-shot evaluation.")
+    p.add_argument("--word_vectors", default=EMBEDDED,
+                   help="Word vectors for the zero-shot mapping (same sources as the tag job).")
+    p.add_argument("--word_vectors_sha256", default=None)
+    p.add_argument("--no_zero_shot_mapping", action="store_true",
+                   help="Do not learn the Fast0Tag-style feature-to-word-space mapping.")
+    p.add_argument("--mapping_epochs", type=int, default=30, help="Epochs for the zero-shot mapping.")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="No progress bars.")
     return p.parse_args(argv)
@@ -97,8 +113,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def read_tag_list(path: str | None) -> list[str]:
     if not path:
         return []
-    from transforms.mlp_tagger import read_bytes
-
     return [t.strip().lower() for t in read_bytes(path).decode().splitlines() if t.strip()]
 
 
@@ -205,6 +219,18 @@ def vocabulary_of(data: Dataset, min_count: int, holdout: list[str]) -> list[str
     return sorted(t for t, c in counts.items() if c >= min_count and t not in set(holdout))
 
 
+def learn_mapping(args: argparse.Namespace, data: Dataset, vocabulary: list[str]) -> Fast0TagMapping:
+    """Fast0Tag-style linear map from features to word space, on the seen tags of the train split."""
+    kv = load_vectors(args.word_vectors, args.word_vectors_sha256)
+    label_vectors, unknown = embed_phrases(kv, vocabulary)
+    if unknown:
+        print(f"zero-shot mapping: {len(unknown)} tags unknown to the word vectors: {', '.join(unknown[:20])}")
+    train = data.split == "train"
+    meta = {"word_vectors": args.word_vectors, "dim": kv.vector_size, "seen_tags": vocabulary}
+    return train_fast0tag(data.features[train], data.matrix(vocabulary)[train], label_vectors, meta,
+                          epochs=args.mapping_epochs, seed=args.seed)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(list(argv if argv is not None else sys.argv[1:]))
     data = load_features(args.features)
@@ -226,6 +252,9 @@ def main(argv: list[str] | None = None) -> dict:
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     save_taggernet(args.output, model, config)
+    if not args.no_zero_shot_mapping:
+        mapping = learn_mapping(args, data, vocabulary)
+        write_bytes(join(args.output, MAPPING), mapping.to_bytes())
     metrics = {
         "best_epoch": best_epoch,
         "epochs_run": len(history),

@@ -154,7 +154,7 @@ class MLPTaggerHandler(ElementModelHandler):
                 for j in order
                 if row[j] >= thresholds[j]
             ]
-            out.append({**e, "tags": tags})
+            out.append({**e, "tags": tags, "label_scores": row})
         return out
 
     def model_version(self) -> str:

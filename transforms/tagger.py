@@ -8,6 +8,7 @@ members together. The table ships as data (transforms/data/imagenet_tags.json).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -22,6 +23,12 @@ from transforms.records import Element
 class TaggerConfig:
     top_k: int = 5
     min_score: float = 0.1
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_table_data() -> dict:
+    """The shipped table: ``classes`` (1000 ImageNet names, in model order) and ``groups``."""
+    return json.loads(resources.files("transforms").joinpath("data/imagenet_tags.json").read_text())
 
 
 class ImageNetTagTable:
@@ -40,8 +47,7 @@ class ImageNetTagTable:
 
     @classmethod
     def embedded(cls) -> ImageNetTagTable:
-        text = resources.files("transforms").joinpath("data/imagenet_tags.json").read_text()
-        data = json.loads(text)
+        data = imagenet_table_data()
         return cls(data["classes"], {k: list(v) for k, v in data["groups"].items()})
 
     def scores(self, probs: np.ndarray) -> np.ndarray:

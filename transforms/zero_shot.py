@@ -1,0 +1,225 @@
+"""Zero-shot tagging: rank any vocabulary against each image through word vectors.
+
+Two published methods, one matrix product per batch each:
+- ConSE (Norouzi et al., 2014): the image's semantic vector is the probability-weighted mean
+  of the word vectors of its top-T predicted seen labels (ImageNet classes for the embedded
+  tagger, the trained TaggerNet's tags otherwise); vocabulary words are ranked by cosine.
+- Fast0Tag (Zhang et al., CVPR 2016): a linear map from backbone features into word space,
+  trained with a ranking loss so every relevant seen tag outranks every irrelevant one; words
+  are ranked by their cosine with the mapped direction. ``pipeline.train`` learns it and saves
+  it in the model directory (zero_shot_mapping.npz).
+Phrases use the mean of their word vectors; words the vectors do not know are reported once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from transforms.model_handler import ElementModelHandler
+from transforms.records import Element
+from transforms.tagger import imagenet_table_data
+from transforms.vectors import EMBEDDED, load_vectors, phrase_vector
+
+MAPPING = "zero_shot_mapping.npz"
+METHODS = ("auto", "conse", "fast0tag")
+_LOG = logging.getLogger(__name__)
+
+
+def normalise_rows(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
+
+
+def embed_phrases(kv, phrases: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(unit vectors [n, d], zero rows for unknown phrases; the unknown phrases)."""
+    out = np.zeros((len(phrases), kv.vector_size), dtype=np.float32)
+    unknown = []
+    for i, phrase in enumerate(phrases):
+        v = phrase_vector(kv, phrase)
+        if v is None:
+            unknown.append(phrase)
+        else:
+            out[i] = v
+    return normalise_rows(out).astype(np.float32), unknown
+
+
+def conse_scores(probs: np.ndarray, seen: np.ndarray, vocab: np.ndarray, top_t: int = 10) -> np.ndarray:
+    """ConSE: cosine of each vocabulary vector with the top-T probability-weighted seen vectors."""
+    t = min(top_t, probs.shape[1])
+    idx = np.argpartition(-probs, t - 1, axis=1)[:, :t]
+    weights = np.zeros_like(probs, dtype=np.float32)
+    np.put_along_axis(weights, idx, np.take_along_axis(probs, idx, axis=1), axis=1)
+    weights /= np.maximum(weights.sum(1, keepdims=True), 1e-12)
+    return normalise_rows(weights @ seen) @ vocab.T
+
+
+class Fast0TagMapping:
+    """Linear map features -> word space: direction = ((x - mean) / std) @ W + b."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, mean: np.ndarray, std: np.ndarray, meta: dict):
+        self.weight, self.bias, self.mean, self.std, self.meta = weight, bias, mean, std, meta
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.std) @ self.weight + self.bias
+
+    def scores(self, features: np.ndarray, vocab: np.ndarray) -> np.ndarray:
+        return normalise_rows(self.project(features)) @ vocab.T
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, weight=self.weight, bias=self.bias, mean=self.mean, std=self.std,
+                 meta=np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Fast0TagMapping:
+        z = np.load(io.BytesIO(data))
+        return cls(z["weight"], z["bias"], z["mean"], z["std"], json.loads(z["meta"].tobytes().decode()))
+
+
+def train_fast0tag(
+    features: np.ndarray, labels: np.ndarray, label_vectors: np.ndarray, meta: dict,
+    epochs: int = 30, lr: float = 0.01, batch_size: int = 128, weight_decay: float = 1e-4, seed: int = 0,
+) -> Fast0TagMapping:
+    """Learn the map with Fast0Tag's ranking objective: for each image and each relevant tag p,
+    log(1 + sum over irrelevant tags n of exp(s_n - s_p)), s = direction . tag vector."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    has_tags = labels.sum(1) > 0
+    x = torch.from_numpy(features[has_tags].astype(np.float32))
+    y = torch.from_numpy(labels[has_tags].astype(bool))
+    mean, std = x.mean(0), x.std(0).clamp_min(0.1 * float(x.std(0).mean()))
+    x = (x - mean) / std
+    v = torch.from_numpy(label_vectors.astype(np.float32))
+    layer = torch.nn.Linear(x.shape[1], v.shape[1])
+    opt = torch.optim.Adam(layer.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
+            s = layer(x[idx]) @ v.T
+            pos = y[idx]
+            lse_neg = torch.logsumexp(s.masked_fill(pos, float("-inf")), dim=1, keepdim=True)
+            per_pos = torch.nn.functional.softplus(lse_neg - s)
+            loss = (per_pos * pos).sum(1).div(pos.sum(1).clamp_min(1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return Fast0TagMapping(
+        layer.weight.detach().numpy().T.copy(), layer.bias.detach().numpy().copy(),
+        mean.numpy(), std.numpy(), meta,
+    )
+
+
+def read_vocabulary(path: str) -> list[str]:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as f:
+        lines = f.read().decode("utf-8").splitlines()
+    words = list(dict.fromkeys(w.strip().lower() for w in lines if w.strip() and not w.startswith("#")))
+    if not words:
+        raise ValueError(f"vocabulary {path} is empty")
+    return words
+
+
+def resolve_method(config: ZeroShotConfig) -> str:
+    """'auto' becomes fast0tag when the model directory carries a mapping, else conse."""
+    if config.method != "auto":
+        return config.method
+    if config.model_dir:
+        from apache_beam.io.filesystems import FileSystems
+
+        from transforms.mlp_tagger import join
+
+        if FileSystems.exists(join(config.model_dir, MAPPING)):
+            return "fast0tag"
+    return "conse"
+
+
+@dataclass(frozen=True)
+class ZeroShotConfig:
+    vocabulary: str
+    method: str = "auto"  # auto: fast0tag when the model directory has a mapping, else conse
+    top_k: int = 5
+    min_score: float = 0.3
+    top_t: int = 10
+    word_vectors: str = EMBEDDED
+    word_vectors_sha256: str | None = None
+    model_dir: str | None = None  # TaggerNet directory (seen labels, mapping); None: ImageNet
+
+
+class _ZeroShotModel:
+    def __init__(self, config: ZeroShotConfig):
+        from transforms.mlp_tagger import join, read_bytes, read_config
+
+        kv = load_vectors(config.word_vectors, config.word_vectors_sha256)
+        self.words = read_vocabulary(config.vocabulary)
+        self.vocab, unknown = embed_phrases(kv, self.words)
+        if unknown:  # once per worker, never per image
+            _LOG.warning("zero-shot vocabulary: %d of %d entries unknown to %s and never ranked: %s",
+                         len(unknown), len(self.words), config.word_vectors, ", ".join(unknown[:50]))
+        self.known = np.array([w not in set(unknown) for w in self.words])
+        self.mapping = None
+        if config.model_dir:
+            seen = read_config(config.model_dir)["vocabulary"]
+            self.probs_field = "label_scores"
+            if config.method in ("auto", "fast0tag"):
+                try:
+                    self.mapping = Fast0TagMapping.from_bytes(read_bytes(join(config.model_dir, MAPPING)))
+                except Exception as exc:  # noqa: BLE001 - absent mapping: ConSE, unless forced
+                    if config.method == "fast0tag":
+                        raise FileNotFoundError(f"{config.model_dir} has no {MAPPING}") from exc
+                if self.mapping is not None and self.mapping.weight.shape[1] != kv.vector_size:
+                    raise ValueError("the zero-shot mapping was trained with other word vectors "
+                                     f"({self.mapping.meta.get('word_vectors')}); pass the same --word_vectors")
+        else:
+            if config.method == "fast0tag":
+                raise ValueError("--zero_shot_method fast0tag needs --tagger_model with a trained mapping")
+            seen = imagenet_table_data()["classes"]
+            self.probs_field = "imagenet_probs"
+        self.seen, _ = embed_phrases(kv, seen)
+        self.method = "fast0tag" if self.mapping is not None else "conse"
+
+    def scores(self, batch: list[Element], top_t: int) -> np.ndarray:
+        if self.mapping is not None:
+            s = self.mapping.scores(np.stack([e["features"] for e in batch]), self.vocab)
+        else:
+            s = conse_scores(np.stack([e[self.probs_field] for e in batch]), self.seen, self.vocab, top_t)
+        s[:, ~self.known] = -np.inf
+        return s
+
+
+class ZeroShotHandler(ElementModelHandler):
+    """RunInference handler: appends the top zero-shot tags from ``--vocabulary`` to ``tags``."""
+
+    stage_name = "zero_shot"
+
+    def __init__(self, config: ZeroShotConfig, min_batch_size: int = 1, max_batch_size: int = 64):
+        super().__init__(min_batch_size, max_batch_size)
+        self._config = config
+
+    def load_model(self) -> _ZeroShotModel:
+        return _ZeroShotModel(self._config)
+
+    def infer(self, batch: list[Element], model: _ZeroShotModel) -> list[Element]:
+        scores = model.scores(batch, self._config.top_t)
+        k = min(self._config.top_k, scores.shape[1])
+        top = np.argsort(-scores, axis=1)[:, :k]
+        out = []
+        for e, row, idx in zip(batch, scores, top, strict=True):
+            taken = {t["name"] for t in e.get("tags", [])}
+            extra = [
+                {"name": model.words[j], "score": float(row[j]), "source": "zero_shot", "origin": None}
+                for j in idx
+                if row[j] >= self._config.min_score and model.words[j] not in taken
+            ]
+            out.append({**e, "tags": e.get("tags", []) + extra})
+        return out
+
+    def model_version(self) -> str:
+        c = self._config
+        return f"{resolve_method(c)}@{c.vocabulary}"
