@@ -26,6 +26,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q tests
 
+bench: setup
+	$(BIN)/python benchmarks/bench.py
+
 lint: setup
 	$(BIN)/ruff check .
 

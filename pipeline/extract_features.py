@@ -24,7 +24,6 @@ from pipeline.graph import fetch_and_decode
 from pipeline.runner import counters, is_local, make_pipeline, num_local_workers, run_and_wait, summary
 from pipeline.tag import print_help
 from transforms.datasets import LABEL_SETS, read_labelled_list, read_mirflickr
-from transforms.features import BackboneHandler
 from transforms.records import FEATURES_SCHEMA, new_element, to_feature_row
 from transforms.write import ERRORS, SplitFailures, WriteOutputs
 
@@ -66,7 +65,7 @@ def _to_element(example: dict) -> dict:
 
 
 def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
-    handler = BackboneHandler(opt.backbone_config(o, num_workers), max_batch_size=o.backbone_batch_size)
+    handler = opt.backbone_handler(o, num_workers)
     elements = (
         pipeline
         | "Examples" >> beam.Create(examples(o), reshuffle=True)

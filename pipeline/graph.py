@@ -9,14 +9,15 @@ from __future__ import annotations
 import functools
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import options as opt
-from transforms.decode import DecodeImage
+from transforms.backfill import SkipExisting, existing_rows
+from transforms.decode import DecodeBatch
 from transforms.detect import DetectorHandler
 from transforms.expand import ExpansionHandler
-from transforms.features import BackboneHandler
 from transforms.fetch import FetchBatch
 from transforms.read import ReadUris
 from transforms.records import Element, to_tags_row
@@ -44,7 +45,7 @@ def fetch_and_decode(elements, o: opt.ImageOptions) -> tuple:
         | "BatchFetch" >> beam.BatchElements(min_batch_size=1, max_batch_size=o.fetch_batch_size)
         | "Fetch" >> beam.ParDo(FetchBatch(opt.http_config(o), o.fetch_threads)).with_outputs(ERRORS, main="ok")
     )
-    decoded = fetched.ok | "Decode" >> beam.ParDo(DecodeImage(opt.decode_config(o))).with_outputs(
+    decoded = fetched.ok | "Decode" >> beam.ParDo(DecodeBatch(opt.decode_config(o), o.decode_threads)).with_outputs(
         ERRORS, main="ok"
     )
     return decoded.ok, [fetched[ERRORS], decoded[ERRORS]]
@@ -53,7 +54,7 @@ def fetch_and_decode(elements, o: opt.ImageOptions) -> tuple:
 def model_handlers(o: opt.TagOptions, num_workers: int = 1) -> dict:
     """The model stages of the tag job, in order, keyed by stage name."""
     handlers = {
-        "backbone": BackboneHandler(opt.backbone_config(o, num_workers), max_batch_size=o.backbone_batch_size),
+        "backbone": opt.backbone_handler(o, num_workers),
         "tagger": opt.tagger_handler(o, num_workers),
     }
     if o.detector != "none":
@@ -86,6 +87,12 @@ def tag_images(pipeline: beam.Pipeline, o: opt.TagOptions, num_workers: int = 1)
     """Build the tag job on ``pipeline``; returns the write results (tags, errors)."""
     handlers = model_handlers(o, num_workers)
     elements = pipeline | "Read" >> ReadUris(o.input)
+    carried = []
+    if o.skip_existing:
+        # Earlier partitions and this one: never tag an image twice, keep what this partition has.
+        this_partition = FileSystems.join(o.output.rstrip("/"), "tags-*.parquet")
+        elements = elements | "SkipExisting" >> SkipExisting([o.skip_existing, this_partition])
+        carried = [existing_rows(pipeline, o.output)]
     decoded, dead = fetch_and_decode(elements, o)
     stream = run_models(decoded, handlers, drop_before="expansion")
     to_row = functools.partial(to_tags_row, model_version=model_version(handlers))
@@ -93,4 +100,4 @@ def tag_images(pipeline: beam.Pipeline, o: opt.TagOptions, num_workers: int = 1)
         ERRORS, main="rows"
     )
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.num_shards)
+    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(o.output, o.num_shards)

@@ -62,6 +62,8 @@ def summary(totals: dict[str, int], seconds: float) -> str:
         f"tagged  {tagged:>8}",
         f"failed  {failed:>8}",
     ]
+    if totals.get("skipped_existing"):
+        lines.append(f"skipped {totals['skipped_existing']:>8}  (already tagged in earlier outputs)")
     for name in sorted(k for k in totals if k.startswith("failed.")):
         lines.append(f"  {name[len('failed.'):]:<40} {totals[name]:>6}")
     rate = (tagged + failed) / seconds if seconds > 0 else 0.0

@@ -72,8 +72,10 @@ def test_fetch_batch_routes_failures(tmp_path, http_server):
         results = list(fn.process(batch))
     finally:
         fn.teardown()
-    good = [r for r in results if isinstance(r, dict)]
-    bad = [r.value for r in results if not isinstance(r, dict)]
+    batches = [r for r in results if isinstance(r, list)]
+    assert len(batches) == 1, "successes travel on as one batch, for parallel decoding"
+    good = batches[0]
+    bad = [r.value for r in results if not isinstance(r, list)]
     assert sorted(r["data"] for r in good) == [b"A", b"B"]
     assert [b["error"].get("error_type") for b in bad] == ["http_404", None]
     assert bad[0]["error"]["stage"] == "fetch" and "data" not in bad[0]

@@ -94,3 +94,24 @@ def test_one_bad_element_does_not_fail_its_batch():
     assert [e.get("ok") for e in out] == [True, None, True, None]
     assert out[1]["error"]["stage"] == "model" and "boom" in out[1]["error"]["error_message"]
     assert out[3] is failed_before
+
+
+def test_device_resolution_on_a_cpu_machine():
+    import torch
+
+    from transforms.model_handler import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_bf16_keeps_the_fp32_top5_on_real_photos(photos):
+    tops = {}
+    for precision in ("fp32", "bf16"):
+        handler = BackboneHandler(BackboneConfig(precision=precision, device="cpu"))
+        out = handler.run_inference([_element(p) for p in photos.values()], handler.load_model())
+        tops[precision] = [set(np.argsort(-e["imagenet_probs"])[:5]) for e in out]
+    assert tops["fp32"] == tops["bf16"]

@@ -69,7 +69,8 @@ def fetch_file(uri: str, max_bytes: int) -> bytes:
 
 
 class FetchBatch(beam.DoFn):
-    """DoFn over batches of elements: adds ``data`` (bytes) or emits a fetch dead letter.
+    """DoFn over batches of elements: emits the batch of fetched elements (with ``data``) as one
+    list, so decoding can run it in parallel too, and each failure as a fetch dead letter.
 
     Elements that already failed upstream (read stage) pass straight to the dead letters.
     """
@@ -105,11 +106,14 @@ class FetchBatch(beam.DoFn):
 
     def process(self, batch: list[Element]) -> Iterable:
         assert self._pool is not None
+        fetched = []
         for result in self._pool.map(self._fetch_one, batch):
             if "error" in result:
                 yield beam.pvalue.TaggedOutput(ERRORS, result)
             else:
-                yield result
+                fetched.append(result)
+        if fetched:
+            yield fetched
 
     def teardown(self) -> None:
         if self._pool is not None:

@@ -17,19 +17,25 @@ from apache_beam.ml.inference.base import ModelHandler
 from transforms.records import Element, mark_failed
 
 
+def available_cores() -> int:
+    """Cores this process may run on (cgroup/affinity aware where the OS tells)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_torch_threads(num_workers: int = 1) -> int:
     """Threads per worker process so N workers together use the cores, not oversubscribe them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // max(1, num_workers))
+    return max(1, available_cores() // max(1, num_workers))
 
 
 def resolve_device(device: str) -> str:
-    """'auto' picks cuda when a GPU is visible on the worker, else cpu."""
-    if device != "auto":
-        return device
+    """'auto' picks cuda when a GPU is visible on the worker, else cpu; 'cuda' without one fails."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda, but this worker sees no CUDA GPU (use --device auto or cpu)")
+    return device
 
 
 class ElementModelHandler(ModelHandler[Element, Element, Any]):

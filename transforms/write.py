@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.backfill import RemoveStaleShards
 from transforms.records import (
     ERRORS_SCHEMA,
     TAGS_SCHEMA,
@@ -46,12 +47,16 @@ class _CountErrors(beam.DoFn):
 
 class _CountTagged(beam.DoFn):
     def process(self, row: dict) -> Iterable[dict]:
+        if "carried_over" in row:  # not a new result of this run
+            yield {k: v for k, v in row.items() if k != "carried_over"}
+            return
         Metrics.counter(NAMESPACE, "tagged").inc()
         yield row
 
 
 class WriteOutputs(beam.PTransform):
-    """(rows, error elements) -> OUTPUT/<table>-*.parquet and OUTPUT/errors-*.parquet."""
+    """(rows, error elements[, carried-over rows]) -> OUTPUT/<table>-*.parquet and
+    OUTPUT/errors-*.parquet; shard files of an earlier run that are not rewritten are removed."""
 
     def __init__(self, output: str, num_shards: int = 0, table: str = "tags", schema=TAGS_SCHEMA):
         super().__init__()
@@ -61,7 +66,9 @@ class WriteOutputs(beam.PTransform):
         self._schema = schema
 
     def expand(self, pcolls):
-        rows, errors = pcolls
+        rows, errors, *carried = pcolls
+        if carried:  # rows an earlier run already wrote to this partition, kept as they are
+            rows = (rows, carried[0]) | "WithCarriedOver" >> beam.Flatten()
         tags = (
             rows
             | "CountTagged" >> beam.ParDo(_CountTagged())
@@ -82,4 +89,10 @@ class WriteOutputs(beam.PTransform):
                 num_shards=self._num_shards,
             )
         )
+        for name, table, written in ((self._table, self._table, tags), ("Errors", "errors", errs)):
+            _ = (
+                written
+                | f"AllFinal{name.title()}" >> beam.combiners.ToList()
+                | f"RemoveStale{name.title()}" >> beam.ParDo(RemoveStaleShards(self._output, table))
+            )
         return tags, errs

@@ -1,0 +1,120 @@
+"""Backfills: partitions, --skip_existing anti-join, resumed and repeated runs, stale shards."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+from pipeline import tag
+from tests.conftest import Routes, read_table
+
+FAST = ["--detector", "none", "--expansion_per_tag", "0"]
+
+
+def _images(root: Path, n: int, start: int = 0) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    rng = np.random.default_rng(start)
+    for i in range(start, start + n):
+        p = root / f"img{i:03d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    return paths
+
+
+def _listing(path: Path, uris: list[str]) -> str:
+    path.write_text("\n".join(uris) + "\n")
+    return str(path)
+
+
+def _all_ids(root: Path) -> list[str]:
+    files = sorted(root.glob("dt=*/tags-*.parquet"))
+    return [i for f in files for i in pq.read_table(f).column("image_id").to_pylist()]
+
+
+def test_partitions_never_duplicate_and_reruns_are_idempotent(tmp_path):
+    uris = _images(tmp_path / "imgs", 12)
+    out = tmp_path / "tags"
+    skip = str(out / "dt=*" / "tags-*.parquet")
+    tag.run(["--input", _listing(tmp_path / "d1.txt", uris[:6]), "--output", str(out / "dt=1"), *FAST])
+    c2 = tag.run(["--input", _listing(tmp_path / "d2.txt", uris), "--output", str(out / "dt=2"),
+                  "--skip_existing", skip, "--num_shards", "2", *FAST])
+    assert c2["tagged"] == 6 and c2["skipped_existing"] == 6
+    ids = _all_ids(out)
+    assert len(ids) == len(set(ids)) == 12
+    # The same day again: nothing new is tagged, nothing is lost, nothing doubles.
+    c3 = tag.run(["--input", _listing(tmp_path / "d2.txt", uris), "--output", str(out / "dt=2"),
+                  "--skip_existing", skip, "--num_shards", "2", *FAST])
+    assert c3.get("tagged", 0) == 0 and c3["skipped_existing"] == 12
+    assert read_table(out / "dt=2", "tags").num_rows == 6
+    ids = _all_ids(out)
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_stale_shards_of_an_earlier_run_are_removed(tmp_path):
+    uris = _images(tmp_path / "imgs", 5)
+    out = tmp_path / "tags" / "dt=1"
+    listing = _listing(tmp_path / "in.txt", uris)
+    tag.run(["--input", listing, "--output", str(out), "--num_shards", "3", *FAST])
+    assert len(list(out.glob("tags-*.parquet"))) == 3
+    tag.run(["--input", listing, "--output", str(out), "--num_shards", "1",
+             "--skip_existing", str(out / "tags-*.parquet"), *FAST])
+    assert [p.name for p in out.glob("tags-*.parquet")] == ["tags-00000-of-00001.parquet"]
+    assert sorted(read_table(out, "tags").column("uri").to_pylist()) == sorted(uris)
+
+
+def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
+    uris = _images(tmp_path / "imgs", 6)
+    out = tmp_path / "tags"
+    skip = str(out / "dt=*" / "tags-*.parquet")
+    tag.run(["--input", _listing(tmp_path / "d1.txt", uris[:3]), "--output", str(out / "dt=1"), *FAST])
+
+    # Day 2 adds 8 web images served slowly, so the run is still going when it is killed.
+    body = Path(uris[0]).read_bytes()
+
+    def slow(req):
+        time.sleep(0.5)
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    routes = {f"/w{i}.jpg": slow for i in range(8)}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("R", (Routes,), {"routes": routes}))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    day2 = uris + [f"{base}/w{i}.jpg" for i in range(8)]
+    args = ["--input", _listing(tmp_path / "d2.txt", day2), "--output", str(out / "dt=2"),
+            "--skip_existing", skip, "--allow_private_networks", "--fetch_threads", "1",
+            "--fetch_batch_size", "1", "--num_shards", "2", *FAST]
+    try:
+        env = dict(os.environ, PYTHONPATH=os.getcwd())
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.tag", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any((out / "dt=2").glob("**/*")):  # the job has started writing: kill it now
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode != 0, "the run should have been killed before finishing"
+        counters = tag.run(args)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert counters["tagged"] == 11 and counters["skipped_existing"] == 3
+    ids = _all_ids(out)
+    assert len(ids) == len(set(ids)) == 14
