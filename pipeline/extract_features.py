@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import options as opt
 from pipeline.graph import fetch_and_decode
-from pipeline.runner import counters, is_local, make_pipeline, num_local_workers, run_and_wait, summary
+from pipeline.runner import counters, make_pipeline, num_local_workers, run_and_wait, summary
 from pipeline.tag import print_help
 from transforms.datasets import LABEL_SETS, read_labelled_list, read_mirflickr
 from transforms.records import FEATURES_SCHEMA, new_element, to_feature_row
@@ -96,7 +96,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     build(pipeline, o, num_local_workers(options))
     result, seconds = run_and_wait(pipeline)
     totals = counters(result)
-    if is_local(options):
+    if totals:
         print(summary(totals, seconds))
     return totals
 

@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from pipeline.graph import tag_images
 from pipeline.options import ImageOptions, TagOptions, all_options
-from pipeline.runner import counters, is_local, make_pipeline, num_local_workers, run_and_wait, summary
+from pipeline.runner import counters, make_pipeline, num_local_workers, run_and_wait, summary
 
 
 def print_help(prog: str, description: str, option_classes: tuple) -> None:
@@ -40,7 +40,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     tag_images(pipeline, tag, num_local_workers(options))
     result, seconds = run_and_wait(pipeline)
     totals = counters(result)
-    if is_local(options):
+    if totals:
         print(summary(totals, seconds))
     return totals
 

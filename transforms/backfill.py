@@ -74,18 +74,31 @@ def existing_rows(pipeline: beam.Pipeline, output: str, table: str = "tags"):
 
 
 class RemoveStaleShards(beam.DoFn):
-    """Given every final file of a table, delete that table's other shard files in the prefix."""
+    """After a table's write is final, delete its shard files that carry another shard count.
 
-    def __init__(self, output: str, table: str):
+    This run's shards are ``<table>-SSSSS-of-NNNNN.parquet`` with its own NNNNN (the fixed
+    --num_shards, else read off the files the write reports). The write's report is not the
+    full list: Beam leaves out shards whose bytes already sat at the destination, so names
+    are matched by their shard count, never by that list. With no count known, nothing is
+    deleted."""
+
+    def __init__(self, output: str, table: str, num_shards: int = 0):
         self._output = output.rstrip("/")
         self._table = table
+        self._num_shards = num_shards
 
     def process(self, written: list[str]) -> Iterable[str]:
-        keep = {f.rsplit("/", 1)[-1] for f in written}  # compare names: paths may be relative
-        shard = re.compile(rf"^{re.escape(self._table)}-\d{{5}}-of-\d{{5}}\.parquet$")
+        shard = re.compile(rf"^{re.escape(self._table)}-\d{{5}}-of-(\d{{5}})\.parquet$")
+        totals = {int(m.group(1)) for m in (shard.match(f.rsplit("/", 1)[-1]) for f in written) if m}
+        total = self._num_shards or (totals.pop() if len(totals) == 1 else None)
+        if total is None:
+            return
         pattern = FileSystems.join(self._output, f"{self._table}-*.parquet")
-        stale = [m.path for m in FileSystems.match([pattern])[0].metadata_list
-                 if shard.search(m.path.rsplit("/", 1)[-1]) and m.path.rsplit("/", 1)[-1] not in keep]
+        stale = []
+        for meta in FileSystems.match([pattern])[0].metadata_list:
+            m = shard.match(meta.path.rsplit("/", 1)[-1])
+            if m and int(m.group(1)) != total:
+                stale.append(meta.path)
         if stale:
             FileSystems.delete(stale)
         yield from stale

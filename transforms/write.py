@@ -93,6 +93,6 @@ class WriteOutputs(beam.PTransform):
             _ = (
                 written
                 | f"AllFinal{name.title()}" >> beam.combiners.ToList()
-                | f"RemoveStale{name.title()}" >> beam.ParDo(RemoveStaleShards(self._output, table))
+                | f"RemoveStale{name.title()}" >> beam.ParDo(RemoveStaleShards(self._output, table, self._num_shards))
             )
         return tags, errs
