@@ -12,7 +12,7 @@ import sys
 
 import pyarrow.parquet as pq
 
-from pipeline import tag
+from pipeline import report, tag
 from pipeline.samples import sample_photos
 
 
@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(describe(args.output))
     print(f"\nParquet written under {os.path.abspath(args.output)}")
+    html_path = os.path.join(args.output, "report.html")
+    report.main(["--input", args.output, "--html", html_path])
+    print(f"Open the contact sheet: {os.path.abspath(html_path)}")
 
 
 if __name__ == "__main__":

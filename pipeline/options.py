@@ -163,6 +163,9 @@ class TagOptions(PipelineOptions):
                            help="Smallest cosine similarity for an expansion word.")
         words.add_argument("--expansion_vocab_size", type=int, default=50_000,
                            help="Expansion words come from this many most frequent words.")
+        words.add_argument("--expansion_mutual_k", type=int, default=30,
+                           help="Keep an expansion word only if the tag is among its k nearest words "
+                           "(drops hub words near everything); 0 disables.")
 
 
 def http_config(o: ImageOptions) -> HttpConfig:
@@ -224,6 +227,7 @@ def expansion_config(o: TagOptions) -> ExpansionConfig:
         per_tag=o.expansion_per_tag,
         min_similarity=o.expansion_min_similarity,
         vocab_limit=o.expansion_vocab_size,
+        mutual_k=o.expansion_mutual_k,
         word_vectors=o.word_vectors,
         word_vectors_sha256=o.word_vectors_sha256,
     )

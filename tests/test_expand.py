@@ -64,3 +64,13 @@ def test_neighbours_are_memoised_and_batched(handler_and_model):
     assert model.lookup(["espresso"])["espresso"] is first["espresso"]
     top5 = {w for w, _ in first["espresso"][:5]}
     assert {"cappuccino", "latte", "coffee"} & top5
+
+
+def test_hub_words_are_not_expansions(handler_and_model):
+    handler, model = handler_and_model
+    out = handler.run_inference([{"uri": "u", "image_id": "i", "tags": [_tag("person", 0.9)]}], model)
+    added = {t["name"] for t in out[0]["tags"] if t["source"] == "expansion"}
+    assert added and not added & {"actually", "knowing", "exactly"}
+    nohub = ExpansionHandler(ExpansionConfig(mutual_k=0))
+    raw = nohub.run_inference([{"uri": "u", "image_id": "i", "tags": [_tag("person", 0.9)]}], nohub.load_model())
+    assert {t["name"] for t in raw[0]["tags"] if t["source"] == "expansion"} & {"actually", "knowing"}

@@ -3,8 +3,11 @@
 For each tagger/detector tag, the ``per_tag`` nearest words among the most frequent words
 of the vector vocabulary are added with source "expansion", origin = the tag, and score =
 tag score x cosine similarity (always below the tag they came from). Words already tagged,
-repeats and trivial variants (plural/singular of the same word) are skipped. Neighbours of
-a tag are computed once per worker: new tags of a batch go through one matrix product.
+repeats and trivial variants (plural/singular of the same word) are skipped, and so are
+"hub" words that are near everything ('actually', 'knowing' for 'person'): a word is kept only
+when the tag is also among the word's ``mutual_k`` nearest words (reciprocal nearest
+neighbours, a standard cure for hubness in word-vector spaces). Neighbours of a tag are
+computed once per worker: new tags of a batch go through one matrix product.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class ExpansionConfig:
     per_tag: int = 2
     min_similarity: float = 0.5
     vocab_limit: int = 50_000
+    mutual_k: int = 30  # keep a word only if the tag is among the word's k nearest (0: off)
     word_vectors: str = EMBEDDED
     word_vectors_sha256: str | None = None
 
@@ -60,6 +64,7 @@ class Neighbours:
         self.kv = load_vectors(config.word_vectors, config.word_vectors_sha256)
         self.words, self.matrix = candidate_words(self.kv, config.vocab_limit)
         self._pool = max(config.per_tag * 4 + 4, 12)
+        self._mutual_k = config.mutual_k
         self._cache: dict[str, list[tuple[str, float]]] = {}
 
     def lookup(self, tags: list[str]) -> dict[str, list[tuple[str, float]]]:
@@ -75,8 +80,12 @@ class Neighbours:
             sims = query @ self.matrix.T  # one matrix product for every new tag of the batch
             k = min(self._pool, sims.shape[1])
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            for (t, _), row, cand in zip(known, sims, top, strict=False):
+            for (t, _), row, cand in zip(known, sims, top, strict=True):
                 cand = cand[np.argsort(-row[cand])]
+                if self._mutual_k:
+                    # How many words each candidate finds nearer than the tag: a reciprocal rank.
+                    reciprocal = (self.matrix[cand] @ self.matrix.T > row[cand, None]).sum(1)
+                    cand = cand[reciprocal <= self._mutual_k]
                 self._cache[t] = [(self.words[j], float(row[j])) for j in cand]
         return {t: self._cache[t] for t in tags}
 

@@ -1,0 +1,114 @@
+"""The HTML contact sheet: content and sampling in Python, behaviour in a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline import report, tag
+from tests.synthetic_mirflickr import make_dataset
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, photos):
+    root = tmp_path_factory.mktemp("report")
+    make_dataset(root / "synthetic", n=6, seed=3)
+    uris = [str(photos[n]) for n in ("chelsea", "coffee", "grace_hopper", "motorcycle")]
+    uris += sorted(str(p) for p in (root / "synthetic" / "mirflickr").glob("im*.jpg"))
+    uris += [str(root / "missing.jpg")]
+    (root / "bad.jpg").write_text("<html>")
+    uris.append(str(root / "bad.jpg"))
+    listing = root / "in.txt"
+    listing.write_text("\n".join(uris) + "\n")
+    tag.run(["--input", str(listing), "--output", str(root / "out")])
+    return root
+
+
+def test_scan_samples_a_reservoir_and_counts_everything(run):
+    full = report.scan(str(run / "out"), sample=100)
+    small = report.scan(str(run / "out"), sample=3, seed=1)
+    assert full["rows"] == small["rows"] == 10
+    assert len(full["sample"]) == 10 and len(small["sample"]) == 3
+    assert full["freq"] == small["freq"] and full["freq"]["cat"] >= 1
+    assert full["error_counts"] == {"fetch/not_found": 1, "decode/not_an_image": 1}
+    assert report.scan(str(run / "out"), sample=3, seed=1)["sample"] == small["sample"], "seeded"
+
+
+def test_report_is_self_contained(run, tmp_path):
+    html_path = tmp_path / "r.html"
+    report.main(["--input", str(run / "out"), "--html", str(html_path), "--sample", "5"])
+    page = html_path.read_text()
+    assert page.count('class="card"') == 5
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in page
+    assert "fetch/not_found" in page and "decode/not_an_image" in page
+
+
+def test_model_panel_shows_curves_and_metrics(run, tmp_path):
+    import json
+
+    from pipeline.train import plot_curves
+
+    model = tmp_path / "model"
+    model.mkdir()
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_topk_accuracy": 0.5 + e / 10} for e in (1, 2, 3)]
+    (model / "curves.png").write_bytes(plot_curves(history, 3))
+    (model / "metrics.json").write_text(json.dumps({"best_epoch": 3, "epochs_run": 3, "validation": {"mAP": 0.875}}))
+    html_path = tmp_path / "r.html"
+    report.main(["--input", str(run / "out"), "--html", str(html_path), "--model", str(model)])
+    page = html_path.read_text()
+    assert 'alt="training curves" src="data:image/png;base64,' in page
+    assert "<td>mAP</td><td>0.8750</td>" in page and "best epoch 3 of 3" in page
+
+
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)) and not os.environ.get("CI"),
+                    reason="Debian chromium/chromium-driver not installed (.ci/run installs them)")
+def test_report_in_a_real_browser(run, tmp_path, photos):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    html_path = tmp_path / "report.html"
+    report.main(["--input", str(run / "out"), "--html", str(html_path)])
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.set_page_load_timeout(30)
+        driver.get(html_path.as_uri())
+        widths = driver.execute_script(
+            "return Array.from(document.querySelectorAll('img.thumb')).map(i => i.complete ? i.naturalWidth : 0)")
+        assert len(widths) == 10 and all(w > 0 for w in widths), widths
+        cat_card = driver.find_element(By.CSS_SELECTOR, f'.card[data-uri="{photos["chelsea"]}"]')
+        assert cat_card.is_displayed() and "cat" in cat_card.text
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report.png"))
+
+        driver.find_element(By.ID, "tag-filter").send_keys("espresso")
+        cards = driver.find_elements(By.CSS_SELECTOR, ".card")
+        visible = [c.get_attribute("data-uri") for c in cards if c.is_displayed()]
+        assert visible == [str(photos["coffee"])]
+        assert driver.find_element(By.ID, "shown").text == "1"
+
+        driver.find_element(By.ID, "tag-filter").clear()
+        driver.execute_script("document.getElementById('tag-filter').dispatchEvent(new Event('input'))")
+        detector_toggle = driver.find_element(By.CSS_SELECTOR, '.source-toggle[value="detector"]')
+        detector_toggle.click()
+        hopper = driver.find_element(By.CSS_SELECTOR, f'.card[data-uri="{photos["grace_hopper"]}"]')
+        shown_tags = [t.text.split()[0] for t in hopper.find_elements(By.CSS_SELECTOR, ".tag") if t.is_displayed()]
+        assert "tie" not in shown_tags and shown_tags, "detector tags hidden, the others stay"
+        assert not any(b.is_displayed() for b in hopper.find_elements(By.CSS_SELECTOR, ".box"))
+        driver.save_screenshot(str(ARTIFACTS / "report-filtered.png"))
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
