@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import options as opt
 from pipeline.graph import fetch_and_decode
-from pipeline.runner import counters, make_pipeline, num_local_workers, run_and_wait, summary
+from pipeline.runner import run_job
 from pipeline.tag import print_help
 from transforms.datasets import LABEL_SETS, read_labelled_list, read_mirflickr
 from transforms.records import FEATURES_SCHEMA, new_element, to_feature_row
@@ -92,13 +92,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
     if not o.output:
         raise SystemExit("--output is required")
-    pipeline = make_pipeline(options)
-    build(pipeline, o, num_local_workers(options))
-    result, seconds = run_and_wait(pipeline)
-    totals = counters(result)
-    if totals:
-        print(summary(totals, seconds))
-    return totals
+    return run_job(options, build, o)
 
 
 if __name__ == "__main__":

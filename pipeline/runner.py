@@ -76,3 +76,15 @@ def run_and_wait(pipeline: beam.Pipeline) -> tuple[PipelineResult, float]:
     result = pipeline.run()
     result.wait_until_finish()
     return result, time.monotonic() - start
+
+
+def run_job(options: PipelineOptions, build, job_options) -> dict[str, int]:
+    """Build a job with ``build(pipeline, job_options, num_workers)``, run it to the end, print
+    the summary (inputs, tagged, failed by stage and type, throughput) and return the counters."""
+    pipeline = make_pipeline(options)
+    build(pipeline, job_options, num_local_workers(options))
+    result, seconds = run_and_wait(pipeline)
+    totals = counters(result)
+    if totals:
+        print(summary(totals, seconds))
+    return totals

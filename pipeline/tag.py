@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from pipeline.graph import tag_images
 from pipeline.options import ImageOptions, TagOptions, all_options
-from pipeline.runner import counters, make_pipeline, num_local_workers, run_and_wait, summary
+from pipeline.runner import run_job
 
 
 def print_help(prog: str, description: str, option_classes: tuple) -> None:
@@ -36,13 +36,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     if not tag.input or not tag.output:
         raise SystemExit("--input and --output are required (see --help)")
     options.view_as(SetupOptions).save_main_session = False
-    pipeline = make_pipeline(options)
-    tag_images(pipeline, tag, num_local_workers(options))
-    result, seconds = run_and_wait(pipeline)
-    totals = counters(result)
-    if totals:
-        print(summary(totals, seconds))
-    return totals
+    return run_job(options, tag_images, tag)
 
 
 def main() -> None:

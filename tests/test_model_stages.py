@@ -90,7 +90,7 @@ class _Fragile(ElementModelHandler):
 def test_one_bad_element_does_not_fail_its_batch():
     batch = [new_element("a"), new_element("bad"), new_element("c")]
     failed_before = {**new_element("d"), "error": {"stage": "fetch"}}
-    out = _Fragile().run_inference([*batch, failed_before], None)
+    out = _Fragile(None).run_inference([*batch, failed_before], None)
     assert [e.get("ok") for e in out] == [True, None, True, None]
     assert out[1]["error"]["stage"] == "model" and "boom" in out[1]["error"]["error_message"]
     assert out[3] is failed_before

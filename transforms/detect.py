@@ -247,9 +247,7 @@ class DetectorHandler(ElementModelHandler):
 
     stage_name = "detector"
 
-    def __init__(self, config: DetectorConfig, min_batch_size: int = 1, max_batch_size: int = 8):
-        super().__init__(min_batch_size, max_batch_size)
-        self._config = config
+    batch_sizes = (1, 8)
 
     def load_model(self) -> Any:
         if self._config.name == "yolox_nano":

@@ -122,10 +122,6 @@ class ExpansionHandler(ElementModelHandler):
 
     stage_name = "expansion"
 
-    def __init__(self, config: ExpansionConfig, min_batch_size: int = 1, max_batch_size: int = 64):
-        super().__init__(min_batch_size, max_batch_size)
-        self._config = config
-
     def load_model(self) -> Neighbours:
         return Neighbours(self._config)
 

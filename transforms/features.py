@@ -164,9 +164,7 @@ class BackboneHandler(ElementModelHandler):
 
     stage_name = "backbone"
 
-    def __init__(self, config: BackboneConfig, min_batch_size: int = 4, max_batch_size: int = 8):
-        super().__init__(min_batch_size, max_batch_size)
-        self._config = config
+    batch_sizes = (4, 8)
 
     def load_model(self) -> _Backbone:
         return _Backbone(self._config)

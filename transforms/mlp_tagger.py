@@ -129,9 +129,9 @@ class MLPTaggerHandler(ElementModelHandler):
 
     stage_name = "tagger"
 
-    def __init__(self, config: MLPTaggerConfig, min_batch_size: int = 1, max_batch_size: int = 64):
-        super().__init__(min_batch_size, max_batch_size)
-        self._config = config
+    def __init__(self, config: MLPTaggerConfig, min_batch_size: int | None = None, max_batch_size: int | None = None):
+        super().__init__(config, min_batch_size, max_batch_size)
+        # Refuse a model trained on another backbone at construction, before any worker starts.
         check_backbone(read_config(config.model_dir), config.backbone, config.model_dir)
 
     def load_model(self) -> LoadedTagger:

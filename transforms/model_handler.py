@@ -42,10 +42,13 @@ class ElementModelHandler(ModelHandler[Element, Element, Any]):
     """Base for model stages: element dicts in, enriched element dicts out."""
 
     stage_name = "model"
+    batch_sizes = (1, 64)  # default (min, max) batch of this stage; options may override
 
-    def __init__(self, min_batch_size: int = 1, max_batch_size: int = 16):
+    def __init__(self, config: Any, min_batch_size: int | None = None, max_batch_size: int | None = None):
         super().__init__()
-        self._batch_kwargs = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+        self._config = config
+        low, high = self.batch_sizes
+        self._batch_kwargs = {"min_batch_size": min_batch_size or low, "max_batch_size": max_batch_size or high}
 
     # --- to implement -------------------------------------------------------------
     def infer(self, batch: list[Element], model: Any) -> list[Element]:

@@ -78,10 +78,6 @@ class ImageNetTaggerHandler(ElementModelHandler):
 
     stage_name = "tagger"
 
-    def __init__(self, config: TaggerConfig, min_batch_size: int = 1, max_batch_size: int = 64):
-        super().__init__(min_batch_size, max_batch_size)
-        self._config = config
-
     def load_model(self) -> ImageNetTagTable:
         return ImageNetTagTable.embedded()
 

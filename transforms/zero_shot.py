@@ -198,10 +198,6 @@ class ZeroShotHandler(ElementModelHandler):
 
     stage_name = "zero_shot"
 
-    def __init__(self, config: ZeroShotConfig, min_batch_size: int = 1, max_batch_size: int = 64):
-        super().__init__(min_batch_size, max_batch_size)
-        self._config = config
-
     def load_model(self) -> _ZeroShotModel:
         return _ZeroShotModel(self._config)
 
