@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,11 +69,16 @@ def test_fetch_batch_routes_failures(tmp_path, http_server):
     fn = FetchBatch(HttpConfig(allow_private_networks=True), threads=4)
     fn.setup()
     try:
+        fn.start_bundle()
         upstream_failure = {**new_element("x"), "error": {"stage": "read"}}
         batch = [new_element(f"{base}/a"), new_element(str(ok)), new_element(f"{base}/gone"), upstream_failure]
-        results = list(fn.process(batch))
+        where = {"timestamp": MIN_TIMESTAMP, "window": GlobalWindow()}
+        assert list(fn.process(batch, **where)) == [], "a batch is handed on when the next one starts"
+        results = list(fn.process([new_element(str(ok))], **where))
+        tail = list(fn.finish_bundle())
     finally:
         fn.teardown()
+    assert len(tail) == 1 and tail[0].value[0]["uri"] == str(ok), "the last batch leaves at bundle end"
     batches = [r for r in results if isinstance(r, list)]
     assert len(batches) == 1, "successes travel on as one batch, for parallel decoding"
     good = batches[0]

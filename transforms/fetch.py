@@ -1,19 +1,21 @@
 """Fetch stage: URI -> bytes, for local paths and gs:// (Beam FileSystems) and http(s).
 
 Fetches run in batches on a small thread pool per worker, so network latency overlaps
-instead of adding up; in-flight memory is bounded by batch size x ``max_bytes``.
+instead of adding up, and one batch ahead, so downloads overlap with the model stages;
+in-flight memory is bounded by 2 x batch size x ``max_bytes``.
 Every failure becomes a dead letter with a stable ``error_type`` and the attempts made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.http_client import HttpConfig, HttpFetcher
 from transforms.records import Element, StageError, mark_failed
@@ -100,17 +102,43 @@ class FetchBatch(beam.DoFn):
             return mark_failed(element, "fetch", exc.error_type, str(exc), exc.attempts)
         except Exception as exc:  # noqa: BLE001 - never let one URI kill the bundle
             return mark_failed(element, "fetch", "fetch_error", f"{type(exc).__name__}: {exc}")
-        if attempts > 1:
-            Metrics.counter("image_tagger", "fetch_retried_ok").inc()
         return {**element, "data": data, "attempts": attempts}
 
-    def process(self, batch: list[Element]) -> Iterable:
+    def start_bundle(self) -> None:
+        self._pending: tuple[list[Future], object, object] | None = None
+
+    def process(self, batch: list[Element], timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterable:
+        # Start this batch, then hand on the previous one: while the model stages downstream
+        # work on batch k, batch k+1 is already downloading (at most two batches in flight).
         assert self._pool is not None
+        started = [self._pool.submit(self._fetch_one, e) for e in batch]
+        previous, self._pending = self._pending, (started, timestamp, window)
+        if previous is not None:
+            yield from self._collect(previous[0])
+
+    def finish_bundle(self) -> Iterable:
+        if self._pending is None:
+            return
+        futures, timestamp, window = self._pending
+        self._pending = None
+        for out in self._collect(futures):
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+            else:
+                yield WindowedValue(out, timestamp, [window])
+
+    def _collect(self, futures: list[Future]) -> Iterable:
+        """Failures one by one to ERRORS; successes as one list, so decoding runs them in parallel.
+        (Counters are bumped here: Beam metrics only count on the bundle's own thread.)"""
         fetched = []
-        for result in self._pool.map(self._fetch_one, batch):
+        for future in futures:
+            result = future.result()
             if "error" in result:
                 yield beam.pvalue.TaggedOutput(ERRORS, result)
             else:
+                if result["attempts"] > 1:
+                    Metrics.counter("image_tagger", "fetch_retried_ok").inc()
                 fetched.append(result)
         if fetched:
             yield fetched
