@@ -6,7 +6,8 @@ Streams over OUTPUT/tags-*.parquet (local or gs://) in record batches: counts ev
 keeps a reservoir sample of --sample images, so huge outputs need little memory. Shows each
 sampled image with its tags coloured by source and its detector boxes, filters by tag and by
 source, a tag frequency chart, the dead letters grouped by error_type with example URIs, and,
-with --model, the training curves and metrics of a TaggerNet model directory.
+with --model, the training curves and validation metrics of a TaggerNet model directory, with
+--evaluation, the test (or zero-shot ZS/GZS) metrics written by pipeline.evaluate.
 """
 
 from __future__ import annotations
@@ -145,6 +146,27 @@ def _errors(scan_result: dict) -> str:
     return "".join(items)
 
 
+def _metrics_table(metrics: dict, heading: str) -> str:
+    def cell(v):
+        return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
+
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{cell(v)}</td></tr>"
+                   for k, v in metrics.items() if isinstance(v, (int, float)))
+    return f'<table class="metrics"><tr><th>{html.escape(heading)}</th><th>value</th></tr>{rows}</table>'
+
+
+def _evaluation_panel(report_dir: str) -> str:
+    from transforms.mlp_tagger import join, read_bytes
+
+    metrics = json.loads(read_bytes(join(report_dir, "metrics.json")))
+    parts = [f"<h2>Evaluation {html.escape(report_dir)}</h2>"]
+    if "ZS" in metrics:  # a zero-shot report: one table per protocol
+        parts += [_metrics_table(metrics[k], f"{k} metric") for k in ("ZS", "GZS")]
+    else:
+        parts.append(_metrics_table(metrics, "test metric"))
+    return "".join(parts)
+
+
 def _model_panel(model_dir: str) -> str:
     from transforms.mlp_tagger import join, read_bytes
 
@@ -156,11 +178,8 @@ def _model_panel(model_dir: str) -> str:
         parts.append("<p>No curves.png.</p>")
     try:
         metrics = json.loads(read_bytes(join(model_dir, "metrics.json")))
-        flat = {k: v for k, v in metrics.get("validation", {}).items() if isinstance(v, (int, float))}
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" if isinstance(v, float)
-                       else f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in flat.items())
         parts.append(f"<p>best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}</p>"
-                     f'<table class="metrics"><tr><th>validation metric</th><th>value</th></tr>{rows}</table>')
+                     + _metrics_table(metrics.get("validation", {}), "validation metric"))
     except Exception:  # noqa: BLE001
         parts.append("<p>No metrics.json.</p>")
     return "".join(parts)
@@ -210,7 +229,8 @@ apply();
 """
 
 
-def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | None) -> str:
+def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | None,
+           evaluation_dir: str | None = None) -> str:
     cards = "".join(_card(row, src) for row, src in zip(scan_result["sample"], thumbs, strict=True))
     toggles = "".join(
         f'<label class="legend"><input type="checkbox" class="source-toggle" value="{s}" checked> '
@@ -228,18 +248,20 @@ showing a sample of <b>{len(scan_result["sample"])}</b> (<span id="shown">{len(s
 <h2>Tag frequency (all {scan_result["rows"]} images)</h2><div class="chart">{_chart(scan_result["freq"], scan_result["by_source"])}</div>
 <h2>Dead letters by type</h2><div class="errors">{_errors(scan_result)}</div>
 {_model_panel(model_dir) if model_dir else ""}
+{_evaluation_panel(evaluation_dir) if evaluation_dir else ""}
 <script>{JS}</script></body></html>"""
 
 
 def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str | None = None,
-                 thumb_size: int = 240, allow_private_networks: bool = False, max_bytes: int = 20 << 20) -> str:
+                 thumb_size: int = 240, allow_private_networks: bool = False, max_bytes: int = 20 << 20,
+                 evaluation_dir: str | None = None) -> str:
     result = scan(output, sample, seed)
     fetcher = HttpFetcher(HttpConfig(allow_private_networks=allow_private_networks, max_bytes=max_bytes))
     try:
         thumbs = [thumbnail(row["uri"], fetcher, thumb_size, max_bytes) for row in result["sample"]]
     finally:
         fetcher.close()
-    return render(result, thumbs, f"Tagging run: {output}", model_dir)
+    return render(result, thumbs, f"Tagging run: {output}", model_dir, evaluation_dir)
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -250,11 +272,14 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--sample", type=int, default=200, help="Images shown (reservoir-sampled).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default=None, help="A TaggerNet model directory to show curves and metrics of.")
+    p.add_argument("--evaluation", default=None,
+                   help="A REPORT_DIR of pipeline.evaluate (tagging or zero-shot) to show its metrics of.")
     p.add_argument("--thumb_size", type=int, default=240)
     p.add_argument("--allow_private_networks", action="store_true",
                    help="Let thumbnails of web URIs come from private addresses.")
     args = p.parse_args(list(argv if argv is not None else sys.argv[1:]))
-    page = build_report(args.input, args.sample, args.seed, args.model, args.thumb_size, args.allow_private_networks)
+    page = build_report(args.input, args.sample, args.seed, args.model, args.thumb_size,
+                        args.allow_private_networks, evaluation_dir=args.evaluation)
     with FileSystems.create(args.html) as f:
         f.write(page.encode("utf-8"))
     print(f"report written to {args.html}")

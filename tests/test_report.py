@@ -60,11 +60,16 @@ def test_model_panel_shows_curves_and_metrics(run, tmp_path):
     history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_topk_accuracy": 0.5 + e / 10} for e in (1, 2, 3)]
     (model / "curves.png").write_bytes(plot_curves(history, 3))
     (model / "metrics.json").write_text(json.dumps({"best_epoch": 3, "epochs_run": 3, "validation": {"mAP": 0.875}}))
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    (evaluation / "metrics.json").write_text(json.dumps({"mAP": 0.625, "top3_accuracy": 0.9, "images": 60}))
     html_path = tmp_path / "r.html"
-    report.main(["--input", str(run / "out"), "--html", str(html_path), "--model", str(model)])
+    report.main(["--input", str(run / "out"), "--html", str(html_path), "--model", str(model),
+                 "--evaluation", str(evaluation)])
     page = html_path.read_text()
     assert 'alt="training curves" src="data:image/png;base64,' in page
     assert "<td>mAP</td><td>0.8750</td>" in page and "best epoch 3 of 3" in page
+    assert "<th>test metric</th>" in page and "<td>mAP</td><td>0.6250</td>" in page
 
 
 @pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)) and not os.environ.get("CI"),
