@@ -112,6 +112,17 @@ def test_decodes_to_rgb(make):
     assert img.mode == "RGB" and w >= 1 and h >= 1
 
 
+def test_ycck_jpeg_decodes_to_rgb():
+    # Pillow writes CMYK JPEGs with an Adobe APP14 marker, transform 0; transform 2 marks the
+    # stored components as YCCK, which libjpeg converts back to CMYK on decode.
+    data = encode(gradient(120, 80).convert("CMYK"), "JPEG")
+    marker = data.index(b"Adobe")
+    ycck = data[: marker + 11] + b"\x02" + data[marker + 12 :]
+    assert Image.open(io.BytesIO(ycck)).info["adobe_transform"] == 2
+    img, w, h = decode_image(ycck, CFG)
+    assert img.mode == "RGB" and (w, h) == (120, 80)
+
+
 def test_16bit_png_is_scaled_not_clipped():
     arr = np.full((40, 60), 32768, dtype=np.uint16)
     data = encode(Image.fromarray(arr), "PNG")
