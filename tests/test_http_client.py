@@ -164,6 +164,23 @@ def test_guard_checks_the_connected_address_too(http_server, monkeypatch):
     # Simulate DNS rebinding: the name check passes, the connection lands on loopback.
     base, routes = http_server
     routes["/img"] = send_bytes(b"IMG")
-    monkeypatch.setattr(net_guard, "check_url", lambda url: None)
-    monkeypatch.setattr(net_guard, "check_host", lambda host, port: None)
+    monkeypatch.setattr(net_guard, "check_url", lambda url, timeout=None: None)
+    monkeypatch.setattr(net_guard, "check_host", lambda host, port, timeout=None: None)
     assert failure(f"{base}/img", HttpConfig(max_attempts=1)).error_type == "blocked_address"
+
+
+def test_slow_dns_is_bounded(monkeypatch):
+    import socket
+
+    real = socket.getaddrinfo
+
+    def slow(host, *args, **kwargs):
+        if host == "slow-dns.test":
+            time.sleep(3)
+        return real("127.0.0.1", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    start = time.monotonic()
+    err = failure("http://slow-dns.test/img.jpg", HttpConfig(connect_timeout_s=0.3, max_attempts=1))
+    assert err.error_type == "timeout"
+    assert time.monotonic() - start < 2

@@ -7,7 +7,8 @@
 - retries with exponential backoff and full jitter on transient failures only (connection
   errors, timeouts, 408, 429 honouring Retry-After, 5xx), within ``max_attempts``;
 - redirects followed by hand up to ``max_redirects``, each hop re-checked by the SSRF guard;
-- X-Robots-Tag ``noai`` / ``noimageai`` respected unless disabled.
+- X-Robots-Tag ``noai`` / ``noimageai`` respected unless disabled;
+- DNS lookups bounded by the connect timeout (the guard resolves every host itself).
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class HttpFetcher:
     def _attempt(self, url: str, deadline: float) -> bytes:
         cfg = self._config
         for _hop in range(cfg.max_redirects + 1):
-            self._check(url)
+            self._check(url, deadline)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise StageError("timeout", "total deadline exceeded")
@@ -156,17 +157,20 @@ class HttpFetcher:
                 return self._body(resp, deadline)
         raise StageError("too_many_redirects", f"more than {cfg.max_redirects} redirects")
 
-    def _check(self, url: str) -> None:
+    def _check(self, url: str, deadline: float) -> None:
         try:
             if self._config.allow_private_networks:
                 if not url.lower().startswith(("http://", "https://")):
                     raise ValueError("only http and https are allowed from web input")
             else:
-                net_guard.check_url(url)
+                timeout = max(0.01, min(self._config.connect_timeout_s, deadline - time.monotonic()))
+                net_guard.check_url(url, timeout)
         except net_guard.BlockedAddressError as exc:
             raise StageError("blocked_address", str(exc)) from exc
         except ValueError as exc:
             raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
+        except TimeoutError as exc:
+            raise _TransientError("timeout", str(exc)) from exc
         except OSError as exc:
             raise _TransientError("dns_error", str(exc)) from exc
 

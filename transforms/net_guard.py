@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -37,31 +39,45 @@ def is_public_address(address: str) -> bool:
     )
 
 
-def check_host(host: str, port: int | None) -> None:
-    """Raise BlockedAddressError unless every address ``host`` resolves to is public."""
+_RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
+
+
+def resolve(host: str, port: int | None, timeout: float | None = None) -> list:
+    """getaddrinfo with a deadline: a slow resolver costs at most ``timeout`` seconds per lookup
+    (the system call itself cannot be interrupted; it finishes on a spare thread)."""
+    future = _RESOLVER.submit(socket.getaddrinfo, host, port or 80, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
+        return future.result(timeout=timeout)
+    except FutureTimeout as exc:
+        raise TimeoutError(f"resolving {host} took longer than {timeout} s") from exc
     except socket.gaierror as exc:
         raise OSError(f"cannot resolve {host}: {exc}") from exc
+
+
+def check_host(host: str, port: int | None, timeout: float | None = None) -> None:
+    """Raise BlockedAddressError unless every address ``host`` resolves to is public."""
+    infos = resolve(host, port, timeout)
     for info in infos:
         address = info[4][0]
         if not is_public_address(address):
             raise BlockedAddressError(f"{host} resolves to non-public address {address}")
 
 
-def check_url(url: str) -> None:
-    """Scheme must be http(s) and the host public (raises ValueError / BlockedAddressError)."""
+def check_url(url: str, timeout: float | None = None) -> None:
+    """Scheme must be http(s) and the host public (raises ValueError / BlockedAddressError /
+    TimeoutError when resolving takes longer than ``timeout``)."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in WEB_SCHEMES:
         raise ValueError(f"scheme {parts.scheme!r} is not allowed from web input")
     if not parts.hostname:
         raise ValueError("URL has no host")
-    check_host(parts.hostname, parts.port)
+    check_host(parts.hostname, parts.port, timeout)
 
 
 class _GuardMixin:
     def _new_conn(self):  # type: ignore[override]
-        check_host(self.host, self.port)
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None  # the connect timeout
+        check_host(self.host, self.port, timeout)
         sock = super()._new_conn()
         peer = sock.getpeername()[0]
         if not is_public_address(peer):
