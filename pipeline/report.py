@@ -28,9 +28,8 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.decode import DecodeConfig, decode_image
 from transforms.fetch import fetch_file, uri_kind
 from transforms.http_client import HttpConfig, HttpFetcher
-from transforms.records import StageError
+from transforms.records import TAG_SOURCES, StageError
 
-SOURCES = ("tagger", "detector", "zero_shot", "expansion")
 COLOURS = {"tagger": "#1f77b4", "detector": "#d62728", "zero_shot": "#9467bd", "expansion": "#2ca02c"}
 PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(
     b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160"><rect width="100%" height="100%" '
@@ -235,7 +234,7 @@ def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | No
     toggles = "".join(
         f'<label class="legend"><input type="checkbox" class="source-toggle" value="{s}" checked> '
         f'<span style="color:{COLOURS[s]}">&#9632; {s}</span></label>'
-        for s in SOURCES
+        for s in TAG_SOURCES
     )
     failed = sum(scan_result["error_counts"].values())
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">

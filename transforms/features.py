@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -182,9 +181,3 @@ class BackboneHandler(ElementModelHandler):
 
     def model_version(self) -> str:
         return self._config.version()
-
-    def share_model_across_processes(self) -> bool:
-        return False
-
-    def update_model_path(self, model_path: Any = None) -> None:  # pragma: no cover - no hot swap
-        return None

@@ -15,8 +15,6 @@ import pyarrow as pa
 
 Element = dict[str, Any]
 
-STAGES = ("read", "fetch", "decode", "model", "write")
-
 TAG_SOURCES = ("tagger", "detector", "expansion", "zero_shot")
 
 TAG_STRUCT = pa.struct(
