@@ -25,16 +25,10 @@ import numpy as np
 from pipeline import train
 from pipeline.metrics import evaluate, mean_average_precision, precision_recall_f1_at_k
 from pipeline.train import load_features, read_tag_list
-from transforms.mlp_tagger import (
-    check_backbone,
-    join,
-    load_taggernet,
-    predict_scores,
-    read_bytes,
-    write_bytes,
-)
+from transforms.artifacts import join, write_bytes
+from transforms.mlp_tagger import check_backbone, load_taggernet, predict_scores
 from transforms.vectors import EMBEDDED, load_vectors
-from transforms.zero_shot import MAPPING, Fast0TagMapping, conse_scores, embed_phrases
+from transforms.zero_shot import conse_scores, embed_phrases, load_mapping
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -112,11 +106,7 @@ def zero_shot_metrics(args: argparse.Namespace, data) -> dict:
     feats = data.features[test]
     mapping = None
     if args.zero_shot_method in ("auto", "fast0tag"):
-        try:
-            mapping = Fast0TagMapping.from_bytes(read_bytes(join(model_dir, MAPPING)))
-        except Exception as exc:  # noqa: BLE001 - no mapping: ConSE unless forced
-            if args.zero_shot_method == "fast0tag":
-                raise SystemExit(f"{model_dir} has no zero-shot mapping") from exc
+        mapping = load_mapping(model_dir, required=args.zero_shot_method == "fast0tag")
     if mapping is not None:
         method, scores = "fast0tag", mapping.scores(feats, vectors)
     else:

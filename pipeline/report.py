@@ -25,6 +25,7 @@ from collections.abc import Iterator
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.decode import DecodeConfig, decode_image
 from transforms.fetch import fetch_file, uri_kind
 from transforms.http_client import HttpConfig, HttpFetcher
@@ -46,10 +47,9 @@ def _files(output: str, table: str) -> list[str]:
 def iter_rows(output: str, table: str, columns: list[str] | None = None) -> Iterator[dict]:
     """Rows of a table, streamed batch by batch from every shard."""
     for path in _files(output, table):
-        with FileSystems.open(path) as f:
-            parquet = pq.ParquetFile(io.BytesIO(f.read()))
-            for batch in parquet.iter_batches(batch_size=1024, columns=columns):
-                yield from batch.to_pylist()
+        parquet = pq.ParquetFile(io.BytesIO(read_bytes(path)))
+        for batch in parquet.iter_batches(batch_size=1024, columns=columns):
+            yield from batch.to_pylist()
 
 
 def scan(output: str, sample: int, seed: int = 0) -> dict:
@@ -155,8 +155,6 @@ def _metrics_table(metrics: dict, heading: str) -> str:
 
 
 def _evaluation_panel(report_dir: str) -> str:
-    from transforms.mlp_tagger import join, read_bytes
-
     metrics = json.loads(read_bytes(join(report_dir, "metrics.json")))
     parts = [f"<h2>Evaluation {html.escape(report_dir)}</h2>"]
     if "ZS" in metrics:  # a zero-shot report: one table per protocol
@@ -167,8 +165,6 @@ def _evaluation_panel(report_dir: str) -> str:
 
 
 def _model_panel(model_dir: str) -> str:
-    from transforms.mlp_tagger import join, read_bytes
-
     parts = [f"<h2>Model {html.escape(model_dir)}</h2>"]
     try:
         png = read_bytes(join(model_dir, "curves.png"))
@@ -279,8 +275,7 @@ def main(argv: list[str] | None = None) -> str:
     args = p.parse_args(list(argv if argv is not None else sys.argv[1:]))
     page = build_report(args.input, args.sample, args.seed, args.model, args.thumb_size,
                         args.allow_private_networks, evaluation_dir=args.evaluation)
-    with FileSystems.create(args.html) as f:
-        f.write(page.encode("utf-8"))
+    write_bytes(args.html, page.encode("utf-8"))
     print(f"report written to {args.html}")
     return args.html
 

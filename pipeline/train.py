@@ -23,14 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
-from transforms.mlp_tagger import (
-    build_taggernet,
-    join,
-    predict_scores,
-    read_bytes,
-    save_taggernet,
-    write_bytes,
-)
+from transforms.artifacts import join, read_bytes, write_bytes
+from transforms.mlp_tagger import build_taggernet, predict_scores, save_taggernet
 from transforms.vectors import EMBEDDED, load_vectors
 from transforms.zero_shot import MAPPING, Fast0TagMapping, embed_phrases, train_fast0tag
 
@@ -61,10 +55,7 @@ def load_features(path: str) -> Dataset:
     files = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     if not files:
         raise FileNotFoundError(f"no feature files match {pattern}")
-    tables = []
-    for f in files:
-        with FileSystems.open(f) as fh:
-            tables.append(pq.read_table(io.BytesIO(fh.read())))
+    tables = [pq.read_table(io.BytesIO(read_bytes(f))) for f in files]
     table = pa.concat_tables(tables).sort_by("image_id")  # file order must not change results
     backbones = set(table.column("backbone").to_pylist())
     if len(backbones) != 1:

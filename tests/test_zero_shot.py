@@ -13,7 +13,8 @@ from gensim.models import KeyedVectors
 
 from pipeline import evaluate, tag
 from tests.conftest import read_table
-from transforms.mlp_tagger import build_taggernet, join, save_taggernet, write_bytes
+from transforms.artifacts import join, write_bytes
+from transforms.mlp_tagger import build_taggernet, save_taggernet
 from transforms.records import FEATURES_SCHEMA
 from transforms.zero_shot import (
     MAPPING,

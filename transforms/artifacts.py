@@ -60,6 +60,22 @@ def _download(uri: str, target: Path) -> None:
         raise
 
 
+def read_bytes(path: str) -> bytes:
+    """The whole file at ``path`` on any Beam filesystem (local, gs://, ...)."""
+    with FileSystems.open(path) as f:
+        return f.read()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` on any Beam filesystem, replacing it."""
+    with FileSystems.create(path) as f:
+        f.write(data)
+
+
+def join(directory: str, name: str) -> str:
+    return FileSystems.join(directory.rstrip("/"), name)
+
+
 def resolve(uri: str, sha256: str | None = None) -> Path:
     """Return a local path for ``uri`` (local path, gs://, https://), verifying ``sha256`` if given."""
     if "://" not in uri or uri.startswith("file://"):

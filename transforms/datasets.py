@@ -25,6 +25,8 @@ from collections.abc import Iterable
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.artifacts import read_bytes
+
 Example = dict
 
 ANNOTATED_24 = (
@@ -38,8 +40,7 @@ _IMAGE = re.compile(r"im(\d+)\.jpg$")
 
 
 def _read_text(path: str) -> str:
-    with FileSystems.open(path) as f:
-        return f.read().decode("utf-8", errors="replace")
+    return read_bytes(path).decode("utf-8", errors="replace")
 
 
 def _exists(path: str) -> bool:

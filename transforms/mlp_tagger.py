@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.model_handler import ElementModelHandler, default_torch_threads
 from transforms.records import Element
 
@@ -45,26 +46,6 @@ def build_taggernet(feature_dim: int, num_labels: int, hidden: int = 512, dropou
 
 
 # --- model directory I/O (local or any Beam filesystem) ---------------------------------------
-def write_bytes(path: str, data: bytes) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path) as f:
-        f.write(data)
-
-
-def read_bytes(path: str) -> bytes:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path) as f:
-        return f.read()
-
-
-def join(model_dir: str, name: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems.join(model_dir.rstrip("/"), name)
-
-
 def read_config(model_dir: str) -> dict:
     try:
         return json.loads(read_bytes(join(model_dir, CONFIG)))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transforms.artifacts import join, read_bytes
 from transforms.model_handler import ElementModelHandler
 from transforms.records import Element
 from transforms.tagger import imagenet_table_data
@@ -115,11 +116,18 @@ def train_fast0tag(
     )
 
 
-def read_vocabulary(path: str) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
+def load_mapping(model_dir: str, required: bool = False) -> Fast0TagMapping | None:
+    """The model directory's zero-shot mapping; None when it has none (an error if ``required``)."""
+    try:
+        return Fast0TagMapping.from_bytes(read_bytes(join(model_dir, MAPPING)))
+    except Exception as exc:  # noqa: BLE001 - any filesystem's "not there"
+        if required:
+            raise FileNotFoundError(f"{model_dir} has no zero-shot mapping ({MAPPING})") from exc
+        return None
 
-    with FileSystems.open(path) as f:
-        lines = f.read().decode("utf-8").splitlines()
+
+def read_vocabulary(path: str) -> list[str]:
+    lines = read_bytes(path).decode("utf-8").splitlines()
     words = list(dict.fromkeys(w.strip().lower() for w in lines if w.strip() and not w.startswith("#")))
     if not words:
         raise ValueError(f"vocabulary {path} is empty")
@@ -132,8 +140,6 @@ def resolve_method(config: ZeroShotConfig) -> str:
         return config.method
     if config.model_dir:
         from apache_beam.io.filesystems import FileSystems
-
-        from transforms.mlp_tagger import join
 
         if FileSystems.exists(join(config.model_dir, MAPPING)):
             return "fast0tag"
@@ -154,7 +160,7 @@ class ZeroShotConfig:
 
 class _ZeroShotModel:
     def __init__(self, config: ZeroShotConfig):
-        from transforms.mlp_tagger import join, read_bytes, read_config
+        from transforms.mlp_tagger import read_config
 
         kv = load_vectors(config.word_vectors, config.word_vectors_sha256)
         self.words = read_vocabulary(config.vocabulary)
@@ -168,11 +174,7 @@ class _ZeroShotModel:
             seen = read_config(config.model_dir)["vocabulary"]
             self.probs_field = "label_scores"
             if config.method in ("auto", "fast0tag"):
-                try:
-                    self.mapping = Fast0TagMapping.from_bytes(read_bytes(join(config.model_dir, MAPPING)))
-                except Exception as exc:  # noqa: BLE001 - absent mapping: ConSE, unless forced
-                    if config.method == "fast0tag":
-                        raise FileNotFoundError(f"{config.model_dir} has no {MAPPING}") from exc
+                self.mapping = load_mapping(config.model_dir, required=config.method == "fast0tag")
                 if self.mapping is not None and self.mapping.weight.shape[1] != kv.vector_size:
                     raise ValueError("the zero-shot mapping was trained with other word vectors "
                                      f"({self.mapping.meta.get('word_vectors')}); pass the same --word_vectors")
