@@ -25,7 +25,7 @@ from transforms.records import Element
 
 def _matches(pattern: str) -> bool:
     try:
-        return bool(FileSystems.match([pattern])[0].metadata_list)
+        return bool(FileSystems.match([pattern], limits=[1])[0].metadata_list)
     except Exception:  # noqa: BLE001 - a missing prefix or bucket means no earlier output
         return False
 

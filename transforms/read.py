@@ -44,10 +44,12 @@ def input_kind(pattern: str) -> str:
 
 
 def _first_match(pattern: str) -> str:
-    matches = FileSystems.match([pattern])[0].metadata_list
+    """One file the pattern matches (its header names the columns); listing stops at one, so a
+    glob over millions of images is not listed at launch (MatchFiles lists it on the workers)."""
+    matches = FileSystems.match([pattern], limits=[1])[0].metadata_list
     if not matches:
         raise FileNotFoundError(f"--input matches no file: {pattern}")
-    return sorted(m.path for m in matches)[0]
+    return matches[0].path
 
 
 def pick_uri_column(names: Iterable[str], source: str) -> str:

@@ -168,7 +168,7 @@ class _ZeroShotModel:
         if unknown:  # once per worker, never per image
             _LOG.warning("zero-shot vocabulary: %d of %d entries unknown to %s and never ranked: %s",
                          len(unknown), len(self.words), config.word_vectors, ", ".join(unknown[:50]))
-        self.known = np.array([w not in set(unknown) for w in self.words])
+        self.known = self.vocab.any(axis=1)  # unknown entries embed as zero rows
         self.mapping = None
         if config.model_dir:
             seen = read_config(config.model_dir)["vocabulary"]
