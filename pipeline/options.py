@@ -11,8 +11,10 @@ from types import SimpleNamespace
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms import calibration
 from transforms.decode import DecodeConfig
 from transforms.detect import DETECTORS, DetectorConfig
+from transforms.expand import METHODS as EXPANSION_METHODS
 from transforms.expand import ExpansionConfig
 from transforms.features import BACKBONES, BackboneConfig, BackboneHandler
 from transforms.http_client import HttpConfig
@@ -118,8 +120,13 @@ class TagOptions(PipelineOptions):
                            help="Model directory from pipeline.train (local or gs://): tag with the "
                            "trained TaggerNet instead of the embedded ImageNet everyday tagger.")
         model.add_argument("--top_k", type=int, default=5, help="Most tagger tags per image.")
-        model.add_argument("--min_score", type=float, default=0.1,
-                           help="Smallest tagger score kept.")
+        model.add_argument("--min_score", type=float, default=0.5,
+                           help="Smallest calibrated score of any written tag (tagger, detector, "
+                           "expansion, zero-shot): the estimated chance the tag is right.")
+        model.add_argument("--calibration", default=calibration.EMBEDDED,
+                           help="Per-source score calibration: 'embedded' (fitted by pipeline.quality "
+                           "--fit on the tuning photos), a JSON file (local/gs://), or 'none' (raw "
+                           "scores).")
 
         det = parser.add_argument_group("object detection")
         det.add_argument("--detector", choices=DETECTORS, default="yolox_nano",
@@ -132,7 +139,14 @@ class TagOptions(PipelineOptions):
                          help="Expected sha256 of --detector_weights (yolox_nano: checked against "
                          "the published file by default).")
         det.add_argument("--detection_threshold", type=float, default=0.35,
-                         help="Smallest detection score kept (objectness x class for YOLOX).")
+                         help="Raw candidate floor before calibration (objectness x class for YOLOX); "
+                         "kept objects must also reach --min_score once calibrated.")
+        det.add_argument("--detection_class_min_scores", default="",
+                         help="Per-class calibrated minimum scores overriding --min_score, e.g. "
+                         "'person=0.6,bird=0.7'.")
+        det.add_argument("--no_detection_cross_check", action="store_true",
+                         help="Keep weak boxes that a confident whole-image tag contradicts (by "
+                         "default a weak 'person' box on an image tagged 'monkey' is dropped).")
         det.add_argument("--max_objects", type=int, default=20, help="Most objects kept per image.")
         det.add_argument("--detector_batch_size", type=int, default=8,
                          help="Largest detector batch (sized apart from the backbone's).")
@@ -145,8 +159,8 @@ class TagOptions(PipelineOptions):
                         help="conse (probability-weighted seen-label vectors), fast0tag (the learned "
                         "linear map in --tagger_model), auto (fast0tag when the model has one).")
         zs.add_argument("--zero_shot_top_k", type=int, default=3, help="Most zero-shot tags per image.")
-        zs.add_argument("--zero_shot_min_score", type=float, default=0.4,
-                        help="Smallest cosine score of a zero-shot tag.")
+        zs.add_argument("--zero_shot_min_score", type=float, default=None,
+                        help="Smallest calibrated score of a zero-shot tag (default: --min_score).")
         zs.add_argument("--conse_top_t", type=int, default=10,
                         help="ConSE: how many top seen labels form the image's semantic vector.")
 
@@ -157,12 +171,21 @@ class TagOptions(PipelineOptions):
                            "gensim-data:NAME.")
         words.add_argument("--word_vectors_sha256", default=None,
                            help="Expected sha256 of a --word_vectors file.")
+        words.add_argument("--expansion_method", choices=EXPANSION_METHODS, default="precise",
+                           help="precise: the WordNet synonyms and hypernyms a tag implies, kept when "
+                           "they agree with the whole image; nearest: the paper's nearest words by "
+                           "cosine (mostly siblings and other senses: see docs/QUALITY.md).")
         words.add_argument("--expansion_per_tag", type=int, default=2,
-                           help="Nearest words added per tag (the paper: 2); 0 disables expansion.")
-        words.add_argument("--expansion_min_similarity", type=float, default=0.5,
-                           help="Smallest cosine similarity for an expansion word.")
-        words.add_argument("--expansion_vocab_size", type=int, default=50_000,
-                           help="Expansion words come from this many most frequent words.")
+                           help="Words added per tag (the paper: 2); 0 disables expansion.")
+        words.add_argument("--expansion_min_similarity", type=float, default=None,
+                           help="precise: smallest cosine of a word with the image's evidence vector "
+                           "(default 0.3); nearest: with the tag (default 0.5).")
+        words.add_argument("--expansion_min_origin_score", type=float, default=None,
+                           help="Expand only tags scoring at least this (default: precise 0.7, since "
+                           "an implied word repeats its origin's error; nearest 0).")
+        words.add_argument("--expansion_vocab_size", type=int, default=None,
+                           help="Expansion words come from this many most frequent words "
+                           "(default: precise 30000, nearest 50000).")
         words.add_argument("--expansion_mutual_k", type=int, default=30,
                            help="Keep an expansion word only if the tag is among its k nearest words "
                            "(drops hub words near everything); 0 disables.")
@@ -210,7 +233,21 @@ def backbone_handler(o: ImageOptions, num_workers: int = 1) -> BackboneHandler:
 
 
 def tagger_config(o: TagOptions) -> TaggerConfig:
-    return TaggerConfig(top_k=o.top_k, min_score=o.min_score)
+    return TaggerConfig(top_k=o.top_k, min_score=o.min_score, calibration=o.calibration)
+
+
+def class_min_scores(spec: str) -> tuple[tuple[str, float], ...]:
+    """'person=0.6,bird=0.7' -> (('person', 0.6), ('bird', 0.7)); refused at launch if malformed."""
+    pairs = []
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        label, sep, value = item.rpartition("=")
+        try:
+            pairs.append((label.strip(), float(value)))
+        except ValueError:
+            sep = ""
+        if not sep or not label.strip():
+            raise SystemExit(f"--detection_class_min_scores: expected LABEL=SCORE, got {item!r}")
+    return tuple(pairs)
 
 
 def tagger_handler(o: TagOptions, num_workers: int = 1):
@@ -224,9 +261,11 @@ def tagger_handler(o: TagOptions, num_workers: int = 1):
 
 def expansion_config(o: TagOptions) -> ExpansionConfig:
     return ExpansionConfig(
+        method=o.expansion_method,
         per_tag=o.expansion_per_tag,
         min_similarity=o.expansion_min_similarity,
         vocab_limit=o.expansion_vocab_size,
+        min_origin_score=o.expansion_min_origin_score,
         mutual_k=o.expansion_mutual_k,
         word_vectors=o.word_vectors,
         word_vectors_sha256=o.word_vectors_sha256,
@@ -243,6 +282,10 @@ def detector_config(o: TagOptions, num_workers: int = 1) -> DetectorConfig:
         weights_sha256=o.detector_weights_sha256,
         threshold=o.detection_threshold,
         max_objects=o.max_objects,
+        min_score=o.min_score,
+        class_min_scores=class_min_scores(o.detection_class_min_scores),
+        calibration=calibration.for_source(o.calibration, f"detector:{o.detector}"),
+        cross_check=not o.no_detection_cross_check,
         device=o.device,
         torch_threads=o.torch_threads,
         num_workers=num_workers,
@@ -254,8 +297,9 @@ def zero_shot_config(o: TagOptions) -> ZeroShotConfig:
         vocabulary=o.vocabulary,
         method=o.zero_shot_method,
         top_k=o.zero_shot_top_k,
-        min_score=o.zero_shot_min_score,
+        min_score=o.min_score if o.zero_shot_min_score is None else o.zero_shot_min_score,
         top_t=o.conse_top_t,
+        calibration=o.calibration,
         word_vectors=o.word_vectors,
         word_vectors_sha256=o.word_vectors_sha256,
         model_dir=o.tagger_model,

@@ -1,8 +1,12 @@
-"""Real photos that ship inside installed packages, for the demo and the tests.
+"""Real photos that ship inside installed packages, for the demo, the tests and ``make quality``.
 
-scikit-image's data (chelsea the cat, coffee, astronaut, rocket, camera, motorcycle),
-matplotlib's grace_hopper.jpg and scikit-learn's china.jpg and flower.jpg. Located by
-package directory only, so nothing is downloaded.
+The demo set: scikit-image's data (chelsea the cat, coffee, astronaut, rocket, camera,
+motorcycle), matplotlib's grace_hopper.jpg and scikit-learn's china.jpg and flower.jpg. The
+labelled quality set (pipeline/data/quality_key.json) adds scikit-image's other real photos
+(coins, moon, Hubble deep field, grass, gravel, brick, retina, the second motorcycle view),
+imgaug's quokka.jpg and mahotas' luispedro.jpg (both installed with ``make setup``; imgaug
+with --no-deps, its files are only located). Located by package directory only (no package
+code is imported), so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -21,6 +25,18 @@ _SOURCES = {
     "china": ("sklearn", "datasets/images/china.jpg"),
     "flower": ("sklearn", "datasets/images/flower.jpg"),
 }
+_MORE = {
+    "motorcycle_right": ("skimage", "data/motorcycle_right.png"),
+    "coins": ("skimage", "data/coins.png"),
+    "moon": ("skimage", "data/moon.png"),
+    "hubble": ("skimage", "data/hubble_deep_field.jpg"),
+    "grass": ("skimage", "data/grass.png"),
+    "gravel": ("skimage", "data/gravel.png"),
+    "brick": ("skimage", "data/brick.png"),
+    "retina": ("skimage", "data/retina.jpg"),
+    "quokka": ("imgaug", "quokka.jpg"),
+    "luispedro": ("mahotas", "demos/data/luispedro.jpg"),
+}
 
 
 def _package_dir(name: str) -> Path | None:
@@ -30,10 +46,11 @@ def _package_dir(name: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def sample_photos() -> dict[str, Path]:
-    """Name -> path of every sample photo whose package is installed."""
+def sample_photos(everything: bool = False) -> dict[str, Path]:
+    """Name -> path of every demo photo (with ``everything``, every labelled photo too) whose
+    package is installed."""
     found = {}
-    for name, (package, rel) in _SOURCES.items():
+    for name, (package, rel) in (_SOURCES | _MORE if everything else _SOURCES).items():
         root = _package_dir(package)
         if root is not None and (root / rel).is_file():
             found[name] = root / rel

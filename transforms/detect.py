@@ -23,6 +23,8 @@ import numpy as np
 from PIL import Image
 
 from transforms import artifacts
+from transforms.calibration import Platt
+from transforms.lexicon import exclusive, sense
 from transforms.model_handler import ElementModelHandler, default_torch_threads, resolve_device
 from transforms.records import Element
 
@@ -60,9 +62,13 @@ class DetectorConfig:
     name: str = "yolox_nano"
     weights: str = "embedded"  # embedded | coco | none | path / gs:// / https://
     weights_sha256: str | None = None
-    threshold: float = 0.35
+    threshold: float = 0.35  # raw candidate floor, before calibration and NMS
     iou_threshold: float = 0.45
     max_objects: int = 20
+    min_score: float = 0.5  # calibrated: kept objects (and their tags) score at least this
+    class_min_scores: tuple[tuple[str, float], ...] = ()  # per-label overrides of min_score
+    calibration: Platt | None = None
+    cross_check: bool = True  # drop weak boxes a confident whole-image tag contradicts
     device: str = "auto"
     torch_threads: int = 0
     num_workers: int = 1
@@ -142,6 +148,68 @@ def objects_from(
         if len(objects) >= max_objects:
             break
     return objects
+
+
+WEAK_BOX = 0.7  # a box scoring below this may be overruled by the whole-image classifier
+MAIN_SUBJECT = 0.2  # a box covering this share of the image is what the classifier looks at
+UNSUPPORTED = 0.03  # the classifier's score for the box's label below which it disagrees
+
+
+def supported(label: str, tags: list[dict]) -> bool:
+    """Whether a tagger tag says the same thing as ``label`` (the label itself, or a kind of it:
+    tabby supports cat)."""
+    target = sense(label)
+    for t in tags:
+        if t["name"] == label:
+            return True
+        s = sense(t["name"])
+        if target is not None and s is not None and (s.synset == target.synset or target.synset in s.ancestors):
+            return True
+    return False
+
+
+def contradicted(obj: dict, tags: list[dict]) -> str | None:
+    """The confident tagger tag that a weak box contradicts (person on a monkey's face, cat on a
+    dog), or None. Only whole-image tagger tags scoring above the box count."""
+    if obj["score"] >= WEAK_BOX:
+        return None
+    whole_image = [t for t in tags if t["source"] == "tagger"]
+    if supported(obj["label"], whole_image):
+        return None
+    for t in whole_image:
+        if t["score"] > obj["score"] and exclusive(obj["label"], t["name"]):
+            return t["name"]
+    return None
+
+
+def unsupported(obj: dict, probs: np.ndarray | None) -> bool:
+    """A weak box covering the main subject whose label the ImageNet classifier gives almost no
+    probability (a 'dog' box on a quokka, an 'orange' box on a dahlia). Persons are exempt:
+    ImageNet has nearly no person classes, so its silence says nothing."""
+    if probs is None or obj["score"] >= WEAK_BOX or obj["label"] == "person":
+        return False
+    x0, y0, x1, y1 = obj["box"]
+    if (x1 - x0) * (y1 - y0) < MAIN_SUBJECT:
+        return False
+    from transforms.tagger import ImageNetTagTable
+
+    support = ImageNetTagTable.embedded().support(probs, obj["label"])
+    return support is not None and support < UNSUPPORTED
+
+
+def assess(
+    objects: list[dict], tags: list[dict], config: DetectorConfig, probs: np.ndarray | None = None
+) -> list[dict]:
+    """Calibrate object scores, apply (per-class) minimum scores, then the cross-checks against
+    the whole-image tagger (``tags``) and classifier (``probs``, ImageNet, when present)."""
+    if config.calibration is not None and objects:
+        calibrated = config.calibration(np.array([o["score"] for o in objects]))
+        objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
+    floors = dict(config.class_min_scores)
+    kept = [o for o in objects if o["score"] >= floors.get(o["label"], config.min_score)]
+    if config.cross_check:
+        kept = [o for o in kept if contradicted(o, tags) is None and not unsupported(o, probs)]
+    return sorted(kept, key=lambda o: -o["score"])
 
 
 def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
@@ -258,10 +326,12 @@ class DetectorHandler(ElementModelHandler):
 
     def infer(self, batch: list[Element], model: Any) -> list[Element]:
         detections = model([e["image"] for e in batch])
-        return [
-            {**e, "objects": objs, "tags": merge_detections(e.get("tags", []), objs)}
-            for e, objs in zip(batch, detections, strict=True)
-        ]
+        out = []
+        for e, objs in zip(batch, detections, strict=True):
+            tags = e.get("tags", [])
+            objs = assess(objs, tags, self._config, e.get("imagenet_probs"))
+            out.append({**e, "objects": objs, "tags": merge_detections(tags, objs)})
+        return out
 
     def model_version(self) -> str:
         return self._config.version()

@@ -1,36 +1,63 @@
-"""Expansion stage (the paper's zero-shot step): each tag adds its nearest words by cosine.
+"""Expansion stage (the paper's zero-shot step): each tag adds words beyond the models' labels.
 
-For each tagger/detector tag, the ``per_tag`` nearest words among the most frequent words
-of the vector vocabulary are added with source "expansion", origin = the tag, and score =
-tag score x cosine similarity (always below the tag they came from). Words already tagged,
-repeats and trivial variants (plural/singular of the same word) are skipped, and so are
-"hub" words that are near everything ('actually', 'knowing' for 'person'): a word is kept only
-when the tag is also among the word's ``mutual_k`` nearest words (reciprocal nearest
-neighbours, a standard cure for hubness in word-vector spaces). Neighbours of a tag are
-computed once per worker: new tags of a batch go through one matrix product.
+Two methods (``--expansion_method``):
+- ``precise`` (default): the words a tag *implies*, its WordNet synonyms and hypernyms in the
+  sense the model means (transforms/lexicon.py): cat -> feline, mammal; espresso -> coffee,
+  beverage. A candidate must be a common word (among the ``vocab_limit`` most frequent words
+  of the vectors) and agree with the whole image: its cosine with the image's evidence vector
+  (the score-weighted mean of the vectors of all its tagger/detector tags) must reach
+  ``min_similarity``, so a wrong guess among the tags finds little support. Since an implied
+  word is true whenever its origin is, it carries the origin's (calibrated) score. Siblings
+  (cat -> dog), other senses (cup -> championship), antonyms and hyponyms (person -> man and
+  woman) cannot come out of it.
+- ``nearest``: the paper's plain method. The ``per_tag`` nearest words by cosine among the
+  most frequent words, score = tag score x cosine, hub words refused by reciprocal nearest
+  neighbours (the tag must be among the word's ``mutual_k`` nearest). Measured in
+  docs/QUALITY.md: most of its words are siblings or other senses, wrong for the image.
+
+Both skip words already tagged, repeats and trivial variants (plural/singular of a tag).
+Word lookups are memoised per worker; new tags of a batch go through one matrix product.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from transforms.lexicon import implied_words
 from transforms.model_handler import ElementModelHandler
 from transforms.records import Element
 from transforms.vectors import EMBEDDED, candidate_words, load_vectors, phrase_vector
 
 EXPANDABLE = ("tagger", "detector")
+METHODS = ("precise", "nearest")
+DEFAULT_MIN_SIMILARITY = {"precise": 0.3, "nearest": 0.5}
+DEFAULT_VOCAB_LIMIT = {"precise": 30_000, "nearest": 50_000}
+# An implied word repeats its origin's error, so only confident origins are expanded.
+DEFAULT_MIN_ORIGIN = {"precise": 0.7, "nearest": 0.0}
 
 
 @dataclass(frozen=True)
 class ExpansionConfig:
+    method: str = "precise"
     per_tag: int = 2
-    min_similarity: float = 0.5
-    vocab_limit: int = 50_000
-    mutual_k: int = 30  # keep a word only if the tag is among the word's k nearest (0: off)
+    min_similarity: float | None = None  # None: the method's default
+    vocab_limit: int | None = None  # None: the method's default
+    min_origin_score: float | None = None  # None: the method's default
+    mutual_k: int = 30  # nearest: keep a word only if the tag is among the word's k nearest (0: off)
     word_vectors: str = EMBEDDED
     word_vectors_sha256: str | None = None
+
+    def similarity(self) -> float:
+        return DEFAULT_MIN_SIMILARITY[self.method] if self.min_similarity is None else self.min_similarity
+
+    def vocabulary_limit(self) -> int:
+        return DEFAULT_VOCAB_LIMIT[self.method] if self.vocab_limit is None else self.vocab_limit
+
+    def origin_floor(self) -> float:
+        return DEFAULT_MIN_ORIGIN[self.method] if self.min_origin_score is None else self.min_origin_score
 
 
 def stem(word: str) -> str:
@@ -45,10 +72,16 @@ def stem(word: str) -> str:
     return w
 
 
+def _word_stems(phrase: str) -> set[str]:
+    return {stem(w) for w in phrase.lower().replace("-", " ").split()}
+
+
 def is_variant(candidate: str, tag: str) -> bool:
     """True when ``candidate`` adds nothing over ``tag``: same word, a word of it, its plural,
     or an inflection (one word is the other plus at most 3 letters: tie/tied, bus/buses)."""
     c = stem(candidate)
+    if _word_stems(candidate) & _word_stems(tag):  # shares a word: "tabby cat" adds nothing to "tabby"
+        return True
     for part in tag.lower().replace("-", " ").split() + [tag.lower()]:
         p = stem(part)
         short, long_ = sorted((c, p), key=len)
@@ -62,7 +95,7 @@ class Neighbours:
 
     def __init__(self, config: ExpansionConfig):
         self.kv = load_vectors(config.word_vectors, config.word_vectors_sha256)
-        self.words, self.matrix = candidate_words(self.kv, config.vocab_limit)
+        self.words, self.matrix = candidate_words(self.kv, config.vocabulary_limit())
         self._pool = max(config.per_tag * 4 + 4, 12)
         self._mutual_k = config.mutual_k
         self._cache: dict[str, list[tuple[str, float]]] = {}
@@ -91,23 +124,25 @@ class Neighbours:
 
 
 def expand_tags(tags: list[dict], neighbours: dict[str, list[tuple[str, float]]], config: ExpansionConfig) -> list[dict]:
-    """Append expansion tags to ``tags`` (a list of tag structs), best-scoring origin wins."""
+    """Append expansion tags to ``tags`` (a list of tag structs), best-scoring origin wins.
+    ``neighbours`` maps each tag to (word, similarity) candidates, best first; the ``nearest``
+    method scores a word tag score x similarity, ``precise`` gives it the tag's score."""
     taken = {t["name"].lower() for t in tags}
     taken_stems = {stem(n) for n in taken}
     added: dict[str, dict] = {}
     for tag in tags:
-        if tag["source"] not in EXPANDABLE:
+        if tag["source"] not in EXPANDABLE or tag["score"] < config.origin_floor():
             continue
         count = 0
         for word, sim in neighbours.get(tag["name"], []):
-            if count >= config.per_tag or sim < config.min_similarity:
+            if count >= config.per_tag or sim < config.similarity():
                 break
             if word in taken or is_variant(word, tag["name"]):
                 continue
             key = stem(word)
             if key in taken_stems:
                 continue
-            score = float(tag["score"]) * sim
+            score = float(tag["score"]) * (sim if config.method == "nearest" else 1.0)
             previous = added.get(key)
             if previous is not None and previous["origin"] == tag["name"]:
                 continue  # a plural of a word this tag already added
@@ -117,18 +152,70 @@ def expand_tags(tags: list[dict], neighbours: dict[str, list[tuple[str, float]]]
     return tags + sorted(added.values(), key=lambda t: -t["score"])
 
 
+class Implied:
+    """Precise candidates: each tag's implied words (lexicon), kept when they are common words,
+    ranked per image by agreement with the image's evidence vector."""
+
+    def __init__(self, config: ExpansionConfig):
+        from gensim.parsing.preprocessing import STOPWORDS
+
+        self.kv = load_vectors(config.word_vectors, config.word_vectors_sha256)
+        limit = config.vocabulary_limit()
+        index = self.kv.key_to_index  # frequency order for GloVe/word2vec files
+
+        def common(word: str) -> bool:
+            parts = word.replace("-", " ").split()
+            return bool(parts) and word not in STOPWORDS and all(index.get(p, limit) < limit for p in parts)
+
+        self._common = functools.lru_cache(maxsize=None)(common)
+        self._vectors: dict[str, np.ndarray | None] = {}
+
+    def vector(self, word: str) -> np.ndarray | None:
+        if word not in self._vectors:
+            v = phrase_vector(self.kv, word)
+            self._vectors[word] = None if v is None else v / max(float(np.linalg.norm(v)), 1e-12)
+        return self._vectors[word]
+
+    def candidates(self, tags: list[dict]) -> dict[str, list[tuple[str, float]]]:
+        """Tag name -> [(implied word, agreement with this image)], best agreement first."""
+        expandable = [t for t in tags if t["source"] in EXPANDABLE]
+        weighted = [(float(t["score"]), self.vector(t["name"])) for t in expandable]
+        weighted = [(w, v) for w, v in weighted if v is not None]
+        if not weighted:
+            return {}
+        evidence = np.sum([w * v for w, v in weighted], axis=0)
+        evidence /= max(float(np.linalg.norm(evidence)), 1e-12)
+        out = {}
+        for t in expandable:
+            scored = []
+            for word, _relation in implied_words(t["name"]):
+                v = self.vector(word) if self._common(word) else None
+                if v is not None:
+                    scored.append((word, float(v @ evidence)))
+            out[t["name"]] = sorted(scored, key=lambda p: -p[1])
+        return out
+
+
 class ExpansionHandler(ElementModelHandler):
-    """RunInference handler: appends nearest-word expansion tags to each element's ``tags``."""
+    """RunInference handler: appends expansion tags (``precise`` or ``nearest``) to ``tags``."""
 
     stage_name = "expansion"
 
-    def load_model(self) -> Neighbours:
-        return Neighbours(self._config)
+    def load_model(self) -> Neighbours | Implied:
+        if self._config.method not in METHODS:
+            raise ValueError(f"unknown expansion method {self._config.method!r}; choose from {METHODS}")
+        return Implied(self._config) if self._config.method == "precise" else Neighbours(self._config)
 
-    def infer(self, batch: list[Element], model: Neighbours) -> list[Element]:
+    def infer(self, batch: list[Element], model: Neighbours | Implied) -> list[Element]:
+        if isinstance(model, Implied):
+            return [
+                {**e, "tags": expand_tags(e.get("tags", []), model.candidates(e.get("tags", [])), self._config)}
+                for e in batch
+            ]
         names = [t["name"] for e in batch for t in e.get("tags", []) if t["source"] in EXPANDABLE]
         neighbours = model.lookup(names)
         return [{**e, "tags": expand_tags(e.get("tags", []), neighbours, self._config)} for e in batch]
 
     def model_version(self) -> str:
-        return f"vectors={self._config.word_vectors}"
+        c = self._config
+        return f"{c.method}+wordnet3.0,vectors={c.word_vectors}" if c.method == "precise" else f"nearest,vectors={c.word_vectors}"

@@ -2,8 +2,9 @@
 
 The embedded tagger turns the backbone's ImageNet-1k head into everyday tags: each class
 contributes its own name and its group tags (tabby, tiger cat, Persian... -> "cat"), and a
-tag's score is the summed probability of its classes, so a group is as likely as its
-members together. The table ships as data (transforms/data/imagenet_tags.json).
+tag's score is the summed probability of its (at most 5 most likely) classes, so a group is
+as likely as its members together. The table ships as data (transforms/data/imagenet_tags.json). Scores are
+then calibrated (transforms/calibration.py) so ``min_score`` is an estimated chance of being right.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from importlib import resources
 
 import numpy as np
 
+from transforms import calibration
 from transforms.model_handler import ElementModelHandler
 from transforms.records import Element
+
+CALIBRATION_KEY = "tagger:imagenet_tags"
 
 
 @dataclass(frozen=True)
 class TaggerConfig:
     top_k: int = 5
-    min_score: float = 0.1
+    min_score: float = 0.5  # on the calibrated score: the estimated chance the tag is right
+    calibration: str = calibration.EMBEDDED  # source of the per-kind Platt maps
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,8 +36,23 @@ def imagenet_table_data() -> dict:
     return json.loads(resources.files("transforms").joinpath("data/imagenet_tags.json").read_text())
 
 
+TOP_MEMBERS = 5
+
+
+def group_scores(probs: np.ndarray, membership: np.ndarray, top_m: int = TOP_MEMBERS) -> np.ndarray:
+    """[batch, groups]: each group's score is the summed probability of its ``top_m`` most likely
+    member classes. A plain sum over a big group (398 animal classes) adds up the small
+    probabilities an unfamiliar picture spreads everywhere (the moon scores 0.5 "animal"); a
+    group the picture really shows is carried by a few confident members."""
+    out = probs @ membership
+    for j in np.flatnonzero(membership.sum(0) > top_m):
+        members = probs[:, membership[:, j] > 0]
+        out[:, j] = -np.sum(np.partition(-members, top_m - 1, axis=1)[:, :top_m], axis=1)
+    return np.minimum(out, 1.0)
+
+
 class ImageNetTagTable:
-    """Dense class->tag membership matrix: tag scores = probs @ matrix (one matmul per batch)."""
+    """Dense class->tag membership matrix: tag scores = group_scores(probs, matrix)."""
 
     def __init__(self, classes: list[str], groups: dict[str, list[int]]):
         names = sorted(set(classes) | set(groups))
@@ -44,14 +64,33 @@ class ImageNetTagTable:
             matrix[members, column[tag]] = 1.0
         self.names = names
         self.matrix = matrix
+        self.is_group = np.array([name in groups for name in names])
+        self._column = column
 
     @classmethod
+    @functools.lru_cache(maxsize=1)
     def embedded(cls) -> ImageNetTagTable:
         data = imagenet_table_data()
         return cls(data["classes"], {k: list(v) for k, v in data["groups"].items()})
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
-        return np.minimum(probs @ self.matrix, 1.0)
+        return group_scores(probs, self.matrix)
+
+    def calibrated(self, probs: np.ndarray, source: str) -> np.ndarray:
+        """Tag scores mapped to the chance of being right, class names and group names apart:
+        at the same score a specific class ("daisy") is wrong more often than its group ("flower")."""
+        scores = self.scores(probs)
+        for kind, mask in (("class", ~self.is_group), ("group", self.is_group)):
+            platt = calibration.for_source(source, f"{CALIBRATION_KEY}:{kind}")
+            if platt is not None:
+                scores[:, mask] = platt(scores[:, mask])
+        return scores
+
+    def support(self, probs: np.ndarray, name: str) -> float | None:
+        """One image's score for a tag name, or None when the table has no such tag."""
+        if name not in self._column:
+            return None
+        return float(group_scores(probs[None], self.matrix[:, [self._column[name]]])[0, 0])
 
 
 def top_tags(
@@ -61,7 +100,7 @@ def top_tags(
     k = min(top_k, scores.shape[1])
     idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     out = []
-    for row, cand in zip(scores, idx, strict=False):
+    for row, cand in zip(scores, idx, strict=True):
         cand = cand[np.argsort(-row[cand], kind="stable")]
         out.append(
             [
@@ -84,9 +123,9 @@ class ImageNetTaggerHandler(ElementModelHandler):
     def infer(self, batch: list[Element], model: ImageNetTagTable) -> list[Element]:
         if any("imagenet_probs" not in e for e in batch):
             raise ValueError("the imagenet tagger needs a backbone with an ImageNet head")
-        scores = model.scores(np.stack([e["imagenet_probs"] for e in batch]))
+        scores = model.calibrated(np.stack([e["imagenet_probs"] for e in batch]), self._config.calibration)
         tags = top_tags(scores, model.names, self._config.top_k, self._config.min_score)
-        return [{**e, "tags": t} for e, t in zip(batch, tags, strict=False)]
+        return [{**e, "tags": t} for e, t in zip(batch, tags, strict=True)]
 
     def model_version(self) -> str:
         return "imagenet_tags@v1"

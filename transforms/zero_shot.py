@@ -9,6 +9,13 @@ Two published methods, one matrix product per batch each:
   are ranked by their cosine with the mapped direction. ``pipeline.train`` learns it and saves
   it in the model directory (zero_shot_mapping.npz).
 Phrases use the mean of their word vectors; words the vectors do not know are reported once.
+
+Hypernyms are handled exactly where the models allow (transforms/lexicon.py, WordNet): a
+vocabulary word that names an ancestor of ImageNet classes ("animal", "vehicle", "drink")
+scores the summed probability of every class below it, and a word implied by one of the
+image's tagger/detector tags (person -> "person", tabby -> "cat", "animal") takes that tag's
+score. The final score is the largest of these and the calibrated word-vector score
+(transforms/calibration.py), so it estimates the chance the word applies.
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transforms import calibration
 from transforms.artifacts import join, read_bytes
+from transforms.calibration import standardise_rows
+from transforms.lexicon import imagenet_ancestor_words, implied_words
 from transforms.model_handler import ElementModelHandler
 from transforms.records import Element
-from transforms.tagger import imagenet_table_data
+from transforms.tagger import CALIBRATION_KEY as TAGGER_CALIBRATION_KEY
+from transforms.tagger import group_scores, imagenet_table_data
 from transforms.vectors import EMBEDDED, load_vectors, phrase_vector
 
 MAPPING = "zero_shot_mapping.npz"
@@ -150,9 +161,10 @@ def resolve_method(config: ZeroShotConfig) -> str:
 class ZeroShotConfig:
     vocabulary: str
     method: str = "auto"  # auto: fast0tag when the model directory has a mapping, else conse
-    top_k: int = 5
-    min_score: float = 0.3
+    top_k: int = 3
+    min_score: float = 0.5  # calibrated
     top_t: int = 10
+    calibration: str = calibration.EMBEDDED
     word_vectors: str = EMBEDDED
     word_vectors_sha256: str | None = None
     model_dir: str | None = None  # TaggerNet directory (seen labels, mapping); None: ImageNet
@@ -185,14 +197,45 @@ class _ZeroShotModel:
             self.probs_field = "imagenet_probs"
         self.seen, _ = embed_phrases(kv, seen)
         self.method = "fast0tag" if self.mapping is not None else "conse"
+        self.platt = calibration.for_source(config.calibration, f"zero_shot:{self.method}")
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self.below = None  # [classes, vocabulary]: 1 where the word names the class or an ancestor
+        if self.probs_field == "imagenet_probs":
+            self.below = np.zeros((len(seen), len(self.words)), dtype=np.float32)
+            for c, words in enumerate(imagenet_ancestor_words()):
+                for w in words:
+                    if w in self.index:
+                        self.below[c, self.index[w]] = 1.0
+            self.tagger_platt = calibration.for_source(config.calibration, f"{TAGGER_CALIBRATION_KEY}:group")
+
+    def implied(self, batch: list[Element]) -> np.ndarray:
+        """[batch, vocabulary]: the best score of a tagger/detector tag that implies each word."""
+        out = np.zeros((len(batch), len(self.words)), dtype=np.float32)
+        for row, e in enumerate(batch):
+            for t in e.get("tags", []):
+                if t["source"] not in ("tagger", "detector"):
+                    continue
+                for w in [t["name"], *(w for w, _ in implied_words(t["name"]))]:
+                    j = self.index.get(w)
+                    if j is not None:
+                        out[row, j] = max(out[row, j], float(t["score"]))
+        return out
 
     def scores(self, batch: list[Element], top_t: int) -> np.ndarray:
         if self.mapping is not None:
             s = self.mapping.scores(np.stack([e["features"] for e in batch]), self.vocab)
         else:
             s = conse_scores(np.stack([e[self.probs_field] for e in batch]), self.seen, self.vocab, top_t)
+        if self.platt is not None:
+            s = self.platt(standardise_rows(s, self.known) if self.platt.feature == "z" else s)
         s[:, ~self.known] = -np.inf
-        return s
+        if self.below is not None:  # the embedded ImageNet tagger: exact hypernym scores
+            hierarchy = group_scores(np.stack([e["imagenet_probs"] for e in batch]), self.below)
+            if self.tagger_platt is not None:
+                hierarchy = self.tagger_platt(hierarchy)
+            s = np.maximum(s, np.where(self.below.any(0), hierarchy, -np.inf))
+        implied = self.implied(batch)
+        return np.maximum(s, np.where(implied > 0, implied, -np.inf))
 
 
 class ZeroShotHandler(ElementModelHandler):
@@ -209,11 +252,12 @@ class ZeroShotHandler(ElementModelHandler):
         top = np.argsort(-scores, axis=1)[:, :k]
         out = []
         for e, row, idx in zip(batch, scores, top, strict=True):
-            taken = {t["name"] for t in e.get("tags", [])}
+            # The user asked which of *their* words apply: each is answered, even when another
+            # source already wrote the same word.
             extra = [
                 {"name": model.words[j], "score": float(row[j]), "source": "zero_shot", "origin": None}
                 for j in idx
-                if row[j] >= self._config.min_score and model.words[j] not in taken
+                if row[j] >= self._config.min_score
             ]
             out.append({**e, "tags": e.get("tags", []) + extra})
         return out
