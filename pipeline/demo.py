@@ -1,4 +1,5 @@
-"""`make demo`: tag the real sample photos with the embedded models and print what came out.
+"""`make demo`: tag the real sample photos with the embedded models (and zero-shot words from
+the shipped everyday vocabulary) and print what came out.
 
 python -m pipeline.demo --output demo_out [Beam options]
 """
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="demo_out")
     args, beam_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     input_list = write_input_list(args.output)
-    tag.run(["--input", input_list, "--output", args.output, *beam_args])
+    from pipeline.quality import vocabulary_path  # the everyday vocabulary: zero-shot tags too
+
+    tag.run(["--input", input_list, "--output", args.output, "--vocabulary", vocabulary_path(), *beam_args])
     print()
     print(describe(args.output))
     print(f"\nParquet written under {os.path.abspath(args.output)}")

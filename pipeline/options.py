@@ -185,7 +185,7 @@ class TagOptions(PipelineOptions):
                            "an implied word repeats its origin's error; nearest 0).")
         words.add_argument("--expansion_vocab_size", type=int, default=None,
                            help="Expansion words come from this many most frequent words "
-                           "(default: precise 30000, nearest 50000).")
+                           "(default: precise 60000, nearest 50000).")
         words.add_argument("--expansion_mutual_k", type=int, default=30,
                            help="Keep an expansion word only if the tag is among its k nearest words "
                            "(drops hub words near everything); 0 disables.")

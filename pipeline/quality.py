@@ -15,7 +15,7 @@ A written tag is correct when the key accepts its name for that photo (case-inse
 plural = singular). Precision = correct / written, per source and overall. Recall: of the
 ``expected`` words (what a person names first: cat, coffee, person...), the share that
 source wrote; for zero_shot, of the vocabulary words that apply; overall, of both, by any
-source. ``zs_hit@3``: the share of photos with an applicable vocabulary word that have one
+source; ``everyday``: of the expected words, the share tagger, detector or expansion wrote. ``zs_hit@3``: the share of photos with an applicable vocabulary word that have one
 among their (at most 3) zero-shot tags. Photos are split: ``tune`` photos may be used to fit
 (``--fit``) and choose defaults, ``report`` photos are only reported.
 """
@@ -76,7 +76,7 @@ class Counts:
 def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Counts]:
     """Per source (and 'overall'): written/correct tags and expected/found words over ``names``;
     ``zs_hit@3`` counts photos with an applicable vocabulary word among their zero-shot tags."""
-    counts = {s: Counts() for s in (*TAG_SOURCES, "overall", "zs_hit@3")}
+    counts = {s: Counts() for s in (*TAG_SOURCES, "overall", "everyday", "zs_hit@3")}
     for name in names:
         truth = key["photos"][name]
         accepted = {norm(w) for w in truth["accepted"] + truth["expected"] + truth["vocabulary"]}
@@ -97,6 +97,8 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
             counts[s].found += len(expected & by_source[s])
         counts["zero_shot"].expected += len(vocab)
         counts["zero_shot"].found += len(vocab & by_source["zero_shot"])
+        counts["everyday"].expected += len(expected)
+        counts["everyday"].found += len(expected & (by_source["tagger"] | by_source["detector"] | by_source["expansion"]))
         counts["overall"].expected += len(expected) + len(vocab)
         counts["overall"].found += len(expected & everything) + len(vocab & by_source["zero_shot"])
         if vocab:
@@ -134,7 +136,7 @@ def table(results: dict[str, dict[str, dict[str, Counts]]]) -> str:
     for preset, splits in results.items():
         for split, counts in splits.items():
             for source, c in counts.items():
-                if source == "zs_hit@3":
+                if source in ("zs_hit@3", "everyday"):
                     lines.append(f"{preset:<8} {split:<7} {source:<10} {'':>7} {'':>7} {'':>9} "
                                  f"{c.expected:>8} {c.found:>5} {fmt(c.recall):>6}")
                 else:
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("report", "tune", "all", "both"), default="both",
                         help="Photos to report (both: the report and tune halves apart).")
-    parser.add_argument("--presets", default="default,paper", help=f"Comma-separated, of {list(PRESETS)}.")
+    parser.add_argument("--presets", default="default,ranking,paper", help=f"Comma-separated, of {list(PRESETS)}.")
     parser.add_argument("--show", action="store_true", help="List every photo's tags, wrong ones marked ✗.")
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     parser.add_argument("--fit", default=None, metavar="CALIBRATION_JSON",

@@ -12,6 +12,8 @@ from transforms.detect import (
     YOLOX_SHA256,
     DetectorConfig,
     DetectorHandler,
+    assess,
+    contradicted,
     letterbox,
     merge_detections,
     nms,
@@ -107,3 +109,42 @@ def test_torchvision_detector_without_weights_runs(photos):
     assert len(out["objects"]) <= 5
     for obj in out["objects"]:
         assert all(0 <= v <= 1 for v in obj["box"])
+
+
+def _obj(label, score, box=(0.1, 0.1, 0.9, 0.9)):
+    return {"label": label, "score": score, "box": list(box)}
+
+
+def _tag(name, score, source="tagger"):
+    return {"name": name, "score": score, "source": source, "origin": None}
+
+
+def test_a_weak_box_that_a_confident_whole_image_tag_contradicts_is_dropped():
+    monkey = [_tag("monkey", 0.85)]
+    assert contradicted(_obj("person", 0.6), monkey) == "monkey"
+    assert contradicted(_obj("person", 0.9), monkey) is None, "a strong box stands"
+    assert contradicted(_obj("person", 0.6), [_tag("monkey", 0.5)]) is None, "the tag must outscore the box"
+    assert contradicted(_obj("cat", 0.6), [_tag("dog", 0.9), _tag("tabby", 0.3)]) is None, "tabby supports cat"
+    assert contradicted(_obj("cup", 0.4), [_tag("dog", 0.9)]) is None, "a cup is no kind of animal"
+    assert contradicted(_obj("cat", 0.6), [_tag("dog", 0.9, "zero_shot")]) is None, "tagger tags only"
+
+
+def test_assess_calibrates_and_applies_class_floors_and_cross_checks():
+    from transforms.calibration import Platt
+
+    config = DetectorConfig(min_score=0.5, class_min_scores=(("bird", 0.8),), calibration=Platt(1.0, 0.0))
+    objs = [_obj("person", 0.6), _obj("bird", 0.7), _obj("cup", 0.45), _obj("car", 0.55)]
+    kept = assess(objs, [_tag("monkey", 0.9)], config)
+    assert [o["label"] for o in kept] == ["car"]  # person contradicted, bird under its floor, cup < 0.5
+    assert [o["label"] for o in assess(objs, [], DetectorConfig(cross_check=False))] == ["bird", "person", "car"]
+
+
+def test_a_weak_main_subject_box_the_classifier_does_not_see_is_dropped():
+    probs = np.zeros(1000, np.float32)
+    probs[281] = 0.9  # tabby
+    config = DetectorConfig(min_score=0.3)
+    assert [o["label"] for o in assess([_obj("dog", 0.6)], [], config, probs)] == []
+    assert [o["label"] for o in assess([_obj("cat", 0.6)], [], config, probs)] == ["cat"]
+    small = _obj("dog", 0.6, (0.1, 0.1, 0.2, 0.2))  # not what the classifier looks at
+    assert [o["label"] for o in assess([small], [], config, probs)] == ["dog"]
+    assert [o["label"] for o in assess([_obj("person", 0.6)], [], config, probs)] == ["person"]

@@ -10,7 +10,7 @@ from transforms.decode import DecodeConfig, decode_image
 from transforms.features import BackboneConfig, BackboneHandler, center_crop_array
 from transforms.model_handler import ElementModelHandler
 from transforms.records import new_element
-from transforms.tagger import ImageNetTaggerHandler, ImageNetTagTable, TaggerConfig, top_tags
+from transforms.tagger import ImageNetTaggerHandler, ImageNetTagTable, TaggerConfig, group_scores, top_tags
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,27 @@ def test_tag_table_groups_sum_their_classes():
     assert scores["coffee"] == pytest.approx(0.2) and scores["drink"] == pytest.approx(0.2)
     assert scores["animal"] == pytest.approx(0.7)
     assert scores["dog"] == 0
+
+
+def test_big_groups_count_their_top_members_only():
+    """Probability an unfamiliar picture spreads thinly over 398 animal classes is no animal."""
+    membership = np.zeros((1000, 1), np.float32)
+    membership[:398, 0] = 1.0
+    diffuse = np.full((1, 1000), 1 / 1000, np.float32)
+    assert group_scores(diffuse, membership)[0, 0] == pytest.approx(0.005)
+    peaked = np.zeros((1, 1000), np.float32)
+    peaked[0, [281, 282, 283]] = 0.3
+    assert group_scores(peaked, membership)[0, 0] == pytest.approx(0.9)
+
+
+def test_tagger_scores_are_calibrated_by_kind():
+    table = ImageNetTagTable.embedded()
+    probs = np.zeros((1, 1000), np.float32)
+    probs[0, 985] = 0.3  # daisy: the class 'daisy' and the group 'flower' both score 0.3 raw
+    calibrated = dict(zip(table.names, table.calibrated(probs, "embedded")[0], strict=True))
+    assert calibrated["flower"] > calibrated["daisy"], "a group is right more often than its class"
+    raw = dict(zip(table.names, table.calibrated(probs, "none")[0], strict=True))
+    assert raw["flower"] == pytest.approx(0.3) and raw["daisy"] == pytest.approx(0.3)
 
 
 def test_top_tags_orders_and_thresholds():

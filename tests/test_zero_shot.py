@@ -168,3 +168,30 @@ def test_tag_job_zero_shot_on_real_photos(tmp_path, photos):
         assert not any(t["origin"] in zero_only for t in expansions), "zero-shot tags are not expanded"
     assert seen
     assert "conse@" in rows[str(photos["chelsea"])]["model_version"]
+
+
+def _vocab_handler(tmp_path, words, **kw):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(words) + "\n")
+    handler = ZeroShotHandler(ZeroShotConfig(str(vocab), calibration="none", **kw))
+    return handler, handler.load_model()
+
+
+def test_hypernym_words_score_the_probability_of_every_class_below_them(tmp_path):
+    handler, model = _vocab_handler(tmp_path, ["animal", "cat", "vehicle", "drink"], min_score=0.5, top_k=4)
+    probs = np.zeros(1000, np.float32)
+    probs[281], probs[282] = 0.5, 0.3  # tabby, tiger cat
+    out = handler.run_inference([{"uri": "u", "image_id": "i", "imagenet_probs": probs, "tags": []}], model)
+    scores = {t["name"]: t["score"] for t in out[0]["tags"]}
+    assert scores["animal"] == pytest.approx(0.8) and scores["cat"] >= 0.8 - 1e-6
+    assert "vehicle" not in scores and "drink" not in scores
+
+
+def test_every_vocabulary_word_is_answered_even_if_another_source_wrote_it(tmp_path):
+    handler, model = _vocab_handler(tmp_path, ["person", "animal", "furniture", "sky"], min_score=0.5)
+    probs = np.full(1000, 1 / 1000, np.float32)
+    tags = [{"name": "person", "score": 0.85, "source": "detector", "origin": None}]
+    out = handler.run_inference([{"uri": "u", "image_id": "i", "imagenet_probs": probs, "tags": tags}], model)
+    zero = [t for t in out[0]["tags"] if t["source"] == "zero_shot"]
+    assert [(t["name"], round(t["score"], 2)) for t in zero] == [("person", 0.85)]
+    assert out[0]["tags"][0] == tags[0], "the detector's tag stays as it was"

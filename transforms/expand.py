@@ -34,7 +34,7 @@ from transforms.vectors import EMBEDDED, candidate_words, load_vectors, phrase_v
 EXPANDABLE = ("tagger", "detector")
 METHODS = ("precise", "nearest")
 DEFAULT_MIN_SIMILARITY = {"precise": 0.3, "nearest": 0.5}
-DEFAULT_VOCAB_LIMIT = {"precise": 30_000, "nearest": 50_000}
+DEFAULT_VOCAB_LIMIT = {"precise": 60_000, "nearest": 50_000}
 # An implied word repeats its origin's error, so only confident origins are expanded.
 DEFAULT_MIN_ORIGIN = {"precise": 0.7, "nearest": 0.0}
 

@@ -1,0 +1,43 @@
+"""Per-source score calibration: the Platt maps, their loading, and the z feature."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from transforms import calibration
+from transforms.calibration import Platt, standardise_rows
+
+
+def test_platt_is_monotone_and_logit_identity_at_a1_b0():
+    s = np.array([0.05, 0.3, 0.5, 0.9])
+    assert np.allclose(Platt()(s), s, atol=1e-6)
+    p = Platt(2.0, -1.0)(s)
+    assert np.all(np.diff(p) > 0) and p[2] == pytest.approx(1 / (1 + np.exp(1.0)))
+    raw = Platt(1.0, 0.0, "raw")(np.array([0.0, 1e6, -1e6]))  # no overflow
+    assert raw[0] == pytest.approx(0.5) and raw[1] == pytest.approx(1.0) and raw[2] == pytest.approx(0.0)
+
+
+def test_embedded_calibration_covers_every_embedded_source():
+    table = calibration.load(calibration.EMBEDDED)
+    assert {"tagger:imagenet_tags:class", "tagger:imagenet_tags:group", "detector:yolox_nano",
+            "zero_shot:conse"} <= set(table)
+    assert all(p.a > 0 for p in table.values()), "a higher raw score never means less likely right"
+    assert calibration.load("none") == {}
+    assert calibration.for_source("none", "detector:yolox_nano") is None
+
+
+def test_a_calibration_file_is_read(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"sources": {"detector:yolox_nano": {"a": 2, "b": 1, "feature": "logit", "n": 5}}}))
+    p = calibration.for_source(str(path), "detector:yolox_nano")
+    assert p == Platt(2.0, 1.0, "logit")
+
+
+def test_standardise_rows_over_known_columns_only():
+    s = np.array([[1.0, 2.0, 3.0, 100.0]])
+    z = standardise_rows(s, np.array([True, True, True, False]))
+    assert z[0, 1] == pytest.approx(0.0) and z[0, 2] > 1.0
+    assert not standardise_rows(s, np.array([True, True, False, False])).any(), "too few words: no z"

@@ -1,0 +1,46 @@
+"""The shipped WordNet table: senses fixed by the models, implied words, exclusive kinds."""
+
+from __future__ import annotations
+
+from transforms.detect import COCO80
+from transforms.lexicon import exclusive, imagenet_ancestor_words, implied_words, sense
+from transforms.tagger import imagenet_table_data
+
+
+def test_every_model_tag_word_has_one_sense():
+    data = imagenet_table_data()
+    names = set(data["classes"]) | set(data["groups"]) | set(COCO80)
+    missing = sorted(n for n in names if sense(n) is None)
+    assert len(missing) <= 0.02 * len(names), missing
+
+
+def test_senses_are_the_ones_the_models_mean():
+    assert sense("tie").synset == "necktie.n.01"  # not a draw, not a railway sleeper
+    assert sense("mouse").synset == "mouse.n.04"  # the computer mouse of COCO
+    assert sense("cup").synset == "cup.n.01"  # not ImageNet's class 'cup' (a punch)
+    assert sense("cat").synset == "cat.n.01" and sense("tabby").synset == "tabby.n.01"
+
+
+def test_implied_words_are_synonyms_and_hypernyms_only():
+    words = {w for w, _ in implied_words("tabby")}
+    assert {"cat", "animal"} <= words
+    assert not words & {"dog", "kitten", "tiger", "tabby"}
+    person = {w for w, _ in implied_words("person")}
+    assert not person & {"man", "woman", "somebody", "someone", "soul", "mortal"}
+    assert implied_words("qzxv") == []
+    assert all(" of " not in w for n in ("tie", "chair", "coffee") for w, _ in implied_words(n))
+
+
+def test_exclusive_kinds_of_living_things():
+    assert exclusive("person", "monkey") and exclusive("cat", "dog") and exclusive("bird", "fox squirrel")
+    assert not exclusive("cat", "animal") and not exclusive("tabby", "cat")
+    assert not exclusive("person", "cup") and not exclusive("person", "unknownword")
+
+
+def test_imagenet_classes_know_their_ancestor_words():
+    words = imagenet_ancestor_words()
+    classes = imagenet_table_data()["classes"]
+    assert len(words) == 1000
+    assert {"cat", "animal", "mammal"} <= set(words[classes.index("tabby")])
+    assert {"beverage", "drink", "coffee"} <= set(words[classes.index("espresso")])
+    assert "animal" not in words[classes.index("espresso")]
