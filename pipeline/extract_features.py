@@ -20,8 +20,9 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import options as opt
+from pipeline.checks import LaunchError, at_least, check_flags, check_output, need_file
 from pipeline.graph import fetch_and_decode
-from pipeline.runner import run_job
+from pipeline.runner import RunOptions, configure_logging, run_job
 from pipeline.tag import print_help
 from transforms.datasets import LABEL_SETS, read_labelled_list, read_mirflickr
 from transforms.records import FEATURES_SCHEMA, new_element, to_feature_row
@@ -83,15 +84,24 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     argv = list(argv if argv is not None else sys.argv[1:])
     if "-h" in argv or "--help" in argv:
         print_help("python -m pipeline.extract_features", "Extract backbone features of a labelled "
-                   "dataset for training.", (FeatureOptions, opt.ImageOptions))
+                   "dataset for training.", (FeatureOptions, opt.ImageOptions, RunOptions))
         raise SystemExit(0)
     dataset_parser = argparse.ArgumentParser(add_help=False)
     FeatureOptions._add_argparse_args(dataset_parser)  # noqa: SLF001
-    dataset, beam_argv = dataset_parser.parse_known_args(argv)
-    options = PipelineOptions(beam_argv)
-    o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
-    if not o.output:
-        raise SystemExit("--output is required")
+    try:
+        dataset, beam_argv = dataset_parser.parse_known_args(argv)
+        check_flags(beam_argv)
+        options = PipelineOptions(beam_argv)
+        o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
+        if not o.output:
+            raise LaunchError("--output is required (see --help)")
+        check_output(o.output)
+        need_file("--labels", o.labels, set())
+        for option, value in (("--fetch_threads", o.fetch_threads), ("--max_bytes", o.max_bytes)):
+            at_least(option, value, 1)
+    except LaunchError as exc:
+        raise SystemExit(f"image-tagger extract-features: {exc}") from None
+    configure_logging(o)
     return run_job(options, build, o)
 
 

@@ -14,6 +14,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import options as opt
+from transforms import progress
 from transforms.backfill import SkipExisting, existing_rows
 from transforms.decode import DecodeBatch
 from transforms.detect import DetectorHandler
@@ -29,6 +30,7 @@ PIXEL_FIELDS = ("image", "features", "imagenet_probs", "label_scores")
 
 def _count_input(element: Element) -> Element:
     Metrics.counter("image_tagger", "inputs").inc()
+    progress.record("inputs")
     return element
 
 

@@ -9,7 +9,9 @@ with ``--runner PrismRunner``.
 
 from __future__ import annotations
 
+import logging
 import time
+from contextlib import nullcontext
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -42,6 +44,33 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision), options=options)
 
 
+class RunOptions(PipelineOptions):
+    """How a run reports and when it counts as failed (every job)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        run = parser.add_argument_group("run")
+        run.add_argument("--max_error_rate", type=float, default=0.5,
+                         help="Exit non-zero when more than this share of the inputs ends as dead "
+                         "letters (all outputs are still written). 1 never fails a run.")
+        run.add_argument("--progress_interval", type=float, default=5.0,
+                         help="Seconds between progress lines on local runs (0: none).")
+        run.add_argument("--quiet", action="store_true", default=False,
+                         help="Log warnings only and print no progress lines.")
+        run.add_argument("--log_level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                         help="Log level (INFO shows a Dataflow job's id and console URL).")
+
+
+def configure_logging(o) -> None:
+    """INFO by default (Dataflow's job id and URL are INFO); Beam's local runner is kept quieter,
+    since its INFO lines are per bundle."""
+    level = logging.WARNING if o.quiet else getattr(logging, o.log_level)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("apache_beam.runners.portability", "apache_beam.runners.worker",
+                  "apache_beam.runners.direct", "apache_beam.io.filebasedsink"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
 def counters(result: PipelineResult, namespace: str = "image_tagger") -> dict[str, int]:
     """Committed counter values of ``namespace`` (summed over steps), or {} if unsupported."""
     try:
@@ -71,6 +100,37 @@ def summary(totals: dict[str, int], seconds: float) -> str:
     return "\n".join(lines)
 
 
+def stage_figures(result: PipelineResult, prefix: str = "image_tagger.") -> str:
+    """Per model stage, from Beam's RunInference metrics: model load time, batches, batch size
+    and latency. Empty when the runner has no metrics API."""
+    try:
+        query = result.metrics().query()
+    except Exception:  # noqa: BLE001 - some runners have no metrics API
+        return ""
+    stages: dict[str, dict] = {}
+    for d in query["distributions"]:
+        ns = d.key.metric.namespace
+        value = d.committed or d.attempted
+        if ns.startswith(prefix) and value is not None and value.count:
+            stages.setdefault(ns[len(prefix):], {})[d.key.metric.name] = value
+    lines = []
+    for stage, m in stages.items():
+        load = m.get("load_model_latency_milli_secs")
+        size = m.get("inference_request_batch_size")
+        latency = m.get("inference_batch_latency_micro_secs")
+        parts = [f"  {stage:<10}"]
+        if load is not None:
+            parts.append(f"load {load.sum / max(load.count, 1) / 1000:6.2f} s")
+        if size is not None:
+            parts.append(f"{size.count:>6} batches of {size.sum / size.count:5.1f}")
+        if latency is not None:
+            per_batch = latency.sum / latency.count / 1000
+            per_image = latency.sum / max(size.sum if size is not None else latency.count, 1) / 1000
+            parts.append(f"{per_batch:8.1f} ms/batch  {per_image:6.1f} ms/image")
+        lines.append("  ".join(parts))
+    return ("stages (Beam RunInference metrics)\n" + "\n".join(sorted(lines))) if lines else ""
+
+
 def run_and_wait(pipeline: beam.Pipeline) -> tuple[PipelineResult, float]:
     start = time.monotonic()
     result = pipeline.run()
@@ -78,13 +138,36 @@ def run_and_wait(pipeline: beam.Pipeline) -> tuple[PipelineResult, float]:
     return result, time.monotonic() - start
 
 
+def check_error_rate(totals: dict[str, int], max_error_rate: float, output: str) -> None:
+    """A run that is mostly failures exits non-zero with one line (its outputs are written)."""
+    inputs = totals.get("inputs", 0) + totals.get("skipped_existing", 0)  # skipped: already done
+    failed = totals.get("failed", 0)
+    if inputs and failed / inputs > max_error_rate:
+        raise SystemExit(
+            f"image-tagger: {failed} of {inputs} inputs failed ({failed / inputs:.0%} > --max_error_rate "
+            f"{max_error_rate:g}); every output and dead letter is written under {output}"
+        )
+
+
 def run_job(options: PipelineOptions, build, job_options) -> dict[str, int]:
-    """Build a job with ``build(pipeline, job_options, num_workers)``, run it to the end, print
-    the summary (inputs, tagged, failed by stage and type, throughput) and return the counters."""
+    """Build a job with ``build(pipeline, job_options, num_workers)``, run it to the end with a
+    progress line on local runs, print the summary (inputs, tagged, failed by stage and type,
+    throughput, per-stage model figures), return the counters, and exit non-zero when the share
+    of failed inputs exceeds --max_error_rate."""
+    from pipeline.progress import Reporter, estimate_inputs
+
+    o = options.view_as(RunOptions)
     pipeline = make_pipeline(options)
     build(pipeline, job_options, num_local_workers(options))
-    result, seconds = run_and_wait(pipeline)
+    live = is_local(options) and not o.quiet and o.progress_interval > 0
+    reporter = Reporter(estimate_inputs(job_options.input), o.progress_interval) if live else nullcontext()
+    with reporter:
+        result, seconds = run_and_wait(pipeline)
     totals = counters(result)
     if totals:
         print(summary(totals, seconds))
+        figures = stage_figures(result)
+        if figures:
+            print(figures)
+    check_error_rate(totals, o.max_error_rate, job_options.output)
     return totals

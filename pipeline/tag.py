@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
+from pipeline.checks import LaunchError, check_flags, check_tag_options
 from pipeline.graph import tag_images
 from pipeline.options import ImageOptions, TagOptions, all_options
-from pipeline.runner import run_job
+from pipeline.runner import RunOptions, configure_logging, run_job
 
 
 def print_help(prog: str, description: str, option_classes: tuple) -> None:
@@ -28,19 +28,22 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     """Build and run the tag job; returns the run's counters (inputs, tagged, failed, ...)."""
     argv = list(argv if argv is not None else sys.argv[1:])
     if "-h" in argv or "--help" in argv:
-        print_help("python -m pipeline.tag", "Tag images in bulk: CNN tags, COCO objects, "
-                   "word-vector expansion, Parquet out.", (ImageOptions, TagOptions))
+        print_help("image-tagger tag", "Tag images in bulk: CNN tags, COCO objects, "
+                   "word-vector expansion, Parquet out.", (ImageOptions, TagOptions, RunOptions))
         raise SystemExit(0)
-    options = PipelineOptions(argv)
-    tag = all_options(options)
-    if not tag.input or not tag.output:
-        raise SystemExit("--input and --output are required (see --help)")
+    try:
+        check_flags(argv)
+        options = PipelineOptions(argv)
+        tag = all_options(options)
+        check_tag_options(tag)
+    except LaunchError as exc:
+        raise SystemExit(f"image-tagger tag: {exc}") from None
+    configure_logging(tag)
     options.view_as(SetupOptions).save_main_session = False
     return run_job(options, tag_images, tag)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING)
     run()
 
 

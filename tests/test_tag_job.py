@@ -147,7 +147,8 @@ def test_ssrf_guard_is_on_by_default(tmp_path, http_server):
     routes["/cat.jpg"] = send_bytes(b"never served")
     listing = tmp_path / "urls.txt"
     listing.write_text(f"{base}/cat.jpg\n")
-    counters = tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--detector", "none"])
+    counters = tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--detector", "none",
+                        "--max_error_rate", "1"])
     errors = read_table(tmp_path / "out", "errors").to_pylist()
     assert counters["failed"] == 1
     assert [(e["stage"], e["error_type"]) for e in errors] == [("fetch", "blocked_address")]

@@ -43,7 +43,7 @@ def input_kind(pattern: str) -> str:
     return "glob"
 
 
-def _first_match(pattern: str) -> str:
+def first_match(pattern: str) -> str:
     """One file the pattern matches (its header names the columns); listing stops at one, so a
     glob over millions of images is not listed at launch (MatchFiles lists it on the workers)."""
     matches = FileSystems.match([pattern], limits=[1])[0].metadata_list
@@ -112,7 +112,7 @@ class ReadUris(beam.PTransform):
 
     def expand(self, pbegin):
         kind = input_kind(self._pattern)
-        first = _first_match(self._pattern)  # fail fast on an input that matches nothing
+        first = first_match(self._pattern)  # fail fast on an input that matches nothing
         if kind == "glob":
             elements = (
                 pbegin

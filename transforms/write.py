@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms import progress
 from transforms.backfill import RemoveStaleShards
 from transforms.records import (
     ERRORS_SCHEMA,
@@ -42,7 +43,12 @@ class _CountErrors(beam.DoFn):
         err = element["error"]
         Metrics.counter(NAMESPACE, "failed").inc()
         Metrics.counter(NAMESPACE, f"failed.{err['stage']}.{err['error_type']}").inc()
+        progress.record("failed")
+        progress.record(f"failed.{err['stage']}.{err['error_type']}")
         yield to_error_row(element)
+
+    def finish_bundle(self) -> None:
+        progress.flush()
 
 
 class _CountTagged(beam.DoFn):
@@ -51,7 +57,11 @@ class _CountTagged(beam.DoFn):
             yield {k: v for k, v in row.items() if k != "carried_over"}
             return
         Metrics.counter(NAMESPACE, "tagged").inc()
+        progress.record("tagged")
         yield row
+
+    def finish_bundle(self) -> None:
+        progress.flush()
 
 
 class WriteOutputs(beam.PTransform):

@@ -138,7 +138,14 @@ def load_mapping(model_dir: str, required: bool = False) -> Fast0TagMapping | No
 
 
 def read_vocabulary(path: str) -> list[str]:
-    lines = read_bytes(path).decode("utf-8").splitlines()
+    """Words/phrases, one per line ('#' comments); an empty, binary or non-UTF-8 file is refused."""
+    data = read_bytes(path)
+    if b"\x00" in data[:65536]:
+        raise ValueError(f"vocabulary {path} is a binary file, not one word or phrase per line")
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"vocabulary {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     words = list(dict.fromkeys(w.strip().lower() for w in lines if w.strip() and not w.startswith("#")))
     if not words:
         raise ValueError(f"vocabulary {path} is empty")

@@ -1,0 +1,153 @@
+"""Launch-time checks: a wrong option or a missing file is refused in one line, before any
+worker starts or any output is written.
+
+Beam discards options it does not know with a warning (a typo such as ``--detecter none`` would
+run with defaults and exit 0); here every flag must belong to this project or to Beam.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
+
+
+class LaunchError(Exception):
+    """A command line that cannot run; the message is one line for the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print usage and exit: one line instead
+        raise LaunchError(message)
+
+
+def _beam_parser() -> argparse.ArgumentParser:
+    try:  # Beam's parser knows its value-provider arguments
+        from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+        class Parser(_BeamArgumentParser, _Parser):
+            pass
+
+        parser = Parser(allow_abbrev=False)
+    except ImportError:  # pragma: no cover - another Beam version
+        parser = _Parser(allow_abbrev=False)
+    seen: dict[str, type] = {}
+    for cls in PipelineOptions.__subclasses__():
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own hook for option classes
+    return parser
+
+
+def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -> None:
+    """Every ``--flag`` must be known to this project (or ``extra``) or to Beam; values must parse."""
+    _, unknown = _beam_parser().parse_known_args(argv)
+    if extra is not None:
+        _, unknown = extra.parse_known_args(unknown)
+    flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-")]
+    if flags:
+        raise LaunchError(f"unknown option {flags[0]} (see --help)")
+
+
+def _exists(path: str) -> bool:
+    try:
+        return FileSystems.exists(path)
+    except Exception:  # noqa: BLE001 - an unreachable filesystem is a missing file here
+        return False
+
+
+def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCES) -> None:
+    """A local/gs:// file option must exist (https:// and gensim-data: are fetched when used)."""
+    if not path or path in builtins or path.startswith(("http://", "https://", "gensim-data:")):
+        return
+    if not _exists(path):
+        raise LaunchError(f"{option}: no such file: {path}")
+
+
+def at_least(option: str, value, low, what: str = "") -> None:
+    if value is None or value < low:
+        raise LaunchError(f"{option} must be >= {low}{what}, got {value}")
+
+
+def in_unit_range(option: str, value) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise LaunchError(f"{option} must be between 0 and 1, got {value}")
+
+
+def check_output(output: str) -> None:
+    import os
+
+    if "://" not in output and os.path.isfile(output):
+        raise LaunchError(f"--output {output} is an existing file; give a directory or prefix")
+    if output.startswith("gs://") and not output.endswith("/") and _exists(output):
+        raise LaunchError(f"--output {output} is an existing object; give a prefix ending in /")
+
+
+def check_image_options(o) -> None:
+    """What every image job shares: input/output, fetching, decoding, backbone."""
+    if not o.input or not o.output:
+        raise LaunchError("--input and --output are required (see --help)")
+    check_output(o.output)
+    from transforms.read import first_match
+
+    try:
+        first_match(o.input)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise LaunchError(f"--input: {exc}") from exc
+    for option, value, low in (
+        ("--num_shards", o.num_shards, 0), ("--fetch_threads", o.fetch_threads, 1),
+        ("--fetch_batch_size", o.fetch_batch_size, 1), ("--max_bytes", o.max_bytes, 1),
+        ("--max_attempts", o.max_attempts, 1), ("--max_redirects", o.max_redirects, 0),
+        ("--decode_threads", o.decode_threads, 0), ("--max_pixels", o.max_pixels, 1),
+        ("--backbone_batch_size", o.backbone_batch_size, 1), ("--torch_threads", o.torch_threads, 0),
+        ("--retry_backoff", o.retry_backoff, 0),
+    ):
+        at_least(option, value, low)
+    for option, value in (("--connect_timeout", o.connect_timeout), ("--read_timeout", o.read_timeout),
+                          ("--total_timeout", o.total_timeout)):
+        if value is None or value <= 0:
+            raise LaunchError(f"{option} must be > 0 seconds, got {value}")
+    need_file("--backbone_weights", o.backbone_weights)
+    if getattr(o, "max_error_rate", None) is not None:
+        in_unit_range("--max_error_rate", o.max_error_rate)
+
+
+def check_tag_options(o) -> None:
+    """The tag job's own options: numbers in range, every named file present, methods that can run."""
+    check_image_options(o)
+    for option, value, low in (
+        ("--top_k", o.top_k, 1), ("--max_objects", o.max_objects, 1), ("--zero_shot_top_k", o.zero_shot_top_k, 1),
+        ("--conse_top_t", o.conse_top_t, 1), ("--expansion_per_tag", o.expansion_per_tag, 0),
+        ("--detector_batch_size", o.detector_batch_size, 1),
+    ):
+        at_least(option, value, low)
+    for option in ("min_score", "detection_threshold", "zero_shot_min_score", "expansion_min_origin_score"):
+        in_unit_range(f"--{option}", getattr(o, option))
+    if o.expansion_vocab_size is not None:
+        at_least("--expansion_vocab_size", o.expansion_vocab_size, 1)
+    from pipeline.options import class_min_scores
+
+    try:
+        class_min_scores(o.detection_class_min_scores)
+    except SystemExit as exc:
+        raise LaunchError(str(exc)) from None
+    need_file("--detector_weights", o.detector_weights)
+    need_file("--word_vectors", o.word_vectors, {"glove-6b-50d"})
+    need_file("--calibration", o.calibration)
+    if o.tagger_model:
+        from transforms.artifacts import join
+
+        need_file("--tagger_model", join(o.tagger_model, "config.json"))
+    if o.zero_shot_method == "fast0tag" and not o.tagger_model:
+        raise LaunchError("--zero_shot_method fast0tag needs --tagger_model (a model trained with a mapping)")
+    if o.vocabulary:
+        need_file("--vocabulary", o.vocabulary)
+        from transforms.zero_shot import read_vocabulary
+
+        try:
+            read_vocabulary(o.vocabulary)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LaunchError(f"--vocabulary: {exc}") from None

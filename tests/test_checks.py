@@ -1,0 +1,79 @@
+"""Bad command lines are refused at launch, in one line, before any output is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import extract_features, tag
+
+
+@pytest.fixture()
+def base(tmp_path, photos):
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['chelsea']}\n")
+    return ["--input", str(listing), "--output", str(tmp_path / "out")], tmp_path
+
+
+def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
+    with pytest.raises(SystemExit) as exc:
+        job(argv)
+    message = str(exc.value)
+    assert message and "\n" not in message, message
+    assert not (tmp_path / "out").exists(), "nothing is written"
+    return message
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--detecter", "none"], "unknown option --detecter"),
+        (["--option_from_v9=3"], "unknown option --option_from_v9"),
+        (["--detector", "yolov99"], "invalid choice: 'yolov99'"),
+        (["--top_k", "-1"], "--top_k must be >= 1"),
+        (["--fetch_threads", "0"], "--fetch_threads must be >= 1"),
+        (["--max_bytes", "0"], "--max_bytes must be >= 1"),
+        (["--num_shards", "-1"], "--num_shards must be >= 0"),
+        (["--total_timeout", "0"], "--total_timeout must be > 0"),
+        (["--min_score", "1.5"], "--min_score must be between 0 and 1"),
+        (["--max_error_rate", "2"], "--max_error_rate must be between 0 and 1"),
+        (["--top_k", "many"], "invalid int value: 'many'"),
+        (["--detection_class_min_scores", "person"], "expected LABEL=SCORE"),
+        (["--zero_shot_method", "fast0tag", "--vocabulary", "{vocab}"], "fast0tag needs --tagger_model"),
+        (["--tagger_model", "{tmp}/no-model"], "--tagger_model: no such file"),
+        (["--word_vectors", "{tmp}/glove.txt"], "--word_vectors: no such file"),
+        (["--detector_weights", "{tmp}/yolox.onnx"], "--detector_weights: no such file"),
+        (["--calibration", "{tmp}/cal.json"], "--calibration: no such file"),
+        (["--vocabulary", "{tmp}/vocab-missing.txt"], "--vocabulary: no such file"),
+        (["--vocabulary", "{empty}"], "is empty"),
+        (["--vocabulary", "{binary}"], "is a binary file"),
+    ],
+)
+def test_each_class_of_mistake_is_refused(base, extra, expected):
+    argv, tmp = base
+    (tmp / "vocab.txt").write_text("animal\n")
+    (tmp / "empty.txt").write_text("# nothing\n\n")
+    (tmp / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    fill = {"{vocab}": str(tmp / "vocab.txt"), "{empty}": str(tmp / "empty.txt"),
+            "{binary}": str(tmp / "binary.txt")}
+    extra = [fill.get(a, a.replace("{tmp}", str(tmp))) for a in extra]
+    assert expected in _refused(argv + extra, tmp)
+
+
+def test_missing_input_and_output_that_is_a_file(tmp_path):
+    assert "--input: --input matches no file" in _refused(
+        ["--input", str(tmp_path / "nothing-*.jpg"), "--output", str(tmp_path / "out")], tmp_path)
+    (tmp_path / "taken").write_text("x")
+    listing = tmp_path / "in.txt"
+    listing.write_text("x.jpg\n")
+    message = _refused(["--input", str(listing), "--output", str(tmp_path / "taken")], tmp_path)
+    assert "is an existing file" in message
+    assert "required" in _refused(["--input", str(listing)], tmp_path)
+
+
+def test_feature_job_refuses_unknown_options_and_missing_labels(tmp_path):
+    assert "unknown option --detecter" in _refused(
+        ["--dataset", "list", "--labels", str(tmp_path / "l.csv"), "--output", str(tmp_path / "out"),
+         "--detecter", "none"], tmp_path, extract_features.run)
+    assert "--labels: no such file" in _refused(
+        ["--dataset", "list", "--labels", str(tmp_path / "l.csv"), "--output", str(tmp_path / "out")],
+        tmp_path, extract_features.run)

@@ -1,0 +1,79 @@
+"""Running a job: the failure threshold, the progress line, per-stage figures, logging."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from pipeline import tag
+from pipeline.progress import Reporter, estimate_inputs, line
+from pipeline.runner import check_error_rate
+from tests.conftest import read_table
+from transforms import progress
+
+
+def test_a_run_of_missing_files_fails_loudly_but_writes_everything(tmp_path, photos, capsys):
+    listing = tmp_path / "in.txt"
+    missing = [str(tmp_path / f"gone-{i}.jpg") for i in range(3)]
+    listing.write_text("\n".join([str(photos["chelsea"]), *missing]) + "\n")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        tag.run(["--input", str(listing), "--output", str(out), "--detector", "none", "--expansion_per_tag", "0"])
+    message = str(exc.value)
+    assert "3 of 4 inputs failed (75% > --max_error_rate 0.5)" in message and "\n" not in message
+    assert len(read_table(out, "tags")) == 1 and len(read_table(out, "errors")) == 3, "nothing is lost"
+    counters = tag.run(["--input", str(listing), "--output", str(tmp_path / "out2"), "--detector", "none",
+                        "--expansion_per_tag", "0", "--max_error_rate", "0.8"])
+    assert counters["failed"] == 3
+    assert "stages (Beam RunInference metrics)" in capsys.readouterr().out
+
+
+def test_error_rate_counts_skipped_images_as_done():
+    check_error_rate({"inputs": 2, "failed": 2, "skipped_existing": 8}, 0.5, "out")
+    with pytest.raises(SystemExit):
+        check_error_rate({"inputs": 2, "failed": 2}, 0.5, "out")
+    check_error_rate({}, 0.0, "out")  # an empty input is no failure
+
+
+def test_progress_line_counts_failures_and_estimates_time():
+    text = line({"inputs": 120, "tagged": 90, "failed": 10, "failed.fetch.not_found": 7,
+                 "failed.decode.corrupt": 3}, 10.0, 200)
+    assert "read 120/200" in text and "done 100 (tagged 90, failed 10: fetch.not_found 7, decode.corrupt 3)" in text
+    assert "10.0 img/s" in text and "ETA 0:00:10" in text
+    assert "ETA" not in line({"tagged": 5}, 1.0, None)
+
+
+def test_estimate_inputs_of_local_lists_and_globs(tmp_path):
+    (tmp_path / "a.txt").write_text("# comment\nx.jpg\n\ny.jpg\n")
+    (tmp_path / "b.csv").write_text("id,uri\n1,x\n2,y\n3,z\n")
+    for i in range(4):
+        (tmp_path / f"{i}.jpg").write_bytes(b"x")
+    assert estimate_inputs(str(tmp_path / "a.txt")) == 2
+    assert estimate_inputs(str(tmp_path / "b.csv")) == 3
+    assert estimate_inputs(str(tmp_path / "*.jpg")) == 4
+    assert estimate_inputs("gs://bucket/list.txt") is None
+
+
+def test_workers_report_through_files_and_the_reporter_prints(tmp_path):
+    stream = io.StringIO()
+    with Reporter(total=3, interval=0.05, stream=stream) as reporter:
+        progress.record("inputs", 3)
+        progress.record("tagged", 2)
+        progress.record("failed")
+        progress.record("failed.fetch.not_found")
+        progress.flush()
+        reporter.print_line()
+    assert "read 3/3" in stream.getvalue() and "fetch.not_found 1" in stream.getvalue()
+    assert progress.ENV not in __import__("os").environ
+    progress.record("tagged")  # with no reporter, recording is a no-op
+
+
+def test_logging_is_info_by_default_and_quiet_on_request(tmp_path, photos):
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['chelsea']}\n")
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "o1"), "--detector", "none"])
+    assert logging.getLogger().level == logging.INFO
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "o2"), "--detector", "none", "--quiet"])
+    assert logging.getLogger().level == logging.WARNING
