@@ -77,7 +77,7 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
     to_row = functools.partial(to_feature_row, backbone=handler.model_version())
     split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.num_shards, "features", FEATURES_SCHEMA)
+    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.num_shards, "features", FEATURES_SCHEMA, o.parquet_codec)
 
 
 def run(argv: list[str] | None = None) -> dict[str, int]:

@@ -102,4 +102,4 @@ def tag_images(pipeline: beam.Pipeline, o: opt.TagOptions, num_workers: int = 1)
         ERRORS, main="rows"
     )
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(o.output, o.num_shards)
+    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(o.output, o.num_shards, codec=o.parquet_codec)

@@ -21,6 +21,7 @@ from transforms.http_client import HttpConfig
 from transforms.mlp_tagger import MLPTaggerConfig, MLPTaggerHandler
 from transforms.tagger import ImageNetTaggerHandler, TaggerConfig
 from transforms.vectors import EMBEDDED
+from transforms.write import CODECS as PARQUET_CODECS
 from transforms.zero_shot import METHODS as ZERO_SHOT_METHODS
 from transforms.zero_shot import ZeroShotConfig
 
@@ -48,6 +49,10 @@ class ImageOptions(PipelineOptions):
         io.add_argument(
             "--num_shards", type=int, default=0,
             help="Output shards per table (0: let the runner decide). Fix it for backfills.",
+        )
+        io.add_argument(
+            "--parquet_codec", choices=PARQUET_CODECS, default="zstd",
+            help="Compression of the Parquet outputs (zstd: small and fast to read everywhere).",
         )
         io.add_argument(
             "--skip_existing", default=None,

@@ -2,6 +2,7 @@
 
 Shard names are deterministic (``tags-00000-of-00004.parquet``), written atomically by
 Beam's file sink (temp files, then rename), so a rerun replaces rather than duplicates.
+Files are zstd-compressed by default (``--parquet_codec``), with row groups of about 64 MB.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from transforms.records import (
 
 ERRORS = "errors"
 NAMESPACE = "image_tagger"
+CODECS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
+# About 64k tags rows per row group: large enough for fast scans in DuckDB/BigQuery/Spark,
+# small enough that a worker buffers one at a time.
+ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 
 class SplitFailures(beam.DoFn):
@@ -68,8 +73,12 @@ class WriteOutputs(beam.PTransform):
     """(rows, error elements[, carried-over rows]) -> OUTPUT/<table>-*.parquet and
     OUTPUT/errors-*.parquet; shard files of an earlier run that are not rewritten are removed."""
 
-    def __init__(self, output: str, num_shards: int = 0, table: str = "tags", schema=TAGS_SCHEMA):
+    def __init__(self, output: str, num_shards: int = 0, table: str = "tags", schema=TAGS_SCHEMA,
+                 codec: str = "zstd"):
         super().__init__()
+        if codec not in CODECS:
+            raise ValueError(f"unknown Parquet codec {codec!r}; choose from {CODECS}")
+        self._codec = codec
         self._output = output.rstrip("/")
         self._num_shards = num_shards
         self._table = table
@@ -87,6 +96,8 @@ class WriteOutputs(beam.PTransform):
                 self._schema,
                 file_name_suffix=".parquet",
                 num_shards=self._num_shards,
+                codec=self._codec,
+                row_group_buffer_size=ROW_GROUP_BYTES,
             )
         )
         errs = (
@@ -97,6 +108,8 @@ class WriteOutputs(beam.PTransform):
                 ERRORS_SCHEMA,
                 file_name_suffix=".parquet",
                 num_shards=self._num_shards,
+                codec=self._codec,
+                row_group_buffer_size=ROW_GROUP_BYTES,
             )
         )
         for name, table, written in ((self._table, self._table, tags), ("Errors", "errors", errs)):
