@@ -23,6 +23,6 @@ setup(
     package_data={"transforms": ["data/*.json", "data/*.txt"], "pipeline": ["data/*.json"]},
     include_package_data=True,
     install_requires=requirements(),
-    entry_points={"console_scripts": ["image-tagger=pipeline.tag:main"]},
+    entry_points={"console_scripts": ["image-tagger=pipeline.cli:main"]},
     license="Apache-2.0",
 )

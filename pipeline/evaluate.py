@@ -32,7 +32,7 @@ from transforms.zero_shot import conse_scores, embed_phrases, load_mapping
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="image-tagger evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="Model directory written by pipeline.train.")
     p.add_argument("--features", required=True, help="Output directory of pipeline.extract_features.")

@@ -83,7 +83,7 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
 def run(argv: list[str] | None = None) -> dict[str, int]:
     argv = list(argv if argv is not None else sys.argv[1:])
     if "-h" in argv or "--help" in argv:
-        print_help("python -m pipeline.extract_features", "Extract backbone features of a labelled "
+        print_help("image-tagger extract-features", "Extract backbone features of a labelled "
                    "dataset for training.", (FeatureOptions, opt.ImageOptions, RunOptions))
         raise SystemExit(0)
     dataset_parser = argparse.ArgumentParser(add_help=False)

@@ -260,7 +260,7 @@ def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str |
 
 
 def main(argv: list[str] | None = None) -> str:
-    p = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__,
+    p = argparse.ArgumentParser(prog="image-tagger report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="OUTPUT of a tag run (local or gs://).")
     p.add_argument("--html", required=True, help="Where to write the report (local or gs://).")

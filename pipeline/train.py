@@ -71,7 +71,7 @@ def load_features(path: str) -> Dataset:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__,
+    p = argparse.ArgumentParser(prog="image-tagger train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--features", required=True, help="Output directory of pipeline.extract_features.")
     p.add_argument("--output", required=True, help="Model directory to write (local or gs://).")

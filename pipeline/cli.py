@@ -1,0 +1,52 @@
+"""`image-tagger`: one installed command, one subcommand per job.
+
+    image-tagger tag --input LIST --output DIR [options]     tag images (the main job)
+    image-tagger extract-features ...                        backbone features for training
+    image-tagger train ...                                   train TaggerNet (the paper's MLP)
+    image-tagger evaluate ...                                test / zero-shot metrics
+    image-tagger report --input DIR --html FILE              the contact sheet
+    image-tagger quality                                     tag precision/recall on labelled photos
+    image-tagger demo                                        tag the bundled photos
+
+``image-tagger COMMAND --help`` lists a command's options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "tag": ("pipeline.tag", "run", "Tag images in bulk: tags, objects, zero-shot words, Parquet out."),
+    "extract-features": ("pipeline.extract_features", "run", "Backbone features of a labelled dataset."),
+    "train": ("pipeline.train", "main", "Train TaggerNet on extracted features."),
+    "evaluate": ("pipeline.evaluate", "main", "Evaluate a model (test split, or zero-shot ZS/GZS)."),
+    "report": ("pipeline.report", "main", "Write the HTML contact sheet of a run."),
+    "quality": ("pipeline.quality", "main", "Precision and recall per tag source on labelled photos."),
+    "demo": ("pipeline.demo", "main", "Tag the real photos that ship with the dev packages."),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: image-tagger COMMAND [options]   (image-tagger COMMAND --help for its options)", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        raise SystemExit(0 if argv else 2)
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        raise SystemExit(f"image-tagger: unknown command {name!r}; choose from {', '.join(COMMANDS)}")
+    module, function, _ = COMMANDS[name]
+    sys.argv = [f"image-tagger {name}", *rest]  # argparse names the command in its usage line
+    getattr(importlib.import_module(module), function)(rest)
+
+
+if __name__ == "__main__":
+    main()
