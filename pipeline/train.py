@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
+from pipeline.model_card import model_card
 from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.mlp_tagger import build_taggernet, predict_scores, save_taggernet
 from transforms.vectors import EMBEDDED, load_vectors
@@ -256,6 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     write_bytes(join(args.output, "metrics.json"), json.dumps(metrics, indent=1).encode())
     write_bytes(join(args.output, "curves.png"), plot_curves(history, args.top_k))
+    write_bytes(join(args.output, "model_card.md"), model_card(config, metrics, args.features).encode())
     print(f"best epoch {best_epoch}/{len(history)}; validation mAP {metrics['validation']['mAP']:.4f}; "
           f"model written to {args.output}")
     return metrics

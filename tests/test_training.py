@@ -53,6 +53,11 @@ def test_model_directory_is_complete(trained):
     assert config["backbone"] == "efficientnet_lite0@embedded"
     assert (model / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= 15
+    card = (model / "model_card.md").read_text()
+    for section in ("## Data", "## Training", "## Validation metrics", "## Intended use", "## Limitations"):
+        assert section in card
+    assert f"| mAP | {metrics['validation']['mAP']:.4f} |" in card
+    assert config["vocabulary"][0] in card and "efficientnet_lite0@embedded" in card
 
 
 def test_tagger_clearly_learns(trained):
