@@ -90,8 +90,10 @@ def zero_shot_metrics(args: argparse.Namespace, data) -> dict:
     model_dir = args.model
     if model_dir is None:
         model_dir = join(args.output, "model")
+        print(f"no --model: training TaggerNet and its zero-shot mapping with {len(unseen)} unseen tags "
+              f"held out, into {model_dir}", file=sys.stderr, flush=True)
         train.main(["--features", args.features, "--output", model_dir, "--holdout_tags", args.unseen_tags,
-                    "--word_vectors", args.word_vectors, "--quiet"]
+                    "--word_vectors", args.word_vectors]
                    + (["--word_vectors_sha256", args.word_vectors_sha256] if args.word_vectors_sha256 else []))
     model, config = load_taggernet(model_dir)
     leaked = sorted(set(unseen) & set(config["vocabulary"]))

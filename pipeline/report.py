@@ -21,9 +21,11 @@ import random
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from tqdm import tqdm
 
 from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.decode import DecodeConfig, decode_image
@@ -45,11 +47,15 @@ def _files(output: str, table: str) -> list[str]:
 
 
 def iter_rows(output: str, table: str, columns: list[str] | None = None) -> Iterator[dict]:
-    """Rows of a table, streamed batch by batch from every shard."""
+    """Rows of a table, streamed batch by batch from every shard; each shard is read through a
+    seekable file of Beam's filesystems (local or gs://), never loaded whole."""
+    from apache_beam.io.filesystem import CompressionTypes
+
     for path in _files(output, table):
-        parquet = pq.ParquetFile(io.BytesIO(read_bytes(path)))
-        for batch in parquet.iter_batches(batch_size=1024, columns=columns):
-            yield from batch.to_pylist()
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            parquet = pq.ParquetFile(f)
+            for batch in parquet.iter_batches(batch_size=1024, columns=columns):
+                yield from batch.to_pylist()
 
 
 def scan(output: str, sample: int, seed: int = 0) -> dict:
@@ -79,6 +85,9 @@ def scan(output: str, sample: int, seed: int = 0) -> dict:
             errors[key].append(row["uri"])
     return {"rows": seen, "sample": reservoir, "freq": freq, "by_source": by_source,
             "errors": errors, "error_counts": counts}
+
+
+THUMB_THREADS = 16  # thumbnails fetched at once (most time is network latency)
 
 
 def thumbnail(uri: str, fetcher: HttpFetcher, size: int, max_bytes: int) -> str:
@@ -251,9 +260,14 @@ def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str |
                  thumb_size: int = 240, allow_private_networks: bool = False, max_bytes: int = 20 << 20,
                  evaluation_dir: str | None = None) -> str:
     result = scan(output, sample, seed)
-    fetcher = HttpFetcher(HttpConfig(allow_private_networks=allow_private_networks, max_bytes=max_bytes))
+    fetcher = HttpFetcher(HttpConfig(allow_private_networks=allow_private_networks, max_bytes=max_bytes,
+                                     pool_size=THUMB_THREADS))
+    uris = [row["uri"] for row in result["sample"]]
     try:
-        thumbs = [thumbnail(row["uri"], fetcher, thumb_size, max_bytes) for row in result["sample"]]
+        with ThreadPoolExecutor(THUMB_THREADS) as pool:
+            jobs = pool.map(lambda uri: thumbnail(uri, fetcher, thumb_size, max_bytes), uris)
+            thumbs = list(tqdm(jobs, total=len(uris), desc="thumbnails", unit="img", file=sys.stderr,
+                               disable=not uris))
     finally:
         fetcher.close()
     return render(result, thumbs, f"Tagging run: {output}", model_dir, evaluation_dir)

@@ -219,8 +219,11 @@ def learn_mapping(args: argparse.Namespace, data: Dataset, vocabulary: list[str]
         print(f"zero-shot mapping: {len(unknown)} tags unknown to the word vectors: {', '.join(unknown[:20])}")
     train = data.split == "train"
     meta = {"word_vectors": args.word_vectors, "dim": kv.vector_size, "seen_tags": vocabulary}
+    if not args.quiet:
+        print(f"training the zero-shot mapping on {int(train.sum())} images, {args.mapping_epochs} epochs",
+              flush=True)
     return train_fast0tag(data.features[train], data.matrix(vocabulary)[train], label_vectors, meta,
-                          epochs=args.mapping_epochs, seed=args.seed)
+                          epochs=args.mapping_epochs, seed=args.seed, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> dict:

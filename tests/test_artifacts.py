@@ -39,3 +39,58 @@ def test_http_download_is_cached_and_verified(tmp_path, http_server, monkeypatch
     assert not (tmp_path / "cache" / f"{expected}.onnx").exists(), "a bad download is not kept"
     with pytest.raises(ArtifactError, match="cannot fetch"):
         resolve(f"{base}/absent.onnx")
+
+
+def test_cache_honours_xdg_cache_home(tmp_path, monkeypatch):
+    from transforms.artifacts import cache_dir
+
+    monkeypatch.delenv("IMAGE_TAGGER_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "image-tagger"
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path / "own"))
+    assert cache_dir() == tmp_path / "own"
+
+
+def test_an_artifact_without_checksum_is_revalidated_by_etag(tmp_path, monkeypatch):
+    import http.server
+    import threading
+
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path / "cache"))
+    state = {"body": b"vectors v1", "etag": '"v1"', "gets": 0, "up": True}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _head(self):
+            if not state["up"]:
+                self.send_error(503)
+                return False
+            self.send_response(200)
+            self.send_header("ETag", state["etag"])
+            self.send_header("Content-Length", str(len(state["body"])))
+            self.end_headers()
+            return True
+
+        def do_HEAD(self):  # noqa: N802
+            self._head()
+
+        def do_GET(self):  # noqa: N802
+            state["gets"] += 1
+            if self._head():
+                self.wfile.write(state["body"])
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}/glove.txt"
+        first = resolve(uri)
+        assert first.read_bytes() == b"vectors v1" and state["gets"] == 1
+        assert resolve(uri).read_bytes() == b"vectors v1" and state["gets"] == 1, "same ETag: no download"
+        state.update(body=b"vectors v2!", etag='"v2"')
+        assert resolve(uri).read_bytes() == b"vectors v2!" and state["gets"] == 2, "new ETag: downloaded"
+        state["up"] = False
+        assert resolve(uri).read_bytes() == b"vectors v2!", "unreachable: the cached copy is used"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -117,3 +117,58 @@ def test_report_in_a_real_browser(run, tmp_path, photos):
     finally:
         driver.quit()
         shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_thumbnails_are_fetched_concurrently(tmp_path, photos):
+    """A loopback server counts requests in flight: the report fetches thumbnails at once."""
+    import http.server
+    import io as _io
+    import threading
+    import time as _time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from pipeline.report import build_report
+    from transforms.records import TAGS_SCHEMA
+
+    buf = _io.BytesIO()
+    Image.open(photos["chelsea"]).convert("RGB").save(buf, "JPEG")
+    body = buf.getvalue()
+    state = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            with lock:
+                state["now"] += 1
+                state["peak"] = max(state["peak"], state["now"])
+            _time.sleep(0.3)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            with lock:
+                state["now"] -= 1
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        rows = [{"uri": f"{base}/{i}.jpg", "image_id": str(i), "width": 1, "height": 1, "tags": [],
+                 "objects": [], "model_version": "m", "processed_at": None} for i in range(8)]
+        out = tmp_path / "run"
+        out.mkdir()
+        pq.write_table(pa.Table.from_pylist(rows, schema=TAGS_SCHEMA), out / "tags-00000-of-00001.parquet")
+        page = build_report(str(out), allow_private_networks=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert page.count("data:image/jpeg;base64,") >= 8
+    assert state["peak"] >= 4, state

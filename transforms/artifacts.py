@@ -1,13 +1,19 @@
 """Model and vector artifacts: local paths, gs:// objects and https:// URLs, sha256-checked.
 
-Remote artifacts are copied once into a local cache (``$IMAGE_TAGGER_CACHE`` or
-``~/.cache/image-tagger``) named by their sha256 (or by a hash of the URI when no
-checksum is given), so every worker process on a machine downloads each file once.
+Remote artifacts are copied once into a local cache (``$IMAGE_TAGGER_CACHE``, else
+``$XDG_CACHE_HOME/image-tagger``, else ``~/.cache/image-tagger``) named by their sha256 (or by
+a hash of the URI when no checksum is given), so every worker process on a machine downloads
+each file once. A file given with a sha256 is immutable and never asked for again. One given
+without is revalidated on every load: its version (a gs:// object's size and update time, an
+https:// file's ETag or Last-Modified and length) is kept beside the cached copy, and a new
+version is downloaded again; when the source cannot be reached, the cached copy is used.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,10 +27,12 @@ class ArtifactError(RuntimeError):
     """An artifact could not be found, fetched, or failed its checksum."""
 
 
+_LOG = logging.getLogger(__name__)
+
+
 def cache_dir() -> Path:
-    root = os.environ.get("IMAGE_TAGGER_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "image-tagger"
-    )
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    root = os.environ.get("IMAGE_TAGGER_CACHE") or os.path.join(xdg, "image-tagger")
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -60,6 +68,35 @@ def _download(uri: str, target: Path) -> None:
         raise
 
 
+def remote_version(uri: str) -> str:
+    """What identifies this version of a remote file: gs:// size and update time (Beam's
+    FileSystems metadata), http(s):// ETag, else Last-Modified, with the length."""
+    if uri.lower().startswith(("http://", "https://")):
+        request = urllib.request.Request(uri, method="HEAD")
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - explicit artifact URL
+            h = resp.headers
+            return json.dumps({"etag": h.get("ETag"), "modified": h.get("Last-Modified"),
+                               "length": h.get("Content-Length")}, sort_keys=True)
+    meta = FileSystems.metadata(uri)
+    return json.dumps({"size": meta.size_in_bytes, "updated": meta.last_updated_in_seconds}, sort_keys=True)
+
+
+def _stale_version(uri: str, target: Path) -> str | None:
+    """For an artifact given without a sha256: None when the cached copy is the current version
+    (or the source cannot be asked and a copy exists), else the version to download."""
+    stamp = target.with_name(target.name + ".version")
+    try:
+        version = remote_version(uri)
+    except Exception as exc:  # noqa: BLE001 - any scheme's "cannot ask"
+        if target.exists():
+            _LOG.warning("cannot revalidate %s (%s); using the cached copy", uri, exc)
+            return None
+        return ""
+    if target.exists() and stamp.exists() and stamp.read_text() == version:
+        return None
+    return version
+
+
 def read_bytes(path: str) -> bytes:
     """The whole file at ``path`` on any Beam filesystem (local, gs://, ...)."""
     with FileSystems.open(path) as f:
@@ -87,11 +124,14 @@ def resolve(uri: str, sha256: str | None = None) -> Path:
     name = sha256.lower() if sha256 else hashlib.sha256(uri.encode()).hexdigest()
     suffix = "".join(Path(uri.split("?")[0]).suffixes[-2:])
     target = cache_dir() / f"{name}{suffix}"
-    if not target.exists():
+    version = (None if target.exists() else "") if sha256 else _stale_version(uri, target)
+    if version is not None:
         try:
             _download(uri, target)
         except Exception as exc:  # noqa: BLE001 - network and storage errors vary by scheme
             raise ArtifactError(f"cannot fetch artifact {uri}: {exc}") from exc
+        if version:
+            target.with_name(target.name + ".version").write_text(version)
     try:
         _verify(target, sha256, uri)
     except ArtifactError:

@@ -96,6 +96,7 @@ class Fast0TagMapping:
 def train_fast0tag(
     features: np.ndarray, labels: np.ndarray, label_vectors: np.ndarray, meta: dict,
     epochs: int = 30, lr: float = 0.01, batch_size: int = 128, weight_decay: float = 1e-4, seed: int = 0,
+    progress: bool = False,
 ) -> Fast0TagMapping:
     """Learn the map with Fast0Tag's ranking objective: for each image and each relevant tag p,
     log(1 + sum over irrelevant tags n of exp(s_n - s_p)), s = direction . tag vector."""
@@ -111,7 +112,9 @@ def train_fast0tag(
     v = torch.from_numpy(label_vectors.astype(np.float32))
     layer = torch.nn.Linear(x.shape[1], v.shape[1])
     opt = torch.optim.Adam(layer.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(epochs):
+    from tqdm import tqdm
+
+    for _ in tqdm(range(epochs), desc="zero-shot mapping", unit="epoch", disable=not progress, leave=False):
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
             s = layer(x[idx]) @ v.T
             pos = y[idx]
