@@ -91,12 +91,17 @@ def check_image_options(o) -> None:
     if not o.input or not o.output:
         raise LaunchError("--input and --output are required (see --help)")
     check_output(o.output)
-    from transforms.read import first_match
+    from transforms.read import check_header, first_match, input_kind
 
     try:
-        first_match(o.input)
+        first = first_match(o.input)
+        if input_kind(o.input) in ("csv", "tsv", "parquet"):
+            check_header(first, input_kind(o.input))
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise LaunchError(f"--input: {exc}") from exc
+    if any(c in o.output for c in "*?[]{}"):
+        raise LaunchError(f"--output {o.output} contains glob characters (*?[]{{}}), which Beam's "
+                          "file sink would read as a pattern; choose another name")
     for option, value, low in (
         ("--num_shards", o.num_shards, 0), ("--fetch_threads", o.fetch_threads, 1),
         ("--fetch_batch_size", o.fetch_batch_size, 1), ("--max_bytes", o.max_bytes, 1),

@@ -97,3 +97,75 @@ def test_elements_have_stable_ids():
 
 def test_pick_uri_column_prefers_uri():
     assert pick_uri_column(["URL", "uri"], "f") == "uri"
+
+
+# --- hostile lists, through the whole job: every line or row ends in exactly one table --------
+def _job(tmp_path, pattern: str) -> tuple[list[dict], list[dict]]:
+    from pipeline import tag
+    from tests.conftest import read_table
+
+    out = tmp_path / "out"
+    tag.run(["--input", pattern, "--output", str(out), "--detector", "none", "--expansion_per_tag", "0",
+             "--max_error_rate", "1"])
+    tables = {}
+    for name in ("tags", "errors"):
+        try:
+            tables[name] = read_table(out, name).to_pylist()
+        except AssertionError:
+            tables[name] = []
+    return tables["tags"], tables["errors"]
+
+
+def _bad_reasons(errors: list[dict]) -> list[str]:
+    assert all((e["stage"], e["error_type"]) == ("read", "bad_input_line") for e in errors if e["stage"] == "read")
+    return sorted(e["error_message"] for e in errors if e["stage"] == "read")
+
+
+def test_hostile_text_list(tmp_path, photos):
+    good = str(photos["chelsea"]).encode()
+    (tmp_path / "l.txt").write_bytes(b"\xef\xbb\xbf" + good + b"\n/tmp/caf\xe9.jpg\n# comment\n\n" + good + b"\n")
+    tags, errors = _job(tmp_path, str(tmp_path / "l.txt"))
+    assert len(tags) == 2, "the BOM does not break the first URI"
+    reasons = _bad_reasons(errors)
+    assert len(errors) == 1 and "not UTF-8" in reasons[0] and "caf\\xe9" in errors[0]["uri"]
+
+
+def test_hostile_jsonl_list(tmp_path, photos):
+    good = json.dumps({"uri": str(photos["chelsea"])}).encode()
+    lines = [b"\xef\xbb\xbf" + good, b"[" * 100_000, b'{"uri": ' + b"7" * 5000 + b"}",
+             b'{"uri": "\\ud800.jpg"}', b'{"url": ""}', b'{"uri": 3}', b"{not json", b"\xff\xfe{}"]
+    (tmp_path / "l.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    tags, errors = _job(tmp_path, str(tmp_path / "l.jsonl"))
+    assert len(tags) == 1 and len(errors) == len(lines) - 1
+    reasons = _bad_reasons(errors)
+    assert sum("RecursionError" in r for r in reasons) == 1 and sum("lone surrogate" in r for r in reasons) == 1
+    assert sum("not UTF-8" in r for r in reasons) == 1
+    assert all(len(e["uri"]) <= 2000 for e in errors)
+
+
+def test_hostile_csv_lists_use_a_real_reader_and_each_files_header(tmp_path, photos):
+    cat, coffee = str(photos["chelsea"]), str(photos["coffee"])
+    (tmp_path / "a.csv").write_text(
+        f'id,caption,uri\n1,"a cat\non two lines, with ""quotes""",{cat}\n2,"plain",\n3,x\n', newline="")
+    (tmp_path / "b.csv").write_bytes(f"uri,caption\n{coffee},caf\xe9\n".encode() + b"/tmp/\xe9t\xe9.jpg,x\n")
+    tags, errors = _job(tmp_path, str(tmp_path / "*.csv"))
+    assert sorted(Path(r["uri"]).name for r in tags) == ["chelsea.png", "coffee.png"], "no phantom inputs"
+    reasons = _bad_reasons(errors)
+    assert len(errors) == 3
+    assert any("empty uri" in r for r in reasons) and any("columns" in r for r in reasons)
+    assert any("not UTF-8" in r for r in reasons)
+
+
+def test_hostile_parquet_lists_give_one_record_per_row(tmp_path, photos):
+    cat = str(photos["chelsea"])
+    pq.write_table(pa.table({"uri": [cat, None, "", "  "]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"uri": pa.array([cat.encode(), b"\xff\xfe"], pa.binary())}), tmp_path / "b.parquet")
+    pq.write_table(pa.table({"uri": pa.array([0], pa.int64())}), tmp_path / "c.parquet")
+    pq.write_table(pa.table({"uri": pa.array([[]], pa.list_(pa.string()))}), tmp_path / "d.parquet")
+    tags, errors = _job(tmp_path, str(tmp_path / "*.parquet"))
+    assert len(tags) == 2 and len(errors) == 6
+    reasons = _bad_reasons(errors)
+    for expected in ("uri is null", "empty uri", "binary uri value is not UTF-8", "uri is a int",
+                     "uri is a list"):
+        assert any(expected in r for r in reasons), expected
+    assert not any(e["uri"].startswith("b'") for e in errors), "binary is never stringified"

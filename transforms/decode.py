@@ -29,6 +29,17 @@ ERRORS = "errors"
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+# The raster formats Pillow may open. Anything else is refused before a decoder runs: EPS/PS
+# and PDF would hand untrusted bytes to Ghostscript if a worker had it installed.
+Image.init()  # register every plugin, then keep the allowed ones this Pillow has
+FORMATS = tuple(f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO", "ICO", "PPM", "TGA", "JPEG2000")
+                if f in Image.OPEN)
+_REFUSED = (
+    (b"%!PS", "PostScript/EPS (Ghostscript) is not decoded"),
+    (b"\xc5\xd0\xd3\xc6", "EPS (Ghostscript) is not decoded"),
+    (b"%PDF", "PDF is not decoded; render its pages first"),
+)
+
 
 @dataclass(frozen=True)
 class DecodeConfig:
@@ -45,6 +56,9 @@ class DecodeConfig:
 
 
 def _sniff_unsupported(data: bytes) -> str | None:
+    for magic, reason in _REFUSED:
+        if data.startswith(magic):
+            return reason
     head = data[:512].lstrip().lower()
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower()):
         return "SVG (vector graphics) is not supported; rasterize it first"
@@ -92,7 +106,7 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = img.size
             if width <= 0 or height <= 0:
                 raise StageError("not_an_image", f"invalid dimensions {width}x{height}")
@@ -108,6 +122,9 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
             if config.draft and img.format == "JPEG" and scale < 1.0:
                 s = scale * config.draft_tolerance
                 img.draft("RGB", (math.ceil(img.size[0] * s), math.ceil(img.size[1] * s)))
+            elif img.format == "JPEG2000" and scale < 1.0:
+                # Decode only the resolution level the models need: a tiny file can declare 100 MP.
+                img.reduce = max(0, int(math.floor(math.log2(1.0 / (scale * config.draft_tolerance)))))
             img.load()
             # A broken EXIF block must not lose the image: keep it unrotated.
             with contextlib.suppress(Exception):

@@ -8,9 +8,11 @@ Every failure becomes a dead letter with a stable ``error_type`` and the attempt
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -21,7 +23,6 @@ from transforms.http_client import HttpConfig, HttpFetcher
 from transforms.records import Element, StageError, mark_failed
 
 ERRORS = "errors"
-_CHUNK = 1 << 16
 
 
 def uri_kind(uri: str) -> str:
@@ -55,10 +56,56 @@ def _looks_not_found(exc: Exception) -> bool:
     )
 
 
-def fetch_file(uri: str, max_bytes: int) -> bytes:
-    """Read a local or gs:// object through Beam FileSystems, refusing bodies over ``max_bytes``."""
+def local_path(uri: str) -> str | None:
+    """The filesystem path of a local URI: a plain path, or file:/// (any case, percent-encoded,
+    host empty or localhost). None for other filesystems (gs://...)."""
+    if "://" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    if parts.scheme.lower() != "file":
+        return None
+    if parts.netloc.lower() not in ("", "localhost"):
+        raise StageError("invalid_uri", f"file URI names another host: {parts.netloc!r}")
+    return unquote(parts.path)
+
+
+def _read_local(path: str, max_bytes: int) -> bytes:
+    """A regular file's bytes, as stored (never decompressed), bounded by ``max_bytes``. FIFOs,
+    devices, sockets and directories are refused without being opened (a FIFO would block)."""
     try:
-        f = FileSystems.open(uri.removeprefix("file://"))
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise StageError("not_found", f"no such file: {path}") from exc
+    except OSError as exc:
+        raise StageError("io_error", f"{type(exc).__name__}: {exc}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else "FIFO, device or socket"
+        raise StageError("not_a_file", f"{path} is a {kind}, not a regular file")
+    if st.st_size > max_bytes:
+        raise StageError("too_large", f"file of {st.st_size} bytes > {max_bytes}")
+    try:
+        with open(path, "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the stat
+                raise StageError("not_a_file", f"{path} is not a regular file")
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise StageError("io_error", f"{type(exc).__name__}: {exc}") from exc
+    if len(data) > max_bytes:
+        raise StageError("too_large", f"file larger than {max_bytes} bytes")
+    return data
+
+
+def fetch_file(uri: str, max_bytes: int) -> bytes:
+    """Read a local file or a Beam-filesystem object (gs://...) as stored, refusing bodies over
+    ``max_bytes``. Compressed files are *not* decompressed (Beam would by their suffix, with no
+    bound on the output): ``photo.jpg.gz`` is gzip bytes, which decode as not_an_image."""
+    path = local_path(uri)
+    if path is not None:
+        return _read_local(path, max_bytes)
+    from apache_beam.io.filesystem import CompressionTypes
+
+    try:
+        f = FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as exc:  # noqa: BLE001 - every filesystem raises its own types
         if _looks_not_found(exc):
             raise StageError("not_found", f"no such file or object: {uri}") from exc

@@ -5,7 +5,12 @@ backoff for about 27 s per process before falling back to an anonymous client. W
 emulator there are no credentials to find: we tell Beam's credential cache up front that
 there are none, so it goes straight to the anonymous client (which google-cloud-storage
 points at the emulator). Runs on import of ``transforms``, i.e. in every worker process.
-Without STORAGE_EMULATOR_HOST nothing changes.
+Without STORAGE_EMULATOR_HOST nothing changes: no private field is touched.
+
+Why a private field: Beam 2.77 has no public route. ``--no_auth`` is parsed
+(GoogleCloudOptions) but never read by its credential lookup, and
+``gcsio.create_storage_client(use_credentials=False)`` is not reachable through FileSystems.
+The patch is guarded by hasattr, so a Beam with another cache keeps its own behaviour.
 """
 
 from __future__ import annotations

@@ -60,46 +60,127 @@ def pick_uri_column(names: Iterable[str], source: str) -> str:
     raise ValueError(f"{source} has no 'uri' or 'url' column (columns: {list(lowered)})")
 
 
+MAX_LINE_CHARS = 2000  # of a bad line kept in its dead letter
+BOM = b"\xef\xbb\xbf"
+
+
 def _bad_line(line: str, reason: str) -> Element:
-    return mark_failed(new_element(line[:2000]), "read", "bad_input_line", reason)
+    return mark_failed(new_element(line[:MAX_LINE_CHARS]), "read", "bad_input_line", reason)
 
 
-def parse_text_line(line: str) -> list[Element]:
+def decode_line(raw: bytes | str) -> str | Element:
+    """A list line as text: UTF-8 (a leading BOM dropped). Anything else is a dead letter that
+    keeps the line readable (undecodable bytes as \\xNN escapes)."""
+    if isinstance(raw, str):
+        return raw.removeprefix("\ufeff")
+    raw = raw.removeprefix(BOM)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", "backslashreplace")
+        return _bad_line(text, f"line is not UTF-8 text (byte 0x{raw[exc.start]:02x} at {exc.start})")
+
+
+def _uri_element(uri: str, line: str) -> Element:
+    """An element for a non-empty URI string, or a dead letter if it cannot be stored as text."""
+    try:
+        uri.encode("utf-8")
+    except UnicodeEncodeError:
+        return _bad_line(line.encode("utf-8", "backslashreplace").decode("utf-8"),
+                         "uri contains a lone surrogate (an invalid \\u escape)")
+    return new_element(uri)
+
+
+def parse_text_line(raw: bytes | str) -> list[Element]:
+    line = decode_line(raw)
+    if isinstance(line, dict):
+        return [line]
     uri = line.strip()
     return [new_element(uri)] if uri and not uri.startswith("#") else []
 
 
-def parse_jsonl_line(line: str) -> list[Element]:
+def parse_jsonl_line(raw: bytes | str) -> list[Element]:
+    line = decode_line(raw)
+    if isinstance(line, dict):
+        return [line]
     if not line.strip():
         return []
     try:
         obj = json.loads(line)
-        for key in URI_COLUMNS:
-            if isinstance(obj, dict) and isinstance(obj.get(key), str) and obj[key].strip():
-                return [new_element(obj[key].strip())]
-        return [_bad_line(line, "JSON line has no string 'uri' or 'url' field")]
-    except json.JSONDecodeError as exc:
-        return [_bad_line(line, f"invalid JSON: {exc}")]
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, 4300+ digit integers, deep nesting
+        return [_bad_line(line, f"invalid JSON: {type(exc).__name__}: {str(exc)[:200]}")]
+    for key in URI_COLUMNS:
+        if isinstance(obj, dict) and isinstance(obj.get(key), str) and obj[key].strip():
+            return [_uri_element(obj[key].strip(), line)]
+    return [_bad_line(line, "JSON line has no string 'uri' or 'url' field")]
 
 
-class _ParseDelimitedLine(beam.DoFn):
-    def __init__(self, delimiter: str, column_index: int):
-        self._delimiter = delimiter
-        self._index = column_index
-
-    def process(self, line: str) -> Iterable[Element]:
-        if not line.strip():
-            return
+def parse_uri_value(value) -> Element:
+    """One value of a Parquet list's uri column -> an element, or a dead letter saying why."""
+    if isinstance(value, bytes):
         try:
-            row = next(csv.reader(io.StringIO(line), delimiter=self._delimiter))
-            uri = row[self._index].strip()
-        except (csv.Error, IndexError, StopIteration) as exc:
-            yield _bad_line(line, f"cannot read the uri column: {exc!r}")
-            return
-        if uri:
-            yield new_element(uri)
-        else:
-            yield _bad_line(line, "empty uri")
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return _bad_line(value.decode("utf-8", "backslashreplace"), "binary uri value is not UTF-8")
+    if value is None:
+        return _bad_line("", "uri is null")
+    if not isinstance(value, str):
+        return _bad_line(repr(value), f"uri is a {type(value).__name__}, not a string")
+    if not value.strip():
+        return _bad_line(value, "empty uri")
+    return _uri_element(value.strip(), value)
+
+
+def check_header(path: str, kind: str) -> str:
+    """The uri column of one CSV/TSV/Parquet list; ValueError if it has none."""
+    with FileSystems.open(path) as f:
+        if kind == "parquet":
+            return pick_uri_column(pq.read_schema(f).names, path)
+        header_line = f.readline().decode("utf-8-sig", "replace")
+    return pick_uri_column(next(csv.reader([header_line], delimiter=DELIMITED_SUFFIXES["." + kind])), path)
+
+
+class ParseDelimitedFile(beam.DoFn):
+    """One CSV/TSV list, parsed whole with a real CSV reader (quoted fields may hold newlines and
+    escaped quotes), with *its own* header naming the uri column. Every data row gives one
+    element or one dead letter; the file as a whole fails only if it has no uri column."""
+
+    def __init__(self, delimiter: str):
+        self._delimiter = delimiter
+
+    def process(self, readable) -> Iterable[Element]:
+        path = readable.metadata.path
+        with readable.open() as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+            reader = csv.reader(text, delimiter=self._delimiter)
+            try:
+                header = next(reader)
+                index = [h.strip().lower() for h in header].index(pick_uri_column(header, path).strip().lower())
+            except (StopIteration, ValueError, csv.Error) as exc:
+                yield _bad_line(path, f"list has no usable header: {exc}")
+                return
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield _bad_line(f"{path}:{reader.line_num}", f"CSV error: {exc}")
+                    continue
+                if not any(cell.strip() for cell in row):
+                    continue
+                line = self._delimiter.join(row)
+                if index >= len(row):
+                    yield _bad_line(line, f"row has {len(row)} columns, no uri column")
+                    continue
+                uri = row[index].strip()
+                if not uri:
+                    yield _bad_line(line, "empty uri")
+                elif any("\udc80" <= c <= "\udcff" for c in uri):
+                    yield _bad_line(line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                                    "row is not UTF-8 text")
+                else:
+                    yield new_element(uri)
 
 
 class ReadUris(beam.PTransform):
@@ -120,32 +201,26 @@ class ReadUris(beam.PTransform):
                 | "ToElement" >> beam.Map(lambda m: new_element(m.path))
             )
         elif kind == "parquet":
-            with FileSystems.open(first) as f:
-                column = pick_uri_column(pq.read_schema(f).names, first)
+            column = check_header(first, kind)
             elements = (
                 pbegin
                 | "ReadParquet" >> beam.io.ReadFromParquet(self._pattern, columns=[column])
-                | "ToElement" >> beam.FlatMap(lambda row: parse_text_line(str(row[column] or "")))
+                | "ToElement" >> beam.Map(lambda row: parse_uri_value(row[column]))
             )
-        else:
+        elif kind in ("csv", "tsv"):
+            check_header(first, kind)  # a list without a uri column is refused at launch
+            elements = (
+                pbegin
+                | "MatchLists" >> fileio.MatchFiles(self._pattern)
+                | "OpenLists" >> fileio.ReadMatches()
+                | "ParseDelimited" >> beam.ParDo(ParseDelimitedFile(DELIMITED_SUFFIXES["." + kind]))
+            )
+        else:  # text and JSONL: one record per line, split across workers; bytes, decoded per line
             lines = pbegin | "ReadLines" >> beam.io.ReadFromText(
-                self._pattern,
-                skip_header_lines=1 if kind in ("csv", "tsv") else 0,
-                strip_trailing_newlines=True,
+                self._pattern, strip_trailing_newlines=True, coder=beam.coders.BytesCoder()
             )
-            if kind == "text":
-                elements = lines | "ParseText" >> beam.FlatMap(parse_text_line)
-            elif kind == "jsonl":
-                elements = lines | "ParseJson" >> beam.FlatMap(parse_jsonl_line)
-            else:
-                delimiter = DELIMITED_SUFFIXES["." + kind]
-                with FileSystems.open(first) as f:
-                    header_line = f.readline().decode("utf-8-sig")
-                header = next(csv.reader([header_line], delimiter=delimiter))
-                column = pick_uri_column(header, first)
-                elements = lines | "ParseDelimited" >> beam.ParDo(
-                    _ParseDelimitedLine(delimiter, header.index(column))
-                )
+            parse = parse_text_line if kind == "text" else parse_jsonl_line
+            elements = lines | f"Parse{kind.title()}" >> beam.FlatMap(parse)
         if self._reshuffle:
             # Spread URIs over workers before the expensive fetch/decode/model stages.
             elements = elements | "Spread" >> beam.Reshuffle()
