@@ -197,3 +197,46 @@ def test_exif_rotation_survives_the_web_path(hostile_run):
 
 def test_run_is_bounded_in_time(hostile_run):
     assert hostile_run[4] < 120
+
+
+def test_local_hostile_files_through_the_whole_job(tmp_path, photos):
+    """Second round: a FIFO and a directory in the list, a gzip bomb named .jpg.gz, a tiny JPEG
+    2000 declaring 48 MP, EPS and PDF bytes named .jpg. None blocks, balloons or is guessed at."""
+    import gzip
+    import os
+    import resource
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    (tmp_path / "dir.jpg").mkdir()
+    bomb = tmp_path / "b.jpg.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as f:
+        for _ in range(64):  # 64 MiB of zeros in about 64 KiB
+            f.write(b"\x00" * (1 << 20))
+    ok_gz = tmp_path / "ok.jpg.gz"
+    ok_gz.write_bytes(gzip.compress(photos["chelsea"].read_bytes()))
+    jp2 = tmp_path / "big.jp2"
+    _img(8_000, 6_000).save(jp2, "JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[400])
+    (tmp_path / "e.jpg").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    (tmp_path / "p.jpg").write_bytes(b"%PDF-1.7\n1 0 obj<<>>endobj\n")
+    names = ["pipe.jpg", "dir.jpg", "b.jpg.gz", "ok.jpg.gz", "big.jp2", "e.jpg", "p.jpg"]
+    listing = tmp_path / "in.txt"
+    listing.write_text("".join(f"{tmp_path / n}\n" for n in names) + f"file://localhost{photos['coffee']}\n"
+                       f"FILE://{photos['chelsea']}\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--detector", "none",
+             "--expansion_per_tag", "0", "--max_error_rate", "1", "--max_bytes", str(4 << 20)])
+    assert time.monotonic() - start < 60, "a FIFO must not block the job"
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 600, f"no decompression: peak RSS grew {grown_mib:.0f} MiB"
+    rows = {r["uri"].rsplit("/", 1)[-1]: r for r in read_table(tmp_path / "out", "tags").to_pylist()}
+    errors = {e["uri"].rsplit("/", 1)[-1]: (e["stage"], e["error_type"])
+              for e in read_table(tmp_path / "out", "errors").to_pylist()}
+    assert errors == {
+        "pipe.jpg": ("fetch", "not_a_file"), "dir.jpg": ("fetch", "not_a_file"),
+        "b.jpg.gz": ("decode", "not_an_image"), "ok.jpg.gz": ("decode", "not_an_image"),
+        "e.jpg": ("decode", "unsupported_format"), "p.jpg": ("decode", "unsupported_format"),
+    }
+    assert set(rows) == {"big.jp2", "coffee.png", "chelsea.png"}, "file://localhost and FILE:// are local files"
+    assert (rows["big.jp2"]["width"], rows["big.jp2"]["height"]) == (8_000, 6_000)
