@@ -44,8 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     if name not in COMMANDS:
         raise SystemExit(f"image-tagger: unknown command {name!r}; choose from {', '.join(COMMANDS)}")
     module, function, _ = COMMANDS[name]
+    saved = sys.argv
     sys.argv = [f"image-tagger {name}", *rest]  # argparse names the command in its usage line
-    getattr(importlib.import_module(module), function)(rest)
+    try:
+        getattr(importlib.import_module(module), function)(rest)
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":

@@ -9,7 +9,12 @@ with ``--runner PrismRunner``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import sys
+import threading
 import time
 from contextlib import nullcontext
 
@@ -149,6 +154,28 @@ def check_error_rate(totals: dict[str, int], max_error_rate: float, output: str)
         )
 
 
+@contextlib.contextmanager
+def stop_on_interrupt(output: str):
+    """Ctrl-C stops a local run at once. Beam's in-process runner would go on for tens of seconds
+    (its bundle threads keep fetching); shard files are only renamed into place when the whole
+    write succeeds, so what was written stays consistent, and the next run into the same output
+    removes the leftover temp files and, with --skip_existing, finishes the work."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        print(f"\nimage-tagger: interrupted; stopped. Rerun with --output {output} (and --skip_existing) "
+              "to finish.", file=sys.stderr, flush=True)
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_job(options: PipelineOptions, build, job_options) -> dict[str, int]:
     """Build a job with ``build(pipeline, job_options, num_workers)``, run it to the end with a
     progress line on local runs, print the summary (inputs, tagged, failed by stage and type,
@@ -161,7 +188,7 @@ def run_job(options: PipelineOptions, build, job_options) -> dict[str, int]:
     build(pipeline, job_options, num_local_workers(options))
     live = is_local(options) and not o.quiet and o.progress_interval > 0
     reporter = Reporter(estimate_inputs(job_options.input), o.progress_interval) if live else nullcontext()
-    with reporter:
+    with reporter, (stop_on_interrupt(job_options.output) if is_local(options) else nullcontext()):
         result, seconds = run_and_wait(pipeline)
     totals = counters(result)
     if totals:

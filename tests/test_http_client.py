@@ -184,3 +184,105 @@ def test_slow_dns_is_bounded(monkeypatch):
     err = failure("http://slow-dns.test/img.jpg", HttpConfig(connect_timeout_s=0.3, max_attempts=1))
     assert err.error_type == "timeout"
     assert time.monotonic() - start < 2
+
+
+def test_robots_directives_with_colons_are_not_bot_names():
+    ua = "image-tagger/0.1"
+    assert robots_opt_out(["max-image-preview:large, noai"], ua) == "noai"
+    assert robots_opt_out(["unavailable_after: 25 Jun 2030 15:00:00 PST, noimageai"], ua) == "noimageai"
+    assert robots_opt_out(["max-snippet:50"], ua) is None
+    assert robots_opt_out(["otherbot: max-image-preview:none, noai"], ua) is None
+    assert robots_opt_out(["Image-Tagger: max-image-preview:large; noimageai"], ua) == "noimageai"
+
+
+# --- raw-socket servers for what http.server cannot misbehave like ---------------------------
+class RawServer:
+    """Loopback TCP server; each connection is handed to ``behave(conn)`` (bounded loops only)."""
+
+    def __init__(self, behave, connections: int = 8):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(30)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/x.jpg"
+        self.connections = 0
+
+        def serve():
+            for _ in range(connections):
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                self.connections += 1
+                threading.Thread(target=self._run, args=(behave, conn), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    @staticmethod
+    def _run(behave, conn):
+        try:
+            conn.recv(65536)
+            behave(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def _drip_headers(conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for i in range(90):  # one header line every 0.5 s: each read is under the read timeout
+        conn.sendall(f"X-Slow-{i}: y\r\n".encode())
+        time.sleep(0.5)
+
+
+def _continue_flood(conn):
+    for _ in range(90):
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("behave", [_drip_headers, _continue_flood])
+def test_the_deadline_covers_status_line_headers_and_interim_responses(behave):
+    server = RawServer(behave)
+    config = HttpConfig(allow_private_networks=True, connect_timeout_s=1, read_timeout_s=3, total_timeout_s=2,
+                        max_attempts=3, backoff_s=0.05)
+    start = time.monotonic()
+    try:
+        err = failure(server.url, config)
+    finally:
+        server.close()
+    assert err.error_type == "timeout"
+    assert time.monotonic() - start < 2 + 1.5, "bounded by --total_timeout plus a little"
+
+
+@pytest.mark.parametrize(
+    ("payload", "error_type"),
+    [
+        (b"HTTP/1.1 OK-ish\r\n\r\n", "protocol_error"),
+        (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n", "protocol_error"),
+        (b"HTTP/1.1 200 OK\r\nContent-Ty", "connection_error"),
+    ],
+    ids=["bad-status-line", "1MB-header", "closed-mid-headers"],
+)
+def test_malformed_and_cut_responses_are_fetch_errors(payload, error_type):
+    server = RawServer(lambda conn: conn.sendall(payload))
+    try:
+        err = failure(server.url)
+    finally:
+        server.close()
+    assert err.error_type == error_type
+    expected_attempts = 1 if error_type == "protocol_error" else FAST.max_attempts
+    assert err.attempts == expected_attempts and server.connections == expected_attempts
+
+
+def test_a_redirect_to_a_malformed_url_is_an_invalid_uri(http_server):
+    base, routes = http_server
+    routes["/r"] = redirect("http://[::1/broken")
+    assert failure(f"{base}/r").error_type == "invalid_uri"

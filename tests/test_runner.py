@@ -77,3 +77,50 @@ def test_logging_is_info_by_default_and_quiet_on_request(tmp_path, photos):
     assert logging.getLogger().level == logging.INFO
     tag.run(["--input", str(listing), "--output", str(tmp_path / "o2"), "--detector", "none", "--quiet"])
     assert logging.getLogger().level == logging.WARNING
+
+
+def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, http_server, photos):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    base, routes = http_server
+
+    def slow(req):
+        time.sleep(0.2)
+        body = photos["chelsea"].read_bytes()
+        req.send_response(200)
+        req.send_header("Content-Type", "image/png")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    for i in range(400):
+        routes[f"/{i}.png"] = slow
+    listing = tmp_path / "urls.txt"
+    listing.write_text("".join(f"{base}/{i}.png\n" for i in range(400)))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pipeline.tag", "--input", str(listing), "--output", str(out),
+           "--allow_private_networks", "--detector", "none", "--progress_interval", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not out.exists():  # wait until it is writing
+            time.sleep(0.2)
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        stopped_after = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "interrupted; stopped" in err
+    assert stopped_after < 5, f"Ctrl-C took {stopped_after:.1f} s"
+    leftover = out / "beam-temp-tags-leftover"
+    leftover.mkdir(parents=True, exist_ok=True)
+    (leftover / "part").write_text("x")
+    listing.write_text(f"{photos['coffee']}\n")
+    tag.run(["--input", str(listing), "--output", str(out), "--detector", "none"])
+    assert not list(out.glob("beam-temp-*")), "the next run removes what the killed one left"

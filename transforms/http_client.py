@@ -7,17 +7,31 @@
 - retries with exponential backoff and full jitter on transient failures only (connection
   errors, timeouts, 408, 429 honouring Retry-After, 5xx), within ``max_attempts``;
 - redirects followed by hand up to ``max_redirects``, each hop re-checked by the SSRF guard;
-- X-Robots-Tag ``noai`` / ``noimageai`` respected unless disabled;
-- DNS lookups bounded by the connect timeout (the guard resolves every host itself).
+- X-Robots-Tag ``noai`` / ``noimageai`` respected unless disabled (parsed per the robots meta
+  spec: ``max-image-preview:large`` is a directive, not a bot name);
+- DNS lookups bounded by the connect timeout (the guard resolves every host itself);
+- the deadline also covers the status line, the headers and any interim (1xx) responses: a
+  watchdog shuts the socket down when it passes, so a server sending one header line a second
+  cannot hold a worker;
+- a malformed response (bad status line, header lines too long or too many) is a permanent
+  ``protocol_error``; a connection closed before any body arrives is a retried connection error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import http.client
 import random
+import re
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from transforms import net_guard
 from transforms.records import StageError
@@ -25,6 +39,50 @@ from transforms.records import StageError
 _CHUNK = 1 << 16
 REDIRECTS = (301, 302, 303, 307, 308)
 ROBOTS_OPT_OUT = ("noai", "noimageai")
+# Robots directives that take a value after a colon (so "max-image-preview:large" is no bot name).
+ROBOTS_DIRECTIVES = {
+    "all", "noindex", "nofollow", "none", "nosnippet", "indexifembedded", "notranslate",
+    "noimageindex", "max-snippet", "max-image-preview", "max-video-preview", "unavailable_after",
+    "noarchive", "nocache", "noodp", "noydir", "noai", "noimageai",
+}  # fmt: skip
+_BOT_PREFIX = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*:(.*)$", re.S)
+
+_local = threading.local()  # the current fetch's deadline, per fetch thread
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _DeadlineMixin:
+    """Bounds the status line, headers and 1xx responses by the fetch's total deadline: when it
+    passes, a watchdog timer shuts the socket down and the blocked read returns."""
+
+    def getresponse(self):  # type: ignore[override]
+        deadline = getattr(_local, "deadline", None)
+        sock = getattr(self, "sock", None)
+        timer = None
+        if deadline is not None and sock is not None:
+            timer = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
+            timer.daemon = True
+            timer.start()
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+def _pools(http_cls, https_cls) -> dict:
+    conn = {"http": type("DeadlineHTTPConnection", (_DeadlineMixin, http_cls), {}),
+            "https": type("DeadlineHTTPSConnection", (_DeadlineMixin, https_cls), {})}
+    return {"http": type("DeadlineHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": conn["http"]}),
+            "https": type("DeadlineHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": conn["https"]})}
+
+
+POOLS = _pools(HTTPConnection, HTTPSConnection)
+GUARDED_POOLS = _pools(net_guard.GuardedHTTPConnection, net_guard.GuardedHTTPSConnection)
 
 
 @dataclass(frozen=True)
@@ -70,21 +128,40 @@ def parse_retry_after(value: str | None) -> float | None:
 def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
     """The X-Robots-Tag directive that forbids AI use of the image for us, if any.
 
-    Values may be global (``noai``) or scoped to a crawler (``somebot: noimageai``); scoped ones
-    apply when the bot name is part of our User-Agent.
+    Per the robots meta spec a value is ``[bot:] directive, directive...``; a leading ``name:`` is
+    a bot name only when ``name`` is not itself a directive (``max-image-preview:large``,
+    ``unavailable_after: <date>``). Scoped values apply when the bot name is part of our
+    User-Agent.
     """
     ua = user_agent.lower()
     for header in headers:
-        scope, _, rest = header.partition(":")
-        if rest and " " not in scope.strip() and scope.strip().lower() not in ("noai", "noimageai"):
-            if scope.strip().lower() not in ua:
+        directives = header
+        match = _BOT_PREFIX.match(header)
+        if match and match.group(1).lower() not in ROBOTS_DIRECTIVES:
+            if match.group(1).lower() not in ua:
                 continue
-            directives = rest
-        else:
-            directives = header
-        for directive in directives.replace(";", ",").split(","):
-            if directive.strip().lower() in ROBOTS_OPT_OUT:
-                return directive.strip().lower()
+            directives = match.group(2)
+        for directive in re.split(r"[,;]", directives):
+            token = directive.split(":", 1)[0].strip().lower()
+            if token in ROBOTS_OPT_OUT:
+                return token
+    return None
+
+
+def _protocol_error(exc: BaseException) -> BaseException | None:
+    """A malformed response (not a dropped connection) somewhere in the exception chain."""
+    seen, stack = set(), [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, http.client.RemoteDisconnected):
+            return None  # a dropped connection: transient
+        if isinstance(e, (http.client.BadStatusLine, http.client.LineTooLong, http.client.HTTPException)):
+            return e
+        stack.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
+        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
     return None
 
 
@@ -101,8 +178,7 @@ class HttpFetcher:
         self._session.trust_env = False  # no proxy/netrc surprises for untrusted URLs
         self._session.headers["User-Agent"] = config.user_agent
         adapter = HTTPAdapter(pool_connections=config.pool_size, pool_maxsize=config.pool_size, max_retries=0)
-        if not config.allow_private_networks:
-            adapter.poolmanager.pool_classes_by_scheme = dict(net_guard.GUARDED_POOLS)
+        adapter.poolmanager.pool_classes_by_scheme = dict(POOLS if config.allow_private_networks else GUARDED_POOLS)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -141,6 +217,7 @@ class HttpFetcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise StageError("timeout", "total deadline exceeded")
+            _local.deadline = deadline
             try:
                 resp = self._session.get(
                     url,
@@ -148,11 +225,20 @@ class HttpFetcher:
                     allow_redirects=False,
                     timeout=(min(cfg.connect_timeout_s, remaining), min(cfg.read_timeout_s, remaining)),
                 )
+            except ValueError as exc:  # urllib3/requests parsing a malformed URL (e.g. a redirect hop)
+                raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
             except self._requests.RequestException as exc:
+                if time.monotonic() >= deadline:
+                    raise StageError("timeout", "total deadline exceeded before the response headers ended") from exc
                 raise self._classify(exc) from exc
+            finally:
+                _local.deadline = None
             with resp:
                 if resp.status_code in REDIRECTS and resp.headers.get("Location"):
-                    url = urljoin(url, resp.headers["Location"])
+                    try:
+                        url = urljoin(url, resp.headers["Location"])
+                    except ValueError as exc:
+                        raise StageError("invalid_uri", f"redirect to a malformed URL: {exc}") from exc
                     continue
                 return self._body(resp, deadline)
         raise StageError("too_many_redirects", f"more than {cfg.max_redirects} redirects")
@@ -181,12 +267,17 @@ class HttpFetcher:
         r = self._requests
         if isinstance(exc, (r.exceptions.InvalidURL, r.exceptions.MissingSchema, r.exceptions.InvalidSchema)):
             return StageError("invalid_uri", str(exc))
+        protocol = _protocol_error(exc)
+        if protocol is not None:
+            return StageError("protocol_error", f"malformed HTTP response: {type(protocol).__name__}: {protocol}")
         if isinstance(exc, r.Timeout):
             return _TransientError("timeout", f"{type(exc).__name__}: {exc}")
         return _TransientError("connection_error", f"{type(exc).__name__}: {exc}")
 
     def _body(self, resp, deadline: float) -> bytes:
         cfg = self._config
+        if time.monotonic() >= deadline:  # the watchdog cut the headers short
+            raise StageError("timeout", "total deadline exceeded before the response headers ended")
         status = resp.status_code
         if status == 429 or status == 408 or status >= 500:
             raise _TransientError(
@@ -219,4 +310,6 @@ class HttpFetcher:
             text = f"{type(exc).__name__}: {exc}"
             kind = "timeout" if "timed out" in text.lower() or "timeout" in text.lower() else "connection_error"
             raise _TransientError(kind, text) from exc
+        if not parts and not declared and not resp.headers.get("Transfer-Encoding"):
+            raise _TransientError("connection_error", "connection closed before any body (or before the headers ended)")
         return b"".join(parts)

@@ -15,7 +15,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 WEB_SCHEMES = ("http", "https")
 
@@ -92,17 +91,6 @@ class GuardedHTTPConnection(_GuardMixin, HTTPConnection):
 
 class GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
     pass
-
-
-class GuardedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = GuardedHTTPConnection
-
-
-class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = GuardedHTTPSConnection
-
-
-GUARDED_POOLS = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
 
 
 def blocked_in_chain(exc: BaseException) -> BlockedAddressError | None:

@@ -69,6 +69,36 @@ class _CountTagged(beam.DoFn):
         progress.flush()
 
 
+def remove_leftover_temp(output: str) -> int:
+    """Delete the ``beam-temp-*`` files (and local directories) a killed run left in ``output``
+    (Beam's file sinks write there and rename on success). Runs at launch, so one run per output
+    at a time. Returns how many files were removed."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    pattern = FileSystems.join(output.rstrip("/"), "beam-temp-*")
+    try:
+        files = [m.path for m in FileSystems.match([pattern + "/*"])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - nothing matched, or a new output
+        return 0
+    removed = 0
+    for path in files:
+        try:
+            FileSystems.delete([path])
+            removed += 1
+        except Exception as exc:  # noqa: BLE001 - best effort: a leftover never fails a run
+            log.warning("cannot remove leftover %s: %s", path, exc)
+    if "://" not in output:  # local directories outlive their files
+        import glob
+        import shutil
+
+        for directory in glob.glob(pattern):
+            shutil.rmtree(directory, ignore_errors=True)
+    if removed:
+        log.info("removed %d leftover beam-temp files from %s", removed, output)
+    return removed
+
+
 class WriteOutputs(beam.PTransform):
     """(rows, error elements[, carried-over rows]) -> OUTPUT/<table>-*.parquet and
     OUTPUT/errors-*.parquet; shard files of an earlier run that are not rewritten are removed."""
@@ -85,6 +115,7 @@ class WriteOutputs(beam.PTransform):
         self._schema = schema
 
     def expand(self, pcolls):
+        remove_leftover_temp(self._output)
         rows, errors, *carried = pcolls
         if carried:  # rows an earlier run already wrote to this partition, kept as they are
             rows = (rows, carried[0]) | "WithCarriedOver" >> beam.Flatten()
