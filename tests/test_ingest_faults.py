@@ -67,6 +67,23 @@ def _cmyk() -> bytes:
     return _enc(_img().convert("CMYK"), "JPEG")
 
 
+def _raw(payload: bytes, repeat: int = 1, every: float = 0.0, prefix: bytes = b""):
+    """Write raw bytes (not a valid http.server response), ``repeat`` times ``every`` seconds."""
+
+    def handler(req) -> None:
+        req.close_connection = True
+        try:
+            req.wfile.write(prefix)
+            for _ in range(repeat):
+                req.wfile.write(payload)
+                req.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            pass
+
+    return handler
+
+
 # path -> (handler factory, expected error_type or None for a record)
 def corpus(photo_jpeg: bytes) -> dict:
     jpeg = photo_jpeg
@@ -109,6 +126,17 @@ def corpus(photo_jpeg: bytes) -> dict:
         "/wide.png": (send_bytes(_enc(_img(4000, 4), "PNG")), None),
         "/tall.png": (send_bytes(_enc(_img(4, 4000), "PNG")), None),
         "/png-named.jpg": (send_bytes(_enc(_img(), "PNG")), None),
+        # second round: hangs in the header phase, malformed responses, robots with colons
+        "/header-drip.jpg": (_raw(b"X-Slow: y\r\n", 60, 0.5, b"HTTP/1.1 200 OK\r\n"), "timeout"),
+        "/continue-flood.jpg": (_raw(b"HTTP/1.1 100 Continue\r\n\r\n", 60, 0.5), "timeout"),
+        "/bad-status.jpg": (_raw(b"HTTP/1.1 OK-ish\r\n\r\n"), "protocol_error"),
+        "/huge-header.jpg": (_raw(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"), "protocol_error"),
+        "/cut-headers.jpg": (_raw(b"HTTP/1.1 200 OK\r\nContent-Ty"), "connection_error"),
+        "/robots-colon.jpg": (with_headers(jpeg, {"X-Robots-Tag": "max-image-preview:large, noai"}), "robots_opt_out"),
+        "/robots-after.jpg": (with_headers(jpeg, {"X-Robots-Tag": "unavailable_after: 25 Jun 2030 15:00:00 PST, "
+                                                                   "noimageai"}), "robots_opt_out"),
+        "/robots-other-bot.jpg": (with_headers(jpeg, {"X-Robots-Tag": "otherbot: noai"}), None),
+        "/redirect-broken": (redirect("http://[::1/broken"), "invalid_uri"),
     }
 
 
@@ -144,6 +172,7 @@ def hostile_run(tmp_path_factory, photos):
             "--input", str(listing), "--output", str(out), "--allow_private_networks",
             "--connect_timeout", "2", "--read_timeout", "2", "--total_timeout", "4",
             "--max_bytes", str(2 << 20), "--retry_backoff", "0.1", "--expansion_per_tag", "0",
+            "--max_error_rate", "1",
         ])
     finally:
         server.shutdown()
@@ -197,6 +226,16 @@ def test_exif_rotation_survives_the_web_path(hostile_run):
 
 def test_run_is_bounded_in_time(hostile_run):
     assert hostile_run[4] < 120
+
+
+def test_hang_cases_end_within_the_total_timeout(hostile_run):
+    """Header drips and 100-Continue floods would hold a worker for 30 s each without the
+    header-phase deadline; with it each ends as a timeout after --total_timeout (4 s), in one
+    attempt budget, and the whole corpus of 50 inputs stays well inside the bound above."""
+    _, _, errors, _, _ = hostile_run
+    rows = {r["uri"].rsplit("/", 1)[-1]: r for r in errors.to_pylist()}
+    for name in ("header-drip.jpg", "continue-flood.jpg"):
+        assert rows[name]["error_type"] == "timeout" and "deadline" in rows[name]["error_message"]
 
 
 def test_local_hostile_files_through_the_whole_job(tmp_path, photos):
