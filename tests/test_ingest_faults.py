@@ -260,8 +260,10 @@ def test_local_hostile_files_through_the_whole_job(tmp_path, photos):
     (tmp_path / "p.jpg").write_bytes(b"%PDF-1.7\n1 0 obj<<>>endobj\n")
     names = ["pipe.jpg", "dir.jpg", "b.jpg.gz", "ok.jpg.gz", "big.jp2", "e.jpg", "p.jpg"]
     listing = tmp_path / "in.txt"
+    spaced = tmp_path / "a cat.png"
+    spaced.write_bytes(photos["chelsea"].read_bytes())
     listing.write_text("".join(f"{tmp_path / n}\n" for n in names) + f"file://localhost{photos['coffee']}\n"
-                       f"FILE://{photos['chelsea']}\n")
+                       f"FILE://{photos['chelsea']}\nfile://{str(spaced).replace(' ', '%20')}\n/dev/zero\n")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()
     tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--detector", "none",
@@ -276,6 +278,8 @@ def test_local_hostile_files_through_the_whole_job(tmp_path, photos):
         "pipe.jpg": ("fetch", "not_a_file"), "dir.jpg": ("fetch", "not_a_file"),
         "b.jpg.gz": ("decode", "not_an_image"), "ok.jpg.gz": ("decode", "not_an_image"),
         "e.jpg": ("decode", "unsupported_format"), "p.jpg": ("decode", "unsupported_format"),
+        "zero": ("fetch", "not_a_file"),  # a device is never read (it would never end)
     }
-    assert set(rows) == {"big.jp2", "coffee.png", "chelsea.png"}, "file://localhost and FILE:// are local files"
+    assert set(rows) == {"big.jp2", "coffee.png", "chelsea.png", "a%20cat.png"}, \
+        "file://localhost, FILE:// and percent-encoded file:// URIs are local files"
     assert (rows["big.jp2"]["width"], rows["big.jp2"]["height"]) == (8_000, 6_000)
