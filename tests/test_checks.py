@@ -68,6 +68,8 @@ def test_missing_input_and_output_that_is_a_file(tmp_path):
     message = _refused(["--input", str(listing), "--output", str(tmp_path / "taken")], tmp_path)
     assert "is an existing file" in message
     assert "required" in _refused(["--input", str(listing)], tmp_path)
+    message = _refused(["--input", str(listing), "--output", str(tmp_path / "out[x]")], tmp_path)
+    assert "glob characters" in message and not (tmp_path / "out[x]").exists()
 
 
 def test_feature_job_refuses_unknown_options_and_missing_labels(tmp_path):
