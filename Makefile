@@ -26,6 +26,8 @@ demo: setup
 	$(BIN)/python -m pipeline.demo --output demo_out
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q tests
 
 quality: setup
@@ -36,6 +38,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf demo_out build dist *.egg-info .pytest_cache

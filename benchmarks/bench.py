@@ -8,8 +8,8 @@ variant runs in its own process so its peak RSS is its own (os.wait4 rusage). Pr
 of images/s and peak RSS, and the ratios ours/floor, ours/peer, ours/naive, and the peak RSS
 of ours on memory_scale x more images over ours.
 
-- floor: per-image cost of decode + preprocessing + each model stage (backbone, tagger,
-  detector, expansion), each measured alone on pre-loaded bytes at its batch size, summed.
+- floor: per-image cost of decode + each enabled stage of the registry (fingerprint, backbone,
+  tagger, detector, expansion), each measured alone on pre-loaded bytes at its declared batch, summed.
 - ours: `python -m pipeline.tag` end to end on DirectRunner (read, fetch, decode, backbone,
   tagger, detector, expansion, Parquet), wall time including start-up and model loading.
 - ours_backbone_only: the same job doing only the peer's work (--detector none, no expansion).
@@ -66,37 +66,44 @@ def make_corpus(directory: Path, n: int, width: int, height: int, quality: int, 
 
 
 # --- variants (each runs in a child process) ---------------------------------------------------
-def run_floor(paths: list[str]) -> dict:
-    from transforms.decode import DecodeConfig, decode_image
-    from transforms.detect import DetectorConfig, DetectorHandler
-    from transforms.expand import ExpansionConfig, ExpansionHandler
-    from transforms.features import BackboneConfig, BackboneHandler
-    from transforms.tagger import ImageNetTaggerHandler, TaggerConfig
+def job_options(extra: tuple[str, ...] = ()):
+    """The tag job's parsed options (defaults unless ``extra`` says otherwise)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
 
+    from pipeline.options import all_options
+
+    return all_options(PipelineOptions(["--input", "unused", "--output", "unused", *extra]))
+
+
+def run_floor(paths: list[str]) -> dict:
+    """Decode plus every enabled stage of the registry alone, at the batch each declares
+    (``bench_batch``), on pre-loaded bytes: the compute the job cannot go below."""
+    from pipeline.options import decode_config
+    from transforms.decode import decode_image
+    from transforms.stage import enabled
+
+    o = job_options()
+    handlers = enabled(o)
+    config = decode_config(o, [s for s, _ in handlers])
     datas = [Path(p).read_bytes() for p in paths]
     n = len(datas)
-    handlers = {
-        "backbone": BackboneHandler(BackboneConfig()),
-        "tagger": ImageNetTaggerHandler(TaggerConfig()),
-        "detector": DetectorHandler(DetectorConfig()),
-        "expansion": ExpansionHandler(ExpansionConfig()),
-    }
-    models = {k: h.load_model() for k, h in handlers.items()}
+    models = {stage.name: handler.load_model() for stage, handler in handlers}
     cost = {}
     t = time.perf_counter()
     elements = []
     for i, d in enumerate(datas):
-        img, w, h = decode_image(d, DecodeConfig())
-        elements.append({"uri": paths[i], "image_id": str(i), "image": img, "width": w, "height": h})
+        img, w, h = decode_image(d, config)
+        elements.append({"uri": paths[i], "image_id": str(i), "image": img, "width": w, "height": h,
+                         **({"data": d} if config.keep_data else {})})
     cost["decode"] = (time.perf_counter() - t) / n
-    for name, handler in handlers.items():
-        bs = handler.batch_elements_kwargs()["max_batch_size"]
-        handler.run_inference(elements[:bs], models[name])  # warm-up
+    for stage, handler in handlers:
+        bs = stage.bench_batch
+        handler.run_inference(elements[:bs], models[stage.name])  # warm-up
         t = time.perf_counter()
         out = []
         for i in range(0, n, bs):
-            out.extend(handler.run_inference(elements[i : i + bs], models[name]))
-        cost[name] = (time.perf_counter() - t) / n
+            out.extend(handler.run_inference(elements[i : i + bs], models[stage.name]))
+        cost[stage.name] = (time.perf_counter() - t) / n
         elements = out
     total = sum(cost.values())
     return {"images": n, "seconds": total * n, "per_image_ms": {k: v * 1000 for k, v in cost.items()}}

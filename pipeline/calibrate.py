@@ -56,7 +56,7 @@ def conse_candidates(photos: dict[str, str], key: dict) -> tuple[list[float], li
         cos = standardise_rows(conse_scores(probs[None], model.seen, model.vocab), model.known)[0]
         truth = key["photos"][name]
         accepted = {norm(w) for w in truth["accepted"] + truth["vocabulary"]}
-        for word, s, known in zip(model.words, cos, model.known, strict=True):
+        for word, s, known in zip(model.words, cos, np.asarray(model.known).tolist(), strict=True):
             if known:
                 scores.append(float(s))
                 correct.append(norm(word) in accepted)

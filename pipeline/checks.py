@@ -31,14 +31,14 @@ def _beam_parser() -> argparse.ArgumentParser:
         class Parser(_BeamArgumentParser, _Parser):
             pass
 
-        parser = Parser(allow_abbrev=False)
+        parser: argparse.ArgumentParser = Parser(allow_abbrev=False)
     except ImportError:  # pragma: no cover - another Beam version
         parser = _Parser(allow_abbrev=False)
     seen: dict[str, type] = {}
     for cls in PipelineOptions.__subclasses__():
         seen.setdefault(str(cls), cls)
     for cls in seen.values():
-        cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own hook for option classes
+        cls._add_argparse_args(parser)  # type: ignore[arg-type]  # noqa: SLF001 - Beam's hook
     return parser
 
 
@@ -133,11 +133,11 @@ def check_tag_options(o) -> None:
         in_unit_range(f"--{option}", getattr(o, option))
     if o.expansion_vocab_size is not None:
         at_least("--expansion_vocab_size", o.expansion_vocab_size, 1)
-    from pipeline.options import class_min_scores
+    from transforms.detect import class_min_scores
 
     try:
         class_min_scores(o.detection_class_min_scores)
-    except SystemExit as exc:
+    except ValueError as exc:
         raise LaunchError(str(exc)) from None
     need_file("--detector_weights", o.detector_weights)
     need_file("--word_vectors", o.word_vectors, {"glove-6b-50d"})

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from pipeline import report, tag
 from pipeline.samples import sample_photos
+from transforms.records import ERRORS, shard_pattern
 
 
 def write_input_list(output: str) -> str:
@@ -32,14 +33,14 @@ def write_input_list(output: str) -> str:
 
 def describe(output: str, per_image: int = 8) -> str:
     lines = []
-    for path in sorted(glob.glob(os.path.join(output, "tags-*.parquet"))):
+    for path in sorted(glob.glob(shard_pattern(output, "tags"))):
         for row in pq.read_table(path).to_pylist():
             tags = ", ".join(
                 f"{t['name']} {t['score']:.2f}" + ("" if t["source"] == "tagger" else f" [{t['source']}]")
                 for t in row["tags"][:per_image]
             )
             lines.append(f"{os.path.basename(row['uri']):<22} {row['width']}x{row['height']}  {tags}")
-    for path in sorted(glob.glob(os.path.join(output, "errors-*.parquet"))):
+    for path in sorted(glob.glob(shard_pattern(output, ERRORS))):
         for row in pq.read_table(path).to_pylist():
             lines.append(f"{os.path.basename(row['uri']):<22} ERROR {row['stage']}/{row['error_type']}")
     return "\n".join(lines)

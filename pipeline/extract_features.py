@@ -24,9 +24,10 @@ from pipeline.checks import LaunchError, at_least, check_flags, check_output, ne
 from pipeline.graph import fetch_and_decode
 from pipeline.runner import RunOptions, configure_logging, run_job
 from pipeline.tag import print_help
+from transforms import features as backbone
 from transforms.datasets import LABEL_SETS, read_labelled_list, read_mirflickr
-from transforms.records import FEATURES_SCHEMA, new_element, to_feature_row
-from transforms.write import ERRORS, SplitFailures, WriteOutputs
+from transforms.records import ERRORS, FEATURES_SCHEMA, new_element, to_feature_row
+from transforms.write import SplitFailures, WriteOutputs
 
 
 class FeatureOptions:
@@ -66,13 +67,13 @@ def _to_element(example: dict) -> dict:
 
 
 def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
-    handler = opt.backbone_handler(o, num_workers)
+    handler = backbone.build(o, num_workers)
     elements = (
         pipeline
         | "Examples" >> beam.Create(examples(o), reshuffle=True)
         | "ToElement" >> beam.Map(_to_element)
     )
-    decoded, dead = fetch_and_decode(elements, o)
+    decoded, dead = fetch_and_decode(elements, o, [backbone.STAGE], num_workers)
     embedded = decoded | "Model.backbone" >> RunInference(handler)
     to_row = functools.partial(to_feature_row, backbone=handler.model_version())
     split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")

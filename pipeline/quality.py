@@ -33,7 +33,7 @@ from importlib import resources
 from pipeline import tag
 from pipeline.samples import sample_photos
 from transforms.expand import stem
-from transforms.records import TAG_SOURCES
+from transforms.stage import tag_sources
 
 PRESETS = {
     "default": [],
@@ -76,7 +76,8 @@ class Counts:
 def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Counts]:
     """Per source (and 'overall'): written/correct tags and expected/found words over ``names``;
     ``zs_hit@3`` counts photos with an applicable vocabulary word among their zero-shot tags."""
-    counts = {s: Counts() for s in (*TAG_SOURCES, "overall", "everyday", "zs_hit@3")}
+    sources = tag_sources()
+    counts = {s: Counts() for s in (*sources, "overall", "everyday", "zs_hit@3")}
     for name in names:
         truth = key["photos"][name]
         accepted = {norm(w) for w in truth["accepted"] + truth["expected"] + truth["vocabulary"]}
@@ -88,7 +89,7 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
                 c.correct += ok
                 if not ok:
                     c.wrong.append(f"{name}:{t['name']}")
-        by_source = {s: {norm(t["name"]) for t in tags if t["source"] == s} for s in TAG_SOURCES}
+        by_source = {s: {norm(t["name"]) for t in tags if t["source"] == s} for s in sources}
         everything = set().union(*by_source.values())
         expected = {norm(w) for w in truth["expected"]}
         vocab = {norm(w) for w in truth["vocabulary"]}

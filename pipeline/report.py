@@ -31,9 +31,10 @@ from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.decode import DecodeConfig, decode_image
 from transforms.fetch import fetch_file, uri_kind
 from transforms.http_client import HttpConfig, HttpFetcher
-from transforms.records import TAG_SOURCES, StageError
+from transforms.records import ERRORS, StageError, shard_pattern
+from transforms.stage import colours, tag_sources
 
-COLOURS = {"tagger": "#1f77b4", "detector": "#d62728", "zero_shot": "#9467bd", "expansion": "#2ca02c"}
+OTHER = "#555"  # a tag source no registered stage declares (e.g. a newer run's)
 PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(
     b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160"><rect width="100%" height="100%" '
     b'fill="#ddd"/><text x="50%" y="50%" text-anchor="middle" font-family="sans-serif" font-size="14" '
@@ -42,7 +43,7 @@ PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(
 
 
 def _files(output: str, table: str) -> list[str]:
-    pattern = FileSystems.join(output.rstrip("/"), f"{table}-*.parquet")
+    pattern = shard_pattern(output, table)
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
@@ -78,7 +79,7 @@ def scan(output: str, sample: int, seed: int = 0) -> dict:
                 reservoir[j] = row
     errors: dict[str, list[str]] = defaultdict(list)
     counts: Counter = Counter()
-    for row in iter_rows(output, "errors", ["uri", "stage", "error_type"]):
+    for row in iter_rows(output, ERRORS, ["uri", "stage", "error_type"]):
         key = f"{row['stage']}/{row['error_type']}"
         counts[key] += 1
         if len(errors[key]) < 5:
@@ -108,7 +109,7 @@ def _card(row: dict, src: str) -> str:
     sources = " ".join(sorted({t["source"] for t in row["tags"]}))
     tags = "".join(
         f'<span class="tag" data-source="{html.escape(t["source"])}" style="border-color:'
-        f'{COLOURS.get(t["source"], "#555")}" title="{html.escape(t["source"])}'
+        f'{colours().get(t["source"], OTHER)}" title="{html.escape(t["source"])}'
         + (f' from {html.escape(t["origin"])}' if t.get("origin") else "")
         + f'">{html.escape(t["name"])} <b>{t["score"]:.2f}</b></span>'
         for t in row["tags"]
@@ -138,7 +139,7 @@ def _chart(freq: Counter, by_source: dict, top: int = 30) -> str:
         main = by_source[name].most_common(1)[0][0]
         bars.append(
             f'<div class="bar"><span class="label">{html.escape(name)}</span>'
-            f'<span class="fill" style="width:{count / peak * 100:.1f}%;background:{COLOURS.get(main, "#555")}"></span>'
+            f'<span class="fill" style="width:{count / peak * 100:.1f}%;background:{colours().get(main, OTHER)}"></span>'
             f'<span class="count">{count}</span></div>'
         )
     return "".join(bars)
@@ -238,8 +239,8 @@ def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | No
     cards = "".join(_card(row, src) for row, src in zip(scan_result["sample"], thumbs, strict=True))
     toggles = "".join(
         f'<label class="legend"><input type="checkbox" class="source-toggle" value="{s}" checked> '
-        f'<span style="color:{COLOURS[s]}">&#9632; {s}</span></label>'
-        for s in TAG_SOURCES
+        f'<span style="color:{colours().get(s, OTHER)}">&#9632; {s}</span></label>'
+        for s in tag_sources()
     )
     failed = sum(scan_result["error_counts"].values())
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">

@@ -22,6 +22,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
+from transforms.records import NAMESPACE
+
 
 def is_local(options: PipelineOptions) -> bool:
     runner = options.view_as(StandardOptions).runner
@@ -76,7 +78,7 @@ def configure_logging(o) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def counters(result: PipelineResult, namespace: str = "image_tagger") -> dict[str, int]:
+def counters(result: PipelineResult, namespace: str = NAMESPACE) -> dict[str, int]:
     """Committed counter values of ``namespace`` (summed over steps), or {} if unsupported."""
     try:
         query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(namespace))
@@ -105,7 +107,7 @@ def summary(totals: dict[str, int], seconds: float) -> str:
     return "\n".join(lines)
 
 
-def stage_figures(result: PipelineResult, prefix: str = "image_tagger.") -> str:
+def stage_figures(result: PipelineResult, prefix: str = NAMESPACE + ".") -> str:
     """Per model stage, from Beam's RunInference metrics: model load time, batches, batch size
     and latency. Empty when the runner has no metrics API."""
     try:

@@ -136,3 +136,31 @@ def test_bf16_keeps_the_fp32_top5_on_real_photos(photos):
         out = handler.run_inference([_element(p) for p in photos.values()], handler.load_model())
         tops[precision] = [set(np.argsort(-e["imagenet_probs"])[:5]) for e in out]
     assert tops["fp32"] == tops["bf16"]
+
+
+class _Lossy(ElementModelHandler):
+    stage_name = "lossy"
+
+    def load_model(self):
+        return None
+
+    def infer(self, batch, model):
+        return batch[:-1]  # loses the last element
+
+
+def test_a_handler_that_loses_elements_fails_them_instead_of_passing_them_on():
+    batch = [new_element("a"), new_element("b")]
+    out = _Lossy(None).run_inference(batch, None)
+    assert len(out) == 2 and all(e["error"]["error_type"] == "model_error" for e in out)
+
+
+def test_one_threads_policy_for_every_model(monkeypatch):
+    from transforms import threads
+    from transforms.mlp_tagger import MLPTaggerConfig
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 8)
+    assert threads.worker_threads(0, 1) == 8 and threads.worker_threads(0, 4) == 2
+    assert threads.worker_threads(3, 4) == 3 and threads.worker_threads(0, 16) == 1
+    assert MLPTaggerConfig("m", "b", torch_threads=2).torch_threads == 2, "TaggerNet honours --torch_threads"
+    first = threads.configure_torch(threads.worker_threads(0, 1))
+    assert threads.configure_torch(first + 5) == first, "set once per process, never fought over"

@@ -11,6 +11,7 @@ from PIL import Image
 from pipeline import tag
 from tests.conftest import read_table, send_bytes
 from transforms.records import ERRORS_SCHEMA, TAGS_SCHEMA, image_id_for
+from transforms.stage import tags_schema
 
 
 def _photo_like(width: int, height: int, seed: int) -> Image.Image:
@@ -58,7 +59,8 @@ def test_every_input_ends_in_exactly_one_table(job):
 
 def test_schemas_are_the_documented_ones(job):
     _, tags, errors, _, _ = job
-    assert tags.schema.equals(TAGS_SCHEMA, check_metadata=False)
+    assert tags.schema.equals(tags_schema(), check_metadata=False)
+    assert tags.schema.names[: len(TAGS_SCHEMA)] == TAGS_SCHEMA.names, "the base columns come first"
     assert errors.schema.equals(ERRORS_SCHEMA, check_metadata=False)
 
 

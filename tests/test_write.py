@@ -30,7 +30,7 @@ def output(tmp_path_factory, photos):
 
 def readme_queries() -> dict[str, str]:
     """The SQL blocks of the README's 'Querying the outputs' section, by their comment line."""
-    section = README.read_text().split("### Querying the outputs", 1)[1].split("\n## ", 1)[0]
+    section = README.read_text().split("### Querying the outputs", 1)[1].split("\n##", 1)[0]
     blocks = re.findall(r"```sql\n(.*?)```", section, re.S)
     return {b.splitlines()[0].lstrip("- ").strip(): b for b in blocks}
 

@@ -77,7 +77,10 @@ def remote_version(uri: str) -> str:
             h = resp.headers
             return json.dumps({"etag": h.get("ETag"), "modified": h.get("Last-Modified"),
                                "length": h.get("Content-Length")}, sort_keys=True)
-    meta = FileSystems.metadata(uri)
+    matches = FileSystems.match([uri], limits=[1])[0].metadata_list
+    if not matches:
+        raise FileNotFoundError(uri)
+    meta = matches[0]
     return json.dumps({"size": meta.size_in_bytes, "updated": meta.last_updated_in_seconds}, sort_keys=True)
 
 

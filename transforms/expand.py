@@ -28,7 +28,8 @@ import numpy as np
 
 from transforms.lexicon import implied_words
 from transforms.model_handler import ElementModelHandler
-from transforms.records import Element
+from transforms.records import Element, with_fields
+from transforms.stage import Stage, register
 from transforms.vectors import EMBEDDED, candidate_words, load_vectors, phrase_vector
 
 EXPANDABLE = ("tagger", "detector")
@@ -179,8 +180,7 @@ class Implied:
     def candidates(self, tags: list[dict]) -> dict[str, list[tuple[str, float]]]:
         """Tag name -> [(implied word, agreement with this image)], best agreement first."""
         expandable = [t for t in tags if t["source"] in EXPANDABLE]
-        weighted = [(float(t["score"]), self.vector(t["name"])) for t in expandable]
-        weighted = [(w, v) for w, v in weighted if v is not None]
+        weighted = [(float(t["score"]), v) for t in expandable if (v := self.vector(t["name"])) is not None]
         if not weighted:
             return {}
         evidence = np.sum([w * v for w, v in weighted], axis=0)
@@ -209,13 +209,56 @@ class ExpansionHandler(ElementModelHandler):
     def infer(self, batch: list[Element], model: Neighbours | Implied) -> list[Element]:
         if isinstance(model, Implied):
             return [
-                {**e, "tags": expand_tags(e.get("tags", []), model.candidates(e.get("tags", [])), self._config)}
+                with_fields(e, tags=expand_tags(e.get("tags", []), model.candidates(e.get("tags", [])), self._config))
                 for e in batch
             ]
         names = [t["name"] for e in batch for t in e.get("tags", []) if t["source"] in EXPANDABLE]
         neighbours = model.lookup(names)
-        return [{**e, "tags": expand_tags(e.get("tags", []), neighbours, self._config)} for e in batch]
+        return [with_fields(e, tags=expand_tags(e.get("tags", []), neighbours, self._config)) for e in batch]
 
     def model_version(self) -> str:
         c = self._config
         return f"{c.method}+wordnet3.0,vectors={c.word_vectors}" if c.method == "precise" else f"nearest,vectors={c.word_vectors}"
+
+
+# --- registration -----------------------------------------------------------------------------
+def add_options(group) -> None:
+    group.add_argument("--word_vectors", default=EMBEDDED,
+                       help=f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
+                       "word2vec or GloVe text file (local, gs://, https://), or gensim-data:NAME. "
+                       "Used by expansion and zero-shot tagging.")
+    group.add_argument("--word_vectors_sha256", default=None, help="Expected sha256 of a --word_vectors file.")
+    group.add_argument("--expansion_method", choices=METHODS, default="precise",
+                       help="precise: the WordNet synonyms and hypernyms a tag implies, kept when "
+                       "they agree with the whole image; nearest: the paper's nearest words by "
+                       "cosine (mostly siblings and other senses: see docs/QUALITY.md).")
+    group.add_argument("--expansion_per_tag", type=int, default=2,
+                       help="Words added per tag (the paper: 2); 0 disables expansion.")
+    group.add_argument("--expansion_min_similarity", type=float, default=None,
+                       help="precise: smallest cosine of a word with the image's evidence vector "
+                       "(default 0.3); nearest: with the tag (default 0.5).")
+    group.add_argument("--expansion_min_origin_score", type=float, default=None,
+                       help="Expand only tags scoring at least this (default: precise 0.7, since "
+                       "an implied word repeats its origin's error; nearest 0).")
+    group.add_argument("--expansion_vocab_size", type=int, default=None,
+                       help="Expansion words come from this many most frequent words "
+                       "(default: precise 60000, nearest 50000).")
+    group.add_argument("--expansion_mutual_k", type=int, default=30,
+                       help="nearest: keep a word only if the tag is among its k nearest words "
+                       "(drops hub words near everything); 0 disables.")
+
+
+def build(o, num_workers: int = 1) -> ExpansionHandler | None:
+    if o.expansion_per_tag <= 0:
+        return None
+    return ExpansionHandler(ExpansionConfig(
+        method=o.expansion_method, per_tag=o.expansion_per_tag, min_similarity=o.expansion_min_similarity,
+        vocab_limit=o.expansion_vocab_size, min_origin_score=o.expansion_min_origin_score,
+        mutual_k=o.expansion_mutual_k, word_vectors=o.word_vectors, word_vectors_sha256=o.word_vectors_sha256,
+    ))
+
+
+STAGE = register(Stage(
+    name="expansion", reads=("tags:tagger", "tags:detector", "tags:zero_shot"), writes=("tags:expansion",),
+    build=build, options=add_options, tag_source="expansion", colour="#2ca02c", bench_batch=64,
+))

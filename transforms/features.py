@@ -18,8 +18,10 @@ import numpy as np
 from PIL import Image
 
 from transforms import artifacts
-from transforms.model_handler import ElementModelHandler, default_torch_threads, resolve_device
-from transforms.records import Element
+from transforms.model_handler import ElementModelHandler, resolve_device
+from transforms.records import Element, with_fields
+from transforms.stage import Stage, register
+from transforms.threads import configure_torch, worker_threads
 
 BACKBONES = ("efficientnet_lite0", "resnet50")
 CROP = 224
@@ -77,7 +79,7 @@ class _Backbone:
     def __init__(self, cfg: BackboneConfig):
         import torch
 
-        torch.set_num_threads(cfg.torch_threads or default_torch_threads(cfg.num_workers))
+        configure_torch(worker_threads(cfg.torch_threads, cfg.num_workers))
         self.torch = torch
         self.device = resolve_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
@@ -173,7 +175,7 @@ class BackboneHandler(ElementModelHandler):
         feats, probs = model(pixels)
         out = []
         for i, e in enumerate(batch):
-            enriched = dict(e, features=feats[i])
+            enriched = with_fields(e, features=feats[i])
             if probs is not None:
                 enriched["imagenet_probs"] = probs[i]
             out.append(enriched)
@@ -181,3 +183,47 @@ class BackboneHandler(ElementModelHandler):
 
     def model_version(self) -> str:
         return self._config.version()
+
+
+# --- registration -----------------------------------------------------------------------------
+def add_options(group) -> None:
+    group.add_argument("--backbone", choices=BACKBONES, default="efficientnet_lite0",
+                       help="Feature extractor. efficientnet_lite0 is embedded (offline); "
+                       "resnet50 is the paper's backbone (torchvision).")
+    group.add_argument("--backbone_weights", default="embedded",
+                       help="'embedded' (efficientnet_lite0's packaged weights), 'imagenet' "
+                       "(torchvision download), 'none' (random init), or a local/gs:///https:// "
+                       "state_dict file.")
+    group.add_argument("--backbone_weights_sha256", default=None,
+                       help="Expected sha256 of a --backbone_weights file.")
+    group.add_argument("--backbone_batch_size", type=int, default=8,
+                       help="Backbone batch size (batches form between half and this size; 4 to "
+                       "8 is fastest on small CPUs, raise it on GPUs).")
+    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="Where torch models run; auto picks cuda when the worker has a GPU.")
+    group.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                       help="auto: bf16 autocast on GPUs and CPUs with native bf16, else fp32.")
+    group.add_argument("--torch_threads", type=int, default=0,
+                       help="Model threads per worker process, for torch and onnxruntime alike "
+                       "(0: the worker's share of the cores; see transforms/threads.py).")
+
+
+def backbone_config(o, num_workers: int = 1) -> BackboneConfig:
+    weights = o.backbone_weights
+    if o.backbone == "resnet50" and weights == "embedded":
+        weights = "imagenet"
+    return BackboneConfig(name=o.backbone, weights=weights, weights_sha256=o.backbone_weights_sha256,
+                          device=o.device, precision=o.precision, torch_threads=o.torch_threads,
+                          num_workers=num_workers)
+
+
+def build(o, num_workers: int = 1) -> BackboneHandler:
+    """Batches of half to full --backbone_batch_size: tiny batches waste the vector units."""
+    size = max(1, o.backbone_batch_size)
+    return BackboneHandler(backbone_config(o, num_workers), min_batch_size=max(1, size // 2), max_batch_size=size)
+
+
+STAGE = register(Stage(
+    name="backbone", reads=("image",), writes=("features", "imagenet_probs"), build=build,
+    options=add_options, size=lambda o: (RESIZE, 0), shared=True, bench_batch=8,
+))

@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import apache_beam as beam
@@ -20,9 +21,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.http_client import HttpConfig, HttpFetcher
-from transforms.records import Element, StageError, mark_failed
-
-ERRORS = "errors"
+from transforms.records import ERRORS, NAMESPACE, Element, StageError, mark_failed
 
 
 def uri_kind(uri: str) -> str:
@@ -152,7 +151,7 @@ class FetchBatch(beam.DoFn):
         return {**element, "data": data, "attempts": attempts}
 
     def start_bundle(self) -> None:
-        self._pending: tuple[list[Future], object, object] | None = None
+        self._pending: tuple[list[Future], Any, Any] | None = None
 
     def process(self, batch: list[Element], timestamp=beam.DoFn.TimestampParam,
                 window=beam.DoFn.WindowParam) -> Iterable:
@@ -171,9 +170,9 @@ class FetchBatch(beam.DoFn):
         self._pending = None
         for out in self._collect(futures):
             if isinstance(out, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, (window,)))
             else:
-                yield WindowedValue(out, timestamp, [window])
+                yield WindowedValue(out, timestamp, (window,))
 
     def _collect(self, futures: list[Future]) -> Iterable:
         """Failures one by one to ERRORS; successes as one list, so decoding runs them in parallel.
@@ -185,7 +184,7 @@ class FetchBatch(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(ERRORS, result)
             else:
                 if result["attempts"] > 1:
-                    Metrics.counter("image_tagger", "fetch_retried_ok").inc()
+                    Metrics.counter(NAMESPACE, "fetch_retried_ok").inc()
                 fetched.append(result)
         if fetched:
             yield fetched

@@ -59,7 +59,7 @@ class _DeadlineMixin:
     """Bounds the status line, headers and 1xx responses by the fetch's total deadline: when it
     passes, a watchdog timer shuts the socket down and the blocked read returns."""
 
-    def getresponse(self):  # type: ignore[override]
+    def getresponse(self):
         deadline = getattr(_local, "deadline", None)
         sock = getattr(self, "sock", None)
         timer = None
@@ -68,7 +68,7 @@ class _DeadlineMixin:
             timer.daemon = True
             timer.start()
         try:
-            return super().getresponse()  # type: ignore[misc]
+            return super().getresponse()
         finally:
             if timer is not None:
                 timer.cancel()
@@ -150,7 +150,8 @@ def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
 
 def _protocol_error(exc: BaseException) -> BaseException | None:
     """A malformed response (not a dropped connection) somewhere in the exception chain."""
-    seen, stack = set(), [exc]
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
     while stack:
         e = stack.pop()
         if e is None or id(e) in seen:

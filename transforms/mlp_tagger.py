@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from transforms.artifacts import join, read_bytes, write_bytes
-from transforms.model_handler import ElementModelHandler, default_torch_threads
-from transforms.records import Element
+from transforms.model_handler import ElementModelHandler
+from transforms.records import Element, with_fields
+from transforms.threads import configure_torch, worker_threads
 
 CONFIG = "config.json"
 WEIGHTS = "model.pt"
@@ -103,6 +104,7 @@ class MLPTaggerConfig:
     backbone: str  # version string of the job's backbone, checked against the model's
     top_k: int = 5
     num_workers: int = 1
+    torch_threads: int = 0  # 0: the worker's share of the cores (transforms/threads.py)
 
 
 class MLPTaggerHandler(ElementModelHandler):
@@ -116,9 +118,8 @@ class MLPTaggerHandler(ElementModelHandler):
         check_backbone(read_config(config.model_dir), config.backbone, config.model_dir)
 
     def load_model(self) -> LoadedTagger:
-        import torch
 
-        torch.set_num_threads(default_torch_threads(self._config.num_workers))
+        configure_torch(worker_threads(self._config.torch_threads, self._config.num_workers))
         net, config = load_taggernet(self._config.model_dir)
         check_backbone(config, self._config.backbone, self._config.model_dir)
         return LoadedTagger(net, config)
@@ -135,7 +136,7 @@ class MLPTaggerHandler(ElementModelHandler):
                 for j in order
                 if row[j] >= thresholds[j]
             ]
-            out.append({**e, "tags": tags, "label_scores": row})
+            out.append(with_fields(e, tags=tags, label_scores=row))
         return out
 
     def model_version(self) -> str:

@@ -8,23 +8,12 @@ that raises is retried element by element so one bad image becomes one dead lett
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler
 
 from transforms.records import Element, mark_failed
-
-
-def available_cores() -> int:
-    """Cores this process may run on (cgroup/affinity aware where the OS tells)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def default_torch_threads(num_workers: int = 1) -> int:
-    """Threads per worker process so N workers together use the cores, not oversubscribe them."""
-    return max(1, available_cores() // max(1, num_workers))
 
 
 def resolve_device(device: str) -> str:
@@ -68,15 +57,18 @@ class ElementModelHandler(ModelHandler[Element, Element, Any]):
         live = [batch[i] for i in live_idx]
         try:
             results = self.infer(live, model)
+            if len(results) != len(live):  # a handler that loses elements would drop them silently
+                raise RuntimeError(f"{len(results)} results for {len(live)} elements")
         except Exception:  # noqa: BLE001 - isolate the culprit below
             results = [self._infer_one(e, model) for e in live]
-        for i, result in zip(live_idx, results, strict=False):
+        for i, result in zip(live_idx, results, strict=True):
             out[i] = result
         return out
 
     def _infer_one(self, element: Element, model: Any) -> Element:
         try:
-            return self.infer([element], model)[0]
+            (result,) = self.infer([element], model)
+            return result
         except Exception as exc:  # noqa: BLE001 - one bad element, one dead letter
             return mark_failed(
                 element, "model", "model_error", f"{self.stage_name}: {type(exc).__name__}: {exc}"

@@ -74,7 +74,7 @@ def check_url(url: str, timeout: float | None = None) -> None:
 
 
 class _GuardMixin:
-    def _new_conn(self):  # type: ignore[override]
+    def _new_conn(self):
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None  # the connect timeout
         check_host(self.host, self.port, timeout)
         sock = super()._new_conn()
@@ -96,7 +96,7 @@ class GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
 def blocked_in_chain(exc: BaseException) -> BlockedAddressError | None:
     """Find a BlockedAddressError inside the wrappers urllib3 and requests put around it."""
     seen = set()
-    stack = [exc]
+    stack: list[BaseException | None] = [exc]
     while stack:
         e = stack.pop()
         if e is None or id(e) in seen:

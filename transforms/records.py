@@ -1,21 +1,58 @@
-"""Record shapes shared by every stage: the element dict, the output schemas, dead letters.
+"""Record shapes shared by every stage: the element, the output schemas, dead letters, names.
 
-Elements travel through the pipeline as plain dicts (cheap to pickle, easy to extend).
-An element that failed carries an ``error`` entry; later stages pass it through untouched
-and the write stage routes it to the dead-letter table, so no input is ever dropped.
+Elements travel through the pipeline as dicts typed by ``Element`` (a TypedDict: checked by
+mypy, and at run time a plain dict, as cheap to pickle as before; a dataclass would cost more
+on the hot path, see docs/ARCHITECTURE.md). An element that failed carries an ``error`` entry;
+later stages pass it through untouched and the write stage routes it to the dead-letter
+table, so no input is ever dropped. The tags table's base columns are here; stages add theirs
+through the registry (transforms/stage.py).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 
-Element = dict[str, Any]
+NAMESPACE = "image_tagger"  # Beam metrics; model stages use NAMESPACE.<stage>
+ERRORS = "errors"  # the dead-letter output of every DoFn, and the dead-letter table's name
 
-TAG_SOURCES = ("tagger", "detector", "expansion", "zero_shot")
+
+class Element(TypedDict, total=False):
+    """What travels between stages. Ingest fills the first block; each model stage declares the
+    fields it reads and writes in its registration (transforms/stage.py)."""
+
+    uri: str
+    image_id: str
+    attempts: int
+    data: bytes  # fetched bytes (dropped after the last stage that reads them)
+    image: Any  # PIL.Image, RGB at the working size
+    width: int
+    height: int
+    features: Any  # np.ndarray [D]
+    imagenet_probs: Any  # np.ndarray [1000]
+    label_scores: Any  # np.ndarray [labels] (TaggerNet)
+    tags: list[dict[str, Any]]  # TAG_STRUCT: name, score, source, origin
+    objects: list[dict[str, Any]]  # OBJECT_STRUCT: label, score, box
+    content_sha256: str
+    phash: int
+    embedding: Any  # np.ndarray [D] float16
+    labels: list[str]  # feature job
+    split: str  # feature job
+    error: dict[str, Any]  # stage, error_type, error_message, attempts
+
+
+def with_fields(element: Element, **fields: Any) -> Element:
+    """A copy of ``element`` with ``fields`` set (how every stage adds what it writes)."""
+    return cast(Element, {**element, **fields})
+
+
+def shard_pattern(output: str, table: str) -> str:
+    """The glob of one table's shards under an output (``OUTPUT/tags-*.parquet``)."""
+    return FileSystems.join(output.rstrip("/"), f"{table}-*.parquet")
 
 TAG_STRUCT = pa.struct(
     [
@@ -96,7 +133,7 @@ def mark_failed(
     """Attach an error to an element, dropping heavy payloads it no longer needs.
 
     ``attempts`` defaults to the fetch attempts the element already records (else 1)."""
-    out = {"uri": element["uri"], "image_id": element["image_id"]}
+    out: Element = {"uri": element["uri"], "image_id": element["image_id"]}
     out["error"] = {
         "stage": stage,
         "error_type": error_type,
@@ -110,8 +147,9 @@ def now_utc() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
-def to_tags_row(element: Element, model_version: str) -> dict[str, Any]:
-    return {
+def to_tags_row(element: Element, model_version: str, columns: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A tags-table row: the base columns, then each stage column (null when its stage was off)."""
+    row: dict[str, Any] = {
         "uri": element["uri"],
         "image_id": element["image_id"],
         "width": int(element["width"]),
@@ -121,6 +159,12 @@ def to_tags_row(element: Element, model_version: str) -> dict[str, Any]:
         "model_version": model_version,
         "processed_at": now_utc(),
     }
+    for name in columns:
+        row[name] = element.get(name)
+    return row
+
+
+
 
 
 def to_error_row(element: Element) -> dict[str, Any]:

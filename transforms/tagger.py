@@ -18,7 +18,8 @@ import numpy as np
 
 from transforms import calibration
 from transforms.model_handler import ElementModelHandler
-from transforms.records import Element
+from transforms.records import Element, with_fields
+from transforms.stage import Stage, register
 
 CALIBRATION_KEY = "tagger:imagenet_tags"
 
@@ -125,7 +126,38 @@ class ImageNetTaggerHandler(ElementModelHandler):
             raise ValueError("the imagenet tagger needs a backbone with an ImageNet head")
         scores = model.calibrated(np.stack([e["imagenet_probs"] for e in batch]), self._config.calibration)
         tags = top_tags(scores, model.names, self._config.top_k, self._config.min_score)
-        return [{**e, "tags": t} for e, t in zip(batch, tags, strict=True)]
+        return [with_fields(e, tags=t) for e, t in zip(batch, tags, strict=True)]
 
     def model_version(self) -> str:
         return "imagenet_tags@v1"
+
+
+# --- registration -----------------------------------------------------------------------------
+def add_options(group) -> None:
+    group.add_argument("--tagger_model", default=None,
+                       help="Model directory from pipeline.train (local or gs://): tag with the "
+                       "trained TaggerNet instead of the embedded ImageNet everyday tagger.")
+    group.add_argument("--top_k", type=int, default=5, help="Most tagger tags per image.")
+    group.add_argument("--min_score", type=float, default=0.5,
+                       help="Smallest calibrated score of any written tag (tagger, detector, "
+                       "expansion, zero-shot): the estimated chance the tag is right.")
+    group.add_argument("--calibration", default=calibration.EMBEDDED,
+                       help="Per-source score calibration: 'embedded' (fitted by pipeline.quality "
+                       "--fit on the tuning photos), a JSON file (local/gs://), or 'none' (raw scores).")
+
+
+def build(o, num_workers: int = 1):
+    """The trained TaggerNet when --tagger_model is given, else the embedded ImageNet tagger."""
+    if o.tagger_model:
+        from transforms.features import backbone_config
+        from transforms.mlp_tagger import MLPTaggerConfig, MLPTaggerHandler
+
+        return MLPTaggerHandler(MLPTaggerConfig(o.tagger_model, backbone_config(o).version(), o.top_k,
+                                                num_workers, o.torch_threads))
+    return ImageNetTaggerHandler(TaggerConfig(top_k=o.top_k, min_score=o.min_score, calibration=o.calibration))
+
+
+STAGE = register(Stage(
+    name="tagger", reads=("imagenet_probs", "features"), writes=("tags:tagger", "label_scores"),
+    build=build, options=add_options, tag_source="tagger", colour="#1f77b4", bench_batch=64,
+))

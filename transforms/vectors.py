@@ -78,7 +78,8 @@ def candidate_words(kv: KeyedVectors, limit: int) -> tuple[list[str], np.ndarray
     vocabulary for nearest-word expansion."""
     from gensim.parsing.preprocessing import STOPWORDS
 
-    words, rows = [], []
+    words: list[str] = []
+    rows: list[int] = []
     for i, w in enumerate(kv.index_to_key):
         if len(words) >= limit:
             break

@@ -16,14 +16,14 @@ from apache_beam.metrics import Metrics
 from transforms import progress
 from transforms.backfill import RemoveStaleShards
 from transforms.records import (
+    ERRORS,
     ERRORS_SCHEMA,
+    NAMESPACE,
     TAGS_SCHEMA,
     Element,
     to_error_row,
 )
 
-ERRORS = "errors"
-NAMESPACE = "image_tagger"
 CODECS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
 # About 64k tags rows per row group: large enough for fast scans in DuckDB/BigQuery/Spark,
 # small enough that a worker buffers one at a time.
@@ -135,7 +135,7 @@ class WriteOutputs(beam.PTransform):
             errors
             | "CountErrors" >> beam.ParDo(_CountErrors())
             | "WriteErrors" >> beam.io.WriteToParquet(
-                FileSystems.join(self._output, "errors"),
+                FileSystems.join(self._output, ERRORS),
                 ERRORS_SCHEMA,
                 file_name_suffix=".parquet",
                 num_shards=self._num_shards,
@@ -143,7 +143,7 @@ class WriteOutputs(beam.PTransform):
                 row_group_buffer_size=ROW_GROUP_BYTES,
             )
         )
-        for name, table, written in ((self._table, self._table, tags), ("Errors", "errors", errs)):
+        for name, table, written in ((self._table, self._table, tags), ("Errors", ERRORS, errs)):
             _ = (
                 written
                 | f"AllFinal{name.title()}" >> beam.combiners.ToList()

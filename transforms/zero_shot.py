@@ -24,6 +24,7 @@ import io
 import json
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -32,7 +33,8 @@ from transforms.artifacts import join, read_bytes
 from transforms.calibration import standardise_rows
 from transforms.lexicon import imagenet_ancestor_words, implied_words
 from transforms.model_handler import ElementModelHandler
-from transforms.records import Element
+from transforms.records import Element, with_fields
+from transforms.stage import Stage, register
 from transforms.tagger import CALIBRATION_KEY as TAGGER_CALIBRATION_KEY
 from transforms.tagger import group_scores, imagenet_table_data
 from transforms.vectors import EMBEDDED, load_vectors, phrase_vector
@@ -235,7 +237,8 @@ class _ZeroShotModel:
         if self.mapping is not None:
             s = self.mapping.scores(np.stack([e["features"] for e in batch]), self.vocab)
         else:
-            s = conse_scores(np.stack([e[self.probs_field] for e in batch]), self.seen, self.vocab, top_t)
+            probs = np.stack([cast(dict, e)[self.probs_field] for e in batch])
+            s = conse_scores(probs, self.seen, self.vocab, top_t)
         if self.platt is not None:
             s = self.platt(standardise_rows(s, self.known) if self.platt.feature == "z" else s)
         s[:, ~self.known] = -np.inf
@@ -269,9 +272,43 @@ class ZeroShotHandler(ElementModelHandler):
                 for j in idx
                 if row[j] >= self._config.min_score
             ]
-            out.append({**e, "tags": e.get("tags", []) + extra})
+            out.append(with_fields(e, tags=e.get("tags", []) + extra))
         return out
 
     def model_version(self) -> str:
         c = self._config
         return f"{resolve_method(c)}@{c.vocabulary}"
+
+
+# --- registration -----------------------------------------------------------------------------
+def add_options(group) -> None:
+    group.add_argument("--vocabulary", default=None,
+                       help="File of words/phrases, one per line (local or gs://): every image gets "
+                       "its best-ranked entries as tags with source zero_shot.")
+    group.add_argument("--zero_shot_method", choices=METHODS, default="auto",
+                       help="conse (probability-weighted seen-label vectors), fast0tag (the learned "
+                       "linear map in --tagger_model), auto (fast0tag when the model has one).")
+    group.add_argument("--zero_shot_top_k", type=int, default=3, help="Most zero-shot tags per image.")
+    group.add_argument("--zero_shot_min_score", type=float, default=None,
+                       help="Smallest calibrated score of a zero-shot tag (default: --min_score).")
+    group.add_argument("--conse_top_t", type=int, default=10,
+                       help="ConSE: how many top seen labels form the image's semantic vector.")
+
+
+def build(o, num_workers: int = 1) -> ZeroShotHandler | None:
+    if not o.vocabulary:
+        return None
+    return ZeroShotHandler(ZeroShotConfig(
+        vocabulary=o.vocabulary, method=o.zero_shot_method, top_k=o.zero_shot_top_k,
+        min_score=o.min_score if o.zero_shot_min_score is None else o.zero_shot_min_score,
+        top_t=o.conse_top_t, word_vectors=o.word_vectors, word_vectors_sha256=o.word_vectors_sha256,
+        model_dir=o.tagger_model, calibration=o.calibration,
+    ))
+
+
+STAGE = register(Stage(
+    name="zero_shot",
+    reads=("imagenet_probs", "label_scores", "features", "tags:tagger", "tags:detector"),
+    writes=("tags:zero_shot",), build=build, options=add_options, tag_source="zero_shot",
+    colour="#9467bd", bench_batch=64,
+))

@@ -1,0 +1,110 @@
+"""The stage registry: order, working size, field dropping, options, schema and legend all
+derive from what each stage declares."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pyarrow as pa
+import pytest
+
+from pipeline.options import decode_config
+from transforms.stage import (
+    REGISTRY,
+    Column,
+    Stage,
+    colours,
+    needed_after,
+    ordered,
+    register,
+    registered,
+    tag_sources,
+    tags_schema,
+    working_size,
+)
+
+
+def _stage(name, reads=(), writes=(), **kw):
+    return Stage(name=name, reads=tuple(reads), writes=tuple(writes), build=lambda o, n=1: None, **kw)
+
+
+def test_graph_order_follows_declared_fields():
+    names = [s.name for s in registered()]
+    assert names == ["fingerprint", "backbone", "tagger", "detector", "zero_shot", "expansion", "embedding"]
+    a, b, c = _stage("a", writes=["x"]), _stage("b", reads=["x"], writes=["y"]), _stage("c", reads=["y"])
+    assert [s.name for s in ordered([c, b, a])] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="cycle"):
+        ordered([_stage("p", reads=["q"], writes=["p"]), _stage("q", reads=["p"], writes=["q"])])
+
+
+def test_working_size_is_what_the_enabled_stages_need(tmp_path):
+    stages = registered()
+    o = SimpleNamespace(detector="yolox_nano", max_pixels=10**8)
+    assert working_size(stages, o) == (256, 416)
+    o.detector = "fasterrcnn_resnet50_fpn_v2"  # torchvision resizes the short side to 800
+    assert working_size(stages, o) == (800, 1)
+    config = decode_config(o, stages)
+    assert (config.min_short_side, config.keep_data) == (800, True)  # the fingerprint reads the bytes
+    backbone_only = [REGISTRY["backbone"]]
+    assert decode_config(o, backbone_only).keep_data is False
+
+
+def test_heavy_fields_are_dropped_after_their_last_reader():
+    stages = registered()
+    index = {s.name: i for i, s in enumerate(stages)}
+    assert "data" not in needed_after(stages, index["fingerprint"])
+    assert "image" in needed_after(stages, index["backbone"])  # the detector still needs pixels
+    assert "image" not in needed_after(stages, index["detector"])
+    assert "features" in needed_after(stages, index["expansion"])  # --embeddings reads them
+
+
+def test_schema_legend_and_sources_come_from_the_stages():
+    schema = tags_schema()
+    assert {"content_sha256", "phash", "embedding"} <= set(schema.names)
+    assert schema.field("embedding").type == pa.list_(pa.float16())
+    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion")
+    assert set(colours()) == set(tag_sources())
+
+
+def test_a_new_stage_needs_only_its_registration():
+    ocr = register(_stage("ocr_test", reads=["image"], writes=["text", "tags:ocr"], tag_source="ocr",
+                          colour="#000000", columns=(Column("text", pa.string(), "recognised text"),)))
+    try:
+        order = [s.name for s in ordered([*registered(), ocr])]
+        assert order.index("ocr_test") > order.index("fingerprint")
+        with pytest.raises(ValueError, match="registered twice"):
+            register(_stage("ocr_test", reads=["other"]))
+    finally:
+        REGISTRY.pop("ocr_test")
+
+
+def test_every_stage_declares_a_consistent_contract():
+    for stage in registered():
+        assert stage.reads or stage.writes
+        for column in stage.columns:
+            assert column.name in stage.writes, (stage.name, column.name)
+        if stage.tag_source:
+            assert f"tags:{stage.tag_source}" in stage.writes
+
+
+def test_config_defaults_match_the_command_line():
+    """Defaults live once: a stage's config dataclass and its options must agree."""
+    from benchmarks.bench import job_options
+    from transforms.detect import DetectorConfig
+    from transforms.expand import ExpansionConfig
+    from transforms.tagger import TaggerConfig
+    from transforms.zero_shot import ZeroShotConfig
+
+    o = job_options()
+    assert (ZeroShotConfig("v").top_k, ZeroShotConfig("v").min_score) == (o.zero_shot_top_k, o.min_score)
+    assert (TaggerConfig().top_k, TaggerConfig().min_score) == (o.top_k, o.min_score)
+    assert (DetectorConfig().threshold, DetectorConfig().max_objects) == (o.detection_threshold, o.max_objects)
+    assert (ExpansionConfig().per_tag, ExpansionConfig().method) == (o.expansion_per_tag, o.expansion_method)
+
+
+def test_the_report_shows_a_source_no_stage_declares():
+    from pipeline.report import OTHER, _card
+
+    html = _card({"uri": "u", "width": 1, "height": 1, "objects": [],
+                  "tags": [{"name": "x", "score": 0.9, "source": "ocr", "origin": None}]}, "")
+    assert OTHER in html and "x" in html, "an unknown source gets the neutral colour, not a KeyError"
