@@ -150,19 +150,11 @@ def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
 
 def _protocol_error(exc: BaseException) -> BaseException | None:
     """A malformed response (not a dropped connection) somewhere in the exception chain."""
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in net_guard.exception_chain(exc):
         if isinstance(e, http.client.RemoteDisconnected):
             return None  # a dropped connection: transient
         if isinstance(e, (http.client.BadStatusLine, http.client.LineTooLong, http.client.HTTPException)):
             return e
-        stack.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
-        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
     return None
 
 

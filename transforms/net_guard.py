@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
@@ -93,17 +94,21 @@ class GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
     pass
 
 
-def blocked_in_chain(exc: BaseException) -> BlockedAddressError | None:
-    """Find a BlockedAddressError inside the wrappers urllib3 and requests put around it."""
-    seen = set()
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception inside the wrappers urllib3 and requests put around a failure (causes,
+    contexts, ``reason`` and exception arguments), each once."""
+    seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
         e = stack.pop()
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, BlockedAddressError):
-            return e
+        yield e
         stack.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
         stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
-    return None
+
+
+def blocked_in_chain(exc: BaseException) -> BlockedAddressError | None:
+    """Find a BlockedAddressError inside the wrappers urllib3 and requests put around it."""
+    return next((e for e in exception_chain(exc) if isinstance(e, BlockedAddressError)), None)
