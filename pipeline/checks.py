@@ -103,7 +103,8 @@ def check_image_options(o) -> None:
         raise LaunchError(f"--output {o.output} contains glob characters (*?[]{{}}), which Beam's "
                           "file sink would read as a pattern; choose another name")
     for option, value, low in (
-        ("--num_shards", o.num_shards, 0), ("--fetch_threads", o.fetch_threads, 1),
+        ("--num_shards", o.num_shards, 0), ("--fetch_concurrency", o.fetch_concurrency, 1),
+        ("--max_per_host", o.max_per_host, 1), ("--max_host_rate", o.max_host_rate, 0),
         ("--fetch_batch_size", o.fetch_batch_size, 1), ("--max_bytes", o.max_bytes, 1),
         ("--max_attempts", o.max_attempts, 1), ("--max_redirects", o.max_redirects, 0),
         ("--decode_threads", o.decode_threads, 0), ("--max_pixels", o.max_pixels, 1),

@@ -98,7 +98,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
             raise LaunchError("--output is required (see --help)")
         check_output(o.output)
         need_file("--labels", o.labels, set())
-        for option, value in (("--fetch_threads", o.fetch_threads), ("--max_bytes", o.max_bytes)):
+        for option, value in (("--fetch_concurrency", o.fetch_concurrency), ("--max_bytes", o.max_bytes)):
             at_least(option, value, 1)
     except LaunchError as exc:
         raise SystemExit(f"image-tagger extract-features: {exc}") from None

@@ -18,7 +18,7 @@ from pipeline import options as opt
 from transforms import progress
 from transforms.backfill import SkipExisting, existing_rows
 from transforms.decode import DecodeBatch
-from transforms.fetch import FetchBatch
+from transforms.fetch import FetchWindow
 from transforms.read import ReadUris
 from transforms.records import ERRORS, NAMESPACE, TAGS_SCHEMA, Element, shard_pattern, to_tags_row
 from transforms.stage import PIXELS, Stage, enabled, needed_after, tags_schema
@@ -41,11 +41,8 @@ def _drop(element: Element, fields: frozenset[str]) -> Element:
 def fetch_and_decode(elements, o, stages: list[Stage] | None = None, num_workers: int = 1) -> tuple:
     """elements -> (decoded elements with ``image``, [dead-letter PCollections])."""
     counted = elements | "CountInputs" >> beam.Map(_count_input)
-    fetched = (
-        counted
-        | "BatchFetch" >> beam.BatchElements(min_batch_size=1, max_batch_size=o.fetch_batch_size)
-        | "Fetch" >> beam.ParDo(FetchBatch(opt.http_config(o), o.fetch_threads)).with_outputs(ERRORS, main="ok")
-    )
+    window = FetchWindow(opt.http_config(o), o.fetch_concurrency, o.max_per_host, o.fetch_batch_size)
+    fetched = counted | "Fetch" >> beam.ParDo(window).with_outputs(ERRORS, main="ok")
     decode = DecodeBatch(opt.decode_config(o, stages), o.decode_threads or worker_threads(0, num_workers))
     decoded = fetched.ok | "Decode" >> beam.ParDo(decode).with_outputs(ERRORS, main="ok")
     return decoded.ok, [fetched[ERRORS], decoded[ERRORS]]
@@ -73,7 +70,7 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]]):
 
 def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     """Build the tag job on ``pipeline``; returns the write results (tags, errors)."""
-    handlers = enabled(o, num_workers)
+    handlers = [] if getattr(o, "ingest_only", False) else enabled(o, num_workers)
     stages = [s for s, _ in handlers]
     schema = tags_schema()
     elements = pipeline | "Read" >> ReadUris(o.input)

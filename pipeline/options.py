@@ -56,10 +56,19 @@ class ImageOptions(PipelineOptions):
         )
 
         fetch = parser.add_argument_group("fetching")
-        fetch.add_argument("--fetch_threads", type=int, default=16,
-                           help="Concurrent fetches per worker.")
+        fetch.add_argument("--fetch_concurrency", "--fetch_threads", dest="fetch_concurrency", type=int,
+                           default=64, help="Requests in flight per worker at all times (a continuous "
+                           "window: each image moves on as soon as it arrives).")
+        fetch.add_argument("--max_per_host", type=int, default=8,
+                           help="Requests in flight to one host per worker (crawler manners).")
+        fetch.add_argument("--max_host_rate", type=float, default=0.0,
+                           help="Requests per second started to one host per worker (0: no limit).")
+        fetch.add_argument("--ingest_only", action="store_true", default=False,
+                           help="Tag job: fetch and decode only, no models: one tags row per image "
+                           "(uri, image_id, width, height, empty tags and objects) and the "
+                           "dead-letter table. Checks a URL list before paying for inference.")
         fetch.add_argument("--fetch_batch_size", type=int, default=32,
-                           help="URIs handed to the fetch pool at once (bounds in-flight memory).")
+                           help="Fetched images handed to the decoder at once (decoded in parallel).")
         fetch.add_argument("--max_bytes", type=int, default=20 * 1024 * 1024,
                            help="Largest accepted image body in bytes (too_large beyond).")
         fetch.add_argument("--connect_timeout", type=float, default=5.0,
@@ -112,7 +121,8 @@ def http_config(o: ImageOptions) -> HttpConfig:
         user_agent=o.http_user_agent,
         allow_private_networks=o.allow_private_networks,
         respect_robots=not o.ignore_robots_opt_out,
-        pool_size=o.fetch_threads,
+        pool_size=o.fetch_concurrency,
+        max_host_rate=o.max_host_rate,
     )
 
 

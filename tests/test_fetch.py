@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import send_bytes
-from transforms.fetch import FetchBatch, fetch_file, uri_kind
+from transforms.fetch import FetchWindow, fetch_file, uri_kind
 from transforms.http_client import HttpConfig
 from transforms.records import StageError, new_element
 
@@ -61,29 +61,114 @@ def test_uri_parsing_never_raises_anything_but_stage_errors(uri):
         assert exc.error_type in ("invalid_uri", "unsupported_scheme")
 
 
-def test_fetch_batch_routes_failures(tmp_path, http_server):
+def _run_window(fn, elements):
+    where = {"timestamp": MIN_TIMESTAMP, "window": GlobalWindow()}
+    fn.setup()
+    try:
+        fn.start_bundle()
+        out = [r for e in elements for r in fn.process(e, **where)]
+        tail = [w.value if hasattr(w, "value") and not isinstance(w, list) else w for w in fn.finish_bundle()]
+    finally:
+        fn.teardown()
+    return out, tail
+
+
+def test_fetch_window_routes_failures_and_hands_on_batches(tmp_path, http_server):
     base, routes = http_server
     routes["/a"] = send_bytes(b"A")
     ok = tmp_path / "ok.jpg"
     ok.write_bytes(b"B")
-    fn = FetchBatch(HttpConfig(allow_private_networks=True), threads=4)
-    fn.setup()
+    fn = FetchWindow(HttpConfig(allow_private_networks=True), concurrency=4, batch_size=2)
+    upstream_failure = {**new_element("x"), "error": {"stage": "read"}}
+    elements = [new_element(f"{base}/a"), new_element(str(ok)), new_element(f"{base}/gone"), upstream_failure,
+                new_element(str(ok))]
+    out, tail = _run_window(fn, elements)
+    everything = out + tail
+    batches = [r for r in everything if isinstance(r, list)]
+    bad = [r.value for r in everything if not isinstance(r, list)]
+    assert sorted(e["data"] for b in batches for e in b) == [b"A", b"B", b"B"]
+    assert all(len(b) <= 2 for b in batches), "successes travel on in lists of at most batch_size"
+    assert sorted(str(b["error"].get("error_type")) for b in bad) == ["None", "http_404"]
+    assert any(b is upstream_failure for b in bad)
+
+
+def _counting_server(delays: dict[str, float]):
+    """Loopback server that sleeps per path and records requests in flight, per Host header."""
+    import http.server
+    import threading
+    import time as _time
+
+    state = {"now": {}, "peak": {}, "total_peak": 0, "lock": threading.Lock()}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            host = self.headers.get("Host", "").split(":")[0]
+            with state["lock"]:
+                state["now"][host] = state["now"].get(host, 0) + 1
+                state["peak"][host] = max(state["peak"].get(host, 0), state["now"][host])
+                state["total_peak"] = max(state["total_peak"], sum(state["now"].values()))
+            _time.sleep(delays.get(self.path, 0.2))
+            body = b"x" * 100
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            with state["lock"]:
+                state["now"][host] -= 1
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, state
+
+
+def test_fetch_window_stays_full_within_the_per_host_limit():
+    server, state = _counting_server({"/slow": 2.0})
+    port = server.server_address[1]
     try:
-        fn.start_bundle()
-        upstream_failure = {**new_element("x"), "error": {"stage": "read"}}
-        batch = [new_element(f"{base}/a"), new_element(str(ok)), new_element(f"{base}/gone"), upstream_failure]
-        where = {"timestamp": MIN_TIMESTAMP, "window": GlobalWindow()}
-        assert list(fn.process(batch, **where)) == [], "a batch is handed on when the next one starts"
-        results = list(fn.process([new_element(str(ok))], **where))
-        tail = list(fn.finish_bundle())
+        uris = [f"http://{h}:{port}/{i}" for i in range(20) for h in ("127.0.0.1", "localhost")]
+        fn = FetchWindow(HttpConfig(allow_private_networks=True), concurrency=4, max_per_host=2, batch_size=1)
+        out, tail = _run_window(fn, [new_element(f"http://127.0.0.1:{port}/slow"), *map(new_element, uris)])
     finally:
-        fn.teardown()
-    assert len(tail) == 1 and tail[0].value[0]["uri"] == str(ok), "the last batch leaves at bundle end"
-    batches = [r for r in results if isinstance(r, list)]
-    assert len(batches) == 1, "successes travel on as one batch, for parallel decoding"
-    good = batches[0]
-    bad = [r.value for r in results if not isinstance(r, list)]
-    assert sorted(r["data"] for r in good) == [b"A", b"B"]
-    assert [b["error"].get("error_type") for b in bad] == ["http_404", None]
-    assert bad[0]["error"]["stage"] == "fetch" and "data" not in bad[0]
-    assert bad[1] is upstream_failure
+        server.shutdown()
+        server.server_close()
+    assert max(state["peak"].values()) <= 2, state["peak"]
+    assert state["total_peak"] >= 3, "the window is used, not one batch at a time"
+    order = [e["uri"] for b in out + tail if isinstance(b, list) for e in b]
+    assert len(order) == 41
+    assert order.index(f"http://127.0.0.1:{port}/slow") >= 10, "fast images move on while the slow one downloads"
+
+
+def test_dns_is_cached_per_worker_including_failures(monkeypatch, http_server):
+    import socket
+
+    from transforms import net_guard
+    from transforms.http_client import HttpFetcher
+
+    base, routes = http_server
+    port = base.rsplit(":", 1)[1]
+    for i in range(10):
+        routes[f"/{i}"] = send_bytes(b"x")
+    calls: list[str] = []
+    real = socket.getaddrinfo
+
+    def counting(host, *args, **kwargs):
+        calls.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    net_guard.DNS.clear()
+    fetcher = HttpFetcher(HttpConfig(allow_private_networks=True))
+    try:
+        for i in range(10):
+            assert fetcher.fetch(f"http://localhost:{port}/{i}")[0] == b"x"
+    finally:
+        fetcher.close()
+    assert calls.count("localhost") == 1, calls
+    for _ in range(3):
+        with pytest.raises(OSError):
+            net_guard.resolve("no-such-host.invalid", 80, 5)
+    assert calls.count("no-such-host.invalid") == 1, "failures are cached too"

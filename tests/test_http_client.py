@@ -286,3 +286,29 @@ def test_a_redirect_to_a_malformed_url_is_an_invalid_uri(http_server):
     base, routes = http_server
     routes["/r"] = redirect("http://[::1/broken")
     assert failure(f"{base}/r").error_type == "invalid_uri"
+
+
+def test_retry_after_holds_the_whole_host_and_the_rate_limit_spaces_requests(http_server):
+    base, routes = http_server
+    routes["/a"] = send_bytes(b"a")
+    routes["/b"] = send_bytes(b"b")
+    fetcher = HttpFetcher(HttpConfig(allow_private_networks=True, total_timeout_s=5))
+    try:
+        fetcher._hold_host(f"{base}/a", 0.6)  # noqa: SLF001 - what a 429/503 Retry-After does
+        start = time.monotonic()
+        assert fetcher.fetch(f"{base}/b")[0] == b"b"
+        assert time.monotonic() - start >= 0.55, "another URL of the same host waited too"
+        fetcher._hold_host(f"{base}/a", 60)  # noqa: SLF001
+        with pytest.raises(StageError) as info:
+            fetcher.fetch(f"{base}/b")
+        assert info.value.error_type == "timeout", "a pause past the deadline fails at once"
+    finally:
+        fetcher.close()
+    paced = HttpFetcher(HttpConfig(allow_private_networks=True, max_host_rate=5))
+    try:
+        start = time.monotonic()
+        for _ in range(5):
+            paced.fetch(f"{base}/a")
+        assert time.monotonic() - start >= 0.75, "5 requests at 5/s take at least 0.8 s"
+    finally:
+        paced.close()

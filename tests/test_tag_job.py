@@ -154,3 +154,14 @@ def test_ssrf_guard_is_on_by_default(tmp_path, http_server):
     errors = read_table(tmp_path / "out", "errors").to_pylist()
     assert counters["failed"] == 1
     assert [(e["stage"], e["error_type"]) for e in errors] == [("fetch", "blocked_address")]
+
+
+def test_ingest_only_writes_one_row_per_image_without_models(tmp_path, photos):
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['chelsea']}\n{photos['coffee']}\n{tmp_path / 'gone.jpg'}\n")
+    out = tmp_path / "out"
+    counters = tag.run(["--input", str(listing), "--output", str(out), "--ingest_only"])
+    rows = read_table(out, "tags").to_pylist()
+    assert counters["tagged"] == 2 and len(read_table(out, "errors")) == 1
+    assert all(r["tags"] == [] and r["objects"] == [] and r["width"] > 0 for r in rows)
+    assert all(r["model_version"] == "" for r in rows), "no model ran"

@@ -1,8 +1,9 @@
 """Fetch stage: URI -> bytes, for local paths and gs:// (Beam FileSystems) and http(s).
 
-Fetches run in batches on a small thread pool per worker, so network latency overlaps
-instead of adding up, and one batch ahead, so downloads overlap with the model stages;
-in-flight memory is bounded by 2 x batch size x ``max_bytes``.
+A continuous window of fetches per worker (``FetchWindow``): up to ``--fetch_concurrency``
+requests in flight at all times, at most ``--max_per_host`` to one host, and each image handed
+on as soon as it arrives, so network latency overlaps instead of adding up and one slow URL
+holds only its own slot; in-flight memory is bounded by (window + batch) x ``max_bytes``.
 Every failure becomes a dead letter with a stable ``error_type`` and the attempts made.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -21,7 +22,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.http_client import HttpConfig, HttpFetcher
-from transforms.records import ERRORS, NAMESPACE, Element, StageError, mark_failed
+from transforms.records import ERRORS, NAMESPACE, Element, StageError, mark_failed, with_fields
 
 
 def uri_kind(uri: str) -> str:
@@ -116,26 +117,40 @@ def fetch_file(uri: str, max_bytes: int) -> bytes:
     return data
 
 
-class FetchBatch(beam.DoFn):
-    """DoFn over batches of elements: emits the batch of fetched elements (with ``data``) as one
-    list, so decoding can run it in parallel too, and each failure as a fetch dead letter.
+def host_of(element: Element) -> str:
+    """The host a fetch goes to ('' for local files and gs://, which take no per-host limit)."""
+    uri = element["uri"]
+    if "error" in element or not uri.lower().startswith(("http://", "https://")):
+        return ""
+    try:
+        return (urlsplit(uri).hostname or "").lower()
+    except ValueError:
+        return ""
 
-    Elements that already failed upstream (read stage) pass straight to the dead letters.
+
+class FetchWindow(beam.DoFn):
+    """A continuous window of fetches per worker: up to ``concurrency`` requests in flight at all
+    times (``max_per_host`` of them to one host), each image handed on as soon as it arrives, so
+    a slow URL holds only its own slot. Fetched images travel on in lists of up to ``batch_size``
+    (decoding runs a list in parallel); failures go one by one to ERRORS. Elements that failed
+    upstream pass straight to the dead letters. In-flight memory is bounded by
+    (concurrency + batch_size) x max_bytes; elements waiting for a busy host hold no bytes, and
+    at most ``4 x concurrency`` of them wait before the bundle blocks.
     """
 
-    def __init__(self, config: HttpConfig, threads: int = 16):
+    def __init__(self, config: HttpConfig, concurrency: int = 64, max_per_host: int = 8, batch_size: int = 32):
         self._config = config
-        self._threads = threads
+        self._concurrency = max(1, concurrency)
+        self._max_per_host = max(1, max_per_host)
+        self._batch_size = max(1, batch_size)
         self._http: HttpFetcher | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def setup(self) -> None:
         self._http = HttpFetcher(self._config)
-        self._pool = ThreadPoolExecutor(max_workers=self._threads)
+        self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="fetch")
 
     def _fetch_one(self, element: Element) -> Element:
-        if "error" in element:
-            return element
         uri = element["uri"]
         attempts = 1
         try:
@@ -148,46 +163,83 @@ class FetchBatch(beam.DoFn):
             return mark_failed(element, "fetch", exc.error_type, str(exc), exc.attempts)
         except Exception as exc:  # noqa: BLE001 - never let one URI kill the bundle
             return mark_failed(element, "fetch", "fetch_error", f"{type(exc).__name__}: {exc}")
-        return {**element, "data": data, "attempts": attempts}
+        return with_fields(element, data=data, attempts=attempts)
 
+    # -- the window, run on the bundle's thread only (no locks) ------------------------------
     def start_bundle(self) -> None:
-        self._pending: tuple[list[Future], Any, Any] | None = None
+        self._in_flight: dict[Future, str] = {}
+        self._per_host: dict[str, int] = {}
+        self._waiting: dict[str, list[Element]] = {}
+        self._ready: list[Element] = []
+        self._where: tuple[Any, Any] | None = None
 
-    def process(self, batch: list[Element], timestamp=beam.DoFn.TimestampParam,
-                window=beam.DoFn.WindowParam) -> Iterable:
-        # Start this batch, then hand on the previous one: while the model stages downstream
-        # work on batch k, batch k+1 is already downloading (at most two batches in flight).
+    def _waiting_count(self) -> int:
+        return sum(len(v) for v in self._waiting.values())
+
+    def _submit(self, element: Element, host: str) -> None:
         assert self._pool is not None
-        started = [self._pool.submit(self._fetch_one, e) for e in batch]
-        previous, self._pending = self._pending, (started, timestamp, window)
-        if previous is not None:
-            yield from self._collect(previous[0])
+        self._per_host[host] = self._per_host.get(host, 0) + 1
+        self._in_flight[self._pool.submit(self._fetch_one, element)] = host
 
-    def finish_bundle(self) -> Iterable:
-        if self._pending is None:
-            return
-        futures, timestamp, window = self._pending
-        self._pending = None
-        for out in self._collect(futures):
-            if isinstance(out, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, (window,)))
-            else:
-                yield WindowedValue(out, timestamp, (window,))
+    def _fill(self) -> None:
+        """Start waiting fetches whose host has a free slot, while the window has room."""
+        for host in list(self._waiting):
+            queue = self._waiting[host]
+            while queue and len(self._in_flight) < self._concurrency and (
+                    not host or self._per_host.get(host, 0) < self._max_per_host):
+                self._submit(queue.pop(0), host)
+            if not queue:
+                del self._waiting[host]
 
-    def _collect(self, futures: list[Future]) -> Iterable:
-        """Failures one by one to ERRORS; successes as one list, so decoding runs them in parallel.
-        (Counters are bumped here: Beam metrics only count on the bundle's own thread.)"""
-        fetched = []
-        for future in futures:
+    def _harvest(self, block: bool) -> Iterable:
+        """Hand on finished fetches (waiting for one first when ``block``), then refill."""
+        if block and self._in_flight:
+            wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+        for future in [f for f in self._in_flight if f.done()]:
+            host = self._in_flight.pop(future)
+            self._per_host[host] -= 1
             result = future.result()
             if "error" in result:
                 yield beam.pvalue.TaggedOutput(ERRORS, result)
             else:
-                if result["attempts"] > 1:
+                if result.get("attempts", 1) > 1:  # counted here: Beam metrics count on the bundle thread
                     Metrics.counter(NAMESPACE, "fetch_retried_ok").inc()
-                fetched.append(result)
-        if fetched:
-            yield fetched
+                self._ready.append(result)
+        self._fill()
+        if len(self._ready) >= self._batch_size:
+            ready, self._ready = self._ready, []
+            yield ready
+
+    def process(self, element: Element, timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterable:
+        self._where = (timestamp, window)
+        if "error" in element:
+            yield beam.pvalue.TaggedOutput(ERRORS, element)
+            return
+        self._waiting.setdefault(host_of(element), []).append(element)
+        self._fill()
+        yield from self._harvest(block=False)
+        # Bound the bundle's backlog: wait while the window is full and too much is queued.
+        while self._in_flight and (len(self._in_flight) >= self._concurrency or
+                                   self._waiting_count() > 4 * self._concurrency):
+            yield from self._harvest(block=True)
+
+    def finish_bundle(self) -> Iterable:
+        outputs: list[Any] = []
+        while self._in_flight or self._waiting:
+            outputs.extend(self._harvest(block=True))
+        if self._ready:
+            outputs.append(self._ready)
+            self._ready = []
+        if not outputs:
+            return
+        assert self._where is not None
+        timestamp, window = self._where
+        for out in outputs:
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, (window,)))
+            else:
+                yield WindowedValue(out, timestamp, (window,))
 
     def teardown(self) -> None:
         if self._pool is not None:

@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -81,8 +81,11 @@ def _pools(http_cls, https_cls) -> dict:
             "https": type("DeadlineHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": conn["https"]})}
 
 
-POOLS = _pools(HTTPConnection, HTTPSConnection)
-GUARDED_POOLS = _pools(net_guard.GuardedHTTPConnection, net_guard.GuardedHTTPSConnection)
+_DNS_HTTP = type("CachedDnsHTTPConnection", (net_guard.CachedDnsMixin, HTTPConnection), {})
+_DNS_HTTPS = type("CachedDnsHTTPSConnection", (net_guard.CachedDnsMixin, HTTPSConnection), {})
+POOLS = _pools(_DNS_HTTP, _DNS_HTTPS)
+GUARDED_POOLS = _pools(type("GuardedHTTP", (net_guard.GuardMixin, _DNS_HTTP), {}),
+                       type("GuardedHTTPS", (net_guard.GuardMixin, _DNS_HTTPS), {}))
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class HttpConfig:
     allow_private_networks: bool = False
     respect_robots: bool = True
     pool_size: int = 16
+    max_host_rate: float = 0.0  # requests per second started to one host (0: no limit)
 
 
 class _TransientError(Exception):
@@ -148,6 +152,13 @@ def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
     return None
 
 
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 def _protocol_error(exc: BaseException) -> BaseException | None:
     """A malformed response (not a dropped connection) somewhere in the exception chain."""
     for e in net_guard.exception_chain(exc):
@@ -172,6 +183,8 @@ class HttpFetcher:
         self._session.headers["User-Agent"] = config.user_agent
         adapter = HTTPAdapter(pool_connections=config.pool_size, pool_maxsize=config.pool_size, max_retries=0)
         adapter.poolmanager.pool_classes_by_scheme = dict(POOLS if config.allow_private_networks else GUARDED_POOLS)
+        self._hosts_lock = threading.Lock()
+        self._not_before: dict[str, float] = {}  # host -> no request to it starts before this
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -189,6 +202,8 @@ class HttpFetcher:
                 exc.attempts = attempt
                 raise
             except _TransientError as exc:
+                if exc.retry_after is not None:  # the host asked for a pause: all its URLs wait
+                    self._hold_host(url, exc.retry_after)
                 wait = self._backoff(attempt, exc.retry_after)
                 if attempt >= cfg.max_attempts or time.monotonic() + wait >= deadline:
                     raise StageError(exc.error_type, f"{exc} (after {attempt} attempts)", attempt) from exc
@@ -203,10 +218,29 @@ class HttpFetcher:
             return retry_after
         return random.uniform(0, self._config.backoff_s * (2 ** (attempt - 1)))  # noqa: S311 - jitter
 
+    def _hold_host(self, url: str, seconds: float) -> None:
+        host = _host(url)
+        with self._hosts_lock:
+            self._not_before[host] = max(self._not_before.get(host, 0.0), time.monotonic() + seconds)
+
+    def _pace(self, url: str, deadline: float) -> None:
+        """Wait for the host's turn: a Retry-After it sent, or --max_host_rate spacing."""
+        host = _host(url)
+        with self._hosts_lock:
+            now = time.monotonic()
+            start = max(now, self._not_before.get(host, 0.0))
+            if self._config.max_host_rate > 0:
+                self._not_before[host] = start + 1.0 / self._config.max_host_rate
+        if start - now > 0:
+            if start >= deadline:
+                raise StageError("timeout", f"{host} asks to wait past the deadline (Retry-After or rate limit)")
+            time.sleep(start - now)
+
     def _attempt(self, url: str, deadline: float) -> bytes:
         cfg = self._config
         for _hop in range(cfg.max_redirects + 1):
             self._check(url, deadline)
+            self._pace(url, deadline)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise StageError("timeout", "total deadline exceeded")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
-
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 WEB_SCHEMES = ("http", "https")
 
@@ -40,18 +40,73 @@ def is_public_address(address: str) -> bool:
 
 
 _RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
+DNS_TTL_S = 300.0  # getaddrinfo reports no TTL: answers are reused this long per worker
+DNS_NEGATIVE_TTL_S = 30.0  # a host that does not resolve is not asked again for this long
+
+
+class DnsCache:
+    """Per-worker DNS cache: at most one lookup per host per TTL (concurrent fetches of one host
+    wait for the same lookup), failures cached too, so a crawl cannot storm the resolver.
+    Rebinding stays defeated: connections go to a cached address the guard checked, and the
+    guarded connection checks the connected peer again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, int], tuple[float, list | BaseException]] = {}
+        self._host_locks: dict[tuple[str, int], threading.Lock] = {}
+
+    def lookup(self, host: str, port: int, timeout: float | None) -> list:
+        key = (host.lower(), port)
+        with self._lock:
+            host_lock = self._host_locks.setdefault(key, threading.Lock())
+        with host_lock:  # single flight per host
+            cached = self._entries.get(key)
+            if cached is not None and cached[0] > time.monotonic():
+                if isinstance(cached[1], BaseException):
+                    raise cached[1]
+                return cached[1]
+            future = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+            try:
+                infos = future.result(timeout=timeout)
+            except FutureTimeout as exc:  # transient: not cached
+                raise TimeoutError(f"resolving {host} took longer than {timeout} s") from exc
+            except socket.gaierror as exc:
+                error = OSError(f"cannot resolve {host}: {exc}")
+                self._entries[key] = (time.monotonic() + DNS_NEGATIVE_TTL_S, error)
+                raise error from exc
+            self._entries[key] = (time.monotonic() + DNS_TTL_S, infos)
+            return infos
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+DNS = DnsCache()
 
 
 def resolve(host: str, port: int | None, timeout: float | None = None) -> list:
-    """getaddrinfo with a deadline: a slow resolver costs at most ``timeout`` seconds per lookup
-    (the system call itself cannot be interrupted; it finishes on a spare thread)."""
-    future = _RESOLVER.submit(socket.getaddrinfo, host, port or 80, type=socket.SOCK_STREAM)
-    try:
-        return future.result(timeout=timeout)
-    except FutureTimeout as exc:
-        raise TimeoutError(f"resolving {host} took longer than {timeout} s") from exc
-    except socket.gaierror as exc:
-        raise OSError(f"cannot resolve {host}: {exc}") from exc
+    """getaddrinfo through the worker's DNS cache, with a deadline: a slow resolver costs at most
+    ``timeout`` seconds per lookup (the system call finishes on a spare thread)."""
+    return DNS.lookup(host, port or 80, timeout)
+
+
+class CachedDnsMixin:
+    """Connect to an address from the DNS cache instead of resolving again in urllib3 (the Host
+    header and TLS server name still use the host name)."""
+
+    def _new_conn(self):
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+        try:
+            infos = resolve(self._dns_host, self.port, timeout)
+        except OSError:
+            return super()._new_conn()  # let urllib3 report it its own way
+        saved = self._dns_host
+        self._dns_host = infos[0][4][0]
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = saved
 
 
 def check_host(host: str, port: int | None, timeout: float | None = None) -> None:
@@ -74,7 +129,7 @@ def check_url(url: str, timeout: float | None = None) -> None:
     check_host(parts.hostname, parts.port, timeout)
 
 
-class _GuardMixin:
+class GuardMixin:
     def _new_conn(self):
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None  # the connect timeout
         check_host(self.host, self.port, timeout)
@@ -84,14 +139,6 @@ class _GuardMixin:
             sock.close()
             raise BlockedAddressError(f"{self.host} connected to non-public address {peer}")
         return sock
-
-
-class GuardedHTTPConnection(_GuardMixin, HTTPConnection):
-    pass
-
-
-class GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
-    pass
 
 
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:
