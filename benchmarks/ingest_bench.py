@@ -1,0 +1,233 @@
+"""Ingest against the peer on a simulated web: our fetch + decode vs img2dataset, side by side.
+
+    python benchmarks/ingest_bench.py [--urls 2000] [--hosts 16] [--tag_urls 400]
+                                      [--variants ours,img2dataset,tag_latency,tag_zero]
+
+The benchmark starts its own web on loopback: one threaded HTTP server on each of
+127.0.0.1 .. 127.0.0.N (N "hosts", all on this machine, stopped when it ends). Every URL has a
+fixed fate drawn from a seeded RNG: 93% answer after a log-normal latency with a 150 ms median,
+5% after 1-2 s, 2% answer 404 or 503; bodies are real photos re-encoded as 640x480 JPEGs.
+The servers count requests in flight over time.
+
+- ours: `image-tagger tag --ingest_only` (continuous fetch window, draft decoding), one worker;
+- img2dataset: the peer, installed by this script into its own venv (WORKDIR/peer-venv, from
+  PyPI; never one of our dependencies), 2 processes x 32 threads, resizing to 256 like its
+  default, files output;
+- tag_latency / tag_zero: the full tag job on --tag_urls URLs of the simulated web, and on the
+  same images served with no latency: is the job model-bound rather than fetch-bound?
+
+Prints images/s (successful images over wall time), CPU seconds per image, peak RSS and the
+average requests in flight, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SimulatedWeb:
+    """Loopback servers on 127.0.0.1..N; path /<i>.jpg has a fixed latency and status."""
+
+    def __init__(self, n_urls: int, hosts: int, bodies: list[bytes], latency: bool = True, seed: int = 0):
+        rng = random.Random(seed)
+        self.fates = []
+        for _ in range(n_urls):
+            r = rng.random()
+            if r < 0.02:
+                self.fates.append((rng.choice((404, 503)), 0.05))
+            elif r < 0.07:
+                self.fates.append((200, rng.uniform(1.0, 2.0)))
+            else:
+                self.fates.append((200, min(3.0, rng.lognormvariate(-1.897, 0.5))))  # median 0.15 s
+        if not latency:
+            self.fates = [(status, 0.0) for status, _ in self.fates]
+        self.bodies = bodies
+        self.in_flight = 0
+        self.samples: list[int] = []
+        self._lock = threading.Lock()
+        self.servers = []
+        web = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802
+                try:
+                    i = int(self.path.strip("/").split(".")[0])
+                    status, delay = web.fates[i]
+                except (ValueError, IndexError):
+                    status, delay, i = 404, 0.0, 0
+                with web._lock:
+                    web.in_flight += 1
+                try:
+                    time.sleep(delay)
+                    body = web.bodies[i % len(web.bodies)] if status == 200 else b""
+                    self.send_response(status)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    with web._lock:
+                        web.in_flight -= 1
+
+            def log_message(self, *args):
+                pass
+
+        for h in range(hosts):
+            server = ThreadingHTTPServer((f"127.0.0.{h + 1}", 0), Handler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.servers.append(server)
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            if self.in_flight:
+                self.samples.append(self.in_flight)
+
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.{i % len(self.servers) + 1}:{self.servers[i % len(self.servers)].server_address[1]}"
+                f"/{i}.jpg" for i in range(len(self.fates))]
+
+    def reset_counts(self) -> None:
+        self.samples = []
+
+    def close(self) -> None:
+        self._stop.set()
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def photo_bodies() -> list[bytes]:
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT))
+    from pipeline.samples import sample_photos
+
+    out = []
+    for path in sample_photos().values():
+        buf = io.BytesIO()
+        Image.open(path).convert("RGB").resize((640, 480)).save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def timed(cmd: list[str], env: dict | None = None) -> dict:
+    """Run a command; wall seconds, CPU seconds and peak RSS of it and its children."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+            "status": status, "stderr": err[-2000:], "children_rss_mib": children.ru_maxrss / 1024}
+
+
+def count_ours(out: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in out.glob("tags-*.parquet"))
+
+
+def run_ours(urls_file: Path, out: Path, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "pipeline.tag", "--input", str(urls_file), "--output", str(out),
+           "--allow_private_networks", "--max_error_rate", "1", "--quiet", *extra]
+    result = timed(cmd, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    result["images"] = count_ours(out)
+    return result
+
+
+def peer_venv(workdir: Path) -> Path:
+    venv = workdir / "peer-venv"
+    if not (venv / "bin" / "img2dataset").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "img2dataset"], check=True)
+    return venv
+
+
+def run_img2dataset(urls_file: Path, out: Path, workdir: Path) -> dict:
+    venv = peer_venv(workdir)
+    cmd = [str(venv / "bin" / "img2dataset"), "--url_list", str(urls_file), "--output_folder", str(out),
+           "--processes_count", "2", "--thread_count", "32", "--image_size", "256",
+           "--output_format", "files", "--input_format", "txt", "--timeout", "10", "--retries", "0",
+           "--disallowed_header_directives", "[]", "--enable_wandb", "False"]
+    result = timed(cmd)
+    result["images"] = len(list(out.rglob("*.jpg")))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--urls", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=16)
+    parser.add_argument("--tag_urls", type=int, default=400)
+    parser.add_argument("--variants", default="ours,img2dataset,tag_latency,tag_zero")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--ours_args", default="", help="Extra options for our runs, e.g. '--fetch_concurrency 128'.")
+    args = parser.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ingest-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    bodies = photo_bodies()
+    variants = args.variants.split(",")
+    results = {}
+    for latency in (True, False):
+        wanted = [v for v in variants if (v != "tag_zero") == latency]
+        if not wanted:
+            continue
+        web = SimulatedWeb(max(args.urls, args.tag_urls), args.hosts, bodies, latency=latency)
+        try:
+            urls = web.urls()
+            full = workdir / f"urls-{latency}.txt"
+            full.write_text("\n".join(urls[: args.urls]) + "\n")
+            few = workdir / f"urls-tag-{latency}.txt"
+            few.write_text("\n".join(urls[: args.tag_urls]) + "\n")
+            for v in wanted:
+                web.reset_counts()
+                out = workdir / f"out-{v}"
+                if v == "ours":
+                    r = run_ours(full, out, ["--ingest_only", *args.ours_args.split()])
+                elif v == "img2dataset":
+                    r = run_img2dataset(full, out, workdir)
+                else:
+                    r = run_ours(few, out, args.ours_args.split())
+                r["in_flight"] = sum(web.samples) / len(web.samples) if web.samples else 0.0
+                results[v] = r
+                print(f"  {v:<12} {r['images']:>5} images  {r['images'] / r['wall']:7.1f} images/s  "
+                      f"cpu {r['cpu']:6.1f} s  peak RSS {r['rss_mib']:6.0f} MiB  in flight {r['in_flight']:5.1f}",
+                      flush=True)
+        finally:
+            web.close()
+    print(f"\nsimulated web: {args.urls} URLs on {args.hosts} loopback hosts; 93% ~150 ms median, "
+          "5% 1-2 s, 2% 404/503\n")
+    print("| variant | images | images/s | CPU ms/image | peak RSS MiB | requests in flight (mean) |")
+    print("|---|---|---|---|---|---|")
+    for v, r in results.items():
+        print(f"| {v} | {r['images']} | {r['images'] / r['wall']:.1f} | {1000 * r['cpu'] / max(r['images'], 1):.1f} "
+              f"| {r['rss_mib']:.0f} | {r['in_flight']:.1f} |")
+    if "ours" in results and "img2dataset" in results:
+        a, b = results["ours"], results["img2dataset"]
+        print(f"\nours / img2dataset images/s: {(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
+    if "tag_latency" in results and "tag_zero" in results:
+        a, b = results["tag_latency"], results["tag_zero"]
+        print(f"tag job, latency-heavy / zero-latency images/s: {(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
+
+
+if __name__ == "__main__":
+    main()
