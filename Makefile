@@ -35,6 +35,7 @@ quality: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/ingest_bench.py
 
 lint: setup
 	$(BIN)/ruff check .

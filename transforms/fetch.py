@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -165,50 +167,63 @@ class FetchWindow(beam.DoFn):
             return mark_failed(element, "fetch", "fetch_error", f"{type(exc).__name__}: {exc}")
         return with_fields(element, data=data, attempts=attempts)
 
-    # -- the window, run on the bundle's thread only (no locks) ------------------------------
+    # -- the window: refilled by the fetch threads themselves, so it stays full while the
+    # bundle's thread runs the model stages downstream; outputs leave on the bundle's thread.
     def start_bundle(self) -> None:
-        self._in_flight: dict[Future, str] = {}
+        self._cond = threading.Condition()
+        self._in_flight = 0
         self._per_host: dict[str, int] = {}
-        self._waiting: dict[str, list[Element]] = {}
+        self._waiting: dict[str, deque[Element]] = {}
+        self._queued = 0
+        self._done: deque[Element] = deque()
         self._ready: list[Element] = []
         self._where: tuple[Any, Any] | None = None
 
-    def _waiting_count(self) -> int:
-        return sum(len(v) for v in self._waiting.values())
-
-    def _submit(self, element: Element, host: str) -> None:
-        assert self._pool is not None
-        self._per_host[host] = self._per_host.get(host, 0) + 1
-        self._in_flight[self._pool.submit(self._fetch_one, element)] = host
-
-    def _fill(self) -> None:
+    def _fill_locked(self) -> None:
         """Start waiting fetches whose host has a free slot, while the window has room."""
+        assert self._pool is not None
         for host in list(self._waiting):
             queue = self._waiting[host]
-            while queue and len(self._in_flight) < self._concurrency and (
+            while queue and self._in_flight < self._concurrency and (
                     not host or self._per_host.get(host, 0) < self._max_per_host):
-                self._submit(queue.pop(0), host)
+                element = queue.popleft()
+                self._queued -= 1
+                self._per_host[host] = self._per_host.get(host, 0) + 1
+                self._in_flight += 1
+                self._pool.submit(self._run, element, host)
             if not queue:
                 del self._waiting[host]
 
-    def _harvest(self, block: bool) -> Iterable:
-        """Hand on finished fetches (waiting for one first when ``block``), then refill."""
-        if block and self._in_flight:
-            wait(list(self._in_flight), return_when=FIRST_COMPLETED)
-        for future in [f for f in self._in_flight if f.done()]:
-            host = self._in_flight.pop(future)
+    def _run(self, element: Element, host: str) -> None:
+        result = self._fetch_one(element)
+        with self._cond:
+            self._in_flight -= 1
             self._per_host[host] -= 1
-            result = future.result()
+            self._done.append(result)
+            self._fill_locked()
+            self._cond.notify_all()
+
+    def _harvest(self, block: bool) -> Iterable:
+        """Hand on finished fetches (waiting for one first when ``block``)."""
+        with self._cond:
+            if block:
+                self._cond.wait_for(lambda: self._done or not self._in_flight)
+            done = list(self._done)
+            self._done.clear()
+        for result in done:
             if "error" in result:
                 yield beam.pvalue.TaggedOutput(ERRORS, result)
             else:
                 if result.get("attempts", 1) > 1:  # counted here: Beam metrics count on the bundle thread
                     Metrics.counter(NAMESPACE, "fetch_retried_ok").inc()
                 self._ready.append(result)
-        self._fill()
         if len(self._ready) >= self._batch_size:
             ready, self._ready = self._ready, []
             yield ready
+
+    def _busy(self) -> bool:
+        with self._cond:
+            return bool(self._in_flight or self._waiting or self._done)
 
     def process(self, element: Element, timestamp=beam.DoFn.TimestampParam,
                 window=beam.DoFn.WindowParam) -> Iterable:
@@ -216,17 +231,22 @@ class FetchWindow(beam.DoFn):
         if "error" in element:
             yield beam.pvalue.TaggedOutput(ERRORS, element)
             return
-        self._waiting.setdefault(host_of(element), []).append(element)
-        self._fill()
+        with self._cond:
+            self._waiting.setdefault(host_of(element), deque()).append(element)
+            self._queued += 1
+            self._fill_locked()
         yield from self._harvest(block=False)
-        # Bound the bundle's backlog: wait while the window is full and too much is queued.
-        while self._in_flight and (len(self._in_flight) >= self._concurrency or
-                                   self._waiting_count() > 4 * self._concurrency):
+        # Bound the bundle's backlog (elements waiting hold no bytes): wait when too many queue.
+        while True:
+            with self._cond:
+                backlog = self._queued > 4 * self._concurrency and self._in_flight > 0
+            if not backlog:
+                break
             yield from self._harvest(block=True)
 
     def finish_bundle(self) -> Iterable:
         outputs: list[Any] = []
-        while self._in_flight or self._waiting:
+        while self._busy():
             outputs.extend(self._harvest(block=True))
         if self._ready:
             outputs.append(self._ready)
