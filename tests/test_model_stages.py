@@ -164,3 +164,19 @@ def test_one_threads_policy_for_every_model(monkeypatch):
     assert MLPTaggerConfig("m", "b", torch_threads=2).torch_threads == 2, "TaggerNet honours --torch_threads"
     first = threads.configure_torch(threads.worker_threads(0, 1))
     assert threads.configure_torch(first + 5) == first, "set once per process, never fought over"
+
+
+def test_batch_size_metric_never_pickles_the_batch(monkeypatch, photos):
+    import pickle
+
+    from transforms.model_handler import ElementModelHandler
+
+    img, w, h = decode_image(photos["coffee"].read_bytes(), DecodeConfig())
+    batch = [{**new_element("u"), "image": img, "features": np.zeros(1280, np.float32), "data": b"x" * 10}]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickled a batch just to measure it")
+
+    monkeypatch.setattr(pickle, "dumps", refuse)
+    size = ElementModelHandler(None).get_num_bytes(batch)
+    assert size == img.size[0] * img.size[1] * 3 + 1280 * 4 + 10 + len("u") + 32

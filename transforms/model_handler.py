@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler
+from PIL import Image
 
 from transforms.records import Element, mark_failed
 
@@ -73,6 +74,20 @@ class ElementModelHandler(ModelHandler[Element, Element, Any]):
             return mark_failed(
                 element, "model", "model_error", f"{self.stage_name}: {type(exc).__name__}: {exc}"
             )
+
+    def get_num_bytes(self, batch: Sequence[Element]) -> int:
+        """The batch's payload size for Beam's byte-size metric, from array and image sizes.
+        Beam's default pickles the whole batch just to measure it (8.5 ms for 8 decoded images)."""
+        total = 0
+        for e in batch:
+            for value in e.values():
+                if hasattr(value, "nbytes"):  # numpy arrays
+                    total += int(value.nbytes)
+                elif isinstance(value, bytes | str):
+                    total += len(value)
+                elif isinstance(value, Image.Image):
+                    total += value.size[0] * value.size[1] * len(value.getbands())
+        return total
 
     def batch_elements_kwargs(self) -> dict[str, Any]:
         return dict(self._batch_kwargs)
