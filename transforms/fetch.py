@@ -217,8 +217,8 @@ class FetchWindow(beam.DoFn):
                 if result.get("attempts", 1) > 1:  # counted here: Beam metrics count on the bundle thread
                     Metrics.counter(NAMESPACE, "fetch_retried_ok").inc()
                 self._ready.append(result)
-        if len(self._ready) >= self._batch_size:
-            ready, self._ready = self._ready, []
+        while len(self._ready) >= self._batch_size:
+            ready, self._ready = self._ready[: self._batch_size], self._ready[self._batch_size:]
             yield ready
 
     def _busy(self) -> bool:
