@@ -157,6 +157,8 @@ def test_dns_is_cached_per_worker_including_failures(monkeypatch, http_server):
 
     def counting(host, *args, **kwargs):
         calls.append(host)
+        if host.endswith(".invalid"):  # answered here: no resolver is asked, none may be reachable
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", counting)
