@@ -8,6 +8,7 @@ run with defaults and exit 0); here every flag must belong to this project or to
 from __future__ import annotations
 
 import argparse
+import os
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -67,9 +68,9 @@ def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCE
         raise LaunchError(f"{option}: no such file: {path}")
 
 
-def at_least(option: str, value, low, what: str = "") -> None:
+def at_least(option: str, value, low) -> None:
     if value is None or value < low:
-        raise LaunchError(f"{option} must be >= {low}{what}, got {value}")
+        raise LaunchError(f"{option} must be >= {low}, got {value}")
 
 
 def in_unit_range(option: str, value) -> None:
@@ -78,8 +79,6 @@ def in_unit_range(option: str, value) -> None:
 
 
 def check_output(output: str) -> None:
-    import os
-
     if "://" not in output and os.path.isfile(output):
         raise LaunchError(f"--output {output} is an existing file; give a directory or prefix")
     if output.startswith("gs://") and not output.endswith("/") and _exists(output):

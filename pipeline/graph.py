@@ -20,8 +20,8 @@ from transforms.backfill import SkipExisting, existing_rows
 from transforms.decode import DecodeBatch
 from transforms.fetch import FetchWindow
 from transforms.read import ReadUris
-from transforms.records import ERRORS, NAMESPACE, TAGS_SCHEMA, Element, shard_pattern, to_tags_row
-from transforms.stage import PIXELS, Stage, enabled, needed_after, tags_schema
+from transforms.records import ERRORS, NAMESPACE, Element, shard_pattern, to_tags_row
+from transforms.stage import PIXELS, Stage, columns, enabled, needed_after, tags_schema
 from transforms.threads import worker_threads
 from transforms.write import SplitFailures, WriteOutputs
 
@@ -82,7 +82,7 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
         carried = [existing_rows(pipeline, o.output, columns=tuple(schema.names))]
     decoded, dead = fetch_and_decode(elements, o, stages, num_workers)
     stream = run_stages(decoded, handlers)
-    extra = tuple(name for name in schema.names if name not in TAGS_SCHEMA.names)
+    extra = tuple(c.name for c in columns())
     to_row = functools.partial(to_tags_row, model_version=model_version(handlers), columns=extra)
     split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()

@@ -38,9 +38,9 @@ def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | 
         return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     total = 0
     for f in files:
-        with open(f, "rb") as fh:
-            lines = [ln for ln in fh.read().splitlines() if ln.strip() and not ln.startswith(b"#")]
-        total += len(lines) - (1 if kind in ("csv", "tsv") and lines else 0)
+        with open(f, "rb") as fh:  # streamed: a large list is never held in memory
+            lines = sum(1 for ln in fh if ln.strip() and not ln.startswith(b"#"))
+        total += lines - (1 if kind in ("csv", "tsv") and lines else 0)
     return total
 
 

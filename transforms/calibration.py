@@ -27,9 +27,6 @@ from transforms.artifacts import read_bytes
 EMBEDDED = "embedded"
 
 
-FEATURES = ("logit", "raw", "z")
-
-
 def logit(scores: np.ndarray) -> np.ndarray:
     x = np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6)
     return np.log(x / (1 - x))

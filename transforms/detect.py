@@ -24,7 +24,7 @@ from PIL import Image
 
 from transforms import artifacts
 from transforms.calibration import Platt
-from transforms.lexicon import exclusive, sense
+from transforms.lexicon import exclusive, is_kind_of
 from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
 from transforms.stage import Stage, register
@@ -160,14 +160,7 @@ UNSUPPORTED = 0.03  # the classifier's score for the box's label below which it 
 def supported(label: str, tags: list[dict]) -> bool:
     """Whether a tagger tag says the same thing as ``label`` (the label itself, or a kind of it:
     tabby supports cat)."""
-    target = sense(label)
-    for t in tags:
-        if t["name"] == label:
-            return True
-        s = sense(t["name"])
-        if target is not None and s is not None and (s.synset == target.synset or target.synset in s.ancestors):
-            return True
-    return False
+    return any(t["name"] == label or is_kind_of(t["name"], label) for t in tags)
 
 
 def contradicted(obj: dict, tags: list[dict]) -> str | None:

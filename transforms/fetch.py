@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.http_client import HttpConfig, HttpFetcher
+from transforms.http_client import HttpConfig, HttpFetcher, host_of_url
 from transforms.records import ERRORS, NAMESPACE, Element, StageError, mark_failed, with_fields
 
 
@@ -124,10 +124,7 @@ def host_of(element: Element) -> str:
     uri = element["uri"]
     if "error" in element or not uri.lower().startswith(("http://", "https://")):
         return ""
-    try:
-        return (urlsplit(uri).hostname or "").lower()
-    except ValueError:
-        return ""
+    return host_of_url(uri)
 
 
 class FetchWindow(beam.DoFn):

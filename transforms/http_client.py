@@ -152,7 +152,8 @@ def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
     return None
 
 
-def _host(url: str) -> str:
+def host_of_url(url: str) -> str:
+    """The lower-case host of a URL ('' when it has none or cannot be parsed)."""
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
@@ -219,13 +220,13 @@ class HttpFetcher:
         return random.uniform(0, self._config.backoff_s * (2 ** (attempt - 1)))  # noqa: S311 - jitter
 
     def _hold_host(self, url: str, seconds: float) -> None:
-        host = _host(url)
+        host = host_of_url(url)
         with self._hosts_lock:
             self._not_before[host] = max(self._not_before.get(host, 0.0), time.monotonic() + seconds)
 
     def _pace(self, url: str, deadline: float) -> None:
         """Wait for the host's turn: a Retry-After it sent, or --max_host_rate spacing."""
-        host = _host(url)
+        host = host_of_url(url)
         with self._hosts_lock:
             now = time.monotonic()
             start = max(now, self._not_before.get(host, 0.0))

@@ -56,12 +56,16 @@ def imagenet_ancestor_words() -> list[list[str]]:
     return _table()["imagenet_ancestor_words"]
 
 
+def is_kind_of(word: str, kind: str) -> bool:
+    """True when ``word`` names ``kind`` or a kind of it (tabby -> cat). Unknown words: False."""
+    sw, sk = sense(word), sense(kind)
+    return sw is not None and sk is not None and (sw.synset == sk.synset or sk.synset in sw.ancestors)
+
+
 def exclusive(a: str, b: str) -> bool:
     """True when one thing cannot be both: two different kinds of living thing, neither a kind
     of the other (cat/dog, person/monkey, bird/squirrel). Unknown words are never exclusive."""
     sa, sb = sense(a), sense(b)
-    if sa is None or sb is None or sa.synset == sb.synset:
+    if sa is None or sb is None or ORGANISM not in sa.ancestors or ORGANISM not in sb.ancestors:
         return False
-    if ORGANISM not in sa.ancestors or ORGANISM not in sb.ancestors:
-        return False
-    return sa.synset not in sb.ancestors and sb.synset not in sa.ancestors
+    return not is_kind_of(a, b) and not is_kind_of(b, a)

@@ -21,8 +21,9 @@ registry. docs/ARCHITECTURE.md follows a stage from declaration to Parquet colum
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -52,12 +53,6 @@ class Stage:
     columns: tuple[Column, ...] = ()
     bench_batch: int = 8
     shared: bool = False  # its options belong to every image job (the backbone), not the tag job only
-    doc: str = field(default="", compare=False)
-
-    @property
-    def fields(self) -> set[str]:
-        """Element keys it touches ("tags:tagger" -> "tags")."""
-        return {f.split(":", 1)[0] for f in (*self.reads, *self.writes)}
 
 
 REGISTRY: dict[str, Stage] = {}
@@ -70,11 +65,12 @@ def register(stage: Stage) -> Stage:
     return stage
 
 
-def registered() -> list[Stage]:
-    """Every stage listed in transforms/stages.py, in graph order."""
+@functools.lru_cache(maxsize=1)
+def registered() -> tuple[Stage, ...]:
+    """Every stage listed in transforms/stages.py, in graph order (computed once per process)."""
     from transforms import stages
 
-    return ordered(stages.load())
+    return tuple(ordered(stages.load()))
 
 
 def ordered(stages: Iterable[Stage]) -> list[Stage]:

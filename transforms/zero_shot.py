@@ -219,6 +219,7 @@ class _ZeroShotModel:
                     if w in self.index:
                         self.below[c, self.index[w]] = 1.0
             self.tagger_platt = calibration.for_source(config.calibration, f"{TAGGER_CALIBRATION_KEY}:group")
+            self.has_classes = self.below.any(0)  # words that name ImageNet classes or their ancestors
 
     def implied(self, batch: list[Element]) -> np.ndarray:
         """[batch, vocabulary]: the best score of a tagger/detector tag that implies each word."""
@@ -246,7 +247,7 @@ class _ZeroShotModel:
             hierarchy = group_scores(np.stack([e["imagenet_probs"] for e in batch]), self.below)
             if self.tagger_platt is not None:
                 hierarchy = self.tagger_platt(hierarchy)
-            s = np.maximum(s, np.where(self.below.any(0), hierarchy, -np.inf))
+            s = np.maximum(s, np.where(self.has_classes, hierarchy, -np.inf))
         implied = self.implied(batch)
         return np.maximum(s, np.where(implied > 0, implied, -np.inf))
 
