@@ -16,13 +16,13 @@ import math
 
 import numpy as np
 
-from pipeline.quality import load_key, norm, run_preset, vocabulary_path
+from pipeline.quality import accepted_words, load_key, norm, run_preset, vocabulary_path
 from pipeline.samples import sample_photos
 from transforms.calibration import logit
 from transforms.tagger import imagenet_table_data
 
 RAW = ["--calibration", "none", "--min_score", "0.02", "--top_k", "10", "--detection_threshold", "0.1",
-       "--no_detection_cross_check", "--expansion_per_tag", "0", "--zero_shot_top_k", "0"]
+       "--no_detection_cross_check", "--expansion_per_tag", "0"]
 
 
 def platt(scores: list[float], correct: list[bool], feature: str) -> dict:
@@ -54,8 +54,7 @@ def conse_candidates(photos: dict[str, str], key: dict) -> tuple[list[float], li
             image, _, _ = decode_image(f.read(), DecodeConfig())
         probs = handler.infer([{"image": image}], backbone)[0]["imagenet_probs"]
         cos = standardise_rows(conse_scores(probs[None], model.seen, model.vocab), model.known)[0]
-        truth = key["photos"][name]
-        accepted = {norm(w) for w in truth["accepted"] + truth["vocabulary"]}
+        accepted = accepted_words(key["photos"][name])
         for word, s, known in zip(model.words, cos, np.asarray(model.known).tolist(), strict=True):
             if known:
                 scores.append(float(s))
@@ -67,12 +66,11 @@ def fit(out_path: str, workdir: str) -> dict:
     key = load_key()
     tune = [n for n, p in key["photos"].items() if p["split"] == "tune"]
     photos = {n: str(p) for n, p in sample_photos(everything=True).items() if n in tune}
-    rows = run_preset(RAW, photos, workdir, [])
+    rows = run_preset(RAW, photos, workdir, [], vocabulary=False)  # zero-shot is fitted apart, below
     groups = set(imagenet_table_data()["groups"])
     samples: dict[str, tuple[list[float], list[bool]]] = {k: ([], []) for k in ("class", "group", "detector")}
     for name, row in rows.items():
-        truth = key["photos"][name]
-        accepted = {norm(w) for w in truth["accepted"] + truth["expected"]}
+        accepted = accepted_words(key["photos"][name])
         for t in row["tags"]:
             if t["source"] in ("tagger", "detector"):
                 kind = t["source"] if t["source"] == "detector" else ("group" if t["name"] in groups else "class")

@@ -56,6 +56,11 @@ def norm(word: str) -> str:
     return " ".join(stem(w) for w in word.lower().replace("-", " ").split())
 
 
+def accepted_words(truth: dict) -> set[str]:
+    """Every word the key accepts for a photo (accepted, expected and vocabulary words), normalised."""
+    return {norm(w) for w in truth["accepted"] + truth["expected"] + truth["vocabulary"]}
+
+
 @dataclass
 class Counts:
     written: int = 0
@@ -80,7 +85,7 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
     counts = {s: Counts() for s in (*sources, "overall", "everyday", "zs_hit@3")}
     for name in names:
         truth = key["photos"][name]
-        accepted = {norm(w) for w in truth["accepted"] + truth["expected"] + truth["vocabulary"]}
+        accepted = accepted_words(truth)
         tags = rows.get(name, {}).get("tags", [])
         for t in tags:
             ok = norm(t["name"]) in accepted
@@ -108,8 +113,9 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
     return counts
 
 
-def run_preset(preset_args: list[str], photos: dict[str, str], workdir: str, extra: list[str]) -> dict[str, dict]:
-    """Tag the photos with one preset; photo name -> its tags row."""
+def run_preset(preset_args: list[str], photos: dict[str, str], workdir: str, extra: list[str],
+               vocabulary: bool = True) -> dict[str, dict]:
+    """Tag the photos with one preset (and the everyday vocabulary); photo name -> its tags row."""
     import pyarrow.parquet as pq
 
     os.makedirs(workdir, exist_ok=True)
@@ -117,7 +123,8 @@ def run_preset(preset_args: list[str], photos: dict[str, str], workdir: str, ext
     with open(listing, "w") as f:
         f.write("".join(f"{p}\n" for p in photos.values()))
     out = os.path.join(workdir, "out")
-    tag.run(["--input", listing, "--output", out, "--vocabulary", vocabulary_path(), *preset_args, *extra])
+    words = ["--vocabulary", vocabulary_path()] if vocabulary else []
+    tag.run(["--input", listing, "--output", out, *words, *preset_args, *extra])
     by_path = {str(p): n for n, p in photos.items()}
     rows = {}
     for fname in sorted(os.listdir(out)):
@@ -178,7 +185,7 @@ def show(rows: dict[str, dict], key: dict) -> str:
     lines = []
     for name, row in sorted(rows.items(), key=lambda kv: (key["photos"][kv[0]]["split"], kv[0])):
         truth = key["photos"][name]
-        accepted = {norm(w) for w in truth["accepted"] + truth["expected"] + truth["vocabulary"]}
+        accepted = accepted_words(truth)
         tags = ", ".join(
             f"{'' if norm(t['name']) in accepted else '✗'}{t['name']} {t['score']:.2f} [{t['source'][:3]}]"
             for t in row["tags"]
