@@ -174,3 +174,30 @@ def test_dns_is_cached_per_worker_including_failures(monkeypatch, http_server):
         with pytest.raises(OSError):
             net_guard.resolve("no-such-host.invalid", 80, 5)
     assert calls.count("no-such-host.invalid") == 1, "failures are cached too"
+
+
+def test_fetched_images_not_yet_handed_on_count_against_the_window(tmp_path):
+    """While the bundle's thread is busy downstream, the fetch threads stop at the window:
+    memory stays bounded by (window + batch) x max_bytes."""
+    import time as _time
+
+    files = []
+    for i in range(40):
+        f = tmp_path / f"{i}.jpg"
+        f.write_bytes(b"x")
+        files.append(new_element(str(f)))
+    fn = FetchWindow(HttpConfig(), concurrency=4, batch_size=100)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        where = {"timestamp": MIN_TIMESTAMP, "window": GlobalWindow()}
+        for e in files[:20]:
+            list(fn.process(e, **where))  # batch_size 100: nothing is handed on yet
+        _time.sleep(0.5)  # the fetch threads have every chance to run ahead
+        with fn._cond:  # noqa: SLF001
+            assert fn._in_flight + len(fn._done) <= 4  # noqa: SLF001
+        tail = list(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    handed = [e for w in tail for e in (w.value if hasattr(w, "value") else w)]
+    assert len(handed) == 20 and all(e["data"] == b"x" for e in handed)

@@ -177,11 +177,13 @@ class FetchWindow(beam.DoFn):
         self._where: tuple[Any, Any] | None = None
 
     def _fill_locked(self) -> None:
-        """Start waiting fetches whose host has a free slot, while the window has room."""
+        """Start waiting fetches whose host has a free slot, while the window has room. Fetched
+        images not yet handed on count against the window, so (concurrency + batch_size) x
+        max_bytes bounds memory even while the bundle's thread is busy downstream."""
         assert self._pool is not None
         for host in list(self._waiting):
             queue = self._waiting[host]
-            while queue and self._in_flight < self._concurrency and (
+            while queue and self._in_flight + len(self._done) < self._concurrency and (
                     not host or self._per_host.get(host, 0) < self._max_per_host):
                 element = queue.popleft()
                 self._queued -= 1
@@ -207,6 +209,7 @@ class FetchWindow(beam.DoFn):
                 self._cond.wait_for(lambda: self._done or not self._in_flight)
             done = list(self._done)
             self._done.clear()
+            self._fill_locked()  # the handed-on images free their slots
         for result in done:
             if "error" in result:
                 yield beam.pvalue.TaggedOutput(ERRORS, result)
