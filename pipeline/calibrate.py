@@ -39,7 +39,8 @@ def platt(scores: list[float], correct: list[bool], feature: str) -> dict:
 
 
 def conse_candidates(photos: dict[str, str], key: dict) -> tuple[list[float], list[bool]]:
-    """(ConSE cosine standardised over the vocabulary, applies?) for every word on every photo."""
+    """(ConSE cosine standardised over the vocabulary, applies?) for every word on every photo
+    that the word-vector score answers (not the words the ImageNet hierarchy answers)."""
     from transforms.calibration import standardise_rows
     from transforms.decode import DecodeConfig, decode_image
     from transforms.features import BackboneConfig, BackboneHandler
@@ -55,8 +56,8 @@ def conse_candidates(photos: dict[str, str], key: dict) -> tuple[list[float], li
         probs = handler.infer([{"image": image}], backbone)[0]["imagenet_probs"]
         cos = standardise_rows(conse_scores(probs[None], model.seen, model.vocab), model.known)[0]
         accepted = accepted_words(key["photos"][name])
-        for word, s, known in zip(model.words, cos, np.asarray(model.known).tolist(), strict=True):
-            if known:
+        for word, s, answers in zip(model.words, cos, model.conse_answers().tolist(), strict=True):
+            if answers:
                 scores.append(float(s))
                 correct.append(norm(word) in accepted)
     return scores, correct

@@ -44,9 +44,8 @@ def measured(tmp_path_factory):
 def test_written_tags_are_precise_on_held_out_photos(measured):
     report = measured["results"]["default"]["report"]
     assert report["overall"].precision >= 0.8, report["overall"].wrong
-    for source in ("tagger", "detector", "expansion"):
+    for source in ("tagger", "detector", "expansion", "zero_shot"):
         assert report[source].precision >= 0.8, (source, report[source].wrong)
-    assert report["zero_shot"].precision >= 0.7, report["zero_shot"].wrong
     paper = measured["results"]["paper"]["report"]
     assert report["overall"].precision >= paper["overall"].precision + 0.4
 

@@ -195,3 +195,17 @@ def test_every_vocabulary_word_is_answered_even_if_another_source_wrote_it(tmp_p
     zero = [t for t in out[0]["tags"] if t["source"] == "zero_shot"]
     assert [(t["name"], round(t["score"], 2)) for t in zero] == [("person", 0.85)]
     assert out[0]["tags"][0] == tags[0], "the detector's tag stays as it was"
+
+
+def test_word_vectors_answer_only_words_no_imagenet_class_lies_below(tmp_path):
+    handler, model = _vocab_handler(tmp_path, ["animal", "vehicle", "sky", "sport"], min_score=-1.0, top_k=4)
+    assert model.conse_answers().tolist() == [False, False, True, True]
+    probs = np.zeros(1000, np.float32)
+    probs[281] = 1.0  # tabby
+    out = handler.run_inference([{"uri": "u", "image_id": "i", "imagenet_probs": probs, "tags": []}], model)
+    scores = {t["name"]: t["score"] for t in out[0]["tags"]}
+    # vehicle: the exact hierarchy answer (no vehicle class has any probability), not the
+    # tabby-to-vehicle cosine; sky and sport: their ConSE cosines with "tabby"
+    assert scores["animal"] == pytest.approx(1.0) and scores["vehicle"] == 0.0
+    cos = conse_scores(probs[None], model.seen, model.vocab)[0]
+    assert scores["sky"] == pytest.approx(float(cos[2]), abs=1e-6) and scores["sky"] != 0.0

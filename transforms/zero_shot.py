@@ -14,8 +14,11 @@ Hypernyms are handled exactly where the models allow (transforms/lexicon.py, Wor
 vocabulary word that names an ancestor of ImageNet classes ("animal", "vehicle", "drink")
 scores the summed probability of every class below it, and a word implied by one of the
 image's tagger/detector tags (person -> "person", tabby -> "cat", "animal") takes that tag's
-score. The final score is the largest of these and the calibrated word-vector score
-(transforms/calibration.py), so it estimates the chance the word applies.
+score. With the embedded ImageNet tagger, the word-vector score (calibrated,
+transforms/calibration.py) answers only the words no ImageNet class lies below ("sport", "sky",
+"pet"): for the others the summed class probability is the exact answer, and a word vector near
+a class name only adds noise to it (espresso -> "food"). The final score is the largest of the
+scores that apply, so it estimates the chance the word applies.
 """
 
 from __future__ import annotations
@@ -221,6 +224,12 @@ class _ZeroShotModel:
             self.tagger_platt = calibration.for_source(config.calibration, f"{TAGGER_CALIBRATION_KEY}:group")
             self.has_classes = self.below.any(0)  # words that name ImageNet classes or their ancestors
 
+    def conse_answers(self) -> np.ndarray:
+        """[vocabulary] bool: the words whose score is the word-vector score (what calibration
+        fits): every known word, less those the ImageNet hierarchy answers exactly."""
+        known = np.asarray(self.known, dtype=bool)
+        return known if self.below is None else known & ~self.has_classes
+
     def implied(self, batch: list[Element]) -> np.ndarray:
         """[batch, vocabulary]: the best score of a tagger/detector tag that implies each word."""
         out = np.zeros((len(batch), len(self.words)), dtype=np.float32)
@@ -247,7 +256,7 @@ class _ZeroShotModel:
             hierarchy = group_scores(np.stack([e["imagenet_probs"] for e in batch]), self.below)
             if self.tagger_platt is not None:
                 hierarchy = self.tagger_platt(hierarchy)
-            s = np.maximum(s, np.where(self.has_classes, hierarchy, -np.inf))
+            s = np.where(self.has_classes, hierarchy, s)
         implied = self.implied(batch)
         return np.maximum(s, np.where(implied > 0, implied, -np.inf))
 
