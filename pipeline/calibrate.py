@@ -6,7 +6,9 @@ Tagger and detector candidates come from one tag job run with raw scores and low
 (every candidate the model would offer); zero-shot cosines are computed directly with ConSE,
 since the job's zero-shot score also mixes in hypernym and tag evidence. Each candidate is
 judged against the hand-written key; a one-feature logistic regression (Platt scaling) per
-source maps its raw score to the chance it is right. Report photos are never read here.
+source maps its raw score to the chance it is right. Report photos are never read here. The
+backbone runs in exact fp32 (--precision fp32), so the fit does not depend on the path
+`--precision auto` picks on the machine that fits.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import math
 import numpy as np
 
 from pipeline.quality import accepted_words, load_key, norm, run_preset, vocabulary_path
-from pipeline.samples import sample_photos
 from transforms.calibration import logit
+from transforms.samples import sample_photos
 from transforms.tagger import imagenet_table_data
 
-RAW = ["--calibration", "none", "--min_score", "0.02", "--top_k", "10", "--detection_threshold", "0.1",
+RAW = ["--precision", "fp32", "--calibration", "none", "--min_score", "0.02", "--top_k", "10", "--detection_threshold", "0.1",
        "--no_detection_cross_check", "--expansion_per_tag", "0"]
 
 
@@ -46,7 +48,7 @@ def conse_candidates(photos: dict[str, str], key: dict) -> tuple[list[float], li
     from transforms.features import BackboneConfig, BackboneHandler
     from transforms.zero_shot import ZeroShotConfig, _ZeroShotModel, conse_scores
 
-    handler = BackboneHandler(BackboneConfig())
+    handler = BackboneHandler(BackboneConfig(precision="fp32"))
     backbone = handler.load_model()
     model = _ZeroShotModel(ZeroShotConfig(vocabulary_path(), calibration="none"))
     scores, correct = [], []

@@ -14,8 +14,8 @@ import sys
 import pyarrow.parquet as pq
 
 from pipeline import report, tag
-from pipeline.samples import sample_photos
 from transforms.records import ERRORS, shard_pattern
+from transforms.samples import sample_photos
 
 
 def write_input_list(output: str) -> str:

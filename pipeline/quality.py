@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from pipeline import tag
-from pipeline.samples import sample_photos
 from transforms.expand import stem
+from transforms.samples import sample_photos
 from transforms.stage import tag_sources
 
 PRESETS = {

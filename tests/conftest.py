@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.samples import sample_photos
+from transforms.samples import sample_photos
 
 # Keep any Google client from probing the network for credentials or metadata.
 os.environ.setdefault("NO_GCE_CHECK", "true")

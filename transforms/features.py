@@ -6,12 +6,19 @@ Backbones (``--backbone``):
 - ``resnet50``: torchvision ResNet-50 (the paper's backbone), 2048-d features; weights
   ``imagenet`` (torchvision's download), ``none`` (random, for tests) or a path/gs:///https://
   state_dict.
+
+Precision (``--precision``): on CPU, ``fp32`` and ``int8`` run the exported graph on
+onnxruntime (transforms/backbone_onnx.py; int8 is guarded against fp32 on real photos), ``bf16``
+runs torch autocast, and ``auto`` takes the fastest of those that this CPU can run and that
+pass the guard. On a GPU, torch runs fp32 or bf16 (auto: bf16).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +27,14 @@ from PIL import Image
 from transforms import artifacts
 from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
+from transforms.samples import sample_photos
 from transforms.stage import Stage, register
 from transforms.threads import configure_torch, worker_threads
 
 BACKBONES = ("efficientnet_lite0", "resnet50")
 CROP = 224
 RESIZE = 256
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class BackboneConfig:
     weights: str = "embedded"  # embedded | imagenet | none | path / gs:// / https://
     weights_sha256: str | None = None
     device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16
+    precision: str = "auto"  # auto | fp32 | bf16 | int8
     torch_threads: int = 0  # 0: cores / workers
     num_workers: int = 1
 
@@ -53,12 +62,7 @@ def cpu_has_native_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    if precision != "auto":
-        return precision
-    if device == "cuda":
-        return "bf16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def center_crop_array(image: Image.Image, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
@@ -74,7 +78,7 @@ def center_crop_array(image: Image.Image, resize: int = RESIZE, crop: int = CROP
 
 
 class _Backbone:
-    """A loaded backbone: torch module pieces plus its input normalisation."""
+    """A loaded torch backbone: module pieces plus its input normalisation."""
 
     def __init__(self, cfg: BackboneConfig):
         import torch
@@ -82,7 +86,7 @@ class _Backbone:
         configure_torch(worker_threads(cfg.torch_threads, cfg.num_workers))
         self.torch = torch
         self.device = resolve_device(cfg.device)
-        self.precision = resolve_precision(cfg.precision, self.device)
+        self.precision = "bf16" if cfg.precision in ("auto", "bf16") and self.device == "cuda" else cfg.precision
         if cfg.name == "efficientnet_lite0":
             self.body, self.head, self.feature_dim = _load_efficientnet_lite0(cfg)
             mean, std = [127.0] * 3, [128.0] * 3
@@ -91,6 +95,7 @@ class _Backbone:
             mean, std = [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.229 * 255, 0.224 * 255, 0.225 * 255]
         else:
             raise ValueError(f"unknown backbone {cfg.name!r}; choose from {BACKBONES}")
+        self.mean_std = (mean, std)
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
         for module in (self.body, self.head):
@@ -115,6 +120,68 @@ class _Backbone:
             probs = self.head(feats).float().softmax(-1) if self.head is not None else None
         feats = feats.float().cpu().numpy()
         return feats, (probs.cpu().numpy() if probs is not None else None)
+
+
+Model = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+def load_backbone(cfg: BackboneConfig) -> Model:
+    """The backbone path for ``cfg.precision`` on this worker (see the module docstring)."""
+    from transforms import backbone_onnx as bo
+
+    torch_model = _Backbone(cfg)
+    if torch_model.device == "cuda":
+        if cfg.precision == "int8":
+            raise ValueError("--precision int8 is a CPU path (onnxruntime); on a GPU use bf16 or fp32")
+        return torch_model
+    if cfg.precision == "bf16":
+        torch_model.precision = "bf16"
+        return torch_model
+    threads = worker_threads(cfg.torch_threads, cfg.num_workers)
+    graph = bo.export(torch_model.body, torch_model.head, *torch_model.mean_std)
+    has_head = torch_model.head is not None
+    fp32 = bo.OnnxBackbone(graph, threads, has_head, "fp32")
+    if cfg.precision == "fp32":
+        return fp32
+    calibrate, held_out = bo.calibration_split(sample_photos(everything=True))
+    int8, result = None, None
+    if len(calibrate) >= 4 and held_out:
+        int8 = bo.OnnxBackbone(str(bo.quantize(graph, bo.calibration_pixels(calibrate, _calibration_crops),
+                                                f"{cfg.version()}|{','.join(p.name for p in calibrate)}")),
+                               threads, has_head, "int8")
+        guard_pixels = np.stack([_calibration_crops(p.read_bytes())[0] for p in held_out])
+        result = bo.guard(fp32, int8, guard_pixels)
+        _LOG.info("backbone int8 guard on %d held-out photos: %s (top-5 agreement %.2f, largest probability "
+                  "shift %.3f)", result.photos, "passed" if result.passed else "failed: " + result.reason,
+                  result.top5_agreement, result.max_shift)
+    if cfg.precision == "int8":
+        if int8 is None:
+            raise ValueError("--precision int8 calibrates on the sample photos of installed packages "
+                             "(scikit-image, scikit-learn...), and fewer than 4 are installed here")
+        if result is not None and not result.passed:
+            _LOG.warning("--precision int8: the accuracy guard failed (%s); tags may differ from fp32", result.reason)
+        return int8
+    candidates: dict[str, Model] = {"fp32": fp32}
+    if cpu_has_native_bf16():
+        torch_model.precision = "bf16"
+        candidates["bf16"] = torch_model
+    if int8 is not None and result is not None and result.passed:
+        candidates["int8"] = int8
+    probe = np.zeros((8, CROP, CROP, 3), np.uint8) + np.arange(CROP, dtype=np.uint8)[None, :, None, None]
+    name, timings = bo.fastest(candidates, probe)
+    _LOG.info("backbone --precision auto: %s (ms/image at batch 8: %s)", name,
+              ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    return candidates[name]
+
+
+def _calibration_crops(data: bytes) -> list[np.ndarray]:
+    """A photo's backbone crop, its mirror image and a wider crop: calibration ranges from more
+    than one framing of each photo."""
+    from transforms.decode import DecodeConfig, decode_image
+
+    image, _, _ = decode_image(data, DecodeConfig())
+    crop = center_crop_array(image)
+    return [crop, np.ascontiguousarray(crop[:, ::-1]), center_crop_array(image, resize=320)]
 
 
 def _load_efficientnet_lite0(cfg: BackboneConfig):
@@ -167,10 +234,10 @@ class BackboneHandler(ElementModelHandler):
 
     batch_sizes = (4, 8)
 
-    def load_model(self) -> _Backbone:
-        return _Backbone(self._config)
+    def load_model(self) -> Model:
+        return load_backbone(self._config)
 
-    def infer(self, batch: list[Element], model: _Backbone) -> list[Element]:
+    def infer(self, batch: list[Element], model: Model) -> list[Element]:
         pixels = np.stack([center_crop_array(e["image"]) for e in batch])
         feats, probs = model(pixels)
         out = []
@@ -201,8 +268,10 @@ def add_options(group) -> None:
                        "8 is fastest on small CPUs, raise it on GPUs).")
     group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="Where torch models run; auto picks cuda when the worker has a GPU.")
-    group.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                       help="auto: bf16 autocast on GPUs and CPUs with native bf16, else fp32.")
+    group.add_argument("--precision", default="auto", choices=PRECISIONS,
+                       help="Backbone arithmetic. CPU: fp32 and int8 (static, calibrated on real "
+                       "photos) on onnxruntime, bf16 torch autocast; auto takes the fastest that "
+                       "passes the int8 accuracy guard on this CPU. GPU: fp32 or bf16 (auto).")
     group.add_argument("--torch_threads", type=int, default=0,
                        help="Model threads per worker process, for torch and onnxruntime alike "
                        "(0: the worker's share of the cores; see transforms/threads.py).")

@@ -5,17 +5,30 @@ of the cores: cores / workers on the local runner (``--direct_num_workers``), al
 elsewhere (one SDK process per VM on Dataflow with ``no_use_multiple_sdk_containers``). More
 threads than that only contend (2 threads per worker on 2 cores ran 3x slower than 1). Torch's
 setting is process-wide, so it is set once per process, here, by the first model that loads;
-every onnxruntime session takes the same number, and so does the decode pool
+onnxruntime models use the same number of threads, and so does the decode pool
 (``--decode_threads`` overrides it for decoding alone).
+
+onnxruntime models on CPU spend their threads across images, not inside one: each session has
+one intra-op thread and a batch is split into that many parts run side by side
+(``parallel_map``). These models are too small to keep several cores busy inside one image:
+on 2 cores, YOLOX-Nano took 9.0 ms per image this way against 13.6 with 2 intra-op threads,
+and the backbone 5.7 against 6.6 at batch 8 (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _lock = threading.Lock()
 _torch_threads: dict[str, int] = {}
+_pools: dict[int, ThreadPoolExecutor] = {}
 
 
 def available_cores() -> int:
@@ -37,3 +50,28 @@ def configure_torch(threads: int) -> int:
             torch.set_num_threads(threads)
             _torch_threads["torch"] = threads
         return _torch_threads["torch"]
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R]:
+    """``[fn(i) for i in items]``, run on up to ``threads`` threads of one process-wide pool
+    (for work that releases the GIL, such as an onnxruntime run)."""
+    if threads <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    with _lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="model")
+    return list(pool.map(fn, items))
+
+
+def onnx_session_options(threads: int = 1, spinning: bool = False):
+    """onnxruntime options under this policy: ``threads`` intra-op threads (1 on CPU: see
+    ``parallel_map``), one inter-op thread, and no spin-waiting: a spinning pool keeps a core
+    busy after each run, taking it from the other model and the decode threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options

@@ -1,0 +1,83 @@
+"""The backbone on onnxruntime: the exported fp32 graph, static int8 with its guard, and auto."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pytest
+
+from transforms import backbone_onnx as bo
+from transforms.features import BackboneConfig, _Backbone, _calibration_crops, load_backbone
+
+
+@pytest.fixture(scope="module")
+def torch_fp32():
+    return _Backbone(BackboneConfig(precision="fp32", device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def pixels(photos):
+    return np.stack([_calibration_crops(p.read_bytes())[0] for p in photos.values()])
+
+
+def test_exported_fp32_graph_computes_what_torch_computes(torch_fp32, pixels):
+    graph = bo.export(torch_fp32.body, torch_fp32.head, *torch_fp32.mean_std)
+    feats, probs = bo.OnnxBackbone(graph, 2, True, "fp32")(pixels)
+    ref_feats, ref_probs = torch_fp32(pixels)
+    assert feats.shape == ref_feats.shape == (len(pixels), 1280)
+    np.testing.assert_allclose(feats, ref_feats, atol=1e-3, rtol=1e-3)
+    np.testing.assert_allclose(probs, ref_probs, atol=1e-4)
+
+
+def test_int8_keeps_the_top5_classes_and_is_cached(tmp_path, monkeypatch, pixels):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    int8 = load_backbone(BackboneConfig(precision="int8", device="cpu"))
+    assert isinstance(int8, bo.OnnxBackbone) and int8.precision == "int8"
+    (cached,) = (tmp_path / "image-tagger" / "onnx").glob("backbone-int8-*.onnx")
+    fp32 = load_backbone(BackboneConfig(precision="fp32", device="cpu"))
+    result = bo.guard(fp32, int8, pixels)
+    assert result.top5_agreement == 1.0, result
+    assert 0.0 < result.max_shift < 0.3  # int8 really is a different computation, but a close one
+    stamp = cached.stat().st_mtime_ns
+    load_backbone(BackboneConfig(precision="int8", device="cpu"))
+    assert cached.stat().st_mtime_ns == stamp, "the second load reuses the cached int8 graph"
+
+
+def test_guard_refuses_a_path_that_tells_other_classes(torch_fp32, pixels):
+    graph = bo.export(torch_fp32.body, torch_fp32.head, *torch_fp32.mean_std)
+    fp32 = bo.OnnxBackbone(graph, 2, True, "fp32")
+    assert bo.guard(fp32, fp32, pixels).passed
+
+    class Shifted:
+        def __call__(self, x):
+            feats, probs = fp32(x)
+            return feats, np.roll(probs, 7, axis=1)  # every class answered as another one
+
+    result = bo.guard(fp32, Shifted(), pixels)  # type: ignore[arg-type]
+    assert not result.passed and "top-5 agreement" in result.reason and result.top5_agreement < 0.5
+
+
+def test_auto_keeps_fp32_unless_another_path_is_clearly_faster():
+    def slow(x):
+        time.sleep(0.02)
+
+    def fast(x):
+        time.sleep(0.002)
+
+    def a_bit_faster(x):
+        time.sleep(0.018)
+
+    x = np.zeros((2, 4), np.uint8)
+    assert bo.fastest({"fp32": slow, "int8": fast}, x)[0] == "int8"
+    assert bo.fastest({"fp32": slow, "bf16": a_bit_faster}, x)[0] == "fp32"
+
+
+def test_auto_logs_its_choice_and_tells_the_fp32_classes(caplog, photos, pixels):
+    with caplog.at_level(logging.INFO, logger="transforms.features"):
+        model = load_backbone(BackboneConfig(precision="auto", device="cpu"))
+    assert "backbone int8 guard on" in caplog.text and "backbone --precision auto:" in caplog.text
+    fp32 = load_backbone(BackboneConfig(precision="fp32", device="cpu"))
+    top = [set(np.argsort(-p)[:5]) for p in model(pixels)[1]]
+    assert [int(np.argmax(p)) in t for p, t in zip(fp32(pixels)[1], top, strict=True)] == [True] * len(pixels)
