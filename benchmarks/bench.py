@@ -10,6 +10,7 @@ of ours on memory_scale x more images over ours.
 
 - floor: per-image cost of decode + each enabled stage of the registry (fingerprint, backbone,
   tagger, detector, expansion), each measured alone on pre-loaded bytes at its declared batch, summed.
+  Decoding runs on the worker's threads, as the decode stage runs it.
 - ours: `python -m pipeline.tag` end to end on DirectRunner (read, fetch, decode, backbone,
   tagger, detector, expansion, Parquet), wall time including start-up and model loading.
 - ours_backbone_only: the same job doing only the peer's work (--detector none, no expansion).
@@ -19,6 +20,7 @@ of ours on memory_scale x more images over ours.
   (classification only).
 - naive_full: the same loop doing the full job's model work: classify, then detect with the
   same YOLOX-Nano graph (onnxruntime, as shipped) and NMS, one image at a time.
+- floor_detector_320: the floor with ``--detector_size 320`` (faster, fewer small objects).
 - floor_before: the floor as the job computed it before the onnxruntime paths (torch backbone,
   YOLOX with intra-op threads), to compare the new floor with in the same run.
 
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +94,7 @@ def run_floor(paths: list[str], extra: tuple[str, ...] = ()) -> dict:
     from pipeline.options import decode_config
     from transforms.decode import decode_image
     from transforms.stage import enabled
+    from transforms.threads import worker_threads
 
     o = job_options(extra)
     handlers = enabled(o)
@@ -101,8 +105,9 @@ def run_floor(paths: list[str], extra: tuple[str, ...] = ()) -> dict:
     cost = {}
     t = time.perf_counter()
     elements = []
-    for i, d in enumerate(datas):
-        img, w, h = decode_image(d, config)
+    with ThreadPoolExecutor(worker_threads(o.decode_threads)) as pool:  # as the decode stage does
+        decoded = list(pool.map(lambda d: decode_image(d, config), datas))
+    for i, (d, (img, w, h)) in enumerate(zip(datas, decoded, strict=True)):
         elements.append({"uri": paths[i], "image_id": str(i), "image": img, "width": w, "height": h,
                          **({"data": d} if config.keep_data else {})})
     cost["decode"] = (time.perf_counter() - t) / n
@@ -254,7 +259,8 @@ def run_ours_backbone_only(paths: list[str]) -> dict:
     return run_ours(paths, ("--detector", "none", "--expansion_per_tag", "0"))
 
 
-VARIANTS = {"floor": run_floor, "floor_before": run_floor_before, "ours": run_ours,
+VARIANTS = {"floor": run_floor, "floor_before": run_floor_before,
+            "floor_detector_320": lambda paths: run_floor(paths, ("--detector_size", "320")), "ours": run_ours,
             "ours_backbone_only": run_ours_backbone_only, "peer": run_peer, "naive": run_naive,
             "naive_full": run_naive_full}
 
@@ -336,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("| variant | images | images/s | peak RSS MiB |\n|---|---|---|---|")
     for v, r in results.items():
         print(f"| {v} | {r['images']} | {r['images_per_s']:.1f} | {r['peak_rss_mib']:.0f} |")
-    for floor in ("floor", "floor_before"):
+    for floor in ("floor", "floor_before", "floor_detector_320"):
         if floor in results:
             print(f"\n{floor} per-image ms: " + ", ".join(f"{k} {v:.2f}" for k, v in results[floor]["per_image_ms"].items()))
     ratios = {}

@@ -148,6 +148,8 @@ def check_tag_options(o) -> None:
         class_min_scores(o.detection_class_min_scores)
     except ValueError as exc:
         raise LaunchError(str(exc)) from None
+    if o.detector_size < 64 or o.detector_size % 32:
+        raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), got {o.detector_size}")
     need_file("--detector_weights", o.detector_weights)
     need_file("--word_vectors", o.word_vectors, {"glove-6b-50d"})
     need_file("--calibration", o.calibration)

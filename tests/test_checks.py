@@ -48,6 +48,7 @@ def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
         (["--vocabulary", "{empty}"], "is empty"),
         (["--vocabulary", "{binary}"], "is a binary file"),
         (["--precision", "int8", "--device", "cuda"], "int8 is a CPU path"),
+        (["--detector_size", "300"], "--detector_size must be a multiple of 32"),
     ],
 )
 def test_each_class_of_mistake_is_refused(base, extra, expected):

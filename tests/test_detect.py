@@ -148,3 +148,21 @@ def test_a_weak_main_subject_box_the_classifier_does_not_see_is_dropped():
     small = _obj("dog", 0.6, (0.1, 0.1, 0.2, 0.2))  # not what the classifier looks at
     assert [o["label"] for o in assess([small], [], config, probs)] == ["dog"]
     assert [o["label"] for o in assess([_obj("person", 0.6)], [], config, probs)] == ["person"]
+
+
+def test_a_smaller_detector_input_finds_the_same_objects_in_the_same_places(photos):
+    from transforms.detect import _Yolox
+
+    full_size, small = _Yolox(DetectorConfig()), _Yolox(DetectorConfig(size=320))
+    assert small.config.version().endswith("@320px") and full_size.config.version() != small.config.version()
+    for name in ("grace_hopper", "coffee", "astronaut"):
+        image = decode_image(photos[name].read_bytes(), DecodeConfig())[0]
+        full = {o["label"]: o["box"] for o in full_size.detect(image) if o["score"] >= 0.5}
+        fast = {o["label"]: o["box"] for o in small.detect(image) if o["score"] >= 0.5}
+        assert set(full) == set(fast), name
+        for label, box in full.items():
+            x0, y0 = max(box[0], fast[label][0]), max(box[1], fast[label][1])
+            x1, y1 = min(box[2], fast[label][2]), min(box[3], fast[label][3])
+            inter = max(0, x1 - x0) * max(0, y1 - y0)
+            area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+            assert inter / (area(box) + area(fast[label]) - inter) >= 0.8, (name, label)

@@ -65,3 +65,12 @@ def test_recall_of_everyday_tags_does_not_fall(measured):
 def test_zero_shot_ranking_finds_the_right_everyday_word(measured):
     assert measured["results"]["ranking"]["report"]["zs_hit@3"].recall >= 0.75
     assert measured["results"]["default"]["report"]["zs_hit@3"].recall >= 0.5
+
+
+def test_the_precision_auto_picks_keeps_the_exact_fp32_quality(measured, tmp_path):
+    """--precision auto may run int8 (when it passes its guard and is faster): what it writes must
+    be as precise, with the same recall, as the exact fp32 graph on every labelled photo."""
+    exact = evaluate(["default"], ["all"], str(tmp_path), ["--precision", "fp32"])["results"]["default"]["all"]
+    auto = measured["results"]["default"]["all"]
+    assert auto["overall"].precision >= exact["overall"].precision, (auto["overall"].wrong, exact["overall"].wrong)
+    assert auto["overall"].found == exact["overall"].found and auto["everyday"].found == exact["everyday"].found

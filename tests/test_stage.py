@@ -39,8 +39,10 @@ def test_graph_order_follows_declared_fields():
 
 def test_working_size_is_what_the_enabled_stages_need(tmp_path):
     stages = registered()
-    o = SimpleNamespace(detector="yolox_nano", max_pixels=10**8)
+    o = SimpleNamespace(detector="yolox_nano", detector_size=416, max_pixels=10**8)
     assert working_size(stages, o) == (256, 416)
+    o.detector_size = 320  # the backbone's 256 short side still decides the decode size
+    assert working_size(stages, o) == (256, 320)
     o.detector = "fasterrcnn_resnet50_fpn_v2"  # torchvision resizes the short side to 800
     assert working_size(stages, o) == (800, 1)
     config = decode_config(o, stages)

@@ -1,0 +1,102 @@
+"""Where the tag job's CPU goes: py-spy samples every thread of one run; this sums them by stage.
+
+    python benchmarks/profile_job.py [--images 600] [--rate 50] [--out profile.txt] [-- job args]
+
+Generates the benchmark corpus (photo-like 1600x1200 JPEGs, benchmarks/bench.py), runs
+``python -m pipeline.tag`` under ``py-spy record --format raw`` (active threads only), and
+attributes each sample to the innermost frame that belongs to a known stage module, so time in
+onnxruntime, Pillow or numpy counts for the stage that called it. Prints the share of samples
+per stage, the top self-time functions, and keeps the raw profile (flamegraph input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# innermost matching frame wins; the file name decides
+STAGES = (
+    ("import / start-up", ("<frozen importlib", "importlib/")),
+    ("decode", ("transforms/decode.py",)),
+    ("fingerprint", ("transforms/fingerprint.py",)),
+    ("backbone", ("transforms/features.py", "transforms/backbone_onnx.py")),
+    ("tagger", ("transforms/tagger.py",)),
+    ("detector", ("transforms/detect.py",)),
+    ("expansion", ("transforms/expand.py",)),
+    ("zero_shot", ("transforms/zero_shot.py",)),
+    ("read / fetch", ("transforms/read.py", "transforms/fetch.py", "transforms/http_client.py")),
+    ("write", ("transforms/write.py", "pyarrow/")),
+    ("beam (runner, batching, coders)", ("apache_beam/",)),
+)
+
+
+def stage_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, needles in STAGES:
+            if any(n in frame for n in needles):
+                return name
+    return "other"
+
+
+# Leaf frames where a thread waits (py-spy in a container reports these threads as active):
+# idle pool workers at queue.get, Thread.run of a sleeping thread, lock and condition waits.
+WAITS = ("concurrent/futures/thread.py", "threading.py", "queue.py", "selectors.py")
+
+
+def summarise(raw: Path) -> tuple[Counter, Counter, int]:
+    stages: Counter = Counter()
+    leaves: Counter = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        frames = stack.split(";")
+        if any(w in frames[-1] for w in WAITS):
+            continue
+        stages[stage_of(frames)] += n
+        leaves[frames[-1]] += n
+        total += n
+    return stages, leaves, total
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.bench import make_corpus
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=600)
+    p.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
+    p.add_argument("--out", default="profile.txt", help="Where the raw py-spy profile goes.")
+    p.add_argument("--summarise", default=None, help="Only summarise this raw profile.")
+    args, job_args = p.parse_known_args(argv)
+    if args.summarise:
+        return report(Path(args.summarise), args.images)
+    work = Path(tempfile.mkdtemp(prefix="profile-"))
+    make_corpus(work / "corpus", args.images, 1600, 1200, 90)
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy), "record", "--format", "raw", "--rate", str(args.rate), "--output", args.out, "--",
+           sys.executable, "-m", "pipeline.tag", "--input", str(work / "corpus" / "*.jpg"),
+           "--output", str(work / "out"), "--quiet", *[a for a in job_args if a != "--"]]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    report(Path(args.out), args.images)
+
+
+def report(raw: Path, images: int) -> None:
+    stages, leaves, total = summarise(raw)
+    print(f"\n{total} samples of working threads (waits left out), {images} images\n\n"
+          "| stage | share of samples |\n|---|---|")
+    for name, n in stages.most_common():
+        print(f"| {name} | {n / total:.1%} |")
+    print("\ntop self time:")
+    for frame, n in leaves.most_common(12):
+        print(f"  {n / total:6.1%}  {frame}")
+
+
+if __name__ == "__main__":
+    main()
