@@ -81,3 +81,27 @@ def test_auto_logs_its_choice_and_tells_the_fp32_classes(caplog, photos, pixels)
     fp32 = load_backbone(BackboneConfig(precision="fp32", device="cpu"))
     top = [set(np.argsort(-p)[:5]) for p in model(pixels)[1]]
     assert [int(np.argmax(p)) in t for p, t in zip(fp32(pixels)[1], top, strict=True)] == [True] * len(pixels)
+
+
+def test_auto_falls_back_when_int8_or_the_export_fails(monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("quantizer exploded")
+
+    monkeypatch.setattr(bo, "quantize", broken)
+    with caplog.at_level(logging.INFO, logger="transforms.features"):
+        model = load_backbone(BackboneConfig(precision="auto", device="cpu"))
+    assert "int8 quantization failed (RuntimeError: quantizer exploded)" in caplog.text
+    assert getattr(model, "precision", None) in ("fp32", "bf16")
+    with pytest.raises(RuntimeError, match="quantizer exploded"):
+        load_backbone(BackboneConfig(precision="int8", device="cpu"))
+    monkeypatch.setattr(bo, "export", broken)
+    model = load_backbone(BackboneConfig(precision="auto", device="cpu"))
+    assert isinstance(model, _Backbone), "a backbone the exporter cannot trace still runs in torch"
+    with pytest.raises(RuntimeError):
+        load_backbone(BackboneConfig(precision="fp32", device="cpu"))
+
+
+def test_resnet50_takes_the_same_paths(pixels):
+    fp32 = load_backbone(BackboneConfig(name="resnet50", weights="none", precision="fp32", device="cpu"))
+    feats, probs = fp32(pixels[:2])
+    assert feats.shape == (2, 2048) and probs is not None and probs.shape == (2, 1000)

@@ -138,7 +138,14 @@ def load_backbone(cfg: BackboneConfig) -> Model:
         torch_model.precision = "bf16"
         return torch_model
     threads = worker_threads(cfg.torch_threads, cfg.num_workers)
-    graph = bo.export(torch_model.body, torch_model.head, *torch_model.mean_std)
+    try:
+        graph = bo.export(torch_model.body, torch_model.head, *torch_model.mean_std)
+    except Exception as exc:  # noqa: BLE001 - a module the exporter cannot trace still runs in torch
+        if cfg.precision != "auto":
+            raise
+        _LOG.warning("backbone: ONNX export failed (%s: %s); running torch", type(exc).__name__, exc)
+        torch_model.precision = "bf16" if cpu_has_native_bf16() else "fp32"
+        return torch_model
     has_head = torch_model.head is not None
     fp32 = bo.OnnxBackbone(graph, threads, has_head, "fp32")
     if cfg.precision == "fp32":
@@ -146,9 +153,15 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     calibrate, held_out = bo.calibration_split(sample_photos(everything=True))
     int8, result = None, None
     if len(calibrate) >= 4 and held_out:
-        int8 = bo.OnnxBackbone(str(bo.quantize(graph, bo.calibration_pixels(calibrate, _calibration_crops),
-                                                f"{cfg.version()}|{','.join(p.name for p in calibrate)}")),
-                               threads, has_head, "int8")
+        try:
+            int8 = bo.OnnxBackbone(str(bo.quantize(graph, bo.calibration_pixels(calibrate, _calibration_crops),
+                                                    f"{cfg.version()}|{','.join(p.name for p in calibrate)}")),
+                                   threads, has_head, "int8")
+        except Exception as exc:  # noqa: BLE001 - auto still has fp32; int8 asked for explicitly fails
+            if cfg.precision == "int8":
+                raise
+            _LOG.warning("backbone: int8 quantization failed (%s: %s); int8 is left out", type(exc).__name__, exc)
+    if int8 is not None:
         guard_pixels = np.stack([_calibration_crops(p.read_bytes())[0] for p in held_out])
         result = bo.guard(fp32, int8, guard_pixels)
         _LOG.info("backbone int8 guard on %d held-out photos: %s (top-5 agreement %.2f, largest probability "
