@@ -162,8 +162,12 @@ def test_one_threads_policy_for_every_model(monkeypatch):
     assert threads.worker_threads(0, 1) == 8 and threads.worker_threads(0, 4) == 2
     assert threads.worker_threads(3, 4) == 3 and threads.worker_threads(0, 16) == 1
     assert MLPTaggerConfig("m", "b", torch_threads=2).torch_threads == 2, "TaggerNet honours --torch_threads"
-    first = threads.configure_torch(threads.worker_threads(0, 1))
-    assert threads.configure_torch(first + 5) == first, "set once per process, never fought over"
+    first = threads.configure_process(threads.worker_threads(0, 1))
+    assert threads.configure_process(first + 5) == first, "set once per process, never fought over"
+    from threadpoolctl import threadpool_info
+
+    assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas"), \
+        "numpy's BLAS keeps to one thread: its spinning threads would take the cores of the models"
 
 
 def test_batch_size_metric_never_pickles_the_batch(monkeypatch, photos):

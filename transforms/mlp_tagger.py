@@ -20,7 +20,7 @@ import numpy as np
 from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.model_handler import ElementModelHandler
 from transforms.records import Element, with_fields
-from transforms.threads import configure_torch, worker_threads
+from transforms.threads import configure_process, worker_threads
 
 CONFIG = "config.json"
 WEIGHTS = "model.pt"
@@ -119,7 +119,7 @@ class MLPTaggerHandler(ElementModelHandler):
 
     def load_model(self) -> LoadedTagger:
 
-        configure_torch(worker_threads(self._config.torch_threads, self._config.num_workers))
+        configure_process(worker_threads(self._config.torch_threads, self._config.num_workers))
         net, config = load_taggernet(self._config.model_dir)
         check_backbone(config, self._config.backbone, self._config.model_dir)
         return LoadedTagger(net, config)

@@ -4,7 +4,8 @@ A worker process uses ``--torch_threads`` threads for model math, or, when that 
 of the cores: cores / workers on the local runner (``--direct_num_workers``), all of its cores
 elsewhere (one SDK process per VM on Dataflow with ``no_use_multiple_sdk_containers``). More
 threads than that only contend (2 threads per worker on 2 cores ran 3x slower than 1). Torch's
-setting is process-wide, so it is set once per process, here, by the first model that loads;
+setting is process-wide, so it is set once per process, here, by the first model that loads
+(which also keeps numpy's BLAS to one thread, see ``configure_process``);
 onnxruntime models use the same number of threads, and so does the decode pool
 (``--decode_threads`` overrides it for decoding alone).
 
@@ -41,13 +42,19 @@ def worker_threads(requested: int = 0, num_workers: int = 1) -> int:
     return requested if requested > 0 else max(1, available_cores() // max(1, num_workers))
 
 
-def configure_torch(threads: int) -> int:
-    """Set torch's intra-op threads once per process; later calls keep the first setting."""
+def configure_process(threads: int) -> int:
+    """Once per process, by the first model that loads: torch's intra-op threads (returned; later
+    calls keep the first setting), and numpy's BLAS limited to one thread. The BLAS products here
+    are small (tag groups, zero-shot, expansion), and OpenBLAS's threads spin-wait after each
+    one, taking the cores from the onnxruntime runs that follow: YOLOX measured 13.1 instead of
+    8.6 ms/image after a 2-thread product, 8.8 with one (docs/BENCHMARKS.md)."""
     with _lock:
         if "torch" not in _torch_threads:
             import torch
+            from threadpoolctl import threadpool_limits
 
             torch.set_num_threads(threads)
+            threadpool_limits(limits=1, user_api="blas")
             _torch_threads["torch"] = threads
         return _torch_threads["torch"]
 
