@@ -201,3 +201,39 @@ def test_fetched_images_not_yet_handed_on_count_against_the_window(tmp_path):
         fn.teardown()
     handed = [e for w in tail for e in (w.value if hasattr(w, "value") else w)]
     assert len(handed) == 20 and all(e["data"] == b"x" for e in handed)
+
+
+def test_the_bundles_last_fetches_are_handed_on_as_they_arrive(tmp_path):
+    """finish_bundle must not gather the bundle's backlog before handing it on: fetched and not
+    yet handed on stays within (window + batch) at every output."""
+    import time as _time
+
+    elements = []
+    for i in range(20):
+        f = tmp_path / f"{i}.jpg"
+        f.write_bytes(b"x" * 10)
+        elements.append(new_element(str(f)))
+    fn = FetchWindow(HttpConfig(), concurrency=2, batch_size=2)
+    fetched = []
+    fetch_one = fn._fetch_one  # noqa: SLF001
+
+    def counting(element):
+        _time.sleep(0.02)
+        fetched.append(element["uri"])
+        return fetch_one(element)
+
+    fn._fetch_one = counting  # type: ignore[method-assign]  # noqa: SLF001
+    fn.setup()
+    handed = 0
+    try:
+        fn.start_bundle()
+        where = {"timestamp": MIN_TIMESTAMP, "window": GlobalWindow()}
+        for e in elements:  # the window is full: most elements still wait at finish_bundle
+            handed += sum(len(b) for b in fn.process(e, **where) if isinstance(b, list))
+        for out in fn.finish_bundle():
+            _time.sleep(0.1)  # downstream is slow; the fetch threads may run ahead
+            assert len(fetched) - handed <= 2 + 2 + len(out.value), (len(fetched), handed)
+            handed += len(out.value)
+    finally:
+        fn.teardown()
+    assert handed == 20

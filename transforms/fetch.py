@@ -245,21 +245,21 @@ class FetchWindow(beam.DoFn):
             yield from self._harvest(block=True)
 
     def finish_bundle(self) -> Iterable:
-        outputs: list[Any] = []
+        """The bundle's last fetches, each handed on as it is harvested (never gathered first:
+        the bundle's backlog of waiting elements would all be held in memory at once)."""
         while self._busy():
-            outputs.extend(self._harvest(block=True))
+            yield from map(self._windowed, self._harvest(block=True))
         if self._ready:
-            outputs.append(self._ready)
-            self._ready = []
-        if not outputs:
-            return
+            ready, self._ready = self._ready, []
+            yield self._windowed(ready)
+
+    def _windowed(self, out: Any) -> Any:
+        """finish_bundle's outputs carry the window and timestamp of the bundle's elements."""
         assert self._where is not None
         timestamp, window = self._where
-        for out in outputs:
-            if isinstance(out, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, (window,)))
-            else:
-                yield WindowedValue(out, timestamp, (window,))
+        if isinstance(out, beam.pvalue.TaggedOutput):
+            return beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, (window,)))
+        return WindowedValue(out, timestamp, (window,))
 
     def teardown(self) -> None:
         if self._pool is not None:
