@@ -20,6 +20,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -28,6 +29,9 @@ from transforms import artifacts
 from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
 from transforms.samples import sample_photos
+
+if TYPE_CHECKING:
+    from transforms.backbone_onnx import GuardResult, OnnxBackbone
 from transforms.stage import Stage, register
 from transforms.threads import configure_process, worker_threads
 
@@ -150,23 +154,7 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     fp32 = bo.OnnxBackbone(graph, threads, has_head, "fp32")
     if cfg.precision == "fp32":
         return fp32
-    calibrate, held_out = bo.calibration_split(sample_photos(everything=True))
-    int8, result = None, None
-    if len(calibrate) >= 4 and held_out:
-        try:
-            int8 = bo.OnnxBackbone(str(bo.quantize(graph, bo.calibration_pixels(calibrate, _calibration_crops),
-                                                    f"{cfg.version()}|{','.join(p.name for p in calibrate)}")),
-                                   threads, has_head, "int8")
-        except Exception as exc:  # noqa: BLE001 - auto still has fp32; int8 asked for explicitly fails
-            if cfg.precision == "int8":
-                raise
-            _LOG.warning("backbone: int8 quantization failed (%s: %s); int8 is left out", type(exc).__name__, exc)
-    if int8 is not None:
-        guard_pixels = np.stack([_calibration_crops(p.read_bytes())[0] for p in held_out])
-        result = bo.guard(fp32, int8, guard_pixels)
-        _LOG.info("backbone int8 guard on %d held-out photos: %s (top-5 agreement %.2f, largest probability "
-                  "shift %.3f)", result.photos, "passed" if result.passed else "failed: " + result.reason,
-                  result.top5_agreement, result.max_shift)
+    int8, result = _int8(cfg, graph, fp32)
     if cfg.precision == "int8":
         if int8 is None:
             raise ValueError("--precision int8 calibrates on the sample photos of installed packages "
@@ -185,6 +173,30 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     _LOG.info("backbone --precision auto: %s (ms/image at batch 8: %s)", name,
               ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return candidates[name]
+
+
+def _int8(cfg: BackboneConfig, graph: bytes, fp32: OnnxBackbone) -> tuple[Model | None, GuardResult | None]:
+    """(the static int8 graph, its guard result against ``fp32``), or (None, None) when the
+    calibration photos are not installed (or, under auto, when quantization fails)."""
+    from transforms import backbone_onnx as bo
+
+    calibrate, held_out = bo.calibration_split(sample_photos(everything=True))
+    if len(calibrate) < 4 or not held_out:
+        return None, None
+    try:
+        tag = f"{cfg.version()}|{','.join(p.name for p in calibrate)}"
+        path = bo.quantize(graph, bo.calibration_pixels(calibrate, _calibration_crops), tag)
+        int8 = bo.OnnxBackbone(str(path), fp32.threads, fp32.has_head, "int8")
+    except Exception as exc:  # noqa: BLE001 - auto still has fp32; int8 asked for explicitly fails
+        if cfg.precision == "int8":
+            raise
+        _LOG.warning("backbone: int8 quantization failed (%s: %s); int8 is left out", type(exc).__name__, exc)
+        return None, None
+    result = bo.guard(fp32, int8, np.stack([_calibration_crops(p.read_bytes())[0] for p in held_out]))
+    _LOG.info("backbone int8 guard on %d held-out photos: %s (top-5 agreement %.2f, largest probability "
+              "shift %.3f)", result.photos, "passed" if result.passed else "failed: " + result.reason,
+              result.top5_agreement, result.max_shift)
+    return int8, result
 
 
 def _calibration_crops(data: bytes) -> list[np.ndarray]:
