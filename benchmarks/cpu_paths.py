@@ -40,9 +40,10 @@ def ms_per_image(fn, n_images: int, repeats: int) -> float:
 def backbone(repeats: int, threads: int) -> None:
     from transforms import backbone_onnx as bo
     from transforms.features import BackboneConfig, _Backbone, _calibration_crops, load_backbone
-    from transforms.samples import sample_photos
 
-    _, held = bo.calibration_split(sample_photos(everything=True))
+    photos = bo.int8_photos()
+    assert photos is not None, bo.NO_INT8_PHOTOS
+    _, held = photos
     pixels = np.stack([_calibration_crops(p.read_bytes())[0] for p in held])[:8]
     fp32_torch = _Backbone(BackboneConfig(precision="fp32", device="cpu"))
     bf16_torch = _Backbone(BackboneConfig(precision="bf16", device="cpu"))
@@ -50,7 +51,7 @@ def backbone(repeats: int, threads: int) -> None:
     int8 = load_backbone(BackboneConfig(precision="int8", device="cpu"))
     assert isinstance(int8, bo.OnnxBackbone)
     inside = bo.OnnxBackbone(graph, 1, True, "fp32")
-    inside.session = _session(graph, threads)  # one run uses every thread
+    inside.session = bo.session(graph, threads)  # one run uses every thread
     split = bo.OnnxBackbone(graph, threads, True, "fp32")
     rows = {
         "torch fp32": fp32_torch,
@@ -65,14 +66,6 @@ def backbone(repeats: int, threads: int) -> None:
     result = bo.guard(split, int8, pixels)
     print(f"  int8 vs fp32 on {result.photos} held-out photos: top-5 agreement {result.top5_agreement:.2f}, "
           f"largest probability shift {result.max_shift:.3f}")
-
-
-def _session(model, threads: int):
-    import onnxruntime as ort
-
-    from transforms.threads import onnx_session_options
-
-    return ort.InferenceSession(model, onnx_session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def _detections(session, x):
@@ -97,7 +90,7 @@ def detector(repeats: int, threads: int) -> None:
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from PIL import Image
 
-    from transforms.backbone_onnx import CALIBRATION_PHOTOS
+    from transforms.backbone_onnx import CALIBRATION_PHOTOS, session
     from transforms.decode import DecodeConfig, decode_image
     from transforms.detect import DetectorConfig, letterbox, yolox_path
     from transforms.samples import sample_photos
@@ -110,7 +103,7 @@ def detector(repeats: int, threads: int) -> None:
     photos = {n: decode_image(p.read_bytes(), DecodeConfig())[0] for n, p in sample_photos(everything=True).items()}
     xs = {n: prep(im) for n, im in photos.items()}
     path = yolox_path(DetectorConfig())
-    inside, single = _session(path, threads), _session(path, 1)
+    inside, single = session(path, threads), session(path)
     batch = list(xs.values())[:8]
     print(f"\ndetector (YOLOX-Nano 416), {threads} threads, median of {repeats}")
     t_inside = ms_per_image(lambda: [inside.run(None, {"images": x}) for x in batch], len(batch), repeats)
@@ -139,7 +132,7 @@ def detector(repeats: int, threads: int) -> None:
 
         quantize_static(prepared, quantized, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head)
-        int8 = _session(quantized, 1)
+        int8 = session(quantized)
         t_int8 = ms_per_image(lambda: parallel_map(lambda x: int8.run(None, {"images": x}), batch, threads),
                               len(batch), repeats)
         print(f"  {'int8 (per-channel), one thread per image':<46} {t_int8:6.2f} ms/image")

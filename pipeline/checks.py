@@ -117,14 +117,12 @@ def check_image_options(o) -> None:
             raise LaunchError(f"{option} must be > 0 seconds, got {value}")
     need_file("--backbone_weights", o.backbone_weights)
     if o.precision == "int8":
-        from transforms.backbone_onnx import calibration_split
-        from transforms.samples import sample_photos
+        from transforms import backbone_onnx
 
         if o.device == "cuda":
-            raise LaunchError("--precision int8 is a CPU path (onnxruntime); on a GPU use bf16 or fp32")
-        if len(calibration_split(sample_photos(everything=True))[0]) < 4:
-            raise LaunchError("--precision int8 calibrates on sample photos of installed packages "
-                              "(scikit-image, scikit-learn, imgaug, mahotas), and fewer than 4 are installed")
+            raise LaunchError(backbone_onnx.INT8_ON_GPU)
+        if backbone_onnx.int8_photos() is None:
+            raise LaunchError(backbone_onnx.NO_INT8_PHOTOS)
     if getattr(o, "max_error_rate", None) is not None:
         in_unit_range("--max_error_rate", o.max_error_rate)
 

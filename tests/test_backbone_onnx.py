@@ -105,3 +105,10 @@ def test_resnet50_takes_the_same_paths(pixels):
     fp32 = load_backbone(BackboneConfig(name="resnet50", weights="none", precision="fp32", device="cpu"))
     feats, probs = fp32(pixels[:2])
     assert feats.shape == (2, 2048) and probs is not None and probs.shape == (2, 1000)
+
+
+def test_int8_calibrates_on_the_tune_half_of_the_quality_key_only():
+    from pipeline.quality import load_key
+
+    tune = {n for n, p in load_key()["photos"].items() if p["split"] == "tune"}
+    assert set(bo.CALIBRATION_PHOTOS) == tune, "int8 must never be calibrated on a report photo"

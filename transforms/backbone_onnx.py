@@ -38,6 +38,10 @@ from transforms.threads import onnx_session_options, parallel_map
 
 CALIBRATION_PHOTOS = ("coffee", "camera", "motorcycle", "motorcycle_right", "china", "coins", "grass",
                       "hubble", "luispedro", "quokka")  # the tune half of pipeline/data/quality_key.json
+MIN_CALIBRATION_PHOTOS = 4
+INT8_ON_GPU = "--precision int8 is a CPU path (onnxruntime); on a GPU use bf16 or fp32"
+NO_INT8_PHOTOS = ("--precision int8 calibrates on sample photos of installed packages (scikit-image, "
+                  f"scikit-learn, imgaug, mahotas), and fewer than {MIN_CALIBRATION_PHOTOS} are installed here")
 SPEEDUP_TO_SWITCH = 1.25
 _LOG = logging.getLogger(__name__)
 
@@ -79,10 +83,10 @@ def export(body, head, mean: Sequence[float], std: Sequence[float]) -> bytes:
     return buffer.getvalue()
 
 
-def session(model: bytes | str):
+def session(model: bytes | str, threads: int = 1):
     import onnxruntime as ort
 
-    return ort.InferenceSession(model, onnx_session_options(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, onnx_session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -116,13 +120,19 @@ def calibration_split(photos: dict[str, Path]) -> tuple[list[Path], list[Path]]:
     return calibrate, guard
 
 
-def calibration_pixels(paths: list[Path], prepare: Callable[[bytes], list[np.ndarray]]) -> list[np.ndarray]:
-    return [pixels for p in paths for pixels in prepare(p.read_bytes())]
+def int8_photos() -> tuple[list[Path], list[Path]] | None:
+    """(calibration photos, guard photos) from installed packages, or None when too few are
+    installed for int8 (transforms/samples.py)."""
+    from transforms.samples import sample_photos
+
+    calibrate, guard = calibration_split(sample_photos(everything=True))
+    return (calibrate, guard) if len(calibrate) >= MIN_CALIBRATION_PHOTOS and guard else None
 
 
-def quantize(fp32: bytes, calibration: list[np.ndarray], tag: str) -> Path:
+def quantize(fp32: bytes, calibration: Callable[[], list[np.ndarray]], tag: str) -> Path:
     """The static int8 graph of ``fp32`` (QDQ, per-channel int8 weights, uint8 activations,
-    MinMax ranges over ``calibration``), cached by content."""
+    MinMax ranges over the ``calibration()`` inputs, only computed on a cache miss), cached by
+    content."""
     import onnxruntime
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -135,7 +145,7 @@ def quantize(fp32: bytes, calibration: list[np.ndarray], tag: str) -> Path:
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.items = iter(calibration)
+            self.items = iter(calibration())
 
         def get_next(self):
             item = next(self.items, None)

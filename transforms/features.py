@@ -28,7 +28,6 @@ from PIL import Image
 from transforms import artifacts
 from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
-from transforms.samples import sample_photos
 
 if TYPE_CHECKING:
     from transforms.backbone_onnx import GuardResult, OnnxBackbone
@@ -136,7 +135,7 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     torch_model = _Backbone(cfg)
     if torch_model.device == "cuda":
         if cfg.precision == "int8":
-            raise ValueError("--precision int8 is a CPU path (onnxruntime); on a GPU use bf16 or fp32")
+            raise ValueError(bo.INT8_ON_GPU)
         return torch_model
     if cfg.precision == "bf16":
         torch_model.precision = "bf16"
@@ -157,8 +156,7 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     int8, result = _int8(cfg, graph, fp32)
     if cfg.precision == "int8":
         if int8 is None:
-            raise ValueError("--precision int8 calibrates on the sample photos of installed packages "
-                             "(scikit-image, scikit-learn...), and fewer than 4 are installed here")
+            raise ValueError(bo.NO_INT8_PHOTOS)
         if result is not None and not result.passed:
             _LOG.warning("--precision int8: the accuracy guard failed (%s); tags may differ from fp32", result.reason)
         return int8
@@ -180,12 +178,13 @@ def _int8(cfg: BackboneConfig, graph: bytes, fp32: OnnxBackbone) -> tuple[Model 
     calibration photos are not installed (or, under auto, when quantization fails)."""
     from transforms import backbone_onnx as bo
 
-    calibrate, held_out = bo.calibration_split(sample_photos(everything=True))
-    if len(calibrate) < 4 or not held_out:
+    photos = bo.int8_photos()
+    if photos is None:
         return None, None
+    calibrate, held_out = photos
     try:
         tag = f"{cfg.version()}|{','.join(p.name for p in calibrate)}"
-        path = bo.quantize(graph, bo.calibration_pixels(calibrate, _calibration_crops), tag)
+        path = bo.quantize(graph, lambda: [c for p in calibrate for c in _calibration_crops(p.read_bytes())], tag)
         int8 = bo.OnnxBackbone(str(path), fp32.threads, fp32.has_head, "int8")
     except Exception as exc:  # noqa: BLE001 - auto still has fp32; int8 asked for explicitly fails
         if cfg.precision == "int8":
