@@ -143,7 +143,7 @@ def timed(cmd: list[str], env: dict | None = None) -> dict:
 def count_ours(out: Path) -> int:
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in out.glob("tags-*.parquet"))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in out.glob("tags/*.parquet"))
 
 
 def run_ours(urls_file: Path, out: Path, extra: list[str]) -> dict:

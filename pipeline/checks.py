@@ -8,7 +8,6 @@ run with defaults and exit 0); here every flag must belong to this project or to
 from __future__ import annotations
 
 import argparse
-import os
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -78,29 +77,19 @@ def in_unit_range(option: str, value) -> None:
         raise LaunchError(f"{option} must be between 0 and 1, got {value}")
 
 
-def check_output(output: str) -> None:
-    if "://" not in output and os.path.isfile(output):
-        raise LaunchError(f"--output {output} is an existing file; give a directory or prefix")
-    if output.startswith("gs://") and not output.endswith("/") and _exists(output):
-        raise LaunchError(f"--output {output} is an existing object; give a prefix ending in /")
-
-
 def check_image_options(o) -> None:
     """What every image job shares: input/output, fetching, decoding, backbone."""
     if not o.input or not o.output:
         raise LaunchError("--input and --output are required (see --help)")
-    check_output(o.output)
-    from transforms.read import check_header, first_match, input_kind
+    from transforms.read import check_header, check_not_empty, first_match, input_kind
 
     try:
         first = first_match(o.input)
         if input_kind(o.input) in ("csv", "tsv", "parquet"):
             check_header(first, input_kind(o.input))
+        check_not_empty(o.input)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise LaunchError(f"--input: {exc}") from exc
-    if any(c in o.output for c in "*?[]{}"):
-        raise LaunchError(f"--output {o.output} contains glob characters (*?[]{{}}), which Beam's "
-                          "file sink would read as a pattern; choose another name")
     for option, value, low in (
         ("--num_shards", o.num_shards, 0), ("--fetch_concurrency", o.fetch_concurrency, 1),
         ("--max_per_host", o.max_per_host, 1), ("--max_host_rate", o.max_host_rate, 0),

@@ -7,14 +7,14 @@ python -m pipeline.demo --output demo_out [Beam options]
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 
 import pyarrow.parquet as pq
 
 from pipeline import report, tag
-from transforms.records import ERRORS, shard_pattern
+from transforms import runs
+from transforms.records import ERRORS
 from transforms.samples import sample_photos
 
 
@@ -33,14 +33,14 @@ def write_input_list(output: str) -> str:
 
 def describe(output: str, per_image: int = 8) -> str:
     lines = []
-    for path in sorted(glob.glob(shard_pattern(output, "tags"))):
+    for path in sorted(runs.committed_files(output, "tags")):
         for row in pq.read_table(path).to_pylist():
             tags = ", ".join(
                 f"{t['name']} {t['score']:.2f}" + ("" if t["source"] == "tagger" else f" [{t['source']}]")
                 for t in row["tags"][:per_image]
             )
             lines.append(f"{os.path.basename(row['uri']):<22} {row['width']}x{row['height']}  {tags}")
-    for path in sorted(glob.glob(shard_pattern(output, ERRORS))):
+    for path in sorted(runs.committed_files(output, ERRORS)):
         for row in pq.read_table(path).to_pylist():
             lines.append(f"{os.path.basename(row['uri']):<22} ERROR {row['stage']}/{row['error_type']}")
     return "\n".join(lines)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     input_list = write_input_list(args.output)
     from pipeline.quality import vocabulary_path  # the everyday vocabulary: zero-shot tags too
 
-    tag.run(["--input", input_list, "--output", args.output, "--vocabulary", vocabulary_path(), *beam_args])
+    tag.run(["--input", input_list, "--output", args.output, "--overwrite", "--allow_local_paths", "--vocabulary", vocabulary_path(), *beam_args])
     print()
     print(describe(args.output))
     print(f"\nParquet written under {os.path.abspath(args.output)}")

@@ -20,8 +20,9 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import options as opt
-from pipeline.checks import LaunchError, at_least, check_flags, check_output, need_file
+from pipeline.checks import LaunchError, at_least, check_flags, need_file
 from pipeline.graph import fetch_and_decode
+from pipeline.run_output import check_output
 from pipeline.runner import RunOptions, configure_logging, run_job
 from pipeline.tag import print_help
 from transforms import features as backbone
@@ -78,7 +79,8 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
     to_row = functools.partial(to_feature_row, backbone=handler.model_version())
     split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.num_shards, "features", FEATURES_SCHEMA, o.parquet_codec)
+    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.run_manifest, o.num_shards,
+                                                          "features", FEATURES_SCHEMA, o.parquet_codec)
 
 
 def run(argv: list[str] | None = None) -> dict[str, int]:
@@ -96,14 +98,17 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
         if not o.output:
             raise LaunchError("--output is required (see --help)")
-        check_output(o.output)
+        if o.skip_existing:
+            raise LaunchError("--skip_existing is for the tag job; a feature set is written whole "
+                              "(use --overwrite or a new folder)")
+        check_output(o, ("features",))
         need_file("--labels", o.labels, set())
         for option, value in (("--fetch_concurrency", o.fetch_concurrency), ("--max_bytes", o.max_bytes)):
             at_least(option, value, 1)
     except LaunchError as exc:
         raise SystemExit(f"image-tagger extract-features: {exc}") from None
     configure_logging(o)
-    return run_job(options, build, o)
+    return run_job(options, build, o, ("features",))
 
 
 if __name__ == "__main__":

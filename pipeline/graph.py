@@ -15,12 +15,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import options as opt
-from transforms import progress
-from transforms.backfill import SkipExisting, existing_rows
+from transforms import progress, runs
+from transforms.backfill import CarryErrors, SkipExisting
 from transforms.decode import DecodeBatch
 from transforms.fetch import FetchWindow
 from transforms.read import ReadUris
-from transforms.records import ERRORS, NAMESPACE, Element, shard_pattern, to_tags_row
+from transforms.records import ERRORS, NAMESPACE, Element, to_tags_row
 from transforms.stage import PIXELS, Stage, columns, enabled, needed_after, tags_schema
 from transforms.threads import worker_threads
 from transforms.write import SplitFailures, WriteOutputs
@@ -41,7 +41,8 @@ def _drop(element: Element, fields: frozenset[str]) -> Element:
 def fetch_and_decode(elements, o, stages: list[Stage] | None = None, num_workers: int = 1) -> tuple:
     """elements -> (decoded elements with ``image``, [dead-letter PCollections])."""
     counted = elements | "CountInputs" >> beam.Map(_count_input)
-    window = FetchWindow(opt.http_config(o), o.fetch_concurrency, o.max_per_host, o.fetch_batch_size)
+    window = FetchWindow(opt.http_config(o), o.fetch_concurrency, o.max_per_host, o.fetch_batch_size,
+                         opt.access_policy(o))
     fetched = counted | "Fetch" >> beam.ParDo(window).with_outputs(ERRORS, main="ok")
     decode = DecodeBatch(opt.decode_config(o, stages), o.decode_threads or worker_threads(0, num_workers))
     decoded = fetched.ok | "Decode" >> beam.ParDo(decode).with_outputs(ERRORS, main="ok")
@@ -69,22 +70,22 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]]):
 
 
 def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
-    """Build the tag job on ``pipeline``; returns the write results (tags, errors)."""
+    """Build the tag job on ``pipeline`` for the run ``o.run_manifest`` (pipeline/output.py)."""
     handlers = [] if getattr(o, "ingest_only", False) else enabled(o, num_workers)
     stages = [s for s, _ in handlers]
     schema = tags_schema()
     elements = pipeline | "Read" >> ReadUris(o.input)
+    manifest = o.run_manifest
     carried = []
-    if o.skip_existing:
-        # Earlier partitions and this one: never tag an image twice, keep what this partition has.
-        this_partition = shard_pattern(o.output, "tags")
-        elements = elements | "SkipExisting" >> SkipExisting([o.skip_existing, this_partition])
-        carried = [existing_rows(pipeline, o.output, columns=tuple(schema.names))]
+    if manifest.mode == "skip_existing":
+        # Never tag an image twice (any partition); keep this partition's open dead letters.
+        carried = [elements | "CarryErrors" >> CarryErrors(runs.paths(o.output, manifest.supersedes))]
+        elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(o.output, "tags"))
     decoded, dead = fetch_and_decode(elements, o, stages, num_workers)
     stream = run_stages(decoded, handlers)
     extra = tuple(c.name for c in columns())
     to_row = functools.partial(to_tags_row, model_version=model_version(handlers), columns=extra)
     split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(o.output, o.num_shards, schema=schema,
-                                                                    codec=o.parquet_codec)
+    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(o.output, manifest, o.num_shards,
+                                                                    schema=schema, codec=o.parquet_codec)

@@ -12,11 +12,23 @@ from types import SimpleNamespace
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms import access
+from transforms.access import AccessPolicy
 from transforms.decode import DecodeConfig
 from transforms.http_client import HttpConfig
 from transforms.stage import add_options as add_stage_options
 from transforms.stage import reads_data, working_size
 from transforms.write import CODECS as PARQUET_CODECS
+
+
+def flag(value: str) -> bool:
+    """A boolean option that also takes a value (Flex Templates pass --name=true)."""
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def all_options(options: PipelineOptions) -> SimpleNamespace:
@@ -36,23 +48,39 @@ class ImageOptions(PipelineOptions):
         )
         io.add_argument(
             "--output",
-            help="Directory or gs:// prefix; the tag job writes tags-*.parquet and errors-*.parquet "
-            "there, the feature job features-*.parquet and errors-*.parquet.",
+            help="Directory or gs:// prefix the job owns: the tag job writes OUTPUT/tags/ and "
+            "OUTPUT/errors/ (the feature job OUTPUT/features/), each a folder of Parquet files that "
+            "pandas, DuckDB, pyarrow and BigQuery read as one table, plus a manifest per run in "
+            "OUTPUT/_runs/. An output that already holds runs needs --skip_existing or --overwrite.",
         )
         io.add_argument(
             "--num_shards", type=int, default=0,
-            help="Output shards per table (0: let the runner decide). Fix it for backfills.",
+            help="Output shards per table and run (0: let the runner decide).",
         )
         io.add_argument(
             "--parquet_codec", choices=PARQUET_CODECS, default="zstd",
             help="Compression of the Parquet outputs (zstd: small and fast to read everywhere).",
         )
         io.add_argument(
-            "--skip_existing", default=None,
-            help="Glob of earlier outputs (e.g. gs://b/tags/dt=*/tags-*.parquet): inputs whose "
-            "image_id already has a row there, or in --output, are skipped (a scalable anti-join), "
-            "and rows already in --output are kept, so reruns and resumed backfills never "
-            "duplicate or lose an image.",
+            "--skip_existing", type=flag, nargs="?", const=True, default=False,
+            help="Add to an output that already holds runs: inputs whose image_id has a row in any "
+            "of its partitions are skipped (a scalable anti-join); earlier runs' files are never "
+            "moved or rewritten, and earlier dead letters are retried. Resumes a killed run.",
+        )
+        io.add_argument(
+            "--overwrite", type=flag, nargs="?", const=True, default=False,
+            help="Replace what earlier runs wrote to this output (or to --partition): their files "
+            "are deleted only after this run's files are all in place.",
+        )
+        io.add_argument(
+            "--partition", default="",
+            help="Hive-style partition of this run inside the output, e.g. dt=2026-11-29: files go "
+            "to OUTPUT/tags/dt=2026-11-29/ and readers get a dt column (scheduled backfills).",
+        )
+        io.add_argument(
+            "--break_lock", type=flag, nargs="?", const=True, default=False,
+            help="Take the output's lock even though another run holds it (only when that run is "
+            "known to be gone, e.g. a failed remote job).",
         )
 
         fetch = parser.add_argument_group("fetching")
@@ -88,6 +116,17 @@ class ImageOptions(PipelineOptions):
         fetch.add_argument("--allow_private_networks", action="store_true", default=False,
                            help="Let web URLs reach loopback/private/link-local addresses (the SSRF "
                            "guard refuses them by default).")
+        fetch.add_argument("--allowed_schemes", default="",
+                           help="URI schemes a URI list may name, comma-separated from http, https, "
+                           "file, gs, s3, azfs, hdfs (default: http,https for a list; a glob of images "
+                           "allows its own scheme). Local files and cloud objects are read with this "
+                           "machine's permissions and credentials: allow them for lists you trust.")
+        fetch.add_argument("--allow_local_paths", type=flag, nargs="?", const=True, default=False,
+                           help="Let a URI list name local paths and file:// URIs (adds file to "
+                           "--allowed_schemes). Relative paths resolve against the list's folder.")
+        fetch.add_argument("--allowed_roots", default="",
+                           help="Comma-separated folders local reads must stay inside (after resolving "
+                           ".. and symbolic links); default: anywhere, once file is allowed.")
         fetch.add_argument("--ignore_robots_opt_out", action="store_true", default=False,
                            help="Fetch images whose X-Robots-Tag says noai/noimageai (skipped by default).")
 
@@ -124,6 +163,15 @@ def http_config(o: ImageOptions) -> HttpConfig:
         pool_size=o.fetch_concurrency,
         max_host_rate=o.max_host_rate,
     )
+
+
+def access_policy(o) -> AccessPolicy:
+    from transforms.read import input_kind
+
+    pattern = o.input or ""
+    is_glob = input_kind(pattern) in ("glob", "directory")
+    scheme = pattern.split("://", 1)[0].lower() if "://" in pattern else "file"
+    return access.policy(o.allowed_schemes, o.allow_local_paths, o.allowed_roots, is_glob, scheme)
 
 
 def decode_config(o, stages: list | None = None) -> DecodeConfig:

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 
 from transforms import progress
-from transforms.read import input_kind
+from transforms.read import directory_images, input_kind
 
 
 def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | None:
@@ -27,6 +27,8 @@ def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | 
     if not pattern or "://" in pattern:
         return None
     kind = input_kind(pattern)
+    if kind == "directory":
+        return sum(1 for _ in directory_images(pattern))
     files = sorted(glob.glob(pattern, recursive=True))
     if kind == "glob":
         return len(files)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from pipeline import tag
+from transforms import runs
 from transforms.expand import stem
 from transforms.samples import sample_photos
 from transforms.stage import tag_sources
@@ -124,13 +125,12 @@ def run_preset(preset_args: list[str], photos: dict[str, str], workdir: str, ext
         f.write("".join(f"{p}\n" for p in photos.values()))
     out = os.path.join(workdir, "out")
     words = ["--vocabulary", vocabulary_path()] if vocabulary else []
-    tag.run(["--input", listing, "--output", out, *words, *preset_args, *extra])
+    tag.run(["--input", listing, "--output", out, "--allow_local_paths", *words, *preset_args, *extra])
     by_path = {str(p): n for n, p in photos.items()}
     rows = {}
-    for fname in sorted(os.listdir(out)):
-        if fname.startswith("tags-") and fname.endswith(".parquet"):
-            for row in pq.read_table(os.path.join(out, fname)).to_pylist():
-                rows[by_path[row["uri"]]] = row
+    for path in runs.committed_files(out, "tags"):
+        for row in pq.read_table(path).to_pylist():
+            rows[by_path[row["uri"]]] = row
     return rows
 
 

@@ -2,7 +2,7 @@
 
 python -m pipeline.report --input OUTPUT --html report.html [--sample 200] [--model MODEL_DIR]
 
-Streams over OUTPUT/tags-*.parquet (local or gs://) in record batches: counts every tag, and
+Streams over the committed files of OUTPUT/tags/ (local or gs://) in record batches: counts every tag, and
 keeps a reservoir sample of --sample images, so huge outputs need little memory. Shows each
 sampled image with its tags coloured by source and its detector boxes, filters by tag and by
 source, a tag frequency chart, the dead letters grouped by error_type with example URIs, and,
@@ -23,15 +23,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from tqdm import tqdm
 
+from transforms import runs
 from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.decode import DecodeConfig, decode_image
 from transforms.fetch import fetch_file, uri_kind
 from transforms.http_client import HttpConfig, HttpFetcher
-from transforms.records import ERRORS, StageError, shard_pattern
+from transforms.records import ERRORS, StageError
 from transforms.stage import colours, tag_sources
 
 OTHER = "#555"  # a tag source no registered stage declares (e.g. a newer run's)
@@ -43,20 +42,13 @@ PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(
 
 
 def _files(output: str, table: str) -> list[str]:
-    pattern = shard_pattern(output, table)
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return sorted(runs.committed_files(output, table))
 
 
 def iter_rows(output: str, table: str, columns: list[str] | None = None) -> Iterator[dict]:
-    """Rows of a table, streamed batch by batch from every shard; each shard is read through a
-    seekable file of Beam's filesystems (local or gs://), never loaded whole."""
-    from apache_beam.io.filesystem import CompressionTypes
-
+    """Rows of a table, streamed batch by batch from every file the run manifests list."""
     for path in _files(output, table):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            parquet = pq.ParquetFile(f)
-            for batch in parquet.iter_batches(batch_size=1024, columns=columns):
-                yield from batch.to_pylist()
+        yield from runs.iter_file_rows(path, columns)
 
 
 def scan(output: str, sample: int, seed: int = 0) -> dict:
@@ -106,7 +98,7 @@ def thumbnail(uri: str, fetcher: HttpFetcher, size: int, max_bytes: int) -> str:
 
 def _card(row: dict, src: str) -> str:
     names = "|".join(html.escape(t["name"].lower()) for t in row["tags"])
-    sources = " ".join(sorted({t["source"] for t in row["tags"]}))
+    sources = html.escape(" ".join(sorted({t["source"] for t in row["tags"]})))
     tags = "".join(
         f'<span class="tag" data-source="{html.escape(t["source"])}" style="border-color:'
         f'{colours().get(t["source"], OTHER)}" title="{html.escape(t["source"])}'

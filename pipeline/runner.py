@@ -68,14 +68,24 @@ class RunOptions(PipelineOptions):
                          help="Log level (INFO shows a Dataflow job's id and console URL).")
 
 
+OWN_LOGGERS = ("pipeline", "transforms", "apache_beam.runners.dataflow")  # the job id and console URL
+
+
+class _OwnLinesOnly(logging.Filter):
+    """Below WARNING, pass only this project's lines (and Dataflow's job id and URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.startswith(OWN_LOGGERS)
+
+
 def configure_logging(o) -> None:
-    """INFO by default (Dataflow's job id and URL are INFO); Beam's local runner is kept quieter,
-    since its INFO lines are per bundle."""
+    """INFO shows this project's lines only; every library's INFO lines (Beam per bundle and per
+    type hint, onnxruntime's quantizer) appear at --log_level DEBUG."""
     level = logging.WARNING if o.quiet else getattr(logging, o.log_level)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("apache_beam.runners.portability", "apache_beam.runners.worker",
-                  "apache_beam.runners.direct", "apache_beam.io.filebasedsink"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    if level > logging.DEBUG:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_OwnLinesOnly())
 
 
 def counters(result: PipelineResult, namespace: str = NAMESPACE) -> dict[str, int]:
@@ -157,18 +167,20 @@ def check_error_rate(totals: dict[str, int], max_error_rate: float, output: str)
 
 
 @contextlib.contextmanager
-def stop_on_interrupt(output: str):
+def stop_on_interrupt(output: str, on_stop=None):
     """Ctrl-C stops a local run at once. Beam's in-process runner would go on for tens of seconds
-    (its bundle threads keep fetching); shard files are only renamed into place when the whole
-    write succeeds, so what was written stays consistent, and the next run into the same output
-    removes the leftover temp files and, with --skip_existing, finishes the work."""
+    (its bundle threads keep fetching); a run publishes its shards only in its final commit, so
+    an interrupted run leaves earlier runs' files as they were, and the next run into the same
+    output removes what it staged. ``on_stop`` runs first (it releases the output's lock)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
-        print(f"\nimage-tagger: interrupted; stopped. Rerun with --output {output} (and --skip_existing) "
-              "to finish.", file=sys.stderr, flush=True)
+        if on_stop is not None:
+            on_stop()
+        print(f"\nimage-tagger: interrupted; stopped. Nothing of earlier runs in {output} was changed; "
+              "rerun with --skip_existing to finish.", file=sys.stderr, flush=True)
         os._exit(130)
 
     previous = signal.signal(signal.SIGINT, handler)
@@ -178,20 +190,27 @@ def stop_on_interrupt(output: str):
         signal.signal(signal.SIGINT, previous)
 
 
-def run_job(options: PipelineOptions, build, job_options) -> dict[str, int]:
-    """Build a job with ``build(pipeline, job_options, num_workers)``, run it to the end with a
-    progress line on local runs, print the summary (inputs, tagged, failed by stage and type,
-    throughput, per-stage model figures), return the counters, and exit non-zero when the share
-    of failed inputs exceeds --max_error_rate."""
+def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...] = ("tags",)) -> dict[str, int]:
+    """Build a job with ``build(pipeline, job_options, num_workers)`` for one run of its output
+    (``job_options.run_manifest``, pipeline/run_output.py), run it to the end with a progress
+    line on local runs, print the summary (inputs, tagged, failed by stage and type, throughput,
+    per-stage model figures), return the counters, and exit non-zero when the share of failed
+    inputs exceeds --max_error_rate."""
     from pipeline.progress import Reporter, estimate_inputs
+    from pipeline.run_output import open_run
+    from transforms import output_lock
 
     o = options.view_as(RunOptions)
-    pipeline = make_pipeline(options)
-    build(pipeline, job_options, num_local_workers(options))
-    live = is_local(options) and not o.quiet and o.progress_interval > 0
-    reporter = Reporter(estimate_inputs(job_options.input), o.progress_interval) if live else nullcontext()
-    with reporter, (stop_on_interrupt(job_options.output) if is_local(options) else nullcontext()):
-        result, seconds = run_and_wait(pipeline)
+    with open_run(job_options, tables) as manifest:
+        job_options.run_manifest = manifest
+        pipeline = make_pipeline(options)
+        build(pipeline, job_options, num_local_workers(options))
+        live = is_local(options) and not o.quiet and o.progress_interval > 0
+        reporter = Reporter(estimate_inputs(job_options.input), o.progress_interval) if live else nullcontext()
+        release = lambda: output_lock.release(job_options.output, manifest.run_id)  # noqa: E731
+        interrupt = stop_on_interrupt(job_options.output, release) if is_local(options) else nullcontext()
+        with reporter, interrupt:
+            result, seconds = run_and_wait(pipeline)
     totals = counters(result)
     if totals:
         print(summary(totals, seconds))

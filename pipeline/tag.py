@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from pipeline.checks import LaunchError, check_flags, check_tag_options
 from pipeline.graph import tag_images
 from pipeline.options import ImageOptions, TagOptions, all_options
+from pipeline.run_output import check_output
 from pipeline.runner import RunOptions, configure_logging, run_job
 
 
@@ -36,6 +37,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         options = PipelineOptions(argv)
         tag = all_options(options)
         check_tag_options(tag)
+        check_output(tag, ("tags",))
     except LaunchError as exc:
         raise SystemExit(f"image-tagger tag: {exc}") from None
     configure_logging(tag)

@@ -49,13 +49,18 @@ class Dataset:
 
 
 def load_features(path: str) -> Dataset:
-    """Read FEATURES (a directory holding features-*.parquet, or a glob) from any filesystem."""
+    """Read FEATURES (an extract-features output folder, or a glob of Parquet files) from any
+    filesystem."""
     from apache_beam.io.filesystems import FileSystems
 
-    pattern = path if any(c in path for c in "*?") or path.endswith(".parquet") else join(path, "features-*.parquet")
-    files = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    from transforms import runs
+
+    if any(c in path for c in "*?") or path.endswith(".parquet"):
+        files = sorted(m.path for m in FileSystems.match([path])[0].metadata_list)
+    else:
+        files = sorted(runs.committed_files(path, "features"))
     if not files:
-        raise FileNotFoundError(f"no feature files match {pattern}")
+        raise FileNotFoundError(f"no feature files in {path} (an extract-features --output, or a glob)")
     tables = [pq.read_table(io.BytesIO(read_bytes(f))) for f in files]
     table = pa.concat_tables(tables).sort_by("image_id")  # file order must not change results
     backbones = set(table.column("backbone").to_pylist())

@@ -31,9 +31,14 @@ def photos() -> dict[str, Path]:
     return found
 
 
-def read_table(output: str | Path, prefix: str) -> pa.Table:
-    files = sorted(glob.glob(os.path.join(str(output), f"{prefix}-*.parquet")))
-    assert files, f"no {prefix}-*.parquet under {output}"
+def read_table(output: str | Path, table: str) -> pa.Table:
+    """A table as its folder reads (OUTPUT/<table>/), checked against the run manifests."""
+    from transforms import runs
+
+    files = sorted(runs.committed_files(str(output), table))
+    assert files, f"no committed {table} files under {output}"
+    on_disk = sorted(glob.glob(os.path.join(str(output), table, "**", "*.parquet"), recursive=True))
+    assert on_disk == files, f"{table}/ holds {on_disk}, the manifests list {files}"
     return pa.concat_tables([pq.read_table(f) for f in files])
 
 
@@ -173,3 +178,16 @@ def with_headers(body: bytes, headers: dict, content_type: str = "image/jpeg"):
         req.wfile.write(body)
 
     return handler
+
+
+def publish(output: str | Path, tables: dict[str, pa.Table], run_id: str = "20260101T000000Z-test00") -> None:
+    """Write tables as one committed run of ``output``, as the job would have."""
+    from transforms import runs
+
+    manifest = runs.Manifest(run_id=run_id, mode="new", status="committed", tables=tuple(tables))
+    for table, rows in tables.items():
+        name = f"{table}/part-{run_id}-00000-of-00001.parquet"
+        os.makedirs(os.path.join(str(output), table), exist_ok=True)
+        pq.write_table(rows, os.path.join(str(output), name))
+        manifest.files[table] = [name]
+    runs.write_manifest(str(output), manifest)

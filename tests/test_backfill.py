@@ -1,4 +1,4 @@
-"""Backfills: partitions, --skip_existing anti-join, resumed and repeated runs, stale shards."""
+"""Backfills: partitions, --skip_existing anti-join, resumed and repeated runs, --overwrite."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from PIL import Image
 
 from pipeline import tag
@@ -37,47 +36,47 @@ def _listing(path: Path, uris: list[str]) -> str:
     return str(path)
 
 
-def _all_ids(root: Path) -> list[str]:
-    files = sorted(root.glob("dt=*/tags-*.parquet"))
-    return [i for f in files for i in pq.read_table(f).column("image_id").to_pylist()]
+def _all_ids(out: Path) -> list[str]:
+    return read_table(out, "tags").column("image_id").to_pylist()
+
+
+def _day(out: Path, day: int, listing: str, *extra: str) -> dict:
+    return tag.run(["--input", listing, "--output", str(out), "--allow_local_paths", "--partition", f"dt={day}",
+                    *extra, *FAST])
 
 
 def test_partitions_never_duplicate_and_reruns_are_idempotent(tmp_path):
     uris = _images(tmp_path / "imgs", 12)
     out = tmp_path / "tags"
-    skip = str(out / "dt=*" / "tags-*.parquet")
-    tag.run(["--input", _listing(tmp_path / "d1.txt", uris[:6]), "--output", str(out / "dt=1"), *FAST])
-    c2 = tag.run(["--input", _listing(tmp_path / "d2.txt", uris), "--output", str(out / "dt=2"),
-                  "--skip_existing", skip, "--num_shards", "2", *FAST])
+    _day(out, 1, _listing(tmp_path / "d1.txt", uris[:6]))
+    c2 = _day(out, 2, _listing(tmp_path / "d2.txt", uris), "--skip_existing", "--num_shards", "2")
     assert c2["tagged"] == 6 and c2["skipped_existing"] == 6
     ids = _all_ids(out)
     assert len(ids) == len(set(ids)) == 12
     # The same day again: nothing new is tagged, nothing is lost, nothing doubles.
-    c3 = tag.run(["--input", _listing(tmp_path / "d2.txt", uris), "--output", str(out / "dt=2"),
-                  "--skip_existing", skip, "--num_shards", "2", *FAST])
+    files = sorted((out / "tags").glob("*/*.parquet"))
+    c3 = _day(out, 2, _listing(tmp_path / "d2.txt", uris), "--skip_existing", "--num_shards", "2")
     assert c3.get("tagged", 0) == 0 and c3["skipped_existing"] == 12
-    assert read_table(out / "dt=2", "tags").num_rows == 6
+    assert sorted((out / "tags").glob("*/*.parquet")) == files, "a rerun adds no file (empty shards are not kept)"
     ids = _all_ids(out)
     assert len(ids) == len(set(ids)) == 12
 
 
-def test_stale_shards_of_an_earlier_run_are_removed(tmp_path):
+def test_overwrite_replaces_only_its_own_partition(tmp_path):
     uris = _images(tmp_path / "imgs", 5)
-    out = tmp_path / "tags" / "dt=1"
+    out = tmp_path / "tags"
     listing = _listing(tmp_path / "in.txt", uris)
-    tag.run(["--input", listing, "--output", str(out), "--num_shards", "3", *FAST])
-    assert len(list(out.glob("tags-*.parquet"))) == 3
-    tag.run(["--input", listing, "--output", str(out), "--num_shards", "1",
-             "--skip_existing", str(out / "tags-*.parquet"), *FAST])
-    assert [p.name for p in out.glob("tags-*.parquet")] == ["tags-00000-of-00001.parquet"]
+    _day(out, 1, listing, "--num_shards", "3")
+    _day(out, 2, _listing(tmp_path / "one.txt", uris[:1]), "--skip_existing")  # all skipped: no rows
+    _day(out, 1, listing, "--num_shards", "1", "--overwrite")
+    assert [p.name.rsplit("-", 3)[-2:] for p in (out / "tags" / "dt=1").glob("*.parquet")] == [["of", "00001.parquet"]]
     assert sorted(read_table(out, "tags").column("uri").to_pylist()) == sorted(uris)
 
 
 def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
     uris = _images(tmp_path / "imgs", 6)
     out = tmp_path / "tags"
-    skip = str(out / "dt=*" / "tags-*.parquet")
-    tag.run(["--input", _listing(tmp_path / "d1.txt", uris[:3]), "--output", str(out / "dt=1"), *FAST])
+    _day(out, 1, _listing(tmp_path / "d1.txt", uris[:3]))
 
     # Day 2 adds 8 web images served slowly, so the run is still going when it is killed.
     body = Path(uris[0]).read_bytes()
@@ -95,8 +94,8 @@ def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     day2 = uris + [f"{base}/w{i}.jpg" for i in range(8)]
-    args = ["--input", _listing(tmp_path / "d2.txt", day2), "--output", str(out / "dt=2"),
-            "--skip_existing", skip, "--allow_private_networks", "--fetch_threads", "1",
+    args = ["--input", _listing(tmp_path / "d2.txt", day2), "--output", str(out), "--allow_local_paths",
+            "--partition", "dt=2", "--skip_existing", "--allow_private_networks", "--fetch_threads", "1",
             "--fetch_batch_size", "1", "--num_shards", "2", *FAST]
     try:
         env = dict(os.environ, PYTHONPATH=os.getcwd())
@@ -104,7 +103,7 @@ def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if any((out / "dt=2").glob("**/*")):  # the job has started writing: kill it now
+            if any((out / "_staging").glob("*/*/*")):  # the job has started writing: kill it now
                 break
             time.sleep(0.2)
         time.sleep(1.0)

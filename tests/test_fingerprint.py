@@ -42,8 +42,8 @@ def test_duplicates_end_to_end(tmp_path, photos):
     listing = tmp_path / "in.txt"
     listing.write_text("\n".join(str(p) for p in (photos["chelsea"], copy, same_bytes, photos["coffee"])) + "\n")
     out = tmp_path / "out"
-    tag.run(["--input", str(listing), "--output", str(out), "--detector", "none", "--embeddings"])
-    df = pd.concat([pd.read_parquet(f) for f in sorted(out.glob("tags-*.parquet"))])  # pandas reads them as they are
+    tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", "--detector", "none", "--embeddings"])
+    df = pd.read_parquet(out / "tags")  # pandas reads the table folder in one call
     by_name = {Path(u).name: r for u, r in zip(df["uri"], df.itertuples(), strict=True)}
     assert by_name["chelsea.png"].content_sha256 == by_name["chelsea-again.png"].content_sha256
     assert by_name["chelsea.png"].content_sha256 != by_name["chelsea-small.jpg"].content_sha256
@@ -52,7 +52,7 @@ def test_duplicates_end_to_end(tmp_path, photos):
     section = README.read_text().split("### Finding duplicates", 1)[1].split("\n## ", 1)[0]
     query = re.findall(r"```sql\n(.*?)```", section, re.S)[0]
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW tags AS SELECT * FROM read_parquet('{out}/tags-*.parquet')")
+    con.execute(f"CREATE VIEW tags AS SELECT * FROM read_parquet('{out}/tags/*.parquet')")
     pairs = {tuple(sorted((Path(a).name, Path(b).name))) for a, b, *_ in con.sql(query).fetchall()}
     assert pairs == {("chelsea-again.png", "chelsea-small.jpg"), ("chelsea-again.png", "chelsea.png"),
                      ("chelsea-small.jpg", "chelsea.png")}

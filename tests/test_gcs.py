@@ -97,8 +97,9 @@ def test_tag_job_entirely_on_gcs(emulator, photos, tmp_path, monkeypatch):
     bucket.blob("vectors/glove-20k.txt").upload_from_string(_glove_text(20000))
     bucket.blob("vocab/everyday.txt").upload_from_string(b"animal\npet\ndrink\nbeverage\nperson\nvehicle\n")
 
-    out = "gs://tagger-test/tags/dt=2026-11-29/"
-    args = ["--input", "gs://tagger-test/lists/day1.csv", "--output", out,
+    out = "gs://tagger-test/tagged/"
+    args = ["--input", "gs://tagger-test/lists/day1.csv", "--output", out, "--partition", "dt=2026-11-29",
+            "--allowed_schemes", "gs",
             "--detector_weights", "gs://tagger-test/models/yolox_nano.onnx",
             "--detector_weights_sha256", YOLOX_SHA256,
             "--word_vectors", "gs://tagger-test/vectors/glove-20k.txt",
@@ -107,8 +108,8 @@ def test_tag_job_entirely_on_gcs(emulator, photos, tmp_path, monkeypatch):
     start = time.monotonic()
     counters = tag.run(args)
     assert time.monotonic() - start < 120, "no 27 s credential discovery per process"
-    rows = _read_gcs_table(out + "tags-*.parquet").to_pylist()
-    errors = _read_gcs_table(out + "errors-*.parquet").to_pylist()
+    rows = _read_gcs_table(out + "tags/dt=2026-11-29/*.parquet").to_pylist()
+    errors = _read_gcs_table(out + "errors/dt=2026-11-29/*.parquet").to_pylist()
     assert counters["inputs"] == 5 and len(rows) == 3 and len(errors) == 2
     assert sorted(e["error_type"] for e in errors) == ["not_an_image", "not_found"]
     by_name = {r["uri"].rsplit("/", 1)[-1]: r for r in rows}
@@ -121,8 +122,12 @@ def test_tag_job_entirely_on_gcs(emulator, photos, tmp_path, monkeypatch):
     assert cached == [".onnx", ".txt", ".version"], "gs:// artifacts are cached; the unchecksummed one is versioned"
 
     # A rerun of the partition with --skip_existing tags nothing and keeps every row.
-    again = tag.run([*args, "--skip_existing", "gs://tagger-test/tags/dt=*/tags-*.parquet"])
+    with pytest.raises(SystemExit, match="already holds"):
+        tag.run(args)
+    again = tag.run([*args, "--skip_existing"])
     assert again.get("tagged", 0) == 0 and again["skipped_existing"] == 3
-    rows_after = _read_gcs_table(out + "tags-*.parquet").to_pylist()
+    rows_after = _read_gcs_table(out + "tags/dt=2026-11-29/*.parquet").to_pylist()
+    assert len(_read_gcs_table(out + "errors/dt=2026-11-29/*.parquet")) == 2, "retried, still dead letters"
+    assert not list(bucket.list_blobs(prefix="tagged/_staging/")) and not bucket.blob("tagged/_lock.json").exists()
     assert sorted(r["image_id"] for r in rows_after) == sorted(r["image_id"] for r in rows)
     assert np.all([r["uri"].startswith("gs://") for r in rows_after])

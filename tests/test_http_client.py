@@ -312,3 +312,129 @@ def test_retry_after_holds_the_whole_host_and_the_rate_limit_spaces_requests(htt
         assert time.monotonic() - start >= 0.75, "5 requests at 5/s take at least 0.8 s"
     finally:
         paced.close()
+
+
+# --- third hostile round ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "address",
+    ["192.0.0.192", "2002:a9fe:a9fe::", "2002:7f00:1::", "fec0::1", "64:ff9b::a9fe:a9fe", "::127.0.0.1",
+     "2001:0:4136:e378:8000:63bf:3fff:fdd2", "100::1", "2001:db8::1", "198.18.0.1", "fd00:ec2::254", "::"],
+)
+def test_guard_refuses_special_purpose_and_wrapped_addresses(address):
+    assert not net_guard.is_public_address(address)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2001:4860:4860::8888"])
+def test_guard_judges_wrapped_ipv4_by_the_address_it_wraps(address):
+    assert net_guard.is_public_address(address)
+
+
+def test_guard_checks_every_resolved_address_with_a_stub_resolver(monkeypatch):
+    answers = {"mixed.test": ["93.184.215.14", "2002:a9fe:a9fe::1"], "fine.test": ["93.184.215.14"]}
+
+    def fake(host, port, timeout=None):
+        return [(None, None, None, "", (a, port or 80)) for a in answers[host]]
+
+    monkeypatch.setattr(net_guard, "resolve", fake)
+    with pytest.raises(net_guard.BlockedAddressError):
+        net_guard.check_url("http://mixed.test/x.jpg")
+    net_guard.check_url("http://fine.test/x.jpg")  # no traffic: the guard is a function of addresses
+
+
+def test_exception_chain_survives_a_string_reason():
+    import ssl
+
+    err = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    err.reason = "CERTIFICATE_VERIFY_FAILED"  # ssl sets a str here
+    wrapped = RuntimeError("wrapper")
+    wrapped.__cause__ = err
+    assert err in list(net_guard.exception_chain(wrapped))
+
+
+def _tls_server(tmp_path):
+    """A loopback HTTPS server with a self-signed certificate (untrusted by the client)."""
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_bad_certificate_is_a_tls_error_not_retried(tmp_path):
+    server = _tls_server(tmp_path)
+    try:
+        err = failure(f"https://127.0.0.1:{server.server_address[1]}/x.jpg")
+    finally:
+        server.shutdown()
+    assert err.error_type == "tls_error" and err.attempts == 1
+    assert "certificate" in str(err).lower()
+
+
+def test_cookies_are_never_stored_or_sent(http_server):
+    base, routes = http_server
+    seen = []
+
+    def setter(req):
+        seen.append(req.headers.get("Cookie"))
+        body = b"img"
+        req.send_response(200)
+        for i in range(20):
+            req.send_header("Set-Cookie", f"c{i}={'x' * 100}; Path=/")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    routes["/c"] = setter
+    fetcher = HttpFetcher(FAST)
+    try:
+        for _ in range(5):
+            assert fetcher.fetch(f"{base}/c")[0] == b"img"
+    finally:
+        fetcher.close()
+    assert seen == [None] * 5
+
+
+def test_a_utf8_location_is_followed_as_browsers_do(http_server):
+    base, routes = http_server
+
+    def utf8_location(req):  # raw UTF-8 bytes in the header, as many servers send them
+        req.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: /img/caf\xc3\xa9.jpg\r\nContent-Length: 0\r\n\r\n")
+
+    routes["/r"] = utf8_location
+    routes["/img/caf%C3%A9.jpg"] = send_bytes(b"cafe")
+    assert fetch(f"{base}/r")[0] == b"cafe"
+
+
+@pytest.mark.parametrize("status", [204, 205, 206, 300, 304])
+def test_statuses_without_the_image_are_permanent(http_server, status):
+    base, routes = http_server
+    routes["/s"] = send_bytes(b"" if status in (204, 205, 304) else b"not the image", status=status)
+    err = failure(f"{base}/s")
+    assert err.error_type == f"http_{status}" and err.attempts == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzip!!!!",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
+    ],
+    ids=["bad-gzip", "bogus-chunk-size", "duplicate-content-length"],
+)
+def test_malformed_bodies_are_protocol_errors_not_retried(payload):
+    server = RawServer(lambda conn: conn.sendall(payload))
+    try:
+        err = failure(server.url)
+    finally:
+        server.close()
+    assert err.error_type == "protocol_error" and err.attempts == 1 and server.connections == 1

@@ -169,7 +169,7 @@ def hostile_run(tmp_path_factory, photos):
     start = time.monotonic()
     try:
         counters = tag.run([
-            "--input", str(listing), "--output", str(out), "--allow_private_networks",
+            "--input", str(listing), "--output", str(out), "--allow_local_paths", "--allow_private_networks",
             "--connect_timeout", "2", "--read_timeout", "2", "--total_timeout", "4",
             "--max_bytes", str(2 << 20), "--retry_backoff", "0.1", "--expansion_per_tag", "0",
             "--max_error_rate", "1",
@@ -266,7 +266,7 @@ def test_local_hostile_files_through_the_whole_job(tmp_path, photos):
                        f"FILE://{photos['chelsea']}\nfile://{str(spaced).replace(' ', '%20')}\n/dev/zero\n")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()
-    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--detector", "none",
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--allow_local_paths", "--detector", "none",
              "--expansion_per_tag", "0", "--max_error_rate", "1", "--max_bytes", str(4 << 20)])
     assert time.monotonic() - start < 60, "a FIFO must not block the job"
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import apache_beam as beam
@@ -14,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from pipeline import tag
+from tests.conftest import read_table
 from transforms.read import ReadUris, input_kind, parse_jsonl_line, pick_uri_column
 from transforms.records import image_id_for
 
@@ -105,7 +108,7 @@ def _job(tmp_path, pattern: str) -> tuple[list[dict], list[dict]]:
     from tests.conftest import read_table
 
     out = tmp_path / "out"
-    tag.run(["--input", pattern, "--output", str(out), "--detector", "none", "--expansion_per_tag", "0",
+    tag.run(["--input", pattern, "--output", str(out), "--allow_local_paths", "--detector", "none", "--expansion_per_tag", "0",
              "--max_error_rate", "1"])
     tables = {}
     for name in ("tags", "errors"):
@@ -169,3 +172,46 @@ def test_hostile_parquet_lists_give_one_record_per_row(tmp_path, photos):
                      "uri is a list"):
         assert any(expected in r for r in reasons), expected
     assert not any(e["uri"].startswith("b'") for e in errors), "binary is never stringified"
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n\n", "uri\n"], ids=["empty", "comments", "header-only"])
+def test_a_list_without_uris_is_refused_at_launch(tmp_path, content):
+    listing = tmp_path / ("in.csv" if content == "uri\n" else "in.txt")
+    listing.write_text(content)
+    with pytest.raises(SystemExit, match="holds no URI"):
+        tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--ingest_only"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_means_every_image_below_it(tmp_path, photos):
+    from pipeline.progress import estimate_inputs
+
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "cat.png").write_bytes(photos["chelsea"].read_bytes())
+    (folder / "sub" / "cup.PNG").write_bytes(photos["coffee"].read_bytes())
+    (folder / "notes.txt").write_text("not an image")
+    assert estimate_inputs(str(folder)) == 2
+    counters = tag.run(["--input", str(folder), "--output", str(tmp_path / "out"), "--ingest_only"])
+    assert counters["inputs"] == counters["tagged"] == 2
+    uris = sorted(read_table(tmp_path / "out", "tags").column("uri").to_pylist())
+    assert uris == [str(folder / "cat.png"), str(folder / "sub" / "cup.PNG")]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no image files"):
+        tag.run(["--input", str(tmp_path / "empty"), "--output", str(tmp_path / "out2"), "--ingest_only"])
+
+
+def test_long_lines_are_read_in_linear_time_and_bounded(tmp_path):
+    from transforms.read import MAX_LIST_LINE
+
+    listing = tmp_path / "in.jsonl"
+    one_array = "[" + ",".join(f'{{"uri": "http://x/{i}.jpg"}}' for i in range(400_000)) + "]"
+    assert len(one_array) > 8 * MAX_LIST_LINE
+    listing.write_text(one_array + "\r" + '{"uri": "http://127.0.0.1:9/a.jpg"}' + "\r")
+    start = time.monotonic()
+    counters = tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--ingest_only",
+                        "--max_error_rate", "1", "--connect_timeout", "0.2", "--max_attempts", "1"])
+    assert time.monotonic() - start < 30
+    errors = {r["error_type"]: r for r in read_table(tmp_path / "out", "errors").to_pylist()}
+    assert errors["bad_input_line"]["error_message"].startswith("list line longer than")
+    assert counters["inputs"] == 2, "the CR-only line after the long one is read too"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import report, tag
+from tests.conftest import publish
 from tests.synthetic_mirflickr import make_dataset
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -26,7 +27,7 @@ def run(tmp_path_factory, photos):
     uris.append(str(root / "bad.jpg"))
     listing = root / "in.txt"
     listing.write_text("\n".join(uris) + "\n")
-    tag.run(["--input", str(listing), "--output", str(root / "out")])
+    tag.run(["--input", str(listing), "--output", str(root / "out"), "--allow_local_paths"])
     return root
 
 
@@ -127,7 +128,6 @@ def test_thumbnails_are_fetched_concurrently(tmp_path, photos):
     import time as _time
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
     from PIL import Image
 
     from pipeline.report import build_report
@@ -164,11 +164,21 @@ def test_thumbnails_are_fetched_concurrently(tmp_path, photos):
         rows = [{"uri": f"{base}/{i}.jpg", "image_id": str(i), "width": 1, "height": 1, "tags": [],
                  "objects": [], "model_version": "m", "processed_at": None} for i in range(8)]
         out = tmp_path / "run"
-        out.mkdir()
-        pq.write_table(pa.Table.from_pylist(rows, schema=TAGS_SCHEMA), out / "tags-00000-of-00001.parquet")
+        publish(out, {"tags": pa.Table.from_pylist(rows, schema=TAGS_SCHEMA)})
         page = build_report(str(out), allow_private_networks=True)
     finally:
         server.shutdown()
         server.server_close()
     assert page.count("data:image/jpeg;base64,") >= 8
     assert state["peak"] >= 4, state
+
+
+def test_planted_values_are_escaped_everywhere():
+    from pipeline.report import _card
+
+    evil = '"><script>alert(1)</script>'
+    row = {"uri": f"http://x/{evil}.jpg", "width": 1, "height": 1, "objects": [
+        {"label": evil, "score": 0.9, "box": [0.1, 0.1, 0.5, 0.5]}],
+        "tags": [{"name": evil, "score": 0.9, "source": evil, "origin": evil}]}
+    card = _card(row, "data:,")
+    assert "<script>" not in card and 'data-sources="&quot;&gt;&lt;script&gt;' in card

@@ -20,11 +20,11 @@ def test_a_run_of_missing_files_fails_loudly_but_writes_everything(tmp_path, pho
     listing.write_text("\n".join([str(photos["chelsea"]), *missing]) + "\n")
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exc:
-        tag.run(["--input", str(listing), "--output", str(out), "--detector", "none", "--expansion_per_tag", "0"])
+        tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", "--detector", "none", "--expansion_per_tag", "0"])
     message = str(exc.value)
     assert "3 of 4 inputs failed (75% > --max_error_rate 0.5)" in message and "\n" not in message
     assert len(read_table(out, "tags")) == 1 and len(read_table(out, "errors")) == 3, "nothing is lost"
-    counters = tag.run(["--input", str(listing), "--output", str(tmp_path / "out2"), "--detector", "none",
+    counters = tag.run(["--input", str(listing), "--output", str(tmp_path / "out2"), "--allow_local_paths", "--detector", "none",
                         "--expansion_per_tag", "0", "--max_error_rate", "0.8"])
     assert counters["failed"] == 3
     assert "stages (Beam RunInference metrics)" in capsys.readouterr().out
@@ -73,9 +73,9 @@ def test_workers_report_through_files_and_the_reporter_prints(tmp_path):
 def test_logging_is_info_by_default_and_quiet_on_request(tmp_path, photos):
     listing = tmp_path / "in.txt"
     listing.write_text(f"{photos['chelsea']}\n")
-    tag.run(["--input", str(listing), "--output", str(tmp_path / "o1"), "--detector", "none"])
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "o1"), "--allow_local_paths", "--detector", "none"])
     assert logging.getLogger().level == logging.INFO
-    tag.run(["--input", str(listing), "--output", str(tmp_path / "o2"), "--detector", "none", "--quiet"])
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "o2"), "--allow_local_paths", "--detector", "none", "--quiet"])
     assert logging.getLogger().level == logging.WARNING
 
 
@@ -106,7 +106,7 @@ def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not out.exists():  # wait until it is writing
+        while time.monotonic() < deadline and not (out / "_staging").exists():  # wait until it is writing
             time.sleep(0.2)
         time.sleep(3)
         proc.send_signal(signal.SIGINT)
@@ -118,9 +118,11 @@ def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, 
             proc.kill()
     assert proc.returncode == 130 and "interrupted; stopped" in err
     assert stopped_after < 5, f"Ctrl-C took {stopped_after:.1f} s"
-    leftover = out / "beam-temp-tags-leftover"
+    assert not (out / "_lock.json").exists(), "Ctrl-C releases the output"
+    assert not (out / "_runs").exists(), "an interrupted run publishes nothing"
+    leftover = out / "_staging" / "20200101T000000Z-dead00" / "tags"
     leftover.mkdir(parents=True, exist_ok=True)
-    (leftover / "part").write_text("x")
+    (leftover / "part-00000-of-00001.parquet").write_text("x")
     listing.write_text(f"{photos['coffee']}\n")
-    tag.run(["--input", str(listing), "--output", str(out), "--detector", "none"])
-    assert not list(out.glob("beam-temp-*")), "the next run removes what the killed one left"
+    tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", "--detector", "none"])
+    assert not (out / "_staging").exists(), "the next run removes what the killed one staged"

@@ -36,14 +36,14 @@ def _check(out: Path, counters: dict) -> None:
 
 def test_multi_process_direct_runner(tmp_path, inputs):
     out = tmp_path / "out"
-    counters = tag.run(["--input", str(inputs), "--output", str(out), "--direct_running_mode=multi_processing",
+    counters = tag.run(["--input", str(inputs), "--output", str(out), "--allow_local_paths", "--direct_running_mode=multi_processing",
                         "--direct_num_workers=2", "--expansion_per_tag", "0"])
     _check(out, counters)
 
 
 def test_portable_runner_loopback(tmp_path, inputs):
     out = tmp_path / "out"
-    counters = tag.run(["--input", str(inputs), "--output", str(out), "--runner=PortableRunner",
+    counters = tag.run(["--input", str(inputs), "--output", str(out), "--allow_local_paths", "--runner=PortableRunner",
                         "--job_endpoint=embed", "--environment_type=LOOPBACK"])
     _check(out, counters)
 

@@ -40,7 +40,7 @@ def job(tmp_path_factory, photos):
     listing = root / "input.txt"
     listing.write_text("\n".join(uris) + "\n\n")
     out = root / "out"
-    counters = tag.run(["--input", str(listing), "--output", str(out), "--num_shards", "2"])
+    counters = tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", "--num_shards", "2"])
     return uris, read_table(out, "tags"), read_table(out, "errors"), counters, root
 
 
@@ -160,7 +160,7 @@ def test_ingest_only_writes_one_row_per_image_without_models(tmp_path, photos):
     listing = tmp_path / "in.txt"
     listing.write_text(f"{photos['chelsea']}\n{photos['coffee']}\n{tmp_path / 'gone.jpg'}\n")
     out = tmp_path / "out"
-    counters = tag.run(["--input", str(listing), "--output", str(out), "--ingest_only"])
+    counters = tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", "--ingest_only"])
     rows = read_table(out, "tags").to_pylist()
     assert counters["tagged"] == 2 and len(read_table(out, "errors")) == 1
     assert all(r["tags"] == [] and r["objects"] == [] and r["width"] > 0 for r in rows)

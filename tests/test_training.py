@@ -82,7 +82,7 @@ def test_tag_job_uses_the_trained_tagger(trained, tmp_path):
     images = sorted((root / "data" / "mirflickr").glob("im29*.jpg"))[:4]
     listing = tmp_path / "in.txt"
     listing.write_text("\n".join(map(str, images)) + "\n")
-    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--tagger_model", str(root / "model"),
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--allow_local_paths", "--tagger_model", str(root / "model"),
              "--detector", "none", "--expansion_per_tag", "0"])
     rows = read_table(tmp_path / "out", "tags").to_pylist()
     vocab = set(json.loads((root / "model" / "config.json").read_text())["vocabulary"])
@@ -95,7 +95,7 @@ def test_tag_job_uses_the_trained_tagger(trained, tmp_path):
 def test_a_model_refuses_another_backbone(trained, tmp_path):
     root, _, _, _ = trained
     with pytest.raises(ValueError, match="trained on backbone"):
-        tag.run(["--input", str(root / "data" / "mirflickr" / "im1.jpg"), "--output", str(tmp_path / "o"),
+        tag.run(["--input", str(root / "data" / "mirflickr" / "im1.jpg"), "--output", str(tmp_path / "o"), "--allow_local_paths",
                  "--tagger_model", str(root / "model"), "--backbone", "resnet50", "--backbone_weights", "none"])
 
 

@@ -96,7 +96,7 @@ def test_zero_shot_evaluation_beats_chance(tmp_path):
     vec_file.write_text("".join(f"{w} {' '.join(f'{x:.6f}' for x in v)}\n" for w, v in zip(names, vectors, strict=True)))
     unseen = tmp_path / "unseen.txt"
     unseen.write_text("\n".join(names[30:]) + "\n")
-    m = evaluate.main(["--zero_shot", "--unseen_tags", str(unseen), "--features", str(tmp_path / "features"),
+    m = evaluate.main(["--zero_shot", "--unseen_tags", str(unseen), "--features", str(tmp_path / "features" / "*.parquet"),
                        "--output", str(tmp_path / "report"), "--word_vectors", str(vec_file)])
     assert m["method"] == "fast0tag" and len(m["unseen_tags"]) == 6
     zs, gzs = m["ZS"], m["GZS"]
@@ -153,7 +153,7 @@ def test_tag_job_zero_shot_on_real_photos(tmp_path, photos):
     vocab.write_text("\n".join(EVERYDAY) + "\n")
     listing = tmp_path / "in.txt"
     listing.write_text(f"{photos['chelsea']}\n{photos['coffee']}\n")
-    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--vocabulary", str(vocab),
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--allow_local_paths", "--vocabulary", str(vocab),
              "--zero_shot_top_k", "3", "--zero_shot_min_score", "0", "--detector", "none"])
     rows = {r["uri"]: r for r in read_table(tmp_path / "out", "tags").to_pylist()}
     zero = {uri: [t["name"] for t in r["tags"] if t["source"] == "zero_shot"] for uri, r in rows.items()}

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transforms.artifacts import cache_dir
+from transforms.artifacts import cache_dir, sha256_of
 from transforms.threads import onnx_session_options, parallel_map
 
 CALIBRATION_PHOTOS = ("coffee", "camera", "motorcycle", "motorcycle_right", "china", "coins", "grass",
@@ -132,14 +132,16 @@ def int8_photos() -> tuple[list[Path], list[Path]] | None:
 def quantize(fp32: bytes, calibration: Callable[[], list[np.ndarray]], tag: str) -> Path:
     """The static int8 graph of ``fp32`` (QDQ, per-channel int8 weights, uint8 activations,
     MinMax ranges over the ``calibration()`` inputs, only computed on a cache miss), cached by
-    content."""
+    content. A cached graph is used only when it matches the sha256 recorded beside it; a
+    truncated or damaged one is rebuilt."""
     import onnxruntime
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     digest = hashlib.sha256(fp32 + tag.encode() + onnxruntime.__version__.encode()).hexdigest()[:20]
     target = cache_dir() / "onnx" / f"backbone-int8-{digest}.onnx"
-    if target.is_file():
+    checksum = target.with_name(target.name + ".sha256")
+    if _intact(target, checksum):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
 
@@ -151,14 +153,27 @@ def quantize(fp32: bytes, calibration: Callable[[], list[np.ndarray]], tag: str)
             item = next(self.items, None)
             return None if item is None else {"pixels": item[None]}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # Built beside the target (same filesystem, so os.replace is atomic: no EXDEV when the
+    # temp folder is a tmpfs); the checksum is written first, so a model without a matching
+    # checksum is never trusted.
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".quantize-") as tmp:
         plain, prepared, out = (os.path.join(tmp, n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         Path(plain).write_bytes(fp32)
         quant_pre_process(plain, prepared)
         quantize_static(prepared, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        os.replace(out, target)  # atomic: concurrent workers never read a half-written file
+        sums = os.path.join(tmp, "sha256")
+        Path(sums).write_text(sha256_of(Path(out)))
+        os.replace(sums, checksum)
+        os.replace(out, target)
     return target
+
+
+def _intact(model: Path, checksum: Path) -> bool:
+    try:
+        return model.is_file() and checksum.read_text().strip() == sha256_of(model)
+    except OSError:
+        return False
 
 
 def guard(reference: OnnxBackbone, candidate: OnnxBackbone, pixels: np.ndarray) -> GuardResult:

@@ -1,50 +1,51 @@
-"""Incremental, idempotent backfills: skip what earlier runs tagged, resume a partition safely.
+"""Incremental, idempotent backfills: skip what earlier runs tagged, carry their open dead letters.
 
-- ``SkipExisting(glob)``: an anti-join (CoGroupByKey on image_id, so it scales on any runner and
-  no id list is held on one machine) that drops inputs whose image_id already has a row in
-  earlier outputs (``tags-*.parquet`` matched by the glob). Dead letters are not in the glob:
-  failed images are retried by later runs.
-- ``existing_rows(output)``: the rows a previous (finished or interrupted) run already wrote
-  into this very partition. They are written again with the new rows, so rerunning a
-  partition keeps them; with the anti-join they are never tagged twice.
-- ``RemoveStaleShards``: once the new shards are final, shard files of an earlier run with a
-  different shard count are deleted, so a partition never holds a row twice.
+- ``SkipExisting(files)``: an anti-join (CoGroupByKey on image_id, so it scales on any runner and
+  no id list is held on one machine) that drops inputs whose image_id already has a row in the
+  committed tags files of the output (every partition). Dead letters are not skipped: failed
+  images are retried by later runs.
+- ``CarryErrors(files)``: the earlier dead letters of this partition whose inputs this run does
+  not retry, so the run's commit can replace the earlier error files without losing one.
+
+Both read only files named in the output's run manifests (transforms/runs.py), never a glob.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.records import NAMESPACE, Element, shard_pattern
+from transforms import runs
+from transforms.records import NAMESPACE, Element
 
 
-def _matches(pattern: str) -> bool:
-    try:
-        return bool(FileSystems.match([pattern], limits=[1])[0].metadata_list)
-    except Exception:  # noqa: BLE001 - a missing prefix or bucket means no earlier output
-        return False
+def _read_files(pipeline: beam.Pipeline, label: str, files: list[str], columns: list[str] | None = None):
+    """Rows of exactly these files (a missing one fails the run: Beam's ReadAllFromParquet would
+    match it as an empty pattern and silently read nothing)."""
+    if not files:
+        return pipeline | f"No{label}" >> beam.Create([])
+    return (
+        pipeline
+        | f"{label}Files" >> beam.Create(files)
+        | f"Read{label}" >> beam.FlatMap(runs.iter_file_rows, columns)
+    )
 
 
 class SkipExisting(beam.PTransform):
-    """elements -> elements whose image_id has no row in the files matched by ``patterns``."""
+    """elements -> elements whose image_id has no row in the tags ``files``."""
 
-    def __init__(self, patterns: list[str]):
+    def __init__(self, files: list[str]):
         super().__init__()
-        self._patterns = [p for p in dict.fromkeys(patterns) if _matches(p)]
+        self._files = list(files)
 
     def expand(self, elements):
         keyed = elements | "KeyNew" >> beam.Map(lambda e: (e["image_id"], e))
-        reads = [
-            elements.pipeline
-            | f"ReadDone{i}" >> beam.io.ReadFromParquet(pattern, columns=["image_id"])
-            for i, pattern in enumerate(self._patterns)
-        ] or [elements.pipeline | "NothingDone" >> beam.Create([])]
-        done = reads | "AllDone" >> beam.Flatten() | "KeyDone" >> beam.Map(lambda r: (r["image_id"], None))
+        done = (
+            _read_files(elements.pipeline, "Done", self._files, ["image_id"])
+            | "KeyDone" >> beam.Map(lambda r: (r["image_id"], None))
+        )
         return (
             {"new": keyed, "done": done}
             | "AntiJoin" >> beam.CoGroupByKey()
@@ -61,50 +62,28 @@ def _keep_new(item) -> Iterable[Element]:
     return new
 
 
-def _carried(row: dict, columns: tuple[str, ...]) -> dict:
-    """An earlier run's row, with the columns that run did not have yet as nulls."""
-    return {**{c: None for c in columns}, **row, "carried_over": True}
+class CarryErrors(beam.PTransform):
+    """this run's inputs -> the error rows in ``files`` whose image_id is not among them."""
+
+    def __init__(self, files: list[str]):
+        super().__init__()
+        self._files = list(files)
+
+    def expand(self, elements):
+        inputs = elements | "KeyInputs" >> beam.Map(lambda e: (e["image_id"], None))
+        earlier = (
+            _read_files(elements.pipeline, "EarlierErrors", self._files)
+            | "KeyEarlier" >> beam.Map(lambda r: (r["image_id"], r))
+        )
+        return (
+            {"earlier": earlier, "inputs": inputs}
+            | "JoinErrors" >> beam.CoGroupByKey()
+            | "NotRetried" >> beam.FlatMap(_not_retried)
+        )
 
 
-def existing_rows(pipeline: beam.Pipeline, output: str, table: str = "tags", columns: tuple[str, ...] = ()):
-    """Rows already written to ``output`` by an earlier run of the same partition (or none);
-    ``columns`` are today's columns, filled with nulls where an older run's files lack them."""
-    pattern = shard_pattern(output, table)
-    if not _matches(pattern):
-        return pipeline | f"No{table.title()}Yet" >> beam.Create([])
-    return (
-        pipeline
-        | f"Read{table.title()}Before" >> beam.io.ReadFromParquet(pattern)
-        | f"Mark{table.title()}Carried" >> beam.Map(_carried, columns)
-    )
-
-
-class RemoveStaleShards(beam.DoFn):
-    """After a table's write is final, delete its shard files that carry another shard count.
-
-    This run's shards are ``<table>-SSSSS-of-NNNNN.parquet`` with its own NNNNN (the fixed
-    --num_shards, else read off the files the write reports). The write's report is not the
-    full list: Beam leaves out shards whose bytes already sat at the destination, so names
-    are matched by their shard count, never by that list. With no count known, nothing is
-    deleted."""
-
-    def __init__(self, output: str, table: str, num_shards: int = 0):
-        self._output = output.rstrip("/")
-        self._table = table
-        self._num_shards = num_shards
-
-    def process(self, written: list[str]) -> Iterable[str]:
-        shard = re.compile(rf"^{re.escape(self._table)}-\d{{5}}-of-(\d{{5}})\.parquet$")
-        totals = {int(m.group(1)) for m in (shard.match(f.rsplit("/", 1)[-1]) for f in written) if m}
-        total = self._num_shards or (totals.pop() if len(totals) == 1 else None)
-        if total is None:
-            return
-        pattern = FileSystems.join(self._output, f"{self._table}-*.parquet")
-        stale = []
-        for meta in FileSystems.match([pattern])[0].metadata_list:
-            m = shard.match(meta.path.rsplit("/", 1)[-1])
-            if m and int(m.group(1)) != total:
-                stale.append(meta.path)
-        if stale:
-            FileSystems.delete(stale)
-        yield from stale
+def _not_retried(item) -> Iterable[dict]:
+    _, groups = item
+    if any(True for _ in groups["inputs"]):
+        return []
+    return list(groups["earlier"])

@@ -16,13 +16,14 @@ from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.access import WEB, AccessPolicy, local_path, scheme_of
 from transforms.http_client import HttpConfig, HttpFetcher, host_of_url
 from transforms.records import ERRORS, NAMESPACE, Element, StageError, mark_failed, with_fields
 
@@ -37,12 +38,14 @@ def uri_kind(uri: str) -> str:
     if any(c in uri for c in "\x00\r\n"):
         raise StageError("invalid_uri", "URI contains control characters")
     try:
-        scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
+        scheme = scheme_of(uri)
+        if "://" in uri:
+            urlsplit(uri)
     except ValueError as exc:
         raise StageError("invalid_uri", str(exc)) from exc
-    if scheme in ("http", "https"):
+    if scheme in WEB:
         return "web"
-    if scheme in ("", "file"):
+    if scheme == "file":
         return "file"
     try:
         FileSystems.get_filesystem(uri)
@@ -56,19 +59,6 @@ def _looks_not_found(exc: Exception) -> bool:
     return isinstance(exc, FileNotFoundError) or any(
         s in text for s in ("notfound", "not found", "no such file", "404")
     )
-
-
-def local_path(uri: str) -> str | None:
-    """The filesystem path of a local URI: a plain path, or file:/// (any case, percent-encoded,
-    host empty or localhost). None for other filesystems (gs://...)."""
-    if "://" not in uri:
-        return uri
-    parts = urlsplit(uri)
-    if parts.scheme.lower() != "file":
-        return None
-    if parts.netloc.lower() not in ("", "localhost"):
-        raise StageError("invalid_uri", f"file URI names another host: {parts.netloc!r}")
-    return unquote(parts.path)
 
 
 def _read_local(path: str, max_bytes: int) -> bytes:
@@ -137,8 +127,10 @@ class FetchWindow(beam.DoFn):
     at most ``4 x concurrency`` of them wait before the bundle blocks.
     """
 
-    def __init__(self, config: HttpConfig, concurrency: int = 64, max_per_host: int = 8, batch_size: int = 32):
+    def __init__(self, config: HttpConfig, concurrency: int = 64, max_per_host: int = 8, batch_size: int = 32,
+                 access: AccessPolicy | None = None):
         self._config = config
+        self._access = access or AccessPolicy()
         self._concurrency = max(1, concurrency)
         self._max_per_host = max(1, max_per_host)
         self._batch_size = max(1, batch_size)
@@ -153,11 +145,13 @@ class FetchWindow(beam.DoFn):
         uri = element["uri"]
         attempts = 1
         try:
-            if uri_kind(uri) == "web":
+            kind = uri_kind(uri)
+            real = self._access.check(uri)  # before any stat or open: a refusal reveals nothing
+            if kind == "web":
                 assert self._http is not None
                 data, attempts = self._http.fetch(uri)
             else:
-                data = fetch_file(uri, self._config.max_bytes)
+                data = _read_local(real, self._config.max_bytes) if real else fetch_file(uri, self._config.max_bytes)
         except StageError as exc:
             return mark_failed(element, "fetch", exc.error_type, str(exc), exc.attempts)
         except Exception as exc:  # noqa: BLE001 - never let one URI kill the bundle

@@ -38,6 +38,7 @@ from transforms.records import StageError
 
 _CHUNK = 1 << 16
 REDIRECTS = (301, 302, 303, 307, 308)
+OK = (200, 203)  # the only statuses whose body is the image
 ROBOTS_OPT_OUT = ("noai", "noimageai")
 # Robots directives that take a value after a colon (so "max-image-preview:large" is no bot name).
 ROBOTS_DIRECTIVES = {
@@ -161,13 +162,50 @@ def host_of_url(url: str) -> str:
 
 
 def _protocol_error(exc: BaseException) -> BaseException | None:
-    """A malformed response (not a dropped connection) somewhere in the exception chain."""
-    for e in net_guard.exception_chain(exc):
-        if isinstance(e, http.client.RemoteDisconnected):
+    """A malformed response (not a dropped connection) somewhere in the exception chain: a bad
+    status line or header, conflicting Content-Lengths, a bogus chunk size, an undecodable
+    gzip or deflate body."""
+    from urllib3.exceptions import DecodeError, InvalidChunkLength, InvalidHeader
+
+    chain = list(net_guard.exception_chain(exc))
+    for e in chain:
+        if isinstance(e, (InvalidChunkLength, DecodeError, InvalidHeader)):
+            return e
+        if isinstance(e, http.client.IncompleteRead) and isinstance(e.__context__, ValueError):
+            return e  # http.client failed to parse a chunk size
+    for e in chain:
+        if isinstance(e, (http.client.RemoteDisconnected, http.client.IncompleteRead)):
             return None  # a dropped connection: transient
         if isinstance(e, (http.client.BadStatusLine, http.client.LineTooLong, http.client.HTTPException)):
             return e
     return None
+
+
+def _tls_error(exc: BaseException) -> BaseException | None:
+    import ssl
+
+    return next((e for e in net_guard.exception_chain(exc) if isinstance(e, ssl.SSLError)), None)
+
+
+class _NoCookies:
+    """A cookie policy that stores none: each image URL is fetched as a stranger (no state leaks
+    between unrelated URLs, no Cookie header that grows until hosts answer 431)."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+    def return_ok(self, cookie, request) -> bool:
+        return False
+
+    def domain_return_ok(self, domain, request) -> bool:
+        return False
+
+    def path_return_ok(self, path, request) -> bool:
+        return False
 
 
 class HttpFetcher:
@@ -181,6 +219,7 @@ class HttpFetcher:
         self._requests = requests
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy/netrc surprises for untrusted URLs
+        self._session.cookies.set_policy(_NoCookies())  # type: ignore[arg-type]
         self._session.headers["User-Agent"] = config.user_agent
         adapter = HTTPAdapter(pool_connections=config.pool_size, pool_maxsize=config.pool_size, max_retries=0)
         adapter.poolmanager.pool_classes_by_scheme = dict(POOLS if config.allow_private_networks else GUARDED_POOLS)
@@ -253,6 +292,8 @@ class HttpFetcher:
                     allow_redirects=False,
                     timeout=(min(cfg.connect_timeout_s, remaining), min(cfg.read_timeout_s, remaining)),
                 )
+            except self._requests.exceptions.InvalidHeader as exc:  # a ValueError too: the response's fault
+                raise StageError("protocol_error", f"malformed HTTP response: {exc}") from exc
             except ValueError as exc:  # urllib3/requests parsing a malformed URL (e.g. a redirect hop)
                 raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
             except self._requests.RequestException as exc:
@@ -263,13 +304,25 @@ class HttpFetcher:
                 _local.deadline = None
             with resp:
                 if resp.status_code in REDIRECTS and resp.headers.get("Location"):
-                    try:
-                        url = urljoin(url, resp.headers["Location"])
-                    except ValueError as exc:
-                        raise StageError("invalid_uri", f"redirect to a malformed URL: {exc}") from exc
+                    url = self._redirect_target(url, resp)
                     continue
                 return self._body(resp, deadline)
         raise StageError("too_many_redirects", f"more than {cfg.max_redirects} redirects")
+
+    def _redirect_target(self, url: str, resp) -> str:
+        """The next hop as requests computes it: Location's raw bytes read as UTF-8 (servers send
+        /img/café.jpg unencoded), joined to the current URL, then percent-quoted."""
+        from requests.utils import requote_uri
+
+        try:
+            location = self._session.get_redirect_target(resp) or ""
+            if location.startswith("//"):
+                location = f"{urlsplit(url).scheme}:{location}"
+            target = requote_uri(location) if urlsplit(location).netloc else urljoin(url, requote_uri(location))
+            urlsplit(target).port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError as exc:
+            raise StageError("invalid_uri", f"redirect to a malformed URL: {exc}") from exc
+        return target
 
     def _check(self, url: str, deadline: float) -> None:
         try:
@@ -295,6 +348,9 @@ class HttpFetcher:
         r = self._requests
         if isinstance(exc, (r.exceptions.InvalidURL, r.exceptions.MissingSchema, r.exceptions.InvalidSchema)):
             return StageError("invalid_uri", str(exc))
+        tls = _tls_error(exc)
+        if tls is not None:
+            return StageError("tls_error", f"TLS failed: {tls}")
         protocol = _protocol_error(exc)
         if protocol is not None:
             return StageError("protocol_error", f"malformed HTTP response: {type(protocol).__name__}: {protocol}")
@@ -311,7 +367,7 @@ class HttpFetcher:
             raise _TransientError(
                 f"http_{status}", f"HTTP {status}", parse_retry_after(resp.headers.get("Retry-After"))
             )
-        if status >= 400 or status < 200 or status in REDIRECTS:
+        if status not in OK:  # 204/205 hold no image, a 206/3xx/4xx body is not the image
             raise StageError(f"http_{status}", f"HTTP {status}")
         if cfg.respect_robots:
             directive = robots_opt_out(resp.raw.headers.getlist("X-Robots-Tag"), cfg.user_agent)
@@ -335,6 +391,9 @@ class HttpFetcher:
         except StageError:
             raise
         except Exception as exc:  # noqa: BLE001 - urllib3 raises many types mid-body
+            protocol = _protocol_error(exc)
+            if protocol is not None:
+                raise StageError("protocol_error", f"malformed HTTP body: {type(protocol).__name__}: {protocol}") from exc
             text = f"{type(exc).__name__}: {exc}"
             kind = "timeout" if "timed out" in text.lower() or "timeout" in text.lower() else "connection_error"
             raise _TransientError(kind, text) from exc

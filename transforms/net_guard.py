@@ -24,19 +24,55 @@ class BlockedAddressError(OSError):
     """The URL resolves to an address the guard refuses."""
 
 
+# IANA special-purpose address registries (IPv4 and IPv6, entries not globally reachable), plus
+# the cloud metadata addresses, written out here rather than trusting ``ipaddress``'s flags
+# (which count 192.0.0.192, a cloud metadata address, as global).
+BLOCKED_V4 = tuple(ipaddress.IPv4Network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24",
+    "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+    "100.100.100.200/32",  # Alibaba Cloud metadata (inside 100.64/10, listed for the record)
+))  # fmt: skip
+GLOBAL_V6 = ipaddress.IPv6Network("2000::/3")  # global unicast: everything else is refused
+BLOCKED_V6 = tuple(ipaddress.IPv6Network(n) for n in (
+    "2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16", "2620:4f:8000::/48",
+    "fd00:ec2::254/128",  # AWS metadata over IPv6 (ULA, outside 2000::/3 anyway)
+))  # fmt: skip
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+TEREDO = ipaddress.IPv6Network("2001::/32")
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: mapped, compatible, NAT64, 6to4, Teredo."""
+    value = int(ip)
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if value >> 32 == 0 and value > 1:  # ::a.b.c.d (deprecated IPv4-compatible)
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip in SIX_TO_FOUR:
+        found.append(ipaddress.IPv4Address((value >> 80) & 0xFFFFFFFF))
+    if ip in TEREDO:  # server in bits 32-63, client obfuscated in the last 32 bits
+        found.append(ipaddress.IPv4Address((value >> 64) & 0xFFFFFFFF))
+        found.append(ipaddress.IPv4Address(~value & 0xFFFFFFFF))
+    return found
+
+
 def is_public_address(address: str) -> bool:
+    """True only for a globally reachable unicast address. An IPv6 form that wraps IPv4
+    addresses (NAT64 as DNS64 networks answer, 6to4, Teredo, mapped, compatible) is judged by
+    every address it wraps."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"))
-    )
+    if isinstance(ip, ipaddress.IPv4Address):
+        return not any(ip in net for net in BLOCKED_V4)
+    wrapped = embedded_ipv4(ip)
+    if wrapped:
+        return all(is_public_address(str(v4)) for v4 in wrapped)
+    return ip in GLOBAL_V6 and not any(ip in net for net in BLOCKED_V6)
 
 
 _RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
@@ -152,8 +188,8 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(e))
         yield e
-        stack.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
-        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+        linked = [e.__cause__, e.__context__, getattr(e, "reason", None), *getattr(e, "args", ())]
+        stack.extend(x for x in linked if isinstance(x, BaseException))  # ssl's reason is a str
 
 
 def blocked_in_chain(exc: BaseException) -> BlockedAddressError | None:

@@ -12,14 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+import os
+import re
+from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import Element, mark_failed, new_element
+from transforms.access import scheme_of
+from transforms.records import Element, StageError, mark_failed, new_element
 
 URI_COLUMNS = ("uri", "url")
 TEXT_SUFFIXES = (".txt", ".lst")
@@ -28,8 +31,15 @@ JSON_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".ico", ".ppm",
+                  ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".jpf", ".jpx")
+
+
 def input_kind(pattern: str) -> str:
-    """Classify INPUT by its suffix: text, csv, tsv, jsonl, parquet or glob (image files)."""
+    """Classify INPUT: a local directory (every image below it), else by its suffix: text, csv,
+    tsv, jsonl, parquet or glob (image files)."""
+    if "://" not in pattern and os.path.isdir(pattern):
+        return "directory"
     lower = pattern.lower()
     if lower.endswith(TEXT_SUFFIXES):
         return "text"
@@ -43,13 +53,51 @@ def input_kind(pattern: str) -> str:
     return "glob"
 
 
+def is_image_name(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
+
+
+def directory_images(folder: str) -> Iterator[str]:
+    for root, _, names in os.walk(folder):
+        for name in sorted(names):
+            if is_image_name(name):
+                yield os.path.join(root, name)
+
+
 def first_match(pattern: str) -> str:
     """One file the pattern matches (its header names the columns); listing stops at one, so a
     glob over millions of images is not listed at launch (MatchFiles lists it on the workers)."""
+    if input_kind(pattern) == "directory":
+        found = next(directory_images(pattern), None)
+        if found is None:
+            raise FileNotFoundError(f"--input {pattern} is a folder with no image files ({', '.join(IMAGE_SUFFIXES[:5])}, ...)")
+        return found
     matches = FileSystems.match([pattern], limits=[1])[0].metadata_list
     if not matches:
         raise FileNotFoundError(f"--input matches no file: {pattern}")
     return matches[0].path
+
+
+def check_not_empty(pattern: str) -> None:
+    """A URI list with no URI at all is refused at launch (it would load every model for nothing).
+    Reads each matched list only up to its first URI."""
+    kind = input_kind(pattern)
+    if kind in ("glob", "directory"):
+        return
+    for meta in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(meta.path) as f:
+            if kind == "parquet":
+                if pq.ParquetFile(f).metadata.num_rows:
+                    return
+                continue
+            rows = 0
+            for raw in split_lines(iter(lambda: f.read(1 << 20), b"")):
+                text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else "x"
+                if text and not text.startswith("#"):
+                    rows += 1
+                    if kind not in ("csv", "tsv") or rows > 1:  # a CSV's first line is its header
+                        return
+    raise ValueError(f"{pattern} holds no URI (empty, or only comments and a header)")
 
 
 def pick_uri_column(names: Iterable[str], source: str) -> str:
@@ -81,25 +129,42 @@ def decode_line(raw: bytes | str) -> str | Element:
         return _bad_line(text, f"line is not UTF-8 text (byte 0x{raw[exc.start]:02x} at {exc.start})")
 
 
-def _uri_element(uri: str, line: str) -> Element:
+def resolve(uri: str, list_path: str = "") -> str:
+    """Local paths are stored absolute: a relative path in a list resolves against the list's own
+    folder (so a list works from any working folder), a relative glob match against the working
+    folder. URIs with a scheme are left as they are."""
+    if "://" in uri or os.path.isabs(uri):
+        return uri
+    try:
+        scheme_of(uri)
+    except StageError:
+        return uri  # a malformed URL: the fetch stage says so
+    if not list_path:
+        return os.path.abspath(uri)
+    if "://" in list_path:
+        return list_path.rsplit("/", 1)[0] + "/" + uri
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(list_path)), uri))
+
+
+def _uri_element(uri: str, line: str, list_path: str = "") -> Element:
     """An element for a non-empty URI string, or a dead letter if it cannot be stored as text."""
     try:
         uri.encode("utf-8")
     except UnicodeEncodeError:
         return _bad_line(line.encode("utf-8", "backslashreplace").decode("utf-8"),
                          "uri contains a lone surrogate (an invalid \\u escape)")
-    return new_element(uri)
+    return new_element(resolve(uri, list_path))
 
 
-def parse_text_line(raw: bytes | str) -> list[Element]:
+def parse_text_line(raw: bytes | str, list_path: str = "") -> list[Element]:
     line = decode_line(raw)
     if isinstance(line, dict):
         return [line]
     uri = line.strip()
-    return [new_element(uri)] if uri and not uri.startswith("#") else []
+    return [new_element(resolve(uri, list_path))] if uri and not uri.startswith("#") else []
 
 
-def parse_jsonl_line(raw: bytes | str) -> list[Element]:
+def parse_jsonl_line(raw: bytes | str, list_path: str = "") -> list[Element]:
     line = decode_line(raw)
     if isinstance(line, dict):
         return [line]
@@ -111,11 +176,66 @@ def parse_jsonl_line(raw: bytes | str) -> list[Element]:
         return [_bad_line(line, f"invalid JSON: {type(exc).__name__}: {str(exc)[:200]}")]
     for key in URI_COLUMNS:
         if isinstance(obj, dict) and isinstance(obj.get(key), str) and obj[key].strip():
-            return [_uri_element(obj[key].strip(), line)]
+            return [_uri_element(obj[key].strip(), line, list_path)]
     return [_bad_line(line, "JSON line has no string 'uri' or 'url' field")]
 
 
-def parse_uri_value(value) -> Element:
+MAX_LIST_LINE = 1 << 20  # bytes: a longer list line is one dead letter, never held whole
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def split_lines(chunks: Iterable[bytes], max_line: int = MAX_LIST_LINE) -> Iterator[bytes | Element]:
+    """Lines of a stream of byte chunks (\\n, \\r\\n or a lone \\r ends one), in time linear in the
+    input whatever the line lengths; a line over ``max_line`` bytes becomes one dead letter and
+    its bytes are dropped as they arrive."""
+    buffer = b""
+    too_long: bytes | None = None  # the start of the overlong line being skipped
+    for chunk in chunks:
+        buffer += chunk
+        start = 0
+        for match in _EOL.finditer(buffer):
+            if match.end() == len(buffer) and match.group() == b"\r":
+                break  # a \r that may be half of \r\n: decide with the next chunk
+            line = buffer[start:match.start()]
+            start = match.end()
+            if too_long is not None:
+                yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes")
+                too_long = None
+            elif len(line) > max_line:
+                yield _bad_line(line[:MAX_LINE_CHARS].decode("utf-8", "backslashreplace"),
+                                f"list line longer than {max_line} bytes")
+            else:
+                yield line
+        buffer = buffer[start:]
+        if len(buffer) > max_line:
+            too_long = too_long if too_long is not None else buffer[:MAX_LINE_CHARS]
+            buffer = buffer[-1:] if buffer.endswith(b"\r") else b""
+    if too_long is not None:
+        yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes")
+    elif buffer.rstrip(b"\r"):
+        yield buffer.rstrip(b"\r")
+
+
+class ParseLineFile(beam.DoFn):
+    """One text or JSONL list, read in chunks and split with ``split_lines`` (Beam's text source
+    rescans a long line for every buffer it reads: quadratic in the line length)."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, kind: str):
+        self._parse = parse_text_line if kind == "text" else parse_jsonl_line
+
+    def process(self, readable) -> Iterable[Element]:
+        path = readable.metadata.path
+        with readable.open() as f:
+            for line in split_lines(iter(lambda: f.read(self.CHUNK), b"")):
+                if isinstance(line, dict):
+                    yield line
+                else:
+                    yield from self._parse(line, path)
+
+
+def parse_uri_value(value, list_path: str = "") -> Element:
     """One value of a Parquet list's uri column -> an element, or a dead letter saying why."""
     if isinstance(value, bytes):
         try:
@@ -128,7 +248,7 @@ def parse_uri_value(value) -> Element:
         return _bad_line(repr(value), f"uri is a {type(value).__name__}, not a string")
     if not value.strip():
         return _bad_line(value, "empty uri")
-    return _uri_element(value.strip(), value)
+    return _uri_element(value.strip(), value, list_path)
 
 
 def check_header(path: str, kind: str) -> str:
@@ -180,7 +300,7 @@ class ParseDelimitedFile(beam.DoFn):
                     yield _bad_line(line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
                                     "row is not UTF-8 text")
                 else:
-                    yield new_element(uri)
+                    yield new_element(resolve(uri, path))
 
 
 class ReadUris(beam.PTransform):
@@ -194,18 +314,27 @@ class ReadUris(beam.PTransform):
     def expand(self, pbegin):
         kind = input_kind(self._pattern)
         first = first_match(self._pattern)  # fail fast on an input that matches nothing
-        if kind == "glob":
+        if kind == "directory":
+            elements = (
+                pbegin
+                | "MatchFolder" >> fileio.MatchFiles(os.path.join(self._pattern, "**"))
+                | "ImagesOnly" >> beam.Filter(lambda m: is_image_name(m.path))
+                | "ToElement" >> beam.Map(lambda m: new_element(resolve(m.path)))
+            )
+        elif kind == "glob":
             elements = (
                 pbegin
                 | "MatchImages" >> fileio.MatchFiles(self._pattern)
-                | "ToElement" >> beam.Map(lambda m: new_element(m.path))
+                | "ToElement" >> beam.Map(lambda m: new_element(resolve(m.path)))
             )
         elif kind == "parquet":
             column = check_header(first, kind)
             elements = (
                 pbegin
-                | "ReadParquet" >> beam.io.ReadFromParquet(self._pattern, columns=[column])
-                | "ToElement" >> beam.Map(lambda row: parse_uri_value(row[column]))
+                | "MatchLists" >> fileio.MatchFiles(self._pattern)
+                | "ListPaths" >> beam.Map(lambda m: m.path)
+                | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=[column], with_filename=True)
+                | "ToElement" >> beam.MapTuple(lambda path, row: parse_uri_value(row[column], path))
             )
         elif kind in ("csv", "tsv"):
             check_header(first, kind)  # a list without a uri column is refused at launch
@@ -215,12 +344,13 @@ class ReadUris(beam.PTransform):
                 | "OpenLists" >> fileio.ReadMatches()
                 | "ParseDelimited" >> beam.ParDo(ParseDelimitedFile(DELIMITED_SUFFIXES["." + kind]))
             )
-        else:  # text and JSONL: one record per line, split across workers; bytes, decoded per line
-            lines = pbegin | "ReadLines" >> beam.io.ReadFromText(
-                self._pattern, strip_trailing_newlines=True, coder=beam.coders.BytesCoder()
+        else:  # text and JSONL: one record per line; bytes, decoded per line
+            elements = (
+                pbegin
+                | "MatchLists" >> fileio.MatchFiles(self._pattern)
+                | "OpenLists" >> fileio.ReadMatches()
+                | f"Parse{kind.title()}" >> beam.ParDo(ParseLineFile(kind))
             )
-            parse = parse_text_line if kind == "text" else parse_jsonl_line
-            elements = lines | f"Parse{kind.title()}" >> beam.FlatMap(parse)
         if self._reshuffle:
             # Spread URIs over workers before the expensive fetch/decode/model stages.
             elements = elements | "Spread" >> beam.Reshuffle()

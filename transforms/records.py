@@ -15,7 +15,6 @@ import hashlib
 from typing import Any, TypedDict, cast
 
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 
 NAMESPACE = "image_tagger"  # Beam metrics; model stages use NAMESPACE.<stage>
 ERRORS = "errors"  # the dead-letter output of every DoFn, and the dead-letter table's name
@@ -50,9 +49,6 @@ def with_fields(element: Element, **fields: Any) -> Element:
     return cast(Element, {**element, **fields})
 
 
-def shard_pattern(output: str, table: str) -> str:
-    """The glob of one table's shards under an output (``OUTPUT/tags-*.parquet``)."""
-    return FileSystems.join(output.rstrip("/"), f"{table}-*.parquet")
 
 TAG_STRUCT = pa.struct(
     [

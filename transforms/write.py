@@ -1,8 +1,10 @@
-"""Write stage: tagged elements -> OUTPUT/tags-*.parquet, dead letters -> OUTPUT/errors-*.parquet.
+"""Write stage: rows -> OUTPUT/tags/, dead letters -> OUTPUT/errors/, published by one commit.
 
-Shard names are deterministic (``tags-00000-of-00004.parquet``), written atomically by
-Beam's file sink (temp files, then rename), so a rerun replaces rather than duplicates.
-Files are zstd-compressed by default (``--parquet_codec``), with row groups of about 64 MB.
+Beam's file sink writes the run's shards under OUTPUT/_staging/<run_id>/; the commit step
+(transforms/runs.py) renames them to ``part-<run_id>-SSSSS-of-NNNNN.parquet`` and records them in
+the run's manifest, so a killed run never leaves half a shard set where readers look and never
+touches an earlier run's files. Files are zstd-compressed by default (``--parquet_codec``), with
+row groups of about 64 MB.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import progress
-from transforms.backfill import RemoveStaleShards
+from transforms import output_lock, progress, runs
 from transforms.records import (
     ERRORS,
     ERRORS_SCHEMA,
@@ -58,9 +58,6 @@ class _CountErrors(beam.DoFn):
 
 class _CountTagged(beam.DoFn):
     def process(self, row: dict) -> Iterable[dict]:
-        if "carried_over" in row:  # not a new result of this run
-            yield {k: v for k, v in row.items() if k != "carried_over"}
-            return
         Metrics.counter(NAMESPACE, "tagged").inc()
         progress.record("tagged")
         yield row
@@ -69,84 +66,56 @@ class _CountTagged(beam.DoFn):
         progress.flush()
 
 
-def remove_leftover_temp(output: str) -> int:
-    """Delete the ``beam-temp-*`` files (and local directories) a killed run left in ``output``
-    (Beam's file sinks write there and rename on success). Runs at launch, so one run per output
-    at a time. Returns how many files were removed."""
-    import logging
+class CommitRun(beam.DoFn):
+    """Runs once, after both tables are final: publishes the run (transforms/runs.py) and
+    releases the output's lock (which a remote runner's launcher may no longer be there to do)."""
 
-    log = logging.getLogger(__name__)
-    pattern = FileSystems.join(output.rstrip("/"), "beam-temp-*")
-    try:
-        files = [m.path for m in FileSystems.match([pattern + "/*"])[0].metadata_list]
-    except Exception:  # noqa: BLE001 - nothing matched, or a new output
-        return 0
-    removed = 0
-    for path in files:
-        try:
-            FileSystems.delete([path])
-            removed += 1
-        except Exception as exc:  # noqa: BLE001 - best effort: a leftover never fails a run
-            log.warning("cannot remove leftover %s: %s", path, exc)
-    if "://" not in output:  # local directories outlive their files
-        import glob
-        import shutil
+    def __init__(self, output: str, manifest: runs.Manifest):
+        self._output = output
+        self._manifest = manifest
 
-        for directory in glob.glob(pattern):
-            shutil.rmtree(directory, ignore_errors=True)
-    if removed:
-        log.info("removed %d leftover beam-temp files from %s", removed, output)
-    return removed
+    def process(self, _, *written: list[str]) -> Iterable[str]:
+        done = runs.commit(self._output, self._manifest)
+        output_lock.release(self._output, done.run_id)
+        yield done.run_id
 
 
 class WriteOutputs(beam.PTransform):
-    """(rows, error elements[, carried-over rows]) -> OUTPUT/<table>-*.parquet and
-    OUTPUT/errors-*.parquet; shard files of an earlier run that are not rewritten are removed."""
+    """(rows, error elements[, error rows carried from earlier runs]) -> the run's staged shards
+    of ``table`` and errors, then one commit that publishes them (OUTPUT/<table>/, OUTPUT/errors/)."""
 
-    def __init__(self, output: str, num_shards: int = 0, table: str = "tags", schema=TAGS_SCHEMA,
-                 codec: str = "zstd"):
+    def __init__(self, output: str, manifest: runs.Manifest, num_shards: int = 0, table: str = "tags",
+                 schema=TAGS_SCHEMA, codec: str = "zstd"):
         super().__init__()
         if codec not in CODECS:
             raise ValueError(f"unknown Parquet codec {codec!r}; choose from {CODECS}")
         self._codec = codec
         self._output = output.rstrip("/")
+        self._manifest = manifest
         self._num_shards = num_shards
         self._table = table
         self._schema = schema
 
+    def _write(self, pcoll, table: str, schema):
+        return pcoll | f"Write{table.title()}" >> beam.io.WriteToParquet(
+            runs.staging_prefix(self._output, self._manifest.run_id, table),
+            schema,
+            file_name_suffix=".parquet",
+            num_shards=self._num_shards,
+            codec=self._codec,
+            row_group_buffer_size=ROW_GROUP_BYTES,
+        )
+
     def expand(self, pcolls):
-        remove_leftover_temp(self._output)
         rows, errors, *carried = pcolls
-        if carried:  # rows an earlier run already wrote to this partition, kept as they are
-            rows = (rows, carried[0]) | "WithCarriedOver" >> beam.Flatten()
-        tags = (
-            rows
-            | "CountTagged" >> beam.ParDo(_CountTagged())
-            | "WriteRows" >> beam.io.WriteToParquet(
-                FileSystems.join(self._output, self._table),
-                self._schema,
-                file_name_suffix=".parquet",
-                num_shards=self._num_shards,
-                codec=self._codec,
-                row_group_buffer_size=ROW_GROUP_BYTES,
-            )
+        tags = self._write(rows | "CountTagged" >> beam.ParDo(_CountTagged()), self._table, self._schema)
+        error_rows = errors | "CountErrors" >> beam.ParDo(_CountErrors())
+        if carried:  # earlier runs' dead letters whose inputs this run did not retry
+            error_rows = (error_rows, carried[0]) | "WithCarriedErrors" >> beam.Flatten()
+        errs = self._write(error_rows, ERRORS, ERRORS_SCHEMA)
+        return (
+            tags.pipeline
+            | "CommitTrigger" >> beam.Create([None])
+            | "Commit" >> beam.ParDo(CommitRun(self._output, self._manifest),
+                                     beam.pvalue.AsList(tags), beam.pvalue.AsList(errs))
         )
-        errs = (
-            errors
-            | "CountErrors" >> beam.ParDo(_CountErrors())
-            | "WriteErrors" >> beam.io.WriteToParquet(
-                FileSystems.join(self._output, ERRORS),
-                ERRORS_SCHEMA,
-                file_name_suffix=".parquet",
-                num_shards=self._num_shards,
-                codec=self._codec,
-                row_group_buffer_size=ROW_GROUP_BYTES,
-            )
-        )
-        for name, table, written in ((self._table, self._table, tags), ("Errors", ERRORS, errs)):
-            _ = (
-                written
-                | f"AllFinal{name.title()}" >> beam.combiners.ToList()
-                | f"RemoveStale{name.title()}" >> beam.ParDo(RemoveStaleShards(self._output, table, self._num_shards))
-            )
-        return tags, errs

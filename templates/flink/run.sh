@@ -10,7 +10,7 @@ python -m pipeline.tag \
   --runner=FlinkRunner --flink_master="$FLINK_MASTER" --flink_version=1.19 \
   --environment_type="$MODE" --environment_config="$ENV_CONFIG" \
   --parallelism=8 \
-  --input="gs://BUCKET/lists/urls-*.csv" --output="gs://BUCKET/tags/dt=$(date -u +%F)/" \
-  --skip_existing="gs://BUCKET/tags/dt=*/tags-*.parquet" \
+  --input="gs://BUCKET/lists/urls-*.csv" --output="gs://BUCKET/tagged/" --partition="dt=$(date -u +%F)" \
+  --skip_existing \
   --detector_weights="gs://BUCKET/models/yolox_nano.onnx" \
   --num_shards=32

@@ -34,8 +34,9 @@ with DAG(
                 "containerSpecGcsPath": f"gs://{BUCKET}/templates/image-tagger.json",
                 "parameters": {
                     "input": f"gs://{BUCKET}/lists/dt={{{{ ds }}}}/urls-*.csv",
-                    "output": f"gs://{BUCKET}/tags/dt={{{{ ds }}}}/",
-                    "skip_existing": f"gs://{BUCKET}/tags/dt=*/tags-*.parquet",
+                    "output": f"gs://{BUCKET}/tagged/",
+                    "partition": "dt={{ ds }}",
+                    "skip_existing": "true",
                     "detector_weights": f"gs://{BUCKET}/models/yolox_nano.onnx",
                     "detector_weights_sha256": "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b",
                     "num_shards": "16",

@@ -1,0 +1,130 @@
+"""What a job may do with its --output: launch checks, the lock, recovery and the run's plan.
+
+Order at launch: every check that can refuse runs first and writes nothing; then the lock is
+taken, a killed run's half-done commit is rolled forward (transforms/runs.py), and the run's
+manifest is planned. The lock is released when the run ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Iterator
+
+from pipeline.checks import LaunchError
+from transforms import output_lock, runs
+
+log = logging.getLogger(__name__)
+GLOB_CHARS = "*?[]{}"
+
+
+def mode(o) -> str:
+    if getattr(o, "overwrite", False) and getattr(o, "skip_existing", False):
+        raise LaunchError("--overwrite and --skip_existing exclude each other: replace the output, or add to it")
+    if getattr(o, "overwrite", False):
+        return "overwrite"
+    return "skip_existing" if getattr(o, "skip_existing", False) else "new"
+
+
+def _check_writable(output: str) -> None:
+    """A local output must be (or be creatable as) a writable directory."""
+    if os.path.islink(output) and not os.path.exists(output):
+        raise LaunchError(f"--output {output} is a dangling symbolic link")
+    if os.path.isfile(output):
+        raise LaunchError(f"--output {output} is an existing file; give a directory or prefix")
+    probe = os.path.abspath(output)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise LaunchError(f"--output {output}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise LaunchError(f"--output {output}: {probe} is not writable")
+
+
+def _inside_input(output: str, pattern: str) -> bool:
+    """Would the input glob match files this job writes into the output?"""
+    if "://" in pattern or not any(c in pattern for c in GLOB_CHARS):  # a list, or one file
+        return False
+    base = os.path.abspath(output)
+    pattern = os.path.abspath(pattern)
+    probes = [os.path.join(base, "tags", "part-x.parquet"), os.path.join(base, "errors", "part-x.parquet"),
+              os.path.join(base, runs.RUNS, "x.json"), os.path.join(base, "_lock.json")]
+    regex = re.compile(_glob_regex(pattern))
+    return any(regex.fullmatch(p) for p in probes)
+
+
+def _as_glob(pattern: str) -> str:
+    return os.path.join(pattern, "**") if "://" not in pattern and os.path.isdir(pattern) else pattern
+
+
+def _glob_regex(pattern: str) -> str:
+    """A glob as Beam's local filesystem reads it: ``*`` and ``?`` stay within a folder, ``**``
+    crosses folders."""
+    parts = re.split(r"(\*\*|\*|\?|\[[^]]*\])", pattern)
+    out = []
+    for part in parts:
+        if part == "**":
+            out.append(".*")
+        elif part == "*":
+            out.append("[^/]*")
+        elif part == "?":
+            out.append("[^/]")
+        elif part.startswith("[") and part.endswith("]") and len(part) > 2:
+            out.append("[" + part[1:-1].replace("!", "^", 1) + "]")
+        else:
+            out.append(re.escape(part))
+    return "".join(out)
+
+
+def check_output(o, tables: tuple[str, ...]) -> str:
+    """Launch checks of --output for a job writing ``tables`` (plus errors); returns the mode."""
+    output = o.output
+    if any(c in output for c in GLOB_CHARS):
+        raise LaunchError(f"--output {output} contains glob characters (*?[]{{}}), which Beam's "
+                          "file sink would read as a pattern; choose another name")
+    if "://" not in output:
+        _check_writable(output)
+    elif output.startswith("gs://") and not output.endswith("/") and runs._exists(output):  # noqa: SLF001
+        raise LaunchError(f"--output {output} is an existing object; give a prefix ending in /")
+    if getattr(o, "input", None) and _inside_input(output, _as_glob(o.input)):
+        raise LaunchError(f"--output {output} lies inside --input {o.input}: the job would read its "
+                          "own outputs as images; write somewhere else")
+    partition = getattr(o, "partition", "") or ""
+    try:
+        runs.check_partition(partition)
+        manifests = runs.read_manifests(output)
+    except ValueError as exc:
+        raise LaunchError(str(exc)) from None
+    chosen = mode(o)
+    foreign = runs.foreign_files(output, (*tables, "errors"), manifests)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise LaunchError(f"--output {output} holds files this tool did not write ({foreign[0]}{more}); "
+                          "they would mix into the table folders: move them or choose a new folder")
+    committed = manifests  # a killed run's commit counts: the next run finishes it
+    if committed and chosen == "new":
+        raise LaunchError(f"--output {output} already holds {len(committed)} run(s); pass --skip_existing "
+                          "to add only images not yet tagged, --overwrite to replace them, or choose a new folder")
+    if committed and any(bool(m.partition) != bool(partition) for m in committed):
+        raise LaunchError(f"--output {output}: its runs {'use' if not partition else 'do not use'} "
+                          "--partition; one output is either partitioned or not")
+    return chosen
+
+
+@contextlib.contextmanager
+def open_run(o, tables: tuple[str, ...]) -> Iterator[runs.Manifest]:
+    """Hold the output for one run: lock, recovery, the planned manifest; always unlocked."""
+    run_id = runs.new_run_id()
+    try:
+        _, replaced = output_lock.acquire(o.output, run_id, getattr(o, "break_lock", False))
+    except output_lock.OutputBusyError as exc:
+        raise SystemExit(f"image-tagger: {exc}") from None
+    try:
+        if replaced is not None:
+            log.warning("took over the lock of %s, which is gone", replaced.describe())
+        runs.recover(o.output, active_run=run_id)
+        yield runs.plan_run(o.output, run_id, mode(o), getattr(o, "partition", "") or "", (*tables, "errors"))
+    finally:
+        output_lock.release(o.output, run_id)

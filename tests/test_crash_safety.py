@@ -1,0 +1,159 @@
+"""No run, crash or kill at any instant loses a row an earlier run wrote (transforms/runs.py).
+
+The real job runs in a subprocess and is killed with SIGKILL: at every named step of its commit
+(inside the rename window included) and at 50 random instants; after each kill, every row of
+every completed run must still be readable, and a final run must account for every input of
+every list exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from transforms import runs
+from transforms.records import image_id_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _images(folder: Path, n: int) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"img{i:03d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def _list(path: Path, uris: list[str]) -> str:
+    path.write_text("".join(u + "\n" for u in uris))
+    return str(path)
+
+
+def _cmd(listing: str, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline.tag", "--input", listing, "--output", str(out), "--ingest_only",
+            "--allow_local_paths", "--num_shards", "2", "--max_error_rate", "1", "--quiet", *extra]
+
+
+def _run(cmd: list[str], env: dict | None = None, kill_after: float | None = None) -> int:
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        if kill_after is not None:
+            try:
+                proc.wait(timeout=kill_after)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode in (0, -signal.SIGKILL), err.decode()[-2000:]
+    return proc.returncode
+
+
+def _ids(out: Path, table: str) -> list[str]:
+    """What a reader of the output gets: the committed files, each readable and complete."""
+    files = runs.committed_files(str(out), table)
+    return [i for f in files for i in pq.read_table(f, columns=["image_id"]).column("image_id").to_pylist()]
+
+
+def _folder_ids(out: Path, table: str) -> set[str]:
+    """What pandas/DuckDB reading the table folder get."""
+    files = sorted((out / table).glob("**/*.parquet"))
+    return set(pa.concat_tables([pq.read_table(f, columns=["image_id"]) for f in files])
+               .column("image_id").to_pylist()) if files else set()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("crash")
+    images = _images(tmp / "imgs", 24)
+    missing = [str(tmp / "imgs" / f"gone{i}.jpg") for i in range(3)]
+    lists = [
+        _list(tmp / "a.txt", images[:12] + missing[:1]),
+        _list(tmp / "b.txt", images[8:20] + missing[1:2]),
+        _list(tmp / "c.txt", images[16:] + missing[2:] + images[:4]),
+    ]
+    return tmp, lists
+
+
+def _inputs(listing: str) -> set[str]:
+    return {image_id_for(line) for line in Path(listing).read_text().split()}
+
+
+def _check(out: Path, kept: set[str], errors_or_tags: set[str]) -> None:
+    tags = _ids(out, "tags")
+    assert len(tags) == len(set(tags)), "an image tagged twice"
+    assert kept <= set(tags), f"lost {len(kept - set(tags))} tags rows of completed runs"
+    assert kept <= _folder_ids(out, "tags")
+    errors = set(_ids(out, "errors"))
+    assert errors_or_tags <= set(tags) | errors, "a dead letter of a completed run vanished"
+
+
+@pytest.mark.parametrize("mode", ["--skip_existing", "--overwrite"])
+def test_a_kill_at_every_commit_step_loses_nothing(corpus, tmp_path, mode):
+    _, (a, b, _) = corpus
+    out = tmp_path / "out"
+    assert _run(_cmd(a, out)) == 0
+    before = set(_ids(out, "tags"))
+    assert len(before) == 12
+    steps = ["planned", "manifest", "rename0", "published", "pruned", "deleted"]  # rename0: mid-window
+    for step in steps:
+        code = _run(_cmd(b, out, mode), env={"IMAGE_TAGGER_FAULT": f"commit:{step}"})
+        assert code == -signal.SIGKILL, step
+        tags = set(_ids(out, "tags"))
+        if mode == "--skip_existing" or tags == before:
+            assert before <= tags, f"killed at {step}: rows of the earlier run are gone"
+        else:  # --overwrite: the old set may go only once the new one is complete and published
+            assert tags == _inputs(b) - {image_id_for(u) for u in Path(b).read_text().split() if "gone" in u}
+        assert before <= _folder_ids(out, "tags") or mode == "--overwrite"
+    # The next run finishes the interrupted commit and the work.
+    assert _run(_cmd(b, out, "--skip_existing")) == 0
+    tags, errors = set(_ids(out, "tags")), set(_ids(out, "errors"))
+    expected = _inputs(b) | (_inputs(a) if mode == "--skip_existing" else set())
+    assert tags | errors == expected and not tags & errors
+    assert not (out / runs.STAGING).exists()
+    assert sorted(p.name for p in out.iterdir()) == ["_runs", "errors", "tags"]
+
+
+def test_fifty_random_kills_lose_nothing(corpus, tmp_path):
+    _, lists = corpus
+    out = tmp_path / "out"
+    start = time.monotonic()
+    assert _run(_cmd(lists[0], out)) == 0
+    duration = time.monotonic() - start
+    kept = set(_ids(out, "tags"))
+    accounted = set(_ids(out, "errors")) | kept
+    rng = random.Random(7)
+    completed = 0
+    for i in range(50):
+        listing = lists[i % len(lists)]
+        code = _run(_cmd(listing, out, "--skip_existing"), kill_after=rng.uniform(0.3, 1.1) * duration)
+        if code == 0:  # it finished before the kill: its rows are now owed too
+            completed += 1
+            kept = set(_ids(out, "tags"))
+            accounted |= _inputs(listing)
+        _check(out, kept, accounted)
+    assert _run(_cmd(lists[0], out, "--skip_existing")) == 0
+    for listing in lists[1:]:
+        assert _run(_cmd(listing, out, "--skip_existing")) == 0
+    tags, errors = _ids(out, "tags"), _ids(out, "errors")
+    every = set().union(*(_inputs(x) for x in lists))
+    assert len(tags) == len(set(tags)) and set(tags) | set(errors) == every
+    assert len(errors) == len(set(errors)) == 3 and not set(tags) & set(errors)
+    assert completed < 50, "some runs were killed"

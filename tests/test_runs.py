@@ -1,0 +1,154 @@
+"""The output as a dataset the job owns run by run: no silent overwrite, only its own files read or
+deleted, one job at a time, folders that read as one table (transforms/runs.py,
+transforms/output_lock.py, pipeline/run_output.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import report, tag
+from tests.conftest import read_table
+from transforms import output_lock, runs
+
+FAST = ["--ingest_only", "--max_error_rate", "1"]
+
+
+@pytest.fixture()
+def photo_dir(tmp_path, photos):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        src = photos[name]
+        (folder / f"{name}{src.suffix}").write_bytes(src.read_bytes())
+    from PIL import Image
+
+    Image.open(photos["motorcycle"]).convert("RGB").save(folder / "motorcycle.jpg")
+    return folder
+
+
+def _uris(out) -> list[str]:
+    return sorted(os.path.basename(u) for u in read_table(out, "tags").column("uri").to_pylist())
+
+
+def test_a_second_run_into_an_output_is_refused_unless_told_how(tmp_path, photo_dir, capsys):
+    out = tmp_path / "out"
+    tag.run(["--input", str(photo_dir / "*.jpg"), "--output", str(out), *FAST])
+    assert _uris(out) == ["motorcycle.jpg"]
+    with pytest.raises(SystemExit) as info:
+        tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), *FAST])
+    message = str(info.value)
+    assert "\n" not in message and "--skip_existing" in message and "--overwrite" in message
+    assert _uris(out) == ["motorcycle.jpg"], "the refused run changed nothing"
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), "--skip_existing", *FAST])
+    assert _uris(out) == ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle.jpg"]
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), "--overwrite", *FAST])
+    assert _uris(out) == ["astronaut.png", "chelsea.png", "coffee.png"]
+    assert len(list((out / runs.RUNS).iterdir())) == 1, "replaced runs leave no manifest behind"
+
+
+def test_tables_read_in_one_call_by_pandas_duckdb_and_pyarrow(tmp_path, photo_dir):
+    out = tmp_path / "out"
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photo_dir / 'chelsea.png'}\n{photo_dir / 'gone.jpg'}\n")
+    tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", *FAST])
+    tag.run(["--input", str(photo_dir / "*.jpg"), "--output", str(out), "--skip_existing", *FAST])
+    assert len(pd.read_parquet(out / "tags")) == 2 and len(pd.read_parquet(out / "errors")) == 1
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/tags/*.parquet')").fetchall() == [(2,)]
+    assert ds.dataset(out / "errors").to_table().column("error_type").to_pylist() == ["not_found"]
+
+
+def test_partitions_are_hive_style_and_skip_across_them(tmp_path, photo_dir):
+    out = tmp_path / "out"
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), "--partition", "dt=2026-11-29", *FAST])
+    counters = tag.run(["--input", str(photo_dir / "*"), "--output", str(out), "--partition", "dt=2026-11-30",
+                        "--skip_existing", *FAST])
+    assert counters["skipped_existing"] == 3 and counters["tagged"] == 1
+    table = pd.read_parquet(out / "tags")
+    assert sorted(table["dt"].astype(str)) == ["2026-11-29"] * 3 + ["2026-11-30"]
+    with pytest.raises(SystemExit, match="partition"):
+        tag.run(["--input", str(photo_dir / "*"), "--output", str(out), "--partition", "day 1", *FAST])
+
+
+def test_files_the_job_did_not_write_are_never_read_nor_deleted(tmp_path, photo_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = pa.table({"uri": ["x"], "image_id": ["y"]})
+    for name in ("tags-00000-of-00003.parquet", "errors-00001-of-00002.parquet", "tags-summary.parquet"):
+        pq.write_table(rows, out / name)
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), *FAST])
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), "--overwrite", *FAST])
+    assert {"tags-00000-of-00003.parquet", "errors-00001-of-00002.parquet", "tags-summary.parquet"} <= {
+        p.name for p in out.iterdir()}
+    html = report.build_report(str(out), sample=10)
+    assert "chelsea" in html
+    tag.run(["--input", str(photo_dir / "*"), "--output", str(out), "--skip_existing", *FAST])
+    # Someone else's file inside a table folder would mix into what readers see: refused.
+    pq.write_table(rows, out / "tags" / "mine.parquet")
+    with pytest.raises(SystemExit, match="did not write"):
+        tag.run(["--input", str(photo_dir / "*"), "--output", str(out), "--skip_existing", *FAST])
+
+
+def test_one_job_per_output_and_stale_locks_are_taken_over(tmp_path, photo_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    live = output_lock.Lock("other-run")  # this very process: alive
+    (out / output_lock.LOCK).write_text(json.dumps(live.__dict__))
+    with pytest.raises(SystemExit) as info:
+        tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), *FAST])
+    assert "in use by run other-run" in str(info.value) and str(os.getpid()) in str(info.value)
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), "--break_lock", *FAST])
+    assert not (out / output_lock.LOCK).exists(), "released at the end"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = {**output_lock.Lock("gone-run").__dict__, "pid": int(dead.stdout), "host": socket.gethostname()}
+    (out / output_lock.LOCK).write_text(json.dumps(stale))
+    tag.run(["--input", str(photo_dir / "*.jpg"), "--output", str(out), "--skip_existing", *FAST])
+    assert len(_uris(out)) == 4
+
+
+def test_lock_is_exclusive_between_two_takers(tmp_path):
+    out = str(tmp_path / "out")
+    mine, _ = output_lock.acquire(out, "a")
+    with pytest.raises(output_lock.OutputBusyError):
+        output_lock.acquire(out, "b")
+    output_lock.release(out, "b")  # not b's: kept
+    assert output_lock.read_lock(out).run_id == "a"
+    output_lock.release(out, "a")
+    assert output_lock.read_lock(out) is None
+
+
+@pytest.mark.parametrize("case", ["read-only", "dangling-symlink", "inside-input"])
+def test_outputs_that_cannot_be_written_are_refused_at_launch(tmp_path, photo_dir, case):
+    if case == "read-only":
+        if os.geteuid() == 0:
+            locked = tmp_path / "locked"
+            locked.mkdir()
+            out = tmp_path / "file-parent" / "out"
+            (tmp_path / "file-parent").write_text("a file, not a folder")
+        else:
+            locked = tmp_path / "locked"
+            locked.mkdir(mode=0o500)
+            out = locked / "out"
+        args = ["--input", str(photo_dir / "*.png"), "--output", str(out)]
+    elif case == "dangling-symlink":
+        out = tmp_path / "link"
+        out.symlink_to(tmp_path / "nowhere")
+        args = ["--input", str(photo_dir / "*.png"), "--output", str(out)]
+    else:
+        out = photo_dir / "out"
+        args = ["--input", str(photo_dir / "**"), "--output", str(out)]
+    with pytest.raises(SystemExit) as info:
+        tag.run([*args, *FAST])
+    assert str(info.value).startswith("image-tagger tag: --output") and "\n" not in str(info.value)
+    assert not (tmp_path / "nowhere").exists() and not (photo_dir / "out").exists()
