@@ -69,12 +69,15 @@ class RunOptions(PipelineOptions):
 
 
 OWN_LOGGERS = ("pipeline", "transforms", "apache_beam.runners.dataflow")  # the job id and console URL
+WORKER_RELAY = "apache_beam.runners.portability.local_job_service"
 
 
 class _OwnLinesOnly(logging.Filter):
     """Below WARNING, pass only this project's lines (and Dataflow's job id and URL)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == WORKER_RELAY:  # multi_processing workers' own log lines, relayed
+            return record.levelno >= logging.ERROR
         return record.levelno >= logging.WARNING or record.name.startswith(OWN_LOGGERS)
 
 
@@ -166,28 +169,89 @@ def check_error_rate(totals: dict[str, int], max_error_rate: float, output: str)
         )
 
 
-@contextlib.contextmanager
-def stop_on_interrupt(output: str, on_stop=None):
-    """Ctrl-C stops a local run at once. Beam's in-process runner would go on for tens of seconds
-    (its bundle threads keep fetching); a run publishes its shards only in its final commit, so
-    an interrupted run leaves earlier runs' files as they were, and the next run into the same
-    output removes what it staged. ``on_stop`` runs first (it releases the output's lock)."""
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc: Linux; elsewhere none are found)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in parents.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _workers_started(count: int, timeout: float, done: threading.Event) -> None:
+    """Wait until ``count`` SDK worker processes run below this one (or the run ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done.is_set():
+        workers = 0
+        for pid in _descendants(os.getpid()):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    workers += b"sdk_worker_main" in f.read()
+            except OSError:
+                continue
+        if workers >= count:
+            return
+        done.wait(0.05)
+
+
+def run_interruptible(pipeline: beam.Pipeline, output: str, on_stop=None, workers: int = 0) -> tuple[PipelineResult, float]:
+    """Run a local pipeline so that Ctrl-C stops it at once and quietly. Beam's in-process runner
+    would go on for tens of seconds (its bundle threads keep fetching); a run publishes its
+    shards only in its final commit, so an interrupted run leaves earlier runs' files as they
+    were, and the next run into the same output removes what it staged. ``on_stop`` runs first
+    (it releases the output's lock).
+
+    With ``workers`` SDK worker processes (multi_processing), Ctrl-C would reach them too and
+    each would print a traceback: they are started while SIGINT is ignored (an ignored signal
+    stays ignored across exec), and the handler, installed once they run, kills them."""
     if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+        return run_and_wait(pipeline)
 
     def handler(signum, frame):
         if on_stop is not None:
             on_stop()
+        for pid in _descendants(os.getpid()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         print(f"\nimage-tagger: interrupted; stopped. Nothing of earlier runs in {output} was changed; "
               "rerun with --skip_existing to finish.", file=sys.stderr, flush=True)
         os._exit(130)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = signal.getsignal(signal.SIGINT)
+    outcome: dict = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["result"] = run_and_wait(pipeline)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN if workers else handler)
     try:
-        yield
+        threading.Thread(target=target, name="pipeline", daemon=True).start()
+        if workers:
+            _workers_started(workers, 60.0, done)
+            signal.signal(signal.SIGINT, handler)
+        while not done.wait(0.2):  # short waits: the handler runs between them
+            pass
     finally:
         signal.signal(signal.SIGINT, previous)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...] = ("tags",)) -> dict[str, int]:
@@ -208,9 +272,13 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
         live = is_local(options) and not o.quiet and o.progress_interval > 0
         reporter = Reporter(estimate_inputs(job_options.input), o.progress_interval) if live else nullcontext()
         release = lambda: output_lock.release(job_options.output, manifest.run_id)  # noqa: E731
-        interrupt = stop_on_interrupt(job_options.output, release) if is_local(options) else nullcontext()
-        with reporter, interrupt:
-            result, seconds = run_and_wait(pipeline)
+        multi = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+        with reporter:
+            if is_local(options):
+                result, seconds = run_interruptible(pipeline, job_options.output, release,
+                                                    num_local_workers(options) if multi else 0)
+            else:
+                result, seconds = run_and_wait(pipeline)
     totals = counters(result)
     if totals:
         print(summary(totals, seconds))

@@ -43,6 +43,25 @@ def test_int8_keeps_the_top5_classes_and_is_cached(tmp_path, monkeypatch, pixels
     stamp = cached.stat().st_mtime_ns
     load_backbone(BackboneConfig(precision="int8", device="cpu"))
     assert cached.stat().st_mtime_ns == stamp, "the second load reuses the cached int8 graph"
+    # A truncated cache entry (a crash, a full disk) is never trusted: it is rebuilt.
+    good = cached.read_bytes()
+    cached.write_bytes(good[: len(good) // 3])
+    again = load_backbone(BackboneConfig(precision="int8", device="cpu"))
+    assert again.precision == "int8" and cached.read_bytes() == good
+
+
+def test_int8_cache_works_with_the_temp_folder_on_another_filesystem(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a filesystem apart from the cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", "/dev/shm")
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    int8 = load_backbone(BackboneConfig(precision="int8", device="cpu"))
+    assert int8.precision == "int8"
+    assert list((tmp_path / "image-tagger" / "onnx").glob("backbone-int8-*.onnx.sha256"))
 
 
 def test_guard_refuses_a_path_that_tells_other_classes(torch_fp32, pixels):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import logging
 
 import pytest
@@ -79,7 +80,9 @@ def test_logging_is_info_by_default_and_quiet_on_request(tmp_path, photos):
     assert logging.getLogger().level == logging.WARNING
 
 
-def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, http_server, photos):
+@pytest.mark.parametrize("mode", [[], ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]],
+                         ids=["in-process", "multi-processing"])
+def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, http_server, photos, mode):
     import signal
     import subprocess
     import sys
@@ -102,14 +105,15 @@ def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, 
     listing.write_text("".join(f"{base}/{i}.png\n" for i in range(400)))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "pipeline.tag", "--input", str(listing), "--output", str(out),
-           "--allow_private_networks", "--detector", "none", "--progress_interval", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           "--allow_private_networks", "--detector", "none", "--progress_interval", "1", *mode]
+    # A terminal sends Ctrl-C to the whole process group: the job and every worker it started.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (out / "_staging").exists():  # wait until it is writing
             time.sleep(0.2)
         time.sleep(3)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         sent = time.monotonic()
         _, err = proc.communicate(timeout=30)
         stopped_after = time.monotonic() - sent
@@ -117,6 +121,11 @@ def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, 
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130 and "interrupted; stopped" in err
+    assert "Traceback" not in err and "terminate called" not in err, err[-3000:]
+    time.sleep(0.5)
+    left = subprocess.run(["ps", "-o", "pid,ppid,stat,cmd", "-s", str(proc.pid)], capture_output=True, text=True).stdout
+    alive = [ln for ln in left.splitlines()[1:] if ln.split()[2][0] != "Z"]  # zombies are dead, awaiting init
+    assert not alive, f"workers are gone: {left}"
     assert stopped_after < 5, f"Ctrl-C took {stopped_after:.1f} s"
     assert not (out / "_lock.json").exists(), "Ctrl-C releases the output"
     assert not (out / "_runs").exists(), "an interrupted run publishes nothing"
