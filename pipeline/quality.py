@@ -33,6 +33,7 @@ from importlib import resources
 from pipeline import tag
 from transforms import runs
 from transforms.expand import stem
+from transforms.records import sources_of
 from transforms.samples import sample_photos
 from transforms.stage import tag_sources
 
@@ -90,12 +91,12 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
         tags = rows.get(name, {}).get("tags", [])
         for t in tags:
             ok = norm(t["name"]) in accepted
-            for c in (counts[t["source"]], counts["overall"]):
+            for c in (*(counts[s] for s in sources_of(t) if s in counts), counts["overall"]):
                 c.written += 1
                 c.correct += ok
                 if not ok:
                     c.wrong.append(f"{name}:{t['name']}")
-        by_source = {s: {norm(t["name"]) for t in tags if t["source"] == s} for s in sources}
+        by_source = {s: {norm(t["name"]) for t in tags if s in sources_of(t)} for s in sources}
         everything = set().union(*by_source.values())
         expected = {norm(w) for w in truth["expected"]}
         vocab = {norm(w) for w in truth["vocabulary"]}

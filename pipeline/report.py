@@ -30,7 +30,7 @@ from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.decode import DecodeConfig, decode_image
 from transforms.fetch import fetch_file, uri_kind
 from transforms.http_client import HttpConfig, HttpFetcher
-from transforms.records import ERRORS, StageError
+from transforms.records import ERRORS, StageError, sources_of
 from transforms.stage import colours, tag_sources
 
 OTHER = "#555"  # a tag source no registered stage declares (e.g. a newer run's)
@@ -60,9 +60,10 @@ def scan(output: str, sample: int, seed: int = 0) -> dict:
     seen = 0
     for row in iter_rows(output, "tags"):
         seen += 1
-        for t in row["tags"]:
-            freq[t["name"]] += 1
-            by_source[t["name"]][t["source"]] += 1
+        for name, tag_sources_ in {t["name"]: sources_of(t) for t in row["tags"]}.items():
+            freq[name] += 1  # images, not tags: a word counts once per image
+            for source in tag_sources_:
+                by_source[name][source] += 1
         if len(reservoir) < sample:
             reservoir.append(row)
         else:
@@ -98,7 +99,7 @@ def thumbnail(uri: str, fetcher: HttpFetcher, size: int, max_bytes: int) -> str:
 
 def _card(row: dict, src: str) -> str:
     names = "|".join(html.escape(t["name"].lower()) for t in row["tags"])
-    sources = html.escape(" ".join(sorted({t["source"] for t in row["tags"]})))
+    sources = html.escape(" ".join(sorted({s for t in row["tags"] for s in sources_of(t)})))
     tags = "".join(
         f'<span class="tag" data-source="{html.escape(t["source"])}" style="border-color:'
         f'{colours().get(t["source"], OTHER)}" title="{html.escape(t["source"])}'

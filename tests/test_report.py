@@ -39,6 +39,11 @@ def test_scan_samples_a_reservoir_and_counts_everything(run):
     assert full["freq"] == small["freq"] and full["freq"]["cat"] >= 1
     assert full["error_counts"] == {"fetch/not_found": 1, "decode/not_an_image": 1}
     assert report.scan(str(run / "out"), sample=3, seed=1)["sample"] == small["sample"], "seeded"
+    import duckdb
+
+    per_tag = duckdb.sql(f"SELECT t.name, count(DISTINCT uri) FROM (SELECT uri, unnest(tags) AS t FROM "
+                         f"read_parquet('{run / 'out'}/tags/*.parquet')) GROUP BY t.name").fetchall()
+    assert dict(per_tag) == dict(full["freq"]), "the chart counts images, as SQL does"
 
 
 def test_report_is_self_contained(run, tmp_path):

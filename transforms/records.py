@@ -34,7 +34,7 @@ class Element(TypedDict, total=False):
     features: Any  # np.ndarray [D]
     imagenet_probs: Any  # np.ndarray [1000]
     label_scores: Any  # np.ndarray [labels] (TaggerNet)
-    tags: list[dict[str, Any]]  # TAG_STRUCT: name, score, source, origin
+    tags: list[dict[str, Any]]  # TAG_STRUCT: name, score, source, origin (sources: on write)
     objects: list[dict[str, Any]]  # OBJECT_STRUCT: label, score, box
     content_sha256: str
     phash: int
@@ -56,6 +56,7 @@ TAG_STRUCT = pa.struct(
         ("score", pa.float32()),
         ("source", pa.string()),
         ("origin", pa.string()),
+        ("sources", pa.list_(pa.string())),
     ]
 )
 
@@ -143,6 +144,26 @@ def now_utc() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+def merge_sources(tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per word (case-insensitive), so counts are by image: the best-scoring entry
+    (its ``source`` and ``origin``), with ``sources`` listing every source that wrote the word,
+    best first. Words keep the order in which they first appear."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for t in tags:
+        groups.setdefault(t["name"].lower(), []).append(t)
+    merged = []
+    for entries in groups.values():
+        ranked = sorted(entries, key=lambda t: -t["score"])  # stable: ties keep source order
+        sources = list(dict.fromkeys(s for t in ranked for s in (t.get("sources") or [t["source"]])))
+        merged.append({**ranked[0], "sources": sources})
+    return merged
+
+
+def sources_of(tag: dict[str, Any]) -> list[str]:
+    """Every source that wrote a tag (rows written before ``sources`` existed: its ``source``)."""
+    return list(tag.get("sources") or [tag["source"]])
+
+
 def to_tags_row(element: Element, model_version: str, columns: tuple[str, ...] = ()) -> dict[str, Any]:
     """A tags-table row: the base columns, then each stage column (null when its stage was off)."""
     row: dict[str, Any] = {
@@ -150,7 +171,7 @@ def to_tags_row(element: Element, model_version: str, columns: tuple[str, ...] =
         "image_id": element["image_id"],
         "width": int(element["width"]),
         "height": int(element["height"]),
-        "tags": element.get("tags", []),
+        "tags": merge_sources(element.get("tags", [])),
         "objects": element.get("objects", []),
         "model_version": model_version,
         "processed_at": now_utc(),
