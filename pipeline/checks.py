@@ -49,7 +49,10 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
         _, unknown = extra.parse_known_args(unknown)
     flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-")]
     if flags:
-        raise LaunchError(f"unknown option {flags[0]} (see --help)")
+        from pipeline.commands import unknown_option
+
+        known = [s for p in (_beam_parser(), extra) if p is not None for a in p._actions for s in a.option_strings]
+        raise LaunchError(unknown_option(flags[0], known))
 
 
 def _exists(path: str) -> bool:

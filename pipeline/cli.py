@@ -42,7 +42,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if argv else 2)
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        raise SystemExit(f"image-tagger: unknown command {name!r}; choose from {', '.join(COMMANDS)}")
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f"; did you mean {close[0]}?" if close else f"; choose from {', '.join(COMMANDS)}"
+        raise SystemExit(f"image-tagger: unknown command {name!r}{hint}")
+    from pipeline import commands
+
+    if commands.wants_help(rest) and commands.main_help(name):  # light: no torch, no model code
+        raise SystemExit(0)
     module, function, _ = COMMANDS[name]
     saved = sys.argv
     sys.argv = [f"image-tagger {name}", *rest]  # argparse names the command in its usage line

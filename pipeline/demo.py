@@ -6,7 +6,6 @@ python -m pipeline.demo --output demo_out [Beam options]
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -47,8 +46,9 @@ def describe(output: str, per_image: int = 8) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--output", default="demo_out")
+    from pipeline import commands
+
+    parser = commands.demo_parser()
     args, beam_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     input_list = write_input_list(args.output)
     from pipeline.quality import vocabulary_path  # the everyday vocabulary: zero-shot tags too

@@ -22,34 +22,22 @@ import sys
 
 import numpy as np
 
-from pipeline import train
+from pipeline import commands, train
 from pipeline.metrics import evaluate, mean_average_precision, precision_recall_f1_at_k
 from pipeline.train import load_features, read_tag_list
 from transforms.artifacts import join, write_bytes
 from transforms.mlp_tagger import check_backbone, load_taggernet, predict_scores
-from transforms.vectors import EMBEDDED, load_vectors
+from transforms.vectors import load_vectors
 from transforms.zero_shot import conse_scores, embed_phrases, load_mapping
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="image-tagger evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="Model directory written by pipeline.train.")
-    p.add_argument("--features", required=True, help="Output directory of pipeline.extract_features.")
-    p.add_argument("--output", required=True, help="Report directory (local or gs://).")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    zs = p.add_argument_group("zero-shot evaluation")
-    zs.add_argument("--zero_shot", action="store_true", help="Evaluate zero-shot (ZS) and generalised (GZS) tagging.")
-    zs.add_argument("--unseen_tags", default=None, help="File of unseen tags, one per line.")
-    zs.add_argument("--zero_shot_method", choices=("auto", "conse", "fast0tag"), default="auto")
-    zs.add_argument("--conse_top_t", type=int, default=10)
-    zs.add_argument("--word_vectors", default=EMBEDDED)
-    zs.add_argument("--word_vectors_sha256", default=None)
+    """The command line (pipeline/commands.py), checked: a wrong path or value is one line."""
+    p = commands.evaluate_parser()
     args = p.parse_args(argv)
-    if args.zero_shot and not args.unseen_tags:
-        p.error("--zero_shot needs --unseen_tags FILE")
+    commands.check_evaluate(args)
     if not args.zero_shot and not args.model:
-        p.error("--model is required")
+        p.error("--model is required (or --zero_shot)")
     return args
 
 

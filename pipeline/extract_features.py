@@ -19,38 +19,17 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import commands
 from pipeline import options as opt
 from pipeline.checks import LaunchError, at_least, check_flags, need_file
+from pipeline.commands import FeatureOptions
 from pipeline.graph import fetch_and_decode
 from pipeline.run_output import check_output
-from pipeline.runner import RunOptions, configure_logging, run_job
-from pipeline.tag import print_help
+from pipeline.runner import configure_logging, run_job
 from transforms import features as backbone
-from transforms.datasets import LABEL_SETS, read_labelled_list, read_mirflickr
+from transforms.datasets import read_labelled_list, read_mirflickr
 from transforms.records import ERRORS, FEATURES_SCHEMA, new_element, to_feature_row
 from transforms.write import SplitFailures, WriteOutputs
-
-
-class FeatureOptions:
-    """Dataset options, parsed before Beam sees the command line: ``--labels`` is also a Dataflow
-    option (job labels), so this job takes it for the labelled list instead."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser) -> None:
-        g = parser.add_argument_group("dataset")
-        g.add_argument("--dataset", choices=("mirflickr", "list"), default="mirflickr",
-                       help="mirflickr: MIRFLICKR-25k layout under --data_dir; list: --labels file.")
-        g.add_argument("--data_dir", default=None, help="MIRFLICKR-25k root (local or gs://).")
-        g.add_argument("--labels", default=None,
-                       help="Labelled list: CSV/TSV (uri|url, tags|labels, optional split) or JSONL.")
-        g.add_argument("--label_set", choices=LABEL_SETS, default="annotated24",
-                       help="MIRFLICKR labels: the 24 annotated concepts, the 38 with _r1, or user tags.")
-        g.add_argument("--min_tag_count", type=int, default=50,
-                       help="user_tags: keep tags used at least this often.")
-        g.add_argument("--test_fraction", type=float, default=0.2,
-                       help="Share of images held out for testing (MIRFLICKR: the last by number).")
-        g.add_argument("--val_fraction", type=float, default=0.2,
-                       help="Share of the remaining images used for validation.")
 
 
 def examples(o) -> list[dict]:
@@ -86,8 +65,7 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
 def run(argv: list[str] | None = None) -> dict[str, int]:
     argv = list(argv if argv is not None else sys.argv[1:])
     if "-h" in argv or "--help" in argv:
-        print_help("image-tagger extract-features", "Extract backbone features of a labelled "
-                   "dataset for training.", (FeatureOptions, opt.ImageOptions, RunOptions))
+        commands.features_help()
         raise SystemExit(0)
     dataset_parser = argparse.ArgumentParser(add_help=False)
     FeatureOptions._add_argparse_args(dataset_parser)  # noqa: SLF001
@@ -98,7 +76,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
         if not o.output:
             raise LaunchError("--output is required (see --help)")
-        if o.skip_existing:
+        if getattr(o, "skip_existing", False):
             raise LaunchError("--skip_existing is for the tag job; a feature set is written whole "
                               "(use --overwrite or a new folder)")
         check_output(o, ("features",))

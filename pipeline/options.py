@@ -42,8 +42,8 @@ class ImageOptions(PipelineOptions):
         io = parser.add_argument_group("input and output")
         io.add_argument(
             "--input",
-            help="Glob of image files (local or gs://), or a URI list: .txt (one per line), "
-            ".csv/.tsv (a 'uri' or 'url' column), .jsonl (objects with 'uri'/'url'), .parquet "
+            help="Required. A folder (every image below it), a glob of image files (local or "
+            "gs://), or a URI list: .txt (one per line), .csv/.tsv (a 'uri' or 'url' column), .jsonl (objects with 'uri'/'url'), .parquet "
             "('uri'/'url' column). URIs may be local paths, gs:// or http(s)://.",
         )
         io.add_argument(
@@ -51,7 +51,8 @@ class ImageOptions(PipelineOptions):
             help="Directory or gs:// prefix the job owns: the tag job writes OUTPUT/tags/ and "
             "OUTPUT/errors/ (the feature job OUTPUT/features/), each a folder of Parquet files that "
             "pandas, DuckDB, pyarrow and BigQuery read as one table, plus a manifest per run in "
-            "OUTPUT/_runs/. An output that already holds runs needs --skip_existing or --overwrite.",
+            "OUTPUT/_runs/. An output that already holds runs needs --overwrite (or, for the tag "
+            "job, --skip_existing). Required.",
         )
         io.add_argument(
             "--num_shards", type=int, default=0,
@@ -60,12 +61,6 @@ class ImageOptions(PipelineOptions):
         io.add_argument(
             "--parquet_codec", choices=PARQUET_CODECS, default="zstd",
             help="Compression of the Parquet outputs (zstd: small and fast to read everywhere).",
-        )
-        io.add_argument(
-            "--skip_existing", type=flag, nargs="?", const=True, default=False,
-            help="Add to an output that already holds runs: inputs whose image_id has a row in any "
-            "of its partitions are skipped (a scalable anti-join); earlier runs' files are never "
-            "moved or rewritten, and earlier dead letters are retried. Resumes a killed run.",
         )
         io.add_argument(
             "--overwrite", type=flag, nargs="?", const=True, default=False,
@@ -91,10 +86,6 @@ class ImageOptions(PipelineOptions):
                            help="Requests in flight to one host per worker (crawler manners).")
         fetch.add_argument("--max_host_rate", type=float, default=0.0,
                            help="Requests per second started to one host per worker (0: no limit).")
-        fetch.add_argument("--ingest_only", action="store_true", default=False,
-                           help="Tag job: fetch and decode only, no models: one tags row per image "
-                           "(uri, image_id, width, height, empty tags and objects) and the "
-                           "dead-letter table. Checks a URL list before paying for inference.")
         fetch.add_argument("--fetch_batch_size", type=int, default=32,
                            help="Fetched images handed to the decoder at once (decoded in parallel).")
         fetch.add_argument("--max_bytes", type=int, default=20 * 1024 * 1024,
@@ -141,10 +132,22 @@ class ImageOptions(PipelineOptions):
 
 
 class TagOptions(PipelineOptions):
-    """Every other registered stage's options (transforms/stages.py), each in its own group."""
+    """The tag job's own options, then every other registered stage's options
+    (transforms/stages.py), each in its own group."""
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
+        io = parser.add_argument_group("tag job")
+        io.add_argument(
+            "--skip_existing", type=flag, nargs="?", const=True, default=False,
+            help="Add to an output that already holds runs: inputs whose image_id has a row in any "
+            "of its partitions are skipped (a scalable anti-join); earlier runs' files are never "
+            "moved or rewritten, and earlier dead letters are retried. Resumes a killed run.",
+        )
+        io.add_argument("--ingest_only", action="store_true", default=False,
+                        help="Fetch and decode only, no models: one tags row per image (uri, image_id, "
+                        "width, height, empty tags and objects) and the dead-letter table. Checks a "
+                        "URL list before paying for inference.")
         add_stage_options(parser, shared=False)
 
 

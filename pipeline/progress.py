@@ -50,7 +50,7 @@ def _clock(seconds: float) -> str:
     return str(_dt.timedelta(seconds=int(seconds)))
 
 
-def line(counts: Counter, elapsed: float, total: int | None) -> str:
+def line(counts: Counter, elapsed: float, total: int | None, recent_rate: float | None = None) -> str:
     done = counts.get("tagged", 0) + counts.get("failed", 0)
     read = f"read {counts.get('inputs', 0)}" + (f"/{total}" if total is not None else "")
     failures = sorted(((k[len("failed."):], v) for k, v in counts.items() if k.startswith("failed.")),
@@ -60,9 +60,30 @@ def line(counts: Counter, elapsed: float, total: int | None) -> str:
         detail += ": " + ", ".join(f"{k} {v}" for k, v in failures[:4])
     rate = done / elapsed if elapsed > 0 else 0.0
     text = f"[progress] {_clock(elapsed)}  {read}  done {done} ({detail})  {rate:.1f} img/s"
-    if total is not None and rate > 0 and done < total:
-        text += f"  ETA {_clock((total - done) / rate)}"
+    pace = recent_rate if recent_rate is not None else rate
+    if total is not None and pace > 0 and done < total:
+        text += f"  ETA {_clock((total - done) / pace)}"
     return text
+
+
+RATE_WINDOW_S = 30.0  # the ETA follows the recent pace, not the average since start-up
+
+
+class Pace:
+    """Images per second over the last RATE_WINDOW_S seconds (model loading and a slow start
+    do not inflate the ETA at the end of a run)."""
+
+    def __init__(self) -> None:
+        self._points: list[tuple[float, int]] = []
+
+    def add(self, now: float, done: int) -> float | None:
+        self._points.append((now, done))
+        while len(self._points) > 2 and now - self._points[1][0] >= RATE_WINDOW_S:
+            self._points.pop(0)
+        (t0, d0) = next(((t, d) for t, d in self._points if d > 0), self._points[-1])
+        if now - t0 <= 0 or done - d0 <= 0:
+            return None
+        return (done - d0) / (now - t0)
 
 
 class Reporter:
@@ -76,6 +97,7 @@ class Reporter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
         self._start = 0.0
+        self._pace = Pace()
         self._previous = os.environ.get(progress.ENV)
 
     def __enter__(self) -> Reporter:
@@ -91,7 +113,10 @@ class Reporter:
 
     def print_line(self) -> None:
         counts = progress.read_all(self.directory)
-        print(line(counts, time.monotonic() - self._start, self.total), file=self.stream, flush=True)
+        elapsed = time.monotonic() - self._start
+        done = counts.get("tagged", 0) + counts.get("failed", 0)
+        pace = self._pace.add(elapsed, done)
+        print(line(counts, elapsed, self.total, pace), file=self.stream, flush=True)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()

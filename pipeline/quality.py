@@ -22,7 +22,6 @@ among their (at most 3) zero-shot tags. Photos are split: ``tune`` photos may be
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -196,21 +195,14 @@ def show(rows: dict[str, dict], key: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=("report", "tune", "all", "both"), default="both",
-                        help="Photos to report (both: the report and tune halves apart).")
-    parser.add_argument("--presets", default="default,ranking,paper", help=f"Comma-separated, of {list(PRESETS)}.")
-    parser.add_argument("--show", action="store_true", help="List every photo's tags, wrong ones marked ✗.")
-    parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
-    parser.add_argument("--fit", default=None, metavar="CALIBRATION_JSON",
-                        help="Fit the per-source calibration on the tune photos and write it here "
-                        "(transforms/data/calibration.json is the shipped one).")
-    parser.add_argument("--workdir", default=None, help="Where outputs go (default: a temp dir).")
+    from pipeline import commands
+
+    parser = commands.quality_parser(list(PRESETS))
     args, extra = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
-        raise SystemExit(f"--presets: unknown {unknown}; choose from {list(PRESETS)}")
+        raise SystemExit(f"image-tagger quality: --presets: unknown {unknown}; choose from {list(PRESETS)}")
     workdir = args.workdir or tempfile.mkdtemp(prefix="quality-")
     if args.fit:
         from pipeline.calibrate import fit

@@ -12,7 +12,6 @@ with --model, the training curves and validation metrics of a TaggerNet model di
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
@@ -268,19 +267,10 @@ def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str |
 
 
 def main(argv: list[str] | None = None) -> str:
-    p = argparse.ArgumentParser(prog="image-tagger report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", required=True, help="OUTPUT of a tag run (local or gs://).")
-    p.add_argument("--html", required=True, help="Where to write the report (local or gs://).")
-    p.add_argument("--sample", type=int, default=200, help="Images shown (reservoir-sampled).")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--model", default=None, help="A TaggerNet model directory to show curves and metrics of.")
-    p.add_argument("--evaluation", default=None,
-                   help="A REPORT_DIR of pipeline.evaluate (tagging or zero-shot) to show its metrics of.")
-    p.add_argument("--thumb_size", type=int, default=240)
-    p.add_argument("--allow_private_networks", action="store_true",
-                   help="Let thumbnails of web URIs come from private addresses.")
-    args = p.parse_args(list(argv if argv is not None else sys.argv[1:]))
+    from pipeline import commands
+
+    args = commands.report_parser().parse_args(list(argv if argv is not None else sys.argv[1:]))
+    commands.check_report(args)
     page = build_report(args.input, args.sample, args.seed, args.model, args.thumb_size,
                         args.allow_private_networks, evaluation_dir=args.evaluation)
     write_bytes(args.html, page.encode("utf-8"))

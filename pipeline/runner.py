@@ -104,19 +104,25 @@ def counters(result: PipelineResult, namespace: str = NAMESPACE) -> dict[str, in
     return totals
 
 
-def summary(totals: dict[str, int], seconds: float) -> str:
+def summary(totals: dict[str, int], seconds: float, output: str = "", next_step: str = "") -> str:
+    """The end-of-run summary: counts (failures by stage/type), throughput, where the output is
+    and what to run next. Every number ends in one column."""
     inputs, tagged, failed = totals.get("inputs", 0), totals.get("tagged", 0), totals.get("failed", 0)
-    lines = [
-        f"inputs  {inputs:>8}",
-        f"tagged  {tagged:>8}",
-        f"failed  {failed:>8}",
-    ]
+    rows: list[tuple[str, str]] = [("inputs", str(inputs)), ("tagged", str(tagged)), ("failed", str(failed))]
+    rows += [(f"  {name[len('failed.'):].replace('.', '/', 1)}", str(totals[name]))
+             for name in sorted(k for k in totals if k.startswith("failed."))]
     if totals.get("skipped_existing"):
-        lines.append(f"skipped {totals['skipped_existing']:>8}  (already tagged in earlier outputs)")
-    for name in sorted(k for k in totals if k.startswith("failed.")):
-        lines.append(f"  {name[len('failed.'):]:<40} {totals[name]:>6}")
+        rows.append(("skipped", f"{totals['skipped_existing']}  (already tagged in earlier runs)"))
     rate = (tagged + failed) / seconds if seconds > 0 else 0.0
-    lines.append(f"wall    {seconds:8.1f} s   ({rate:.1f} images/s)")
+    width = max(len(label) for label, _ in rows) + 2
+    digits = max(len(value.split()[0]) for _, value in rows)
+    lines = [f"{label:<{width}}{value.split(' ', 1)[0]:>{digits}}" + (" " + value.split(" ", 1)[1] if " " in value else "")
+             for label, value in rows]
+    lines.append(f"{'wall':<{width}}{seconds:.1f} s  ({rate:.1f} images/s)")
+    if output:
+        lines.append(f"{'output':<{width}}{output}")
+    if next_step:
+        lines.append(f"{'next':<{width}}{next_step}")
     return "\n".join(lines)
 
 
@@ -134,11 +140,12 @@ def stage_figures(result: PipelineResult, prefix: str = NAMESPACE + ".") -> str:
         if ns.startswith(prefix) and value is not None and value.count:
             stages.setdefault(ns[len(prefix):], {})[d.key.metric.name] = value
     lines = []
+    width = max(map(len, stages), default=0)
     for stage, m in stages.items():
         load = m.get("load_model_latency_milli_secs")
         size = m.get("inference_request_batch_size")
         latency = m.get("inference_batch_latency_micro_secs")
-        parts = [f"  {stage:<10}"]
+        parts = [f"  {stage:<{width}}"]
         if load is not None:
             parts.append(f"load {load.sum / max(load.count, 1) / 1000:6.2f} s")
         if size is not None:
@@ -254,6 +261,12 @@ def run_interruptible(pipeline: beam.Pipeline, output: str, on_stop=None, worker
     return outcome["result"]
 
 
+def next_step(tables: tuple[str, ...], output: str) -> str:
+    if "features" in tables:
+        return f"image-tagger train --features {output} --output MODEL_DIR"
+    return f"image-tagger report --input {output} --html report.html"
+
+
 def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...] = ("tags",)) -> dict[str, int]:
     """Build a job with ``build(pipeline, job_options, num_workers)`` for one run of its output
     (``job_options.run_manifest``, pipeline/run_output.py), run it to the end with a progress
@@ -281,7 +294,8 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
                 result, seconds = run_and_wait(pipeline)
     totals = counters(result)
     if totals:
-        print(summary(totals, seconds))
+        shown = job_options.output if "://" in job_options.output else os.path.abspath(job_options.output)
+        print(summary(totals, seconds, f"{shown}  (run {manifest.run_id})", next_step(tables, shown)))
         figures = stage_figures(result)
         if figures:
             print(figures)

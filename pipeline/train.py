@@ -22,11 +22,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import commands
 from pipeline.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
 from pipeline.model_card import model_card
 from transforms.artifacts import join, read_bytes, write_bytes
 from transforms.mlp_tagger import build_taggernet, predict_scores, save_taggernet
-from transforms.vectors import EMBEDDED, load_vectors
+from transforms.vectors import load_vectors
 from transforms.zero_shot import MAPPING, Fast0TagMapping, embed_phrases, train_fast0tag
 
 
@@ -77,34 +78,10 @@ def load_features(path: str) -> Dataset:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="image-tagger train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--features", required=True, help="Output directory of pipeline.extract_features.")
-    p.add_argument("--output", required=True, help="Model directory to write (local or gs://).")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--lr", type=float, default=0.001, help="Adam learning rate.")
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=512, help="Hidden units of the MLP.")
-    p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--weight_decay", type=float, default=0.0)
-    p.add_argument("--top_k", type=int, default=3, help="k of the validation top-k accuracy.")
-    p.add_argument("--patience", type=int, default=3,
-                   help="Epochs without a better validation top-k accuracy (ties broken by "
-                   "validation mAP) before stopping.")
-    p.add_argument("--early_stopping_metric", choices=("topk_accuracy", "mAP"), default="topk_accuracy")
-    p.add_argument("--min_label_count", type=int, default=1,
-                   help="Labels with fewer training positives are left out of the vocabulary.")
-    p.add_argument("--holdout_tags", default=None,
-                   help="File of tags (one per line) kept out of training, for zero-shot evaluation.")
-    p.add_argument("--word_vectors", default=EMBEDDED,
-                   help="Word vectors for the zero-shot mapping (same sources as the tag job).")
-    p.add_argument("--word_vectors_sha256", default=None)
-    p.add_argument("--no_zero_shot_mapping", action="store_true",
-                   help="Do not learn the Fast0Tag-style feature-to-word-space mapping.")
-    p.add_argument("--mapping_epochs", type=int, default=30, help="Epochs for the zero-shot mapping.")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="No progress bars.")
-    return p.parse_args(argv)
+    """The command line (pipeline/commands.py), checked: a wrong path or value is one line."""
+    args = commands.train_parser().parse_args(argv)
+    commands.check_train(args)
+    return args
 
 
 def read_tag_list(path: str | None) -> list[str]:

