@@ -16,17 +16,17 @@ import sys
 from types import SimpleNamespace
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import commands
 from pipeline import options as opt
 from pipeline.checks import LaunchError, at_least, check_flags, need_file
 from pipeline.commands import FeatureOptions
-from pipeline.graph import fetch_and_decode
+from pipeline.graph import fetch_and_decode, run_stages
 from pipeline.run_output import check_output
 from pipeline.runner import configure_logging, run_job
 from transforms import features as backbone
+from transforms import fingerprint
 from transforms.datasets import read_labelled_list, read_mirflickr
 from transforms.records import ERRORS, FEATURES_SCHEMA, new_element, to_feature_row
 from transforms.write import SplitFailures, WriteOutputs
@@ -53,8 +53,10 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
         | "Examples" >> beam.Create(examples(o), reshuffle=True)
         | "ToElement" >> beam.Map(_to_element)
     )
-    decoded, dead = fetch_and_decode(elements, o, [backbone.STAGE], num_workers)
-    embedded = decoded | "Model.backbone" >> RunInference(handler)
+    # The fingerprint's content_sha256 lets training warn when one picture sits in two splits.
+    handlers = [(fingerprint.STAGE, fingerprint.build(o, num_workers)), (backbone.STAGE, handler)]
+    decoded, dead = fetch_and_decode(elements, o, [s for s, _ in handlers], num_workers)
+    embedded = run_stages(decoded, handlers)
     to_row = functools.partial(to_feature_row, backbone=handler.model_version())
     split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()

@@ -103,11 +103,16 @@ def evaluate(y: np.ndarray, s: np.ndarray, thresholds: np.ndarray | None = None)
     thresholds = np.full(y.shape[1], 0.5) if thresholds is None else np.asarray(thresholds)
     out = {"mAP": mean_average_precision(y, s), "averaged_precision": averaged_precision(y, s)}
     out.update(class_and_overall(y, s >= thresholds[None, :]))
-    out.update({f"{k}_top3": v for k, v in class_and_overall(y, topk_mask(s, 3)).items()})
+    labels = y.shape[1]
+    # A k at or above the number of labels predicts every label: such metrics say nothing.
+    if labels > 3:
+        out.update({f"{k}_top3": v for k, v in class_and_overall(y, topk_mask(s, 3)).items()})
     for k in (3, 5):
-        out.update(precision_recall_f1_at_k(y, s, k))
+        if k < labels:
+            out.update(precision_recall_f1_at_k(y, s, k))
     for k in (1, 3, 5):
-        out[f"top{k}_accuracy"] = topk_accuracy(y, s, k)
+        if k < labels:
+            out[f"top{k}_accuracy"] = topk_accuracy(y, s, k)
     out["images"] = int(y.shape[0])
     out["labels"] = int(y.shape[1])
     return out

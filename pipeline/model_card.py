@@ -8,7 +8,8 @@ def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def model_card(config: dict, metrics: dict, features: str) -> str:
+def model_card(config: dict, metrics: dict, features: str, model_dir: str) -> str:
+    """The card; its commands name this model's real folders, so they run as written."""
     vocab = config["vocabulary"]
     validation = metrics["validation"]
     keys = [k for k in ("mAP", "averaged_precision", "CF1", "OF1", "P@3", "R@3", "top3_accuracy") if k in validation]
@@ -28,7 +29,8 @@ def model_card(config: dict, metrics: dict, features: str) -> str:
         "",
         "## Training",
         f"- Hidden {config['hidden']}, dropout {config['dropout']}; best epoch {metrics['best_epoch']} of "
-        f"{metrics['epochs_run']} (early stopping on validation top-k accuracy, ties by mAP).",
+        f"{metrics['epochs_run']} (early stopping on validation "
+        f"{'mAP' if metrics['params'].get('early_stopping_metric') == 'mAP' else 'top-k accuracy, ties by mAP'}).",
         "- Per-label decision thresholds maximise F1 on validation (config.json `thresholds`).",
         f"- Parameters: {', '.join(f'{k}={v}' for k, v in sorted(metrics['params'].items()))}.",
         "",
@@ -38,11 +40,13 @@ def model_card(config: dict, metrics: dict, features: str) -> str:
         "|---|---|",
         *[f"| {k} | {_fmt(validation[k])} |" for k in keys],
         "",
-        "Test-split figures: `image-tagger evaluate --model THIS_DIR --features FEATURES`.",
+        f"Test-split figures: `image-tagger evaluate --model {model_dir} --features {features} "
+        f"--output {model_dir.rstrip('/')}/test_report`.",
         "",
         "## Intended use",
         "Bulk tagging of photos like the training images with the labels above, through",
-        "`image-tagger tag --tagger_model THIS_DIR`. Scores are per-label sigmoid outputs; the",
+        f"`image-tagger tag --input IMAGES --output OUTPUT --tagger_model {model_dir}`. Scores are per-label "
+        "sigmoid outputs; the",
         "per-label thresholds turn them into decisions.",
         "",
         "## Limitations",

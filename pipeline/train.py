@@ -38,6 +38,7 @@ class Dataset:
     split: np.ndarray
     backbone: str
     image_ids: list[str]
+    content: list[str | None]  # content_sha256 per image (empty for features of older runs)
 
     def matrix(self, vocabulary: list[str]) -> np.ndarray:
         index = {t: j for j, t in enumerate(vocabulary)}
@@ -74,6 +75,7 @@ def load_features(path: str) -> Dataset:
         split=np.asarray(table.column("split").to_pylist()),
         backbone=backbones.pop(),
         image_ids=table.column("image_id").to_pylist(),
+        content=table.column("content_sha256").to_pylist() if "content_sha256" in table.column_names else [],
     )
 
 
@@ -184,6 +186,22 @@ def plot_curves(history: list[dict], top_k: int) -> bytes:
     return buf.getvalue()
 
 
+def warn_shared_content(data: Dataset) -> int:
+    """Warn when the same picture (by content_sha256) is in the training or validation split and
+    in the test split: test figures would be inflated. Returns how many pictures are shared."""
+    held: set[str] = set()
+    test: set[str] = set()
+    for sha, split in zip(data.content, data.split, strict=False):
+        if sha:
+            (test if split == "test" else held).add(sha)
+    shared = len(held & test)
+    if shared:
+        print(f"image-tagger train: warning: {shared} picture(s) are in the test split and in training or "
+              "validation (same content_sha256, e.g. augmented or re-uploaded copies); test figures will "
+              "be optimistic", file=sys.stderr)
+    return shared
+
+
 def vocabulary_of(data: Dataset, min_count: int, holdout: list[str]) -> list[str]:
     counts: dict[str, int] = {}
     for tags, split in zip(data.labels, data.split, strict=True):
@@ -214,7 +232,13 @@ def main(argv: list[str] | None = None) -> dict:
     holdout = read_tag_list(args.holdout_tags)
     vocabulary = vocabulary_of(data, args.min_label_count, holdout)
     if not vocabulary:
-        raise SystemExit("no labels in the training split")
+        raise SystemExit("image-tagger train: no labels in the training split")
+    if args.top_k >= len(vocabulary):
+        fallback = "" if args.early_stopping_metric == "mAP" else "; early stopping follows validation mAP instead"
+        print(f"image-tagger train: warning: --top_k {args.top_k} >= {len(vocabulary)} labels, so top-k "
+              f"accuracy is always 1.0{fallback}", file=sys.stderr)
+        args.early_stopping_metric = "mAP"
+    warn_shared_content(data)
     model, history, s_va, best_epoch = train_taggernet(args, data, vocabulary)
     y_va = data.matrix(vocabulary)[data.split == "val"]
     thresholds = best_thresholds(y_va, s_va)
@@ -242,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     write_bytes(join(args.output, "metrics.json"), json.dumps(metrics, indent=1).encode())
     write_bytes(join(args.output, "curves.png"), plot_curves(history, args.top_k))
-    write_bytes(join(args.output, "model_card.md"), model_card(config, metrics, args.features).encode())
+    write_bytes(join(args.output, "model_card.md"), model_card(config, metrics, args.features, args.output).encode())
     print(f"best epoch {best_epoch}/{len(history)}; validation mAP {metrics['validation']['mAP']:.4f}; "
           f"model written to {args.output}")
     return metrics

@@ -72,7 +72,15 @@ def test_thresholds_maximise_f1_per_label():
 
 
 def test_evaluate_has_every_documented_key():
-    keys = set(evaluate(Y, S))
+    rng = np.random.default_rng(0)
+    wide_y, wide_s = rng.random((20, 8)) < 0.3, rng.random((20, 8))
+    keys = set(evaluate(wide_y, wide_s))
     for k in ("mAP", "averaged_precision", "CP", "CR", "CF1", "OP", "OR", "OF1", "CP_top3", "OF1_top3",
               "P@3", "R@3", "F1@3", "P@5", "R@5", "F1@5", "top1_accuracy", "top3_accuracy", "top5_accuracy"):
         assert k in keys
+
+
+def test_metrics_with_k_at_or_above_the_label_count_are_left_out():
+    keys = set(evaluate(Y, S))  # 3 labels: top-3 and top-5 predict everything
+    assert {"top1_accuracy", "mAP", "CF1"} <= keys
+    assert not {"P@3", "P@5", "top3_accuracy", "top5_accuracy", "CP_top3"} & keys

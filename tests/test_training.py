@@ -89,6 +89,7 @@ def test_tag_job_uses_the_trained_tagger(trained, tmp_path):
     assert len(rows) == 4
     assert all(t["source"] == "tagger" and t["name"] in vocab for r in rows for t in r["tags"])
     assert any(r["tags"] for r in rows)
+    assert all(t["score"] >= 0.5 for r in rows for t in r["tags"]), "--min_score (0.5) holds for TaggerNet too"
     assert "taggernet@" in rows[0]["model_version"]
 
 
@@ -104,3 +105,45 @@ def test_features_load_in_a_stable_order(trained):
     a = train.load_features(str(root / "features"))
     assert a.image_ids == sorted(a.image_ids)
     assert np.isfinite(a.features).all()
+
+
+def test_training_cannot_fool_itself(trained, tmp_path, capsys):
+    """Three labels with the default --top_k 3: top-3 accuracy is always 1.0, so early stopping
+    follows mAP (with a warning) and no metric with k >= 3 is reported; a picture copied into
+    both the test and the training split is warned about."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = trained[0]
+    table = pq.read_table(sorted((root / "features" / "features").glob("*.parquet"))[0])
+    from collections import Counter
+
+    counts = Counter(t for tags in table.column("labels").to_pylist() for t in tags)
+    keep = [t for t, _ in counts.most_common(3)]
+    labels = [[t for t in tags if t in keep] or keep[:1] for tags in table.column("labels").to_pylist()]
+    table = table.set_column(table.schema.get_field_index("labels"), "labels", pa.array(labels, pa.list_(pa.string())))
+    splits = table.column("split").to_pylist()
+    shas = table.column("content_sha256").to_pylist()
+    assert all(shas), "extract-features records content_sha256"
+    test_row, train_row = splits.index("test"), splits.index("train")
+    shas[test_row] = shas[train_row]  # the same picture in two splits
+    table = table.set_column(table.schema.get_field_index("content_sha256"), "content_sha256", pa.array(shas))
+    pq.write_table(table, tmp_path / "three.parquet")
+    metrics = train.main(["--features", str(tmp_path / "three.parquet"), "--output", str(tmp_path / "m"), "--quiet"])
+    err = capsys.readouterr().err
+    assert "--top_k 3 >= 3 labels" in err and "validation mAP" in err
+    assert "1 picture(s) are in the test split and in training" in err
+    assert not [k for k in metrics["validation"] if k.endswith(("@3", "@5", "top3_accuracy", "top5_accuracy"))]
+
+
+def test_the_model_cards_evaluate_command_runs_as_written(trained):
+    import re
+    import shlex
+
+    root = trained[0]
+    card = (root / "model" / "model_card.md").read_text()
+    command = re.search(r"`(image-tagger evaluate [^`]+)`", card).group(1)
+    argv = shlex.split(command)
+    assert argv[:2] == ["image-tagger", "evaluate"]
+    metrics = evaluate.main(argv[2:])
+    assert metrics["mAP"] >= 0.75 and (root / "model" / "test_report" / "metrics.json").exists()

@@ -105,10 +105,12 @@ class MLPTaggerConfig:
     top_k: int = 5
     num_workers: int = 1
     torch_threads: int = 0  # 0: the worker's share of the cores (transforms/threads.py)
+    min_score: float = 0.0  # --min_score: no tag below it, whatever its validation threshold
 
 
 class MLPTaggerHandler(ElementModelHandler):
-    """RunInference handler: ``features`` -> ``tags`` above each tag's validation threshold."""
+    """RunInference handler: ``features`` -> ``tags`` at or above each tag's validation threshold
+    and ``--min_score``."""
 
     stage_name = "tagger"
 
@@ -127,7 +129,7 @@ class MLPTaggerHandler(ElementModelHandler):
     def infer(self, batch: list[Element], model: LoadedTagger) -> list[Element]:
         scores = predict_scores(model.net, np.stack([e["features"] for e in batch]))
         vocab = model.config["vocabulary"]
-        thresholds = model.thresholds
+        thresholds = np.maximum(model.thresholds, self._config.min_score)
         out = []
         for e, row in zip(batch, scores, strict=True):
             order = np.argsort(-row)[: self._config.top_k]

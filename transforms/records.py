@@ -102,6 +102,7 @@ FEATURES_SCHEMA = pa.schema(
         ("labels", pa.list_(pa.string())),
         ("split", pa.string()),
         ("backbone", pa.string()),
+        ("content_sha256", pa.string()),  # the same picture in two splits is warned about
     ]
 )
 
@@ -205,4 +206,5 @@ def to_feature_row(element: Element, backbone: str) -> dict[str, Any]:
         "labels": list(element.get("labels", [])),
         "split": element.get("split", "train"),
         "backbone": backbone,
+        "content_sha256": element.get("content_sha256"),
     }

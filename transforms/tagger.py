@@ -153,7 +153,7 @@ def build(o, num_workers: int = 1):
         from transforms.mlp_tagger import MLPTaggerConfig, MLPTaggerHandler
 
         return MLPTaggerHandler(MLPTaggerConfig(o.tagger_model, backbone_config(o).version(), o.top_k,
-                                                num_workers, o.torch_threads))
+                                                num_workers, o.torch_threads, o.min_score))
     return ImageNetTaggerHandler(TaggerConfig(top_k=o.top_k, min_score=o.min_score, calibration=o.calibration))
 
 
