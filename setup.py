@@ -20,7 +20,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
-    package_data={"transforms": ["data/*.json", "data/*.txt"], "pipeline": ["data/*.json"]},
+    package_data={"transforms": ["data/*.json", "data/*.txt"], "pipeline": ["data/*.json", "templates/*.j2"]},
     include_package_data=True,
     install_requires=requirements(),
     entry_points={"console_scripts": ["image-tagger=pipeline.cli:main"]},

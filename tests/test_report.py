@@ -78,15 +78,15 @@ def test_model_panel_shows_curves_and_metrics(run, tmp_path):
     assert "<th>test metric</th>" in page and "<td>mAP</td><td>0.6250</td>" in page
 
 
-@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)) and not os.environ.get("CI"),
-                    reason="Debian chromium/chromium-driver not installed (.ci/run installs them)")
-def test_report_in_a_real_browser(run, tmp_path, photos):
+BROWSER = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)) and not os.environ.get("CI"),
+    reason="Debian chromium/chromium-driver not installed (.ci/run installs them)")
+
+
+def _browser(tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
 
-    html_path = tmp_path / "report.html"
-    report.main(["--input", str(run / "out"), "--html", str(html_path)])
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -94,6 +94,17 @@ def test_report_in_a_real_browser(run, tmp_path, photos):
                  f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1800"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+@BROWSER
+def test_report_in_a_real_browser(run, tmp_path, photos):
+    from selenium.webdriver.common.by import By
+
+    html_path = tmp_path / "report.html"
+    report.main(["--input", str(run / "out"), "--html", str(html_path)])
+    driver = _browser(tmp_path)
     try:
         driver.set_page_load_timeout(30)
         driver.get(html_path.as_uri())
@@ -178,12 +189,106 @@ def test_thumbnails_are_fetched_concurrently(tmp_path, photos):
     assert state["peak"] >= 4, state
 
 
-def test_planted_values_are_escaped_everywhere():
-    from pipeline.report import _card
+@BROWSER
+def test_review_controls_in_a_real_browser(run, tmp_path, photos):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
-    evil = '"><script>alert(1)</script>'
-    row = {"uri": f"http://x/{evil}.jpg", "width": 1, "height": 1, "objects": [
-        {"label": evil, "score": 0.9, "box": [0.1, 0.1, 0.5, 0.5]}],
-        "tags": [{"name": evil, "score": 0.9, "source": evil, "origin": evil}]}
-    card = _card(row, "data:,")
-    assert "<script>" not in card and 'data-sources="&quot;&gt;&lt;script&gt;' in card
+    html_path = tmp_path / "report.html"
+    report.main(["--input", str(run / "out"), "--html", str(html_path)])
+    driver = _browser(tmp_path)
+    try:
+        driver.get(html_path.as_uri())
+
+        def visible():
+            return [c.get_attribute("data-uri") for c in driver.find_elements(By.CSS_SELECTOR, ".card") if c.is_displayed()]
+
+        # The filter matches whole words: "cat" is not "domesticated".
+        box = driver.find_element(By.ID, "tag-filter")
+        box.send_keys("cat")
+        cats = visible()
+        assert str(photos["chelsea"]) in cats
+        for uri in cats:
+            card = driver.find_element(By.CSS_SELECTOR, f'.card[data-uri="{uri}"]')
+            assert "cat" in [t.get_attribute("data-name") for t in card.find_elements(By.CSS_SELECTOR, ".tag")]
+        box.clear()
+        driver.execute_script("document.getElementById('tag-filter').dispatchEvent(new Event('input'))")
+        # Clicking a chart bar filters the sheet by that word.
+        bar = driver.find_elements(By.CSS_SELECTOR, ".bar")[0]
+        word = bar.get_attribute("data-name")
+        driver.execute_script("arguments[0].click()", bar)
+        assert driver.find_element(By.ID, "tag-filter").get_attribute("value") == word
+        assert driver.find_element(By.ID, "shown").text == str(len(visible())) != "0"
+        box.clear()
+        driver.execute_script("document.getElementById('tag-filter').dispatchEvent(new Event('input'))")
+        # The score slider hides weaker tags; a card left with none says so.
+        driver.execute_script("const s = document.getElementById('min-score'); s.value = '0.99';"
+                              "s.dispatchEvent(new Event('input'))")
+        shown_scores = [float(t.get_attribute("data-score")) for t in driver.find_elements(By.CSS_SELECTOR, ".tag")
+                        if t.is_displayed()]
+        assert all(v >= 0.99 for v in shown_scores)
+        assert any(m.is_displayed() for m in driver.find_elements(By.CSS_SELECTOR, ".notags"))
+        # Weak tags look weaker: dashed and faded.
+        weak = driver.find_elements(By.CSS_SELECTOR, ".tag.weak")
+        strong = [t for t in driver.find_elements(By.CSS_SELECTOR, ".tag") if "weak" not in t.get_attribute("class")]
+        if weak:
+            assert float(weak[0].value_of_css_property("opacity")) < float(strong[0].value_of_css_property("opacity"))
+        driver.execute_script("const s = document.getElementById('min-score'); s.value = '0';"
+                              "s.dispatchEvent(new Event('input'))")
+        # Sorting: most confident first, then most tags first.
+        Select(driver.find_element(By.ID, "sort")).select_by_value("confidence")
+        best = [float(c.get_attribute("data-best")) for c in driver.find_elements(By.CSS_SELECTOR, ".card")]
+        assert best == sorted(best, reverse=True)
+        Select(driver.find_element(By.ID, "sort")).select_by_value("tags")
+        counts = [int(c.get_attribute("data-count")) for c in driver.find_elements(By.CSS_SELECTOR, ".card")]
+        assert counts == sorted(counts, reverse=True)
+        # Dead letters carry their message.
+        details = driver.find_elements(By.CSS_SELECTOR, "details.err")
+        for d in details:
+            driver.execute_script("arguments[0].open = true", d)
+        text = " ".join(d.text for d in details)
+        assert "no such file" in text and "missing.jpg" in text
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report-review.png"))
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+@BROWSER
+def test_injected_markup_stays_text_in_a_real_browser(tmp_path, http_server, photos):
+    """A hostile URI in the list and a planted shard (someone with write access to a shared
+    output) with markup in a tag name, a source and a box label: the page shows it as text."""
+    import pyarrow as pa
+    from selenium.webdriver.common.by import By
+
+    from transforms.records import TAGS_SCHEMA
+
+    base, routes = http_server
+    hostile_uri = f"{base}/<script>window.__pwned=1</script>.jpg"
+    listing = tmp_path / "urls.txt"
+    listing.write_text(hostile_uri + "\n")
+    out = tmp_path / "out"
+    tag.run(["--input", str(listing), "--output", str(out), "--allow_private_networks", "--ingest_only",
+             "--max_error_rate", "1"])
+    evil = '"><img src=x onerror="window.__pwned=2">'
+    row = {"uri": f"http://example.invalid/{evil}.jpg", "image_id": "x", "width": 1, "height": 1,
+           "tags": [{"name": f"<script>window.__pwned=3</script>{evil}", "score": 0.9, "source": evil,
+                     "origin": evil, "sources": [evil]}],
+           "objects": [{"label": evil, "score": 0.9, "box": [0.1, 0.1, 0.5, 0.5]}],
+           "model_version": evil, "processed_at": None}
+    publish(out, {"tags": pa.Table.from_pylist([row], schema=TAGS_SCHEMA)}, run_id="20300101T000000Z-evil00")
+    html_path = tmp_path / "report.html"
+    report.main(["--input", str(out), "--html", str(html_path)])
+    driver = _browser(tmp_path)
+    try:
+        driver.get(html_path.as_uri())
+        assert driver.execute_script("return window.__pwned === undefined")
+        assert "<script>window.__pwned=3</script>" in driver.find_element(By.CSS_SELECTOR, ".tag").get_attribute("textContent")
+        for d in driver.find_elements(By.CSS_SELECTOR, "details.err"):
+            driver.execute_script("arguments[0].open = true", d)
+        assert "<script>window.__pwned=1</script>" in driver.find_element(By.CSS_SELECTOR, ".errors").text
+        assert not driver.find_elements(By.CSS_SELECTOR, ".card script, .errors script, img[src='x']")
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
