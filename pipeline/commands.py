@@ -29,6 +29,15 @@ class Parser(argparse.ArgumentParser):
             message = unknown_option(flag.split("=", 1)[0], self.flags())
         raise SystemExit(f"{self.prog}: {message}")
 
+    def parse_args(self, args=None, namespace=None):
+        """An unknown flag is named (with a suggestion) before argparse's missing-required message."""
+        known = set(self.flags())
+        for arg in args if args is not None else sys.argv[1:]:
+            flag = arg.split("=", 1)[0]
+            if flag.startswith("--") and flag not in known:
+                raise SystemExit(f"{self.prog}: {unknown_option(flag, sorted(known))}")
+        return super().parse_args(args, namespace)
+
     def flags(self) -> list[str]:
         return [s for a in self._actions for s in a.option_strings]
 

@@ -1,0 +1,54 @@
+"""Every command: one-line refusals before any work, help with defaults, --help without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import cli, commands
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["train", "--features", "/nonexistent", "--output", "m"], "image-tagger train: --features: no such"),
+    (["train", "--features", "/tmp", "--output", "m", "--epochs", "0"], "image-tagger train: --epochs must be >= 1"),
+    (["evaluate", "--model", "/nonexistent", "--features", "/tmp", "--output", "r"],
+     "image-tagger evaluate: --model: no such model directory"),
+    (["evaluate", "--features", "/tmp", "--output", "r", "--zero_shot"], "image-tagger evaluate: --zero_shot needs"),
+    (["report", "--input", "/nonexistent", "--html", "r.html"], "image-tagger report: --input: no such folder"),
+    (["report", "--input", "/tmp", "--html", "r.html"], "image-tagger report: --input /tmp holds no tag run"),
+    (["train", "--feature", "x", "--output", "m"], "image-tagger train: unknown option --feature; did you mean --features?"),
+    (["quality", "--presets", "nope"], "image-tagger quality: --presets: unknown"),
+    (["trian"], "image-tagger: unknown command 'trian'; did you mean train?"),
+])
+def test_mistakes_are_refused_in_one_line(argv, expected, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    message = str(info.value)
+    assert message.startswith(expected) and "\n" not in message, message
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "report", "demo"])
+def test_help_shows_every_default_and_imports_no_torch(command):
+    code = (f"import sys\nfrom pipeline import cli\ntry:\n    cli.main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'LIGHT')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().endswith("LIGHT"), "--help must not import torch"
+    helped = [a for a in getattr(commands, f"{command}_parser")()._actions if a.help and a.option_strings != ["-h", "--help"]]
+    assert all(a.help for a in helped)
+    for action in helped:
+        if action.default not in (None, False) and action.required is False:
+            assert f"(default: {action.default})" in " ".join(done.stdout.split()), action.dest
+
+
+def test_tag_help_marks_required_options_and_shows_only_its_own(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["extract-features", "--help"])
+    features = capsys.readouterr().out
+    assert "--ingest_only" not in features and "--skip_existing " not in features and "--output" in features
+    with pytest.raises(SystemExit):
+        cli.main(["tag", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--input and --output are required" in text and "(default: 64)" in text and "--ingest_only" in text
