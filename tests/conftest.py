@@ -191,3 +191,21 @@ def publish(output: str | Path, tables: dict[str, pa.Table], run_id: str = "2026
         pq.write_table(rows, os.path.join(str(output), name))
         manifest.files[table] = [name]
     runs.write_manifest(str(output), manifest)
+
+
+def tls_server(tmp_path):
+    """A loopback HTTPS server with a self-signed certificate (untrusted by the client)."""
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import drip, endless, flaky, redirect, reset_then, send_bytes, with_headers
+from tests.conftest import drip, endless, flaky, redirect, reset_then, send_bytes, tls_server, with_headers
 from transforms import net_guard
 from transforms.http_client import HttpConfig, HttpFetcher, parse_retry_after, robots_opt_out
 from transforms.records import StageError
@@ -351,26 +351,8 @@ def test_exception_chain_survives_a_string_reason():
     assert err in list(net_guard.exception_chain(wrapped))
 
 
-def _tls_server(tmp_path):
-    """A loopback HTTPS server with a self-signed certificate (untrusted by the client)."""
-    import http.server
-    import ssl
-    import subprocess
-    import threading
-
-    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_a_bad_certificate_is_a_tls_error_not_retried(tmp_path):
-    server = _tls_server(tmp_path)
+    server = tls_server(tmp_path)
     try:
         err = failure(f"https://127.0.0.1:{server.server_address[1]}/x.jpg")
     finally:

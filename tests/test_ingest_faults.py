@@ -1,4 +1,4 @@
-"""Hostile web ingest, end to end: 40 kinds of bad or odd input through the whole tag job.
+"""Hostile web ingest, end to end: 60 kinds of bad or odd input through the whole tag job.
 
 Everything is served from a loopback server (the job runs with --allow_private_networks);
 every input must end as a record or a dead letter with the expected error_type, transient
@@ -25,6 +25,7 @@ from tests.conftest import (
     redirect,
     reset_then,
     send_bytes,
+    tls_server,
     with_headers,
 )
 
@@ -137,7 +138,39 @@ def corpus(photo_jpeg: bytes) -> dict:
                                                                    "noimageai"}), "robots_opt_out"),
         "/robots-other-bot.jpg": (with_headers(jpeg, {"X-Robots-Tag": "otherbot: noai"}), None),
         "/redirect-broken": (redirect("http://[::1/broken"), "invalid_uri"),
+        # third round: statuses without the image, malformed bodies, cookies, UTF-8 redirects
+        "/no-content.jpg": (send_bytes(b"", status=204), "http_204"),
+        "/not-modified.jpg": (_raw(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n"), "http_304"),
+        "/choices.jpg": (send_bytes(jpeg, status=300), "http_300"),
+        "/bad-gzip.jpg": (_raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzip!!!!"),
+                          "protocol_error"),
+        "/bad-chunk.jpg": (_raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+                           "protocol_error"),
+        "/two-lengths.jpg": (_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde"),
+                             "protocol_error"),
+        "/utf8-redirect": (_raw(b"HTTP/1.1 302 Found\r\nLocation: /img/caf\xc3\xa9.jpg\r\nContent-Length: 0\r\n\r\n"), None),
+        "/img/caf%C3%A9.jpg": (send_bytes(jpeg), None),
+        **{f"/cookie{i}.jpg": (_cookie_jar_probe(jpeg), None) for i in range(5)},
     }
+
+
+def _cookie_jar_probe(jpeg: bytes):
+    """Sets 20 cookies; answers 431 when a request carries any (a shared jar would send them)."""
+
+    def handler(req) -> None:
+        if req.headers.get("Cookie"):
+            req.send_response(431)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        req.send_response(200)
+        for i in range(20):
+            req.send_header("Set-Cookie", f"c{i}={'x' * 200}; Path=/")
+        req.send_header("Content-Length", str(len(jpeg)))
+        req.end_headers()
+        req.wfile.write(jpeg)
+
+    return handler
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +190,14 @@ def hostile_run(tmp_path_factory, photos):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     expected = {base + path: err for path, (_, err) in items.items()}
+    tls = tls_server(root)
     expected.update({
         "ftp://example.test/a.jpg": "unsupported_scheme",
         "http://[::1/broken.jpg": "invalid_uri",
         str(root / "missing.jpg"): "not_found",
+        f"http:/127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",  # never a local path
+        f"http:127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",
+        f"https://127.0.0.1:{tls.server_address[1]}/self-signed.jpg": "tls_error",
     })
     lines = [json.dumps({"url": uri}) for uri in expected] + ["{not json"]
     listing = root / "input.jsonl"
@@ -177,6 +214,7 @@ def hostile_run(tmp_path_factory, photos):
     finally:
         server.shutdown()
         server.server_close()
+        tls.shutdown()
     return expected, read_table(out, "tags"), read_table(out, "errors"), counters, time.monotonic() - start
 
 
