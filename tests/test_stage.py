@@ -107,6 +107,7 @@ def test_config_defaults_match_the_command_line():
 def test_the_report_shows_a_source_no_stage_declares():
     from pipeline.report import OTHER, _card
 
-    html = _card({"uri": "u", "width": 1, "height": 1, "objects": [],
+    card = _card({"uri": "u", "width": 1, "height": 1, "objects": [],
                   "tags": [{"name": "x", "score": 0.9, "source": "ocr", "origin": None}]}, "")
-    assert OTHER in html and "x" in html, "an unknown source gets the neutral colour, not a KeyError"
+    [tag] = card["tags"]
+    assert tag["colour"] == OTHER and tag["name"] == "x", "an unknown source gets the neutral colour, not a KeyError"

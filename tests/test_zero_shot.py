@@ -89,6 +89,7 @@ def test_zero_shot_evaluation_beats_chance(tmp_path):
         "labels": [[names[j] for j in np.flatnonzero(r)] for r in labels],
         "split": split.tolist(),
         "backbone": ["synthetic"] * len(features),
+        "content_sha256": [None] * len(features),
     }, schema=FEATURES_SCHEMA)
     (tmp_path / "features").mkdir()
     pq.write_table(rows, tmp_path / "features" / "features-00000-of-00001.parquet")
