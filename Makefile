@@ -32,6 +32,7 @@ test: setup
 
 quality: setup
 	$(BIN)/python -m pipeline.quality
+	$(BIN)/python -m pipeline.photo_set --split report
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py
