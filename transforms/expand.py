@@ -36,6 +36,12 @@ EXPANDABLE = ("tagger", "detector")
 METHODS = ("precise", "nearest")
 DEFAULT_MIN_SIMILARITY = {"precise": 0.3, "nearest": 0.5}
 DEFAULT_VOCAB_LIMIT = {"precise": 60_000, "nearest": 50_000}
+# Implied words a person would not use as a tag: archaic or technical lemmas of a hypernym
+# whose everyday lemma is also implied (creature/animal, mammalian/mammal) and place words that
+# say nothing about a picture (landscape -> vicinity, area). Reviewed on the photo set's tune
+# half (pipeline/photo_set.py); bare synonyms (edifice for building) are never written at all.
+ODD_WORDS = frozenset({"creature", "mammalian", "felid", "bovid", "vicinity", "locality", "neighborhood",
+                       "neighbourhood", "area", "region", "individual", "edifice", "beast", "brute"})
 # An implied word repeats its origin's error, so only confident origins are expanded.
 DEFAULT_MIN_ORIGIN = {"precise": 0.7, "nearest": 0.0}
 
@@ -188,7 +194,9 @@ class Implied:
         out = {}
         for t in expandable:
             scored = []
-            for word, _relation in implied_words(t["name"]):
+            for word, relation in implied_words(t["name"]):
+                if relation == "synonym" or word in ODD_WORDS:  # adds no information, or reads oddly
+                    continue
                 v = self.vector(word) if self._common(word) else None
                 if v is not None:
                     scored.append((word, float(v @ evidence)))
