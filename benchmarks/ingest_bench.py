@@ -1,7 +1,7 @@
 """Ingest against the peer on a simulated web: our fetch + decode vs img2dataset, side by side.
 
-    python benchmarks/ingest_bench.py [--urls 2000] [--hosts 16] [--tag_urls 400]
-                                      [--variants ours,img2dataset,tag_latency,tag_zero]
+    python benchmarks/ingest_bench.py [--urls 2000] [--hosts 1,4,16] [--tag_urls 400]
+                                      [--variants ours,img2dataset,tag_latency,tag_zero,throttled]
 
 The benchmark starts its own web on loopback: one threaded HTTP server on each of
 127.0.0.1 .. 127.0.0.N (N "hosts", all on this machine, stopped when it ends). Every URL has a
@@ -14,7 +14,10 @@ The servers count requests in flight over time.
   PyPI; never one of our dependencies), 2 processes x 32 threads, resizing to 256 like its
   default, files output;
 - tag_latency / tag_zero: the full tag job on --tag_urls URLs of the simulated web, and on the
-  same images served with no latency: is the job model-bound rather than fetch-bound?
+  same images served with no latency: is the job model-bound rather than fetch-bound? (on
+  the smallest host count given);
+- throttled: one host that answers 429 to any request beyond 6 in flight: ours and img2dataset,
+  with the share of requests refused, overall and once the first quarter has passed.
 
 Prints images/s (successful images over wall time), CPU seconds per image, peak RSS and the
 average requests in flight, and the ratios.
@@ -41,8 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 class SimulatedWeb:
     """Loopback servers on 127.0.0.1..N; path /<i>.jpg has a fixed latency and status."""
 
-    def __init__(self, n_urls: int, hosts: int, bodies: list[bytes], latency: bool = True, seed: int = 0):
+    def __init__(self, n_urls: int, hosts: int, bodies: list[bytes], latency: bool = True, seed: int = 0,
+                 throttle_above: int = 0):
         rng = random.Random(seed)
+        self.throttle_above = throttle_above
+        self.statuses: list[int] = []  # every answer's status, in order
         self.fates = []
         for _ in range(n_urls):
             r = rng.random()
@@ -72,6 +78,9 @@ class SimulatedWeb:
                     status, delay, i = 404, 0.0, 0
                 with web._lock:
                     web.in_flight += 1
+                    if web.throttle_above and web.in_flight > web.throttle_above:
+                        status, delay = 429, 0.0
+                    web.statuses.append(status)
                 try:
                     time.sleep(delay)
                     body = web.bodies[i % len(web.bodies)] if status == 200 else b""
@@ -106,6 +115,14 @@ class SimulatedWeb:
 
     def reset_counts(self) -> None:
         self.samples = []
+        self.statuses = []
+
+    def refused(self) -> tuple[float, float]:
+        """Share of answers that were 429: overall, and after the first quarter."""
+        if not self.statuses:
+            return 0.0, 0.0
+        late = self.statuses[len(self.statuses) // 4:]
+        return (self.statuses.count(429) / len(self.statuses), late.count(429) / max(len(late), 1))
 
     def close(self) -> None:
         self._stop.set()
@@ -173,12 +190,29 @@ def run_img2dataset(urls_file: Path, out: Path, workdir: Path) -> dict:
     return result
 
 
+def run_variant(v: str, web: SimulatedWeb, full: Path, few: Path, workdir: Path, label: str, ours_args: list[str]) -> dict:
+    web.reset_counts()
+    out = workdir / f"out-{label}-{v}"
+    if v in ("ours", "ours_throttled"):
+        r = run_ours(full, out, ["--ingest_only", *ours_args])
+    elif v in ("img2dataset", "img2dataset_throttled"):
+        r = run_img2dataset(full, out, workdir)
+    else:
+        r = run_ours(few, out, ours_args)
+    r["in_flight"] = sum(web.samples) / len(web.samples) if web.samples else 0.0
+    r["refused"], r["refused_late"] = web.refused()
+    print(f"  {label:<9} {v:<22} {r['images']:>5} images  {r['images'] / r['wall']:7.1f} images/s  "
+          f"cpu {r['cpu']:6.1f} s  peak RSS {r['rss_mib']:6.0f} MiB  in flight {r['in_flight']:5.1f}  "
+          f"429s {r['refused']:.1%} (after the first quarter {r['refused_late']:.1%})", flush=True)
+    return r
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--urls", type=int, default=2000)
-    parser.add_argument("--hosts", type=int, default=16)
+    parser.add_argument("--hosts", default="1,4,16", help="Comma-separated host counts to run.")
     parser.add_argument("--tag_urls", type=int, default=400)
-    parser.add_argument("--variants", default="ours,img2dataset,tag_latency,tag_zero")
+    parser.add_argument("--variants", default="ours,img2dataset,tag_latency,tag_zero,throttled")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--ours_args", default="", help="Extra options for our runs, e.g. '--fetch_concurrency 128'.")
     args = parser.parse_args()
@@ -186,47 +220,50 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     bodies = photo_bodies()
     variants = args.variants.split(",")
-    results = {}
-    for latency in (True, False):
-        wanted = [v for v in variants if (v != "tag_zero") == latency]
+    host_counts = [int(h) for h in args.hosts.split(",")]
+    ours_args = args.ours_args.split()
+    results: dict[tuple[str, str], dict] = {}
+    plans = []  # (label, hosts, latency, throttle, variants)
+    for hosts in host_counts:
+        plans.append((f"{hosts} host{'s' if hosts > 1 else ''}", hosts, True, 0,
+                      [v for v in variants if v in ("ours", "img2dataset")]
+                      + [v for v in variants if v == "tag_latency" and hosts == min(host_counts)]))
+        if "tag_zero" in variants and hosts == min(host_counts):
+            plans.append((f"{hosts} host{'s' if hosts > 1 else ''}", hosts, False, 0, ["tag_zero"]))
+    if "throttled" in variants:
+        plans.append(("429>6", 1, True, 6, ["ours_throttled", "img2dataset_throttled"]))
+    for label, hosts, latency, throttle, wanted in plans:
         if not wanted:
             continue
-        web = SimulatedWeb(max(args.urls, args.tag_urls), args.hosts, bodies, latency=latency)
+        web = SimulatedWeb(max(args.urls, args.tag_urls), hosts, bodies, latency=latency, throttle_above=throttle)
         try:
             urls = web.urls()
-            full = workdir / f"urls-{latency}.txt"
+            full = workdir / f"urls-{hosts}-{latency}.txt"
             full.write_text("\n".join(urls[: args.urls]) + "\n")
-            few = workdir / f"urls-tag-{latency}.txt"
+            few = workdir / f"urls-tag-{hosts}-{latency}.txt"
             few.write_text("\n".join(urls[: args.tag_urls]) + "\n")
             for v in wanted:
-                web.reset_counts()
-                out = workdir / f"out-{v}"
-                if v == "ours":
-                    r = run_ours(full, out, ["--ingest_only", *args.ours_args.split()])
-                elif v == "img2dataset":
-                    r = run_img2dataset(full, out, workdir)
-                else:
-                    r = run_ours(few, out, args.ours_args.split())
-                r["in_flight"] = sum(web.samples) / len(web.samples) if web.samples else 0.0
-                results[v] = r
-                print(f"  {v:<12} {r['images']:>5} images  {r['images'] / r['wall']:7.1f} images/s  "
-                      f"cpu {r['cpu']:6.1f} s  peak RSS {r['rss_mib']:6.0f} MiB  in flight {r['in_flight']:5.1f}",
-                      flush=True)
+                results[(label, v)] = run_variant(v, web, full, few, workdir, label, ours_args)
         finally:
             web.close()
-    print(f"\nsimulated web: {args.urls} URLs on {args.hosts} loopback hosts; 93% ~150 ms median, "
-          "5% 1-2 s, 2% 404/503\n")
-    print("| variant | images | images/s | CPU ms/image | peak RSS MiB | requests in flight (mean) |")
-    print("|---|---|---|---|---|---|")
-    for v, r in results.items():
-        print(f"| {v} | {r['images']} | {r['images'] / r['wall']:.1f} | {1000 * r['cpu'] / max(r['images'], 1):.1f} "
-              f"| {r['rss_mib']:.0f} | {r['in_flight']:.1f} |")
-    if "ours" in results and "img2dataset" in results:
-        a, b = results["ours"], results["img2dataset"]
-        print(f"\nours / img2dataset images/s: {(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
-    if "tag_latency" in results and "tag_zero" in results:
-        a, b = results["tag_latency"], results["tag_zero"]
-        print(f"tag job, latency-heavy / zero-latency images/s: {(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
+    print(f"\nsimulated web: {args.urls} URLs; 93% ~150 ms median, 5% 1-2 s, 2% 404/503; "
+          "429>6: one host refusing beyond 6 requests in flight\n")
+    print("| web | variant | images | images/s | CPU ms/image | peak RSS MiB | in flight (mean) | 429s (late) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (label, v), r in results.items():
+        print(f"| {label} | {v} | {r['images']} | {r['images'] / r['wall']:.1f} | "
+              f"{1000 * r['cpu'] / max(r['images'], 1):.1f} | {r['rss_mib']:.0f} | {r['in_flight']:.1f} | "
+              f"{r['refused']:.1%} ({r['refused_late']:.1%}) |")
+    print()
+    for label in dict.fromkeys(lbl for lbl, _ in results):
+        for ours, peer in (("ours", "img2dataset"), ("ours_throttled", "img2dataset_throttled")):
+            if (label, ours) in results and (label, peer) in results:
+                a, b = results[(label, ours)], results[(label, peer)]
+                print(f"{label}: ours / img2dataset images/s: {(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
+        if (label, "tag_latency") in results and (label, "tag_zero") in results:
+            a, b = results[(label, "tag_latency")], results[(label, "tag_zero")]
+            print(f"{label}: tag job, latency-heavy / zero-latency images/s: "
+                  f"{(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
 
 
 if __name__ == "__main__":

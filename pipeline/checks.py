@@ -95,7 +95,8 @@ def check_image_options(o) -> None:
         raise LaunchError(f"--input: {exc}") from exc
     for option, value, low in (
         ("--num_shards", o.num_shards, 0), ("--fetch_concurrency", o.fetch_concurrency, 1),
-        ("--max_per_host", o.max_per_host, 1), ("--max_host_rate", o.max_host_rate, 0),
+        ("--max_per_host", o.max_per_host if o.max_per_host is not None else 1, 1),
+        ("--max_host_rate", o.max_host_rate, 0),
         ("--fetch_batch_size", o.fetch_batch_size, 1), ("--max_bytes", o.max_bytes, 1),
         ("--max_attempts", o.max_attempts, 1), ("--max_redirects", o.max_redirects, 0),
         ("--decode_threads", o.decode_threads, 0), ("--max_pixels", o.max_pixels, 1),

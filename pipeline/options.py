@@ -82,8 +82,11 @@ class ImageOptions(PipelineOptions):
         fetch.add_argument("--fetch_concurrency", "--fetch_threads", dest="fetch_concurrency", type=int,
                            default=64, help="Requests in flight per worker at all times (a continuous "
                            "window: each image moves on as soon as it arrives).")
-        fetch.add_argument("--max_per_host", type=int, default=8,
-                           help="Requests in flight to one host per worker (crawler manners).")
+        fetch.add_argument("--max_per_host", type=int, default=None,
+                           help="Most requests in flight to one host per worker. Each host's window "
+                           "adapts (starts at 4, grows while it answers well, halves on 429/503, "
+                           "Retry-After, timeouts, resets or rising latency); by default it may grow "
+                           "to the whole --fetch_concurrency window.")
         fetch.add_argument("--max_host_rate", type=float, default=0.0,
                            help="Requests per second started to one host per worker (0: no limit).")
         fetch.add_argument("--fetch_batch_size", type=int, default=32,

@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.access import WEB, AccessPolicy, local_path, scheme_of
+from transforms.host_windows import HostWindows
 from transforms.http_client import HttpConfig, HttpFetcher, host_of_url
 from transforms.records import ERRORS, NAMESPACE, Element, StageError, mark_failed, with_fields
 
@@ -127,18 +128,20 @@ class FetchWindow(beam.DoFn):
     at most ``4 x concurrency`` of them wait before the bundle blocks.
     """
 
-    def __init__(self, config: HttpConfig, concurrency: int = 64, max_per_host: int = 8, batch_size: int = 32,
-                 access: AccessPolicy | None = None):
+    def __init__(self, config: HttpConfig, concurrency: int = 64, max_per_host: int | None = None,
+                 batch_size: int = 32, access: AccessPolicy | None = None):
         self._config = config
         self._access = access or AccessPolicy()
         self._concurrency = max(1, concurrency)
-        self._max_per_host = max(1, max_per_host)
+        # Adaptive per host (transforms/host_windows.py), never above --max_per_host when set.
+        self._ceiling = min(self._concurrency, max_per_host) if max_per_host else self._concurrency
         self._batch_size = max(1, batch_size)
         self._http: HttpFetcher | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def setup(self) -> None:
-        self._http = HttpFetcher(self._config)
+        self._windows = HostWindows(self._ceiling)
+        self._http = HttpFetcher(self._config, observer=self._windows.observe)
         self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="fetch")
 
     def _fetch_one(self, element: Element) -> Element:
@@ -177,8 +180,9 @@ class FetchWindow(beam.DoFn):
         assert self._pool is not None
         for host in list(self._waiting):
             queue = self._waiting[host]
+            limit = self._windows.limit(host) if host else 0
             while queue and self._in_flight + len(self._done) < self._concurrency and (
-                    not host or self._per_host.get(host, 0) < self._max_per_host):
+                    not host or self._per_host.get(host, 0) < limit):
                 element = queue.popleft()
                 self._queued -= 1
                 self._per_host[host] = self._per_host.get(host, 0) + 1
@@ -255,7 +259,17 @@ class FetchWindow(beam.DoFn):
             return beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, (window,)))
         return WindowedValue(out, timestamp, (window,))
 
+    def _log_windows(self) -> None:
+        largest = self._windows.largest()
+        if largest:
+            import logging
+
+            logging.getLogger(__name__).info(
+                "per-host windows (now/peak, strains): " + ", ".join(f"{h} {w}/{p} ({s})" for h, w, p, s in largest))
+
     def teardown(self) -> None:
+        if getattr(self, "_windows", None) is not None:
+            self._log_windows()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._http is not None:

@@ -211,11 +211,14 @@ class _NoCookies:
 class HttpFetcher:
     """Fetch one URL's bytes under the limits of ``HttpConfig``; raises StageError on failure."""
 
-    def __init__(self, config: HttpConfig):
+    def __init__(self, config: HttpConfig, observer=None):
+        """``observer(host, outcome, latency_s)`` hears every attempt: ok, throttled (429/503 or
+        a Retry-After), timeout or error (transforms/host_windows.py learns from it)."""
         import requests
         from requests.adapters import HTTPAdapter
 
         self._config = config
+        self._observer = observer
         self._requests = requests
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy/netrc surprises for untrusted URLs
@@ -285,6 +288,7 @@ class HttpFetcher:
             if remaining <= 0:
                 raise StageError("timeout", "total deadline exceeded")
             _local.deadline = deadline
+            started = time.monotonic()
             try:
                 resp = self._session.get(
                     url,
@@ -298,16 +302,26 @@ class HttpFetcher:
                 raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
             except self._requests.RequestException as exc:
                 if time.monotonic() >= deadline:
+                    self._observe(url, "timeout", started)
                     raise StageError("timeout", "total deadline exceeded before the response headers ended") from exc
-                raise self._classify(exc) from exc
+                failure = self._classify(exc)
+                if isinstance(failure, _TransientError):
+                    self._observe(url, "timeout" if failure.error_type == "timeout" else "error", started)
+                raise failure from exc
             finally:
                 _local.deadline = None
+            throttled = resp.status_code in (429, 503) or "Retry-After" in resp.headers
+            self._observe(url, "throttled" if throttled else "ok", started)
             with resp:
                 if resp.status_code in REDIRECTS and resp.headers.get("Location"):
                     url = self._redirect_target(url, resp)
                     continue
                 return self._body(resp, deadline)
         raise StageError("too_many_redirects", f"more than {cfg.max_redirects} redirects")
+
+    def _observe(self, url: str, outcome: str, started: float) -> None:
+        if self._observer is not None:
+            self._observer(host_of_url(url), outcome, time.monotonic() - started)
 
     def _redirect_target(self, url: str, resp) -> str:
         """The next hop as requests computes it: Location's raw bytes read as UTF-8 (servers send

@@ -1,0 +1,90 @@
+"""Adaptive per-host concurrency: how many requests one host gets at once, learned from how it
+answers, as TCP congestion control learns a path.
+
+Each host starts at START requests in flight. While it answers well, its window grows: by one
+per answer until the first sign of strain (slow start: doubling per round trip), then by one
+per window's worth of answers (additive increase), and much slower again near the window
+that last strained the host, so a host that refuses above N is probed rarely. A 429 or 503, a Retry-After, a timeout, a
+connection reset or a latency well above the host's best halves it (multiplicative decrease),
+at most once per round trip. The window never exceeds the ceiling: --max_per_host when the user
+sets one, else the whole fetch window. Written by hand: no library does per-host AIMD for a
+thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+START = 4
+SLOW = 3.0  # a smoothed latency above this many times the host's best smoothed one is strain
+SMOOTHING = 0.1  # weight of the newest answer in the smoothed latency
+SETTLED = 20  # answers before the smoothed latency is trusted
+PLATEAU = 8  # near the window that last strained the host, grow this many times slower
+OUTCOMES = ("ok", "throttled", "timeout", "error")
+
+
+@dataclass
+class _Host:
+    limit: float
+    slow_start: bool = True
+    smoothed: float = 0.0
+    best_smoothed: float = float("inf")
+    last_cut: float = 0.0
+    strained_at: float = 0.0  # the window at the last strain: probed slowly (a plateau, as CUBIC)
+    answers: int = 0
+    strains: int = 0
+    peak: float = 0.0
+
+
+@dataclass
+class HostWindows:
+    ceiling: int
+    start: int = START
+    _hosts: dict[str, _Host] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def limit(self, host: str) -> int:
+        """Requests this host may have in flight now."""
+        with self._lock:
+            state = self._hosts.get(host)
+            return min(self.ceiling, int(state.limit)) if state else min(self.ceiling, self.start)
+
+    def observe(self, host: str, outcome: str, latency: float) -> None:
+        """One attempt's outcome: ok (with the time to the response headers), throttled (429,
+        503, Retry-After), timeout or error (a reset connection)."""
+        now = time.monotonic()
+        with self._lock:
+            state = self._hosts.setdefault(host, _Host(limit=float(min(self.ceiling, self.start))))
+            state.answers += 1
+            strained = outcome in ("throttled", "timeout", "error")
+            if outcome == "ok":
+                state.smoothed = latency if state.answers == 1 else (
+                    (1 - SMOOTHING) * state.smoothed + SMOOTHING * latency)
+                if state.answers >= SETTLED:
+                    state.best_smoothed = min(state.best_smoothed, state.smoothed)
+                    strained = state.smoothed > SLOW * state.best_smoothed
+            if strained:
+                # One cut per round trip: the answers of one window all report the same strain.
+                if now - state.last_cut >= max(2 * state.smoothed, 0.1):
+                    state.strained_at = state.limit
+                    state.limit = max(1.0, state.limit / 2)
+                    state.slow_start = False
+                    state.last_cut = now
+                    state.strains += 1
+            elif outcome == "ok":
+                if state.slow_start:
+                    step = 1.0
+                elif state.limit + 1 >= state.strained_at:
+                    step = 1.0 / (PLATEAU * state.limit)  # near where it hurt: probe rarely
+                else:
+                    step = 1.0 / state.limit
+                state.limit = min(float(self.ceiling), state.limit + step)
+            state.peak = max(state.peak, state.limit)
+
+    def largest(self, n: int = 5) -> list[tuple[str, int, int, int]]:
+        """(host, window now, peak window, strains) of the n hosts with the largest peaks."""
+        with self._lock:
+            ranked = sorted(self._hosts.items(), key=lambda kv: -kv[1].peak)[:n]
+            return [(h, int(s.limit), int(s.peak), s.strains) for h, s in ranked]
