@@ -209,3 +209,26 @@ def tls_server(tmp_path):
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def cookie_jar_probe(body: bytes, seen: list | None = None):
+    """Sets 20 cookies per answer; answers 431 when a request carries any (a shared jar would
+    send them back). ``seen`` collects each request's Cookie header."""
+
+    def handler(req) -> None:
+        cookie = req.headers.get("Cookie")
+        if seen is not None:
+            seen.append(cookie)
+        if cookie:
+            req.send_response(431)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        req.send_response(200)
+        for i in range(20):
+            req.send_header("Set-Cookie", f"c{i}={'x' * 200}; Path=/")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    return handler

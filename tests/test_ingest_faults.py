@@ -18,6 +18,7 @@ from PIL import Image
 
 from pipeline import tag
 from tests.conftest import (
+    cookie_jar_probe,
     drip,
     endless,
     flaky,
@@ -150,27 +151,10 @@ def corpus(photo_jpeg: bytes) -> dict:
                              "protocol_error"),
         "/utf8-redirect": (_raw(b"HTTP/1.1 302 Found\r\nLocation: /img/caf\xc3\xa9.jpg\r\nContent-Length: 0\r\n\r\n"), None),
         "/img/caf%C3%A9.jpg": (send_bytes(jpeg), None),
-        **{f"/cookie{i}.jpg": (_cookie_jar_probe(jpeg), None) for i in range(5)},
+        **{f"/cookie{i}.jpg": (cookie_jar_probe(jpeg), None) for i in range(5)},
     }
 
 
-def _cookie_jar_probe(jpeg: bytes):
-    """Sets 20 cookies; answers 431 when a request carries any (a shared jar would send them)."""
-
-    def handler(req) -> None:
-        if req.headers.get("Cookie"):
-            req.send_response(431)
-            req.send_header("Content-Length", "0")
-            req.end_headers()
-            return
-        req.send_response(200)
-        for i in range(20):
-            req.send_header("Set-Cookie", f"c{i}={'x' * 200}; Path=/")
-        req.send_header("Content-Length", str(len(jpeg)))
-        req.end_headers()
-        req.wfile.write(jpeg)
-
-    return handler
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -83,6 +84,20 @@ BROWSER = pytest.mark.skipif(
     reason="Debian chromium/chromium-driver not installed (.ci/run installs them)")
 
 
+@contextlib.contextmanager
+def _opened(output, tmp_path):
+    """The report of ``output`` written and opened in headless Chromium; the driver."""
+    html_path = tmp_path / "report.html"
+    report.main(["--input", str(output), "--html", str(html_path)])
+    driver = _browser(tmp_path)
+    try:
+        driver.get(html_path.as_uri())
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
 def _browser(tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -102,12 +117,7 @@ def _browser(tmp_path):
 def test_report_in_a_real_browser(run, tmp_path, photos):
     from selenium.webdriver.common.by import By
 
-    html_path = tmp_path / "report.html"
-    report.main(["--input", str(run / "out"), "--html", str(html_path)])
-    driver = _browser(tmp_path)
-    try:
-        driver.set_page_load_timeout(30)
-        driver.get(html_path.as_uri())
+    with _opened(run / "out", tmp_path) as driver:
         widths = driver.execute_script(
             "return Array.from(document.querySelectorAll('img.thumb')).map(i => i.complete ? i.naturalWidth : 0)")
         assert len(widths) == 10 and all(w > 0 for w in widths), widths
@@ -131,9 +141,6 @@ def test_report_in_a_real_browser(run, tmp_path, photos):
         assert "tie" not in shown_tags and shown_tags, "detector tags hidden, the others stay"
         assert not any(b.is_displayed() for b in hopper.find_elements(By.CSS_SELECTOR, ".box"))
         driver.save_screenshot(str(ARTIFACTS / "report-filtered.png"))
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
 
 
 def test_thumbnails_are_fetched_concurrently(tmp_path, photos):
@@ -194,11 +201,7 @@ def test_review_controls_in_a_real_browser(run, tmp_path, photos):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    html_path = tmp_path / "report.html"
-    report.main(["--input", str(run / "out"), "--html", str(html_path)])
-    driver = _browser(tmp_path)
-    try:
-        driver.get(html_path.as_uri())
+    with _opened(run / "out", tmp_path) as driver:
 
         def visible():
             return [c.get_attribute("data-uri") for c in driver.find_elements(By.CSS_SELECTOR, ".card") if c.is_displayed()]
@@ -250,9 +253,6 @@ def test_review_controls_in_a_real_browser(run, tmp_path, photos):
         assert "no such file" in text and "missing.jpg" in text
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "report-review.png"))
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
 
 
 @BROWSER
@@ -278,17 +278,10 @@ def test_injected_markup_stays_text_in_a_real_browser(tmp_path, http_server, pho
            "objects": [{"label": evil, "score": 0.9, "box": [0.1, 0.1, 0.5, 0.5]}],
            "model_version": evil, "processed_at": None}
     publish(out, {"tags": pa.Table.from_pylist([row], schema=TAGS_SCHEMA)}, run_id="20300101T000000Z-evil00")
-    html_path = tmp_path / "report.html"
-    report.main(["--input", str(out), "--html", str(html_path)])
-    driver = _browser(tmp_path)
-    try:
-        driver.get(html_path.as_uri())
+    with _opened(out, tmp_path) as driver:
         assert driver.execute_script("return window.__pwned === undefined")
         assert "<script>window.__pwned=3</script>" in driver.find_element(By.CSS_SELECTOR, ".tag").get_attribute("textContent")
         for d in driver.find_elements(By.CSS_SELECTOR, "details.err"):
             driver.execute_script("arguments[0].open = true", d)
         assert "<script>window.__pwned=1</script>" in driver.find_element(By.CSS_SELECTOR, ".errors").text
         assert not driver.find_elements(By.CSS_SELECTOR, ".card script, .errors script, img[src='x']")
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
