@@ -213,7 +213,9 @@ def test_nothing_is_lost(hostile_run):
     assert len(got) == len(expected) + 1  # + the unparseable JSON line
     assert set(expected) <= set(got)
     assert counters["inputs"] == counters["tagged"] + counters["failed"] == len(got)
-    assert counters["fetch_retried_ok"] == 3  # 503, 429 and the reset, each fine on a retry
+    # 503, 429 and the reset are each fine on a retry; a pooled connection a raw server closed may
+    # cost one more retry, which is right too.
+    assert counters["fetch_retried_ok"] >= 3
 
 
 def test_every_input_has_the_expected_outcome(hostile_run):
