@@ -5,7 +5,8 @@ Each host starts at START requests in flight. While it answers well, its window 
 per answer until the first sign of strain (slow start: doubling per round trip), then by one
 per window's worth of answers (additive increase), and much slower again near the window
 that last strained the host, so a host that refuses above N is probed rarely. A 429 or 503, a Retry-After, a timeout, a
-connection reset or a latency well above the host's best halves it (multiplicative decrease),
+connection reset or a latency well above the host's best halves it (multiplicative decrease; latency is judged by the median of the last 32 answers, so
+the few slow URLs every host serves are not mistaken for strain),
 at most once per round trip. The window never exceeds the ceiling: --max_per_host when the user
 sets one, else the whole fetch window. Written by hand: no library does per-host AIMD for a
 thread pool.
@@ -13,14 +14,15 @@ thread pool.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 START = 4
-SLOW = 3.0  # a smoothed latency above this many times the host's best smoothed one is strain
-SMOOTHING = 0.1  # weight of the newest answer in the smoothed latency
-SETTLED = 20  # answers before the smoothed latency is trusted
+SLOW = 3.0  # a recent median latency above this many times the host's best median is strain
+RECENT = 32  # answers in the recent median: robust to the few slow URLs every host has
 PLATEAU = 8  # near the window that last strained the host, grow this many times slower
 OUTCOMES = ("ok", "throttled", "timeout", "error")
 
@@ -29,8 +31,9 @@ OUTCOMES = ("ok", "throttled", "timeout", "error")
 class _Host:
     limit: float
     slow_start: bool = True
-    smoothed: float = 0.0
-    best_smoothed: float = float("inf")
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT))
+    median: float = 0.0
+    best_median: float = float("inf")
     last_cut: float = 0.0
     strained_at: float = 0.0  # the window at the last strain: probed slowly (a plateau, as CUBIC)
     answers: int = 0
@@ -60,14 +63,14 @@ class HostWindows:
             state.answers += 1
             strained = outcome in ("throttled", "timeout", "error")
             if outcome == "ok":
-                state.smoothed = latency if state.answers == 1 else (
-                    (1 - SMOOTHING) * state.smoothed + SMOOTHING * latency)
-                if state.answers >= SETTLED:
-                    state.best_smoothed = min(state.best_smoothed, state.smoothed)
-                    strained = state.smoothed > SLOW * state.best_smoothed
+                state.recent.append(latency)
+                state.median = statistics.median(state.recent)
+                if len(state.recent) == RECENT:
+                    state.best_median = min(state.best_median, state.median)
+                    strained = state.median > SLOW * state.best_median
             if strained:
                 # One cut per round trip: the answers of one window all report the same strain.
-                if now - state.last_cut >= max(2 * state.smoothed, 0.1):
+                if now - state.last_cut >= max(2 * state.median, 0.1):
                     state.strained_at = state.limit
                     state.limit = max(1.0, state.limit / 2)
                     state.slow_start = False
