@@ -193,6 +193,10 @@ def run_img2dataset(urls_file: Path, out: Path, workdir: Path) -> dict:
 def run_variant(v: str, web: SimulatedWeb, full: Path, few: Path, workdir: Path, label: str, ours_args: list[str]) -> dict:
     web.reset_counts()
     out = workdir / f"out-{label}-{v}"
+    if out.exists():  # a rerun in the same --workdir (to reuse the peer's venv) starts clean
+        import shutil
+
+        shutil.rmtree(out)
     if v in ("ours", "ours_throttled"):
         r = run_ours(full, out, ["--ingest_only", *ours_args])
     elif v in ("img2dataset", "img2dataset_throttled"):

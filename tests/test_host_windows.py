@@ -30,6 +30,13 @@ def test_throttling_halves_the_window_once_per_round_trip_then_growth_is_additiv
     assert w.limit("a") == 17, "after the first strain: +1 per window of answers"
 
 
+def test_a_few_broken_urls_are_no_strain():
+    w = HostWindows(ceiling=64)
+    for i in range(60):
+        w.observe("a", "unavailable" if i % 30 == 29 else "ok", 0.15)  # a 503 now and then
+    assert w.limit("a") == 62, "4 + 58 answers in slow start, no cut"
+
+
 def test_a_user_ceiling_is_never_exceeded_and_latency_rise_counts_as_strain():
     w = HostWindows(ceiling=6)
     for _ in range(50):

@@ -6,7 +6,9 @@ per answer until the first sign of strain (slow start: doubling per round trip),
 per window's worth of answers (additive increase), and much slower again near the window
 that last strained the host, so a host that refuses above N is probed rarely. A 429 or 503, a Retry-After, a timeout, a
 connection reset or a latency well above the host's best halves it (multiplicative decrease; latency is judged by the median of the last 32 answers, so
-the few slow URLs every host serves are not mistaken for strain),
+the few slow URLs every host serves are not mistaken for strain, and 503s, timeouts and resets
+count only when they are more than a tenth of the recent answers, so a few broken URLs are not
+either; a 429 or Retry-After always counts),
 at most once per round trip. The window never exceeds the ceiling: --max_per_host when the user
 sets one, else the whole fetch window. Written by hand: no library does per-host AIMD for a
 thread pool.
@@ -23,8 +25,9 @@ from dataclasses import dataclass, field
 START = 4
 SLOW = 3.0  # a recent median latency above this many times the host's best median is strain
 RECENT = 32  # answers in the recent median: robust to the few slow URLs every host has
+STRAIN_SHARE = 0.1  # refusals, timeouts and resets count as strain only above this share of recent answers
 PLATEAU = 8  # near the window that last strained the host, grow this many times slower
-OUTCOMES = ("ok", "throttled", "timeout", "error")
+OUTCOMES = ("ok", "throttled", "unavailable", "timeout", "error")
 
 
 @dataclass
@@ -32,6 +35,7 @@ class _Host:
     limit: float
     slow_start: bool = True
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT))
+    refusals: deque = field(default_factory=lambda: deque(maxlen=RECENT))
     median: float = 0.0
     best_median: float = float("inf")
     last_cut: float = 0.0
@@ -55,13 +59,18 @@ class HostWindows:
             return min(self.ceiling, int(state.limit)) if state else min(self.ceiling, self.start)
 
     def observe(self, host: str, outcome: str, latency: float) -> None:
-        """One attempt's outcome: ok (with the time to the response headers), throttled (429,
-        503, Retry-After), timeout or error (a reset connection)."""
+        """One attempt's outcome: ok (with the time to the response headers), throttled (429 or
+        a Retry-After), unavailable (503), timeout or error (a reset connection)."""
         now = time.monotonic()
         with self._lock:
             state = self._hosts.setdefault(host, _Host(limit=float(min(self.ceiling, self.start))))
             state.answers += 1
-            strained = outcome in ("throttled", "timeout", "error")
+            refused = outcome in ("unavailable", "timeout", "error")
+            state.refusals.append(refused)
+            # A 429 or Retry-After asks for less, always. A lone 503 or timeout is one broken URL;
+            # many among the recent answers are a host struggling.
+            strained = outcome == "throttled" or (
+                refused and sum(state.refusals) / len(state.refusals) >= STRAIN_SHARE)
             if outcome == "ok":
                 state.recent.append(latency)
                 state.median = statistics.median(state.recent)

@@ -212,8 +212,8 @@ class HttpFetcher:
     """Fetch one URL's bytes under the limits of ``HttpConfig``; raises StageError on failure."""
 
     def __init__(self, config: HttpConfig, observer=None):
-        """``observer(host, outcome, latency_s)`` hears every attempt: ok, throttled (429/503 or
-        a Retry-After), timeout or error (transforms/host_windows.py learns from it)."""
+        """``observer(host, outcome, latency_s)`` hears every attempt: ok, throttled (429 or a
+        Retry-After), unavailable (503), timeout or error (transforms/host_windows.py learns)."""
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -310,8 +310,10 @@ class HttpFetcher:
                 raise failure from exc
             finally:
                 _local.deadline = None
-            throttled = resp.status_code in (429, 503) or "Retry-After" in resp.headers
-            self._observe(url, "throttled" if throttled else "ok", started)
+            if resp.status_code == 429 or "Retry-After" in resp.headers:
+                self._observe(url, "throttled", started)
+            else:
+                self._observe(url, "unavailable" if resp.status_code == 503 else "ok", started)
             with resp:
                 if resp.status_code in REDIRECTS and resp.headers.get("Location"):
                     url = self._redirect_target(url, resp)
