@@ -4,10 +4,10 @@ answers, as TCP congestion control learns a path.
 Each host starts at START requests in flight. While it answers well, its window grows: by one
 per answer until the first sign of strain (slow start: doubling per round trip), then by one
 per window's worth of answers (additive increase), and much slower again near the window
-that last strained the host, so a host that refuses above N is probed rarely. A 429 or 503, a Retry-After, a timeout, a
+at which the host last answered 429, so a host that refuses above N is probed rarely. A 429 or 503, a Retry-After, a timeout, a
 connection reset or a latency well above the host's best halves it (multiplicative decrease; latency is judged by the median of the last 32 answers, so
 the few slow URLs every host serves are not mistaken for strain, and 503s, timeouts and resets
-count only when they are more than a tenth of the recent answers, so a few broken URLs are not
+count only when they are more than a quarter of the recent answers, so a few broken URLs are not
 either; a 429 or Retry-After always counts),
 at most once per round trip. The window never exceeds the ceiling: --max_per_host when the user
 sets one, else the whole fetch window. Written by hand: no library does per-host AIMD for a
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 START = 4
 SLOW = 3.0  # a recent median latency above this many times the host's best median is strain
 RECENT = 32  # answers in the recent median: robust to the few slow URLs every host has
-STRAIN_SHARE = 0.1  # refusals, timeouts and resets count as strain only above this share of recent answers
+STRAIN_SHARE = 0.25  # 503s, timeouts and resets count as strain only above this share of recent answers
 PLATEAU = 8  # near the window that last strained the host, grow this many times slower
 OUTCOMES = ("ok", "throttled", "unavailable", "timeout", "error")
 
@@ -80,7 +80,8 @@ class HostWindows:
             if strained:
                 # One cut per round trip: the answers of one window all report the same strain.
                 if now - state.last_cut >= max(2 * state.median, 0.1):
-                    state.strained_at = state.limit
+                    if outcome == "throttled":  # the host said where its limit is: probe it rarely
+                        state.strained_at = state.limit
                     state.limit = max(1.0, state.limit / 2)
                     state.slow_start = False
                     state.last_cut = now
