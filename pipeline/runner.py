@@ -225,6 +225,8 @@ def run_interruptible(pipeline: beam.Pipeline, output: str, on_stop=None, worker
         return run_and_wait(pipeline)
 
     def handler(signum, frame):
+        # Beam's worker-watching threads would report the workers killed below as errors.
+        threading.excepthook = lambda args: None
         if on_stop is not None:
             on_stop()
         for pid in _descendants(os.getpid()):

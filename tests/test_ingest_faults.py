@@ -141,7 +141,7 @@ def corpus(photo_jpeg: bytes) -> dict:
         "/redirect-broken": (redirect("http://[::1/broken"), "invalid_uri"),
         # third round: statuses without the image, malformed bodies, cookies, UTF-8 redirects
         "/no-content.jpg": (send_bytes(b"", status=204), "http_204"),
-        "/not-modified.jpg": (_raw(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n"), "http_304"),
+        "/not-modified.jpg": (_raw(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), "http_304"),
         "/choices.jpg": (send_bytes(jpeg, status=300), "http_300"),
         "/bad-gzip.jpg": (_raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nnot gzip!!!!"),
                           "protocol_error"),
@@ -149,7 +149,7 @@ def corpus(photo_jpeg: bytes) -> dict:
                            "protocol_error"),
         "/two-lengths.jpg": (_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde"),
                              "protocol_error"),
-        "/utf8-redirect": (_raw(b"HTTP/1.1 302 Found\r\nLocation: /img/caf\xc3\xa9.jpg\r\nContent-Length: 0\r\n\r\n"), None),
+        "/utf8-redirect": (_raw(b"HTTP/1.1 302 Found\r\nLocation: /img/caf\xc3\xa9.jpg\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), None),
         "/img/caf%C3%A9.jpg": (send_bytes(jpeg), None),
         **{f"/cookie{i}.jpg": (cookie_jar_probe(jpeg), None) for i in range(5)},
     }
