@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.artifacts import exists
 
 BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
 
@@ -55,18 +56,11 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
         raise LaunchError(unknown_option(flags[0], known))
 
 
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001 - an unreachable filesystem is a missing file here
-        return False
-
-
 def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCES) -> None:
     """A local/gs:// file option must exist (https:// and gensim-data: are fetched when used)."""
     if not path or path in builtins or path.startswith(("http://", "https://", "gensim-data:")):
         return
-    if not _exists(path):
+    if not exists(path):
         raise LaunchError(f"{option}: no such file: {path}")
 
 

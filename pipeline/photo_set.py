@@ -261,17 +261,10 @@ def naive_top5(paths: list[str]) -> dict[str, list[str]]:
 
 
 def run_job(photos: list[Photo], workdir: Path, extra: list[str]) -> dict[str, dict]:
-    """The default tag job over the photos; rows by uri."""
-    import pyarrow.parquet as pq
+    """The default tag job over the photos (as make quality runs it); rows by uri."""
+    from pipeline.quality import run_preset
 
-    from pipeline import tag
-    from transforms import runs
-
-    listing = workdir / "photos.txt"
-    listing.write_text("".join(p.path + "\n" for p in photos))
-    out = workdir / "out"
-    tag.run(["--input", str(listing), "--output", str(out), "--allow_local_paths", "--overwrite", "--quiet", *extra])
-    return {r["uri"]: r for f in runs.committed_files(str(out), "tags") for r in pq.read_table(f).to_pylist()}
+    return run_preset(["--quiet", *extra], {p.path: p.path for p in photos}, str(workdir), [], vocabulary=False)
 
 
 def measure(workdir: str | None = None, extra: list[str] | None = None) -> dict[str, dict]:

@@ -125,7 +125,8 @@ def run_preset(preset_args: list[str], photos: dict[str, str], workdir: str, ext
         f.write("".join(f"{p}\n" for p in photos.values()))
     out = os.path.join(workdir, "out")
     words = ["--vocabulary", vocabulary_path()] if vocabulary else []
-    tag.run(["--input", listing, "--output", out, "--allow_local_paths", *words, *preset_args, *extra])
+    # A scratch output of this tool's own: rerunning into the same --workdir replaces it.
+    tag.run(["--input", listing, "--output", out, "--allow_local_paths", "--overwrite", *words, *preset_args, *extra])
     by_path = {str(p): n for n, p in photos.items()}
     rows = {}
     for path in runs.committed_files(out, "tags"):

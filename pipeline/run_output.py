@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from pipeline.checks import LaunchError
 from transforms import output_lock, runs
+from transforms.artifacts import exists
 
 log = logging.getLogger(__name__)
 GLOB_CHARS = "*?[]{}"
@@ -86,7 +87,7 @@ def check_output(o, tables: tuple[str, ...]) -> str:
                           "file sink would read as a pattern; choose another name")
     if "://" not in output:
         _check_writable(output)
-    elif output.startswith("gs://") and not output.endswith("/") and runs._exists(output):  # noqa: SLF001
+    elif output.startswith("gs://") and not output.endswith("/") and exists(output):
         raise LaunchError(f"--output {output} is an existing object; give a prefix ending in /")
     if getattr(o, "input", None) and _inside_input(output, _as_glob(o.input)):
         raise LaunchError(f"--output {output} lies inside --input {o.input}: the job would read its "
@@ -103,11 +104,11 @@ def check_output(o, tables: tuple[str, ...]) -> str:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         raise LaunchError(f"--output {output} holds files this tool did not write ({foreign[0]}{more}); "
                           "they would mix into the table folders: move them or choose a new folder")
-    committed = manifests  # a killed run's commit counts: the next run finishes it
-    if committed and chosen == "new":
-        raise LaunchError(f"--output {output} already holds {len(committed)} run(s); pass --skip_existing "
+    # Every manifest counts, a killed run's half-done commit too: the next run finishes it.
+    if manifests and chosen == "new":
+        raise LaunchError(f"--output {output} already holds {len(manifests)} run(s); pass --skip_existing "
                           "to add only images not yet tagged, --overwrite to replace them, or choose a new folder")
-    if committed and any(bool(m.partition) != bool(partition) for m in committed):
+    if manifests and any(bool(m.partition) != bool(partition) for m in manifests):
         raise LaunchError(f"--output {output}: its runs {'use' if not partition else 'do not use'} "
                           "--partition; one output is either partitioned or not")
     return chosen

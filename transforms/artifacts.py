@@ -100,6 +100,15 @@ def _stale_version(uri: str, target: Path) -> str | None:
     return version
 
 
+def exists(path: str) -> bool:
+    """Whether ``path`` exists on any Beam filesystem; an unreachable one (a missing bucket or
+    prefix, no credentials) counts as absent."""
+    try:
+        return FileSystems.exists(path)
+    except Exception:  # noqa: BLE001 - every filesystem raises its own types
+        return False
+
+
 def read_bytes(path: str) -> bytes:
     """The whole file at ``path`` on any Beam filesystem (local, gs://, ...)."""
     with FileSystems.open(path) as f:

@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms import runs
-from transforms.records import NAMESPACE, Element
+from transforms.records import NAMESPACE
 
 
 def _read_files(pipeline: beam.Pipeline, label: str, files: list[str], columns: list[str] | None = None):
@@ -31,6 +31,26 @@ def _read_files(pipeline: beam.Pipeline, label: str, files: list[str], columns: 
         | f"{label}Files" >> beam.Create(files)
         | f"Read{label}" >> beam.FlatMap(runs.iter_file_rows, columns)
     )
+
+
+def _without(keep, drop, label: str, counter: str = ""):
+    """The values of ``keep`` ((key, value) pairs) whose key has no pair in ``drop``: a scalable
+    anti-join (CoGroupByKey), counting what it drops in ``counter`` when given."""
+    return (
+        {"keep": keep, "drop": drop}
+        | f"{label}Join" >> beam.CoGroupByKey()
+        | f"{label}Kept" >> beam.FlatMap(_kept, counter)
+    )
+
+
+def _kept(item, counter: str) -> Iterable:
+    _, groups = item
+    values = list(groups["keep"])
+    if any(True for _ in groups["drop"]):
+        if counter:
+            Metrics.counter(NAMESPACE, counter).inc(len(values))
+        return []
+    return values
 
 
 class SkipExisting(beam.PTransform):
@@ -46,20 +66,7 @@ class SkipExisting(beam.PTransform):
             _read_files(elements.pipeline, "Done", self._files, ["image_id"])
             | "KeyDone" >> beam.Map(lambda r: (r["image_id"], None))
         )
-        return (
-            {"new": keyed, "done": done}
-            | "AntiJoin" >> beam.CoGroupByKey()
-            | "KeepNew" >> beam.FlatMap(_keep_new)
-        )
-
-
-def _keep_new(item) -> Iterable[Element]:
-    _, groups = item
-    new = list(groups["new"])
-    if any(True for _ in groups["done"]):
-        Metrics.counter(NAMESPACE, "skipped_existing").inc(len(new))
-        return []
-    return new
+        return _without(keyed, done, "AntiJoin", counter="skipped_existing")
 
 
 class CarryErrors(beam.PTransform):
@@ -75,15 +82,4 @@ class CarryErrors(beam.PTransform):
             _read_files(elements.pipeline, "EarlierErrors", self._files)
             | "KeyEarlier" >> beam.Map(lambda r: (r["image_id"], r))
         )
-        return (
-            {"earlier": earlier, "inputs": inputs}
-            | "JoinErrors" >> beam.CoGroupByKey()
-            | "NotRetried" >> beam.FlatMap(_not_retried)
-        )
-
-
-def _not_retried(item) -> Iterable[dict]:
-    _, groups = item
-    if any(True for _ in groups["inputs"]):
-        return []
-    return list(groups["earlier"])
+        return _without(earlier, inputs, "NotRetried")

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.artifacts import exists
+
 log = logging.getLogger(__name__)
 
 RUNS = "_runs"
@@ -99,13 +101,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001 - an unreachable prefix holds nothing of ours
-        return False
-
-
 def _match(pattern: str) -> list[str]:
     try:
         return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
@@ -155,8 +150,8 @@ def committed_files(output: str, table: str, partition: str | None = None,
     manifest lists are never read."""
     done = [m for m in (manifests if manifests is not None else read_manifests(output)) if m.status == "committed"]
     replaced = {f for m in done for f in m.supersedes}
-    return [join(output, f) for m in done if partition is None or m.partition == partition
-            for f in m.files.get(table, []) if f not in replaced]
+    return paths(output, (f for m in done if partition is None or m.partition == partition
+                          for f in m.files.get(table, []) if f not in replaced))
 
 
 def paths(output: str, names: Iterable[str]) -> list[str]:
@@ -199,8 +194,8 @@ def _rename(src: str, dst: str) -> None:
     FileSystems.rename([src], [dst])
 
 
-def _delete(paths: list[str]) -> None:
-    present = [p for p in paths if _exists(p)]
+def _delete(files: list[str]) -> None:
+    present = [p for p in files if exists(p)]
     if present:
         FileSystems.delete(present)
 
@@ -233,7 +228,7 @@ def plan_commit(output: str, manifest: Manifest) -> Manifest:
     for table in manifest.tables:
         staged = _match(staging_prefix(output, manifest.run_id, table) + "-*.parquet")
         kept = [s for s in staged if _rows(s)]
-        remaining = set(committed_files(output, table, manifests=earlier)) - {join(output, f) for f in manifest.supersedes}
+        remaining = set(committed_files(output, table, manifests=earlier)) - set(paths(output, manifest.supersedes))
         if not kept and staged and not remaining:
             kept = staged[:1]
         finals = [_final_name(manifest.run_id, table, manifest.partition, s) for s in kept]
@@ -248,7 +243,7 @@ def finish_commit(output: str, manifest: Manifest) -> None:
     then the clean-up of what it replaces (earlier manifests pruned, files deleted)."""
     if manifest.status != "committed":
         for i, (staged, final) in enumerate(manifest.renames):
-            if _exists(join(output, staged)):
+            if exists(join(output, staged)):
                 _rename(join(output, staged), join(output, final))
             _step(f"rename{i}")
         manifest.status, manifest.committed = "committed", _now()
@@ -265,7 +260,7 @@ def finish_commit(output: str, manifest: Manifest) -> None:
             else:
                 _delete([manifest_path(output, other.run_id)])
         _step("pruned")
-        _delete([join(output, f) for f in manifest.supersedes])
+        _delete(paths(output, manifest.supersedes))
         _step("deleted")
         manifest.supersedes = []
         write_manifest(output, manifest)
@@ -281,7 +276,7 @@ def _listed(m: Manifest) -> set[str]:
 
 def read_manifest(output: str, run_id: str) -> Manifest | None:
     path = manifest_path(output, run_id)
-    if not _exists(path):
+    if not exists(path):
         return None
     with FileSystems.open(path) as f:
         return Manifest.from_json(f.read().decode("utf-8"))
@@ -351,7 +346,7 @@ def staged_runs(output: str) -> list[str]:
 def foreign_files(output: str, tables: Iterable[str], manifests: list[Manifest]) -> list[str]:
     """Files inside our table folders that no manifest lists (someone else's, or an older
     layout): never read nor deleted, but they would mix into what readers of the folder see."""
-    ours = {join(output, f) for m in manifests for f in (*_listed(m), *m.supersedes)}
+    ours = set(paths(output, (f for m in manifests for f in (*_listed(m), *m.supersedes))))
     found = []
     for table in tables:
         for path in _match(join(output, table, "**")) if "://" in output else _walk(join(output, table)):
