@@ -8,7 +8,8 @@ resource files) and the dev packages' sample photos (transforms/samples.py). Eac
 with one WordNet noun sense (pipeline/data/photo_set.json). A written tag is right when one of
 its senses is the photo's sense, a hypernym of it (cat -> feline, animal) or a hyponym of it
 (dog -> terrier), or when it is one of the few visible scene words the key lists (sky, grass...);
-a reviewed list lets labels WordNet files oddly also accept "building" (a castle, a museum).
+a reviewed list lets labels WordNet files oddly also accept "building" (a castle, a museum),
+and another names what the photos of a noun always show besides it (a statue's pedestal).
 Photos are split into tune and report halves by noun, so no report noun ever shaped a threshold.
 
 Needs Debian's gcompris-qt-data and wordnet-base, and nltk (a dev requirement); workers need none.
@@ -144,6 +145,7 @@ class Judge:
 
     extras: frozenset[str] = field(default_factory=lambda: frozenset(key()["extras"]))
     also: dict[str, list[str]] = field(default_factory=lambda: key().get("also", {}).get("senses", {}))
+    visible: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("words", {}))
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - one judge per run, a few thousand words
     def senses(self, word: str) -> tuple[str, ...]:
@@ -173,18 +175,39 @@ class Judge:
             return "general"
         if word.lower() in self.extras:
             return "extra"
+        shown = {s for extra in self.visible.get(label, []) for s in self.senses(extra)}
+        if any(s in shown or shown & self._above(s) for s in senses):
+            return "extra"
         return None
 
 
 # -- the measurement -----------------------------------------------------------------------------
+BINS = 10  # reliability bins of the calibrated score
+
+
 @dataclass
 class Tally:
     written: int = 0
     right: int = 0
+    scored: list[tuple[float, bool]] = field(default_factory=list)  # (score, right?) of each tag
 
     @property
     def precision(self) -> float | None:
         return self.right / self.written if self.written else None
+
+    def reliability(self) -> list[tuple[float, float, int]]:
+        """(mean score, share right, tags) per score bin that holds tags."""
+        bins: dict[int, list[tuple[float, bool]]] = {}
+        for score, right in self.scored:
+            bins.setdefault(min(int(score * BINS), BINS - 1), []).append((score, right))
+        return [(sum(s for s, _ in b) / len(b), sum(r for _, r in b) / len(b), len(b)) for _, b in sorted(bins.items())]
+
+    @property
+    def ece(self) -> float | None:
+        """Expected calibration error of the written tags: the tag-weighted gap between each
+        bin's mean score and its share of right tags."""
+        n = len(self.scored)
+        return sum(count * abs(mean - right) for mean, right, count in self.reliability()) / n if n else None
 
 
 @dataclass
@@ -226,6 +249,7 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
                 tally = figures.by_source.setdefault(source, Tally()) if source != "overall" else overall
                 tally.written += 1
                 tally.right += verdict is not None
+                tally.scored.append((float(tag["score"]), verdict is not None))
             figures.right_tags += verdict is not None
             named |= verdict in ("same", "specific")
             if verdict is None:
@@ -267,19 +291,48 @@ def run_job(photos: list[Photo], workdir: Path, extra: list[str]) -> dict[str, d
     return run_preset(["--quiet", *extra], {p.path: p.path for p in photos}, str(workdir), [], vocabulary=False)
 
 
+# Calibration is judged on every candidate a source scores, not only on the tags it writes.
+CANDIDATES = ["--min_score", "0.02", "--top_k", "50", "--detection_threshold", "0.1"]
+
+
 def measure(workdir: str | None = None, extra: list[str] | None = None) -> dict[str, dict]:
-    """One job over every photo; figures per split (tune, report) and over all."""
+    """The job over every photo, and again with low floors for calibration; figures per split
+    (tune, report) and over all."""
     folder = Path(workdir or tempfile.mkdtemp(prefix="photo-set-"))
     photos = collect(folder / "photos")
-    rows = run_job(photos, folder, extra or [])
+    rows = run_job(photos, folder / "job", extra or [])
+    candidates = run_job(photos, folder / "candidates", [*(extra or []), *CANDIDATES])
     naive = naive_top5([p.path for p in photos])
     judge = Judge()
     out = {}
     for split in ("tune", "report", "all"):
         chosen = [p for p in photos if split == "all" or p.split == split]
         figures = judge_rows(chosen, rows, naive, judge)
-        out[split] = {"split": split, "nouns": len({p.synset for p in chosen}), **figures.row(), "wrong": figures.wrong}
+        scored = judge_rows(chosen, candidates, {}, judge).by_source
+        out[split] = {"split": split, "nouns": len({p.synset for p in chosen}), **figures.row(),
+                      **{f"ece.{s}": t.ece for s, t in scored.items()}, "wrong": figures.wrong,
+                      "reliability": {s: t.reliability() for s, t in sorted(scored.items())}}
     return out
+
+
+def plot_reliability(result: dict, path: str) -> None:
+    """A reliability diagram per source (share right against mean score, per bin) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", label="perfectly calibrated")
+    for source, bins in result["reliability"].items():
+        if bins:
+            ece = result[f"ece.{source}"]
+            ax.plot([b[0] for b in bins], [b[1] for b in bins], marker="o", label=f"{source} (ECE {ece:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="calibrated score (bin mean)", ylabel="share of candidates judged right",
+           title=f"Reliability, {result['split']} split ({result['photos']} photos, every candidate)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
 
 
 def table(result: dict) -> str:
@@ -292,6 +345,8 @@ def table(result: dict) -> str:
     for s in sources:
         lines.append(f"| precision, {s} ({result[f'written.{s}']} tags) | {pct(result[f'precision.{s}'])} | "
                      f"{pct(result['naive_top1_precision']) if s == 'overall' else ''} | |")
+    for s in sources:
+        lines.append(f"| expected calibration error, {s} (every candidate) | {pct(result.get(f'ece.{s}'))} | | |")
     lines.append(f"| noun named at its level or below | {pct(result['named_at_level'])} | "
                  f"{pct(result['naive_top1_named'])} | {pct(result['naive_top5_named'])} |")
     lines.append(f"| photos with no tag | {pct(result['untagged'])} | 0.00 | |")
@@ -307,6 +362,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--show", action="store_true", help="List every wrong tag.")
     p.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     p.add_argument("--workdir", default=None, help="Where photos and outputs go (default: a temp dir).")
+    p.add_argument("--reliability", default=None, help="Also draw the split's reliability diagram to this PNG.")
     args, extra = p.parse_known_args(argv)
     results = measure(args.workdir, extra)
     result = results[args.split]
@@ -315,6 +371,8 @@ def main(argv: list[str] | None = None) -> dict:
         print("\nwrong tags:\n" + "\n".join(result["wrong"]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.reliability:
+        plot_reliability(result, args.reliability)
     return results
 
 

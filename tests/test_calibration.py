@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from transforms import calibration
-from transforms.calibration import Platt, standardise_rows
+from transforms.calibration import Logistic, Platt, standardise_rows
 
 
 def test_platt_is_monotone_and_logit_identity_at_a1_b0():
@@ -22,9 +22,13 @@ def test_platt_is_monotone_and_logit_identity_at_a1_b0():
 
 def test_embedded_calibration_covers_every_embedded_source():
     table = calibration.load(calibration.EMBEDDED)
-    assert {"tagger:imagenet_tags:class", "tagger:imagenet_tags:group", "detector:yolox_nano",
-            "zero_shot:conse"} <= set(table)
-    assert all(p.a > 0 for p in table.values()), "a higher raw score never means less likely right"
+    assert {"tagger:imagenet_hierarchy", "tagger:imagenet_tags:group", "detector:yolox_nano",
+            "detector:yolox_nano:agreement", "zero_shot:conse"} <= set(table)
+    platts = [p for p in table.values() if isinstance(p, Platt)]
+    assert all(p.a > 0 for p in platts), "a higher raw score never means less likely right"
+    models = [m for m in table.values() if isinstance(m, Logistic)]
+    assert len(models) == 2 and all(m.weights[0] > 0 for m in models), "nor does a higher raw score in a model"
+    assert calibration.for_source(calibration.EMBEDDED, "tagger:imagenet_hierarchy") is None, "one-feature maps only"
     assert calibration.load("none") == {}
     assert calibration.for_source("none", "detector:yolox_nano") is None
 
@@ -34,6 +38,15 @@ def test_a_calibration_file_is_read(tmp_path):
     path.write_text(json.dumps({"sources": {"detector:yolox_nano": {"a": 2, "b": 1, "feature": "logit", "n": 5}}}))
     p = calibration.for_source(str(path), "detector:yolox_nano")
     assert p == Platt(2.0, 1.0, "logit")
+
+
+def test_a_logistic_model_weighs_its_features(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"sources": {"m": {"weights": [2.0, -1.0], "b": 0.5, "features": ["x", "y"]}}}))
+    model = calibration.load(str(path))["m"]
+    assert model == Logistic((2.0, -1.0), 0.5)
+    p = model(np.array([[0.0, 0.5], [1.0, 0.0], [1e6, 0.0]]))
+    assert p[0] == pytest.approx(0.5) and p[1] == pytest.approx(1 / (1 + np.exp(-2.5))) and p[2] == pytest.approx(1.0)
 
 
 def test_standardise_rows_over_known_columns_only():

@@ -9,10 +9,14 @@ from PIL import Image
 from transforms.artifacts import ArtifactError, sha256_of
 from transforms.decode import DecodeConfig, decode_image
 from transforms.detect import (
+    AGREEMENT_FEATURES,
+    COCO80,
     YOLOX_SHA256,
     DetectorConfig,
     DetectorHandler,
+    agreement_features,
     assess,
+    coco_support,
     contradicted,
     letterbox,
     merge_detections,
@@ -148,6 +152,33 @@ def test_a_weak_main_subject_box_the_classifier_does_not_see_is_dropped():
     small = _obj("dog", 0.6, (0.1, 0.1, 0.2, 0.2))  # not what the classifier looks at
     assert [o["label"] for o in assess([small], [], config, probs)] == ["dog"]
     assert [o["label"] for o in assess([_obj("person", 0.6)], [], config, probs)] == ["person"]
+
+
+def test_agreement_features_say_how_much_the_whole_image_backs_the_label():
+    probs = np.zeros(1000, np.float32)
+    probs[281] = 0.9  # tabby
+    cat = dict(zip(AGREEMENT_FEATURES, agreement_features([_obj("cat", 0.6)], probs)[0], strict=True))
+    assert cat["has_support"] == 1.0 and cat["logit_support"] == pytest.approx(np.log(0.9 / 0.1), rel=1e-4)
+    assert cat["logit_score"] == pytest.approx(np.log(0.6 / 0.4), rel=1e-4)
+    frisbee = dict(zip(AGREEMENT_FEATURES, agreement_features([_obj("frisbee", 0.6)], probs)[0], strict=True))
+    assert frisbee["has_support"] == 0.0 and frisbee["logit_support"] == 0.0, "ImageNet has no frisbee"
+    assert set(coco_support()) == set(COCO80) and len(coco_support()["person"]) > 3, "people are seen by what they wear"
+
+
+def test_the_embedded_agreement_model_drops_a_box_the_whole_image_disagrees_with():
+    from transforms import calibration
+
+    config = DetectorConfig(min_score=0.5, cross_check=False,
+                            agreement=calibration.load("embedded")["detector:yolox_nano:agreement"])
+    probs = np.zeros(1000, np.float32)
+    probs[281] = 0.9  # tabby
+    big = (0.05, 0.05, 0.95, 0.95)
+    assert [o["label"] for o in assess([_obj("cat", 0.6, big)], [], config, probs)] == ["cat"]
+    assert [o["label"] for o in assess([_obj("dog", 0.6, big)], [], config, probs)] == [], "a dog box on a cat"
+    kept = assess([_obj("cat", 0.6, big)], [], config, probs)[0]
+    assert kept["score"] > 0.6, "a box the whole image agrees with is more likely right than its score alone"
+    assert [o["label"] for o in assess([_obj("dog", 0.6, big)], [], config, None)] == ["dog"], (
+        "without ImageNet probabilities the one-feature map applies (none here)")
 
 
 def test_a_smaller_detector_input_finds_the_same_objects_in_the_same_places(photos):

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from transforms import calibration
 from transforms.decode import DecodeConfig, decode_image
 from transforms.features import BackboneConfig, BackboneHandler, center_crop_array
 from transforms.model_handler import ElementModelHandler
 from transforms.records import new_element
-from transforms.tagger import ImageNetTaggerHandler, ImageNetTagTable, TaggerConfig, group_scores, top_tags
+from transforms.tagger import (
+    HIERARCHY_KEY,
+    ImageNetTaggerHandler,
+    ImageNetTagTable,
+    TaggerConfig,
+    group_scores,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,21 +80,47 @@ def test_big_groups_count_their_top_members_only():
     assert group_scores(peaked, membership)[0, 0] == pytest.approx(0.9)
 
 
-def test_tagger_scores_are_calibrated_by_kind():
+def test_the_table_holds_named_wordnet_nodes_between_class_and_group():
     table = ImageNetTagTable.embedded()
     probs = np.zeros((1, 1000), np.float32)
-    probs[0, 985] = 0.3  # daisy: the class 'daisy' and the group 'flower' both score 0.3 raw
-    calibrated = dict(zip(table.names, table.calibrated(probs, "embedded")[0], strict=True))
-    assert calibrated["flower"] > calibrated["daisy"], "a group is right more often than its class"
-    raw = dict(zip(table.names, table.calibrated(probs, "none")[0], strict=True))
-    assert raw["flower"] == pytest.approx(0.3) and raw["daisy"] == pytest.approx(0.3)
+    probs[0, 950] = 0.8  # orange
+    scores = dict(zip(table.names, table.scores(probs)[0], strict=True))
+    assert scores["orange"] == scores["citrus"] == scores["edible fruit"] == scores["fruit"] == pytest.approx(0.8)
+    assert "placental" not in table.names and "entity" not in table.names, "jargon and top nodes stay unnamed"
 
 
-def test_top_tags_orders_and_thresholds():
-    scores = np.array([[0.05, 0.9, 0.3, 0.2]], np.float32)
-    tags = top_tags(scores, ["a", "b", "c", "d"], top_k=3, min_score=0.25)[0]
-    assert [t["name"] for t in tags] == ["b", "c"]
-    assert all(t["source"] == "tagger" and t["origin"] is None for t in tags)
+def test_decoding_writes_the_specific_name_with_its_ancestors_most_specific_first():
+    table = ImageNetTagTable.embedded()
+    probs = np.zeros((1, 1000), np.float32)
+    probs[0, 950] = 0.8  # orange
+    tags = table.decode(probs, "none", top_k=10, min_score=0.5)[0]
+    names = [t["name"] for t in tags]
+    assert names[0] == "orange" and {"citrus", "fruit"} <= set(names), "fruit never stands alone for an orange"
+    assert all(t["source"] == "tagger" and t["score"] == pytest.approx(0.8) for t in tags)
+    assert [t["name"] for t in table.decode(probs, "none", top_k=2, min_score=0.5)[0]] == names[:2]
+
+
+def test_mass_spread_over_siblings_never_names_a_leaf_and_trusts_the_ancestor_more():
+    """A donkey seen as twenty dog breeds: no breed is written, and the embedded calibrated
+    model gives their common ancestor more chance than any one breed."""
+    table = ImageNetTagTable.embedded()
+    spread = np.zeros((1, 1000), np.float32)
+    spread[0, 151:171] = 0.045  # twenty dog breeds, 0.9 in all
+    tags = {t["name"] for t in table.decode(spread, "embedded", top_k=10, min_score=0.5)[0]}
+    assert not tags & {table.names[j] for j in range(len(table.names)) if table.size[j] == 1}, "no breed"
+    model = calibration.load("embedded")[HIERARCHY_KEY]
+    _, cols, _, features = table.candidates(spread)
+    chance = dict(zip((table.names[c] for c in cols), model(features), strict=True))
+    assert chance["dog"] > max(chance[table.names[c]] for c in cols if table.size[c] == 1)
+
+
+def test_a_calibration_table_without_a_hierarchy_model_keeps_raw_summed_scores(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"sources": {}}))
+    probs = np.zeros((1, 1000), np.float32)
+    probs[0, 281] = 0.7  # tabby
+    tags = ImageNetTagTable.embedded().decode(probs, str(path), top_k=3, min_score=0.5)[0]
+    assert [t["name"] for t in tags][0] == "tabby" and all(t["score"] == pytest.approx(0.7) for t in tags)
 
 
 def test_tagger_handler(lite0, photos):

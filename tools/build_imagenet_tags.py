@@ -1,13 +1,67 @@
 """Regenerate transforms/data/imagenet_tags.json: ImageNet-1k classes -> everyday tags.
 
 Each class gives its own readable name, plus the everyday group tags listed below
-(ranges follow ImageNet's WordNet order). Run: python tools/build_imagenet_tags.py
+(ranges follow ImageNet's WordNet order), plus ``nodes``: every WordNet ancestor of the classes
+that has a word people use (its most frequent lemma whose first noun sense it is, among the
+GloVe vocabulary's ``COMMON_RANK`` most frequent words; top nodes such as entity or artifact
+left out), with the classes below it. The tagger decodes over these nodes (transforms/tagger.py).
+
+Needs (only to regenerate) what tools/build_wordnet_table.py needs (Debian's wordnet-base,
+nltk, timm's imagenet_synsets.txt). Run: python tools/build_imagenet_tags.py [--timm_synsets PATH]
 """
 
+import argparse
 import json
 from pathlib import Path
 
+from build_wordnet_table import (
+    ABSTRACT,
+    COCO_SENSES,
+    ancestors,
+    group_sense,
+    primary_words,
+    timm_synsets,
+    wordnet,
+)
 from torchvision.models import ResNet50_Weights
+
+COMMON_RANK = 35_000  # a node's word must be this common in the GloVe vocabulary (frequency order)
+# Node words that are true but read oddly as a photo's tag (jargon, or a sense few mean by it),
+# reviewed by hand over the whole list; such a node is left unnamed (never renamed by a rarer lemma).
+UNFIT_NODES = {
+    "placental", "chordate", "vertebrate", "invertebrate", "arthropod", "ruminant", "passerine",
+    "oscine", "carnivore", "ungulate", "hoofed mammal", "canine", "feline", "bovine", "herb",
+    "angiosperm", "organ", "structure", "covering", "device", "instrument", "container",
+    "implement", "equipment", "commodity", "goods", "product", "creation", "whole", "object",
+    "matter", "unit", "system", "facility", "mechanism", "article", "ware", "material", "solid",
+    "substance", "way", "location", "region", "body", "shape", "formation", "elevation", "vessel",
+    "craft", "conveyance", "adult", "worker", "peer", "expert", "leader", "professional",
+    "enrollee", "domestic animal", "working dog", "gun dog", "toy dog", "guard dog", "sheep dog",
+    "wild dog", "protective cover", "solid food", "produce", "street drug", "drug", "part", "piece",
+    "stick", "supporting structure", "armor plate", "white goods", "barrier", "housing",
+    "cloth covering", "toilet articles", "associate", "automatic", "murphy", "medium", "works",
+    "cover", "surface", "horizontal surface", "flat solid", "round shape", "geographic point",
+    "participant", "contestant", "structural member", "brace", "rig", "signal", "feed",
+    "wrapping", "rod", "rack", "trap", "warmer", "filter", "emblem", "public press",
+    "print media", "false fruit", "double reed", "data input device", "communication system",
+    "electrical device", "electronic device", "electronic equipment", "business establishment",
+    "soft goods", "wall unit", "control surface", "rotating mechanism", "lifting device",
+    "signaling device", "visual signal", "medical dressing", "light source", "textile",
+    "simple machine", "game equipment", "sports implement", "natural depression", "platform",
+    "landing place", "workplace", "medication", "magnetic disc", "memory device", "apparatus",
+    "defensive structure", "penal facility", "correctional institution", "cosmetic",
+    "decoration", "acoustic device", "breathing device", "cleaning device", "measuring device",
+    "optical device", "scientific instrument", "medical instrument", "cutting implement",
+    "edge tool", "writing implement", "free weight", "main course", "snack food", "false hair",
+    "storage tank", "parcel", "player", "explorer", "diver", "athlete", "food turner",
+    "bed clothing", "floor cover", "hand wear", "protective garment", "outer garment",
+    "building complex", "armored vehicle", "portion",
+    "lodging", "paraphernalia", "setup", "accessory", "connector", "jock", "signaling", "fabric",
+    "ornament", "movable barrier", "bath linen", "household linen", "breathing machine",
+    "exercising weight", "bedding", "dwelling", "shelter", "gator", "religious residence",
+    "penal institution", "natural spring", "sea boat", "fish duck", "input device",
+    "storage device", "telecom equipment", "cutting tool", "attire", "clothes",
+}  # fmt: skip
 
 RANGES = {
     "animal": ["0-397"],
@@ -142,11 +196,78 @@ def build() -> dict:
     for vehicle in ("car", "truck", "bus", "train", "motorcycle", "bicycle"):
         groups["vehicle"] = sorted(set(groups["vehicle"]) | set(groups[vehicle]))
     classes = [name.lower() for name in categories]
-    return {"source": "ImageNet-1k class names (torchvision order) + everyday groups",
-            "classes": classes, "groups": groups}
+    return {"source": "ImageNet-1k class names (torchvision order) + everyday groups + WordNet "
+                      "3.0 ancestors (WordNet licence, see THIRD_PARTY.md)",
+            "classes": classes, "groups": groups, "nodes": hierarchy(classes), "coco_support": coco_support()}
+
+
+def hierarchy(classes: list[str]) -> dict[str, dict]:
+    """Every named WordNet ancestor of the ImageNet classes: word -> {synset, members}."""
+    from transforms.vectors import load_vectors
+
+    rank = load_vectors().key_to_index
+    wn = wordnet()
+    synsets = [wn.synset_from_pos_and_offset("n", int(w[1:])) for w in timm_synsets().read_text().split()]
+
+    def common(word: str) -> int | None:
+        ranks = [rank.get(t) for t in word.split()]
+        worst = max((r if r is not None else 10**9) for r in ranks)
+        return worst if worst < COMMON_RANK else None
+
+    members: dict[str, set[int]] = {}
+    for i, synset in enumerate(synsets):
+        for node in ancestors(synset):
+            members.setdefault(node.name(), set()).add(i)
+    nodes: dict[str, dict] = {}
+    for name, below in sorted(members.items(), key=lambda kv: len(kv[1])):
+        if name in ABSTRACT:
+            continue
+        words = [(r, w) for w in primary_words(wn, wn.synset(name)) if (r := common(w)) is not None]
+        if not words:
+            continue
+        word = min(words)[1]  # the most frequent lemma names the node; an unfit one leaves it unnamed
+        if word in UNFIT_NODES or word in classes or word in nodes:  # another sense of the same word: keep the more specific one
+            continue
+        nodes[word] = {"synset": name, "members": sorted(below)}
+    return nodes
+
+
+# Reviewed by hand: ImageNet classes that show a COCO label whose own WordNet sense has none
+# below it (ImageNet's horse is "sorrel", its cow "ox"), what people wear for "person"
+# (ImageNet has 3 person classes), and the clothing a tie is part of (it is small in most photos).
+SUPPORT_ALSO = {
+    "person": ["clothing.n.01"], "tie": ["clothing.n.01"], "horse": ["sorrel.n.05"], "cow": ["ox.n.01"],
+    "sheep": ["ram.n.05", "bighorn.n.02"], "motorcycle": ["moped.n.01", "motor_scooter.n.01"],
+    "cup": ["cup.n.06", "coffee_mug.n.01", "espresso.n.01"],
+    "train": ["locomotive.n.01", "passenger_car.n.01", "freight_car.n.01", "streetcar.n.01"],
+}
+
+
+def coco_support() -> dict[str, list[int]]:
+    """COCO label -> the ImageNet classes whose probability agrees with a box of that label:
+    the classes below the label's WordNet sense, plus the reviewed SUPPORT_ALSO; none when the
+    label has no classes (the classifier then neither backs nor doubts the box)."""
+    from transforms.detect import COCO80
+
+    wn = wordnet()
+    synsets = [wn.synset_from_pos_and_offset("n", int(w[1:])) for w in timm_synsets().read_text().split()]
+    below: dict[str, set[int]] = {}
+    for i, synset in enumerate(synsets):
+        for node in [synset, *ancestors(synset)]:
+            below.setdefault(node.name(), set()).add(i)
+    out = {}
+    for label in COCO80:
+        sense = wn.synset(COCO_SENSES[label]) if label in COCO_SENSES else group_sense(wn, label, [])
+        members = set(below.get(sense.name(), ())) if sense is not None else set()
+        for extra in SUPPORT_ALSO.get(label, []):
+            members |= below[extra]
+        out[label] = sorted(members)
+    return out
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args()
     out = Path(__file__).resolve().parents[1] / "transforms" / "data" / "imagenet_tags.json"
     out.write_text(json.dumps(build(), indent=0, sort_keys=True) + "\n")
     print(f"wrote {out}")

@@ -131,6 +131,18 @@ def wordnet():
     return wn
 
 
+def timm_synsets(path: Path | None = None) -> Path:
+    """timm's list of the 1000 ImageNet-1k wnids in model order: ``path``, $TIMM_SYNSETS, or
+    the file inside an installed timm."""
+    path = path or (Path(os.environ["TIMM_SYNSETS"]) if os.environ.get("TIMM_SYNSETS") else None)
+    if path is None:
+        spec = importlib.util.find_spec("timm")
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit("pass --timm_synsets PATH or set TIMM_SYNSETS (timm is not installed)")
+        path = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info" / "imagenet_synsets.txt"
+    return path
+
+
 def lemma_words(synset) -> list[str]:
     return [name.replace("_", " ").lower() for name in synset.lemma_names()]
 
@@ -243,12 +255,7 @@ def main() -> None:
     parser.add_argument("--words", type=Path, default=None, help="extra words, one per line (first noun sense)")
     parser.add_argument("--output", type=Path, default=ROOT / "transforms" / "data" / "wordnet_tags.json")
     args = parser.parse_args()
-    path = args.timm_synsets
-    if path is None:
-        spec = importlib.util.find_spec("timm")
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit("pass --timm_synsets PATH (timm is not installed)")
-        path = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info" / "imagenet_synsets.txt"
+    path = timm_synsets(args.timm_synsets)
     extra = list(MIRFLICKR_WORDS) + [w.strip().lower() for w in args.words.read_text().splitlines() if w.strip()] if args.words else []
     data = build(path, extra)
     args.output.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n")

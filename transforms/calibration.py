@@ -57,8 +57,21 @@ class Platt:
         return (1.0 / (1.0 + np.exp(-np.clip(self.a * x + self.b, -50, 50)))).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Logistic:
+    """p = sigmoid(w . x + b) over several features of one candidate (the tagger's hierarchy
+    nodes: score, size, share of the top class, overall confidence; see transforms/tagger.py)."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        z = np.asarray(features, dtype=np.float64) @ np.asarray(self.weights) + self.bias
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=8)
-def load(source: str = EMBEDDED) -> dict[str, Platt]:
+def load(source: str = EMBEDDED) -> dict[str, Platt | Logistic]:
     """Source key (e.g. ``tagger:imagenet_tags``) -> Platt map; ``none`` gives an empty table."""
     if source == "none":
         return {}
@@ -68,11 +81,13 @@ def load(source: str = EMBEDDED) -> dict[str, Platt]:
         text = read_bytes(source).decode("utf-8")
     data = json.loads(text)
     return {
-        key: Platt(float(v["a"]), float(v["b"]), str(v.get("feature", "logit")))
+        key: Logistic(tuple(float(w) for w in v["weights"]), float(v["b"])) if "weights" in v
+        else Platt(float(v["a"]), float(v["b"]), str(v.get("feature", "logit")))
         for key, v in data.get("sources", {}).items()
     }
 
 
 def for_source(source: str, key: str) -> Platt | None:
-    """The map for one source key, or None when the table has none (raw scores are kept)."""
-    return load(source).get(key)
+    """The one-feature map for one source key, or None when the table has none (raw scores are kept)."""
+    found = load(source).get(key)
+    return found if isinstance(found, Platt) else None

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from transforms import artifacts
-from transforms.calibration import Platt
+from transforms.calibration import Logistic, Platt, logit
 from transforms.lexicon import exclusive, is_kind_of
 from transforms.model_handler import ElementModelHandler, resolve_device
 from transforms.records import Element, with_fields
@@ -70,7 +70,8 @@ class DetectorConfig:
     max_objects: int = 20
     min_score: float = 0.5  # calibrated: kept objects (and their tags) score at least this
     class_min_scores: tuple[tuple[str, float], ...] = ()  # per-label overrides of min_score
-    calibration: Platt | None = None
+    calibration: Platt | None = None  # the box score alone, when no ImageNet probabilities come with it
+    agreement: Logistic | None = None  # box score and the whole image's support together (AGREEMENT_FEATURES)
     cross_check: bool = True  # drop weak boxes a confident whole-image tag contradicts
     size: int = YOLOX_SIZE  # YOLOX input side (a multiple of 32); smaller is faster and sees less
     device: str = "auto"
@@ -201,12 +202,40 @@ def unsupported(obj: dict, probs: np.ndarray | None) -> bool:
     return support is not None and support < UNSUPPORTED
 
 
+AGREEMENT_FEATURES = ("logit_score", "logit_support", "has_support")
+
+
+@functools.lru_cache(maxsize=1)
+def coco_support() -> dict[str, np.ndarray]:
+    """COCO label -> the ImageNet classes that show it (tools/build_imagenet_tags.py)."""
+    from transforms.tagger import imagenet_table_data
+
+    return {label: np.array(members, dtype=int) for label, members in imagenet_table_data()["coco_support"].items()}
+
+
+def agreement_features(objects: list[dict], probs: np.ndarray) -> np.ndarray:
+    """[boxes, AGREEMENT_FEATURES]: each box's raw score and how much ImageNet probability the
+    whole image gives its label (0, with has_support 0, for labels ImageNet has no class for:
+    then the classifier neither backs nor doubts the box)."""
+    support = coco_support()
+    rows = []
+    for o in objects:
+        members = support.get(o["label"], np.zeros(0, dtype=int))
+        has = len(members) > 0
+        rows.append([float(logit(np.array(o["score"]))),
+                     float(logit(np.array(probs[members].sum()))) if has else 0.0, float(has)])
+    return np.array(rows, dtype=np.float64).reshape(len(objects), len(AGREEMENT_FEATURES))
+
+
 def assess(
     objects: list[dict], tags: list[dict], config: DetectorConfig, probs: np.ndarray | None = None
 ) -> list[dict]:
     """Calibrate object scores, apply (per-class) minimum scores, then the cross-checks against
     the whole-image tagger (``tags``) and classifier (``probs``, ImageNet, when present)."""
-    if config.calibration is not None and objects:
+    if config.agreement is not None and probs is not None and objects:
+        calibrated = config.agreement(agreement_features(objects, probs))
+        objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
+    elif config.calibration is not None and objects:
         calibrated = config.calibration(np.array([o["score"] for o in objects]))
         objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
     floors = dict(config.class_min_scores)
@@ -421,6 +450,8 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
         threshold=o.detection_threshold, max_objects=o.max_objects, min_score=o.min_score,
         class_min_scores=class_min_scores(o.detection_class_min_scores),
         calibration=calibration.for_source(o.calibration, f"detector:{o.detector}"),
+        agreement=agreement if isinstance(agreement := calibration.load(o.calibration).get(
+            f"detector:{o.detector}:agreement"), calibration.Logistic) else None,
         cross_check=not o.no_detection_cross_check, size=o.detector_size, device=o.device,
         torch_threads=o.torch_threads,
         num_workers=num_workers,

@@ -1,10 +1,14 @@
-"""Tagger stage: backbone output -> scored tags (source "tagger").
+"""Tagger stage: backbone output -> scored tags (source "tagger"), decoded over WordNet.
 
-The embedded tagger turns the backbone's ImageNet-1k head into everyday tags: each class
-contributes its own name and its group tags (tabby, tiger cat, Persian... -> "cat"), and a
-tag's score is the summed probability of its (at most 5 most likely) classes, so a group is
-as likely as its members together. The table ships as data (transforms/data/imagenet_tags.json). Scores are
-then calibrated (transforms/calibration.py) so ``min_score`` is an estimated chance of being right.
+The embedded tagger turns the backbone's ImageNet-1k head into everyday tags by decoding over
+the WordNet hierarchy the 1000 classes sit in (transforms/data/imagenet_tags.json): every node
+with a word people use (orange, citrus, fruit; dog, mammal, animal) scores the summed
+probability of the classes below it. A calibrated logistic model (transforms/calibration.py,
+fitted on labelled photos by ``pipeline.quality --fit``) turns each node's evidence into the
+chance it is right: its summed probability, its size, how much of it one class carries and how
+sure the classifier is overall. So mass spread over many sibling breeds (a donkey seen as
+twenty dogs) says "mammal", not "dog", and an orange says "orange" as well as "fruit". The
+tagger writes every node whose chance reaches ``--min_score``, most specific first.
 """
 
 from __future__ import annotations
@@ -52,65 +56,74 @@ def group_scores(probs: np.ndarray, membership: np.ndarray, top_m: int = TOP_MEM
     return np.minimum(out, 1.0)
 
 
-class ImageNetTagTable:
-    """Dense class->tag membership matrix: tag scores = group_scores(probs, matrix)."""
+CANDIDATE_FLOOR = 0.02  # nodes with less summed probability are never candidates
+HIERARCHY_KEY = "tagger:imagenet_hierarchy"
+FEATURES = ("logit_score", "log_size", "share", "logit_top")  # the calibrator's inputs, in order
 
-    def __init__(self, classes: list[str], groups: dict[str, list[int]]):
-        names = sorted(set(classes) | set(groups))
-        column = {name: j for j, name in enumerate(names)}
-        matrix = np.zeros((len(classes), len(names)), dtype=np.float32)
+
+class ImageNetTagTable:
+    """Dense class->tag membership matrix over every tag word: a class's own name, the everyday
+    groups and the named WordNet nodes; a word's score is the summed probability of its classes."""
+
+    def __init__(self, classes: list[str], groups: dict[str, list[int]], nodes: dict[str, list[int]] | None = None):
+        below: dict[str, set[int]] = {}
         for i, name in enumerate(classes):
-            matrix[i, column[name]] = 1.0
-        for tag, members in groups.items():
-            matrix[members, column[tag]] = 1.0
+            below.setdefault(name, set()).add(i)
+        for table in (groups, nodes or {}):
+            for tag, members in table.items():
+                below.setdefault(tag, set()).update(members)
+        names = sorted(below)
+        matrix = np.zeros((len(classes), len(names)), dtype=np.float32)
+        for j, name in enumerate(names):
+            matrix[sorted(below[name]), j] = 1.0
         self.names = names
         self.matrix = matrix
+        self.members = [np.array(sorted(below[name])) for name in names]
+        self.size = matrix.sum(0)
         self.is_group = np.array([name in groups for name in names])
-        self._column = column
+        self._column = {name: j for j, name in enumerate(names)}
 
     @classmethod
     @functools.lru_cache(maxsize=1)
     def embedded(cls) -> ImageNetTagTable:
         data = imagenet_table_data()
-        return cls(data["classes"], {k: list(v) for k, v in data["groups"].items()})
+        nodes = {word: node["members"] for word, node in data.get("nodes", {}).items()}
+        return cls(data["classes"], {k: list(v) for k, v in data["groups"].items()}, nodes)
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
-        return group_scores(probs, self.matrix)
+        """[batch, names]: each word's summed class probability."""
+        return np.minimum(probs @ self.matrix, 1.0)
 
-    def calibrated(self, probs: np.ndarray, source: str) -> np.ndarray:
-        """Tag scores mapped to the chance of being right, class names and group names apart:
-        at the same score a specific class ("daisy") is wrong more often than its group ("flower")."""
-        scores = self.scores(probs)
-        for kind, mask in (("class", ~self.is_group), ("group", self.is_group)):
-            platt = calibration.for_source(source, f"{CALIBRATION_KEY}:{kind}")
-            if platt is not None:
-                scores[:, mask] = platt(scores[:, mask])
-        return scores
+    def candidates(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, columns, raw scores, features in FEATURES order) of every word scoring at least
+        CANDIDATE_FLOOR on each image."""
+        scores = group_scores(probs, self.matrix)
+        rows, cols = np.nonzero(scores >= CANDIDATE_FLOOR)
+        raw = scores[rows, cols]
+        top = np.array([probs[r, self.members[c]].max() for r, c in zip(rows, cols, strict=True)], dtype=np.float64)
+        features = np.column_stack([calibration.logit(raw), np.log(self.size[cols]),
+                                    top / np.maximum(raw, 1e-9), calibration.logit(probs.max(1)[rows])])
+        return rows, cols, raw, features
+
+    def decode(self, probs: np.ndarray, source: str, top_k: int, min_score: float) -> list[list[dict]]:
+        """Per image: the words whose chance of being right reaches ``min_score`` (raw summed
+        probability when the calibration table has no hierarchy model), at most ``top_k``,
+        the most specific first."""
+        rows, cols, raw, features = self.candidates(probs)
+        model = calibration.load(source).get(HIERARCHY_KEY)
+        chance = model(features) if isinstance(model, calibration.Logistic) else raw
+        out: list[list[dict]] = [[] for _ in range(len(probs))]
+        for r, c, p in zip(rows, cols, chance, strict=True):
+            if p >= min_score:
+                out[r].append({"name": self.names[c], "score": float(p), "source": "tagger", "origin": None})
+        size = {name: self.size[j] for name, j in self._column.items()}
+        return [sorted(tags, key=lambda t: (size[t["name"]], -t["score"]))[:top_k] for tags in out]
 
     def support(self, probs: np.ndarray, name: str) -> float | None:
         """One image's score for a tag name, or None when the table has no such tag."""
         if name not in self._column:
             return None
         return float(group_scores(probs[None], self.matrix[:, [self._column[name]]])[0, 0])
-
-
-def top_tags(
-    scores: np.ndarray, names: list[str], top_k: int, min_score: float, source: str = "tagger"
-) -> list[list[dict]]:
-    """Per row: the ``top_k`` names scoring at least ``min_score``, best first, as tag structs."""
-    k = min(top_k, scores.shape[1])
-    idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    out = []
-    for row, cand in zip(scores, idx, strict=True):
-        cand = cand[np.argsort(-row[cand], kind="stable")]
-        out.append(
-            [
-                {"name": names[j], "score": float(row[j]), "source": source, "origin": None}
-                for j in cand
-                if row[j] >= min_score
-            ]
-        )
-    return out
 
 
 class ImageNetTaggerHandler(ElementModelHandler):
@@ -124,12 +137,12 @@ class ImageNetTaggerHandler(ElementModelHandler):
     def infer(self, batch: list[Element], model: ImageNetTagTable) -> list[Element]:
         if any("imagenet_probs" not in e for e in batch):
             raise ValueError("the imagenet tagger needs a backbone with an ImageNet head")
-        scores = model.calibrated(np.stack([e["imagenet_probs"] for e in batch]), self._config.calibration)
-        tags = top_tags(scores, model.names, self._config.top_k, self._config.min_score)
+        tags = model.decode(np.stack([e["imagenet_probs"] for e in batch]), self._config.calibration,
+                            self._config.top_k, self._config.min_score)
         return [with_fields(e, tags=t) for e, t in zip(batch, tags, strict=True)]
 
     def model_version(self) -> str:
-        return "imagenet_tags@v1"
+        return "imagenet_hierarchy@v2"
 
 
 # --- registration -----------------------------------------------------------------------------
