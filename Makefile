@@ -32,7 +32,7 @@ test: setup
 
 quality: setup
 	$(BIN)/python -m pipeline.quality
-	$(BIN)/python -m pipeline.photo_set --split report
+	$(BIN)/python -m pipeline.quality.photo_set --split report
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py

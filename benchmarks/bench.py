@@ -93,9 +93,9 @@ def run_floor(paths: list[str], extra: tuple[str, ...] = ()) -> dict:
     """Decode plus every enabled stage of the registry alone, at the batch each declares
     (``bench_batch``), on pre-loaded bytes: the compute the job cannot go below."""
     from pipeline.options import decode_config
-    from transforms.decode import decode_image
-    from transforms.stage import enabled
-    from transforms.threads import worker_threads
+    from transforms.core.registry import enabled
+    from transforms.core.threads import worker_threads
+    from transforms.ingest.decode import decode_image
 
     o = job_options(extra)
     handlers = enabled(o)
@@ -227,7 +227,7 @@ def _naive_detector():
     """The job's YOLOX pre- and post-processing over a session with onnxruntime's defaults."""
     import onnxruntime as ort
 
-    from transforms.detect import DetectorConfig, _Yolox, yolox_path
+    from transforms.stages.detector import DetectorConfig, _Yolox, yolox_path
 
     detector = _Yolox(DetectorConfig())
     detector.session = ort.InferenceSession(yolox_path(DetectorConfig()), providers=["CPUExecutionProvider"])
@@ -239,9 +239,9 @@ def run_floor_before(paths: list[str]) -> dict:
     session): the backbone on torch (bf16 autocast where the CPU has native bf16, else fp32),
     and YOLOX with all of the worker's threads inside each image and onnxruntime's default
     spin-waiting, one image after another."""
-    import transforms.detect as detect
-    import transforms.features as features
-    from transforms.threads import worker_threads
+    import transforms.stages.backbone as features
+    import transforms.stages.detector as detect
+    from transforms.core.threads import worker_threads
 
     session_options = detect.onnx_session_options
     detect.onnx_session_options = lambda threads=1, spinning=False: session_options(worker_threads(), spinning=True)
@@ -299,7 +299,7 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    from transforms.features import cpu_has_native_bf16
+    from transforms.stages.backbone import cpu_has_native_bf16
 
     return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, "
             f"native bf16: {cpu_has_native_bf16()}")

@@ -2,10 +2,10 @@
 
     .venv/bin/python benchmarks/cpu_paths.py [--repeats 15]
 
-On the bundled real photos (transforms/samples.py), with the worker's threads:
+On the bundled real photos (transforms/knowledge/samples.py), with the worker's threads:
 - backbone (EfficientNet-Lite0, batch 8): torch fp32, torch bf16 autocast, onnxruntime fp32 and
-  static int8 (the product's paths, transforms/backbone_onnx.py), the onnxruntime ones both
-  with all threads inside one run and split across images (transforms/threads.py); int8's
+  static int8 (the product's paths, transforms/stages/backbone_onnx.py), the onnxruntime ones both
+  with all threads inside one run and split across images (transforms/core/threads.py); int8's
   top-5 agreement and largest probability shift against fp32 on the held-out photos.
 - detector (YOLOX-Nano, 416 px): all threads inside one image vs one thread per image with
   images side by side; a static int8 graph (opset raised to 13 for per-channel weights, the
@@ -38,8 +38,8 @@ def ms_per_image(fn, n_images: int, repeats: int) -> float:
 
 
 def backbone(repeats: int, threads: int) -> None:
-    from transforms import backbone_onnx as bo
-    from transforms.features import BackboneConfig, _Backbone, _calibration_crops, load_backbone
+    from transforms.stages import backbone_onnx as bo
+    from transforms.stages.backbone import BackboneConfig, _Backbone, _calibration_crops, load_backbone
 
     photos = bo.int8_photos()
     assert photos is not None, bo.NO_INT8_PHOTOS
@@ -69,7 +69,7 @@ def backbone(repeats: int, threads: int) -> None:
 
 
 def _detections(session, x):
-    from transforms.detect import decode_yolox, nms
+    from transforms.stages.detector import decode_yolox, nms
 
     boxes, scores, labels = decode_yolox(session.run(None, {"images": x})[0][0], 0.35)
     keep = nms(boxes, scores, labels, 0.45)
@@ -90,11 +90,11 @@ def detector(repeats: int, threads: int) -> None:
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from PIL import Image
 
-    from transforms.backbone_onnx import CALIBRATION_PHOTOS, session
-    from transforms.decode import DecodeConfig, decode_image
-    from transforms.detect import DetectorConfig, letterbox, yolox_path
-    from transforms.samples import sample_photos
-    from transforms.threads import parallel_map
+    from transforms.core.threads import parallel_map
+    from transforms.ingest.decode import DecodeConfig, decode_image
+    from transforms.knowledge.samples import sample_photos
+    from transforms.stages.backbone_onnx import CALIBRATION_PHOTOS, session
+    from transforms.stages.detector import DetectorConfig, letterbox, yolox_path
 
     def prep(image):
         canvas, _ = letterbox(image)
@@ -149,7 +149,7 @@ def detector(repeats: int, threads: int) -> None:
 
 
 def main() -> None:
-    from transforms.threads import worker_threads
+    from transforms.core.threads import worker_threads
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=15)

@@ -135,7 +135,7 @@ def photo_bodies() -> list[bytes]:
     from PIL import Image
 
     sys.path.insert(0, str(ROOT))
-    from transforms.samples import sample_photos
+    from transforms.knowledge.samples import sample_photos
 
     out = []
     for path in sample_photos().values():

@@ -24,15 +24,15 @@ sys.path.insert(0, str(ROOT))
 # innermost matching frame wins; the file name decides
 STAGES = (
     ("import / start-up", ("<frozen importlib", "importlib/")),
-    ("decode", ("transforms/decode.py",)),
-    ("fingerprint", ("transforms/fingerprint.py",)),
-    ("backbone", ("transforms/features.py", "transforms/backbone_onnx.py")),
-    ("tagger", ("transforms/tagger.py",)),
-    ("detector", ("transforms/detect.py",)),
-    ("expansion", ("transforms/expand.py",)),
-    ("zero_shot", ("transforms/zero_shot.py",)),
-    ("read / fetch", ("transforms/read.py", "transforms/fetch.py", "transforms/http_client.py")),
-    ("write", ("transforms/write.py", "pyarrow/")),
+    ("decode", ("transforms/ingest/decode.py",)),
+    ("fingerprint", ("transforms/stages/fingerprint.py",)),
+    ("backbone", ("transforms/stages/backbone.py", "transforms/stages/backbone_onnx.py")),
+    ("tagger", ("transforms/stages/tagger.py",)),
+    ("detector", ("transforms/stages/detector.py",)),
+    ("expansion", ("transforms/stages/expansion.py",)),
+    ("zero_shot", ("transforms/stages/zero_shot.py",)),
+    ("read / fetch", ("transforms/ingest/read.py", "transforms/ingest/fetch.py", "transforms/ingest/http_client.py")),
+    ("write", ("transforms/output/write.py", "pyarrow/")),
     ("beam (runner, batching, coders)", ("apache_beam/",)),
 )
 

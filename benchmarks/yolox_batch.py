@@ -41,9 +41,9 @@ def dynamic_batch(path: str) -> bytes:
 def main() -> None:
     import onnxruntime as ort
 
-    from transforms.decode import DecodeConfig, decode_image
-    from transforms.detect import DetectorConfig, letterbox, yolox_path
-    from transforms.samples import sample_photos
+    from transforms.ingest.decode import DecodeConfig, decode_image
+    from transforms.knowledge.samples import sample_photos
+    from transforms.stages.detector import DetectorConfig, letterbox, yolox_path
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)

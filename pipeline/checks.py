@@ -8,12 +8,18 @@ run with defaults and exit 0); here every flag must belong to this project or to
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.artifacts import exists
+from transforms.core.artifacts import exists
 
 BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
+
+
+def unknown_option(flag: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
+    return f"unknown option {flag}" + (f"; did you mean {close[0]}?" if close else " (see --help)")
 
 
 class LaunchError(Exception):
@@ -50,8 +56,6 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
         _, unknown = extra.parse_known_args(unknown)
     flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-")]
     if flags:
-        from pipeline.commands import unknown_option
-
         known = [s for p in (_beam_parser(), extra) if p is not None for a in p._actions for s in a.option_strings]
         raise LaunchError(unknown_option(flags[0], known))
 
@@ -78,7 +82,7 @@ def check_image_options(o) -> None:
     """What every image job shares: input/output, fetching, decoding, backbone."""
     if not o.input or not o.output:
         raise LaunchError("--input and --output are required (see --help)")
-    from transforms.read import check_header, check_not_empty, first_match, input_kind
+    from transforms.ingest.read import check_header, check_not_empty, first_match, input_kind
 
     try:
         first = first_match(o.input)
@@ -104,7 +108,7 @@ def check_image_options(o) -> None:
             raise LaunchError(f"{option} must be > 0 seconds, got {value}")
     need_file("--backbone_weights", o.backbone_weights)
     if o.precision == "int8":
-        from transforms import backbone_onnx
+        from transforms.stages import backbone_onnx
 
         if o.device == "cuda":
             raise LaunchError(backbone_onnx.INT8_ON_GPU)
@@ -127,7 +131,7 @@ def check_tag_options(o) -> None:
         in_unit_range(f"--{option}", getattr(o, option))
     if o.expansion_vocab_size is not None:
         at_least("--expansion_vocab_size", o.expansion_vocab_size, 1)
-    from transforms.detect import class_min_scores
+    from transforms.stages.detector import class_min_scores
 
     try:
         class_min_scores(o.detection_class_min_scores)
@@ -139,14 +143,14 @@ def check_tag_options(o) -> None:
     need_file("--word_vectors", o.word_vectors, {"glove-6b-50d"})
     need_file("--calibration", o.calibration)
     if o.tagger_model:
-        from transforms.artifacts import join
+        from transforms.core.artifacts import join
 
         need_file("--tagger_model", join(o.tagger_model, "config.json"))
     if o.zero_shot_method == "fast0tag" and not o.tagger_model:
         raise LaunchError("--zero_shot_method fast0tag needs --tagger_model (a model trained with a mapping)")
     if o.vocabulary:
         need_file("--vocabulary", o.vocabulary)
-        from transforms.zero_shot import read_vocabulary
+        from transforms.stages.zero_shot import read_vocabulary
 
         try:
             read_vocabulary(o.vocabulary)

@@ -18,11 +18,11 @@ import sys
 
 COMMANDS = {
     "tag": ("pipeline.tag", "run", "Tag images in bulk: tags, objects, zero-shot words, Parquet out."),
-    "extract-features": ("pipeline.extract_features", "run", "Backbone features of a labelled dataset."),
-    "train": ("pipeline.train", "main", "Train TaggerNet on extracted features."),
-    "evaluate": ("pipeline.evaluate", "main", "Evaluate a model (test split, or zero-shot ZS/GZS)."),
+    "extract-features": ("pipeline.training.extract_features", "run", "Backbone features of a labelled dataset."),
+    "train": ("pipeline.training.train", "main", "Train TaggerNet on extracted features."),
+    "evaluate": ("pipeline.training.evaluate", "main", "Evaluate a model (test split, or zero-shot ZS/GZS)."),
     "report": ("pipeline.report", "main", "Write the HTML contact sheet of a run."),
-    "quality": ("pipeline.quality", "main", "Precision and recall per tag source on labelled photos."),
+    "quality": ("pipeline.quality.command", "main", "Precision and recall per tag source on labelled photos."),
     "demo": ("pipeline.demo", "main", "Tag the real photos that ship with the dev packages."),
 }
 

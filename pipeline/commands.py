@@ -6,11 +6,11 @@ one line with no traceback, before any work.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 
-from transforms.vectors import EMBEDDED as WORD_VECTORS
+from pipeline.checks import unknown_option
+from transforms.knowledge.vectors import EMBEDDED as WORD_VECTORS
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -40,11 +40,6 @@ class Parser(argparse.ArgumentParser):
 
     def flags(self) -> list[str]:
         return [s for a in self._actions for s in a.option_strings]
-
-
-def unknown_option(flag: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
-    return f"unknown option {flag}" + (f"; did you mean {close[0]}?" if close else " (see --help)")
 
 
 def refuse(prog: str, message: str) -> SystemExit:
@@ -162,7 +157,7 @@ def check_report(args: argparse.Namespace) -> None:
     html_dir = os.path.dirname(os.path.abspath(args.html)) if "://" not in args.html else ""
     if html_dir and not os.path.isdir(html_dir):
         raise refuse(prog, f"--html: no such folder: {html_dir}")
-    from transforms import runs
+    from transforms.output import runs
 
     try:
         if not runs.read_manifests(args.input):
@@ -199,7 +194,7 @@ class FeatureOptions:
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        from transforms.datasets import LABEL_SETS
+        from pipeline.training.datasets import LABEL_SETS
 
         g = parser.add_argument_group("dataset")
         g.add_argument("--dataset", choices=("mirflickr", "list"), default="mirflickr",

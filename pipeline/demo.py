@@ -12,9 +12,9 @@ import sys
 import pyarrow.parquet as pq
 
 from pipeline import report, tag
-from transforms import runs
-from transforms.records import ERRORS
-from transforms.samples import sample_photos
+from transforms.core.records import ERRORS
+from transforms.knowledge.samples import sample_photos
+from transforms.output import runs
 
 
 def write_input_list(output: str) -> str:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = commands.demo_parser()
     args, beam_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     input_list = write_input_list(args.output)
-    from pipeline.quality import vocabulary_path  # the everyday vocabulary: zero-shot tags too
+    from pipeline.quality.key import vocabulary_path  # the everyday vocabulary: zero-shot tags too
 
     tag.run(["--input", input_list, "--output", args.output, "--overwrite", "--allow_local_paths", "--vocabulary", vocabulary_path(), *beam_args])
     print()

@@ -2,7 +2,7 @@
 
 Only wiring lives here. The model stages, their order, what they need from the decoder, when
 heavy fields are dropped and which columns they add all come from the stage registry
-(transforms/stage.py, transforms/stages.py).
+(transforms/core/registry.py, transforms/stages.py).
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import options as opt
-from transforms import progress, runs
-from transforms.backfill import CarryErrors, SkipExisting
-from transforms.decode import DecodeBatch
-from transforms.fetch import FetchWindow
-from transforms.read import ReadUris
-from transforms.records import ERRORS, NAMESPACE, Element, to_tags_row
-from transforms.stage import PIXELS, Stage, columns, enabled, needed_after, tags_schema
-from transforms.threads import worker_threads
-from transforms.write import SplitFailures, WriteOutputs
+from transforms.core import progress
+from transforms.core.records import ERRORS, NAMESPACE, Element, to_tags_row
+from transforms.core.registry import PIXELS, Stage, columns, enabled, needed_after, tags_schema
+from transforms.core.threads import worker_threads
+from transforms.ingest.decode import DecodeBatch
+from transforms.ingest.fetch import FetchWindow
+from transforms.ingest.read import ReadUris
+from transforms.output import runs
+from transforms.output.backfill import CarryErrors, SkipExisting
+from transforms.output.write import SplitFailures, WriteOutputs
 
 INTERMEDIATE = (*PIXELS, "features", "imagenet_probs", "label_scores")  # never written out
 

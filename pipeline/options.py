@@ -3,7 +3,7 @@
 Beam parses every PipelineOptions subclass into one namespace, so each flag is defined
 once: ImageOptions holds what every image job shares (input/output, fetching, decoding, and
 the backbone stage's options); TagOptions adds every other registered stage's options, which
-each stage declares in its own module (transforms/stage.py).
+each stage declares in its own module (transforms/core/registry.py).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms import access
-from transforms.access import AccessPolicy
-from transforms.decode import DecodeConfig
-from transforms.http_client import HttpConfig
-from transforms.stage import add_options as add_stage_options
-from transforms.stage import reads_data, working_size
-from transforms.write import CODECS as PARQUET_CODECS
+from transforms.core.registry import add_options as add_stage_options
+from transforms.core.registry import reads_data, working_size
+from transforms.ingest import access
+from transforms.ingest.access import AccessPolicy
+from transforms.ingest.decode import DecodeConfig
+from transforms.ingest.http_client import HttpConfig
+from transforms.output.write import CODECS as PARQUET_CODECS
 
 
 def flag(value: str) -> bool:
@@ -172,7 +172,7 @@ def http_config(o: ImageOptions) -> HttpConfig:
 
 
 def access_policy(o) -> AccessPolicy:
-    from transforms.read import input_kind
+    from transforms.ingest.read import input_kind
 
     pattern = o.input or ""
     is_glob = input_kind(pattern) in ("glob", "directory")

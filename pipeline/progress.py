@@ -2,7 +2,7 @@
 
     [progress] 0:01:05  read 1234/2000  done 1000 (tagged 950, failed 50: fetch.not_found 40)  15.2 img/s  ETA 0:00:50
 
-The workers count through transforms/progress.py into a temporary directory; this thread sums
+The workers count through transforms/core/progress.py into a temporary directory; this thread sums
 their files. The input count (for the ETA) is known when INPUT is a local list or a local glob.
 """
 
@@ -18,8 +18,8 @@ import threading
 import time
 from collections import Counter
 
-from transforms import progress
-from transforms.read import directory_images, input_kind
+from transforms.core import progress
+from transforms.ingest.read import directory_images, input_kind
 
 
 def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | None:

@@ -7,7 +7,7 @@ keeps a reservoir sample of --sample images, so huge outputs need little memory.
 sampled image with its tags coloured by source and its detector boxes, filters by tag and by
 source, a tag frequency chart, the dead letters grouped by error_type with example URIs, and,
 with --model, the training curves and validation metrics of a TaggerNet model directory, with
---evaluation, the test (or zero-shot ZS/GZS) metrics written by pipeline.evaluate.
+--evaluation, the test (or zero-shot ZS/GZS) metrics written by pipeline.training.evaluate.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
-from transforms import runs
-from transforms.artifacts import join, read_bytes, write_bytes
-from transforms.decode import DecodeConfig, decode_image
-from transforms.fetch import fetch_file, uri_kind
-from transforms.http_client import HttpConfig, HttpFetcher
-from transforms.records import ERRORS, StageError, sources_of
-from transforms.stage import colours, tag_sources
+from transforms.core.artifacts import join, read_bytes, write_bytes
+from transforms.core.records import ERRORS, StageError, sources_of
+from transforms.core.registry import colours, tag_sources
+from transforms.ingest.decode import DecodeConfig, decode_image
+from transforms.ingest.fetch import fetch_file, uri_kind
+from transforms.ingest.http_client import HttpConfig, HttpFetcher
+from transforms.output import runs
 
 OTHER = "#555"  # a tag source no registered stage declares (e.g. a newer run's)
 PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(

@@ -1,7 +1,7 @@
 """What a job may do with its --output: launch checks, the lock, recovery and the run's plan.
 
 Order at launch: every check that can refuse runs first and writes nothing; then the lock is
-taken, a killed run's half-done commit is rolled forward (transforms/runs.py), and the run's
+taken, a killed run's half-done commit is rolled forward (transforms/output/runs.py), and the run's
 manifest is planned. The lock is released when the run ends, however it ends.
 """
 
@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterator
 
 from pipeline.checks import LaunchError
-from transforms import output_lock, runs
-from transforms.artifacts import exists
+from transforms.core.artifacts import exists
+from transforms.output import lock as output_lock
+from transforms.output import runs
 
 log = logging.getLogger(__name__)
 GLOB_CHARS = "*?[]{}"

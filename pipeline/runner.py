@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
-from transforms.records import NAMESPACE
+from transforms.core.records import NAMESPACE
 
 
 def is_local(options: PipelineOptions) -> bool:
@@ -277,7 +277,7 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
     inputs exceeds --max_error_rate."""
     from pipeline.progress import Reporter, estimate_inputs
     from pipeline.run_output import open_run
-    from transforms import output_lock
+    from transforms.output import lock as output_lock
 
     o = options.view_as(RunOptions)
     with open_run(job_options, tables) as manifest:

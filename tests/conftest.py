@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.samples import sample_photos
+from transforms.knowledge.samples import sample_photos
 
 # Keep any Google client from probing the network for credentials or metadata.
 os.environ.setdefault("NO_GCE_CHECK", "true")
@@ -33,7 +33,7 @@ def photos() -> dict[str, Path]:
 
 def read_table(output: str | Path, table: str) -> pa.Table:
     """A table as its folder reads (OUTPUT/<table>/), checked against the run manifests."""
-    from transforms import runs
+    from transforms.output import runs
 
     files = sorted(runs.committed_files(str(output), table))
     assert files, f"no committed {table} files under {output}"
@@ -182,7 +182,7 @@ def with_headers(body: bytes, headers: dict, content_type: str = "image/jpeg"):
 
 def publish(output: str | Path, tables: dict[str, pa.Table], run_id: str = "20260101T000000Z-test00") -> None:
     """Write tables as one committed run of ``output``, as the job would have."""
-    from transforms import runs
+    from transforms.output import runs
 
     manifest = runs.Manifest(run_id=run_id, mode="new", status="committed", tables=tuple(tables))
     for table, rows in tables.items():

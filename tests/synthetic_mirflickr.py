@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from transforms.datasets import ANNOTATED_24
+from pipeline.training.datasets import ANNOTATED_24
 
 BACKGROUNDS = {
     "sky": ((90, 150, 235), (190, 220, 250)),

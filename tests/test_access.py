@@ -1,4 +1,4 @@
-"""Untrusted lists: which URIs a job may read (transforms/access.py), unit by unit and through
+"""Untrusted lists: which URIs a job may read (transforms/ingest/access.py), unit by unit and through
 the whole job."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 
 from pipeline import tag
 from tests.conftest import read_table
-from transforms.access import AccessPolicy, policy, scheme_of
-from transforms.records import StageError
+from transforms.core.records import StageError
+from transforms.ingest.access import AccessPolicy, policy, scheme_of
 
 
 def _refusal(p: AccessPolicy, uri: str) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from tests.conftest import send_bytes
-from transforms.artifacts import ArtifactError, resolve, sha256_of
+from transforms.core.artifacts import ArtifactError, resolve, sha256_of
 
 
 def test_local_path_with_and_without_checksum(tmp_path):
@@ -42,7 +42,7 @@ def test_http_download_is_cached_and_verified(tmp_path, http_server, monkeypatch
 
 
 def test_cache_honours_xdg_cache_home(tmp_path, monkeypatch):
-    from transforms.artifacts import cache_dir
+    from transforms.core.artifacts import cache_dir
 
     monkeypatch.delenv("IMAGE_TAGGER_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

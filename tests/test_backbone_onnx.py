@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from transforms import backbone_onnx as bo
-from transforms.features import BackboneConfig, _Backbone, _calibration_crops, load_backbone
+from transforms.stages import backbone_onnx as bo
+from transforms.stages.backbone import BackboneConfig, _Backbone, _calibration_crops, load_backbone
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_auto_keeps_fp32_unless_another_path_is_clearly_faster():
 
 
 def test_auto_logs_its_choice_and_tells_the_fp32_classes(caplog, photos, pixels):
-    with caplog.at_level(logging.INFO, logger="transforms.features"):
+    with caplog.at_level(logging.INFO, logger="transforms.stages.backbone"):
         model = load_backbone(BackboneConfig(precision="auto", device="cpu"))
     assert "backbone int8 guard on" in caplog.text and "backbone --precision auto:" in caplog.text
     fp32 = load_backbone(BackboneConfig(precision="fp32", device="cpu"))
@@ -107,7 +107,7 @@ def test_auto_falls_back_when_int8_or_the_export_fails(monkeypatch, caplog):
         raise RuntimeError("quantizer exploded")
 
     monkeypatch.setattr(bo, "quantize", broken)
-    with caplog.at_level(logging.INFO, logger="transforms.features"):
+    with caplog.at_level(logging.INFO, logger="transforms.stages.backbone"):
         model = load_backbone(BackboneConfig(precision="auto", device="cpu"))
     assert "int8 quantization failed (RuntimeError: quantizer exploded)" in caplog.text
     assert getattr(model, "precision", None) in ("fp32", "bf16")
@@ -127,7 +127,7 @@ def test_resnet50_takes_the_same_paths(pixels):
 
 
 def test_int8_calibrates_on_the_tune_half_of_the_quality_key_only():
-    from pipeline.quality import load_key
+    from pipeline.quality.key import load_key
 
     tune = {n for n, p in load_key()["photos"].items() if p["split"] == "tune"}
     assert set(bo.CALIBRATION_PHOTOS) == tune, "int8 must never be calibrated on a report photo"

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from pipeline.calibrate import fit
+from pipeline.quality.calibrate import fit
 
 
 def test_refit_reproduces_the_shipped_calibration(tmp_path):

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from transforms import calibration
-from transforms.calibration import Logistic, Platt, standardise_rows
+from transforms.knowledge import calibration
+from transforms.knowledge.calibration import Logistic, Platt, standardise_rows
 
 
 def test_platt_is_monotone_and_logit_identity_at_a1_b0():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import extract_features, tag
+from pipeline import tag
+from pipeline.training import extract_features
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""No run, crash or kill at any instant loses a row an earlier run wrote (transforms/runs.py).
+"""No run, crash or kill at any instant loses a row an earlier run wrote (transforms/output/runs.py).
 
 The real job runs in a subprocess and is killed with SIGKILL: at every named step of its commit
 (inside the rename window included) and at 50 random instants; after each kill, every row of
@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from transforms import runs
-from transforms.records import image_id_for
+from transforms.core.records import image_id_for
+from transforms.output import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from pipeline.training.datasets import assign_split, read_labelled_list, read_mirflickr
 from tests.synthetic_mirflickr import make_dataset
-from transforms.datasets import assign_split, read_labelled_list, read_mirflickr
 
 
 @pytest.fixture(scope="module")

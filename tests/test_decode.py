@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from transforms.decode import DecodeConfig, decode_image, working_scale
-from transforms.records import StageError
+from transforms.core.records import StageError
+from transforms.ingest.decode import DecodeConfig, decode_image, working_scale
 
 CFG = DecodeConfig()
 

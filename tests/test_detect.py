@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transforms.artifacts import ArtifactError, sha256_of
-from transforms.decode import DecodeConfig, decode_image
-from transforms.detect import (
+from transforms.core.artifacts import ArtifactError, sha256_of
+from transforms.core.records import new_element
+from transforms.handlers.detector import DetectorHandler
+from transforms.ingest.decode import DecodeConfig, decode_image
+from transforms.stages.detector import (
     AGREEMENT_FEATURES,
     COCO80,
     YOLOX_SHA256,
     DetectorConfig,
-    DetectorHandler,
     agreement_features,
     assess,
     coco_support,
@@ -24,7 +25,6 @@ from transforms.detect import (
     unletterbox,
     yolox_path,
 )
-from transforms.records import new_element
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_a_weak_box_that_a_confident_whole_image_tag_contradicts_is_dropped():
 
 
 def test_assess_calibrates_and_applies_class_floors_and_cross_checks():
-    from transforms.calibration import Platt
+    from transforms.knowledge.calibration import Platt
 
     config = DetectorConfig(min_score=0.5, class_min_scores=(("bird", 0.8),), calibration=Platt(1.0, 0.0))
     objs = [_obj("person", 0.6), _obj("bird", 0.7), _obj("cup", 0.45), _obj("car", 0.55)]
@@ -166,7 +166,7 @@ def test_agreement_features_say_how_much_the_whole_image_backs_the_label():
 
 
 def test_the_embedded_agreement_model_drops_a_box_the_whole_image_disagrees_with():
-    from transforms import calibration
+    from transforms.knowledge import calibration
 
     config = DetectorConfig(min_score=0.5, cross_check=False,
                             agreement=calibration.load("embedded")["detector:yolox_nano:agreement"])
@@ -182,7 +182,7 @@ def test_the_embedded_agreement_model_drops_a_box_the_whole_image_disagrees_with
 
 
 def test_a_smaller_detector_input_finds_the_same_objects_in_the_same_places(photos):
-    from transforms.detect import _Yolox
+    from transforms.stages.detector import _Yolox
 
     full_size, small = _Yolox(DetectorConfig()), _Yolox(DetectorConfig(size=320))
     assert small.config.version().endswith("@320px") and full_size.config.version() != small.config.version()

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from transforms.embed import EmbeddingHandler, build
+from transforms.handlers.embedding import EmbeddingHandler, build
 
 
 def test_embeddings_are_unit_length_float16():

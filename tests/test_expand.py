@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.expand import ExpansionConfig, ExpansionHandler, expand_tags, is_variant, stem
-from transforms.lexicon import implied_words
+from transforms.handlers.expansion import ExpansionHandler
+from transforms.knowledge.lexicon import implied_words
+from transforms.stages.expansion import ExpansionConfig, expand_tags, is_variant, stem
 
 NEAREST = ExpansionConfig(method="nearest")
 

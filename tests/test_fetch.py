@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import send_bytes
-from transforms.access import AccessPolicy
-from transforms.fetch import FetchWindow, fetch_file, uri_kind
-from transforms.http_client import HttpConfig
-from transforms.records import StageError, new_element
+from transforms.core.records import StageError, new_element
+from transforms.ingest.access import AccessPolicy
+from transforms.ingest.fetch import FetchWindow, fetch_file, uri_kind
+from transforms.ingest.http_client import HttpConfig
 
 LOCAL_TOO = AccessPolicy(frozenset({"http", "https", "file"}))
 
@@ -149,8 +149,8 @@ def test_fetch_window_stays_full_within_the_per_host_limit():
 def test_dns_is_cached_per_worker_including_failures(monkeypatch, http_server):
     import socket
 
-    from transforms import net_guard
-    from transforms.http_client import HttpFetcher
+    from transforms.ingest import net_guard
+    from transforms.ingest.http_client import HttpFetcher
 
     base, routes = http_server
     port = base.rsplit(":", 1)[1]

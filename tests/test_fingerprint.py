@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline import tag
-from transforms.fingerprint import hamming, phash
+from transforms.stages.fingerprint import hamming, phash
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

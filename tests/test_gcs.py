@@ -19,9 +19,9 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import tag
-from transforms.detect import YOLOX_SHA256, DetectorConfig, yolox_path
-from transforms.gcs_emulator import use_anonymous_gcs_if_emulated
-from transforms.vectors import load_vectors
+from tests.gcs_emulator import use_anonymous_gcs_if_emulated
+from transforms.knowledge.vectors import load_vectors
+from transforms.stages.detector import YOLOX_SHA256, DetectorConfig, yolox_path
 
 
 def _free_port() -> int:

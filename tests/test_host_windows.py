@@ -1,11 +1,11 @@
-"""Adaptive per-host concurrency (transforms/host_windows.py), alone and in the fetch window."""
+"""Adaptive per-host concurrency (transforms/ingest/host_windows.py), alone and in the fetch window."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from transforms.host_windows import START, HostWindows
+from transforms.ingest.host_windows import START, HostWindows
 
 
 def test_a_host_that_answers_well_grows_to_the_ceiling_and_no_further():
@@ -56,9 +56,9 @@ def test_the_fetch_window_learns_a_host_that_refuses_more_than_six(http_server):
     """Nothing is lost, and once the window has settled under 5% of requests get a 429."""
     from tests.conftest import send_bytes
     from tests.test_fetch import _run_window
-    from transforms.fetch import FetchWindow
-    from transforms.http_client import HttpConfig
-    from transforms.records import new_element
+    from transforms.core.records import new_element
+    from transforms.ingest.fetch import FetchWindow
+    from transforms.ingest.http_client import HttpConfig
 
     base, routes = http_server
     state = {"now": 0, "times": []}

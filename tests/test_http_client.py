@@ -17,9 +17,9 @@ from tests.conftest import (
     tls_server,
     with_headers,
 )
-from transforms import net_guard
-from transforms.http_client import HttpConfig, HttpFetcher, parse_retry_after, robots_opt_out
-from transforms.records import StageError
+from transforms.core.records import StageError
+from transforms.ingest import net_guard
+from transforms.ingest.http_client import HttpConfig, HttpFetcher, parse_retry_after, robots_opt_out
 
 FAST = HttpConfig(
     allow_private_networks=True, connect_timeout_s=2, read_timeout_s=1, total_timeout_s=4,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from transforms.detect import COCO80
-from transforms.lexicon import exclusive, imagenet_ancestor_words, implied_words, sense
-from transforms.tagger import imagenet_table_data
+from transforms.knowledge.lexicon import exclusive, imagenet_ancestor_words, implied_words, sense
+from transforms.stages.detector import COCO80
+from transforms.stages.tagger import imagenet_table_data
 
 
 def test_every_model_tag_word_has_one_sense():

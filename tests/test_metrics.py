@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, precision_score, recall_score
 
-from pipeline.metrics import (
+from pipeline.training.metrics import (
     average_precision,
     best_thresholds,
     class_and_overall,

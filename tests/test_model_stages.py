@@ -8,18 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transforms import calibration
-from transforms.decode import DecodeConfig, decode_image
-from transforms.features import BackboneConfig, BackboneHandler, center_crop_array
-from transforms.model_handler import ElementModelHandler
-from transforms.records import new_element
-from transforms.tagger import (
-    HIERARCHY_KEY,
-    ImageNetTaggerHandler,
-    ImageNetTagTable,
-    TaggerConfig,
-    group_scores,
-)
+from transforms.core.model_handler import ElementModelHandler
+from transforms.core.records import new_element
+from transforms.handlers.backbone import BackboneHandler
+from transforms.handlers.tagger import ImageNetTaggerHandler
+from transforms.ingest.decode import DecodeConfig, decode_image
+from transforms.knowledge import calibration
+from transforms.stages.backbone import BackboneConfig, center_crop_array
+from transforms.stages.tagger import HIERARCHY_KEY, ImageNetTagTable, TaggerConfig, group_scores
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +151,7 @@ def test_one_bad_element_does_not_fail_its_batch():
 def test_device_resolution_on_a_cpu_machine():
     import torch
 
-    from transforms.model_handler import resolve_device
+    from transforms.core.devices import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -190,8 +186,8 @@ def test_a_handler_that_loses_elements_fails_them_instead_of_passing_them_on():
 
 
 def test_one_threads_policy_for_every_model(monkeypatch):
-    from transforms import threads
-    from transforms.mlp_tagger import MLPTaggerConfig
+    from transforms.core import threads
+    from transforms.stages.taggernet import MLPTaggerConfig
 
     monkeypatch.setattr(threads, "available_cores", lambda: 8)
     assert threads.worker_threads(0, 1) == 8 and threads.worker_threads(0, 4) == 2
@@ -208,7 +204,7 @@ def test_one_threads_policy_for_every_model(monkeypatch):
 def test_batch_size_metric_never_pickles_the_batch(monkeypatch, photos):
     import pickle
 
-    from transforms.model_handler import ElementModelHandler
+    from transforms.core.model_handler import ElementModelHandler
 
     img, w, h = decode_image(photos["coffee"].read_bytes(), DecodeConfig())
     batch = [{**new_element("u"), "image": img, "features": np.zeros(1280, np.float32), "data": b"x" * 10}]

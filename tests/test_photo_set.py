@@ -1,4 +1,4 @@
-"""The labelled photo set (pipeline/photo_set.py): large enough to trust, split by noun, judged
+"""The labelled photo set (pipeline/quality/photo_set.py): large enough to trust, split by noun, judged
 with WordNet, and measured through the real job beside a naive classifier."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from pipeline import photo_set
+from pipeline.quality import photo_set
 
 
 @pytest.fixture(scope="module")

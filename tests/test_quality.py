@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.quality import evaluate, judge, load_key
+from pipeline.quality.key import evaluate, judge, load_key
 
 
 def _t(name, source="tagger"):

@@ -17,8 +17,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipeline import tag
 from tests.conftest import read_table
-from transforms.read import ReadUris, input_kind, parse_jsonl_line, pick_uri_column
-from transforms.records import image_id_for
+from transforms.core.records import image_id_for
+from transforms.ingest.read import ReadUris, input_kind, parse_jsonl_line, pick_uri_column
 
 
 def _read(pattern: str) -> list:
@@ -202,7 +202,7 @@ def test_a_folder_means_every_image_below_it(tmp_path, photos):
 
 
 def test_long_lines_are_read_in_linear_time_and_bounded(tmp_path):
-    from transforms.read import MAX_LIST_LINE
+    from transforms.ingest.read import MAX_LIST_LINE
 
     listing = tmp_path / "in.jsonl"
     one_array = "[" + ",".join(f'{{"uri": "http://x/{i}.jpg"}}' for i in range(400_000)) + "]"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transforms.records import merge_sources, new_element, to_tags_row
+from transforms.core.records import merge_sources, new_element, to_tags_row
 
 
 def test_a_word_written_by_two_sources_is_one_tag_with_both_sources():

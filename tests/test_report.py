@@ -60,7 +60,7 @@ def test_report_is_self_contained(run, tmp_path):
 def test_model_panel_shows_curves_and_metrics(run, tmp_path):
     import json
 
-    from pipeline.train import plot_curves
+    from pipeline.training.train import plot_curves
 
     model = tmp_path / "model"
     model.mkdir()
@@ -154,7 +154,7 @@ def test_thumbnails_are_fetched_concurrently(tmp_path, photos):
     from PIL import Image
 
     from pipeline.report import build_report
-    from transforms.records import TAGS_SCHEMA
+    from transforms.core.records import TAGS_SCHEMA
 
     buf = _io.BytesIO()
     Image.open(photos["chelsea"]).convert("RGB").save(buf, "JPEG")
@@ -262,7 +262,7 @@ def test_injected_markup_stays_text_in_a_real_browser(tmp_path, http_server, pho
     import pyarrow as pa
     from selenium.webdriver.common.by import By
 
-    from transforms.records import TAGS_SCHEMA
+    from transforms.core.records import TAGS_SCHEMA
 
     base, routes = http_server
     hostile_uri = f"{base}/<script>window.__pwned=1</script>.jpg"

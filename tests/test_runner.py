@@ -12,7 +12,7 @@ from pipeline import tag
 from pipeline.progress import Reporter, estimate_inputs, line
 from pipeline.runner import check_error_rate
 from tests.conftest import read_table
-from transforms import progress
+from transforms.core import progress
 
 
 def test_a_run_of_missing_files_fails_loudly_but_writes_everything(tmp_path, photos, capsys):

@@ -1,6 +1,6 @@
 """The output as a dataset the job owns run by run: no silent overwrite, only its own files read or
-deleted, one job at a time, folders that read as one table (transforms/runs.py,
-transforms/output_lock.py, pipeline/run_output.py)."""
+deleted, one job at a time, folders that read as one table (transforms/output/runs.py,
+transforms/output/lock.py, pipeline/run_output.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import pytest
 
 from pipeline import report, tag
 from tests.conftest import read_table
-from transforms import output_lock, runs
+from transforms.output import lock as output_lock
+from transforms.output import runs
 
 FAST = ["--ingest_only", "--max_error_rate", "1"]
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.options import decode_config
-from transforms.stage import (
+from transforms.core.registry import (
     REGISTRY,
     Column,
     Stage,
@@ -24,8 +24,12 @@ from transforms.stage import (
 )
 
 
+def _off(o, num_workers=1):
+    return None
+
+
 def _stage(name, reads=(), writes=(), **kw):
-    return Stage(name=name, reads=tuple(reads), writes=tuple(writes), build=lambda o, n=1: None, **kw)
+    return Stage(name=name, reads=tuple(reads), writes=tuple(writes), build="tests.test_stage:_off", **kw)
 
 
 def test_graph_order_follows_declared_fields():
@@ -92,10 +96,10 @@ def test_every_stage_declares_a_consistent_contract():
 def test_config_defaults_match_the_command_line():
     """Defaults live once: a stage's config dataclass and its options must agree."""
     from benchmarks.bench import job_options
-    from transforms.detect import DetectorConfig
-    from transforms.expand import ExpansionConfig
-    from transforms.tagger import TaggerConfig
-    from transforms.zero_shot import ZeroShotConfig
+    from transforms.stages.detector import DetectorConfig
+    from transforms.stages.expansion import ExpansionConfig
+    from transforms.stages.tagger import TaggerConfig
+    from transforms.stages.zero_shot import ZeroShotConfig
 
     o = job_options()
     assert (ZeroShotConfig("v").top_k, ZeroShotConfig("v").min_score) == (o.zero_shot_top_k, o.min_score)

@@ -10,8 +10,8 @@ from PIL import Image
 
 from pipeline import tag
 from tests.conftest import read_table, send_bytes
-from transforms.records import ERRORS_SCHEMA, TAGS_SCHEMA, image_id_for
-from transforms.stage import tags_schema
+from transforms.core.records import ERRORS_SCHEMA, TAGS_SCHEMA, image_id_for
+from transforms.core.registry import tags_schema
 
 
 def _photo_like(width: int, height: int, seed: int) -> Image.Image:

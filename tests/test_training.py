@@ -13,7 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline import evaluate, extract_features, tag, train
+from pipeline import tag
+from pipeline.training import evaluate, extract_features, train
 from tests.conftest import read_table
 from tests.synthetic_mirflickr import make_dataset
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gensim.models import KeyedVectors
 
-from transforms.vectors import candidate_words, load_vectors, phrase_vector
+from transforms.knowledge.vectors import candidate_words, load_vectors, phrase_vector
 
 
 def _small_kv() -> KeyedVectors:

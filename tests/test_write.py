@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import tag
-from transforms.write import WriteOutputs
+from transforms.output.write import WriteOutputs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -61,7 +61,7 @@ def test_readme_queries_run_on_the_outputs(output, monkeypatch):
 
 
 def test_unknown_codec_is_refused():
-    from transforms.runs import Manifest
+    from transforms.output.runs import Manifest
 
     with pytest.raises(ValueError, match="unknown Parquet codec"):
         WriteOutputs("out", Manifest(run_id="r", mode="new"), codec="zip")

@@ -11,15 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 from gensim.models import KeyedVectors
 
-from pipeline import evaluate, tag
+from pipeline import tag
+from pipeline.training import evaluate
 from tests.conftest import read_table
-from transforms.artifacts import join, write_bytes
-from transforms.mlp_tagger import build_taggernet, save_taggernet
-from transforms.records import FEATURES_SCHEMA
-from transforms.zero_shot import (
+from transforms.core.artifacts import join, write_bytes
+from transforms.core.records import FEATURES_SCHEMA
+from transforms.handlers.zero_shot import ZeroShotHandler
+from transforms.stages.taggernet import build_taggernet, save_taggernet
+from transforms.stages.zero_shot import (
     MAPPING,
     ZeroShotConfig,
-    ZeroShotHandler,
     conse_scores,
     embed_phrases,
     normalise_rows,

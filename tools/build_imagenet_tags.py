@@ -4,7 +4,7 @@ Each class gives its own readable name, plus the everyday group tags listed belo
 (ranges follow ImageNet's WordNet order), plus ``nodes``: every WordNet ancestor of the classes
 that has a word people use (its most frequent lemma whose first noun sense it is, among the
 GloVe vocabulary's ``COMMON_RANK`` most frequent words; top nodes such as entity or artifact
-left out), with the classes below it. The tagger decodes over these nodes (transforms/tagger.py).
+left out), with the classes below it. The tagger decodes over these nodes (transforms/stages/tagger.py).
 
 Needs (only to regenerate) what tools/build_wordnet_table.py needs (Debian's wordnet-base,
 nltk, timm's imagenet_synsets.txt). Run: python tools/build_imagenet_tags.py [--timm_synsets PATH]
@@ -203,7 +203,7 @@ def build() -> dict:
 
 def hierarchy(classes: list[str]) -> dict[str, dict]:
     """Every named WordNet ancestor of the ImageNet classes: word -> {synset, members}."""
-    from transforms.vectors import load_vectors
+    from transforms.knowledge.vectors import load_vectors
 
     rank = load_vectors().key_to_index
     wn = wordnet()
@@ -247,7 +247,7 @@ def coco_support() -> dict[str, list[int]]:
     """COCO label -> the ImageNet classes whose probability agrees with a box of that label:
     the classes below the label's WordNet sense, plus the reviewed SUPPORT_ALSO; none when the
     label has no classes (the classifier then neither backs nor doubts the box)."""
-    from transforms.detect import COCO80
+    from transforms.stages.detector import COCO80
 
     wn = wordnet()
     synsets = [wn.synset_from_pos_and_offset("n", int(w[1:])) for w in timm_synsets().read_text().split()]

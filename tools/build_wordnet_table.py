@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms.detect import COCO80  # noqa: E402
+from transforms.stages.detector import COCO80  # noqa: E402
 
 # Too general (or too technical) to be a useful tag for a photo: they give no words.
 ABSTRACT = {

@@ -1,6 +1,3 @@
-"""Pipeline stages: one module per stage (read, fetch, decode, features, tagger, detect,
-zero_shot, expand, write) plus the shared pieces they use."""
-
-from transforms.gcs_emulator import use_anonymous_gcs_if_emulated
-
-use_anonymous_gcs_if_emulated()
+"""Beam transforms and model stages, by concern: core (records, the stage registry, model
+handler, threads, artifacts), ingest (read, fetch, decode), stages (one module per model
+stage), knowledge (lexicon, word vectors, calibration), output (write, backfill, runs)."""

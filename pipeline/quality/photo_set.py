@@ -1,0 +1,380 @@
+"""The labelled photo set: about 300 real photos of 100+ object nouns, judged with WordNet.
+
+    python -m pipeline.quality.photo_set [--split report|tune|all] [--show] [--json FILE]
+
+Photos come from installed packages, never from the repository: Debian's gcompris-qt-data
+(named photos of animals, tools, household things, monuments, planets and hands inside its Qt
+resource files) and the dev packages' sample photos (transforms/knowledge/samples.py). Each is labelled
+with one WordNet noun sense (pipeline/data/photo_set.json). A written tag is right when one of
+its senses is the photo's sense, a hypernym of it (cat -> feline, animal) or a hyponym of it
+(dog -> terrier), or when it is one of the few visible scene words the key lists (sky, grass...);
+a reviewed list lets labels WordNet files oddly also accept "building" (a castle, a museum),
+and another names what the photos of a noun always show besides it (a statue's pedestal).
+Photos are split into tune and report halves by noun, so no report noun ever shaped a threshold.
+
+Needs Debian's gcompris-qt-data and wordnet-base, and nltk (a dev requirement); workers need none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
+WORDNET_DIR = Path("/usr/share/wordnet")
+PHOTO_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
+MIN_PHOTO_BYTES = 3000  # smaller entries are icons
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str  # unique, e.g. gcompris/erase/gorilla
+    path: str
+    synset: str
+    split: str  # tune | report, by noun
+
+
+def key() -> dict:
+    return json.loads(resources.files("pipeline.quality").joinpath("data/photo_set.json").read_text())
+
+
+def split_of(synset: str) -> str:
+    """Half of the nouns tune, half report, fixed by the noun alone."""
+    return "tune" if hashlib.sha256(synset.encode()).digest()[0] % 2 == 0 else "report"
+
+
+def read_rcc(path: Path) -> dict[str, bytes]:
+    """Every file inside a Qt resource file (.rcc), by its path. Written by hand: the format is
+    small and documented (Qt's rcc), and no maintained Python reader exists."""
+    blob = path.read_bytes()
+    if blob[:4] != b"qres":
+        raise ValueError(f"{path} is not a Qt resource file")
+    version, tree, data, names = struct.unpack(">IIII", blob[4:20])
+    node = 22 if version >= 2 else 14
+    files: dict[str, bytes] = {}
+
+    def name(offset: int) -> str:
+        (length,) = struct.unpack(">H", blob[names + offset:names + offset + 2])
+        return blob[names + offset + 6:names + offset + 6 + 2 * length].decode("utf-16-be")
+
+    def walk(index: int, prefix: str) -> None:
+        at = tree + index * node
+        name_offset, flags = struct.unpack(">IH", blob[at:at + 6])
+        label = name(name_offset) if index else ""
+        if flags & 2:  # a directory
+            count, first = struct.unpack(">II", blob[at + 6:at + 14])
+            for child in range(first, first + count):
+                walk(child, f"{prefix}{label}/")
+            return
+        (offset,) = struct.unpack(">I", blob[at + 10:at + 14])
+        (length,) = struct.unpack(">I", blob[data + offset:data + offset + 4])
+        body = blob[data + offset + 4:data + offset + 4 + length]
+        if flags & 1:  # zlib, after a 4-byte uncompressed size
+            body = zlib.decompress(body[4:])
+        elif flags & 4:  # zstd (Qt 6): not used by these files
+            raise ValueError(f"{path}: zstd-compressed entry {prefix}{label}")
+        files[prefix + label] = body
+
+    walk(0, "")
+    return files
+
+
+def _gcompris(dest: Path) -> list[Photo]:
+    photos = []
+    for rcc, entries in key()["gcompris"].items():
+        path = RCC_DIR / rcc
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: apt-get install gcompris-qt-data")
+        files = {k: v for k, v in read_rcc(path).items()
+                 if k.lower().endswith(PHOTO_SUFFIXES) and len(v) >= MIN_PHOTO_BYTES}
+        for pattern, synset in entries.items():
+            folder, stem = pattern.split("/", 1)
+            matcher = re.compile(rf"/{re.escape(folder) if folder != '*' else '[^/]+'}/{re.escape(stem)}\d*\.\w+$")
+            for inner in sorted(k for k in files if matcher.search(k)):
+                label = f"gcompris/{rcc[:-4]}/{inner.rsplit('/', 2)[-2]}/{inner.rsplit('/', 1)[-1].rsplit('.', 1)[0]}"
+                target = dest / (label.replace("/", "__") + Path(inner).suffix)
+                target.write_bytes(files[inner])
+                photos.append(Photo(label, str(target), synset, split_of(synset)))
+    return photos
+
+
+def collect(dest: str | os.PathLike | None = None) -> list[Photo]:
+    """Write every photo of the set under ``dest`` (a temp folder by default) and label it."""
+    from transforms.knowledge.samples import sample_photos
+
+    folder = Path(dest or tempfile.mkdtemp(prefix="photo-set-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = _gcompris(folder)
+    found = sample_photos(everything=True)
+    for name, synset in key()["samples"].items():
+        if name in found:
+            photos.append(Photo(f"samples/{name}", str(found[name]), synset, split_of(synset)))
+    names = [p.name for p in photos]
+    assert len(names) == len(set(names)), "photo names are unique"
+    return photos
+
+
+@functools.lru_cache(maxsize=1)
+def wordnet():
+    """NLTK's WordNet reader over Debian's wordnet-base (as tools/build_wordnet_table.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    try:
+        from build_wordnet_table import wordnet as reader
+    finally:
+        sys.path.pop(0)
+    if not WORDNET_DIR.is_dir():
+        raise FileNotFoundError(f"{WORDNET_DIR} is missing: apt-get install wordnet-base")
+    return reader()
+
+
+@dataclass(eq=False)
+class Judge:
+    """Is a tag word right for a photo's noun sense? (module docstring)."""
+
+    extras: frozenset[str] = field(default_factory=lambda: frozenset(key()["extras"]))
+    also: dict[str, list[str]] = field(default_factory=lambda: key().get("also", {}).get("senses", {}))
+    visible: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("words", {}))
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one judge per run, a few thousand words
+    def senses(self, word: str) -> tuple[str, ...]:
+        """The product's own sense of a tag word when it has one (an ImageNet class is its
+        synset), else every WordNet noun sense of the word."""
+        from transforms.knowledge import lexicon
+
+        known = lexicon.sense(word)
+        if known is not None:
+            return (known.synset,)
+        return tuple(s.name() for s in wordnet().synsets(word.replace(" ", "_"), "n"))
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def _above(self, synset: str) -> frozenset[str]:
+        s = wordnet().synset(synset)
+        return frozenset(h.name() for path in s.hypernym_paths() for h in path)
+
+    def relation(self, word: str, label: str) -> str | None:
+        """'same', 'general' (a hypernym), 'specific' (a hyponym), 'extra', or None (wrong)."""
+        senses = self.senses(word)
+        if label in senses:
+            return "same"
+        if any(label in self._above(s) for s in senses):
+            return "specific"
+        above = self._above(label).union(*(self._above(extra) for extra in self.also.get(label, [])))
+        if any(s in above for s in senses):
+            return "general"
+        if word.lower() in self.extras:
+            return "extra"
+        shown = {s for extra in self.visible.get(label, []) for s in self.senses(extra)}
+        if any(s in shown or shown & self._above(s) for s in senses):
+            return "extra"
+        return None
+
+
+# -- the measurement -----------------------------------------------------------------------------
+BINS = 10  # reliability bins of the calibrated score
+
+
+@dataclass
+class Tally:
+    written: int = 0
+    right: int = 0
+    scored: list[tuple[float, bool]] = field(default_factory=list)  # (score, right?) of each tag
+
+    @property
+    def precision(self) -> float | None:
+        return self.right / self.written if self.written else None
+
+    def reliability(self) -> list[tuple[float, float, int]]:
+        """(mean score, share right, tags) per score bin that holds tags."""
+        bins: dict[int, list[tuple[float, bool]]] = {}
+        for score, right in self.scored:
+            bins.setdefault(min(int(score * BINS), BINS - 1), []).append((score, right))
+        return [(sum(s for s, _ in b) / len(b), sum(r for _, r in b) / len(b), len(b)) for _, b in sorted(bins.items())]
+
+    @property
+    def ece(self) -> float | None:
+        """Expected calibration error of the written tags: the tag-weighted gap between each
+        bin's mean score and its share of right tags."""
+        n = len(self.scored)
+        return sum(count * abs(mean - right) for mean, right, count in self.reliability()) / n if n else None
+
+
+@dataclass
+class Figures:
+    photos: int = 0
+    by_source: dict[str, Tally] = field(default_factory=dict)
+    named: int = 0  # the noun at its level or more specifically
+    untagged: int = 0
+    right_tags: int = 0
+    naive_top1_right: int = 0
+    naive_top1_named: int = 0
+    naive_top5_named: int = 0
+    wrong: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, float | int | None]:
+        n = max(self.photos, 1)
+        out: dict[str, float | int | None] = {"photos": self.photos}
+        for source, tally in sorted(self.by_source.items()):
+            out[f"precision.{source}"] = tally.precision
+            out[f"written.{source}"] = tally.written
+        out.update({"named_at_level": self.named / n, "untagged": self.untagged / n,
+                    "right_tags_per_photo": self.right_tags / n, "naive_top1_precision": self.naive_top1_right / n,
+                    "naive_top1_named": self.naive_top1_named / n, "naive_top5_named": self.naive_top5_named / n})
+        return out
+
+
+def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, list[str]], judge: Judge) -> Figures:
+    """Figures of the job's rows (tags by uri) and the naive classifier's top-5 class names."""
+    figures = Figures()
+    overall = figures.by_source.setdefault("overall", Tally())
+    for photo in photos:
+        figures.photos += 1
+        tags = rows.get(photo.path, {}).get("tags", [])
+        figures.untagged += not tags
+        named = False
+        for tag in tags:
+            verdict = judge.relation(tag["name"], photo.synset)
+            for source in {tag["source"], *(tag.get("sources") or [])} | {"overall"}:
+                tally = figures.by_source.setdefault(source, Tally()) if source != "overall" else overall
+                tally.written += 1
+                tally.right += verdict is not None
+                tally.scored.append((float(tag["score"]), verdict is not None))
+            figures.right_tags += verdict is not None
+            named |= verdict in ("same", "specific")
+            if verdict is None:
+                figures.wrong.append(f"{photo.name} ({photo.synset}): {tag['name']} [{tag['source']}]")
+        figures.named += named
+        top = naive.get(photo.path, [])
+        if top:
+            first = judge.relation(top[0], photo.synset)
+            figures.naive_top1_right += first is not None
+            figures.naive_top1_named += first in ("same", "specific")
+            figures.naive_top5_named += any(judge.relation(c, photo.synset) in ("same", "specific") for c in top[:5])
+    return figures
+
+
+def naive_top5(paths: list[str]) -> dict[str, list[str]]:
+    """A naive top-5 ImageNet classifier on the job's own backbone weights (fp32, centre crop)."""
+    import numpy as np
+
+    from transforms.stages.backbone import BackboneConfig, _calibration_crops, load_backbone
+    from transforms.stages.tagger import imagenet_table_data
+
+    classes = imagenet_table_data()["classes"]
+    model = load_backbone(BackboneConfig(precision="fp32", device="cpu"))
+    out = {}
+    for start in range(0, len(paths), 16):
+        chunk = paths[start:start + 16]
+        pixels = np.stack([_calibration_crops(Path(p).read_bytes())[0] for p in chunk])
+        _, probs = model(pixels)
+        assert probs is not None, "the backbone has its ImageNet head"
+        for path, row in zip(chunk, probs, strict=True):
+            out[path] = [classes[j] for j in np.argsort(-row)[:5]]
+    return out
+
+
+def run_job(photos: list[Photo], workdir: Path, extra: list[str]) -> dict[str, dict]:
+    """The default tag job over the photos (as make quality runs it); rows by uri."""
+    from pipeline.quality.key import run_preset
+
+    return run_preset(["--quiet", *extra], {p.path: p.path for p in photos}, str(workdir), [], vocabulary=False)
+
+
+# Calibration is judged on every candidate a source scores, not only on the tags it writes.
+CANDIDATES = ["--min_score", "0.02", "--top_k", "50", "--detection_threshold", "0.1"]
+
+
+def measure(workdir: str | None = None, extra: list[str] | None = None) -> dict[str, dict]:
+    """The job over every photo, and again with low floors for calibration; figures per split
+    (tune, report) and over all."""
+    folder = Path(workdir or tempfile.mkdtemp(prefix="photo-set-"))
+    photos = collect(folder / "photos")
+    rows = run_job(photos, folder / "job", extra or [])
+    candidates = run_job(photos, folder / "candidates", [*(extra or []), *CANDIDATES])
+    naive = naive_top5([p.path for p in photos])
+    judge = Judge()
+    out = {}
+    for split in ("tune", "report", "all"):
+        chosen = [p for p in photos if split == "all" or p.split == split]
+        figures = judge_rows(chosen, rows, naive, judge)
+        scored = judge_rows(chosen, candidates, {}, judge).by_source
+        out[split] = {"split": split, "nouns": len({p.synset for p in chosen}), **figures.row(),
+                      **{f"ece.{s}": t.ece for s, t in scored.items()}, "wrong": figures.wrong,
+                      "reliability": {s: t.reliability() for s, t in sorted(scored.items())}}
+    return out
+
+
+def plot_reliability(result: dict, path: str) -> None:
+    """A reliability diagram per source (share right against mean score, per bin) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", label="perfectly calibrated")
+    for source, bins in result["reliability"].items():
+        if bins:
+            ece = result[f"ece.{source}"]
+            ax.plot([b[0] for b in bins], [b[1] for b in bins], marker="o", label=f"{source} (ECE {ece:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="calibrated score (bin mean)", ylabel="share of candidates judged right",
+           title=f"Reliability, {result['split']} split ({result['photos']} photos, every candidate)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def table(result: dict) -> str:
+    def pct(v):
+        return "   -" if v is None else f"{v:.2f}"
+
+    lines = [f"split {result['split']}: {result['photos']} photos, {result['nouns']} nouns", "",
+             "| measure | this job | naive top-1 | naive top-5 |", "|---|---|---|---|"]
+    sources = sorted(k.split(".", 1)[1] for k in result if k.startswith("precision."))
+    for s in sources:
+        lines.append(f"| precision, {s} ({result[f'written.{s}']} tags) | {pct(result[f'precision.{s}'])} | "
+                     f"{pct(result['naive_top1_precision']) if s == 'overall' else ''} | |")
+    for s in sources:
+        lines.append(f"| expected calibration error, {s} (every candidate) | {pct(result.get(f'ece.{s}'))} | | |")
+    lines.append(f"| noun named at its level or below | {pct(result['named_at_level'])} | "
+                 f"{pct(result['naive_top1_named'])} | {pct(result['naive_top5_named'])} |")
+    lines.append(f"| photos with no tag | {pct(result['untagged'])} | 0.00 | |")
+    lines.append(f"| right tags per photo | {result['right_tags_per_photo']:.2f} | "
+                 f"{result['naive_top1_precision']:.2f} | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m pipeline.quality.photo_set", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--split", choices=("report", "tune", "all"), default="report", help="Photos to measure.")
+    p.add_argument("--show", action="store_true", help="List every wrong tag.")
+    p.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    p.add_argument("--workdir", default=None, help="Where photos and outputs go (default: a temp dir).")
+    p.add_argument("--reliability", default=None, help="Also draw the split's reliability diagram to this PNG.")
+    args, extra = p.parse_known_args(argv)
+    results = measure(args.workdir, extra)
+    result = results[args.split]
+    print(table(result))
+    if args.show:
+        print("\nwrong tags:\n" + "\n".join(result["wrong"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.reliability:
+        plot_reliability(result, args.reliability)
+    return results
+
+
+if __name__ == "__main__":
+    main()

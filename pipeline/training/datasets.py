@@ -1,0 +1,154 @@
+"""Labelled datasets for training: MIRFLICKR-25k in its published layout, or any labelled list.
+
+Each reader yields examples ``{"uri", "labels", "split"}`` with split in train/val/test.
+
+MIRFLICKR-25k layout (as the two official archives unpack):
+  DIR/mirflickr/im1.jpg .. im25000.jpg
+  DIR/mirflickr/meta/tags/tags1.txt ..      (user tags, one per line)
+  DIR/annotations/<label>.txt, <label>_r1.txt   (1-based image numbers; README.txt ignored)
+Label sets: ``annotated24`` (the 24 potential-label concepts), ``annotated38`` (plus the 14
+``_r1`` "relevant" subsets), ``user_tags`` (user tags used at least ``min_tag_count`` times).
+Splits follow the paper: the last ``test_fraction`` of the images by number are the test set
+(im20001..im25000 for the full set), and a deterministic ``val_fraction`` of the rest, by a
+hash of the image id, is validation.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.core.artifacts import read_bytes
+
+Example = dict
+
+ANNOTATED_24 = (
+    "animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor",
+    "lake", "male", "night", "people", "plant_life", "portrait", "river", "sea", "sky",
+    "structures", "sunset", "transport", "tree", "water",
+)  # fmt: skip
+LABEL_SETS = ("annotated24", "annotated38", "user_tags")
+SPLITS = ("train", "val", "test")
+_IMAGE = re.compile(r"im(\d+)\.jpg$")
+
+
+def _read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8", errors="replace")
+
+
+def _exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def hash_fraction(key: str) -> float:
+    """A stable number in [0, 1) from a key, for deterministic splits."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 2**32
+
+
+def assign_split(number: int, total: int, key: str, test_fraction: float, val_fraction: float) -> str:
+    if number > round(total * (1 - test_fraction)):
+        return "test"
+    return "val" if hash_fraction(key) < val_fraction else "train"
+
+
+def _annotation_dir(data_dir: str) -> str:
+    for candidate in ("annotations", "mirflickr25k_annotations_v080", ""):
+        path = FileSystems.join(data_dir, candidate) if candidate else data_dir
+        if _exists(FileSystems.join(path, "sky.txt")):
+            return path
+    raise FileNotFoundError(f"no MIRFLICKR annotations (sky.txt) under {data_dir}/annotations")
+
+
+def read_mirflickr(
+    data_dir: str,
+    label_set: str = "annotated24",
+    min_tag_count: int = 50,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.2,
+) -> list[Example]:
+    """Examples for every image of a MIRFLICKR-25k directory, labelled by ``label_set``."""
+    if label_set not in LABEL_SETS:
+        raise ValueError(f"label_set must be one of {LABEL_SETS}")
+    image_dir = FileSystems.join(data_dir, "mirflickr")
+    matches = FileSystems.match([FileSystems.join(image_dir, "im*.jpg")])[0].metadata_list
+    numbers = sorted(int(m.group(1)) for m in (_IMAGE.search(x.path) for x in matches) if m)
+    if not numbers:
+        raise FileNotFoundError(f"no mirflickr/im*.jpg under {data_dir}")
+    labels: dict[int, list[str]] = {n: [] for n in numbers}
+    if label_set == "user_tags":
+        tag_dir = FileSystems.join(image_dir, "meta", "tags")
+        per_image = {}
+        for n in numbers:
+            path = FileSystems.join(tag_dir, f"tags{n}.txt")
+            text = _read_text(path) if _exists(path) else ""
+            per_image[n] = sorted({t.strip().lower() for t in text.splitlines() if t.strip()})
+        counts = Counter(t for tags in per_image.values() for t in tags)
+        keep = {t for t, c in counts.items() if c >= min_tag_count}
+        labels = {n: [t for t in tags if t in keep] for n, tags in per_image.items()}
+    else:
+        ann_dir = _annotation_dir(data_dir)
+        names = list(ANNOTATED_24)
+        if label_set == "annotated38":
+            names += [f"{n}_r1" for n in ANNOTATED_24 if _exists(FileSystems.join(ann_dir, f"{n}_r1.txt"))]
+        for name in names:
+            path = FileSystems.join(ann_dir, f"{name}.txt")
+            if not _exists(path):
+                continue
+            for line in _read_text(path).split():
+                if line.isdigit() and int(line) in labels:
+                    labels[int(line)].append(name)
+    total = max(numbers)
+    return [
+        {
+            "uri": FileSystems.join(image_dir, f"im{n}.jpg"),
+            "labels": sorted(set(labels[n])),
+            "split": assign_split(n, total, f"im{n}", test_fraction, val_fraction),
+        }
+        for n in numbers
+    ]
+
+
+def _parse_tags(value) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip().lower() for v in value if str(v).strip()]
+    text = str(value or "").strip()
+    if text.startswith("["):
+        return _parse_tags(json.loads(text))
+    return [t.strip().lower() for t in re.split(r"[;|,]", text) if t.strip()]
+
+
+def read_labelled_list(
+    path: str, test_fraction: float = 0.2, val_fraction: float = 0.2
+) -> list[Example]:
+    """Examples from a CSV/TSV (columns uri|url, tags|labels, optional split) or JSONL file.
+
+    Tags in CSV are separated by ';', '|' or ',' (or a JSON list); a missing split is assigned
+    deterministically from a hash of the uri.
+    """
+    text = _read_text(path)
+    if path.lower().endswith((".jsonl", ".ndjson", ".json")):
+        rows: Iterable[dict] = (json.loads(line) for line in text.splitlines() if line.strip())
+    else:
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
+        rows = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    examples = []
+    for row in rows:
+        row = {k.strip().lower(): v for k, v in row.items() if k}
+        uri = (row.get("uri") or row.get("url") or "").strip()
+        if not uri:
+            continue
+        split = (row.get("split") or "").strip().lower()
+        if split not in SPLITS:
+            h = hash_fraction(uri)
+            split = "test" if h < test_fraction else ("val" if h < test_fraction + (1 - test_fraction) * val_fraction else "train")
+        examples.append({"uri": uri, "labels": sorted(set(_parse_tags(row.get("tags", row.get("labels"))))), "split": split})
+    if not examples:
+        raise ValueError(f"{path}: no rows with a uri/url")
+    return examples

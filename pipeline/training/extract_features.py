@@ -1,0 +1,95 @@
+"""Feature extraction job: labelled images -> Parquet of backbone features, for training.
+
+python -m pipeline.training.extract_features --dataset mirflickr --data_dir DIR --output FEATURES
+python -m pipeline.training.extract_features --dataset list --labels FILE --output FEATURES
+
+Reuses the tag job's read/fetch/decode/backbone stages, so it scales the same way on every
+runner. Writes FEATURES/features-*.parquet (image_id, uri, features, labels, split, backbone)
+and FEATURES/errors-*.parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from types import SimpleNamespace
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline import commands
+from pipeline import options as opt
+from pipeline.checks import LaunchError, at_least, check_flags, need_file
+from pipeline.commands import FeatureOptions
+from pipeline.graph import fetch_and_decode, run_stages
+from pipeline.run_output import check_output
+from pipeline.runner import configure_logging, run_job
+from pipeline.training.datasets import read_labelled_list, read_mirflickr
+from transforms.core.records import ERRORS, FEATURES_SCHEMA, new_element, to_feature_row
+from transforms.core.registry import builder
+from transforms.output.write import SplitFailures, WriteOutputs
+from transforms.stages import backbone, fingerprint
+
+
+def examples(o) -> list[dict]:
+    if o.dataset == "mirflickr":
+        if not o.data_dir:
+            raise SystemExit("--dataset mirflickr needs --data_dir")
+        return read_mirflickr(o.data_dir, o.label_set, o.min_tag_count, o.test_fraction, o.val_fraction)
+    if not o.labels:
+        raise SystemExit("--dataset list needs --labels FILE")
+    return read_labelled_list(o.labels, o.test_fraction, o.val_fraction)
+
+
+def _to_element(example: dict) -> dict:
+    return {**new_element(example["uri"]), "labels": example["labels"], "split": example["split"]}
+
+
+def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
+    handler = builder(backbone.STAGE)(o, num_workers)
+    elements = (
+        pipeline
+        | "Examples" >> beam.Create(examples(o), reshuffle=True)
+        | "ToElement" >> beam.Map(_to_element)
+    )
+    # The fingerprint's content_sha256 lets training warn when one picture sits in two splits.
+    handlers = [(fingerprint.STAGE, builder(fingerprint.STAGE)(o, num_workers)), (backbone.STAGE, handler)]
+    decoded, dead = fetch_and_decode(elements, o, [s for s, _ in handlers], num_workers)
+    embedded = run_stages(decoded, handlers)
+    to_row = functools.partial(to_feature_row, backbone=handler.model_version())
+    split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
+    errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
+    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.run_manifest, o.num_shards,
+                                                          "features", FEATURES_SCHEMA, o.parquet_codec)
+
+
+def run(argv: list[str] | None = None) -> dict[str, int]:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if "-h" in argv or "--help" in argv:
+        commands.features_help()
+        raise SystemExit(0)
+    dataset_parser = argparse.ArgumentParser(add_help=False)
+    FeatureOptions._add_argparse_args(dataset_parser)  # noqa: SLF001
+    try:
+        dataset, beam_argv = dataset_parser.parse_known_args(argv)
+        check_flags(beam_argv)
+        options = PipelineOptions(beam_argv)
+        o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
+        if not o.output:
+            raise LaunchError("--output is required (see --help)")
+        if getattr(o, "skip_existing", False):
+            raise LaunchError("--skip_existing is for the tag job; a feature set is written whole "
+                              "(use --overwrite or a new folder)")
+        check_output(o, ("features",))
+        need_file("--labels", o.labels, set())
+        for option, value in (("--fetch_concurrency", o.fetch_concurrency), ("--max_bytes", o.max_bytes)):
+            at_least(option, value, 1)
+    except LaunchError as exc:
+        raise SystemExit(f"image-tagger extract-features: {exc}") from None
+    configure_logging(o)
+    return run_job(options, build, o, ("features",))
+
+
+if __name__ == "__main__":
+    run()

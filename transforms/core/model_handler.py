@@ -1,0 +1,85 @@
+"""The one interface every model stage implements: a Beam ModelHandler over element dicts.
+
+Subclasses implement ``load_model`` and ``infer(batch, model) -> list[Element]``.
+This base adds what every stage needs: failed elements pass through untouched, a batch
+that raises is retried element by element so one bad image becomes one dead letter
+(stage "model") instead of failing the batch, and batch sizes come from options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from apache_beam.ml.inference.base import ModelHandler
+from PIL import Image
+
+from transforms.core.records import Element, mark_failed
+
+
+class ElementModelHandler(ModelHandler[Element, Element, Any]):
+    """Base for model stages: element dicts in, enriched element dicts out."""
+
+    stage_name = "model"
+    batch_sizes = (1, 64)  # default (min, max) batch of this stage; options may override
+
+    def __init__(self, config: Any, min_batch_size: int | None = None, max_batch_size: int | None = None):
+        super().__init__()
+        self._config = config
+        low, high = self.batch_sizes
+        self._batch_kwargs = {"min_batch_size": min_batch_size or low, "max_batch_size": max_batch_size or high}
+
+    # --- to implement -------------------------------------------------------------
+    def infer(self, batch: list[Element], model: Any) -> list[Element]:
+        raise NotImplementedError
+
+    # --- ModelHandler -------------------------------------------------------------
+    def run_inference(
+        self,
+        batch: Sequence[Element],
+        model: Any,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[Element]:
+        live_idx = [i for i, e in enumerate(batch) if "error" not in e]
+        out = list(batch)
+        if not live_idx:
+            return out
+        live = [batch[i] for i in live_idx]
+        try:
+            results = self.infer(live, model)
+            if len(results) != len(live):  # a handler that loses elements would drop them silently
+                raise RuntimeError(f"{len(results)} results for {len(live)} elements")
+        except Exception:  # noqa: BLE001 - isolate the culprit below
+            results = [self._infer_one(e, model) for e in live]
+        for i, result in zip(live_idx, results, strict=True):
+            out[i] = result
+        return out
+
+    def _infer_one(self, element: Element, model: Any) -> Element:
+        try:
+            (result,) = self.infer([element], model)
+            return result
+        except Exception as exc:  # noqa: BLE001 - one bad element, one dead letter
+            return mark_failed(
+                element, "model", "model_error", f"{self.stage_name}: {type(exc).__name__}: {exc}"
+            )
+
+    def get_num_bytes(self, batch: Sequence[Element]) -> int:
+        """The batch's payload size for Beam's byte-size metric, from array and image sizes.
+        Beam's default pickles the whole batch just to measure it (8.5 ms for 8 decoded images)."""
+        total = 0
+        for e in batch:
+            for value in e.values():
+                if hasattr(value, "nbytes"):  # numpy arrays
+                    total += int(value.nbytes)
+                elif isinstance(value, bytes | str):
+                    total += len(value)
+                elif isinstance(value, Image.Image):
+                    total += value.size[0] * value.size[1] * len(value.getbands())
+        return total
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return dict(self._batch_kwargs)
+
+    def get_metrics_namespace(self) -> str:
+        return f"image_tagger.{self.stage_name}"

@@ -1,0 +1,162 @@
+"""The stage registry: each model stage declares what it is, once, in its own module.
+
+A stage module ends with ``register(Stage(...))``, naming:
+- its command-line options (``options``) and how its model handler is built from them
+  (``build``; None when the options turn the stage off);
+- the element fields it reads and writes (``reads``/``writes``; a tag source is the field
+  ``tags:<source>``), from which the graph order, what is dropped when, and whether the decoder
+  keeps the raw bytes are derived;
+- the working image size it needs from the decoder (``size``: the smallest short and long
+  side, given the options, since a torchvision detector needs more pixels than YOLOX);
+- its tag source and the report's colour for it;
+- the Parquet columns it adds to the tags table (``columns``);
+- how the benchmark times it alone (``bench_batch``: its handler over decoded photos).
+
+MODULES below lists the stage modules: adding a stage is its module, its tests and one line
+there. The graph (pipeline/graph.py), the options (pipeline/options.py), the decoder's
+working size, the output schema, the report legend and the benchmark floor all read this
+registry. docs/ARCHITECTURE.md follows a stage from declaration to Parquet column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+PIXELS = ("data", "image")  # heavy fields: dropped as soon as no later stage reads them
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column a stage adds to the tags table (null on rows of runs where it was off)."""
+
+    name: str
+    type: pa.DataType
+    doc: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    build: str  # "module:function" (options, num_workers) -> its ModelHandler, or None when off
+    options: Callable[[argparse._ArgumentGroup], None] | None = None
+    size: Callable[[Any], tuple[int, int]] = lambda o: (0, 0)  # (short, long) side it needs, given options
+    tag_source: str | None = None
+    colour: str = "#7f7f7f"
+    columns: tuple[Column, ...] = ()
+    bench_batch: int = 8
+    shared: bool = False  # its options belong to every image job (the backbone), not the tag job only
+
+
+REGISTRY: dict[str, Stage] = {}
+
+
+def register(stage: Stage) -> Stage:
+    if stage.name in REGISTRY and REGISTRY[stage.name] != stage:
+        raise ValueError(f"stage {stage.name!r} is registered twice")
+    REGISTRY[stage.name] = stage
+    return stage
+
+
+# The stage modules, in registration order (ties in the graph order follow it). Adding a stage:
+# its module (ending in ``register(Stage(...))``), its tests, and one line here.
+MODULES = (
+    "transforms.stages.fingerprint",  # first: the fetched bytes can be dropped right after it
+    "transforms.stages.backbone",
+    "transforms.stages.tagger",
+    "transforms.stages.detector",
+    "transforms.stages.zero_shot",
+    "transforms.stages.expansion",
+    "transforms.stages.embedding",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def registered() -> tuple[Stage, ...]:
+    """Every stage listed in MODULES, in graph order (computed once per process)."""
+    return tuple(ordered(importlib.import_module(module).STAGE for module in MODULES))
+
+
+def ordered(stages: Iterable[Stage]) -> list[Stage]:
+    """Graph order from declared fields: a stage runs after every stage that writes a field it
+    reads (Kahn's algorithm; registration order breaks ties, so the order is stable)."""
+    pending = list(stages)
+    done: list[Stage] = []
+    while pending:
+        for stage in pending:
+            writers = [s for s in pending if s is not stage and set(s.writes) & set(stage.reads)]
+            if not writers:
+                done.append(stage)
+                pending.remove(stage)
+                break
+        else:
+            names = ", ".join(s.name for s in pending)
+            raise ValueError(f"stages read each other's fields in a cycle: {names}")
+    return done
+
+
+def builder(stage: Stage) -> Callable[[Any, int], Any]:
+    """The stage's handler builder, imported only now: reading a stage's declaration (its
+    options, for --help) never imports its handler, Beam's inference machinery or torch."""
+    module, _, function = stage.build.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def enabled(o: Any, num_workers: int = 1) -> list[tuple[Stage, Any]]:
+    """(stage, its handler) for every stage the options turn on, in graph order."""
+    out = []
+    for stage in registered():
+        handler = builder(stage)(o, num_workers)
+        if handler is not None:
+            out.append((stage, handler))
+    return out
+
+
+def working_size(stages: Iterable[Stage], o: Any) -> tuple[int, int]:
+    """The smallest (short side, long side) the decoder may give every enabled stage's model."""
+    sizes = [s.size(o) for s in stages]
+    return (max((a for a, _ in sizes), default=1) or 1, max((b for _, b in sizes), default=1) or 1)
+
+
+def reads_data(stages: Iterable[Stage]) -> bool:
+    """Whether a stage needs the fetched bytes after decoding (then the decoder keeps them)."""
+    return any("data" in s.reads for s in stages)
+
+
+def needed_after(stages: list[Stage], index: int) -> set[str]:
+    """Element keys some stage after ``stages[index]`` still reads."""
+    return {f.split(":", 1)[0] for s in stages[index + 1:] for f in s.reads}
+
+
+def tag_sources() -> tuple[str, ...]:
+    return tuple(s.tag_source for s in registered() if s.tag_source)
+
+
+def colours() -> dict[str, str]:
+    return {s.tag_source: s.colour for s in registered() if s.tag_source}
+
+
+def columns() -> list[Column]:
+    return [c for s in registered() for c in s.columns]
+
+
+def tags_schema() -> pa.Schema:
+    """The tags table: the base columns (records.TAGS_SCHEMA) and every stage's columns."""
+    from transforms.core.records import TAGS_SCHEMA
+
+    return pa.schema([*TAGS_SCHEMA, *(pa.field(c.name, c.type) for c in columns())])
+
+
+def add_options(parser: argparse.ArgumentParser, shared: bool) -> None:
+    """Each stage's options, as its own argument group (``shared``: the image jobs' stages)."""
+    for stage in registered():
+        if stage.options is not None and stage.shared == shared:
+            stage.options(parser.add_argument_group(stage.name))

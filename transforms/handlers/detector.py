@@ -1,0 +1,51 @@
+"""The detector stage's Beam ModelHandler (its declaration and model code: transforms/stages/detector.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transforms.core.model_handler import ElementModelHandler
+from transforms.core.records import Element, with_fields
+from transforms.stages.detector import (
+    DETECTORS,
+    TORCHVISION_DETECTORS,
+    _TorchvisionDetector,
+    _Yolox,
+    assess,
+    detector_config,
+    merge_detections,
+)
+
+
+class DetectorHandler(ElementModelHandler):
+    """RunInference handler: fills ``objects`` and merges detected labels into ``tags``."""
+
+    stage_name = "detector"
+
+    batch_sizes = (1, 8)
+
+    def load_model(self) -> Any:
+        if self._config.name == "yolox_nano":
+            return _Yolox(self._config)
+        if self._config.name in TORCHVISION_DETECTORS:
+            return _TorchvisionDetector(self._config)
+        raise ValueError(f"unknown detector {self._config.name!r}; choose from {DETECTORS}")
+
+    def infer(self, batch: list[Element], model: Any) -> list[Element]:
+        detections = model([e["image"] for e in batch])
+        out = []
+        for e, objs in zip(batch, detections, strict=True):
+            tags = e.get("tags", [])
+            objs = assess(objs, tags, self._config, e.get("imagenet_probs"))
+            out.append(with_fields(e, objects=objs, tags=merge_detections(tags, objs)))
+        return out
+
+    def model_version(self) -> str:
+        return self._config.version()
+
+
+def build(o, num_workers: int = 1) -> DetectorHandler | None:
+    if o.detector == "none":
+        return None
+    size = max(1, o.detector_batch_size)  # at least 2 images per batch keep both cores busy
+    return DetectorHandler(detector_config(o, num_workers), min_batch_size=max(1, size // 2), max_batch_size=size)

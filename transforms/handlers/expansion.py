@@ -1,0 +1,42 @@
+"""The expansion stage's Beam ModelHandler (its declaration and model code: transforms/stages/expansion.py)."""
+
+from __future__ import annotations
+
+from transforms.core.model_handler import ElementModelHandler
+from transforms.core.records import Element, with_fields
+from transforms.stages.expansion import EXPANDABLE, METHODS, ExpansionConfig, Implied, Neighbours, expand_tags
+
+
+class ExpansionHandler(ElementModelHandler):
+    """RunInference handler: appends expansion tags (``precise`` or ``nearest``) to ``tags``."""
+
+    stage_name = "expansion"
+
+    def load_model(self) -> Neighbours | Implied:
+        if self._config.method not in METHODS:
+            raise ValueError(f"unknown expansion method {self._config.method!r}; choose from {METHODS}")
+        return Implied(self._config) if self._config.method == "precise" else Neighbours(self._config)
+
+    def infer(self, batch: list[Element], model: Neighbours | Implied) -> list[Element]:
+        if isinstance(model, Implied):
+            return [
+                with_fields(e, tags=expand_tags(e.get("tags", []), model.candidates(e.get("tags", [])), self._config))
+                for e in batch
+            ]
+        names = [t["name"] for e in batch for t in e.get("tags", []) if t["source"] in EXPANDABLE]
+        neighbours = model.lookup(names)
+        return [with_fields(e, tags=expand_tags(e.get("tags", []), neighbours, self._config)) for e in batch]
+
+    def model_version(self) -> str:
+        c = self._config
+        return f"{c.method}+wordnet3.0,vectors={c.word_vectors}" if c.method == "precise" else f"nearest,vectors={c.word_vectors}"
+
+
+def build(o, num_workers: int = 1) -> ExpansionHandler | None:
+    if o.expansion_per_tag <= 0:
+        return None
+    return ExpansionHandler(ExpansionConfig(
+        method=o.expansion_method, per_tag=o.expansion_per_tag, min_similarity=o.expansion_min_similarity,
+        vocab_limit=o.expansion_vocab_size, min_origin_score=o.expansion_min_origin_score,
+        mutual_k=o.expansion_mutual_k, word_vectors=o.word_vectors, word_vectors_sha256=o.word_vectors_sha256,
+    ))

@@ -1,0 +1,40 @@
+"""The tagger stage's Beam ModelHandler (its declaration and model code: transforms/stages/tagger.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transforms.core.model_handler import ElementModelHandler
+from transforms.core.records import Element, with_fields
+from transforms.stages.tagger import ImageNetTagTable, TaggerConfig
+
+
+class ImageNetTaggerHandler(ElementModelHandler):
+    """RunInference handler: ``imagenet_probs`` -> ``tags`` via the everyday tag table."""
+
+    stage_name = "tagger"
+
+    def load_model(self) -> ImageNetTagTable:
+        return ImageNetTagTable.embedded()
+
+    def infer(self, batch: list[Element], model: ImageNetTagTable) -> list[Element]:
+        if any("imagenet_probs" not in e for e in batch):
+            raise ValueError("the imagenet tagger needs a backbone with an ImageNet head")
+        tags = model.decode(np.stack([e["imagenet_probs"] for e in batch]), self._config.calibration,
+                            self._config.top_k, self._config.min_score)
+        return [with_fields(e, tags=t) for e, t in zip(batch, tags, strict=True)]
+
+    def model_version(self) -> str:
+        return "imagenet_hierarchy@v2"
+
+
+def build(o, num_workers: int = 1):
+    """The trained TaggerNet when --tagger_model is given, else the embedded ImageNet tagger."""
+    if o.tagger_model:
+        from transforms.handlers.taggernet import MLPTaggerHandler
+        from transforms.stages.backbone import backbone_config
+        from transforms.stages.taggernet import MLPTaggerConfig
+
+        return MLPTaggerHandler(MLPTaggerConfig(o.tagger_model, backbone_config(o).version(), o.top_k,
+                                                num_workers, o.torch_threads, o.min_score))
+    return ImageNetTaggerHandler(TaggerConfig(top_k=o.top_k, min_score=o.min_score, calibration=o.calibration))

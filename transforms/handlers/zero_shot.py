@@ -1,0 +1,49 @@
+"""The zero_shot stage's Beam ModelHandler (its declaration and model code: transforms/stages/zero_shot.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transforms.core.model_handler import ElementModelHandler
+from transforms.core.records import Element, with_fields
+from transforms.stages.zero_shot import ZeroShotConfig, _ZeroShotModel, resolve_method
+
+
+class ZeroShotHandler(ElementModelHandler):
+    """RunInference handler: appends the top zero-shot tags from ``--vocabulary`` to ``tags``."""
+
+    stage_name = "zero_shot"
+
+    def load_model(self) -> _ZeroShotModel:
+        return _ZeroShotModel(self._config)
+
+    def infer(self, batch: list[Element], model: _ZeroShotModel) -> list[Element]:
+        scores = model.scores(batch, self._config.top_t)
+        k = min(self._config.top_k, scores.shape[1])
+        top = np.argsort(-scores, axis=1)[:, :k]
+        out = []
+        for e, row, idx in zip(batch, scores, top, strict=True):
+            # The user asked which of *their* words apply: each is answered, even when another
+            # source already wrote the same word.
+            extra = [
+                {"name": model.words[j], "score": float(row[j]), "source": "zero_shot", "origin": None}
+                for j in idx
+                if row[j] >= self._config.min_score
+            ]
+            out.append(with_fields(e, tags=e.get("tags", []) + extra))
+        return out
+
+    def model_version(self) -> str:
+        c = self._config
+        return f"{resolve_method(c)}@{c.vocabulary}"
+
+
+def build(o, num_workers: int = 1) -> ZeroShotHandler | None:
+    if not o.vocabulary:
+        return None
+    return ZeroShotHandler(ZeroShotConfig(
+        vocabulary=o.vocabulary, method=o.zero_shot_method, top_k=o.zero_shot_top_k,
+        min_score=o.min_score if o.zero_shot_min_score is None else o.zero_shot_min_score,
+        top_t=o.conse_top_t, word_vectors=o.word_vectors, word_vectors_sha256=o.word_vectors_sha256,
+        model_dir=o.tagger_model, calibration=o.calibration,
+    ))

@@ -1,0 +1,184 @@
+"""Decode stage: bytes -> one RGB PIL image per input, shared by every model stage.
+
+Decoding is the costliest CPU step after the models, so JPEGs use Pillow's draft mode
+(DCT-domain downscaling) to decode straight to the smallest size that still feeds every
+model at full resolution. Hostile inputs (bombs, truncation, text served as images) are
+refused with a stable error_type before they can allocate or crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import cast
+
+import apache_beam as beam
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from transforms.core.records import ERRORS, Element, StageError, mark_failed, with_fields
+from transforms.core.threads import worker_threads
+
+# We enforce our own pixel limit before loading; PIL's global check would only warn.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# The raster formats Pillow may open. Anything else is refused before a decoder runs: EPS/PS
+# and PDF would hand untrusted bytes to Ghostscript if a worker had it installed.
+Image.init()  # register every plugin, then keep the allowed ones this Pillow has
+FORMATS = tuple(f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO", "ICO", "PPM", "TGA", "JPEG2000")
+                if f in Image.OPEN)
+_REFUSED = (
+    (b"%!PS", "PostScript/EPS (Ghostscript) is not decoded"),
+    (b"\xc5\xd0\xd3\xc6", "EPS (Ghostscript) is not decoded"),
+    (b"%PDF", "PDF is not decoded; render its pages first"),
+)
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Sizes the models need (the decode keeps at least these) and the bomb limit."""
+
+    min_short_side: int = 256  # backbone: shorter side resized to 256, centre crop 224
+    min_long_side: int = 416  # detector: longer side letterboxed to 416
+    max_pixels: int = 100_000_000
+    keep_data: bool = False  # a stage reads the fetched bytes after decoding (fingerprint)
+    draft: bool = True
+    # JPEG draft decodes at 1/2, 1/4 or 1/8 scale; accept a draft down to this share of the
+    # model minimums (a 4% upscale in the detector's letterbox costs nothing measurable, a
+    # 2x larger decode costs ~2x the time).
+    draft_tolerance: float = 0.8
+
+
+def _sniff_unsupported(data: bytes) -> str | None:
+    for magic, reason in _REFUSED:
+        if data.startswith(magic):
+            return reason
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower()):
+        return "SVG (vector graphics) is not supported; rasterize it first"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+        return "HEIC/HEIF is not supported; convert it to JPEG or PNG"
+    return None
+
+
+def working_scale(width: int, height: int, config: DecodeConfig) -> float:
+    """Largest downscale (<= 1) that keeps the short and long sides at their model minimums."""
+    scale = max(config.min_short_side / min(width, height), config.min_long_side / max(width, height))
+    return min(1.0, scale)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB; transparency is flattened on white, 16-bit is scaled, not clipped."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        lo, hi = float(arr.min()), float(arr.max())
+        img = Image.fromarray(((arr - lo) * (255.0 / max(hi - lo, 1e-12))).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, int]:
+    """Decode bytes to (RGB image at working size, original width, original height).
+
+    Width and height are those of the image as displayed (after EXIF orientation).
+    Raises StageError with a stable error_type on any failure.
+    """
+    if not data:
+        raise StageError("empty", "zero bytes")
+    unsupported = _sniff_unsupported(data)
+    if unsupported:
+        raise StageError("unsupported_format", unsupported)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise StageError("not_an_image", f"invalid dimensions {width}x{height}")
+            if width * height > config.max_pixels:
+                raise StageError(
+                    "decompression_bomb",
+                    f"{width}x{height} = {width * height} pixels > limit {config.max_pixels}",
+                )
+            orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            scale = working_scale(width, height, config)
+            if config.draft and img.format == "JPEG" and scale < 1.0:
+                s = scale * config.draft_tolerance
+                img.draft("RGB", (math.ceil(img.size[0] * s), math.ceil(img.size[1] * s)))
+            elif img.format == "JPEG2000" and scale < 1.0:
+                # Decode only the resolution level the models need: a tiny file can declare 100 MP.
+                # Pillow's JPEG 2000 plugin reads the ``reduce`` attribute before load().
+                setattr(img, "reduce", max(0, int(math.floor(math.log2(1.0 / (scale * config.draft_tolerance))))))  # noqa: B010
+            img.load()
+            # A broken EXIF block must not lose the image: keep it unrotated.
+            with contextlib.suppress(Exception):
+                img = ImageOps.exif_transpose(img)
+            img = _to_rgb(img)
+    except StageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise StageError("decompression_bomb", str(exc)) from exc
+    except UnidentifiedImageError as exc:
+        raise StageError("not_an_image", "bytes are not a recognised image format") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        message = str(exc)
+        kind = "truncated" if "truncat" in message.lower() or isinstance(exc, EOFError) else "corrupt"
+        raise StageError(kind, f"{type(exc).__name__}: {message}") from exc
+    except Exception as exc:  # noqa: BLE001 - decoders of exotic formats raise anything
+        raise StageError("corrupt", f"{type(exc).__name__}: {exc}") from exc
+    target = working_scale(img.size[0], img.size[1], config)
+    if target < 1.0:
+        size = (max(1, round(img.size[0] * target)), max(1, round(img.size[1] * target)))
+        img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return img, width, height
+
+
+def decode_element(element: Element, config: DecodeConfig) -> Element:
+    """Element with ``data`` -> element with ``image``, ``width``, ``height`` (bytes dropped unless
+    a stage reads them), or a decode dead letter."""
+    try:
+        image, width, height = decode_image(element["data"], config)
+    except StageError as exc:
+        return mark_failed(element, "decode", exc.error_type, str(exc))
+    kept = element if config.keep_data else cast(Element, {k: v for k, v in element.items() if k != "data"})
+    return with_fields(kept, image=image, width=width, height=height)
+
+
+class DecodeBatch(beam.DoFn):
+    """DoFn over the fetch stage's batches: decodes them on a thread pool (Pillow releases the GIL
+    while decoding and resizing, so N cores decode N images at once), then emits one element
+    per image, or a dead letter to ERRORS."""
+
+    def __init__(self, config: DecodeConfig, threads: int = 0):
+        self._config = config
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    def setup(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=worker_threads(self._threads))
+
+    def process(self, batch: list[Element]) -> Iterable:
+        assert self._pool is not None
+        for out in self._pool.map(lambda e: decode_element(e, self._config), batch):
+            yield beam.pvalue.TaggedOutput(ERRORS, out) if "error" in out else out
+
+    def teardown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,357 @@
+"""Read stage: turn the --input argument into a PCollection of elements, one per URI.
+
+INPUT is either a glob of image files (local or gs://) or a URI list:
+.txt/.lst (one per line), .csv/.tsv (a ``uri`` or ``url`` column), .jsonl/.ndjson
+(objects with ``uri`` or ``url``) or .parquet (a ``uri`` or ``url`` column).
+Lists are read with Beam's splittable text/Parquet sources, so they scale to
+millions of lines; a line that cannot be parsed becomes a dead letter, not a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.core.records import Element, StageError, mark_failed, new_element
+from transforms.ingest.access import scheme_of
+
+URI_COLUMNS = ("uri", "url")
+TEXT_SUFFIXES = (".txt", ".lst")
+DELIMITED_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+JSON_SUFFIXES = (".jsonl", ".ndjson")
+PARQUET_SUFFIXES = (".parquet",)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".ico", ".ppm",
+                  ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".jpf", ".jpx")
+
+
+def input_kind(pattern: str) -> str:
+    """Classify INPUT: a local directory (every image below it), else by its suffix: text, csv,
+    tsv, jsonl, parquet or glob (image files)."""
+    if "://" not in pattern and os.path.isdir(pattern):
+        return "directory"
+    lower = pattern.lower()
+    if lower.endswith(TEXT_SUFFIXES):
+        return "text"
+    for suffix in DELIMITED_SUFFIXES:
+        if lower.endswith(suffix):
+            return suffix[1:]
+    if lower.endswith(JSON_SUFFIXES):
+        return "jsonl"
+    if lower.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return "glob"
+
+
+def is_image_name(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
+
+
+def directory_images(folder: str) -> Iterator[str]:
+    for root, _, names in os.walk(folder):
+        for name in sorted(names):
+            if is_image_name(name):
+                yield os.path.join(root, name)
+
+
+def first_match(pattern: str) -> str:
+    """One file the pattern matches (its header names the columns); listing stops at one, so a
+    glob over millions of images is not listed at launch (MatchFiles lists it on the workers)."""
+    if input_kind(pattern) == "directory":
+        found = next(directory_images(pattern), None)
+        if found is None:
+            raise FileNotFoundError(f"--input {pattern} is a folder with no image files ({', '.join(IMAGE_SUFFIXES[:5])}, ...)")
+        return found
+    matches = FileSystems.match([pattern], limits=[1])[0].metadata_list
+    if not matches:
+        raise FileNotFoundError(f"--input matches no file: {pattern}")
+    return matches[0].path
+
+
+def check_not_empty(pattern: str) -> None:
+    """A URI list with no URI at all is refused at launch (it would load every model for nothing).
+    Reads each matched list only up to its first URI."""
+    kind = input_kind(pattern)
+    if kind in ("glob", "directory"):
+        return
+    for meta in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(meta.path) as f:
+            if kind == "parquet":
+                if pq.ParquetFile(f).metadata.num_rows:
+                    return
+                continue
+            rows = 0
+            for raw in split_lines(iter(lambda: f.read(1 << 20), b"")):
+                text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else "x"
+                if text and not text.startswith("#"):
+                    rows += 1
+                    if kind not in ("csv", "tsv") or rows > 1:  # a CSV's first line is its header
+                        return
+    raise ValueError(f"{pattern} holds no URI (empty, or only comments and a header)")
+
+
+def pick_uri_column(names: Iterable[str], source: str) -> str:
+    lowered = {n.strip().lower(): n for n in names}
+    for candidate in URI_COLUMNS:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise ValueError(f"{source} has no 'uri' or 'url' column (columns: {list(lowered)})")
+
+
+MAX_LINE_CHARS = 2000  # of a bad line kept in its dead letter
+BOM = b"\xef\xbb\xbf"
+
+
+def _bad_line(line: str, reason: str) -> Element:
+    return mark_failed(new_element(line[:MAX_LINE_CHARS]), "read", "bad_input_line", reason)
+
+
+def decode_line(raw: bytes | str) -> str | Element:
+    """A list line as text: UTF-8 (a leading BOM dropped). Anything else is a dead letter that
+    keeps the line readable (undecodable bytes as \\xNN escapes)."""
+    if isinstance(raw, str):
+        return raw.removeprefix("\ufeff")
+    raw = raw.removeprefix(BOM)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", "backslashreplace")
+        return _bad_line(text, f"line is not UTF-8 text (byte 0x{raw[exc.start]:02x} at {exc.start})")
+
+
+def resolve(uri: str, list_path: str = "") -> str:
+    """Local paths are stored absolute: a relative path in a list resolves against the list's own
+    folder (so a list works from any working folder), a relative glob match against the working
+    folder. URIs with a scheme are left as they are."""
+    if "://" in uri or os.path.isabs(uri):
+        return uri
+    try:
+        scheme_of(uri)
+    except StageError:
+        return uri  # a malformed URL: the fetch stage says so
+    if not list_path:
+        return os.path.abspath(uri)
+    if "://" in list_path:
+        return list_path.rsplit("/", 1)[0] + "/" + uri
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(list_path)), uri))
+
+
+def _uri_element(uri: str, line: str, list_path: str = "") -> Element:
+    """An element for a non-empty URI string, or a dead letter if it cannot be stored as text."""
+    try:
+        uri.encode("utf-8")
+    except UnicodeEncodeError:
+        return _bad_line(line.encode("utf-8", "backslashreplace").decode("utf-8"),
+                         "uri contains a lone surrogate (an invalid \\u escape)")
+    return new_element(resolve(uri, list_path))
+
+
+def parse_text_line(raw: bytes | str, list_path: str = "") -> list[Element]:
+    line = decode_line(raw)
+    if isinstance(line, dict):
+        return [line]
+    uri = line.strip()
+    return [new_element(resolve(uri, list_path))] if uri and not uri.startswith("#") else []
+
+
+def parse_jsonl_line(raw: bytes | str, list_path: str = "") -> list[Element]:
+    line = decode_line(raw)
+    if isinstance(line, dict):
+        return [line]
+    if not line.strip():
+        return []
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, 4300+ digit integers, deep nesting
+        return [_bad_line(line, f"invalid JSON: {type(exc).__name__}: {str(exc)[:200]}")]
+    for key in URI_COLUMNS:
+        if isinstance(obj, dict) and isinstance(obj.get(key), str) and obj[key].strip():
+            return [_uri_element(obj[key].strip(), line, list_path)]
+    return [_bad_line(line, "JSON line has no string 'uri' or 'url' field")]
+
+
+MAX_LIST_LINE = 1 << 20  # bytes: a longer list line is one dead letter, never held whole
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def split_lines(chunks: Iterable[bytes], max_line: int = MAX_LIST_LINE) -> Iterator[bytes | Element]:
+    """Lines of a stream of byte chunks (\\n, \\r\\n or a lone \\r ends one), in time linear in the
+    input whatever the line lengths; a line over ``max_line`` bytes becomes one dead letter and
+    its bytes are dropped as they arrive."""
+    buffer = b""
+    too_long: bytes | None = None  # the start of the overlong line being skipped
+    for chunk in chunks:
+        buffer += chunk
+        start = 0
+        for match in _EOL.finditer(buffer):
+            if match.end() == len(buffer) and match.group() == b"\r":
+                break  # a \r that may be half of \r\n: decide with the next chunk
+            line = buffer[start:match.start()]
+            start = match.end()
+            if too_long is not None:
+                yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes")
+                too_long = None
+            elif len(line) > max_line:
+                yield _bad_line(line[:MAX_LINE_CHARS].decode("utf-8", "backslashreplace"),
+                                f"list line longer than {max_line} bytes")
+            else:
+                yield line
+        buffer = buffer[start:]
+        if len(buffer) > max_line:
+            too_long = too_long if too_long is not None else buffer[:MAX_LINE_CHARS]
+            buffer = buffer[-1:] if buffer.endswith(b"\r") else b""
+    if too_long is not None:
+        yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes")
+    elif buffer.rstrip(b"\r"):
+        yield buffer.rstrip(b"\r")
+
+
+class ParseLineFile(beam.DoFn):
+    """One text or JSONL list, read in chunks and split with ``split_lines`` (Beam's text source
+    rescans a long line for every buffer it reads: quadratic in the line length)."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, kind: str):
+        self._parse = parse_text_line if kind == "text" else parse_jsonl_line
+
+    def process(self, readable) -> Iterable[Element]:
+        path = readable.metadata.path
+        with readable.open() as f:
+            for line in split_lines(iter(lambda: f.read(self.CHUNK), b"")):
+                if isinstance(line, dict):
+                    yield line
+                else:
+                    yield from self._parse(line, path)
+
+
+def parse_uri_value(value, list_path: str = "") -> Element:
+    """One value of a Parquet list's uri column -> an element, or a dead letter saying why."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return _bad_line(value.decode("utf-8", "backslashreplace"), "binary uri value is not UTF-8")
+    if value is None:
+        return _bad_line("", "uri is null")
+    if not isinstance(value, str):
+        return _bad_line(repr(value), f"uri is a {type(value).__name__}, not a string")
+    if not value.strip():
+        return _bad_line(value, "empty uri")
+    return _uri_element(value.strip(), value, list_path)
+
+
+def check_header(path: str, kind: str) -> str:
+    """The uri column of one CSV/TSV/Parquet list; ValueError if it has none."""
+    with FileSystems.open(path) as f:
+        if kind == "parquet":
+            return pick_uri_column(pq.read_schema(f).names, path)
+        header_line = f.readline().decode("utf-8-sig", "replace")
+    return pick_uri_column(next(csv.reader([header_line], delimiter=DELIMITED_SUFFIXES["." + kind])), path)
+
+
+class ParseDelimitedFile(beam.DoFn):
+    """One CSV/TSV list, parsed whole with a real CSV reader (quoted fields may hold newlines and
+    escaped quotes), with *its own* header naming the uri column. Every data row gives one
+    element or one dead letter; the file as a whole fails only if it has no uri column."""
+
+    def __init__(self, delimiter: str):
+        self._delimiter = delimiter
+
+    def process(self, readable) -> Iterable[Element]:
+        path = readable.metadata.path
+        with readable.open() as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+            reader = csv.reader(text, delimiter=self._delimiter)
+            try:
+                header = next(reader)
+                index = [h.strip().lower() for h in header].index(pick_uri_column(header, path).strip().lower())
+            except (StopIteration, ValueError, csv.Error) as exc:
+                yield _bad_line(path, f"list has no usable header: {exc}")
+                return
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield _bad_line(f"{path}:{reader.line_num}", f"CSV error: {exc}")
+                    continue
+                if not any(cell.strip() for cell in row):
+                    continue
+                line = self._delimiter.join(row)
+                if index >= len(row):
+                    yield _bad_line(line, f"row has {len(row)} columns, no uri column")
+                    continue
+                uri = row[index].strip()
+                if not uri:
+                    yield _bad_line(line, "empty uri")
+                elif any("\udc80" <= c <= "\udcff" for c in uri):
+                    yield _bad_line(line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                                    "row is not UTF-8 text")
+                else:
+                    yield new_element(resolve(uri, path))
+
+
+class ReadUris(beam.PTransform):
+    """PTransform: INPUT pattern -> elements ``{"uri", "image_id"}`` (or read-stage dead letters)."""
+
+    def __init__(self, pattern: str, reshuffle: bool = True):
+        super().__init__()
+        self._pattern = pattern
+        self._reshuffle = reshuffle
+
+    def expand(self, pbegin):
+        kind = input_kind(self._pattern)
+        first = first_match(self._pattern)  # fail fast on an input that matches nothing
+        if kind == "directory":
+            elements = (
+                pbegin
+                | "MatchFolder" >> fileio.MatchFiles(os.path.join(self._pattern, "**"))
+                | "ImagesOnly" >> beam.Filter(lambda m: is_image_name(m.path))
+                | "ToElement" >> beam.Map(lambda m: new_element(resolve(m.path)))
+            )
+        elif kind == "glob":
+            elements = (
+                pbegin
+                | "MatchImages" >> fileio.MatchFiles(self._pattern)
+                | "ToElement" >> beam.Map(lambda m: new_element(resolve(m.path)))
+            )
+        elif kind == "parquet":
+            column = check_header(first, kind)
+            elements = (
+                pbegin
+                | "MatchLists" >> fileio.MatchFiles(self._pattern)
+                | "ListPaths" >> beam.Map(lambda m: m.path)
+                | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=[column], with_filename=True)
+                | "ToElement" >> beam.MapTuple(lambda path, row: parse_uri_value(row[column], path))
+            )
+        elif kind in ("csv", "tsv"):
+            check_header(first, kind)  # a list without a uri column is refused at launch
+            elements = (
+                pbegin
+                | "MatchLists" >> fileio.MatchFiles(self._pattern)
+                | "OpenLists" >> fileio.ReadMatches()
+                | "ParseDelimited" >> beam.ParDo(ParseDelimitedFile(DELIMITED_SUFFIXES["." + kind]))
+            )
+        else:  # text and JSONL: one record per line; bytes, decoded per line
+            elements = (
+                pbegin
+                | "MatchLists" >> fileio.MatchFiles(self._pattern)
+                | "OpenLists" >> fileio.ReadMatches()
+                | f"Parse{kind.title()}" >> beam.ParDo(ParseLineFile(kind))
+            )
+        if self._reshuffle:
+            # Spread URIs over workers before the expensive fetch/decode/model stages.
+            elements = elements | "Spread" >> beam.Reshuffle()
+        return elements

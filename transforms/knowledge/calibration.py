@@ -1,0 +1,93 @@
+"""Score calibration: one ``--min_score`` that means the same for every tag source.
+
+Raw scores differ in kind: the tagger's summed softmax probability, YOLOX's objectness x class
+score, a cosine for zero-shot words. Each source's raw score is mapped to an estimate of the
+chance that the tag is right with Platt scaling, p = sigmoid(a * x + b), where x is the logit
+of a probability-like score (feature "logit"), or, for zero-shot cosines, the cosine
+standardised over the image's vocabulary (feature "z": how far a word stands out for this
+image; a raw cosine is near 0.5 for most words of most images). ``a`` and ``b`` are fitted per source on
+labelled photos by ``python -m pipeline.quality --fit`` (the tuning half of the key only) and
+shipped in transforms/data/calibration.json; ``--calibration PATH`` loads another fit and
+``--calibration none`` keeps raw scores. Expansion tags inherit their origin's calibrated
+score, since what they say follows from the origin.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from transforms.core.artifacts import read_bytes
+
+EMBEDDED = "embedded"
+
+
+def logit(scores: np.ndarray) -> np.ndarray:
+    x = np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(x / (1 - x))
+
+
+def standardise_rows(scores: np.ndarray, known: Any) -> np.ndarray:
+    """Each row's scores as z-scores over its ``known`` columns (the "z" feature)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if int(np.sum(known)) < 3:  # too few words to tell which stand out
+        return np.zeros_like(s)
+    cols = s[:, known]
+    mean = cols.mean(1, keepdims=True)
+    std = np.maximum(cols.std(1, keepdims=True), 1e-6)
+    return (s - mean) / std
+
+
+@dataclass(frozen=True)
+class Platt:
+    """p = sigmoid(a * x + b). ``feature`` says what x is: "logit" (this applies the logit to a
+    probability-like score), or "raw"/"z" (the caller passes x as it is)."""
+
+    a: float = 1.0
+    b: float = 0.0
+    feature: str = "logit"
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        x = logit(scores) if self.feature == "logit" else np.asarray(scores, dtype=np.float64)
+        return (1.0 / (1.0 + np.exp(-np.clip(self.a * x + self.b, -50, 50)))).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """p = sigmoid(w . x + b) over several features of one candidate (the tagger's hierarchy
+    nodes: score, size, share of the top class, overall confidence; see transforms/stages/tagger.py)."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        z = np.asarray(features, dtype=np.float64) @ np.asarray(self.weights) + self.bias
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def load(source: str = EMBEDDED) -> dict[str, Platt | Logistic]:
+    """Source key (e.g. ``tagger:imagenet_tags``) -> Platt map; ``none`` gives an empty table."""
+    if source == "none":
+        return {}
+    if source == EMBEDDED:
+        text = resources.files("transforms").joinpath("data/calibration.json").read_text()
+    else:
+        text = read_bytes(source).decode("utf-8")
+    data = json.loads(text)
+    return {
+        key: Logistic(tuple(float(w) for w in v["weights"]), float(v["b"])) if "weights" in v
+        else Platt(float(v["a"]), float(v["b"]), str(v.get("feature", "logit")))
+        for key, v in data.get("sources", {}).items()
+    }
+
+
+def for_source(source: str, key: str) -> Platt | None:
+    """The one-feature map for one source key, or None when the table has none (raw scores are kept)."""
+    found = load(source).get(key)
+    return found if isinstance(found, Platt) else None

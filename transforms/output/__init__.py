@@ -1,0 +1,1 @@
+"""Crash-safe output the job owns: staged Parquet shards, run manifests, the lock, backfill."""

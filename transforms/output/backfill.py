@@ -1,0 +1,85 @@
+"""Incremental, idempotent backfills: skip what earlier runs tagged, carry their open dead letters.
+
+- ``SkipExisting(files)``: an anti-join (CoGroupByKey on image_id, so it scales on any runner and
+  no id list is held on one machine) that drops inputs whose image_id already has a row in the
+  committed tags files of the output (every partition). Dead letters are not skipped: failed
+  images are retried by later runs.
+- ``CarryErrors(files)``: the earlier dead letters of this partition whose inputs this run does
+  not retry, so the run's commit can replace the earlier error files without losing one.
+
+Both read only files named in the output's run manifests (transforms/output/runs.py), never a glob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.core.records import NAMESPACE
+from transforms.output import runs
+
+
+def _read_files(pipeline: beam.Pipeline, label: str, files: list[str], columns: list[str] | None = None):
+    """Rows of exactly these files (a missing one fails the run: Beam's ReadAllFromParquet would
+    match it as an empty pattern and silently read nothing)."""
+    if not files:
+        return pipeline | f"No{label}" >> beam.Create([])
+    return (
+        pipeline
+        | f"{label}Files" >> beam.Create(files)
+        | f"Read{label}" >> beam.FlatMap(runs.iter_file_rows, columns)
+    )
+
+
+def _without(keep, drop, label: str, counter: str = ""):
+    """The values of ``keep`` ((key, value) pairs) whose key has no pair in ``drop``: a scalable
+    anti-join (CoGroupByKey), counting what it drops in ``counter`` when given."""
+    return (
+        {"keep": keep, "drop": drop}
+        | f"{label}Join" >> beam.CoGroupByKey()
+        | f"{label}Kept" >> beam.FlatMap(_kept, counter)
+    )
+
+
+def _kept(item, counter: str) -> Iterable:
+    _, groups = item
+    values = list(groups["keep"])
+    if any(True for _ in groups["drop"]):
+        if counter:
+            Metrics.counter(NAMESPACE, counter).inc(len(values))
+        return []
+    return values
+
+
+class SkipExisting(beam.PTransform):
+    """elements -> elements whose image_id has no row in the tags ``files``."""
+
+    def __init__(self, files: list[str]):
+        super().__init__()
+        self._files = list(files)
+
+    def expand(self, elements):
+        keyed = elements | "KeyNew" >> beam.Map(lambda e: (e["image_id"], e))
+        done = (
+            _read_files(elements.pipeline, "Done", self._files, ["image_id"])
+            | "KeyDone" >> beam.Map(lambda r: (r["image_id"], None))
+        )
+        return _without(keyed, done, "AntiJoin", counter="skipped_existing")
+
+
+class CarryErrors(beam.PTransform):
+    """this run's inputs -> the error rows in ``files`` whose image_id is not among them."""
+
+    def __init__(self, files: list[str]):
+        super().__init__()
+        self._files = list(files)
+
+    def expand(self, elements):
+        inputs = elements | "KeyInputs" >> beam.Map(lambda e: (e["image_id"], None))
+        earlier = (
+            _read_files(elements.pipeline, "EarlierErrors", self._files)
+            | "KeyEarlier" >> beam.Map(lambda r: (r["image_id"], r))
+        )
+        return _without(earlier, inputs, "NotRetried")

