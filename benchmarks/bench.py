@@ -227,9 +227,9 @@ def _naive_detector():
     """The job's YOLOX pre- and post-processing over a session with onnxruntime's defaults."""
     import onnxruntime as ort
 
-    from transforms.stages.detector import DetectorConfig, _Yolox, yolox_path
+    from transforms.stages.detector import DetectorConfig, Yolox, yolox_path
 
-    detector = _Yolox(DetectorConfig())
+    detector = Yolox(DetectorConfig())
     detector.session = ort.InferenceSession(yolox_path(DetectorConfig()), providers=["CPUExecutionProvider"])
     return detector
 
@@ -248,7 +248,7 @@ def run_floor_before(paths: list[str]) -> dict:
     detect.parallel_map = lambda fn, items, threads: [fn(i) for i in items]
     if features.cpu_has_native_bf16():
         return run_floor(paths, ("--precision", "bf16"))
-    features.load_backbone = features._Backbone  # torch fp32
+    features.load_backbone = features.TorchBackbone  # torch fp32
     return run_floor(paths, ("--precision", "fp32"))
 
 

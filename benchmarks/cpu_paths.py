@@ -39,14 +39,14 @@ def ms_per_image(fn, n_images: int, repeats: int) -> float:
 
 def backbone(repeats: int, threads: int) -> None:
     from transforms.stages import backbone_onnx as bo
-    from transforms.stages.backbone import BackboneConfig, _Backbone, _calibration_crops, load_backbone
+    from transforms.stages.backbone import BackboneConfig, TorchBackbone, calibration_crops, load_backbone
 
     photos = bo.int8_photos()
     assert photos is not None, bo.NO_INT8_PHOTOS
     _, held = photos
-    pixels = np.stack([_calibration_crops(p.read_bytes())[0] for p in held])[:8]
-    fp32_torch = _Backbone(BackboneConfig(precision="fp32", device="cpu"))
-    bf16_torch = _Backbone(BackboneConfig(precision="bf16", device="cpu"))
+    pixels = np.stack([calibration_crops(p.read_bytes())[0] for p in held])[:8]
+    fp32_torch = TorchBackbone(BackboneConfig(precision="fp32", device="cpu"))
+    bf16_torch = TorchBackbone(BackboneConfig(precision="bf16", device="cpu"))
     graph = bo.export(fp32_torch.body, fp32_torch.head, *fp32_torch.mean_std)
     int8 = load_backbone(BackboneConfig(precision="int8", device="cpu"))
     assert isinstance(int8, bo.OnnxBackbone)

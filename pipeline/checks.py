@@ -12,18 +12,13 @@ import difflib
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.core.artifacts import exists
-
-BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
+from transforms.core.launch import LaunchError, at_least, in_unit_range
+from transforms.core.registry import registered
 
 
 def unknown_option(flag: str, known: list[str]) -> str:
     close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
     return f"unknown option {flag}" + (f"; did you mean {close[0]}?" if close else " (see --help)")
-
-
-class LaunchError(Exception):
-    """A command line that cannot run; the message is one line for the user."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,24 +55,6 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
         raise LaunchError(unknown_option(flags[0], known))
 
 
-def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCES) -> None:
-    """A local/gs:// file option must exist (https:// and gensim-data: are fetched when used)."""
-    if not path or path in builtins or path.startswith(("http://", "https://", "gensim-data:")):
-        return
-    if not exists(path):
-        raise LaunchError(f"{option}: no such file: {path}")
-
-
-def at_least(option: str, value, low) -> None:
-    if value is None or value < low:
-        raise LaunchError(f"{option} must be >= {low}, got {value}")
-
-
-def in_unit_range(option: str, value) -> None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise LaunchError(f"{option} must be between 0 and 1, got {value}")
-
-
 def check_image_options(o) -> None:
     """What every image job shares: input/output, fetching, decoding, backbone."""
     if not o.input or not o.output:
@@ -98,7 +75,6 @@ def check_image_options(o) -> None:
         ("--fetch_batch_size", o.fetch_batch_size, 1), ("--max_bytes", o.max_bytes, 1),
         ("--max_attempts", o.max_attempts, 1), ("--max_redirects", o.max_redirects, 0),
         ("--decode_threads", o.decode_threads, 0), ("--max_pixels", o.max_pixels, 1),
-        ("--backbone_batch_size", o.backbone_batch_size, 1), ("--torch_threads", o.torch_threads, 0),
         ("--retry_backoff", o.retry_backoff, 0),
     ):
         at_least(option, value, low)
@@ -106,53 +82,16 @@ def check_image_options(o) -> None:
                           ("--total_timeout", o.total_timeout)):
         if value is None or value <= 0:
             raise LaunchError(f"{option} must be > 0 seconds, got {value}")
-    need_file("--backbone_weights", o.backbone_weights)
-    if o.precision == "int8":
-        from transforms.stages import backbone_onnx
-
-        if o.device == "cuda":
-            raise LaunchError(backbone_onnx.INT8_ON_GPU)
-        if backbone_onnx.int8_photos() is None:
-            raise LaunchError(backbone_onnx.NO_INT8_PHOTOS)
+    for stage in registered():
+        if stage.shared and stage.check is not None:
+            stage.check(o)
     if getattr(o, "max_error_rate", None) is not None:
         in_unit_range("--max_error_rate", o.max_error_rate)
 
 
 def check_tag_options(o) -> None:
-    """The tag job's own options: numbers in range, every named file present, methods that can run."""
+    """The tag job's options: the shared ones, then each stage's own launch checks."""
     check_image_options(o)
-    for option, value, low in (
-        ("--top_k", o.top_k, 1), ("--max_objects", o.max_objects, 1), ("--zero_shot_top_k", o.zero_shot_top_k, 1),
-        ("--conse_top_t", o.conse_top_t, 1), ("--expansion_per_tag", o.expansion_per_tag, 0),
-        ("--detector_batch_size", o.detector_batch_size, 1),
-    ):
-        at_least(option, value, low)
-    for option in ("min_score", "detection_threshold", "zero_shot_min_score", "expansion_min_origin_score"):
-        in_unit_range(f"--{option}", getattr(o, option))
-    if o.expansion_vocab_size is not None:
-        at_least("--expansion_vocab_size", o.expansion_vocab_size, 1)
-    from transforms.stages.detector import class_min_scores
-
-    try:
-        class_min_scores(o.detection_class_min_scores)
-    except ValueError as exc:
-        raise LaunchError(str(exc)) from None
-    if o.detector_size < 64 or o.detector_size % 32:
-        raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), got {o.detector_size}")
-    need_file("--detector_weights", o.detector_weights)
-    need_file("--word_vectors", o.word_vectors, {"glove-6b-50d"})
-    need_file("--calibration", o.calibration)
-    if o.tagger_model:
-        from transforms.core.artifacts import join
-
-        need_file("--tagger_model", join(o.tagger_model, "config.json"))
-    if o.zero_shot_method == "fast0tag" and not o.tagger_model:
-        raise LaunchError("--zero_shot_method fast0tag needs --tagger_model (a model trained with a mapping)")
-    if o.vocabulary:
-        need_file("--vocabulary", o.vocabulary)
-        from transforms.stages.zero_shot import read_vocabulary
-
-        try:
-            read_vocabulary(o.vocabulary)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise LaunchError(f"--vocabulary: {exc}") from None
+    for stage in registered():
+        if not stage.shared and stage.check is not None:
+            stage.check(o)

@@ -22,6 +22,7 @@ from transforms.core.threads import worker_threads
 from transforms.ingest.decode import DecodeBatch
 from transforms.ingest.fetch import FetchWindow
 from transforms.ingest.read import ReadUris
+from transforms.knowledge import calibration
 from transforms.output import runs
 from transforms.output.backfill import CarryErrors, SkipExisting
 from transforms.output.write import SplitFailures, WriteOutputs
@@ -50,8 +51,13 @@ def fetch_and_decode(elements, o, stages: list[Stage] | None = None, num_workers
     return decoded.ok, [fetched[ERRORS], decoded[ERRORS]]
 
 
-def model_version(handlers: list[tuple[Stage, Any]]) -> str:
-    return ";".join(f"{stage.name}={handler.model_version()}" for stage, handler in handlers)
+def model_version(handlers: list[tuple[Stage, Any]], calibration_source: str | None = None) -> str:
+    """Every enabled stage's model version, and the score calibration's file hash when scores
+    are calibrated (the backbone's numeric path is per row: the backbone_path column)."""
+    versions = [f"{stage.name}={handler.model_version()}" for stage, handler in handlers]
+    if calibration_source is not None and handlers:
+        versions.append(f"calibration={calibration.fingerprint(calibration_source)}")
+    return ";".join(versions)
 
 
 def run_stages(stream, handlers: list[tuple[Stage, Any]]):
@@ -85,7 +91,7 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     decoded, dead = fetch_and_decode(elements, o, stages, num_workers)
     stream = run_stages(decoded, handlers)
     extra = tuple(c.name for c in columns())
-    to_row = functools.partial(to_tags_row, model_version=model_version(handlers), columns=extra)
+    to_row = functools.partial(to_tags_row, model_version=model_version(handlers, o.calibration), columns=extra)
     split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
     return (split.rows, errors, *carried) | "Write" >> WriteOutputs(o.output, manifest, o.num_shards,

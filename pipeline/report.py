@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from transforms.core.artifacts import join, read_bytes, write_bytes
 from transforms.core.records import ERRORS, StageError, sources_of
-from transforms.core.registry import colours, tag_sources
+from transforms.core.registry import colours, registered, tag_sources
 from transforms.ingest.decode import DecodeConfig, decode_image
 from transforms.ingest.fetch import fetch_file, uri_kind
 from transforms.ingest.http_client import HttpConfig, HttpFetcher
@@ -163,6 +163,7 @@ def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | No
         title=title, rows=scan_result["rows"], failed=sum(scan_result["error_counts"].values()),
         cards=[_card(row, thumb) for row, thumb in zip(scan_result["sample"], thumbs, strict=True)],
         sources=[(s, colours().get(s, OTHER)) for s in tag_sources()], weak=WEAK,
+        box_sources=[s.tag_source for s in registered() if "objects" in s.writes and s.tag_source],
         chart=_chart(scan_result["freq"], scan_result["by_source"]), errors=errors, panels=panels,
     )
 

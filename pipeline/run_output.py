@@ -13,8 +13,8 @@ import os
 import re
 from collections.abc import Iterator
 
-from pipeline.checks import LaunchError
 from transforms.core.artifacts import exists
+from transforms.core.launch import LaunchError
 from transforms.output import lock as output_lock
 from transforms.output import runs
 

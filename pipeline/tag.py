@@ -7,10 +7,11 @@ import sys
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from pipeline import commands
-from pipeline.checks import LaunchError, check_flags, check_tag_options
+from pipeline.checks import check_flags, check_tag_options
 from pipeline.options import all_options
 from pipeline.run_output import check_output
 from pipeline.runner import configure_logging, run_job
+from transforms.core.launch import LaunchError
 
 
 def run(argv: list[str] | None = None) -> dict[str, int]:

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import numpy as np
 import pytest
 
 from transforms.stages import backbone_onnx as bo
-from transforms.stages.backbone import BackboneConfig, _Backbone, _calibration_crops, load_backbone
+from transforms.stages.backbone import BackboneConfig, TorchBackbone, calibration_crops, load_backbone
 
 
 @pytest.fixture(scope="module")
 def torch_fp32():
-    return _Backbone(BackboneConfig(precision="fp32", device="cpu"))
+    return TorchBackbone(BackboneConfig(precision="fp32", device="cpu"))
 
 
 @pytest.fixture(scope="module")
 def pixels(photos):
-    return np.stack([_calibration_crops(p.read_bytes())[0] for p in photos.values()])
+    return np.stack([calibration_crops(p.read_bytes())[0] for p in photos.values()])
 
 
 def test_exported_fp32_graph_computes_what_torch_computes(torch_fp32, pixels):
@@ -102,7 +103,7 @@ def test_auto_logs_its_choice_and_tells_the_fp32_classes(caplog, photos, pixels)
     assert [int(np.argmax(p)) in t for p, t in zip(fp32(pixels)[1], top, strict=True)] == [True] * len(pixels)
 
 
-def test_auto_falls_back_when_int8_or_the_export_fails(monkeypatch, caplog):
+def test_auto_falls_back_when_int8_or_the_export_fails(monkeypatch, caplog, tmp_path):
     def broken(*args, **kwargs):
         raise RuntimeError("quantizer exploded")
 
@@ -113,11 +114,31 @@ def test_auto_falls_back_when_int8_or_the_export_fails(monkeypatch, caplog):
     assert getattr(model, "precision", None) in ("fp32", "bf16")
     with pytest.raises(RuntimeError, match="quantizer exploded"):
         load_backbone(BackboneConfig(precision="int8", device="cpu"))
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path))  # no exported graph cached yet
     monkeypatch.setattr(bo, "export", broken)
     model = load_backbone(BackboneConfig(precision="auto", device="cpu"))
-    assert isinstance(model, _Backbone), "a backbone the exporter cannot trace still runs in torch"
+    assert isinstance(model, TorchBackbone), "a backbone the exporter cannot trace still runs in torch"
     with pytest.raises(RuntimeError):
         load_backbone(BackboneConfig(precision="fp32", device="cpu"))
+
+
+def test_a_second_start_reuses_the_exported_graph_the_guard_and_the_choice(monkeypatch, tmp_path, pixels):
+    """Worker start-up: what the first start built is cached by content; a later start neither
+    exports, nor guards, nor times again, and says which numeric path it runs (provenance)."""
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path))
+    first = load_backbone(BackboneConfig(precision="auto", device="cpu"))
+    assert re.fullmatch(r"fp32|int8:[0-9a-f]{12}|torch-bf16", first.path)
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "onnx").glob("*.json")) == ["auto", "backbone", "guard"]
+
+    def again(*args, **kwargs):
+        raise AssertionError("built again on a later start")
+
+    for name in ("export", "guard", "fastest"):  # quantize only finds its cached graph
+        monkeypatch.setattr(bo, name, again)
+    second = load_backbone(BackboneConfig(precision="auto", device="cpu"))
+    assert second.path == first.path
+    assert np.allclose(second(pixels)[1], first(pixels)[1], atol=1e-5)
+    assert load_backbone(BackboneConfig(precision="fp32", device="cpu")).path == "fp32"
 
 
 def test_resnet50_takes_the_same_paths(pixels):

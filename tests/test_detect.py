@@ -182,9 +182,9 @@ def test_the_embedded_agreement_model_drops_a_box_the_whole_image_disagrees_with
 
 
 def test_a_smaller_detector_input_finds_the_same_objects_in_the_same_places(photos):
-    from transforms.stages.detector import _Yolox
+    from transforms.stages.detector import Yolox
 
-    full_size, small = _Yolox(DetectorConfig()), _Yolox(DetectorConfig(size=320))
+    full_size, small = Yolox(DetectorConfig()), Yolox(DetectorConfig(size=320))
     assert small.config.version().endswith("@320px") and full_size.config.version() != small.config.version()
     for name in ("grace_hopper", "coffee", "astronaut"):
         image = decode_image(photos[name].read_bytes(), DecodeConfig())[0]

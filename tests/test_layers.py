@@ -4,7 +4,6 @@ cycle exists, counting the imports made inside functions too (docs/ARCHITECTURE.
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

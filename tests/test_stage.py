@@ -11,7 +11,6 @@ import pytest
 from pipeline.options import decode_config
 from transforms.core.registry import (
     REGISTRY,
-    Column,
     Stage,
     colours,
     needed_after,
@@ -72,16 +71,39 @@ def test_schema_legend_and_sources_come_from_the_stages():
     assert set(colours()) == set(tag_sources())
 
 
-def test_a_new_stage_needs_only_its_registration():
-    ocr = register(_stage("ocr_test", reads=["image"], writes=["text", "tags:ocr"], tag_source="ocr",
-                          colour="#000000", columns=(Column("text", pa.string(), "recognised text"),)))
+def test_a_new_stage_needs_only_its_module_and_one_line(monkeypatch, tmp_path, photos, capsys):
+    """docs/ARCHITECTURE.md's worked example: tests/ocr_stage.py plus one line in MODULES, and
+    the options, launch checks, graph order, decoder size, schema, legend and quality follow."""
+    from pipeline import commands, tag
+    from pipeline.quality import key
+    from transforms.core import registry
+
+    monkeypatch.setattr(registry, "MODULES", (*registry.MODULES, "tests.ocr_stage"))
+    registry.registered.cache_clear()
     try:
-        order = [s.name for s in ordered([*registered(), ocr])]
-        assert order.index("ocr_test") > order.index("fingerprint")
+        stages = registered()
+        names = [s.name for s in stages]
+        assert names.index("ocr") > names.index("fingerprint")
+        commands.tag_help()
+        assert "--ocr_languages" in capsys.readouterr().out
+        listing = tmp_path / "in.txt"
+        listing.write_text(f"{photos['chelsea']}\n")
+        with pytest.raises(SystemExit, match=r"--ocr_languages: unknown \['xx'\]"):
+            tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--ocr_languages", "xx"])
+        assert not (tmp_path / "out").exists()
+        o = SimpleNamespace(detector="yolox_nano", detector_size=416, max_pixels=10**8)
+        assert working_size(stages, o)[1] == 1024
+        assert "text" in tags_schema().names and "ocr" in tag_sources()
+        assert registry.colours()["ocr"] == "#8c564b" and "ocr" in registry.quality_sources("everyday")
+        rows = {"p": {"tags": [{"name": "cat", "score": 0.9, "source": "ocr", "origin": None}]}}
+        truth = {"photos": {"p": {"accepted": ["cat"], "expected": ["cat"], "vocabulary": []}}}
+        counts = key.judge(rows, truth, ["p"])
+        assert (counts["ocr"].written, counts["ocr"].found, counts["everyday"].found) == (1, 1, 1)
         with pytest.raises(ValueError, match="registered twice"):
-            register(_stage("ocr_test", reads=["other"]))
+            register(_stage("ocr", reads=["other"]))
     finally:
-        REGISTRY.pop("ocr_test")
+        REGISTRY.pop("ocr", None)
+        registry.registered.cache_clear()
 
 
 def test_every_stage_declares_a_consistent_contract():

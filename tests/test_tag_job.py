@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from pipeline import tag
 from tests.conftest import read_table, send_bytes
 from transforms.core.records import ERRORS_SCHEMA, TAGS_SCHEMA, image_id_for
 from transforms.core.registry import tags_schema
+from transforms.knowledge.calibration import fingerprint
 
 
 def _photo_like(width: int, height: int, seed: int) -> Image.Image:
@@ -94,6 +96,8 @@ def test_rows_carry_size_ids_versions(job, photos):
         assert "backbone=efficientnet_lite0" in row["model_version"]
         assert "glove-6b-50d" in row["model_version"]
         assert "detector=yolox_nano@615e266100c3" in row["model_version"]
+        assert f"calibration={fingerprint('embedded')}" in row["model_version"], "which calibration scored it"
+        assert re.fullmatch(r"fp32|int8:[0-9a-f]{12}|torch-(fp32|bf16)", row["backbone_path"]), "which numeric path"
 
 
 def test_detected_objects_are_written_and_merged(job, photos):

@@ -13,6 +13,7 @@ from gensim.models import KeyedVectors
 
 from pipeline import tag
 from pipeline.training import evaluate
+from pipeline.training.fast0tag import train_fast0tag
 from tests.conftest import read_table
 from transforms.core.artifacts import join, write_bytes
 from transforms.core.records import FEATURES_SCHEMA
@@ -24,7 +25,6 @@ from transforms.stages.zero_shot import (
     conse_scores,
     embed_phrases,
     normalise_rows,
-    train_fast0tag,
 )
 
 EVERYDAY = ["animal", "pet", "drink", "beverage", "vehicle", "building", "person", "food", "plant",

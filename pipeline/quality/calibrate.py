@@ -109,9 +109,9 @@ def conse_candidates(photos: dict[str, str], key: dict) -> tuple[list[float], li
     """(ConSE cosine standardised over the vocabulary, applies?) for every word on every photo
     that the word-vector score answers (not the words the ImageNet hierarchy answers)."""
     from transforms.knowledge.calibration import standardise_rows
-    from transforms.stages.zero_shot import ZeroShotConfig, _ZeroShotModel, conse_scores
+    from transforms.stages.zero_shot import ZeroShotConfig, ZeroShotModel, conse_scores
 
-    model = _ZeroShotModel(ZeroShotConfig(vocabulary_path(), calibration="none"))
+    model = ZeroShotModel(ZeroShotConfig(vocabulary_path(), calibration="none"))
     scores, correct = [], []
     every = imagenet_probs(list(photos.values()))
     for (name, _path), probs in zip(photos.items(), every, strict=True):

@@ -29,7 +29,7 @@ from importlib import resources
 
 from pipeline import tag
 from transforms.core.records import sources_of
-from transforms.core.registry import tag_sources
+from transforms.core.registry import quality_sources, tag_sources
 from transforms.knowledge.samples import sample_photos
 from transforms.output import runs
 from transforms.stages.expansion import stem
@@ -95,20 +95,22 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
                     c.wrong.append(f"{name}:{t['name']}")
         by_source = {s: {norm(t["name"]) for t in tags if s in sources_of(t)} for s in sources}
         everything = set().union(*by_source.values())
-        expected = {norm(w) for w in truth["expected"]}
-        vocab = {norm(w) for w in truth["vocabulary"]}
-        for s in ("tagger", "detector", "expansion"):
-            counts[s].expected += len(expected)
-            counts[s].found += len(expected & by_source[s])
-        counts["zero_shot"].expected += len(vocab)
-        counts["zero_shot"].found += len(vocab & by_source["zero_shot"])
+        wanted = {"everyday": {norm(w) for w in truth["expected"]}, "vocabulary": {norm(w) for w in truth["vocabulary"]}}
+        found = {}
+        for measure, words in wanted.items():  # each stage declares which words measure its recall
+            from_sources = set().union(*(by_source[s] for s in quality_sources(measure)))
+            for s in quality_sources(measure):
+                counts[s].expected += len(words)
+                counts[s].found += len(words & by_source[s])
+            found[measure] = words & from_sources
+        expected, vocab = wanted["everyday"], wanted["vocabulary"]
         counts["everyday"].expected += len(expected)
-        counts["everyday"].found += len(expected & (by_source["tagger"] | by_source["detector"] | by_source["expansion"]))
+        counts["everyday"].found += len(found["everyday"])
         counts["overall"].expected += len(expected) + len(vocab)
-        counts["overall"].found += len(expected & everything) + len(vocab & by_source["zero_shot"])
+        counts["overall"].found += len(expected & everything) + len(found["vocabulary"])
         if vocab:
             counts["zs_hit@3"].expected += 1
-            counts["zs_hit@3"].found += bool(vocab & by_source["zero_shot"])
+            counts["zs_hit@3"].found += bool(found["vocabulary"])
     return counts
 
 

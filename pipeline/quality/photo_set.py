@@ -268,7 +268,7 @@ def naive_top5(paths: list[str]) -> dict[str, list[str]]:
     """A naive top-5 ImageNet classifier on the job's own backbone weights (fp32, centre crop)."""
     import numpy as np
 
-    from transforms.stages.backbone import BackboneConfig, _calibration_crops, load_backbone
+    from transforms.stages.backbone import BackboneConfig, calibration_crops, load_backbone
     from transforms.stages.tagger import imagenet_table_data
 
     classes = imagenet_table_data()["classes"]
@@ -276,7 +276,7 @@ def naive_top5(paths: list[str]) -> dict[str, list[str]]:
     out = {}
     for start in range(0, len(paths), 16):
         chunk = paths[start:start + 16]
-        pixels = np.stack([_calibration_crops(Path(p).read_bytes())[0] for p in chunk])
+        pixels = np.stack([calibration_crops(Path(p).read_bytes())[0] for p in chunk])
         _, probs = model(pixels)
         assert probs is not None, "the backbone has its ImageNet head"
         for path, row in zip(chunk, probs, strict=True):

@@ -20,12 +20,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import commands
 from pipeline import options as opt
-from pipeline.checks import LaunchError, at_least, check_flags, need_file
+from pipeline.checks import check_flags
 from pipeline.commands import FeatureOptions
 from pipeline.graph import fetch_and_decode, run_stages
 from pipeline.run_output import check_output
 from pipeline.runner import configure_logging, run_job
 from pipeline.training.datasets import read_labelled_list, read_mirflickr
+from transforms.core.launch import LaunchError, at_least, need_file
 from transforms.core.records import ERRORS, FEATURES_SCHEMA, new_element, to_feature_row
 from transforms.core.registry import builder
 from transforms.output.write import SplitFailures, WriteOutputs

@@ -23,12 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import commands
+from pipeline.training.fast0tag import train_fast0tag
 from pipeline.training.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
 from pipeline.training.model_card import model_card
 from transforms.core.artifacts import join, read_bytes, write_bytes
 from transforms.knowledge.vectors import load_vectors
 from transforms.stages.taggernet import build_taggernet, predict_scores, save_taggernet
-from transforms.stages.zero_shot import MAPPING, Fast0TagMapping, embed_phrases, train_fast0tag
+from transforms.stages.zero_shot import MAPPING, Fast0TagMapping, embed_phrases
 
 
 @dataclass

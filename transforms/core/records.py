@@ -33,6 +33,7 @@ class Element(TypedDict, total=False):
     height: int
     features: Any  # np.ndarray [D]
     imagenet_probs: Any  # np.ndarray [1000]
+    backbone_path: str  # the numeric path that computed features and probabilities (provenance)
     label_scores: Any  # np.ndarray [labels] (TaggerNet)
     tags: list[dict[str, Any]]  # TAG_STRUCT: name, score, source, origin (sources: on write)
     objects: list[dict[str, Any]]  # OBJECT_STRUCT: label, score, box

@@ -1,14 +1,16 @@
 """The stage registry: each model stage declares what it is, once, in its own module.
 
 A stage module ends with ``register(Stage(...))``, naming:
-- its command-line options (``options``) and how its model handler is built from them
-  (``build``; None when the options turn the stage off);
+- its command-line options (``options``), their launch checks (``check``), and where its
+  model handler is built from them (``build``, "module:function", imported only when a job
+  builds its graph; the builder returns None when the options turn the stage off);
 - the element fields it reads and writes (``reads``/``writes``; a tag source is the field
   ``tags:<source>``), from which the graph order, what is dropped when, and whether the decoder
   keeps the raw bytes are derived;
 - the working image size it needs from the decoder (``size``: the smallest short and long
   side, given the options, since a torchvision detector needs more pixels than YOLOX);
-- its tag source and the report's colour for it;
+- its tag source, the report's colour for it, and what the quality key measures the source's
+  recall against (``quality``: the everyday words a person names first, or the vocabulary);
 - the Parquet columns it adds to the tags table (``columns``);
 - how the benchmark times it alone (``bench_batch``: its handler over decoded photos).
 
@@ -48,18 +50,23 @@ class Stage:
     writes: tuple[str, ...]
     build: str  # "module:function" (options, num_workers) -> its ModelHandler, or None when off
     options: Callable[[argparse._ArgumentGroup], None] | None = None
+    check: Callable[[Any], None] | None = None  # its launch checks: raise transforms.core.launch.LaunchError
     size: Callable[[Any], tuple[int, int]] = lambda o: (0, 0)  # (short, long) side it needs, given options
     tag_source: str | None = None
     colour: str = "#7f7f7f"
     columns: tuple[Column, ...] = ()
     bench_batch: int = 8
+    quality: str | None = None  # what the quality key measures its recall against: QUALITY
     shared: bool = False  # its options belong to every image job (the backbone), not the tag job only
 
 
+QUALITY = ("everyday", "vocabulary")  # the words a person names first | the vocabulary words that apply
 REGISTRY: dict[str, Stage] = {}
 
 
 def register(stage: Stage) -> Stage:
+    if stage.quality not in (None, *QUALITY):
+        raise ValueError(f"stage {stage.name!r}: quality must be one of {QUALITY}, not {stage.quality!r}")
     if stage.name in REGISTRY and REGISTRY[stage.name] != stage:
         raise ValueError(f"stage {stage.name!r} is registered twice")
     REGISTRY[stage.name] = stage
@@ -134,6 +141,11 @@ def reads_data(stages: Iterable[Stage]) -> bool:
 def needed_after(stages: list[Stage], index: int) -> set[str]:
     """Element keys some stage after ``stages[index]`` still reads."""
     return {f.split(":", 1)[0] for s in stages[index + 1:] for f in s.reads}
+
+
+def quality_sources(measure: str) -> tuple[str, ...]:
+    """The tag sources whose recall the quality key measures against ``measure`` (QUALITY)."""
+    return tuple(s.tag_source for s in registered() if s.tag_source and s.quality == measure)
 
 
 def tag_sources() -> tuple[str, ...]:

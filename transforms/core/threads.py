@@ -3,7 +3,7 @@
 A worker process uses ``--torch_threads`` threads for model math, or, when that is 0, its share
 of the cores: cores / workers on the local runner (``--direct_num_workers``), all of its cores
 elsewhere (one SDK process per VM on Dataflow with ``no_use_multiple_sdk_containers``). More
-threads than that only contend (2 threads per worker on 2 cores ran 3x slower than 1). Torch's
+threads than that only contend (docs/BENCHMARKS.md). Torch's
 setting is process-wide, so it is set once per process, here, by the first model that loads
 (which also keeps numpy's BLAS to one thread, see ``configure_process``);
 onnxruntime models use the same number of threads, and so does the decode pool
@@ -11,9 +11,8 @@ onnxruntime models use the same number of threads, and so does the decode pool
 
 onnxruntime models on CPU spend their threads across images, not inside one: each session has
 one intra-op thread and a batch is split into that many parts run side by side
-(``parallel_map``). These models are too small to keep several cores busy inside one image:
-on 2 cores, YOLOX-Nano took 9.0 ms per image this way against 13.6 with 2 intra-op threads,
-and the backbone 5.7 against 6.6 at batch 8 (docs/BENCHMARKS.md).
+(``parallel_map``). These models are too small to keep several cores busy inside one image
+(both ways measured in docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _lock = threading.Lock()
-_torch_threads: dict[str, int] = {}
+_state: dict[str, int] = {}  # threads (the first model's), and what has been set
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -42,21 +41,28 @@ def worker_threads(requested: int = 0, num_workers: int = 1) -> int:
     return requested if requested > 0 else max(1, available_cores() // max(1, num_workers))
 
 
-def configure_process(threads: int) -> int:
-    """Once per process, by the first model that loads: torch's intra-op threads (returned; later
-    calls keep the first setting), and numpy's BLAS limited to one thread. The BLAS products here
-    are small (tag groups, zero-shot, expansion), and OpenBLAS's threads spin-wait after each
-    one, taking the cores from the onnxruntime runs that follow: YOLOX measured 13.1 instead of
-    8.6 ms/image after a 2-thread product, 8.8 with one (docs/BENCHMARKS.md)."""
+def configure_process(threads: int, torch_model: bool = False) -> int:
+    """Once per process, by the first model that loads: numpy's BLAS limited to one thread, and
+    torch's intra-op threads (the first model's number is kept and returned). The BLAS products
+    here are small (tag groups, zero-shot, expansion), and OpenBLAS's threads spin-wait after
+    each one, taking the cores from the onnxruntime runs that follow (docs/BENCHMARKS.md).
+    Torch is set when a torch model loads (``torch_model``) or once torch is imported anyway:
+    an onnxruntime-only worker never imports it (seconds of start-up)."""
+    import sys
+
     with _lock:
-        if "torch" not in _torch_threads:
-            import torch
+        first = _state.setdefault("threads", threads)
+        if "blas" not in _state:
             from threadpoolctl import threadpool_limits
 
-            torch.set_num_threads(threads)
             threadpool_limits(limits=1, user_api="blas")
-            _torch_threads["torch"] = threads
-        return _torch_threads["torch"]
+            _state["blas"] = 1
+        if (torch_model or "torch" in sys.modules) and "torch" not in _state:
+            import torch
+
+            torch.set_num_threads(first)
+            _state["torch"] = 1
+        return first
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R]:

@@ -22,9 +22,10 @@ class BackboneHandler(ElementModelHandler):
     def infer(self, batch: list[Element], model: Model) -> list[Element]:
         pixels = np.stack([center_crop_array(e["image"]) for e in batch])
         feats, probs = model(pixels)
+        path = getattr(model, "path", "unknown")
         out = []
         for i, e in enumerate(batch):
-            enriched = with_fields(e, features=feats[i])
+            enriched = with_fields(e, features=feats[i], backbone_path=path)
             if probs is not None:
                 enriched["imagenet_probs"] = probs[i]
             out.append(enriched)

@@ -9,8 +9,8 @@ from transforms.core.records import Element, with_fields
 from transforms.stages.detector import (
     DETECTORS,
     TORCHVISION_DETECTORS,
-    _TorchvisionDetector,
-    _Yolox,
+    TorchvisionDetector,
+    Yolox,
     assess,
     detector_config,
     merge_detections,
@@ -26,9 +26,9 @@ class DetectorHandler(ElementModelHandler):
 
     def load_model(self) -> Any:
         if self._config.name == "yolox_nano":
-            return _Yolox(self._config)
+            return Yolox(self._config)
         if self._config.name in TORCHVISION_DETECTORS:
-            return _TorchvisionDetector(self._config)
+            return TorchvisionDetector(self._config)
         raise ValueError(f"unknown detector {self._config.name!r}; choose from {DETECTORS}")
 
     def infer(self, batch: list[Element], model: Any) -> list[Element]:

@@ -30,7 +30,7 @@ class MLPTaggerHandler(ElementModelHandler):
 
     def load_model(self) -> LoadedTagger:
 
-        configure_process(worker_threads(self._config.torch_threads, self._config.num_workers))
+        configure_process(worker_threads(self._config.torch_threads, self._config.num_workers), torch_model=True)
         net, config = load_taggernet(self._config.model_dir)
         check_backbone(config, self._config.backbone, self._config.model_dir)
         return LoadedTagger(net, config)

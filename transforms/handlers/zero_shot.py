@@ -6,7 +6,7 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.zero_shot import ZeroShotConfig, _ZeroShotModel, resolve_method
+from transforms.stages.zero_shot import ZeroShotConfig, ZeroShotModel, resolve_method
 
 
 class ZeroShotHandler(ElementModelHandler):
@@ -14,10 +14,10 @@ class ZeroShotHandler(ElementModelHandler):
 
     stage_name = "zero_shot"
 
-    def load_model(self) -> _ZeroShotModel:
-        return _ZeroShotModel(self._config)
+    def load_model(self) -> ZeroShotModel:
+        return ZeroShotModel(self._config)
 
-    def infer(self, batch: list[Element], model: _ZeroShotModel) -> list[Element]:
+    def infer(self, batch: list[Element], model: ZeroShotModel) -> list[Element]:
         scores = model.scores(batch, self._config.top_t)
         k = min(self._config.top_k, scores.shape[1])
         top = np.argsort(-scores, axis=1)[:, :k]

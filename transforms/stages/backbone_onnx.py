@@ -1,29 +1,29 @@
 """The backbone on onnxruntime: fp32 and static int8 CPU paths, an accuracy guard, and ``auto``.
 
-Why: on CPU, onnxruntime runs the exported backbone faster than torch (EfficientNet-Lite0 at
-batch 8 on 2 cores: 4.9 ms/image fp32, against 6.1 for torch bf16 autocast and 16 for torch
-fp32; docs/BENCHMARKS.md), and its static int8 graph (per-channel weights, activations
-calibrated on real photos, VNNI kernels) 2.2 ms. The torch module is exported at load (about
-0.6 s; nothing is downloaded or shipped), and the int8 graph is cached in the artifact cache by
-the fp32 graph's hash, the onnxruntime version and the calibration photos.
+Why: on CPU, onnxruntime runs the exported backbone faster than torch, and its static int8
+graph (per-channel weights, activations calibrated on real photos, VNNI kernels) faster still
+(measured in docs/BENCHMARKS.md). The torch module is exported at load (nothing is downloaded
+or shipped), and the int8 graph is cached in the artifact cache by the fp32 graph's hash, the
+onnxruntime version and the calibration photos.
 
 int8 moves the class probabilities a little, so it is checked before use, on real photos held
 out from its calibration: every photo's fp32 top-1 class must be in the int8 top 5 and the
-reverse (the ImageNet top-5 agreement). The largest probability shift is logged too (0.14 on
-the moon photo, whose top class is a wrong "nematode": 0.39 -> 0.25; 0.05 or less on everyday
-photos); what decides whether the shifts matter is ``make quality --precision int8``, which
-wrote the same tags as fp32 on the tune photos and one wrong tag fewer on the report photos
-(docs/BENCHMARKS.md). ``--precision auto`` takes the fastest path that passes, timed on this
-worker's CPU, and leaves the exact fp32 graph only for a path at least ``SPEEDUP_TO_SWITCH``
-faster, so that machine noise does not flip outputs from run to run.
+reverse (the ImageNet top-5 agreement); the largest probability shift is logged too. What
+decides whether the shifts matter is ``make quality --precision int8`` (docs/BENCHMARKS.md).
+``--precision auto`` takes the fastest path that passes, timed on this worker's CPU, and
+leaves the exact fp32 graph only for a path at least ``SPEEDUP_TO_SWITCH`` faster, so that
+machine noise does not flip outputs from run to run.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import json
 import logging
 import os
+import platform
 import tempfile
 import time
 import warnings
@@ -95,14 +95,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class OnnxBackbone:
-    """Callable like features._Backbone: uint8 NHWC batch -> (features, probs or None). A batch
+    """Callable like features.TorchBackbone: uint8 NHWC batch -> (features, probs or None). A batch
     is split into ``threads`` parts run side by side (transforms/core/threads.py)."""
 
-    def __init__(self, model: bytes | str, threads: int, has_head: bool, precision: str):
+    def __init__(self, model: bytes | str, threads: int, has_head: bool, precision: str, path: str | None = None):
         self.session = session(model)
         self.threads = threads
         self.has_head = has_head
         self.precision = precision
+        self.path = path or precision  # provenance written in each row: fp32, or int8:<graph sha256>
 
     def _run(self, pixels: np.ndarray) -> list[np.ndarray]:
         return self.session.run(None, {"pixels": np.ascontiguousarray(pixels)})
@@ -135,38 +136,85 @@ def quantize(fp32: bytes, calibration: Callable[[], list[np.ndarray]], tag: str)
     content. A cached graph is used only when it matches the sha256 recorded beside it; a
     truncated or damaged one is rebuilt."""
     import onnxruntime
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     digest = hashlib.sha256(fp32 + tag.encode() + onnxruntime.__version__.encode()).hexdigest()[:20]
-    target = cache_dir() / "onnx" / f"backbone-int8-{digest}.onnx"
+
+    def build(out: Path) -> None:  # a cache miss only: the quantization tools take a second to import
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.items = iter(calibration())
+
+            def get_next(self):
+                item = next(self.items, None)
+                return None if item is None else {"pixels": item[None]}
+
+        plain, prepared = out.with_name("fp32.onnx"), out.with_name("pre.onnx")
+        plain.write_bytes(fp32)
+        quant_pre_process(str(plain), str(prepared))
+        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+    return cached_file(f"backbone-int8-{digest}.onnx", build)
+
+
+def cached_file(name: str, build: Callable[[Path], None]) -> Path:
+    """``cache_dir()/onnx/<name>``, made by ``build(path)`` on a miss. Built beside the target
+    (same filesystem, so os.replace is atomic: no EXDEV when the temp folder is a tmpfs); the
+    checksum is written first, so a file without a matching checksum (truncated, damaged) is
+    never trusted and is rebuilt."""
+    target = cache_dir() / "onnx" / name
     checksum = target.with_name(target.name + ".sha256")
     if _intact(target, checksum):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter(calibration())
-
-        def get_next(self):
-            item = next(self.items, None)
-            return None if item is None else {"pixels": item[None]}
-
-    # Built beside the target (same filesystem, so os.replace is atomic: no EXDEV when the
-    # temp folder is a tmpfs); the checksum is written first, so a model without a matching
-    # checksum is never trusted.
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".quantize-") as tmp:
-        plain, prepared, out = (os.path.join(tmp, n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-        Path(plain).write_bytes(fp32)
-        quant_pre_process(plain, prepared)
-        quantize_static(prepared, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        sums = os.path.join(tmp, "sha256")
-        Path(sums).write_text(sha256_of(Path(out)))
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+        out = Path(tmp) / name
+        build(out)
+        sums = Path(tmp) / "sha256"
+        sums.write_text(sha256_of(out))
         os.replace(sums, checksum)
         os.replace(out, target)
     return target
+
+
+def recall(name: str) -> dict | None:
+    """A decision ``remembered`` earlier, or None."""
+    try:
+        return json.loads((cache_dir() / "onnx" / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def remembered(name: str, compute: Callable[[], dict]) -> dict:
+    """A small decision (a guard result, the path ``auto`` timed fastest) kept as JSON in
+    ``cache_dir()/onnx/<name>``: computed once per content key, read back on later starts."""
+    known = recall(name)
+    if known is not None:
+        return known
+    path = cache_dir() / "onnx" / name
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(value))
+    os.replace(partial, path)
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_signature() -> str:
+    """This machine's CPU as timings depend on it: architecture, model, flags, cores, onnxruntime."""
+    import onnxruntime
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = [line for line in f.read().splitlines() if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        info = []
+    text = "|".join([platform.machine(), platform.processor(), *info, str(os.cpu_count()), onnxruntime.__version__])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _intact(model: Path, checksum: Path) -> bool:

@@ -24,6 +24,7 @@ from PIL import Image
 
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
+from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
 from transforms.core.registry import Stage, register
 from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
 from transforms.knowledge.calibration import Logistic, Platt, logit
@@ -285,7 +286,7 @@ def yolox_at_size(path: str, size: int) -> str | bytes:
     return model.SerializeToString()
 
 
-class _Yolox:
+class Yolox:
     def __init__(self, config: DetectorConfig):
         import onnxruntime as ort
 
@@ -313,12 +314,12 @@ class _Yolox:
         return objects_from(boxes, scores[keep], labels[keep], COCO80, self.config.max_objects)
 
 
-class _TorchvisionDetector:
+class TorchvisionDetector:
     def __init__(self, config: DetectorConfig):
         import torch
         from torchvision.models import detection, get_model_weights
 
-        configure_process(worker_threads(config.torch_threads, config.num_workers))
+        configure_process(worker_threads(config.torch_threads, config.num_workers), torch_model=True)
         self.torch = torch
         self.device = resolve_device(config.device)
         weights_enum = get_model_weights(getattr(detection, config.name))
@@ -429,9 +430,23 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
     )
 
 
+def check(o) -> None:
+    """Launch checks of the detector's options."""
+    at_least("--max_objects", o.max_objects, 1)
+    at_least("--detector_batch_size", o.detector_batch_size, 1)
+    in_unit_range("--detection_threshold", o.detection_threshold)
+    try:
+        class_min_scores(o.detection_class_min_scores)
+    except ValueError as exc:
+        raise LaunchError(str(exc)) from None
+    if o.detector_size < 64 or o.detector_size % 32:
+        raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), got {o.detector_size}")
+    need_file("--detector_weights", o.detector_weights)
+
+
 STAGE = register(Stage(
     name="detector", reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", "tags:detector"),
     build="transforms.handlers.detector:build", options=add_options,
     size=lambda o: (0, o.detector_size) if o.detector == "yolox_nano" else WORKING_SIZES.get(o.detector, (0, 0)),
-    tag_source="detector", colour="#d62728", bench_batch=8,
+    check=check, tag_source="detector", colour="#d62728", quality="everyday", bench_batch=8,
 ))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transforms.core.launch import at_least, in_unit_range, need_file
 from transforms.core.registry import Stage, register
 from transforms.knowledge.lexicon import implied_words
 from transforms.knowledge.vectors import EMBEDDED, candidate_words, load_vectors, phrase_vector
@@ -229,7 +230,17 @@ def add_options(group) -> None:
                        "(drops hub words near everything); 0 disables.")
 
 
+def check(o) -> None:
+    """Launch checks of the expansion options."""
+    at_least("--expansion_per_tag", o.expansion_per_tag, 0)
+    in_unit_range("--expansion_min_origin_score", o.expansion_min_origin_score)
+    if o.expansion_vocab_size is not None:
+        at_least("--expansion_vocab_size", o.expansion_vocab_size, 1)
+    need_file("--word_vectors", o.word_vectors, {EMBEDDED})
+
+
 STAGE = register(Stage(
     name="expansion", reads=("tags:tagger", "tags:detector", "tags:zero_shot"), writes=("tags:expansion",),
-    build="transforms.handlers.expansion:build", options=add_options, tag_source="expansion", colour="#2ca02c", bench_batch=64,
+    build="transforms.handlers.expansion:build", options=add_options, check=check, tag_source="expansion",
+    colour="#2ca02c", quality="everyday", bench_batch=64,
 ))

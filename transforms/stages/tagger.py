@@ -17,15 +17,13 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from transforms.core.artifacts import join
+from transforms.core.launch import at_least, in_unit_range, need_file
 from transforms.core.registry import Stage, register
 from transforms.knowledge import calibration
-
-if TYPE_CHECKING:
-    pass
 
 CALIBRATION_KEY = "tagger:imagenet_tags"
 
@@ -142,7 +140,17 @@ def add_options(group) -> None:
                        "--fit on the tuning photos), a JSON file (local/gs://), or 'none' (raw scores).")
 
 
+def check(o) -> None:
+    """Launch checks of the tagger's options (--min_score is every source's floor)."""
+    at_least("--top_k", o.top_k, 1)
+    in_unit_range("--min_score", o.min_score)
+    need_file("--calibration", o.calibration)
+    if o.tagger_model:
+        need_file("--tagger_model", join(o.tagger_model, "config.json"))
+
+
 STAGE = register(Stage(
     name="tagger", reads=("imagenet_probs", "features"), writes=("tags:tagger", "label_scores"),
-    build="transforms.handlers.tagger:build", options=add_options, tag_source="tagger", colour="#1f77b4", bench_batch=64,
+    build="transforms.handlers.tagger:build", options=add_options, check=check, tag_source="tagger", colour="#1f77b4",
+    quality="everyday", bench_batch=64,
 ))

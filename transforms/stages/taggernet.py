@@ -1,4 +1,5 @@
-"""TaggerNet: the paper's MLP on CNN features, its model directory, and its tagging handler.
+"""TaggerNet: the paper's MLP on CNN features and its model directory (its handler:
+transforms/handlers/taggernet.py).
 
 A model directory (local or gs://) holds:
   model.pt         state_dict of TaggerNet (input standardisation included)

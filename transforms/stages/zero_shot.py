@@ -32,6 +32,7 @@ from typing import cast
 import numpy as np
 
 from transforms.core.artifacts import join, read_bytes
+from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
 from transforms.core.records import Element
 from transforms.core.registry import Stage, register
 from transforms.knowledge import calibration
@@ -97,43 +98,6 @@ class Fast0TagMapping:
         return cls(z["weight"], z["bias"], z["mean"], z["std"], json.loads(z["meta"].tobytes().decode()))
 
 
-def train_fast0tag(
-    features: np.ndarray, labels: np.ndarray, label_vectors: np.ndarray, meta: dict,
-    epochs: int = 30, lr: float = 0.01, batch_size: int = 128, weight_decay: float = 1e-4, seed: int = 0,
-    progress: bool = False,
-) -> Fast0TagMapping:
-    """Learn the map with Fast0Tag's ranking objective: for each image and each relevant tag p,
-    log(1 + sum over irrelevant tags n of exp(s_n - s_p)), s = direction . tag vector."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    has_tags = labels.sum(1) > 0
-    x = torch.from_numpy(features[has_tags].astype(np.float32))
-    y = torch.from_numpy(labels[has_tags].astype(bool))
-    mean, std = x.mean(0), x.std(0).clamp_min(0.1 * float(x.std(0).mean()))
-    x = (x - mean) / std
-    v = torch.from_numpy(label_vectors.astype(np.float32))
-    layer = torch.nn.Linear(x.shape[1], v.shape[1])
-    opt = torch.optim.Adam(layer.parameters(), lr=lr, weight_decay=weight_decay)
-    from tqdm import tqdm
-
-    for _ in tqdm(range(epochs), desc="zero-shot mapping", unit="epoch", disable=not progress, leave=False):
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            s = layer(x[idx]) @ v.T
-            pos = y[idx]
-            lse_neg = torch.logsumexp(s.masked_fill(pos, float("-inf")), dim=1, keepdim=True)
-            per_pos = torch.nn.functional.softplus(lse_neg - s)
-            loss = (per_pos * pos).sum(1).div(pos.sum(1).clamp_min(1)).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return Fast0TagMapping(
-        layer.weight.detach().numpy().T.copy(), layer.bias.detach().numpy().copy(),
-        mean.numpy(), std.numpy(), meta,
-    )
-
-
 def load_mapping(model_dir: str, required: bool = False) -> Fast0TagMapping | None:
     """The model directory's zero-shot mapping; None when it has none (an error if ``required``)."""
     try:
@@ -184,7 +148,7 @@ class ZeroShotConfig:
     model_dir: str | None = None  # TaggerNet directory (seen labels, mapping); None: ImageNet
 
 
-class _ZeroShotModel:
+class ZeroShotModel:
     def __init__(self, config: ZeroShotConfig):
         from transforms.stages.taggernet import read_config
 
@@ -275,9 +239,25 @@ def add_options(group) -> None:
                        help="ConSE: how many top seen labels form the image's semantic vector.")
 
 
+def check(o) -> None:
+    """Launch checks of the zero-shot options: numbers in range, a vocabulary that reads, a
+    method that can run."""
+    at_least("--zero_shot_top_k", o.zero_shot_top_k, 1)
+    at_least("--conse_top_t", o.conse_top_t, 1)
+    in_unit_range("--zero_shot_min_score", o.zero_shot_min_score)
+    if o.zero_shot_method == "fast0tag" and not o.tagger_model:
+        raise LaunchError("--zero_shot_method fast0tag needs --tagger_model (a model trained with a mapping)")
+    if o.vocabulary:
+        need_file("--vocabulary", o.vocabulary)
+        try:
+            read_vocabulary(o.vocabulary)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LaunchError(f"--vocabulary: {exc}") from None
+
+
 STAGE = register(Stage(
     name="zero_shot",
     reads=("imagenet_probs", "label_scores", "features", "tags:tagger", "tags:detector"),
-    writes=("tags:zero_shot",), build="transforms.handlers.zero_shot:build", options=add_options, tag_source="zero_shot",
-    colour="#9467bd", bench_batch=64,
+    writes=("tags:zero_shot",), build="transforms.handlers.zero_shot:build", options=add_options, check=check,
+    tag_source="zero_shot", colour="#9467bd", quality="vocabulary", bench_batch=64,
 ))

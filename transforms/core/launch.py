@@ -1,0 +1,31 @@
+"""Launch checks every command and stage shares: a wrong value or a missing file is refused in
+one line (``LaunchError``) before any worker starts or any output is written. A stage declares
+its own checks (``Stage.check``) with these helpers; pipeline/checks.py runs them."""
+
+from __future__ import annotations
+
+from transforms.core.artifacts import exists
+
+BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
+
+
+class LaunchError(Exception):
+    """A command line that cannot run; the message is one line for the user."""
+
+
+def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCES) -> None:
+    """A local/gs:// file option must exist (https:// and gensim-data: are fetched when used)."""
+    if not path or path in builtins or path.startswith(("http://", "https://", "gensim-data:")):
+        return
+    if not exists(path):
+        raise LaunchError(f"{option}: no such file: {path}")
+
+
+def at_least(option: str, value, low) -> None:
+    if value is None or value < low:
+        raise LaunchError(f"{option} must be >= {low}, got {value}")
+
+
+def in_unit_range(option: str, value) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise LaunchError(f"{option} must be between 0 and 1, got {value}")
