@@ -21,6 +21,7 @@ from transforms.core.registry import PIXELS, Stage, columns, enabled, needed_aft
 from transforms.core.threads import worker_threads
 from transforms.ingest.decode import DecodeBatch
 from transforms.ingest.fetch import FetchWindow
+from transforms.ingest.http_client import HttpConfig
 from transforms.ingest.read import ReadUris
 from transforms.knowledge import calibration
 from transforms.output import runs
@@ -43,7 +44,7 @@ def _drop(element: Element, fields: frozenset[str]) -> Element:
 def fetch_and_decode(elements, o, stages: list[Stage] | None = None, num_workers: int = 1) -> tuple:
     """elements -> (decoded elements with ``image``, [dead-letter PCollections])."""
     counted = elements | "CountInputs" >> beam.Map(_count_input)
-    window = FetchWindow(opt.http_config(o), o.fetch_concurrency, o.max_per_host, o.fetch_batch_size,
+    window = FetchWindow(HttpConfig.from_options(o), None, o.max_per_host, o.fetch_batch_size,
                          opt.access_policy(o))
     fetched = counted | "Fetch" >> beam.ParDo(window).with_outputs(ERRORS, main="ok")
     decode = DecodeBatch(opt.decode_config(o, stages), o.decode_threads or worker_threads(0, num_workers))

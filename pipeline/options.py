@@ -20,6 +20,8 @@ from transforms.ingest.decode import DecodeConfig
 from transforms.ingest.http_client import HttpConfig
 from transforms.output.write import CODECS as PARQUET_CODECS
 
+HTTP = HttpConfig()  # the fetch flags' defaults
+
 
 def flag(value: str) -> bool:
     """A boolean option that also takes a value (Flex Templates pass --name=true)."""
@@ -80,34 +82,34 @@ class ImageOptions(PipelineOptions):
 
         fetch = parser.add_argument_group("fetching")
         fetch.add_argument("--fetch_concurrency", "--fetch_threads", dest="fetch_concurrency", type=int,
-                           default=64, help="Requests in flight per worker at all times (a continuous "
+                           default=HTTP.fetch_concurrency, help="Requests in flight per worker at all times (a continuous "
                            "window: each image moves on as soon as it arrives).")
         fetch.add_argument("--max_per_host", type=int, default=None,
                            help="Most requests in flight to one host per worker. Each host's window "
                            "adapts (starts at 4, grows while it answers well, halves on 429/503, "
                            "Retry-After, timeouts, resets or rising latency); by default it may grow "
                            "to the whole --fetch_concurrency window.")
-        fetch.add_argument("--max_host_rate", type=float, default=0.0,
+        fetch.add_argument("--max_host_rate", type=float, default=HTTP.max_host_rate,
                            help="Requests per second started to one host per worker (0: no limit).")
         fetch.add_argument("--fetch_batch_size", type=int, default=32,
                            help="Fetched images handed to the decoder at once (decoded in parallel).")
-        fetch.add_argument("--max_bytes", type=int, default=20 * 1024 * 1024,
+        fetch.add_argument("--max_bytes", type=int, default=HTTP.max_bytes,
                            help="Largest accepted image body in bytes (too_large beyond).")
-        fetch.add_argument("--connect_timeout", type=float, default=5.0,
+        fetch.add_argument("--connect_timeout", type=float, default=HTTP.connect_timeout,
                            help="HTTP connect timeout, seconds.")
-        fetch.add_argument("--read_timeout", type=float, default=10.0,
+        fetch.add_argument("--read_timeout", type=float, default=HTTP.read_timeout,
                            help="HTTP timeout waiting for the next bytes, seconds.")
-        fetch.add_argument("--total_timeout", type=float, default=30.0,
+        fetch.add_argument("--total_timeout", type=float, default=HTTP.total_timeout,
                            help="Deadline per image covering retries, redirects and the body, seconds.")
-        fetch.add_argument("--max_attempts", type=int, default=3,
+        fetch.add_argument("--max_attempts", type=int, default=HTTP.max_attempts,
                            help="HTTP attempts per image; only transient failures (connection "
                            "errors, timeouts, 408, 429, 5xx) are retried, with jittered backoff.")
-        fetch.add_argument("--retry_backoff", type=float, default=0.5,
+        fetch.add_argument("--retry_backoff", type=float, default=HTTP.retry_backoff,
                            help="Base of the exponential retry backoff, seconds.")
-        fetch.add_argument("--max_redirects", type=int, default=5, help="Redirect hops followed.")
-        fetch.add_argument("--http_user_agent", default="image-tagger/0.1",
+        fetch.add_argument("--max_redirects", type=int, default=HTTP.max_redirects, help="Redirect hops followed.")
+        fetch.add_argument("--http_user_agent", default=HTTP.http_user_agent,
                            help="User-Agent header for http(s) fetches.")
-        fetch.add_argument("--allow_private_networks", action="store_true", default=False,
+        fetch.add_argument("--allow_private_networks", action="store_true", default=HTTP.allow_private_networks,
                            help="Let web URLs reach loopback/private/link-local addresses (the SSRF "
                            "guard refuses them by default).")
         fetch.add_argument("--allowed_schemes", default="",
@@ -121,13 +123,13 @@ class ImageOptions(PipelineOptions):
         fetch.add_argument("--allowed_roots", default="",
                            help="Comma-separated folders local reads must stay inside (after resolving "
                            ".. and symbolic links); default: anywhere, once file is allowed.")
-        fetch.add_argument("--ignore_robots_opt_out", action="store_true", default=False,
+        fetch.add_argument("--ignore_robots_opt_out", action="store_true", default=HTTP.ignore_robots_opt_out,
                            help="Fetch images whose X-Robots-Tag says noai/noimageai (skipped by default).")
 
         decode = parser.add_argument_group("decoding")
         decode.add_argument("--decode_threads", type=int, default=0,
                             help="Images decoded at once per worker (0: one per core).")
-        decode.add_argument("--max_pixels", type=int, default=100_000_000,
+        decode.add_argument("--max_pixels", type=int, default=DecodeConfig.max_pixels,
                             help="Refuse images whose declared width x height exceeds this "
                             "(decompression_bomb), before allocating.")
 
@@ -152,23 +154,6 @@ class TagOptions(PipelineOptions):
                         "width, height, empty tags and objects) and the dead-letter table. Checks a "
                         "URL list before paying for inference.")
         add_stage_options(parser, shared=False)
-
-
-def http_config(o: ImageOptions) -> HttpConfig:
-    return HttpConfig(
-        max_bytes=o.max_bytes,
-        connect_timeout_s=o.connect_timeout,
-        read_timeout_s=o.read_timeout,
-        total_timeout_s=o.total_timeout,
-        max_attempts=o.max_attempts,
-        backoff_s=o.retry_backoff,
-        max_redirects=o.max_redirects,
-        user_agent=o.http_user_agent,
-        allow_private_networks=o.allow_private_networks,
-        respect_robots=not o.ignore_robots_opt_out,
-        pool_size=o.fetch_concurrency,
-        max_host_rate=o.max_host_rate,
-    )
 
 
 def access_policy(o) -> AccessPolicy:

@@ -173,7 +173,7 @@ def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str |
                  evaluation_dir: str | None = None) -> str:
     result = scan(output, sample, seed)
     fetcher = HttpFetcher(HttpConfig(allow_private_networks=allow_private_networks, max_bytes=max_bytes,
-                                     pool_size=THUMB_THREADS))
+                                     fetch_concurrency=THUMB_THREADS))
     uris = [row["uri"] for row in result["sample"]]
     try:
         with ThreadPoolExecutor(THUMB_THREADS) as pool:

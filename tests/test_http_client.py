@@ -22,8 +22,8 @@ from transforms.ingest import net_guard
 from transforms.ingest.http_client import HttpConfig, HttpFetcher, parse_retry_after, robots_opt_out
 
 FAST = HttpConfig(
-    allow_private_networks=True, connect_timeout_s=2, read_timeout_s=1, total_timeout_s=4,
-    backoff_s=0.05, max_bytes=1 << 20,
+    allow_private_networks=True, connect_timeout=2, read_timeout=1, total_timeout=4,
+    retry_backoff=0.05, max_bytes=1 << 20,
 )
 
 
@@ -91,8 +91,8 @@ def test_slow_drip_hits_the_total_deadline(http_server):
     base, routes = http_server
     routes["/img"] = drip(0.1)
     start = time.monotonic()
-    err = failure(f"{base}/img", HttpConfig(allow_private_networks=True, read_timeout_s=1,
-                                            total_timeout_s=1.5, max_attempts=1))
+    err = failure(f"{base}/img", HttpConfig(allow_private_networks=True, read_timeout=1,
+                                            total_timeout=1.5, max_attempts=1))
     assert err.error_type == "timeout"
     assert time.monotonic() - start < 4
 
@@ -129,7 +129,7 @@ def test_robots_opt_out(http_server):
     routes["/scoped"] = with_headers(b"IMG", {"X-Robots-Tag": "otherbot: noimageai"})
     assert failure(f"{base}/noai").error_type == "robots_opt_out"
     assert fetch(f"{base}/scoped") == (b"IMG", 1)
-    relaxed = HttpConfig(allow_private_networks=True, respect_robots=False)
+    relaxed = HttpConfig(allow_private_networks=True, ignore_robots_opt_out=True)
     assert fetch(f"{base}/noai", relaxed) == (b"IMG", 1)
 
 
@@ -196,7 +196,7 @@ def test_slow_dns_is_bounded(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", slow)
     start = time.monotonic()
-    err = failure("http://slow-dns.test/img.jpg", HttpConfig(connect_timeout_s=0.3, max_attempts=1))
+    err = failure("http://slow-dns.test/img.jpg", HttpConfig(connect_timeout=0.3, max_attempts=1))
     assert err.error_type == "timeout"
     assert time.monotonic() - start < 2
 
@@ -266,8 +266,8 @@ def _continue_flood(conn):
 @pytest.mark.parametrize("behave", [_drip_headers, _continue_flood])
 def test_the_deadline_covers_status_line_headers_and_interim_responses(behave):
     server = RawServer(behave)
-    config = HttpConfig(allow_private_networks=True, connect_timeout_s=1, read_timeout_s=3, total_timeout_s=2,
-                        max_attempts=3, backoff_s=0.05)
+    config = HttpConfig(allow_private_networks=True, connect_timeout=1, read_timeout=3, total_timeout=2,
+                        max_attempts=3, retry_backoff=0.05)
     start = time.monotonic()
     try:
         err = failure(server.url, config)
@@ -307,7 +307,7 @@ def test_retry_after_holds_the_whole_host_and_the_rate_limit_spaces_requests(htt
     base, routes = http_server
     routes["/a"] = send_bytes(b"a")
     routes["/b"] = send_bytes(b"b")
-    fetcher = HttpFetcher(HttpConfig(allow_private_networks=True, total_timeout_s=5))
+    fetcher = HttpFetcher(HttpConfig(allow_private_networks=True, total_timeout=5))
     try:
         fetcher._hold_host(f"{base}/a", 0.6)  # noqa: SLF001 - what a 429/503 Retry-After does
         start = time.monotonic()

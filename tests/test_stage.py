@@ -115,21 +115,6 @@ def test_every_stage_declares_a_consistent_contract():
             assert f"tags:{stage.tag_source}" in stage.writes
 
 
-def test_config_defaults_match_the_command_line():
-    """Defaults live once: a stage's config dataclass and its options must agree."""
-    from benchmarks.bench import job_options
-    from transforms.stages.detector import DetectorConfig
-    from transforms.stages.expansion import ExpansionConfig
-    from transforms.stages.tagger import TaggerConfig
-    from transforms.stages.zero_shot import ZeroShotConfig
-
-    o = job_options()
-    assert (ZeroShotConfig("v").top_k, ZeroShotConfig("v").min_score) == (o.zero_shot_top_k, o.min_score)
-    assert (TaggerConfig().top_k, TaggerConfig().min_score) == (o.top_k, o.min_score)
-    assert (DetectorConfig().threshold, DetectorConfig().max_objects) == (o.detection_threshold, o.max_objects)
-    assert (ExpansionConfig().per_tag, ExpansionConfig().method) == (o.expansion_per_tag, o.expansion_method)
-
-
 def test_the_report_shows_a_source_no_stage_declares():
     from pipeline.report import OTHER, _card
 

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import cast
+from typing import ClassVar, cast
 
 import apache_beam as beam
 import numpy as np
@@ -43,6 +43,8 @@ _REFUSED = (
 @dataclass(frozen=True)
 class DecodeConfig:
     """Sizes the models need (the decode keeps at least these) and the bomb limit."""
+
+    FLAGS: ClassVar[dict[str, str]] = {"max_pixels": "max_pixels"}  # flag -> field (the rest come from the stages)
 
     min_short_side: int = 256  # backbone: shorter side resized to 256, centre crop 224
     min_long_side: int = 416  # detector: longer side letterboxed to 416

@@ -128,11 +128,11 @@ class FetchWindow(beam.DoFn):
     at most ``4 x concurrency`` of them wait before the bundle blocks.
     """
 
-    def __init__(self, config: HttpConfig, concurrency: int = 64, max_per_host: int | None = None,
+    def __init__(self, config: HttpConfig, concurrency: int | None = None, max_per_host: int | None = None,
                  batch_size: int = 32, access: AccessPolicy | None = None):
         self._config = config
         self._access = access or AccessPolicy()
-        self._concurrency = max(1, concurrency)
+        self._concurrency = max(1, concurrency or config.fetch_concurrency)
         # Adaptive per host (transforms/ingest/host_windows.py), never above --max_per_host when set.
         self._ceiling = min(self._concurrency, max_per_host) if max_per_host else self._concurrency
         self._batch_size = max(1, batch_size)

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import http.client
 import random
@@ -28,6 +29,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -91,18 +93,27 @@ GUARDED_POOLS = _pools(type("GuardedHTTP", (net_guard.GuardMixin, _DNS_HTTP), {}
 
 @dataclass(frozen=True)
 class HttpConfig:
+    """How untrusted URLs are fetched. Fields are named like their flags, whose defaults come
+    from here (pipeline/options.py); ``from_options`` reads them back."""
+
+    FLAGS: ClassVar[dict[str, str]] = {}  # flag -> field where they differ: none, every field is its flag
+
     max_bytes: int = 20 * 1024 * 1024
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 10.0
-    total_timeout_s: float = 30.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 30.0
     max_attempts: int = 3
-    backoff_s: float = 0.5
+    retry_backoff: float = 0.5
     max_redirects: int = 5
-    user_agent: str = "image-tagger/0.1"
+    http_user_agent: str = "image-tagger/0.1"
     allow_private_networks: bool = False
-    respect_robots: bool = True
-    pool_size: int = 16
+    ignore_robots_opt_out: bool = False
+    fetch_concurrency: int = 64  # requests in flight per worker (and the connection pool's size)
     max_host_rate: float = 0.0  # requests per second started to one host (0: no limit)
+
+    @classmethod
+    def from_options(cls, o) -> HttpConfig:
+        return cls(**{f.name: getattr(o, f.name) for f in dataclasses.fields(cls)})
 
 
 class _TransientError(Exception):
@@ -130,7 +141,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
+def robots_opt_out(headers: list[str], http_user_agent: str) -> str | None:
     """The X-Robots-Tag directive that forbids AI use of the image for us, if any.
 
     Per the robots meta spec a value is ``[bot:] directive, directive...``; a leading ``name:`` is
@@ -138,7 +149,7 @@ def robots_opt_out(headers: list[str], user_agent: str) -> str | None:
     ``unavailable_after: <date>``). Scoped values apply when the bot name is part of our
     User-Agent.
     """
-    ua = user_agent.lower()
+    ua = http_user_agent.lower()
     for header in headers:
         directives = header
         match = _BOT_PREFIX.match(header)
@@ -223,8 +234,8 @@ class HttpFetcher:
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy/netrc surprises for untrusted URLs
         self._session.cookies.set_policy(_NoCookies())  # type: ignore[arg-type]
-        self._session.headers["User-Agent"] = config.user_agent
-        adapter = HTTPAdapter(pool_connections=config.pool_size, pool_maxsize=config.pool_size, max_retries=0)
+        self._session.headers["User-Agent"] = config.http_user_agent
+        adapter = HTTPAdapter(pool_connections=config.fetch_concurrency, pool_maxsize=config.fetch_concurrency, max_retries=0)
         adapter.poolmanager.pool_classes_by_scheme = dict(POOLS if config.allow_private_networks else GUARDED_POOLS)
         self._hosts_lock = threading.Lock()
         self._not_before: dict[str, float] = {}  # host -> no request to it starts before this
@@ -235,7 +246,7 @@ class HttpFetcher:
     def fetch(self, url: str) -> tuple[bytes, int]:
         """(body, attempts used) or StageError(error_type, ..., attempts)."""
         cfg = self._config
-        deadline = time.monotonic() + cfg.total_timeout_s
+        deadline = time.monotonic() + cfg.total_timeout
         attempt = 0
         while True:
             attempt += 1
@@ -259,7 +270,7 @@ class HttpFetcher:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
-        return random.uniform(0, self._config.backoff_s * (2 ** (attempt - 1)))  # noqa: S311 - jitter
+        return random.uniform(0, self._config.retry_backoff * (2 ** (attempt - 1)))  # noqa: S311 - jitter
 
     def _hold_host(self, url: str, seconds: float) -> None:
         host = host_of_url(url)
@@ -294,7 +305,7 @@ class HttpFetcher:
                     url,
                     stream=True,
                     allow_redirects=False,
-                    timeout=(min(cfg.connect_timeout_s, remaining), min(cfg.read_timeout_s, remaining)),
+                    timeout=(min(cfg.connect_timeout, remaining), min(cfg.read_timeout, remaining)),
                 )
             except self._requests.exceptions.InvalidHeader as exc:  # a ValueError too: the response's fault
                 raise StageError("protocol_error", f"malformed HTTP response: {exc}") from exc
@@ -346,7 +357,7 @@ class HttpFetcher:
                 if not url.lower().startswith(("http://", "https://")):
                     raise ValueError("only http and https are allowed from web input")
             else:
-                timeout = max(0.01, min(self._config.connect_timeout_s, deadline - time.monotonic()))
+                timeout = max(0.01, min(self._config.connect_timeout, deadline - time.monotonic()))
                 net_guard.check_url(url, timeout)
         except net_guard.BlockedAddressError as exc:
             raise StageError("blocked_address", str(exc)) from exc
@@ -385,8 +396,8 @@ class HttpFetcher:
             )
         if status not in OK:  # 204/205 hold no image, a 206/3xx/4xx body is not the image
             raise StageError(f"http_{status}", f"HTTP {status}")
-        if cfg.respect_robots:
-            directive = robots_opt_out(resp.raw.headers.getlist("X-Robots-Tag"), cfg.user_agent)
+        if not cfg.ignore_robots_opt_out:
+            directive = robots_opt_out(resp.raw.headers.getlist("X-Robots-Tag"), cfg.http_user_agent)
             if directive:
                 raise StageError("robots_opt_out", f"X-Robots-Tag: {directive}")
         declared = resp.headers.get("Content-Length", "")

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +46,7 @@ _LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BackboneConfig:
+    FLAGS: ClassVar[dict[str, str]] = {"backbone": "name", "backbone_weights": "weights", "backbone_weights_sha256": "weights_sha256", "device": "device", "precision": "precision", "torch_threads": "torch_threads"}  # flag -> field: the flag's default is the field's
     name: str = "efficientnet_lite0"
     weights: str = "embedded"  # embedded | imagenet | none | path / gs:// / https://
     weights_sha256: str | None = None
@@ -329,25 +330,25 @@ def _load_resnet50(cfg: BackboneConfig):
 
 # --- registration -----------------------------------------------------------------------------
 def add_options(group) -> None:
-    group.add_argument("--backbone", choices=BACKBONES, default="efficientnet_lite0",
+    group.add_argument("--backbone", choices=BACKBONES, default=BackboneConfig.name,
                        help="Feature extractor. efficientnet_lite0 is embedded (offline); "
                        "resnet50 is the paper's backbone (torchvision).")
-    group.add_argument("--backbone_weights", default="embedded",
+    group.add_argument("--backbone_weights", default=BackboneConfig.weights,
                        help="'embedded' (efficientnet_lite0's packaged weights), 'imagenet' "
                        "(torchvision download), 'none' (random init), or a local/gs:///https:// "
                        "state_dict file.")
-    group.add_argument("--backbone_weights_sha256", default=None,
+    group.add_argument("--backbone_weights_sha256", default=BackboneConfig.weights_sha256,
                        help="Expected sha256 of a --backbone_weights file.")
     group.add_argument("--backbone_batch_size", type=int, default=8,
                        help="Backbone batch size (batches form between half and this size; 4 to "
                        "8 is fastest on small CPUs, raise it on GPUs).")
-    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    group.add_argument("--device", default=BackboneConfig.device, choices=("auto", "cpu", "cuda"),
                        help="Where torch models run; auto picks cuda when the worker has a GPU.")
-    group.add_argument("--precision", default="auto", choices=PRECISIONS,
+    group.add_argument("--precision", default=BackboneConfig.precision, choices=PRECISIONS,
                        help="Backbone arithmetic. CPU: fp32 and int8 (static, calibrated on real "
                        "photos) on onnxruntime, bf16 torch autocast; auto takes the fastest that "
                        "passes the int8 accuracy guard on this CPU. GPU: fp32 or bf16 (auto).")
-    group.add_argument("--torch_threads", type=int, default=0,
+    group.add_argument("--torch_threads", type=int, default=BackboneConfig.torch_threads,
                        help="Model threads per worker process, for torch and onnxruntime alike "
                        "(0: the worker's share of the cores; see transforms/core/threads.py).")
 

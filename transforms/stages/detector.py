@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -61,6 +62,7 @@ COCO80 = (
 
 @dataclass(frozen=True)
 class DetectorConfig:
+    FLAGS: ClassVar[dict[str, str]] = {"detector": "name", "detector_weights": "weights", "detector_weights_sha256": "weights_sha256", "detection_threshold": "threshold", "max_objects": "max_objects", "detector_size": "size"}  # flag -> field: the flag's default is the field's
     name: str = "yolox_nano"
     weights: str = "embedded"  # embedded | coco | none | path / gs:// / https://
     weights_sha256: str | None = None
@@ -384,16 +386,16 @@ def class_min_scores(spec: str) -> tuple[tuple[str, float], ...]:
 
 
 def add_options(group) -> None:
-    group.add_argument("--detector", choices=DETECTORS, default="yolox_nano",
+    group.add_argument("--detector", choices=DETECTORS, default=DetectorConfig.name,
                        help="Object detector: yolox_nano (COCO-80 ONNX, embedded offline), a "
                        "torchvision detector, or none.")
-    group.add_argument("--detector_weights", default="embedded",
+    group.add_argument("--detector_weights", default=DetectorConfig.weights,
                        help="'embedded' (yolox_nano's packaged file), 'coco' (torchvision "
                        "download), 'none' (random init), or a local/gs:///https:// file.")
-    group.add_argument("--detector_weights_sha256", default=None,
+    group.add_argument("--detector_weights_sha256", default=DetectorConfig.weights_sha256,
                        help="Expected sha256 of --detector_weights (yolox_nano: checked against "
                        "the published file by default).")
-    group.add_argument("--detection_threshold", type=float, default=0.35,
+    group.add_argument("--detection_threshold", type=float, default=DetectorConfig.threshold,
                        help="Raw candidate floor before calibration (objectness x class for YOLOX); "
                        "kept objects must also reach --min_score once calibrated.")
     group.add_argument("--detection_class_min_scores", default="",
@@ -402,8 +404,8 @@ def add_options(group) -> None:
     group.add_argument("--no_detection_cross_check", action="store_true",
                        help="Keep weak boxes that a confident whole-image tag contradicts (by "
                        "default a weak 'person' box on an image tagged 'monkey' is dropped).")
-    group.add_argument("--max_objects", type=int, default=20, help="Most objects kept per image.")
-    group.add_argument("--detector_size", type=int, default=YOLOX_SIZE,
+    group.add_argument("--max_objects", type=int, default=DetectorConfig.max_objects, help="Most objects kept per image.")
+    group.add_argument("--detector_size", type=int, default=DetectorConfig.size,
                        help="YOLOX-Nano input side in pixels, a multiple of 32 (default 416, as "
                        "trained). 320 runs about 1.6x faster and misses more small objects "
                        "(docs/BENCHMARKS.md has both measured).")

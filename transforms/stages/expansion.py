@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -47,6 +48,7 @@ DEFAULT_MIN_ORIGIN = {"precise": 0.7, "nearest": 0.0}
 
 @dataclass(frozen=True)
 class ExpansionConfig:
+    FLAGS: ClassVar[dict[str, str]] = {"expansion_method": "method", "expansion_per_tag": "per_tag", "expansion_min_similarity": "min_similarity", "expansion_min_origin_score": "min_origin_score", "expansion_vocab_size": "vocab_limit", "expansion_mutual_k": "mutual_k", "word_vectors": "word_vectors", "word_vectors_sha256": "word_vectors_sha256"}  # flag -> field: the flag's default is the field's
     method: str = "precise"
     per_tag: int = 2
     min_similarity: float | None = None  # None: the method's default
@@ -205,27 +207,27 @@ class Implied:
 
 # --- registration -----------------------------------------------------------------------------
 def add_options(group) -> None:
-    group.add_argument("--word_vectors", default=EMBEDDED,
+    group.add_argument("--word_vectors", default=ExpansionConfig.word_vectors,
                        help=f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
                        "word2vec or GloVe text file (local, gs://, https://), or gensim-data:NAME. "
                        "Used by expansion and zero-shot tagging.")
-    group.add_argument("--word_vectors_sha256", default=None, help="Expected sha256 of a --word_vectors file.")
-    group.add_argument("--expansion_method", choices=METHODS, default="precise",
+    group.add_argument("--word_vectors_sha256", default=ExpansionConfig.word_vectors_sha256, help="Expected sha256 of a --word_vectors file.")
+    group.add_argument("--expansion_method", choices=METHODS, default=ExpansionConfig.method,
                        help="precise: the WordNet synonyms and hypernyms a tag implies, kept when "
                        "they agree with the whole image; nearest: the paper's nearest words by "
                        "cosine (mostly siblings and other senses: see docs/QUALITY.md).")
-    group.add_argument("--expansion_per_tag", type=int, default=2,
+    group.add_argument("--expansion_per_tag", type=int, default=ExpansionConfig.per_tag,
                        help="Words added per tag (the paper: 2); 0 disables expansion.")
-    group.add_argument("--expansion_min_similarity", type=float, default=None,
+    group.add_argument("--expansion_min_similarity", type=float, default=ExpansionConfig.min_similarity,
                        help="precise: smallest cosine of a word with the image's evidence vector "
                        "(default 0.3); nearest: with the tag (default 0.5).")
-    group.add_argument("--expansion_min_origin_score", type=float, default=None,
+    group.add_argument("--expansion_min_origin_score", type=float, default=ExpansionConfig.min_origin_score,
                        help="Expand only tags scoring at least this (default: precise 0.7, since "
                        "an implied word repeats its origin's error; nearest 0).")
-    group.add_argument("--expansion_vocab_size", type=int, default=None,
+    group.add_argument("--expansion_vocab_size", type=int, default=ExpansionConfig.vocab_limit,
                        help="Expansion words come from this many most frequent words "
                        "(default: precise 60000, nearest 50000).")
-    group.add_argument("--expansion_mutual_k", type=int, default=30,
+    group.add_argument("--expansion_mutual_k", type=int, default=ExpansionConfig.mutual_k,
                        help="nearest: keep a word only if the tag is among its k nearest words "
                        "(drops hub words near everything); 0 disables.")
 

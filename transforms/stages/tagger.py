@@ -17,6 +17,7 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import ClassVar
 
 import numpy as np
 
@@ -30,6 +31,7 @@ CALIBRATION_KEY = "tagger:imagenet_tags"
 
 @dataclass(frozen=True)
 class TaggerConfig:
+    FLAGS: ClassVar[dict[str, str]] = {"top_k": "top_k", "min_score": "min_score", "calibration": "calibration"}  # flag -> field: the flag's default is the field's
     top_k: int = 5
     min_score: float = 0.5  # on the calibrated score: the estimated chance the tag is right
     calibration: str = calibration.EMBEDDED  # source of the per-kind Platt maps
@@ -131,12 +133,12 @@ def add_options(group) -> None:
     group.add_argument("--tagger_model", default=None,
                        help="Model directory from pipeline.training.train (local or gs://): tag with the "
                        "trained TaggerNet instead of the embedded ImageNet everyday tagger.")
-    group.add_argument("--top_k", type=int, default=5, help="Most tagger tags per image.")
-    group.add_argument("--min_score", type=float, default=0.5,
+    group.add_argument("--top_k", type=int, default=TaggerConfig.top_k, help="Most tagger tags per image.")
+    group.add_argument("--min_score", type=float, default=TaggerConfig.min_score,
                        help="Smallest calibrated score of any written tag (tagger, detector, "
                        "expansion, zero-shot): the estimated chance the tag is right.")
-    group.add_argument("--calibration", default=calibration.EMBEDDED,
-                       help="Per-source score calibration: 'embedded' (fitted by pipeline.quality.key "
+    group.add_argument("--calibration", default=TaggerConfig.calibration,
+                       help="Per-source score calibration: 'embedded' (fitted by pipeline.quality "
                        "--fit on the tuning photos), a JSON file (local/gs://), or 'none' (raw scores).")
 
 

@@ -27,7 +27,7 @@ import io
 import json
 import logging
 from dataclasses import dataclass
-from typing import cast
+from typing import ClassVar, cast
 
 import numpy as np
 
@@ -137,6 +137,7 @@ def resolve_method(config: ZeroShotConfig) -> str:
 
 @dataclass(frozen=True)
 class ZeroShotConfig:
+    FLAGS: ClassVar[dict[str, str]] = {"zero_shot_method": "method", "zero_shot_top_k": "top_k", "conse_top_t": "top_t"}  # flag -> field: the flag's default is the field's
     vocabulary: str
     method: str = "auto"  # auto: fast0tag when the model directory has a mapping, else conse
     top_k: int = 3
@@ -229,13 +230,13 @@ def add_options(group) -> None:
     group.add_argument("--vocabulary", default=None,
                        help="File of words/phrases, one per line (local or gs://): every image gets "
                        "its best-ranked entries as tags with source zero_shot.")
-    group.add_argument("--zero_shot_method", choices=METHODS, default="auto",
+    group.add_argument("--zero_shot_method", choices=METHODS, default=ZeroShotConfig.method,
                        help="conse (probability-weighted seen-label vectors), fast0tag (the learned "
                        "linear map in --tagger_model), auto (fast0tag when the model has one).")
-    group.add_argument("--zero_shot_top_k", type=int, default=3, help="Most zero-shot tags per image.")
+    group.add_argument("--zero_shot_top_k", type=int, default=ZeroShotConfig.top_k, help="Most zero-shot tags per image.")
     group.add_argument("--zero_shot_min_score", type=float, default=None,
                        help="Smallest calibrated score of a zero-shot tag (default: --min_score).")
-    group.add_argument("--conse_top_t", type=int, default=10,
+    group.add_argument("--conse_top_t", type=int, default=ZeroShotConfig.top_t,
                        help="ConSE: how many top seen labels form the image's semantic vector.")
 
 
