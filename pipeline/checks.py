@@ -8,17 +8,11 @@ run with defaults and exit 0); here every flag must belong to this project or to
 from __future__ import annotations
 
 import argparse
-import difflib
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.core.launch import LaunchError, at_least, in_unit_range
+from transforms.core.launch import LaunchError, at_least, in_unit_range, unknown_option
 from transforms.core.registry import registered
-
-
-def unknown_option(flag: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
-    return f"unknown option {flag}" + (f"; did you mean {close[0]}?" if close else " (see --help)")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from pipeline.checks import unknown_option
+from transforms.core.launch import unknown_option
 from transforms.knowledge.vectors import EMBEDDED as WORD_VECTORS
 
 
@@ -213,29 +213,27 @@ class FeatureOptions:
 
 
 def features_help() -> None:
-    from pipeline.options import ImageOptions
-    from pipeline.runner import RunOptions
+    from pipeline.flags import image_flags, run_flags
 
     print_beam_help("image-tagger extract-features", "Extract backbone features of a labelled dataset for "
-                    "training. --output is required.", (FeatureOptions, ImageOptions, RunOptions))
+                    "training. --output is required.", (FeatureOptions._add_argparse_args, image_flags, run_flags))
 
 
-def print_beam_help(prog: str, description: str, option_classes: tuple) -> None:
+def print_beam_help(prog: str, description: str, declare: tuple) -> None:
     """--help of a Beam job: our option groups with their defaults (Beam's own are not listed)."""
     parser = argparse.ArgumentParser(prog=prog, formatter_class=_Formatter, description=description +
                                      " Any standard Beam option (--runner, --direct_num_workers, --project, "
                                      "...) is accepted too.")
-    for cls in option_classes:
-        cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own hook for option classes
+    for add_flags in declare:  # pipeline/flags.py: no Beam import
+        add_flags(parser)
     parser.print_help()
 
 
 def tag_help() -> None:
-    from pipeline.options import ImageOptions, TagOptions
-    from pipeline.runner import RunOptions
+    from pipeline.flags import image_flags, run_flags, tag_flags
 
     print_beam_help("image-tagger tag", "Tag images in bulk: CNN tags, COCO objects, word-vector expansion, "
-                    "Parquet out. --input and --output are required.", (ImageOptions, TagOptions, RunOptions))
+                    "Parquet out. --input and --output are required.", (image_flags, tag_flags, run_flags))
 
 
 HELP = {  # command -> prints its --help, importing only what the options need

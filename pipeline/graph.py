@@ -19,7 +19,7 @@ from transforms.core import progress
 from transforms.core.records import ERRORS, NAMESPACE, Element, to_tags_row
 from transforms.core.registry import PIXELS, Stage, columns, enabled, needed_after, tags_schema
 from transforms.core.threads import worker_threads
-from transforms.ingest.decode import DecodeBatch
+from transforms.ingest.decode_batch import DecodeBatch
 from transforms.ingest.fetch import FetchWindow
 from transforms.ingest.http_client import HttpConfig
 from transforms.ingest.read import ReadUris

@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
+from pipeline.flags import run_flags
 from transforms.core.records import NAMESPACE
 
 
@@ -52,20 +53,11 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
 
 class RunOptions(PipelineOptions):
-    """How a run reports and when it counts as failed (every job)."""
+    """How a run reports and when it counts as failed (every job; pipeline/flags.py declares it)."""
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        run = parser.add_argument_group("run")
-        run.add_argument("--max_error_rate", type=float, default=0.5,
-                         help="Exit non-zero when more than this share of the inputs ends as dead "
-                         "letters (all outputs are still written). 1 never fails a run.")
-        run.add_argument("--progress_interval", type=float, default=5.0,
-                         help="Seconds between progress lines on local runs (0: none).")
-        run.add_argument("--quiet", action="store_true", default=False,
-                         help="Log warnings only and print no progress lines.")
-        run.add_argument("--log_level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                         help="Log level (INFO shows a Dataflow job's id and console URL).")
+        run_flags(parser)
 
 
 OWN_LOGGERS = ("pipeline", "transforms", "apache_beam.runners.dataflow")  # the job id and console URL

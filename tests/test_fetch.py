@@ -111,13 +111,13 @@ def _counting_server(delays: dict[str, float]):
                 state["peak"][host] = max(state["peak"].get(host, 0), state["now"][host])
                 state["total_peak"] = max(state["total_peak"], sum(state["now"].values()))
             _time.sleep(delays.get(self.path, 0.2))
+            with state["lock"]:  # done before the client can have the body and send its next request
+                state["now"][host] -= 1
             body = b"x" * 100
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            with state["lock"]:
-                state["now"][host] -= 1
 
         def log_message(self, *args):
             pass

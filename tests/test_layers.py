@@ -14,7 +14,7 @@ LAYERS = (
     ("transforms.ingest", "transforms.knowledge", "transforms.output"),
     ("transforms.stages",),
     ("transforms.handlers",),
-    ("pipeline.commands", "pipeline.options", "pipeline.checks", "pipeline.runner", "pipeline.run_output",
+    ("pipeline.commands", "pipeline.flags", "pipeline.options", "pipeline.checks", "pipeline.runner", "pipeline.run_output",
      "pipeline.progress", "pipeline.graph", "pipeline.training.datasets"),
     ("pipeline.tag", "pipeline.report", "pipeline.training", "pipeline.quality"),
     ("pipeline.demo",),

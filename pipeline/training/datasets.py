@@ -23,9 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from apache_beam.io.filesystems import FileSystems
-
-from transforms.core.artifacts import read_bytes
+from transforms.core.artifacts import filesystems, read_bytes
 
 Example = dict
 
@@ -44,7 +42,7 @@ def _read_text(path: str) -> str:
 
 
 def _exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    return filesystems().exists(path)
 
 
 def hash_fraction(key: str) -> float:
@@ -60,8 +58,8 @@ def assign_split(number: int, total: int, key: str, test_fraction: float, val_fr
 
 def _annotation_dir(data_dir: str) -> str:
     for candidate in ("annotations", "mirflickr25k_annotations_v080", ""):
-        path = FileSystems.join(data_dir, candidate) if candidate else data_dir
-        if _exists(FileSystems.join(path, "sky.txt")):
+        path = filesystems().join(data_dir, candidate) if candidate else data_dir
+        if _exists(filesystems().join(path, "sky.txt")):
             return path
     raise FileNotFoundError(f"no MIRFLICKR annotations (sky.txt) under {data_dir}/annotations")
 
@@ -76,17 +74,17 @@ def read_mirflickr(
     """Examples for every image of a MIRFLICKR-25k directory, labelled by ``label_set``."""
     if label_set not in LABEL_SETS:
         raise ValueError(f"label_set must be one of {LABEL_SETS}")
-    image_dir = FileSystems.join(data_dir, "mirflickr")
-    matches = FileSystems.match([FileSystems.join(image_dir, "im*.jpg")])[0].metadata_list
+    image_dir = filesystems().join(data_dir, "mirflickr")
+    matches = filesystems().match([filesystems().join(image_dir, "im*.jpg")])[0].metadata_list
     numbers = sorted(int(m.group(1)) for m in (_IMAGE.search(x.path) for x in matches) if m)
     if not numbers:
         raise FileNotFoundError(f"no mirflickr/im*.jpg under {data_dir}")
     labels: dict[int, list[str]] = {n: [] for n in numbers}
     if label_set == "user_tags":
-        tag_dir = FileSystems.join(image_dir, "meta", "tags")
+        tag_dir = filesystems().join(image_dir, "meta", "tags")
         per_image = {}
         for n in numbers:
-            path = FileSystems.join(tag_dir, f"tags{n}.txt")
+            path = filesystems().join(tag_dir, f"tags{n}.txt")
             text = _read_text(path) if _exists(path) else ""
             per_image[n] = sorted({t.strip().lower() for t in text.splitlines() if t.strip()})
         counts = Counter(t for tags in per_image.values() for t in tags)
@@ -96,9 +94,9 @@ def read_mirflickr(
         ann_dir = _annotation_dir(data_dir)
         names = list(ANNOTATED_24)
         if label_set == "annotated38":
-            names += [f"{n}_r1" for n in ANNOTATED_24 if _exists(FileSystems.join(ann_dir, f"{n}_r1.txt"))]
+            names += [f"{n}_r1" for n in ANNOTATED_24 if _exists(filesystems().join(ann_dir, f"{n}_r1.txt"))]
         for name in names:
-            path = FileSystems.join(ann_dir, f"{name}.txt")
+            path = filesystems().join(ann_dir, f"{name}.txt")
             if not _exists(path):
                 continue
             for line in _read_text(path).split():
@@ -107,7 +105,7 @@ def read_mirflickr(
     total = max(numbers)
     return [
         {
-            "uri": FileSystems.join(image_dir, f"im{n}.jpg"),
+            "uri": filesystems().join(image_dir, f"im{n}.jpg"),
             "labels": sorted(set(labels[n])),
             "split": assign_split(n, total, f"im{n}", test_fraction, val_fraction),
         }

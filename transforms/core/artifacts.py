@@ -19,8 +19,7 @@ import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
-
-from apache_beam.io.filesystems import FileSystems
+from typing import Any
 
 
 class ArtifactError(RuntimeError):
@@ -28,6 +27,13 @@ class ArtifactError(RuntimeError):
 
 
 _LOG = logging.getLogger(__name__)
+
+
+def filesystems() -> Any:
+    """Beam's FileSystems, imported on first use: declaring options (``--help``) never imports Beam."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
 
 
 def cache_dir() -> Path:
@@ -59,7 +65,7 @@ def _download(uri: str, target: Path) -> None:
                 with urllib.request.urlopen(uri, timeout=60) as resp:  # noqa: S310 - explicit artifact URL
                     shutil.copyfileobj(resp, out, 1 << 20)
             else:
-                with FileSystems.open(uri) as src:
+                with filesystems().open(uri) as src:
                     shutil.copyfileobj(src, out, 1 << 20)
         os.replace(tmp, target)  # atomic: concurrent workers never see a partial file
     except BaseException:
@@ -77,7 +83,7 @@ def remote_version(uri: str) -> str:
             h = resp.headers
             return json.dumps({"etag": h.get("ETag"), "modified": h.get("Last-Modified"),
                                "length": h.get("Content-Length")}, sort_keys=True)
-    matches = FileSystems.match([uri], limits=[1])[0].metadata_list
+    matches = filesystems().match([uri], limits=[1])[0].metadata_list
     if not matches:
         raise FileNotFoundError(uri)
     meta = matches[0]
@@ -104,25 +110,25 @@ def exists(path: str) -> bool:
     """Whether ``path`` exists on any Beam filesystem; an unreachable one (a missing bucket or
     prefix, no credentials) counts as absent."""
     try:
-        return FileSystems.exists(path)
+        return filesystems().exists(path)
     except Exception:  # noqa: BLE001 - every filesystem raises its own types
         return False
 
 
 def read_bytes(path: str) -> bytes:
     """The whole file at ``path`` on any Beam filesystem (local, gs://, ...)."""
-    with FileSystems.open(path) as f:
+    with filesystems().open(path) as f:
         return f.read()
 
 
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` on any Beam filesystem, replacing it."""
-    with FileSystems.create(path) as f:
+    with filesystems().create(path) as f:
         f.write(data)
 
 
 def join(directory: str, name: str) -> str:
-    return FileSystems.join(directory.rstrip("/"), name)
+    return filesystems().join(directory.rstrip("/"), name)
 
 
 def resolve(uri: str, sha256: str | None = None) -> Path:

@@ -4,6 +4,8 @@ its own checks (``Stage.check``) with these helpers; pipeline/checks.py runs the
 
 from __future__ import annotations
 
+import difflib
+
 from transforms.core.artifacts import exists
 
 BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
@@ -29,3 +31,8 @@ def at_least(option: str, value, low) -> None:
 def in_unit_range(option: str, value) -> None:
     if value is not None and not 0.0 <= value <= 1.0:
         raise LaunchError(f"{option} must be between 0 and 1, got {value}")
+
+
+def unknown_option(flag: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
+    return f"unknown option {flag}" + (f"; did you mean {close[0]}?" if close else " (see --help)")

@@ -20,6 +20,10 @@ NAMESPACE = "image_tagger"  # Beam metrics; model stages use NAMESPACE.<stage>
 ERRORS = "errors"  # the dead-letter output of every DoFn, and the dead-letter table's name
 
 
+# Parquet compressions the writer offers (--parquet_codec)
+CODECS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
+
+
 class Element(TypedDict, total=False):
     """What travels between stages. Ingest fills the first block; each model stage declares the
     fields it reads and writes in its registration (transforms/core/registry.py)."""

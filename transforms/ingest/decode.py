@@ -12,17 +12,13 @@ import contextlib
 import io
 import math
 import warnings
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
-import apache_beam as beam
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from transforms.core.records import ERRORS, Element, StageError, mark_failed, with_fields
-from transforms.core.threads import worker_threads
+from transforms.core.records import Element, StageError, mark_failed, with_fields
 
 # We enforce our own pixel limit before loading; PIL's global check would only warn.
 Image.MAX_IMAGE_PIXELS = None
@@ -161,26 +157,3 @@ def decode_element(element: Element, config: DecodeConfig) -> Element:
         return mark_failed(element, "decode", exc.error_type, str(exc))
     kept = element if config.keep_data else cast(Element, {k: v for k, v in element.items() if k != "data"})
     return with_fields(kept, image=image, width=width, height=height)
-
-
-class DecodeBatch(beam.DoFn):
-    """DoFn over the fetch stage's batches: decodes them on a thread pool (Pillow releases the GIL
-    while decoding and resizing, so N cores decode N images at once), then emits one element
-    per image, or a dead letter to ERRORS."""
-
-    def __init__(self, config: DecodeConfig, threads: int = 0):
-        self._config = config
-        self._threads = threads
-        self._pool: ThreadPoolExecutor | None = None
-
-    def setup(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=worker_threads(self._threads))
-
-    def process(self, batch: list[Element]) -> Iterable:
-        assert self._pool is not None
-        for out in self._pool.map(lambda e: decode_element(e, self._config), batch):
-            yield beam.pvalue.TaggedOutput(ERRORS, out) if "error" in out else out
-
-    def teardown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)

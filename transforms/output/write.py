@@ -16,6 +16,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.core import progress
 from transforms.core.records import (
+    CODECS,
     ERRORS,
     ERRORS_SCHEMA,
     NAMESPACE,
@@ -26,7 +27,6 @@ from transforms.core.records import (
 from transforms.output import lock as output_lock
 from transforms.output import runs
 
-CODECS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
 # About 64k tags rows per row group: large enough for fast scans in DuckDB/BigQuery/Spark,
 # small enough that a worker buffers one at a time.
 ROW_GROUP_BYTES = 64 * 1024 * 1024
