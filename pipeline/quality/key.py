@@ -29,7 +29,7 @@ from importlib import resources
 
 from pipeline import tag
 from transforms.core.records import sources_of
-from transforms.core.registry import quality_sources, tag_sources
+from transforms.core.registry import QUALITY, quality_sources, tag_sources
 from transforms.knowledge.samples import sample_photos
 from transforms.output import runs
 from transforms.stages.expansion import stem
@@ -81,6 +81,7 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
     """Per source (and 'overall'): written/correct tags and expected/found words over ``names``;
     ``zs_hit@3`` counts photos with an applicable vocabulary word among their zero-shot tags."""
     sources = tag_sources()
+    measured = {measure: quality_sources(measure) for measure in QUALITY}
     counts = {s: Counts() for s in (*sources, "overall", "everyday", "zs_hit@3")}
     for name in names:
         truth = key["photos"][name]
@@ -98,8 +99,8 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
         wanted = {"everyday": {norm(w) for w in truth["expected"]}, "vocabulary": {norm(w) for w in truth["vocabulary"]}}
         found = {}
         for measure, words in wanted.items():  # each stage declares which words measure its recall
-            from_sources = set().union(*(by_source[s] for s in quality_sources(measure)))
-            for s in quality_sources(measure):
+            from_sources = set().union(*(by_source[s] for s in measured[measure]))
+            for s in measured[measure]:
                 counts[s].expected += len(words)
                 counts[s].found += len(words & by_source[s])
             found[measure] = words & from_sources

@@ -187,7 +187,8 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     fp32 = bo.OnnxBackbone(graph, threads, has_head, "fp32")
     if cfg.precision == "fp32":
         return fp32
-    int8, result = _int8(cfg, graph, fp32)
+    graph_sha256 = hashlib.sha256(graph).hexdigest() if isinstance(graph, bytes) else bo.recorded_sha256(graph)
+    int8, result = _int8(cfg, graph, graph_sha256, fp32)
     if cfg.precision == "int8":
         if int8 is None:
             raise ValueError(bo.NO_INT8_PHOTOS)
@@ -200,7 +201,7 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     paths = {name: getattr(model, "path", name) for name, model in candidates.items()}
     if cpu_has_native_bf16():
         paths["bf16"] = "torch-bf16"
-    name = f"auto-{_digest(graph)}-{'-'.join(paths[k] for k in sorted(paths))}-{bo.cpu_signature()}-t{threads}.json"
+    name = f"auto-{graph_sha256[:12]}-{'-'.join(paths[k] for k in sorted(paths))}-{bo.cpu_signature()}-t{threads}.json"
     decision = bo.recall(name)
     if "bf16" in paths and (decision is None or decision["choice"] == "bf16"):
         torch_model = TorchBackbone(cfg)  # torch only when bf16 must be timed or was timed fastest
@@ -213,12 +214,6 @@ def load_backbone(cfg: BackboneConfig) -> Model:
     _LOG.info("backbone --precision auto: %s (ms/image at batch 8: %s)", decision["choice"],
               ", ".join(f"{k} {v:.1f}" for k, v in decision["timings"].items()))
     return candidates[decision["choice"]]
-
-
-def _digest(graph: bytes | str) -> str:
-    from transforms.stages import backbone_onnx as bo
-
-    return hashlib.sha256(graph).hexdigest()[:12] if isinstance(graph, bytes) else bo.sha256_of(graph)[:12]
 
 
 def _fp32_graph(cfg: BackboneConfig) -> tuple[bytes | str, bool]:
@@ -239,11 +234,12 @@ def _fp32_graph(cfg: BackboneConfig) -> tuple[bytes | str, bool]:
         out.write_bytes(graph)
 
     path = bo.cached_file(f"backbone-fp32-{key}.onnx", build)
-    meta = bo.remembered(f"backbone-fp32-{key}.json", lambda: {"has_head": made.get("has_head", export()[1])})
+    meta = bo.remembered(f"backbone-fp32-{key}.json", lambda: {"has_head": made["has_head"] if made else export()[1]})
     return str(path), bool(meta["has_head"])
 
 
-def _int8(cfg: BackboneConfig, graph: bytes | str, fp32: OnnxBackbone) -> tuple[Model | None, GuardResult | None]:
+def _int8(cfg: BackboneConfig, graph: bytes | str, graph_sha256: str,
+          fp32: OnnxBackbone) -> tuple[Model | None, GuardResult | None]:
     """(the static int8 graph, its guard result against ``fp32``), or (None, None) when the
     calibration photos are not installed (or, under auto, when quantization fails). Both the
     graph and the guard's verdict are cached by content."""
@@ -255,9 +251,9 @@ def _int8(cfg: BackboneConfig, graph: bytes | str, fp32: OnnxBackbone) -> tuple[
     calibrate, held_out = photos
     try:
         tag = f"{cfg.version()}|{','.join(p.name for p in calibrate)}"
-        plain = graph if isinstance(graph, bytes) else Path(graph).read_bytes()
-        path = bo.quantize(plain, lambda: [c for p in calibrate for c in calibration_crops(p.read_bytes())], tag)
-        digest = bo.sha256_of(path)[:12]
+        path = bo.quantize(graph, graph_sha256,
+                           lambda: [c for p in calibrate for c in calibration_crops(p.read_bytes())], tag)
+        digest = bo.recorded_sha256(path)[:12]
         int8 = bo.OnnxBackbone(str(path), fp32.threads, fp32.has_head, "int8", path=f"int8:{digest}")
     except Exception as exc:  # noqa: BLE001 - auto still has fp32; int8 asked for explicitly fails
         if cfg.precision == "int8":
@@ -266,7 +262,7 @@ def _int8(cfg: BackboneConfig, graph: bytes | str, fp32: OnnxBackbone) -> tuple[
         return None, None
     held = hashlib.sha256(",".join(p.name for p in held_out).encode()).hexdigest()[:8]
     verdict = bo.remembered(
-        f"guard-{digest}-{_digest(graph)}-{held}.json",
+        f"guard-{digest}-{graph_sha256[:12]}-{held}.json",
         lambda: dataclasses.asdict(bo.guard(fp32, int8, np.stack([calibration_crops(p.read_bytes())[0] for p in held_out]))))
     result = bo.GuardResult(**verdict)
     _LOG.info("backbone int8 guard on %d held-out photos: %s (top-5 agreement %.2f, largest probability "

@@ -130,14 +130,15 @@ def int8_photos() -> tuple[list[Path], list[Path]] | None:
     return (calibrate, guard) if len(calibrate) >= MIN_CALIBRATION_PHOTOS and guard else None
 
 
-def quantize(fp32: bytes, calibration: Callable[[], list[np.ndarray]], tag: str) -> Path:
-    """The static int8 graph of ``fp32`` (QDQ, per-channel int8 weights, uint8 activations,
-    MinMax ranges over the ``calibration()`` inputs, only computed on a cache miss), cached by
-    content. A cached graph is used only when it matches the sha256 recorded beside it; a
-    truncated or damaged one is rebuilt."""
+def quantize(fp32: bytes | str, fp32_sha256: str, calibration: Callable[[], list[np.ndarray]], tag: str) -> Path:
+    """The static int8 graph of ``fp32`` (its bytes or file; QDQ, per-channel int8 weights,
+    uint8 activations, MinMax ranges over the ``calibration()`` inputs, only computed on a
+    cache miss), cached by content: the fp32 graph's sha256, ``tag`` and onnxruntime's version.
+    A cached graph is used only when it matches the sha256 recorded beside it; a truncated or
+    damaged one is rebuilt."""
     import onnxruntime
 
-    digest = hashlib.sha256(fp32 + tag.encode() + onnxruntime.__version__.encode()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{fp32_sha256}|{tag}|{onnxruntime.__version__}".encode()).hexdigest()[:20]
 
     def build(out: Path) -> None:  # a cache miss only: the quantization tools take a second to import
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -152,7 +153,7 @@ def quantize(fp32: bytes, calibration: Callable[[], list[np.ndarray]], tag: str)
                 return None if item is None else {"pixels": item[None]}
 
         plain, prepared = out.with_name("fp32.onnx"), out.with_name("pre.onnx")
-        plain.write_bytes(fp32)
+        plain.write_bytes(fp32 if isinstance(fp32, bytes) else Path(fp32).read_bytes())
         quant_pre_process(str(plain), str(prepared))
         quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
@@ -178,6 +179,11 @@ def cached_file(name: str, build: Callable[[Path], None]) -> Path:
         os.replace(sums, checksum)
         os.replace(out, target)
     return target
+
+
+def recorded_sha256(path: str | os.PathLike) -> str:
+    """The sha256 ``cached_file`` recorded beside a file it returned (and verified on return)."""
+    return Path(f"{path}.sha256").read_text().strip()
 
 
 def recall(name: str) -> dict | None:

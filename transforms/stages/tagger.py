@@ -65,7 +65,7 @@ FEATURES = ("logit_score", "log_size", "share", "logit_top")  # the calibrator's
 
 class ImageNetTagTable:
     """Dense class->tag membership matrix over every tag word: a class's own name, the everyday
-    groups and the named WordNet nodes; a word's score is the summed probability of its classes."""
+    groups and the named WordNet nodes; a word's score is ``group_scores`` over its classes."""
 
     def __init__(self, classes: list[str], groups: dict[str, list[int]], nodes: dict[str, list[int]] | None = None):
         below: dict[str, set[int]] = {}
@@ -82,7 +82,6 @@ class ImageNetTagTable:
         self.matrix = matrix
         self.members = [np.array(sorted(below[name])) for name in names]
         self.size = matrix.sum(0)
-        self.is_group = np.array([name in groups for name in names])
         self._column = {name: j for j, name in enumerate(names)}
 
     @classmethod
@@ -93,13 +92,13 @@ class ImageNetTagTable:
         return cls(data["classes"], {k: list(v) for k, v in data["groups"].items()}, nodes)
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
-        """[batch, names]: each word's summed class probability."""
-        return np.minimum(probs @ self.matrix, 1.0)
+        """[batch, names]: each word's summed probability of its (at most TOP_MEMBERS most likely) classes."""
+        return group_scores(probs, self.matrix)
 
     def candidates(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(rows, columns, raw scores, features in FEATURES order) of every word scoring at least
         CANDIDATE_FLOOR on each image."""
-        scores = group_scores(probs, self.matrix)
+        scores = self.scores(probs)
         rows, cols = np.nonzero(scores >= CANDIDATE_FLOOR)
         raw = scores[rows, cols]
         top = np.array([probs[r, self.members[c]].max() for r, c in zip(rows, cols, strict=True)], dtype=np.float64)
@@ -114,12 +113,12 @@ class ImageNetTagTable:
         rows, cols, raw, features = self.candidates(probs)
         model = calibration.load(source).get(HIERARCHY_KEY)
         chance = model(features) if isinstance(model, calibration.Logistic) else raw
-        out: list[list[dict]] = [[] for _ in range(len(probs))]
+        kept: list[list[tuple[float, float, int]]] = [[] for _ in range(len(probs))]
         for r, c, p in zip(rows, cols, chance, strict=True):
             if p >= min_score:
-                out[r].append({"name": self.names[c], "score": float(p), "source": "tagger", "origin": None})
-        size = {name: self.size[j] for name, j in self._column.items()}
-        return [sorted(tags, key=lambda t: (size[t["name"]], -t["score"]))[:top_k] for tags in out]
+                kept[r].append((float(self.size[c]), -float(p), int(c)))  # the most specific first
+        return [[{"name": self.names[c], "score": -p, "source": "tagger", "origin": None}
+                 for _, p, c in sorted(words)[:top_k]] for words in kept]
 
     def support(self, probs: np.ndarray, name: str) -> float | None:
         """One image's score for a tag name, or None when the table has no such tag."""
