@@ -11,8 +11,8 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.core.launch import LaunchError, at_least, in_unit_range, unknown_option
-from transforms.core.registry import registered
+from transforms.core.launch import LaunchError, unknown_option
+from transforms.core.registry import check_options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,43 +49,46 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
         raise LaunchError(unknown_option(flags[0], known))
 
 
+def _check_groups(o, groups) -> None:
+    for group in groups:
+        group.from_options(o).check()
+    check_options(o, shared=True)
+    if hasattr(o, "max_error_rate"):
+        from pipeline.flags import RunFlags
+
+        RunFlags.from_options(o).check()
+
+
+def check_feature_options(o) -> None:
+    """The feature job: its dataset and every image job's groups but --input (the dataset is its input)."""
+    from pipeline.flags import IMAGE_GROUPS, IoFlags
+    from pipeline.training.datasets import DatasetFlags
+
+    _check_groups(o, (DatasetFlags, *(g for g in IMAGE_GROUPS if g is not IoFlags)))
+
+
 def check_image_options(o) -> None:
-    """What every image job shares: input/output, fetching, decoding, backbone."""
-    if not o.input or not o.output:
-        raise LaunchError("--input and --output are required (see --help)")
+    """What every image job shares: input/output, fetching, access, decoding, backbone, run."""
+    from pipeline.flags import IMAGE_GROUPS, IoFlags
+
+    _check_groups(o, IMAGE_GROUPS)
     from transforms.ingest.read import check_header, check_not_empty, first_match, input_kind
 
+    pattern = IoFlags.from_options(o).input
     try:
-        first = first_match(o.input)
-        if input_kind(o.input) in ("csv", "tsv", "parquet"):
-            check_header(first, input_kind(o.input))
-        check_not_empty(o.input)
+        first = first_match(pattern)
+        if input_kind(pattern) in ("csv", "tsv", "parquet"):
+            check_header(first, input_kind(pattern))
+        check_not_empty(pattern)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise LaunchError(f"--input: {exc}") from exc
-    for option, value, low in (
-        ("--num_shards", o.num_shards, 0), ("--fetch_concurrency", o.fetch_concurrency, 1),
-        ("--max_per_host", o.max_per_host if o.max_per_host is not None else 1, 1),
-        ("--max_host_rate", o.max_host_rate, 0),
-        ("--fetch_batch_size", o.fetch_batch_size, 1), ("--max_bytes", o.max_bytes, 1),
-        ("--max_attempts", o.max_attempts, 1), ("--max_redirects", o.max_redirects, 0),
-        ("--decode_threads", o.decode_threads, 0), ("--max_pixels", o.max_pixels, 1),
-        ("--retry_backoff", o.retry_backoff, 0),
-    ):
-        at_least(option, value, low)
-    for option, value in (("--connect_timeout", o.connect_timeout), ("--read_timeout", o.read_timeout),
-                          ("--total_timeout", o.total_timeout)):
-        if value is None or value <= 0:
-            raise LaunchError(f"{option} must be > 0 seconds, got {value}")
-    for stage in registered():
-        if stage.shared and stage.check is not None:
-            stage.check(o)
-    if getattr(o, "max_error_rate", None) is not None:
-        in_unit_range("--max_error_rate", o.max_error_rate)
 
 
 def check_tag_options(o) -> None:
-    """The tag job's options: the shared ones, then each stage's own launch checks."""
+    """The tag job's options: the shared ones, the tag job's groups, then each stage's."""
+    from pipeline.flags import TAG_GROUPS
+
     check_image_options(o)
-    for stage in registered():
-        if not stage.shared and stage.check is not None:
-            stage.check(o)
+    for group in TAG_GROUPS:
+        group.from_options(o).check()
+    check_options(o, shared=False)

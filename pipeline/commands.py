@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from pipeline.training.datasets import DatasetFlags
 from transforms.core.launch import unknown_option
 from transforms.knowledge.vectors import EMBEDDED as WORD_VECTORS
 
@@ -194,22 +195,7 @@ class FeatureOptions:
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        from pipeline.training.datasets import LABEL_SETS
-
-        g = parser.add_argument_group("dataset")
-        g.add_argument("--dataset", choices=("mirflickr", "list"), default="mirflickr",
-                       help="mirflickr: MIRFLICKR-25k layout under --data_dir; list: --labels file.")
-        g.add_argument("--data_dir", default=None, help="MIRFLICKR-25k root (local or gs://).")
-        g.add_argument("--labels", default=None,
-                       help="Labelled list: CSV/TSV (uri|url, tags|labels, optional split) or JSONL.")
-        g.add_argument("--label_set", choices=LABEL_SETS, default="annotated24",
-                       help="MIRFLICKR labels: the 24 annotated concepts, the 38 with _r1, or user tags.")
-        g.add_argument("--min_tag_count", type=int, default=50,
-                       help="user_tags: keep tags used at least this often.")
-        g.add_argument("--test_fraction", type=float, default=0.2,
-                       help="Share of images held out for testing (MIRFLICKR: the last by number).")
-        g.add_argument("--val_fraction", type=float, default=0.2,
-                       help="Share of the remaining images used for validation.")
+        DatasetFlags.add_flags(parser)
 
 
 def features_help() -> None:

@@ -15,15 +15,18 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import options as opt
+from pipeline.flags import IoFlags, TagJobFlags
 from transforms.core import progress
 from transforms.core.records import ERRORS, NAMESPACE, Element, to_tags_row
 from transforms.core.registry import PIXELS, Stage, columns, enabled, needed_after, tags_schema
 from transforms.core.threads import worker_threads
+from transforms.ingest.decode import DecodeFlags
 from transforms.ingest.decode_batch import DecodeBatch
 from transforms.ingest.fetch import FetchWindow
 from transforms.ingest.http_client import HttpConfig
 from transforms.ingest.read import ReadUris
 from transforms.knowledge import calibration
+from transforms.knowledge.calibration import ScoringFlags
 from transforms.output import runs
 from transforms.output.backfill import CarryErrors, SkipExisting
 from transforms.output.write import SplitFailures, WriteOutputs
@@ -44,10 +47,10 @@ def _drop(element: Element, fields: frozenset[str]) -> Element:
 def fetch_and_decode(elements, o, stages: list[Stage] | None = None, num_workers: int = 1) -> tuple:
     """elements -> (decoded elements with ``image``, [dead-letter PCollections])."""
     counted = elements | "CountInputs" >> beam.Map(_count_input)
-    window = FetchWindow(HttpConfig.from_options(o), None, o.max_per_host, o.fetch_batch_size,
-                         opt.access_policy(o))
+    window = FetchWindow(HttpConfig.from_options(o), opt.access_policy(o))
     fetched = counted | "Fetch" >> beam.ParDo(window).with_outputs(ERRORS, main="ok")
-    decode = DecodeBatch(opt.decode_config(o, stages), o.decode_threads or worker_threads(0, num_workers))
+    threads = DecodeFlags.from_options(o).decode_threads or worker_threads(0, num_workers)
+    decode = DecodeBatch(opt.decode_config(o, stages), threads)
     decoded = fetched.ok | "Decode" >> beam.ParDo(decode).with_outputs(ERRORS, main="ok")
     return decoded.ok, [fetched[ERRORS], decoded[ERRORS]]
 
@@ -79,21 +82,23 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]]):
 
 def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     """Build the tag job on ``pipeline`` for the run ``o.run_manifest`` (pipeline/output.py)."""
-    handlers = [] if getattr(o, "ingest_only", False) else enabled(o, num_workers)
+    io = IoFlags.from_options(o)
+    handlers = [] if TagJobFlags.from_options(o).ingest_only else enabled(o, num_workers)
     stages = [s for s, _ in handlers]
     schema = tags_schema()
-    elements = pipeline | "Read" >> ReadUris(o.input)
+    elements = pipeline | "Read" >> ReadUris(io.input)
     manifest = o.run_manifest
     carried = []
     if manifest.mode == "skip_existing":
         # Never tag an image twice (any partition); keep this partition's open dead letters.
-        carried = [elements | "CarryErrors" >> CarryErrors(runs.paths(o.output, manifest.supersedes))]
-        elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(o.output, "tags"))
+        carried = [elements | "CarryErrors" >> CarryErrors(runs.paths(io.output, manifest.supersedes))]
+        elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(io.output, "tags"))
     decoded, dead = fetch_and_decode(elements, o, stages, num_workers)
     stream = run_stages(decoded, handlers)
     extra = tuple(c.name for c in columns())
-    to_row = functools.partial(to_tags_row, model_version=model_version(handlers, o.calibration), columns=extra)
+    calibrated = model_version(handlers, ScoringFlags.from_options(o).calibration)
+    to_row = functools.partial(to_tags_row, model_version=calibrated, columns=extra)
     split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(o.output, manifest, o.num_shards,
-                                                                    schema=schema, codec=o.parquet_codec)
+    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(io.output, manifest, io.num_shards,
+                                                                    schema=schema, codec=io.parquet_codec)

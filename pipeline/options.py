@@ -1,9 +1,10 @@
 """Command-line options of our jobs (everything else is a standard Beam option).
 
-Beam parses every PipelineOptions subclass into one namespace, so each flag is defined
-once: ImageOptions holds what every image job shares (input/output, fetching, decoding, and
-the backbone stage's options); TagOptions adds every other registered stage's options, which
-each stage declares in its own module (transforms/core/registry.py).
+Beam parses every PipelineOptions subclass into one untyped namespace, so each flag is defined
+once, in a typed Flags group (pipeline/flags.py lists them): ImageOptions adds what every image
+job shares (input/output, fetching, access, decoding, and the backbone stage's flags); TagOptions
+adds the tag job's and every other registered stage's. Code reads the namespace only through
+the typed group it needs (``IoFlags.from_options(o).output``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from types import SimpleNamespace
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.flags import image_flags, tag_flags
+from pipeline.flags import IoFlags, image_flags, tag_flags
 from transforms.core.registry import reads_data, working_size
-from transforms.ingest import access
-from transforms.ingest.access import AccessPolicy
-from transforms.ingest.decode import DecodeConfig
+from transforms.ingest.access import AccessFlags, AccessPolicy
+from transforms.ingest.decode import DecodeConfig, DecodeFlags
 
 
 def all_options(options: PipelineOptions) -> SimpleNamespace:
@@ -43,10 +43,10 @@ class TagOptions(PipelineOptions):
 def access_policy(o) -> AccessPolicy:
     from transforms.ingest.read import input_kind
 
-    pattern = o.input or ""
+    pattern = IoFlags.from_options(o).input
     is_glob = input_kind(pattern) in ("glob", "directory")
     scheme = pattern.split("://", 1)[0].lower() if "://" in pattern else "file"
-    return access.policy(o.allowed_schemes, o.allow_local_paths, o.allowed_roots, is_glob, scheme)
+    return AccessFlags.from_options(o).policy(is_glob, scheme)
 
 
 def decode_config(o, stages: list | None = None) -> DecodeConfig:
@@ -54,5 +54,5 @@ def decode_config(o, stages: list | None = None) -> DecodeConfig:
     the fetched bytes when a stage reads them (both declared by the stages)."""
     stages = stages or []
     short, long_ = working_size(stages, o)
-    return DecodeConfig(min_short_side=short, min_long_side=long_, max_pixels=o.max_pixels,
+    return DecodeConfig(min_short_side=short, min_long_side=long_, max_pixels=DecodeFlags.from_options(o).max_pixels,
                         keep_data=reads_data(stages))

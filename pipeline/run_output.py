@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from pipeline.flags import IoFlags, TagJobFlags
 from transforms.core.artifacts import exists
 from transforms.core.launch import LaunchError
 from transforms.output import lock as output_lock
@@ -23,11 +24,14 @@ GLOB_CHARS = "*?[]{}"
 
 
 def mode(o) -> str:
-    if getattr(o, "overwrite", False) and getattr(o, "skip_existing", False):
+    """new, overwrite or skip_existing (the tag job's; the feature job has no --skip_existing)."""
+    overwrite = IoFlags.from_options(o).overwrite
+    skip = hasattr(o, "skip_existing") and TagJobFlags.from_options(o).skip_existing
+    if overwrite and skip:
         raise LaunchError("--overwrite and --skip_existing exclude each other: replace the output, or add to it")
-    if getattr(o, "overwrite", False):
+    if overwrite:
         return "overwrite"
-    return "skip_existing" if getattr(o, "skip_existing", False) else "new"
+    return "skip_existing" if skip else "new"
 
 
 def _check_writable(output: str) -> None:
@@ -82,7 +86,8 @@ def _glob_regex(pattern: str) -> str:
 
 def check_output(o, tables: tuple[str, ...]) -> str:
     """Launch checks of --output for a job writing ``tables`` (plus errors); returns the mode."""
-    output = o.output
+    io = IoFlags.from_options(o)
+    output = io.output
     if any(c in output for c in GLOB_CHARS):
         raise LaunchError(f"--output {output} contains glob characters (*?[]{{}}), which Beam's "
                           "file sink would read as a pattern; choose another name")
@@ -90,10 +95,10 @@ def check_output(o, tables: tuple[str, ...]) -> str:
         _check_writable(output)
     elif output.startswith("gs://") and not output.endswith("/") and exists(output):
         raise LaunchError(f"--output {output} is an existing object; give a prefix ending in /")
-    if getattr(o, "input", None) and _inside_input(output, _as_glob(o.input)):
-        raise LaunchError(f"--output {output} lies inside --input {o.input}: the job would read its "
+    if io.input and _inside_input(output, _as_glob(io.input)):
+        raise LaunchError(f"--output {output} lies inside --input {io.input}: the job would read its "
                           "own outputs as images; write somewhere else")
-    partition = getattr(o, "partition", "") or ""
+    partition = io.partition
     try:
         runs.check_partition(partition)
         manifests = runs.read_manifests(output)
@@ -119,14 +124,16 @@ def check_output(o, tables: tuple[str, ...]) -> str:
 def open_run(o, tables: tuple[str, ...]) -> Iterator[runs.Manifest]:
     """Hold the output for one run: lock, recovery, the planned manifest; always unlocked."""
     run_id = runs.new_run_id()
+    io = IoFlags.from_options(o)
+    output = io.output
     try:
-        _, replaced = output_lock.acquire(o.output, run_id, getattr(o, "break_lock", False))
+        _, replaced = output_lock.acquire(output, run_id, io.break_lock)
     except output_lock.OutputBusyError as exc:
         raise SystemExit(f"image-tagger: {exc}") from None
     try:
         if replaced is not None:
             log.warning("took over the lock of %s, which is gone", replaced.describe())
-        runs.recover(o.output, active_run=run_id)
-        yield runs.plan_run(o.output, run_id, mode(o), getattr(o, "partition", "") or "", (*tables, "errors"))
+        runs.recover(output, active_run=run_id)
+        yield runs.plan_run(output, run_id, mode(o), io.partition, (*tables, "errors"))
     finally:
-        output_lock.release(o.output, run_id)
+        output_lock.release(output, run_id)

@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
-from pipeline.flags import run_flags
+from pipeline.flags import IoFlags, RunFlags, run_flags
 from transforms.core.records import NAMESPACE
 
 
@@ -76,7 +76,8 @@ class _OwnLinesOnly(logging.Filter):
 def configure_logging(o) -> None:
     """INFO shows this project's lines only; every library's INFO lines (Beam per bundle and per
     type hint, onnxruntime's quantizer) appear at --log_level DEBUG."""
-    level = logging.WARNING if o.quiet else getattr(logging, o.log_level)
+    run = RunFlags.from_options(o)
+    level = logging.WARNING if run.quiet else getattr(logging, run.log_level)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     if level > logging.DEBUG:
         for handler in logging.getLogger().handlers:
@@ -271,27 +272,29 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
     from pipeline.run_output import open_run
     from transforms.output import lock as output_lock
 
-    o = options.view_as(RunOptions)
+    o = RunFlags.from_options(options.view_as(RunOptions))
+    io = IoFlags.from_options(job_options)
+    output = io.output
     with open_run(job_options, tables) as manifest:
         job_options.run_manifest = manifest
         pipeline = make_pipeline(options)
         build(pipeline, job_options, num_local_workers(options))
         live = is_local(options) and not o.quiet and o.progress_interval > 0
-        reporter = Reporter(estimate_inputs(job_options.input), o.progress_interval) if live else nullcontext()
-        release = lambda: output_lock.release(job_options.output, manifest.run_id)  # noqa: E731
+        reporter = Reporter(estimate_inputs(io.input), o.progress_interval) if live else nullcontext()
+        release = lambda: output_lock.release(output, manifest.run_id)  # noqa: E731
         multi = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
         with reporter:
             if is_local(options):
-                result, seconds = run_interruptible(pipeline, job_options.output, release,
+                result, seconds = run_interruptible(pipeline, output, release,
                                                     num_local_workers(options) if multi else 0)
             else:
                 result, seconds = run_and_wait(pipeline)
     totals = counters(result)
     if totals:
-        shown = job_options.output if "://" in job_options.output else os.path.abspath(job_options.output)
+        shown = output if "://" in output else os.path.abspath(output)
         print(summary(totals, seconds, f"{shown}  (run {manifest.run_id})", next_step(tables, shown)))
         figures = stage_figures(result)
         if figures:
             print(figures)
-    check_error_rate(totals, o.max_error_rate, job_options.output)
+    check_error_rate(totals, o.max_error_rate, output)
     return totals

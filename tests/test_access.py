@@ -9,8 +9,13 @@ import pytest
 
 from pipeline import tag
 from tests.conftest import read_table
+from transforms.core.launch import LaunchError
 from transforms.core.records import StageError
-from transforms.ingest.access import AccessPolicy, policy, scheme_of
+from transforms.ingest.access import AccessFlags, AccessPolicy, scheme_of
+
+
+def policy(schemes: str, local: bool, roots: str, input_is_glob: bool, input_scheme: str) -> AccessPolicy:
+    return AccessFlags(schemes, local, roots).policy(input_is_glob, input_scheme)
 
 
 def _refusal(p: AccessPolicy, uri: str) -> str:
@@ -42,6 +47,12 @@ def test_allowed_roots_stop_dotdot_and_symlink_escapes(tmp_path):
     assert _refusal(p, str(root / ".." / ".." / "etc" / "passwd")) == "outside_allowed_roots"
     assert _refusal(p, str(root / "escape.jpg")) == "outside_allowed_roots"
     assert _refusal(p, str(tmp_path / "photos-evil" / "a.jpg")) == "outside_allowed_roots"
+
+
+def test_an_unknown_scheme_is_refused_at_launch():
+    AccessFlags("https,gs").check()
+    with pytest.raises(LaunchError, match="unknown scheme 'ftp'"):
+        AccessFlags("https,ftp").check()
 
 
 @pytest.mark.parametrize("uri", ["http:/127.0.0.1/x.jpg", "http:127.0.0.1/x.jpg", "HTTPS:/host/x"])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 
+from pipeline.flags import defaults
 from transforms.handlers.embedding import EmbeddingHandler, build
 
 
@@ -20,5 +19,5 @@ def test_embeddings_are_unit_length_float16():
 
 
 def test_the_stage_is_off_unless_asked_for():
-    assert build(SimpleNamespace(embeddings=False)) is None
-    assert isinstance(build(SimpleNamespace(embeddings=True)), EmbeddingHandler)
+    assert build(defaults(embeddings=False)) is None
+    assert isinstance(build(defaults(embeddings=True)), EmbeddingHandler)

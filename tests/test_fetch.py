@@ -81,7 +81,7 @@ def test_fetch_window_routes_failures_and_hands_on_batches(tmp_path, http_server
     routes["/a"] = send_bytes(b"A")
     ok = tmp_path / "ok.jpg"
     ok.write_bytes(b"B")
-    fn = FetchWindow(HttpConfig(allow_private_networks=True), concurrency=4, batch_size=2, access=LOCAL_TOO)
+    fn = FetchWindow(HttpConfig(allow_private_networks=True, fetch_concurrency=4, fetch_batch_size=2), LOCAL_TOO)
     upstream_failure = {**new_element("x"), "error": {"stage": "read"}}
     elements = [new_element(f"{base}/a"), new_element(str(ok)), new_element(f"{base}/gone"), upstream_failure,
                 new_element(str(ok))]
@@ -133,7 +133,7 @@ def test_fetch_window_stays_full_within_the_per_host_limit():
     port = server.server_address[1]
     try:
         uris = [f"http://{h}:{port}/{i}" for i in range(20) for h in ("127.0.0.1", "localhost")]
-        fn = FetchWindow(HttpConfig(allow_private_networks=True), concurrency=4, max_per_host=2, batch_size=1,
+        fn = FetchWindow(HttpConfig(allow_private_networks=True, fetch_concurrency=4, max_per_host=2, fetch_batch_size=1),
                          access=LOCAL_TOO)
         out, tail = _run_window(fn, [new_element(f"http://127.0.0.1:{port}/slow"), *map(new_element, uris)])
     finally:
@@ -190,7 +190,7 @@ def test_fetched_images_not_yet_handed_on_count_against_the_window(tmp_path):
         f = tmp_path / f"{i}.jpg"
         f.write_bytes(b"x")
         files.append(new_element(str(f)))
-    fn = FetchWindow(HttpConfig(), concurrency=4, batch_size=100, access=LOCAL_TOO)
+    fn = FetchWindow(HttpConfig(fetch_concurrency=4, fetch_batch_size=100), LOCAL_TOO)
     fn.setup()
     try:
         fn.start_bundle()
@@ -217,7 +217,7 @@ def test_the_bundles_last_fetches_are_handed_on_as_they_arrive(tmp_path):
         f = tmp_path / f"{i}.jpg"
         f.write_bytes(b"x" * 10)
         elements.append(new_element(str(f)))
-    fn = FetchWindow(HttpConfig(), concurrency=2, batch_size=2, access=LOCAL_TOO)
+    fn = FetchWindow(HttpConfig(fetch_concurrency=2, fetch_batch_size=2), LOCAL_TOO)
     fetched = []
     fetch_one = fn._fetch_one  # noqa: SLF001
 

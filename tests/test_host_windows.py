@@ -85,8 +85,8 @@ def test_the_fetch_window_learns_a_host_that_refuses_more_than_six(http_server):
     n = 400
     for i in range(n):
         routes[f"/{i}.jpg"] = limited
-    fn = FetchWindow(HttpConfig(allow_private_networks=True, retry_backoff=0.02, max_attempts=8, total_timeout=30),
-                     concurrency=64, batch_size=8)
+    fn = FetchWindow(HttpConfig(allow_private_networks=True, retry_backoff=0.02, max_attempts=8, total_timeout=30,
+                                fetch_concurrency=64, fetch_batch_size=8))
     out, tail = _run_window(fn, [new_element(f"{base}/{i}.jpg") for i in range(n)])
     fetched = [e for r in out + tail if isinstance(r, list) for e in r]
     failed = [r for r in out + tail if not isinstance(r, list)]

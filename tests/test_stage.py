@@ -3,11 +3,10 @@ derive from what each stage declares."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pyarrow as pa
 import pytest
 
+from pipeline.flags import defaults
 from pipeline.options import decode_config
 from transforms.core.registry import (
     REGISTRY,
@@ -42,7 +41,7 @@ def test_graph_order_follows_declared_fields():
 
 def test_working_size_is_what_the_enabled_stages_need(tmp_path):
     stages = registered()
-    o = SimpleNamespace(detector="yolox_nano", detector_size=416, max_pixels=10**8)
+    o = defaults(detector="yolox_nano", detector_size=416)
     assert working_size(stages, o) == (256, 416)
     o.detector_size = 320  # the backbone's 256 short side still decides the decode size
     assert working_size(stages, o) == (256, 320)
@@ -91,7 +90,7 @@ def test_a_new_stage_needs_only_its_module_and_one_line(monkeypatch, tmp_path, p
         with pytest.raises(SystemExit, match=r"--ocr_languages: unknown \['xx'\]"):
             tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--ocr_languages", "xx"])
         assert not (tmp_path / "out").exists()
-        o = SimpleNamespace(detector="yolox_nano", detector_size=416, max_pixels=10**8)
+        o = defaults(detector="yolox_nano", detector_size=416)
         assert working_size(stages, o)[1] == 1024
         assert "text" in tags_schema().names and "ocr" in tag_sources()
         assert registry.colours()["ocr"] == "#8c564b" and "ocr" in registry.quality_sources("everyday")

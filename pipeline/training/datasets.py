@@ -22,8 +22,12 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
 
 from transforms.core.artifacts import filesystems, read_bytes
+from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
+from transforms.core.options import Flags, option
 
 Example = dict
 
@@ -33,6 +37,33 @@ ANNOTATED_24 = (
     "structures", "sunset", "transport", "tree", "water",
 )  # fmt: skip
 LABEL_SETS = ("annotated24", "annotated38", "user_tags")
+
+
+@dataclass(frozen=True)
+class DatasetFlags(Flags):
+    """The feature job's labelled dataset."""
+
+    GROUP: ClassVar[str] = "dataset"
+
+    dataset: str = option("mirflickr", "mirflickr: MIRFLICKR-25k layout under --data_dir; list: --labels file.",
+                          choices=("mirflickr", "list"))
+    data_dir: str | None = option(None, "MIRFLICKR-25k root (local or gs://).")
+    labels: str | None = option(None, "Labelled list: CSV/TSV (uri|url, tags|labels, optional split) or JSONL.")
+    label_set: str = option("annotated24", "MIRFLICKR labels: the 24 annotated concepts, the 38 with _r1, or "
+                            "user tags.", choices=LABEL_SETS)
+    min_tag_count: int = option(50, "user_tags: keep tags used at least this often.")
+    test_fraction: float = option(0.2, "Share of images held out for testing (MIRFLICKR: the last by number).")
+    val_fraction: float = option(0.2, "Share of the remaining images used for validation.")
+
+    def check(self) -> None:
+        if self.dataset == "mirflickr" and not self.data_dir:
+            raise LaunchError("--dataset mirflickr needs --data_dir")
+        if self.dataset == "list" and not self.labels:
+            raise LaunchError("--dataset list needs --labels FILE")
+        need_file("--labels", self.labels, set())
+        at_least("--min_tag_count", self.min_tag_count, 1)
+        in_unit_range("--test_fraction", self.test_fraction)
+        in_unit_range("--val_fraction", self.val_fraction)
 SPLITS = ("train", "val", "test")
 _IMAGE = re.compile(r"im(\d+)\.jpg$")
 

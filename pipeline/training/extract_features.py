@@ -20,13 +20,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import commands
 from pipeline import options as opt
-from pipeline.checks import check_flags
+from pipeline.checks import check_feature_options, check_flags
 from pipeline.commands import FeatureOptions
+from pipeline.flags import IoFlags
 from pipeline.graph import fetch_and_decode, run_stages
 from pipeline.run_output import check_output
 from pipeline.runner import configure_logging, run_job
-from pipeline.training.datasets import read_labelled_list, read_mirflickr
-from transforms.core.launch import LaunchError, at_least, need_file
+from pipeline.training.datasets import DatasetFlags, read_labelled_list, read_mirflickr
+from transforms.core.launch import LaunchError
 from transforms.core.records import ERRORS, FEATURES_SCHEMA, new_element, to_feature_row
 from transforms.core.registry import builder
 from transforms.output.write import SplitFailures, WriteOutputs
@@ -34,13 +35,12 @@ from transforms.stages import backbone, fingerprint
 
 
 def examples(o) -> list[dict]:
-    if o.dataset == "mirflickr":
-        if not o.data_dir:
-            raise SystemExit("--dataset mirflickr needs --data_dir")
-        return read_mirflickr(o.data_dir, o.label_set, o.min_tag_count, o.test_fraction, o.val_fraction)
-    if not o.labels:
-        raise SystemExit("--dataset list needs --labels FILE")
-    return read_labelled_list(o.labels, o.test_fraction, o.val_fraction)
+    d = DatasetFlags.from_options(o)
+    if d.dataset == "mirflickr":
+        assert d.data_dir, "checked at launch"
+        return read_mirflickr(d.data_dir, d.label_set, d.min_tag_count, d.test_fraction, d.val_fraction)
+    assert d.labels, "checked at launch"
+    return read_labelled_list(d.labels, d.test_fraction, d.val_fraction)
 
 
 def _to_element(example: dict) -> dict:
@@ -61,8 +61,9 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
     to_row = functools.partial(to_feature_row, backbone=handler.model_version())
     split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors) | "Write" >> WriteOutputs(o.output, o.run_manifest, o.num_shards,
-                                                          "features", FEATURES_SCHEMA, o.parquet_codec)
+    io = IoFlags.from_options(o)
+    return (split.rows, errors) | "Write" >> WriteOutputs(io.output, o.run_manifest, io.num_shards,
+                                                          "features", FEATURES_SCHEMA, io.parquet_codec)
 
 
 def run(argv: list[str] | None = None) -> dict[str, int]:
@@ -77,15 +78,13 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         check_flags(beam_argv)
         options = PipelineOptions(beam_argv)
         o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
-        if not o.output:
+        if not IoFlags.from_options(o).output:
             raise LaunchError("--output is required (see --help)")
         if getattr(o, "skip_existing", False):
             raise LaunchError("--skip_existing is for the tag job; a feature set is written whole "
                               "(use --overwrite or a new folder)")
+        check_feature_options(o)
         check_output(o, ("features",))
-        need_file("--labels", o.labels, set())
-        for option, value in (("--fetch_concurrency", o.fetch_concurrency), ("--max_bytes", o.max_bytes)):
-            at_least(option, value, 1)
     except LaunchError as exc:
         raise SystemExit(f"image-tagger extract-features: {exc}") from None
     configure_logging(o)

@@ -1,7 +1,8 @@
 """The stage registry: each model stage declares what it is, once, in its own module.
 
 A stage module ends with ``register(Stage(...))``, naming:
-- its command-line options (``options``), their launch checks (``check``), and where its
+- its command-line options (``options``: a Flags dataclass whose fields are the flags, with
+  their defaults, help and range checks), checks across option groups (``check``), and where its
   model handler is built from them (``build``, "module:function", imported only when a job
   builds its graph; the builder returns None when the options turn the stage off);
 - the element fields it reads and writes (``reads``/``writes``; a tag source is the field
@@ -31,6 +32,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from transforms.core.options import Flags
+
 PIXELS = ("data", "image")  # heavy fields: dropped as soon as no later stage reads them
 
 
@@ -49,8 +52,8 @@ class Stage:
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     build: str  # "module:function" (options, num_workers) -> its ModelHandler, or None when off
-    options: Callable[[argparse._ArgumentGroup], None] | None = None
-    check: Callable[[Any], None] | None = None  # its launch checks: raise transforms.core.launch.LaunchError
+    options: type[Flags] | None = None  # its flags, each a field with its default, help and checks
+    check: Callable[[Any], None] | None = None  # checks across option groups: raise transforms.core.launch.LaunchError
     size: Callable[[Any], tuple[int, int]] = lambda o: (0, 0)  # (short, long) side it needs, given options
     tag_source: str | None = None
     colour: str = "#7f7f7f"
@@ -171,4 +174,15 @@ def add_options(parser: argparse.ArgumentParser, shared: bool) -> None:
     """Each stage's options, as its own argument group (``shared``: the image jobs' stages)."""
     for stage in registered():
         if stage.options is not None and stage.shared == shared:
-            stage.options(parser.add_argument_group(stage.name))
+            stage.options.add_flags(parser, stage.name)
+
+
+def check_options(o: Any, shared: bool) -> None:
+    """Each stage's launch checks: its own flags' (``Flags.check``), then its ``check`` hook."""
+    for stage in registered():
+        if stage.shared != shared:
+            continue
+        if stage.options is not None:
+            stage.options.from_options(o).check()
+        if stage.check is not None:
+            stage.check(o)

@@ -6,7 +6,7 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.backbone import Model, backbone_config, center_crop_array, load_backbone
+from transforms.stages.backbone import BackboneFlags, Model, backbone_config, center_crop_array, load_backbone
 
 
 class BackboneHandler(ElementModelHandler):
@@ -37,5 +37,5 @@ class BackboneHandler(ElementModelHandler):
 
 def build(o, num_workers: int = 1) -> BackboneHandler:
     """Batches of half to full --backbone_batch_size: tiny batches waste the vector units."""
-    size = max(1, o.backbone_batch_size)
+    size = max(1, BackboneFlags.from_options(o).backbone_batch_size)
     return BackboneHandler(backbone_config(o, num_workers), min_batch_size=max(1, size // 2), max_batch_size=size)

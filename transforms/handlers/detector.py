@@ -9,6 +9,7 @@ from transforms.core.records import Element, with_fields
 from transforms.stages.detector import (
     DETECTORS,
     TORCHVISION_DETECTORS,
+    DetectorFlags,
     TorchvisionDetector,
     Yolox,
     assess,
@@ -45,7 +46,8 @@ class DetectorHandler(ElementModelHandler):
 
 
 def build(o, num_workers: int = 1) -> DetectorHandler | None:
-    if o.detector == "none":
+    flags = DetectorFlags.from_options(o)
+    if flags.detector == "none":
         return None
-    size = max(1, o.detector_batch_size)  # at least 2 images per batch keep both cores busy
+    size = max(1, flags.detector_batch_size)  # at least 2 images per batch keep both cores busy
     return DetectorHandler(detector_config(o, num_workers), min_batch_size=max(1, size // 2), max_batch_size=size)

@@ -8,6 +8,7 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
+from transforms.stages.embedding import EmbeddingFlags
 
 
 class EmbeddingHandler(ElementModelHandler):
@@ -29,4 +30,4 @@ class EmbeddingHandler(ElementModelHandler):
 
 
 def build(o: Any, num_workers: int = 1) -> EmbeddingHandler | None:
-    return EmbeddingHandler(None) if o.embeddings else None
+    return EmbeddingHandler(None) if EmbeddingFlags.from_options(o).embeddings else None

@@ -33,10 +33,5 @@ class ExpansionHandler(ElementModelHandler):
 
 
 def build(o, num_workers: int = 1) -> ExpansionHandler | None:
-    if o.expansion_per_tag <= 0:
-        return None
-    return ExpansionHandler(ExpansionConfig(
-        method=o.expansion_method, per_tag=o.expansion_per_tag, min_similarity=o.expansion_min_similarity,
-        vocab_limit=o.expansion_vocab_size, min_origin_score=o.expansion_min_origin_score,
-        mutual_k=o.expansion_mutual_k, word_vectors=o.word_vectors, word_vectors_sha256=o.word_vectors_sha256,
-    ))
+    config = ExpansionConfig.from_options(o)
+    return ExpansionHandler(config) if config.per_tag > 0 else None

@@ -6,7 +6,8 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.tagger import ImageNetTagTable, TaggerConfig
+from transforms.knowledge.calibration import ScoringFlags
+from transforms.stages.tagger import ImageNetTagTable, TaggerConfig, TaggerFlags
 
 
 class ImageNetTaggerHandler(ElementModelHandler):
@@ -30,11 +31,13 @@ class ImageNetTaggerHandler(ElementModelHandler):
 
 def build(o, num_workers: int = 1):
     """The trained TaggerNet when --tagger_model is given, else the embedded ImageNet tagger."""
-    if o.tagger_model:
+    flags, scoring = TaggerFlags.from_options(o), ScoringFlags.from_options(o)
+    if flags.tagger_model:
         from transforms.handlers.taggernet import MLPTaggerHandler
         from transforms.stages.backbone import backbone_config
         from transforms.stages.taggernet import MLPTaggerConfig
 
-        return MLPTaggerHandler(MLPTaggerConfig(o.tagger_model, backbone_config(o).version(), o.top_k,
-                                                num_workers, o.torch_threads, o.min_score))
-    return ImageNetTaggerHandler(TaggerConfig(top_k=o.top_k, min_score=o.min_score, calibration=o.calibration))
+        backbone = backbone_config(o)
+        return MLPTaggerHandler(MLPTaggerConfig(flags.tagger_model, backbone.version(), flags.top_k,
+                                                num_workers, backbone.torch_threads, scoring.min_score))
+    return ImageNetTaggerHandler(TaggerConfig(flags.top_k, scoring.min_score, scoring.calibration))

@@ -39,11 +39,5 @@ class ZeroShotHandler(ElementModelHandler):
 
 
 def build(o, num_workers: int = 1) -> ZeroShotHandler | None:
-    if not o.vocabulary:
-        return None
-    return ZeroShotHandler(ZeroShotConfig(
-        vocabulary=o.vocabulary, method=o.zero_shot_method, top_k=o.zero_shot_top_k,
-        min_score=o.min_score if o.zero_shot_min_score is None else o.zero_shot_min_score,
-        top_t=o.conse_top_t, word_vectors=o.word_vectors, word_vectors_sha256=o.word_vectors_sha256,
-        model_dir=o.tagger_model, calibration=o.calibration,
-    ))
+    config = ZeroShotConfig.from_options(o)
+    return None if config is None else ZeroShotHandler(config)

@@ -13,8 +13,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
+from transforms.core.launch import LaunchError
+from transforms.core.options import Flags, option
 from transforms.core.records import StageError
 
 WEB = ("http", "https")
@@ -70,19 +73,34 @@ class AccessPolicy:
         return real
 
 
-def policy(schemes: str, allow_local_paths: bool, roots: str, input_is_glob: bool, input_scheme: str) -> AccessPolicy:
-    """The job's policy from its options: ``schemes`` '' means web only for a URI list, and the
-    input's own scheme for a glob of images."""
-    chosen = {s.strip().lower() for s in schemes.split(",") if s.strip()} if schemes else set(WEB)
-    if input_is_glob and not schemes:
-        chosen = {input_scheme}
-    if allow_local_paths:
-        chosen.add("file")
-    real_roots = tuple(os.path.realpath(r) for r in roots.split(",") if r.strip()) if roots else ()
-    return AccessPolicy(frozenset(chosen), real_roots)
+@dataclass(frozen=True)
+class AccessFlags(Flags):
+    """Which URIs a job may read besides the web: each field is its own flag."""
 
+    GROUP: ClassVar[str] = "access"
 
-def check_schemes(schemes: str) -> None:
-    for s in (x.strip().lower() for x in schemes.split(",")):
-        if s not in KNOWN_SCHEMES:
-            raise ValueError(f"--allowed_schemes: unknown scheme {s!r} (known: {', '.join(KNOWN_SCHEMES)})")
+    allowed_schemes: str = option("", "URI schemes a URI list may name, comma-separated from http, https, "
+                                  "file, gs, s3, azfs, hdfs (default: http,https for a list; a glob of images "
+                                  "allows its own scheme). Local files and cloud objects are read with this "
+                                  "machine's permissions and credentials: allow them for lists you trust.")
+    allow_local_paths: bool = option(False, "Let a URI list name local paths and file:// URIs (adds file to "
+                                     "--allowed_schemes). Relative paths resolve against the list's folder.")
+    allowed_roots: str = option("", "Comma-separated folders local reads must stay inside (after resolving "
+                                ".. and symbolic links); default: anywhere, once file is allowed.")
+
+    def check(self) -> None:
+        for s in filter(None, (x.strip().lower() for x in self.allowed_schemes.split(","))):
+            if s not in KNOWN_SCHEMES:
+                raise LaunchError(f"--allowed_schemes: unknown scheme {s!r} (known: {', '.join(KNOWN_SCHEMES)})")
+
+    def policy(self, input_is_glob: bool, input_scheme: str) -> AccessPolicy:
+        """The job's policy: no --allowed_schemes means web only for a URI list, and the input's
+        own scheme for a glob of images."""
+        schemes, roots = self.allowed_schemes, self.allowed_roots
+        chosen = {s.strip().lower() for s in schemes.split(",") if s.strip()} if schemes else set(WEB)
+        if input_is_glob and not schemes:
+            chosen = {input_scheme}
+        if self.allow_local_paths:
+            chosen.add("file")
+        real_roots = tuple(os.path.realpath(r) for r in roots.split(",") if r.strip()) if roots else ()
+        return AccessPolicy(frozenset(chosen), real_roots)

@@ -18,6 +18,8 @@ from typing import ClassVar, cast
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from transforms.core.launch import at_least
+from transforms.core.options import Flags, option
 from transforms.core.records import Element, StageError, mark_failed, with_fields
 
 # We enforce our own pixel limit before loading; PIL's global check would only warn.
@@ -37,14 +39,25 @@ _REFUSED = (
 
 
 @dataclass(frozen=True)
+class DecodeFlags(Flags):
+    GROUP: ClassVar[str] = "decoding"
+
+    decode_threads: int = option(0, "Images decoded at once per worker (0: one per core).")
+    max_pixels: int = option(100_000_000, "Refuse images whose declared width x height exceeds this "
+                             "(decompression_bomb), before allocating.")
+
+    def check(self) -> None:
+        at_least("--decode_threads", self.decode_threads, 0)
+        at_least("--max_pixels", self.max_pixels, 1)
+
+
+@dataclass(frozen=True)
 class DecodeConfig:
     """Sizes the models need (the decode keeps at least these) and the bomb limit."""
 
-    FLAGS: ClassVar[dict[str, str]] = {"max_pixels": "max_pixels"}  # flag -> field (the rest come from the stages)
-
     min_short_side: int = 256  # backbone: shorter side resized to 256, centre crop 224
     min_long_side: int = 416  # detector: longer side letterboxed to 416
-    max_pixels: int = 100_000_000
+    max_pixels: int = DecodeFlags.max_pixels
     keep_data: bool = False  # a stage reads the fetched bytes after decoding (fingerprint)
     draft: bool = True
     # JPEG draft decodes at 1/2, 1/4 or 1/8 scale; accept a draft down to this share of the

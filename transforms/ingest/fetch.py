@@ -119,23 +119,22 @@ def host_of(element: Element) -> str:
 
 
 class FetchWindow(beam.DoFn):
-    """A continuous window of fetches per worker: up to ``concurrency`` requests in flight at all
-    times (``max_per_host`` of them to one host), each image handed on as soon as it arrives, so
-    a slow URL holds only its own slot. Fetched images travel on in lists of up to ``batch_size``
+    """A continuous window of fetches per worker: up to ``fetch_concurrency`` requests in flight at
+    all times (at most ``max_per_host`` of them to one host), each image handed on as soon as it
+    arrives, so a slow URL holds only its own slot. Fetched images travel on in lists of up to ``fetch_batch_size``
     (decoding runs a list in parallel); failures go one by one to ERRORS. Elements that failed
     upstream pass straight to the dead letters. In-flight memory is bounded by
     (concurrency + batch_size) x max_bytes; elements waiting for a busy host hold no bytes, and
     at most ``4 x concurrency`` of them wait before the bundle blocks.
     """
 
-    def __init__(self, config: HttpConfig, concurrency: int | None = None, max_per_host: int | None = None,
-                 batch_size: int = 32, access: AccessPolicy | None = None):
+    def __init__(self, config: HttpConfig, access: AccessPolicy | None = None):
         self._config = config
         self._access = access or AccessPolicy()
-        self._concurrency = max(1, concurrency or config.fetch_concurrency)
+        self._concurrency = max(1, config.fetch_concurrency)
         # Adaptive per host (transforms/ingest/host_windows.py), never above --max_per_host when set.
-        self._ceiling = min(self._concurrency, max_per_host) if max_per_host else self._concurrency
-        self._batch_size = max(1, batch_size)
+        self._ceiling = min(self._concurrency, config.max_per_host) if config.max_per_host else self._concurrency
+        self._batch_size = max(1, config.fetch_batch_size)
         self._http: HttpFetcher | None = None
         self._pool: ThreadPoolExecutor | None = None
 

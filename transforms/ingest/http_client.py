@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import email.utils
 import http.client
 import random
@@ -35,6 +34,8 @@ from urllib.parse import urljoin, urlsplit
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from transforms.core.launch import LaunchError, at_least
+from transforms.core.options import Flags, option
 from transforms.core.records import StageError
 from transforms.ingest import net_guard
 
@@ -92,28 +93,43 @@ GUARDED_POOLS = _pools(type("GuardedHTTP", (net_guard.GuardMixin, _DNS_HTTP), {}
 
 
 @dataclass(frozen=True)
-class HttpConfig:
-    """How untrusted URLs are fetched. Fields are named like their flags, whose defaults come
-    from here (pipeline/options.py); ``from_options`` reads them back."""
+class HttpConfig(Flags):
+    """How untrusted URLs are fetched: each field is its own flag (transforms/core/options.py)."""
 
-    FLAGS: ClassVar[dict[str, str]] = {}  # flag -> field where they differ: none, every field is its flag
+    GROUP: ClassVar[str] = "fetching"
 
-    max_bytes: int = 20 * 1024 * 1024
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_timeout: float = 30.0
-    max_attempts: int = 3
-    retry_backoff: float = 0.5
-    max_redirects: int = 5
-    http_user_agent: str = "image-tagger/0.1"
-    allow_private_networks: bool = False
-    ignore_robots_opt_out: bool = False
-    fetch_concurrency: int = 64  # requests in flight per worker (and the connection pool's size)
-    max_host_rate: float = 0.0  # requests per second started to one host (0: no limit)
+    fetch_concurrency: int = option(64, "Requests in flight per worker at all times (a continuous window: "
+                                    "each image moves on as soon as it arrives).", aliases=("--fetch_threads",))
+    max_per_host: int | None = option(None, "Most requests in flight to one host per worker. Each host's "
+                                      "window adapts (starts at 4, grows while it answers well, halves on "
+                                      "429/503, Retry-After, timeouts, resets or rising latency); by default it "
+                                      "may grow to the whole --fetch_concurrency window.")
+    fetch_batch_size: int = option(32, "Fetched images handed to the decoder at once (decoded in parallel).")
+    max_host_rate: float = option(0.0, "Requests per second started to one host per worker (0: no limit).")
+    max_bytes: int = option(20 * 1024 * 1024, "Largest accepted image body in bytes (too_large beyond).")
+    connect_timeout: float = option(5.0, "HTTP connect timeout, seconds.")
+    read_timeout: float = option(10.0, "HTTP timeout waiting for the next bytes, seconds.")
+    total_timeout: float = option(30.0, "Deadline per image covering retries, redirects and the body, seconds.")
+    max_attempts: int = option(3, "HTTP attempts per image; only transient failures (connection errors, "
+                               "timeouts, 408, 429, 5xx) are retried, with jittered backoff.")
+    retry_backoff: float = option(0.5, "Base of the exponential retry backoff, seconds.")
+    max_redirects: int = option(5, "Redirect hops followed.")
+    http_user_agent: str = option("image-tagger/0.1", "User-Agent header for http(s) fetches.")
+    allow_private_networks: bool = option(False, "Let web URLs reach loopback/private/link-local addresses "
+                                          "(the SSRF guard refuses them by default).")
+    ignore_robots_opt_out: bool = option(False, "Fetch images whose X-Robots-Tag says noai/noimageai "
+                                         "(skipped by default).")
 
-    @classmethod
-    def from_options(cls, o) -> HttpConfig:
-        return cls(**{f.name: getattr(o, f.name) for f in dataclasses.fields(cls)})
+    def check(self) -> None:
+        if self.max_per_host is not None:
+            at_least("--max_per_host", self.max_per_host, 1)
+        for name, low in (("fetch_concurrency", 1), ("fetch_batch_size", 1), ("max_host_rate", 0), ("max_bytes", 1), ("max_attempts", 1),
+                          ("max_redirects", 0), ("retry_backoff", 0)):
+            at_least(f"--{name}", getattr(self, name), low)
+        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+            value = getattr(self, name)
+            if value is None or value <= 0:
+                raise LaunchError(f"--{name} must be > 0 seconds, got {value}")
 
 
 class _TransientError(Exception):

@@ -19,13 +19,31 @@ import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from transforms.core.artifacts import read_bytes
+from transforms.core.launch import in_unit_range, need_file
+from transforms.core.options import Flags, option
 
 EMBEDDED = "embedded"
+
+
+@dataclass(frozen=True)
+class ScoringFlags(Flags):
+    """What every tag source's written scores mean (the tag job's flags, not one stage's)."""
+
+    GROUP: ClassVar[str] = "scoring"
+
+    min_score: float = option(0.5, "Smallest calibrated score of any written tag (tagger, detector, "
+                              "expansion, zero-shot): the estimated chance the tag is right.")
+    calibration: str = option(EMBEDDED, "Per-source score calibration: 'embedded' (fitted by pipeline.quality "
+                              "--fit on the tuning photos), a JSON file (local/gs://), or 'none' (raw scores).")
+
+    def check(self) -> None:
+        in_unit_range("--min_score", self.min_score)
+        need_file("--calibration", self.calibration)
 
 
 def logit(scores: np.ndarray) -> np.ndarray:

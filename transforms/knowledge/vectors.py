@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -19,8 +20,25 @@ if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 from transforms.core import artifacts
+from transforms.core.launch import need_file
+from transforms.core.options import Flags, option
 
 EMBEDDED = "glove-6b-50d"
+
+
+@dataclass(frozen=True)
+class VectorFlags(Flags):
+    """The word vectors every word stage shares (expansion and zero-shot tagging)."""
+
+    GROUP: ClassVar[str] = "word vectors"
+
+    word_vectors: str = option(EMBEDDED, f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
+                               "word2vec or GloVe text file (local, gs://, https://), or gensim-data:NAME. "
+                               "Used by expansion and zero-shot tagging.")
+    word_vectors_sha256: str | None = option(None, "Expected sha256 of a --word_vectors file.")
+
+    def check(self) -> None:
+        need_file("--word_vectors", self.word_vectors, {EMBEDDED})
 _WORD = re.compile(r"[a-z][a-z'-]*")
 
 

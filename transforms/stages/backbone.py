@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,7 @@ from PIL import Image
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
 from transforms.core.launch import LaunchError, at_least, need_file
+from transforms.core.options import Flags, option
 from transforms.core.registry import Column, Stage, register
 from transforms.core.threads import configure_process, worker_threads
 
@@ -39,20 +40,52 @@ if TYPE_CHECKING:
     from transforms.stages.backbone_onnx import GuardResult, OnnxBackbone
 
 BACKBONES = ("efficientnet_lite0", "resnet50")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 CROP = 224
 RESIZE = 256
 _LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class BackboneFlags(Flags):
+    backbone: str = option("efficientnet_lite0", "Feature extractor. efficientnet_lite0 is embedded (offline); "
+                           "resnet50 is the paper's backbone (torchvision).", choices=BACKBONES)
+    backbone_weights: str = option("embedded", "'embedded' (efficientnet_lite0's packaged weights), 'imagenet' "
+                                   "(torchvision download), 'none' (random init), or a local/gs:///https:// "
+                                   "state_dict file.")
+    backbone_weights_sha256: str | None = option(None, "Expected sha256 of a --backbone_weights file.")
+    backbone_batch_size: int = option(8, "Backbone batch size (batches form between half and this size; 4 to "
+                                      "8 is fastest on small CPUs, raise it on GPUs).")
+    device: str = option("auto", "Where torch models run; auto picks cuda when the worker has a GPU.",
+                         choices=("auto", "cpu", "cuda"))
+    precision: str = option("auto", "Backbone arithmetic. CPU: fp32 and int8 (static, calibrated on real "
+                            "photos) on onnxruntime, bf16 torch autocast; auto takes the fastest that "
+                            "passes the int8 accuracy guard on this CPU. GPU: fp32 or bf16 (auto).",
+                            choices=PRECISIONS)
+    torch_threads: int = option(0, "Model threads per worker process, for torch and onnxruntime alike "
+                                "(0: the worker's share of the cores; see transforms/core/threads.py).")
+
+    def check(self) -> None:
+        at_least("--backbone_batch_size", self.backbone_batch_size, 1)
+        at_least("--torch_threads", self.torch_threads, 0)
+        need_file("--backbone_weights", self.backbone_weights)
+        if self.precision == "int8":
+            from transforms.stages import backbone_onnx
+
+            if self.device == "cuda":
+                raise LaunchError(backbone_onnx.INT8_ON_GPU)
+            if backbone_onnx.int8_photos() is None:
+                raise LaunchError(backbone_onnx.NO_INT8_PHOTOS)
+
+
+@dataclass(frozen=True)
 class BackboneConfig:
-    FLAGS: ClassVar[dict[str, str]] = {"backbone": "name", "backbone_weights": "weights", "backbone_weights_sha256": "weights_sha256", "device": "device", "precision": "precision", "torch_threads": "torch_threads"}  # flag -> field: the flag's default is the field's
-    name: str = "efficientnet_lite0"
-    weights: str = "embedded"  # embedded | imagenet | none | path / gs:// / https://
+    name: str = BackboneFlags.backbone
+    weights: str = BackboneFlags.backbone_weights  # embedded | imagenet | none | path / gs:// / https://
     weights_sha256: str | None = None
-    device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 | int8
-    torch_threads: int = 0  # 0: cores / workers
+    device: str = BackboneFlags.device
+    precision: str = BackboneFlags.precision  # auto | fp32 | bf16 | int8
+    torch_threads: int = BackboneFlags.torch_threads  # 0: cores / workers
     num_workers: int = 1
 
     def version(self) -> str:
@@ -68,9 +101,6 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def center_crop_array(image: Image.Image, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
@@ -325,56 +355,17 @@ def _load_resnet50(cfg: BackboneConfig):
 
 
 # --- registration -----------------------------------------------------------------------------
-def add_options(group) -> None:
-    group.add_argument("--backbone", choices=BACKBONES, default=BackboneConfig.name,
-                       help="Feature extractor. efficientnet_lite0 is embedded (offline); "
-                       "resnet50 is the paper's backbone (torchvision).")
-    group.add_argument("--backbone_weights", default=BackboneConfig.weights,
-                       help="'embedded' (efficientnet_lite0's packaged weights), 'imagenet' "
-                       "(torchvision download), 'none' (random init), or a local/gs:///https:// "
-                       "state_dict file.")
-    group.add_argument("--backbone_weights_sha256", default=BackboneConfig.weights_sha256,
-                       help="Expected sha256 of a --backbone_weights file.")
-    group.add_argument("--backbone_batch_size", type=int, default=8,
-                       help="Backbone batch size (batches form between half and this size; 4 to "
-                       "8 is fastest on small CPUs, raise it on GPUs).")
-    group.add_argument("--device", default=BackboneConfig.device, choices=("auto", "cpu", "cuda"),
-                       help="Where torch models run; auto picks cuda when the worker has a GPU.")
-    group.add_argument("--precision", default=BackboneConfig.precision, choices=PRECISIONS,
-                       help="Backbone arithmetic. CPU: fp32 and int8 (static, calibrated on real "
-                       "photos) on onnxruntime, bf16 torch autocast; auto takes the fastest that "
-                       "passes the int8 accuracy guard on this CPU. GPU: fp32 or bf16 (auto).")
-    group.add_argument("--torch_threads", type=int, default=BackboneConfig.torch_threads,
-                       help="Model threads per worker process, for torch and onnxruntime alike "
-                       "(0: the worker's share of the cores; see transforms/core/threads.py).")
-
-
 def backbone_config(o, num_workers: int = 1) -> BackboneConfig:
-    weights = o.backbone_weights
-    if o.backbone == "resnet50" and weights == "embedded":
-        weights = "imagenet"
-    return BackboneConfig(name=o.backbone, weights=weights, weights_sha256=o.backbone_weights_sha256,
-                          device=o.device, precision=o.precision, torch_threads=o.torch_threads,
+    f = BackboneFlags.from_options(o)
+    weights = "imagenet" if f.backbone == "resnet50" and f.backbone_weights == "embedded" else f.backbone_weights
+    return BackboneConfig(name=f.backbone, weights=weights, weights_sha256=f.backbone_weights_sha256,
+                          device=f.device, precision=f.precision, torch_threads=f.torch_threads,
                           num_workers=num_workers)
-
-
-def check(o) -> None:
-    """Launch checks of the backbone's options (every image job)."""
-    at_least("--backbone_batch_size", o.backbone_batch_size, 1)
-    at_least("--torch_threads", o.torch_threads, 0)
-    need_file("--backbone_weights", o.backbone_weights)
-    if o.precision == "int8":
-        from transforms.stages import backbone_onnx
-
-        if o.device == "cuda":
-            raise LaunchError(backbone_onnx.INT8_ON_GPU)
-        if backbone_onnx.int8_photos() is None:
-            raise LaunchError(backbone_onnx.NO_INT8_PHOTOS)
 
 
 STAGE = register(Stage(
     name="backbone", reads=("image",), writes=("features", "imagenet_probs", "backbone_path"),
     columns=(Column("backbone_path", pa.string(), "the backbone's numeric path on the worker that computed the "
                     "row: fp32 or int8:<int8 graph sha256, 12 hex> (onnxruntime), torch-fp32 or torch-bf16"),), build="transforms.handlers.backbone:build",
-    options=add_options, check=check, size=lambda o: (RESIZE, 0), shared=True, bench_batch=8,
+    options=BackboneFlags, size=lambda o: (RESIZE, 0), shared=True, bench_batch=8,
 ))

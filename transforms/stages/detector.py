@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -26,9 +25,10 @@ from PIL import Image
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
 from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
+from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
-from transforms.knowledge.calibration import Logistic, Platt, logit
+from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, logit
 from transforms.knowledge.lexicon import exclusive, is_kind_of
 
 YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
@@ -61,20 +61,56 @@ COCO80 = (
 
 
 @dataclass(frozen=True)
+class DetectorFlags(Flags):
+    detector: str = option("yolox_nano", "Object detector: yolox_nano (COCO-80 ONNX, embedded offline), a "
+                           "torchvision detector, or none.", choices=DETECTORS)
+    detector_weights: str = option("embedded", "'embedded' (yolox_nano's packaged file), 'coco' (torchvision "
+                                   "download), 'none' (random init), or a local/gs:///https:// file.")
+    detector_weights_sha256: str | None = option(None, "Expected sha256 of --detector_weights (yolox_nano: checked "
+                                                 "against the published file by default).")
+    detection_threshold: float = option(0.35, "Raw candidate floor before calibration (objectness x class for "
+                                        "YOLOX); kept objects must also reach --min_score once calibrated.")
+    detection_class_min_scores: str = option("", "Per-class calibrated minimum scores overriding --min_score, "
+                                             "e.g. 'person=0.6,bird=0.7'.")
+    no_detection_cross_check: bool = option(False, "Keep weak boxes that a confident whole-image tag contradicts "
+                                            "(by default a weak 'person' box on an image tagged 'monkey' is dropped).")
+    max_objects: int = option(20, "Most objects kept per image.")
+    detector_size: int = option(YOLOX_SIZE, "YOLOX-Nano input side in pixels, a multiple of 32 (default 416, as "
+                                "trained). 320 runs about 1.6x faster and misses more small objects "
+                                "(docs/BENCHMARKS.md has both measured).")
+    detector_batch_size: int = option(8, "Largest detector batch (sized apart from the backbone's).")
+
+    def check(self) -> None:
+        at_least("--max_objects", self.max_objects, 1)
+        at_least("--detector_batch_size", self.detector_batch_size, 1)
+        in_unit_range("--detection_threshold", self.detection_threshold)
+        try:
+            class_min_scores(self.detection_class_min_scores)
+        except ValueError as exc:
+            raise LaunchError(str(exc)) from None
+        if self.detector_size < 64 or self.detector_size % 32:
+            raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), "
+                              f"got {self.detector_size}")
+        need_file("--detector_weights", self.detector_weights)
+
+    def working_size(self) -> tuple[int, int]:
+        return (0, self.detector_size) if self.detector == "yolox_nano" else WORKING_SIZES.get(self.detector, (0, 0))
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
-    FLAGS: ClassVar[dict[str, str]] = {"detector": "name", "detector_weights": "weights", "detector_weights_sha256": "weights_sha256", "detection_threshold": "threshold", "max_objects": "max_objects", "detector_size": "size"}  # flag -> field: the flag's default is the field's
-    name: str = "yolox_nano"
-    weights: str = "embedded"  # embedded | coco | none | path / gs:// / https://
+    name: str = DetectorFlags.detector
+    weights: str = DetectorFlags.detector_weights  # embedded | coco | none | path / gs:// / https://
     weights_sha256: str | None = None
-    threshold: float = 0.35  # raw candidate floor, before calibration and NMS
+    threshold: float = DetectorFlags.detection_threshold  # raw candidate floor, before calibration and NMS
     iou_threshold: float = 0.45
-    max_objects: int = 20
-    min_score: float = 0.5  # calibrated: kept objects (and their tags) score at least this
+    max_objects: int = DetectorFlags.max_objects
+    min_score: float = ScoringFlags.min_score  # calibrated: kept objects (and their tags) score at least this
     class_min_scores: tuple[tuple[str, float], ...] = ()  # per-label overrides of min_score
     calibration: Platt | None = None  # the box score alone, when no ImageNet probabilities come with it
     agreement: Logistic | None = None  # box score and the whole image's support together (AGREEMENT_FEATURES)
     cross_check: bool = True  # drop weak boxes a confident whole-image tag contradicts
-    size: int = YOLOX_SIZE  # YOLOX input side (a multiple of 32); smaller is faster and sees less
+    size: int = DetectorFlags.detector_size  # YOLOX input side (a multiple of 32); smaller is faster and sees less
     device: str = "auto"
     torch_threads: int = 0
     num_workers: int = 1
@@ -385,70 +421,26 @@ def class_min_scores(spec: str) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
-def add_options(group) -> None:
-    group.add_argument("--detector", choices=DETECTORS, default=DetectorConfig.name,
-                       help="Object detector: yolox_nano (COCO-80 ONNX, embedded offline), a "
-                       "torchvision detector, or none.")
-    group.add_argument("--detector_weights", default=DetectorConfig.weights,
-                       help="'embedded' (yolox_nano's packaged file), 'coco' (torchvision "
-                       "download), 'none' (random init), or a local/gs:///https:// file.")
-    group.add_argument("--detector_weights_sha256", default=DetectorConfig.weights_sha256,
-                       help="Expected sha256 of --detector_weights (yolox_nano: checked against "
-                       "the published file by default).")
-    group.add_argument("--detection_threshold", type=float, default=DetectorConfig.threshold,
-                       help="Raw candidate floor before calibration (objectness x class for YOLOX); "
-                       "kept objects must also reach --min_score once calibrated.")
-    group.add_argument("--detection_class_min_scores", default="",
-                       help="Per-class calibrated minimum scores overriding --min_score, e.g. "
-                       "'person=0.6,bird=0.7'.")
-    group.add_argument("--no_detection_cross_check", action="store_true",
-                       help="Keep weak boxes that a confident whole-image tag contradicts (by "
-                       "default a weak 'person' box on an image tagged 'monkey' is dropped).")
-    group.add_argument("--max_objects", type=int, default=DetectorConfig.max_objects, help="Most objects kept per image.")
-    group.add_argument("--detector_size", type=int, default=DetectorConfig.size,
-                       help="YOLOX-Nano input side in pixels, a multiple of 32 (default 416, as "
-                       "trained). 320 runs about 1.6x faster and misses more small objects "
-                       "(docs/BENCHMARKS.md has both measured).")
-    group.add_argument("--detector_batch_size", type=int, default=8,
-                       help="Largest detector batch (sized apart from the backbone's).")
-
-
 def detector_config(o, num_workers: int = 1) -> DetectorConfig:
     from transforms.knowledge import calibration
+    from transforms.stages.backbone import BackboneFlags
 
-    weights = o.detector_weights
-    if o.detector != "yolox_nano" and weights == "embedded":
-        weights = "coco"
+    f, scoring, backbone = DetectorFlags.from_options(o), ScoringFlags.from_options(o), BackboneFlags.from_options(o)
+    weights = "coco" if f.detector != "yolox_nano" and f.detector_weights == "embedded" else f.detector_weights
+    agreement = calibration.load(scoring.calibration).get(f"detector:{f.detector}:agreement")
     return DetectorConfig(
-        name=o.detector, weights=weights, weights_sha256=o.detector_weights_sha256,
-        threshold=o.detection_threshold, max_objects=o.max_objects, min_score=o.min_score,
-        class_min_scores=class_min_scores(o.detection_class_min_scores),
-        calibration=calibration.for_source(o.calibration, f"detector:{o.detector}"),
-        agreement=agreement if isinstance(agreement := calibration.load(o.calibration).get(
-            f"detector:{o.detector}:agreement"), calibration.Logistic) else None,
-        cross_check=not o.no_detection_cross_check, size=o.detector_size, device=o.device,
-        torch_threads=o.torch_threads,
-        num_workers=num_workers,
+        name=f.detector, weights=weights, weights_sha256=f.detector_weights_sha256,
+        threshold=f.detection_threshold, max_objects=f.max_objects, min_score=scoring.min_score,
+        class_min_scores=class_min_scores(f.detection_class_min_scores),
+        calibration=calibration.for_source(scoring.calibration, f"detector:{f.detector}"),
+        agreement=agreement if isinstance(agreement, calibration.Logistic) else None,
+        cross_check=not f.no_detection_cross_check, size=f.detector_size, device=backbone.device,
+        torch_threads=backbone.torch_threads, num_workers=num_workers,
     )
-
-
-def check(o) -> None:
-    """Launch checks of the detector's options."""
-    at_least("--max_objects", o.max_objects, 1)
-    at_least("--detector_batch_size", o.detector_batch_size, 1)
-    in_unit_range("--detection_threshold", o.detection_threshold)
-    try:
-        class_min_scores(o.detection_class_min_scores)
-    except ValueError as exc:
-        raise LaunchError(str(exc)) from None
-    if o.detector_size < 64 or o.detector_size % 32:
-        raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), got {o.detector_size}")
-    need_file("--detector_weights", o.detector_weights)
 
 
 STAGE = register(Stage(
     name="detector", reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", "tags:detector"),
-    build="transforms.handlers.detector:build", options=add_options,
-    size=lambda o: (0, o.detector_size) if o.detector == "yolox_nano" else WORKING_SIZES.get(o.detector, (0, 0)),
-    check=check, tag_source="detector", colour="#d62728", quality="everyday", bench_batch=8,
+    build="transforms.handlers.detector:build", options=DetectorFlags,
+    size=lambda o: DetectorFlags.from_options(o).working_size(), tag_source="detector", colour="#d62728", quality="everyday", bench_batch=8,
 ))

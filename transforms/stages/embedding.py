@@ -7,19 +7,22 @@ is the cosine) and train downstream models without running the backbone twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
+from transforms.core.options import Flags, option
 from transforms.core.registry import Column, Stage, register
 
 
-def add_options(group) -> None:
-    group.add_argument("--embeddings", action="store_true", default=False,
-                       help="Write each image's L2-normalised backbone embedding (float16) to the "
-                       "tags table's 'embedding' column.")
+@dataclass(frozen=True)
+class EmbeddingFlags(Flags):
+    embeddings: bool = option(False, "Write each image's L2-normalised backbone embedding (float16) to the "
+                              "tags table's 'embedding' column.")
 
 
 STAGE = register(Stage(
-    name="embedding", reads=("features",), writes=("embedding",), options=add_options,
+    name="embedding", reads=("features",), writes=("embedding",), options=EmbeddingFlags,
     build="transforms.handlers.embedding:build", bench_batch=64,
     columns=(Column("embedding", pa.list_(pa.float16()),
                     "L2-normalised backbone embedding, float16 (with --embeddings, else null)"),),

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
-from transforms.core.launch import at_least, in_unit_range, need_file
+from transforms.core.launch import at_least, in_unit_range
+from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 from transforms.knowledge.lexicon import implied_words
-from transforms.knowledge.vectors import EMBEDDED, candidate_words, load_vectors, phrase_vector
+from transforms.knowledge.vectors import VectorFlags, candidate_words, load_vectors, phrase_vector
 
 EXPANDABLE = ("tagger", "detector")
 METHODS = ("precise", "nearest")
@@ -47,16 +47,46 @@ DEFAULT_MIN_ORIGIN = {"precise": 0.7, "nearest": 0.0}
 
 
 @dataclass(frozen=True)
+class ExpansionFlags(Flags):
+    expansion_method: str = option("precise", "precise: the WordNet synonyms and hypernyms a tag implies, kept "
+                                   "when they agree with the whole image; nearest: the paper's nearest words by "
+                                   "cosine (mostly siblings and other senses: see docs/QUALITY.md).", choices=METHODS)
+    expansion_per_tag: int = option(2, "Words added per tag (the paper: 2); 0 disables expansion.")
+    expansion_min_similarity: float | None = option(None, "precise: smallest cosine of a word with the image's "
+                                                    "evidence vector (default 0.3); nearest: with the tag (default 0.5).")
+    expansion_min_origin_score: float | None = option(None, "Expand only tags scoring at least this (default: "
+                                                      "precise 0.7, since an implied word repeats its origin's "
+                                                      "error; nearest 0).")
+    expansion_vocab_size: int | None = option(None, "Expansion words come from this many most frequent words "
+                                              "(default: precise 60000, nearest 50000).")
+    expansion_mutual_k: int = option(30, "nearest: keep a word only if the tag is among its k nearest words "
+                                     "(drops hub words near everything); 0 disables.")
+
+    def check(self) -> None:
+        at_least("--expansion_per_tag", self.expansion_per_tag, 0)
+        in_unit_range("--expansion_min_origin_score", self.expansion_min_origin_score)
+        if self.expansion_vocab_size is not None:
+            at_least("--expansion_vocab_size", self.expansion_vocab_size, 1)
+
+
+@dataclass(frozen=True)
 class ExpansionConfig:
-    FLAGS: ClassVar[dict[str, str]] = {"expansion_method": "method", "expansion_per_tag": "per_tag", "expansion_min_similarity": "min_similarity", "expansion_min_origin_score": "min_origin_score", "expansion_vocab_size": "vocab_limit", "expansion_mutual_k": "mutual_k", "word_vectors": "word_vectors", "word_vectors_sha256": "word_vectors_sha256"}  # flag -> field: the flag's default is the field's
-    method: str = "precise"
-    per_tag: int = 2
+    method: str = ExpansionFlags.expansion_method
+    per_tag: int = ExpansionFlags.expansion_per_tag
     min_similarity: float | None = None  # None: the method's default
     vocab_limit: int | None = None  # None: the method's default
     min_origin_score: float | None = None  # None: the method's default
-    mutual_k: int = 30  # nearest: keep a word only if the tag is among the word's k nearest (0: off)
-    word_vectors: str = EMBEDDED
+    mutual_k: int = ExpansionFlags.expansion_mutual_k  # nearest: keep a word only if the tag is among the word's k nearest (0: off)
+    word_vectors: str = VectorFlags.word_vectors
     word_vectors_sha256: str | None = None
+
+    @classmethod
+    def from_options(cls, o) -> ExpansionConfig:
+        f, vectors = ExpansionFlags.from_options(o), VectorFlags.from_options(o)
+        return cls(method=f.expansion_method, per_tag=f.expansion_per_tag, min_similarity=f.expansion_min_similarity,
+                   vocab_limit=f.expansion_vocab_size, min_origin_score=f.expansion_min_origin_score,
+                   mutual_k=f.expansion_mutual_k, word_vectors=vectors.word_vectors,
+                   word_vectors_sha256=vectors.word_vectors_sha256)
 
     def similarity(self) -> float:
         return DEFAULT_MIN_SIMILARITY[self.method] if self.min_similarity is None else self.min_similarity
@@ -205,44 +235,8 @@ class Implied:
         return out
 
 
-# --- registration -----------------------------------------------------------------------------
-def add_options(group) -> None:
-    group.add_argument("--word_vectors", default=ExpansionConfig.word_vectors,
-                       help=f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
-                       "word2vec or GloVe text file (local, gs://, https://), or gensim-data:NAME. "
-                       "Used by expansion and zero-shot tagging.")
-    group.add_argument("--word_vectors_sha256", default=ExpansionConfig.word_vectors_sha256, help="Expected sha256 of a --word_vectors file.")
-    group.add_argument("--expansion_method", choices=METHODS, default=ExpansionConfig.method,
-                       help="precise: the WordNet synonyms and hypernyms a tag implies, kept when "
-                       "they agree with the whole image; nearest: the paper's nearest words by "
-                       "cosine (mostly siblings and other senses: see docs/QUALITY.md).")
-    group.add_argument("--expansion_per_tag", type=int, default=ExpansionConfig.per_tag,
-                       help="Words added per tag (the paper: 2); 0 disables expansion.")
-    group.add_argument("--expansion_min_similarity", type=float, default=ExpansionConfig.min_similarity,
-                       help="precise: smallest cosine of a word with the image's evidence vector "
-                       "(default 0.3); nearest: with the tag (default 0.5).")
-    group.add_argument("--expansion_min_origin_score", type=float, default=ExpansionConfig.min_origin_score,
-                       help="Expand only tags scoring at least this (default: precise 0.7, since "
-                       "an implied word repeats its origin's error; nearest 0).")
-    group.add_argument("--expansion_vocab_size", type=int, default=ExpansionConfig.vocab_limit,
-                       help="Expansion words come from this many most frequent words "
-                       "(default: precise 60000, nearest 50000).")
-    group.add_argument("--expansion_mutual_k", type=int, default=ExpansionConfig.mutual_k,
-                       help="nearest: keep a word only if the tag is among its k nearest words "
-                       "(drops hub words near everything); 0 disables.")
-
-
-def check(o) -> None:
-    """Launch checks of the expansion options."""
-    at_least("--expansion_per_tag", o.expansion_per_tag, 0)
-    in_unit_range("--expansion_min_origin_score", o.expansion_min_origin_score)
-    if o.expansion_vocab_size is not None:
-        at_least("--expansion_vocab_size", o.expansion_vocab_size, 1)
-    need_file("--word_vectors", o.word_vectors, {EMBEDDED})
-
-
 STAGE = register(Stage(
     name="expansion", reads=("tags:tagger", "tags:detector", "tags:zero_shot"), writes=("tags:expansion",),
-    build="transforms.handlers.expansion:build", options=add_options, check=check, tag_source="expansion",
+    build="transforms.handlers.expansion:build", options=ExpansionFlags, tag_source="expansion",
     colour="#2ca02c", quality="everyday", bench_batch=64,
 ))

@@ -17,24 +17,36 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import ClassVar
 
 import numpy as np
 
 from transforms.core.artifacts import join
-from transforms.core.launch import at_least, in_unit_range, need_file
+from transforms.core.launch import at_least, need_file
+from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 from transforms.knowledge import calibration
+from transforms.knowledge.calibration import ScoringFlags
 
 CALIBRATION_KEY = "tagger:imagenet_tags"
 
 
 @dataclass(frozen=True)
+class TaggerFlags(Flags):
+    tagger_model: str | None = option(None, "Model directory from pipeline.training.train (local or gs://): tag "
+                                      "with the trained TaggerNet instead of the embedded ImageNet everyday tagger.")
+    top_k: int = option(5, "Most tagger tags per image.")
+
+    def check(self) -> None:
+        at_least("--top_k", self.top_k, 1)
+        if self.tagger_model:
+            need_file("--tagger_model", join(self.tagger_model, "config.json"))
+
+
+@dataclass(frozen=True)
 class TaggerConfig:
-    FLAGS: ClassVar[dict[str, str]] = {"top_k": "top_k", "min_score": "min_score", "calibration": "calibration"}  # flag -> field: the flag's default is the field's
-    top_k: int = 5
-    min_score: float = 0.5  # on the calibrated score: the estimated chance the tag is right
-    calibration: str = calibration.EMBEDDED  # source of the per-kind Platt maps
+    top_k: int = TaggerFlags.top_k
+    min_score: float = ScoringFlags.min_score  # on the calibrated score: the estimated chance the tag is right
+    calibration: str = ScoringFlags.calibration  # source of the calibration models
 
 
 @functools.lru_cache(maxsize=1)
@@ -128,30 +140,8 @@ class ImageNetTagTable:
 
 
 # --- registration -----------------------------------------------------------------------------
-def add_options(group) -> None:
-    group.add_argument("--tagger_model", default=None,
-                       help="Model directory from pipeline.training.train (local or gs://): tag with the "
-                       "trained TaggerNet instead of the embedded ImageNet everyday tagger.")
-    group.add_argument("--top_k", type=int, default=TaggerConfig.top_k, help="Most tagger tags per image.")
-    group.add_argument("--min_score", type=float, default=TaggerConfig.min_score,
-                       help="Smallest calibrated score of any written tag (tagger, detector, "
-                       "expansion, zero-shot): the estimated chance the tag is right.")
-    group.add_argument("--calibration", default=TaggerConfig.calibration,
-                       help="Per-source score calibration: 'embedded' (fitted by pipeline.quality "
-                       "--fit on the tuning photos), a JSON file (local/gs://), or 'none' (raw scores).")
-
-
-def check(o) -> None:
-    """Launch checks of the tagger's options (--min_score is every source's floor)."""
-    at_least("--top_k", o.top_k, 1)
-    in_unit_range("--min_score", o.min_score)
-    need_file("--calibration", o.calibration)
-    if o.tagger_model:
-        need_file("--tagger_model", join(o.tagger_model, "config.json"))
-
-
 STAGE = register(Stage(
     name="tagger", reads=("imagenet_probs", "features"), writes=("tags:tagger", "label_scores"),
-    build="transforms.handlers.tagger:build", options=add_options, check=check, tag_source="tagger", colour="#1f77b4",
+    build="transforms.handlers.tagger:build", options=TaggerFlags, tag_source="tagger", colour="#1f77b4",
     quality="everyday", bench_batch=64,
 ))

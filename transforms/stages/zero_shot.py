@@ -27,20 +27,21 @@ import io
 import json
 import logging
 from dataclasses import dataclass
-from typing import ClassVar, cast
+from typing import cast
 
 import numpy as np
 
 from transforms.core.artifacts import join, read_bytes
 from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
+from transforms.core.options import Flags, option
 from transforms.core.records import Element
 from transforms.core.registry import Stage, register
 from transforms.knowledge import calibration
-from transforms.knowledge.calibration import standardise_rows
+from transforms.knowledge.calibration import ScoringFlags, standardise_rows
 from transforms.knowledge.lexicon import imagenet_ancestor_words, implied_words
-from transforms.knowledge.vectors import EMBEDDED, load_vectors, phrase_vector
+from transforms.knowledge.vectors import VectorFlags, load_vectors, phrase_vector
 from transforms.stages.tagger import CALIBRATION_KEY as TAGGER_CALIBRATION_KEY
-from transforms.stages.tagger import group_scores, imagenet_table_data
+from transforms.stages.tagger import TaggerFlags, group_scores, imagenet_table_data
 
 MAPPING = "zero_shot_mapping.npz"
 METHODS = ("auto", "conse", "fast0tag")
@@ -136,17 +137,52 @@ def resolve_method(config: ZeroShotConfig) -> str:
 
 
 @dataclass(frozen=True)
+class ZeroShotFlags(Flags):
+    vocabulary: str | None = option(None, "File of words/phrases, one per line (local or gs://): every image gets "
+                                    "its best-ranked entries as tags with source zero_shot.")
+    zero_shot_method: str = option("auto", "conse (probability-weighted seen-label vectors), fast0tag (the "
+                                   "learned linear map in --tagger_model), auto (fast0tag when the model has one).",
+                                   choices=METHODS)
+    zero_shot_top_k: int = option(3, "Most zero-shot tags per image.")
+    zero_shot_min_score: float | None = option(None, "Smallest calibrated score of a zero-shot tag (default: "
+                                               "--min_score).")
+    conse_top_t: int = option(10, "ConSE: how many top seen labels form the image's semantic vector.")
+
+    def check(self) -> None:
+        """Numbers in range and a vocabulary that reads."""
+        at_least("--zero_shot_top_k", self.zero_shot_top_k, 1)
+        at_least("--conse_top_t", self.conse_top_t, 1)
+        in_unit_range("--zero_shot_min_score", self.zero_shot_min_score)
+        if self.vocabulary:
+            need_file("--vocabulary", self.vocabulary)
+            try:
+                read_vocabulary(self.vocabulary)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise LaunchError(f"--vocabulary: {exc}") from None
+
+
+@dataclass(frozen=True)
 class ZeroShotConfig:
-    FLAGS: ClassVar[dict[str, str]] = {"zero_shot_method": "method", "zero_shot_top_k": "top_k", "conse_top_t": "top_t"}  # flag -> field: the flag's default is the field's
     vocabulary: str
-    method: str = "auto"  # auto: fast0tag when the model directory has a mapping, else conse
-    top_k: int = 3
-    min_score: float = 0.5  # calibrated
-    top_t: int = 10
-    calibration: str = calibration.EMBEDDED
-    word_vectors: str = EMBEDDED
+    method: str = ZeroShotFlags.zero_shot_method  # auto: fast0tag when the model directory has a mapping, else conse
+    top_k: int = ZeroShotFlags.zero_shot_top_k
+    min_score: float = ScoringFlags.min_score  # calibrated
+    top_t: int = ZeroShotFlags.conse_top_t
+    calibration: str = ScoringFlags.calibration
+    word_vectors: str = VectorFlags.word_vectors
     word_vectors_sha256: str | None = None
     model_dir: str | None = None  # TaggerNet directory (seen labels, mapping); None: ImageNet
+
+    @classmethod
+    def from_options(cls, o) -> ZeroShotConfig | None:
+        """None when no --vocabulary turns the stage on."""
+        f, scoring, vectors = ZeroShotFlags.from_options(o), ScoringFlags.from_options(o), VectorFlags.from_options(o)
+        if not f.vocabulary:
+            return None
+        return cls(vocabulary=f.vocabulary, method=f.zero_shot_method, top_k=f.zero_shot_top_k,
+                   min_score=scoring.min_score if f.zero_shot_min_score is None else f.zero_shot_min_score,
+                   top_t=f.conse_top_t, calibration=scoring.calibration, word_vectors=vectors.word_vectors,
+                   word_vectors_sha256=vectors.word_vectors_sha256, model_dir=TaggerFlags.from_options(o).tagger_model)
 
 
 class ZeroShotModel:
@@ -226,39 +262,15 @@ class ZeroShotModel:
 
 
 # --- registration -----------------------------------------------------------------------------
-def add_options(group) -> None:
-    group.add_argument("--vocabulary", default=None,
-                       help="File of words/phrases, one per line (local or gs://): every image gets "
-                       "its best-ranked entries as tags with source zero_shot.")
-    group.add_argument("--zero_shot_method", choices=METHODS, default=ZeroShotConfig.method,
-                       help="conse (probability-weighted seen-label vectors), fast0tag (the learned "
-                       "linear map in --tagger_model), auto (fast0tag when the model has one).")
-    group.add_argument("--zero_shot_top_k", type=int, default=ZeroShotConfig.top_k, help="Most zero-shot tags per image.")
-    group.add_argument("--zero_shot_min_score", type=float, default=None,
-                       help="Smallest calibrated score of a zero-shot tag (default: --min_score).")
-    group.add_argument("--conse_top_t", type=int, default=ZeroShotConfig.top_t,
-                       help="ConSE: how many top seen labels form the image's semantic vector.")
-
-
 def check(o) -> None:
-    """Launch checks of the zero-shot options: numbers in range, a vocabulary that reads, a
-    method that can run."""
-    at_least("--zero_shot_top_k", o.zero_shot_top_k, 1)
-    at_least("--conse_top_t", o.conse_top_t, 1)
-    in_unit_range("--zero_shot_min_score", o.zero_shot_min_score)
-    if o.zero_shot_method == "fast0tag" and not o.tagger_model:
+    """Across groups: the fast0tag method needs a TaggerNet model with a mapping."""
+    if ZeroShotFlags.from_options(o).zero_shot_method == "fast0tag" and not TaggerFlags.from_options(o).tagger_model:
         raise LaunchError("--zero_shot_method fast0tag needs --tagger_model (a model trained with a mapping)")
-    if o.vocabulary:
-        need_file("--vocabulary", o.vocabulary)
-        try:
-            read_vocabulary(o.vocabulary)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise LaunchError(f"--vocabulary: {exc}") from None
 
 
 STAGE = register(Stage(
     name="zero_shot",
     reads=("imagenet_probs", "label_scores", "features", "tags:tagger", "tags:detector"),
-    writes=("tags:zero_shot",), build="transforms.handlers.zero_shot:build", options=add_options, check=check,
+    writes=("tags:zero_shot",), build="transforms.handlers.zero_shot:build", options=ZeroShotFlags, check=check,
     tag_source="zero_shot", colour="#9467bd", quality="vocabulary", bench_batch=64,
 ))
