@@ -20,6 +20,7 @@ COMMANDS = {
     "tag": ("pipeline.tag", "run", "Tag images in bulk: tags, objects, zero-shot words, Parquet out."),
     "extract-features": ("pipeline.training.extract_features", "run", "Backbone features of a labelled dataset."),
     "train": ("pipeline.training.train", "main", "Train TaggerNet on extracted features."),
+    "learn": ("pipeline.training.learn", "main", "Teach TaggerNet a collection's words from review corrections."),
     "evaluate": ("pipeline.training.evaluate", "main", "Evaluate a model (test split, or zero-shot ZS/GZS)."),
     "report": ("pipeline.report", "main", "Write the HTML contact sheet of a run."),
     "quality": ("pipeline.quality.command", "main", "Precision and recall per tag source on labelled photos."),
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if commands.wants_help(rest) and commands.main_help(name):  # light: no torch, no model code
         raise SystemExit(0)
+    if name == "train" and "--corrections" in rest:  # image-tagger learn, by another name
+        name = "learn"
     module, function, _ = COMMANDS[name]
     saved = sys.argv
     sys.argv = [f"image-tagger {name}", *rest]  # argparse names the command in its usage line

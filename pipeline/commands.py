@@ -64,11 +64,10 @@ def train_parser() -> Parser:
     p.add_argument("--features", required=True, help="An extract-features --output folder, or a glob of "
                    "its Parquet files (local or gs://).")
     p.add_argument("--output", required=True, help="Model directory to write (local or gs://).")
+    p.add_argument("--corrections", nargs="+", metavar="FILE", default=None,
+                   help="Learn from a reviewer's corrections instead: the same as image-tagger learn (see its --help).")
     p.add_argument("--epochs", type=int, default=15, help="Most training epochs (early stopping may end sooner).")
-    p.add_argument("--lr", type=float, default=0.001, help="Adam learning rate.")
-    p.add_argument("--batch_size", type=int, default=64, help="Examples per training step.")
-    p.add_argument("--hidden", type=int, default=512, help="Hidden units of the MLP.")
-    p.add_argument("--dropout", type=float, default=0.5, help="Dropout before the output layer.")
+    mlp_options(p, batch_size=64, hidden=512)
     p.add_argument("--weight_decay", type=float, default=0.0, help="Adam weight decay (L2).")
     p.add_argument("--top_k", type=int, default=3, help="k of the validation top-k accuracy (must be below "
                    "the number of labels to mean anything; otherwise early stopping uses validation mAP).")
@@ -86,21 +85,76 @@ def train_parser() -> Parser:
     p.add_argument("--no_zero_shot_mapping", action="store_true",
                    help="Do not learn the Fast0Tag-style feature-to-word-space mapping.")
     p.add_argument("--mapping_epochs", type=int, default=30, help="Epochs for the zero-shot mapping.")
-    p.add_argument("--seed", type=int, default=0, help="Random seed (initialisation, shuffling).")
     p.add_argument("--quiet", action="store_true", help="No progress bars.")
     return p
+
+
+def mlp_options(p: Parser, batch_size: int, hidden: int) -> None:
+    """TaggerNet's optimiser and layer options (train's and learn's defaults differ in size)."""
+    p.add_argument("--lr", type=float, default=0.001, help="Adam learning rate (the paper's).")
+    p.add_argument("--batch_size", type=int, default=batch_size, help="Examples per training step.")
+    p.add_argument("--hidden", type=int, default=hidden, help="Hidden units of the MLP.")
+    p.add_argument("--dropout", type=float, default=0.5, help="Dropout before the output layer.")
+    p.add_argument("--seed", type=int, default=0, help="Random seed (initialisation, shuffling).")
+
+
+def check_mlp(prog: str, args: argparse.Namespace, counts: tuple[str, ...]) -> None:
+    for option in ("epochs", "batch_size", "hidden", "patience", "min_label_count", *counts):
+        at_least(prog, f"--{option}", getattr(args, option), 1)
+    if not 0 <= args.dropout < 1:
+        raise refuse(prog, f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.lr <= 0:
+        raise refuse(prog, f"--lr must be > 0, got {args.lr}")
 
 
 def check_train(args: argparse.Namespace) -> None:
     prog = "image-tagger train"
     need_path(prog, "--features", args.features)
     need_path(prog, "--holdout_tags", args.holdout_tags, "file")
-    for option in ("epochs", "batch_size", "hidden", "top_k", "patience", "min_label_count", "mapping_epochs"):
-        at_least(prog, f"--{option}", getattr(args, option), 1)
-    if not 0 <= args.dropout < 1:
-        raise refuse(prog, f"--dropout must be in [0, 1), got {args.dropout}")
-    if args.lr <= 0:
-        raise refuse(prog, f"--lr must be > 0, got {args.lr}")
+    check_mlp(prog, args, ("top_k", "mapping_epochs"))
+
+
+def learn_parser() -> Parser:
+    p = Parser("image-tagger learn", "Teach TaggerNet a collection's own words from a reviewer's corrections "
+               "(the contact sheet's Export corrections). Features of the corrected images come from the "
+               "feature job, or are reused by content_sha256. Any other option goes to that feature job "
+               "(e.g. --allow_local_paths for local images, --runner).")
+    p.add_argument("--corrections", nargs="+", required=True, metavar="FILE",
+                   help="Corrections JSONL files (local, gs:// or https://); they add to the ones MODEL_DIR "
+                   "already learned from, and the latest decision per picture wins.")
+    p.add_argument("--output", required=True, help="Model directory (local or gs://): written, or updated "
+                   "when it already holds a learned model.")
+    p.add_argument("--features", nargs="*", default=[], metavar="DIR",
+                   help="extract-features outputs to reuse features from (matched by content_sha256).")
+    p.add_argument("--min_label_count", type=int, default=3,
+                   help="A new word needs this many corrected training images to be learned.")
+    p.add_argument("--folds", type=int, default=5, help="Cross-fitting folds: each is scored by a model trained "
+                   "on the others, and the learned words' calibration is fitted on those held-out scores.")
+    p.add_argument("--val_fraction", type=float, default=0.2,
+                   help="Share of each fold's training pictures used for early stopping.")
+    p.add_argument("--target_precision", type=float, default=0.9,
+                   help="Learned words are written from the lowest calibrated score whose held-out tags reach "
+                   "this precision (and never below --min_score at tag time).")
+    p.add_argument("--epochs", type=int, default=400, help="Most epochs (few images make short epochs; "
+                   "early stopping on the validation loss ends sooner).")
+    p.add_argument("--patience", type=int, default=40, help="Epochs without a better validation loss before stopping.")
+    mlp_options(p, batch_size=32, hidden=256)
+    p.add_argument("--quiet", action="store_true", help="No progress output.")
+    return p
+
+
+def check_learn(args: argparse.Namespace) -> None:
+    prog = "image-tagger learn"
+    for path in args.corrections:
+        need_path(prog, "--corrections", path, "file")
+    for path in args.features:
+        need_path(prog, "--features", path)
+    check_mlp(prog, args, ())
+    at_least(prog, "--folds", args.folds, 2)
+    if not 0 < args.val_fraction < 0.5:
+        raise refuse(prog, f"--val_fraction must be in (0, 0.5), got {args.val_fraction}")
+    if not 0 <= args.target_precision <= 1:
+        raise refuse(prog, f"--target_precision must be between 0 and 1, got {args.target_precision}")
 
 
 def evaluate_parser() -> Parser:
@@ -226,6 +280,7 @@ HELP = {  # command -> prints its --help, importing only what the options need
     "tag": tag_help,
     "extract-features": features_help,
     "train": lambda: train_parser().print_help(),
+    "learn": lambda: learn_parser().print_help(),
     "evaluate": lambda: evaluate_parser().print_help(),
     "report": lambda: report_parser().print_help(),
     "demo": lambda: demo_parser().print_help(),

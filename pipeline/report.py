@@ -107,7 +107,8 @@ def _card(row: dict, thumb: str) -> dict:
         objects.append({"label": o["label"], "score": float(o["score"]), "left": f"{x0 * 100:.2f}",
                         "top": f"{y0 * 100:.2f}", "width": f"{(x1 - x0) * 100:.2f}", "height": f"{(y1 - y0) * 100:.2f}",
                         "label_top": (i % 4) * 13})  # stagger labels so overlapping boxes stay readable
-    return {"uri": row["uri"], "name": row["uri"].rsplit("/", 1)[-1], "width": row["width"],
+    return {"uri": row["uri"], "image_id": row.get("image_id") or "", "sha": row.get("content_sha256") or "",
+            "name": row["uri"].rsplit("/", 1)[-1], "width": row["width"],
             "height": row["height"], "thumb": thumb, "tags": tags, "objects": objects,
             "best": max((t["score"] for t in tags), default=0.0)}
 
@@ -150,7 +151,7 @@ def _model_panel(model_dir: str) -> dict:
 
 
 def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | None,
-           evaluation_dir: str | None = None) -> str:
+           evaluation_dir: str | None = None, review_key: str = "") -> str:
     """The contact sheet from pipeline/templates/report.html.j2 (Jinja2, autoescaped: every value
     from the Parquet files, URIs and tag names included, is escaped)."""
     import jinja2
@@ -165,6 +166,7 @@ def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | No
         sources=[(s, colours().get(s, OTHER)) for s in tag_sources()], weak=WEAK,
         box_sources=[s.tag_source for s in registered() if "objects" in s.writes and s.tag_source],
         chart=_chart(scan_result["freq"], scan_result["by_source"]), errors=errors, panels=panels,
+        review_key=review_key or title,
     )
 
 
@@ -182,7 +184,7 @@ def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str |
                                disable=not uris))
     finally:
         fetcher.close()
-    return render(result, thumbs, f"Tagging run: {output}", model_dir, evaluation_dir)
+    return render(result, thumbs, f"Tagging run: {output}", model_dir, evaluation_dir, review_key=output)
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from pipeline import report, tag
+from tests.browser import BROWSER, downloaded, opened
 from tests.conftest import publish
 from tests.synthetic_mirflickr import make_dataset
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
@@ -79,45 +76,12 @@ def test_model_panel_shows_curves_and_metrics(run, tmp_path):
     assert "<th>test metric</th>" in page and "<td>mAP</td><td>0.6250</td>" in page
 
 
-BROWSER = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)) and not os.environ.get("CI"),
-    reason="Debian chromium/chromium-driver not installed (.ci/run installs them)")
-
-
-@contextlib.contextmanager
-def _opened(output, tmp_path):
-    """The report of ``output`` written and opened in headless Chromium; the driver."""
-    html_path = tmp_path / "report.html"
-    report.main(["--input", str(output), "--html", str(html_path)])
-    driver = _browser(tmp_path)
-    try:
-        driver.get(html_path.as_uri())
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
-
-
-def _browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1800"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
-
 
 @BROWSER
 def test_report_in_a_real_browser(run, tmp_path, photos):
     from selenium.webdriver.common.by import By
 
-    with _opened(run / "out", tmp_path) as driver:
+    with opened(run / "out", tmp_path) as driver:
         widths = driver.execute_script(
             "return Array.from(document.querySelectorAll('img.thumb')).map(i => i.complete ? i.naturalWidth : 0)")
         assert len(widths) == 10 and all(w > 0 for w in widths), widths
@@ -201,7 +165,7 @@ def test_review_controls_in_a_real_browser(run, tmp_path, photos):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    with _opened(run / "out", tmp_path) as driver:
+    with opened(run / "out", tmp_path) as driver:
 
         def visible():
             return [c.get_attribute("data-uri") for c in driver.find_elements(By.CSS_SELECTOR, ".card") if c.is_displayed()]
@@ -278,10 +242,50 @@ def test_injected_markup_stays_text_in_a_real_browser(tmp_path, http_server, pho
            "objects": [{"label": evil, "score": 0.9, "box": [0.1, 0.1, 0.5, 0.5]}],
            "model_version": evil, "processed_at": None}
     publish(out, {"tags": pa.Table.from_pylist([row], schema=TAGS_SCHEMA)}, run_id="20300101T000000Z-evil00")
-    with _opened(out, tmp_path) as driver:
+    with opened(out, tmp_path) as driver:
         assert driver.execute_script("return window.__pwned === undefined")
         assert "<script>window.__pwned=3</script>" in driver.find_element(By.CSS_SELECTOR, ".tag").get_attribute("textContent")
         for d in driver.find_elements(By.CSS_SELECTOR, "details.err"):
             driver.execute_script("arguments[0].open = true", d)
         assert "<script>window.__pwned=1</script>" in driver.find_element(By.CSS_SELECTOR, ".errors").text
         assert not driver.find_elements(By.CSS_SELECTOR, ".card script, .errors script, img[src='x']")
+
+
+@BROWSER
+def test_a_reviewer_corrects_tags_and_exports_them(run, tmp_path):
+    """Click a tag to reject it, type a missing one, mark another image all right; the state
+    survives a reload and "Export corrections" saves the JSONL that learn reads."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from transforms.knowledge import corrections
+
+    with opened(run / "out", tmp_path) as driver:
+        cards = [c for c in driver.find_elements(By.CSS_SELECTOR, ".card") if c.find_elements(By.CSS_SELECTOR, ".tag")]
+        first, second = cards[0], cards[1]
+        ids = [c.get_attribute("data-image-id") for c in (first, second)]
+        rejected = first.find_elements(By.CSS_SELECTOR, ".tag")[0]
+        rejected_name = rejected.get_attribute("data-name")
+        driver.find_element(By.ID, "reviewer").send_keys("ada")
+        rejected.click()
+        first.find_element(By.CSS_SELECTOR, ".add-tag").send_keys("  Garden  Shed", Keys.ENTER)
+        second.find_element(By.CSS_SELECTOR, ".mark-reviewed").click()
+        assert driver.find_element(By.ID, "reviewed-count").text == "2"
+
+        driver.refresh()  # the state lives in localStorage
+        card = {c.get_attribute("data-image-id"): c for c in driver.find_elements(By.CSS_SELECTOR, ".card")}
+        first, second = card[ids[0]], card[ids[1]]
+        assert "rejected" in first.find_element(By.CSS_SELECTOR, f'.tag[data-name="{rejected_name}"]').get_attribute("class")
+        assert [t.text for t in first.find_elements(By.CSS_SELECTOR, ".review-added")] == ["garden shed"]
+        assert second.find_element(By.CSS_SELECTOR, ".mark-reviewed").is_selected()
+        assert driver.find_element(By.ID, "reviewer").get_attribute("value") == "ada"
+
+        driver.find_element(By.ID, "export").click()
+        lines = corrections.read_lines([str(downloaded(tmp_path, "corrections.jsonl"))])
+    by_id = {c.image_id: c for c in lines}
+    assert set(by_id) == set(ids)
+    one, two = by_id[ids[0]], by_id[ids[1]]
+    assert (one.rejected, one.added, one.accepted, one.reviewed) == ((rejected_name,), ("garden shed",), (), False)
+    assert two.reviewed and two.accepted and not two.rejected  # every shown tag accepted
+    assert one.reviewer == two.reviewer == "ada" and one.time.endswith("Z")
+    assert len(one.content_sha256) == 64 and one.uri.startswith("/")

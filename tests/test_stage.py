@@ -32,7 +32,8 @@ def _stage(name, reads=(), writes=(), **kw):
 
 def test_graph_order_follows_declared_fields():
     names = [s.name for s in registered()]
-    assert names == ["fingerprint", "backbone", "tagger", "detector", "zero_shot", "expansion", "embedding"]
+    assert names == ["fingerprint", "backbone", "tagger", "detector", "zero_shot", "expansion", "embedding",
+                     "learned", "review"]
     a, b, c = _stage("a", writes=["x"]), _stage("b", reads=["x"], writes=["y"]), _stage("c", reads=["y"])
     assert [s.name for s in ordered([c, b, a])] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="cycle"):
@@ -66,7 +67,7 @@ def test_schema_legend_and_sources_come_from_the_stages():
     schema = tags_schema()
     assert {"content_sha256", "phash", "embedding"} <= set(schema.names)
     assert schema.field("embedding").type == pa.list_(pa.float16())
-    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion")
+    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion", "learned", "review")
     assert set(colours()) == set(tag_sources())
 
 

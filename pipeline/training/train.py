@@ -102,17 +102,25 @@ def _seed_everything(seed: int):
     return np.random.default_rng(seed)
 
 
-def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[str]) -> tuple:
-    """Train with early stopping; returns (best model, history, validation scores, epoch)."""
+def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[str],
+                    known: np.ndarray | None = None) -> tuple:
+    """Train with early stopping; returns (best model, history, validation scores, epoch).
+
+    ``known`` [images, words] marks which labels are known (partial labels, as a reviewer's
+    corrections give): unknown ones are left out of the loss instead of counted as negatives.
+    Early stopping on "loss" follows the validation loss over the known labels."""
     import torch
     from tqdm import tqdm
 
     rng = _seed_everything(args.seed)
     y_all = data.matrix(vocabulary)
+    m_all = np.ones_like(y_all) if known is None else known.astype(np.float32)
     train, val = data.split == "train", data.split == "val"
-    if not val.any():
+    fixed = args.early_stopping_metric == "none"  # a set number of epochs, no validation
+    if not val.any() and not fixed:
         raise ValueError("no validation images: extract features with --val_fraction > 0")
     x_tr, y_tr = torch.from_numpy(data.features[train]), torch.from_numpy(y_all[train])
+    m_tr, m_va = torch.from_numpy(m_all[train]), torch.from_numpy(m_all[val])
     x_va, y_va = data.features[val], y_all[val]
 
     model = build_taggernet(data.features.shape[1], len(vocabulary), args.hidden, args.dropout)
@@ -120,7 +128,11 @@ def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[st
     # Floor the scale: near-constant features must not blow up on unseen images.
     model.std.copy_(x_tr.std(0).clamp_min(0.1 * float(x_tr.std(0).mean())))
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+    def loss_fn(logits, y, mask):
+        return (bce(logits, y) * mask).sum() / mask.sum().clamp_min(1.0)
+
     history, best, best_state, best_epoch, stale = [], (-1.0, -1.0), None, 0, 0
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -130,14 +142,18 @@ def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[st
         for start in tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", disable=args.quiet, leave=False):
             idx = order[start : start + args.batch_size]
             optimiser.zero_grad()
-            loss = loss_fn(model(x_tr[idx]), y_tr[idx])
+            loss = loss_fn(model(x_tr[idx]), y_tr[idx], m_tr[idx])
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(idx)
         model.eval()
+        if fixed:
+            history.append({"epoch": epoch, "train_loss": total / len(x_tr)})
+            best_epoch, best_state = epoch, {k: v.clone() for k, v in model.state_dict().items()}
+            continue
         with torch.inference_mode():
             val_logits = model(torch.from_numpy(x_va))
-            val_loss = float(loss_fn(val_logits, torch.from_numpy(y_va)))
+            val_loss = float(loss_fn(val_logits, torch.from_numpy(y_va), m_va))
         s_va = torch.sigmoid(val_logits).numpy()
         record = {
             "epoch": epoch,
@@ -151,7 +167,8 @@ def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[st
             print(f"epoch {epoch:>2}  loss {record['train_loss']:.4f}  val_loss {val_loss:.4f}  "
                   f"val_top{args.top_k}_acc {record['val_topk_accuracy']:.4f}  val_mAP {record['val_mAP']:.4f}")
         # Primary metric first; validation mAP breaks ties once top-k accuracy saturates.
-        primary = record["val_topk_accuracy"] if args.early_stopping_metric == "topk_accuracy" else record["val_mAP"]
+        primary = {"topk_accuracy": record["val_topk_accuracy"], "mAP": record["val_mAP"],
+                   "loss": -val_loss}[args.early_stopping_metric]
         score = (round(primary, 6), round(record["val_mAP"], 6))
         if score > best:
             best, best_epoch, stale = score, epoch, 0
@@ -162,7 +179,7 @@ def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[st
                 break
     model.load_state_dict(best_state)
     model.eval()
-    return model, history, predict_scores(model, x_va), best_epoch
+    return model, history, predict_scores(model, x_va) if len(x_va) else np.zeros((0, len(vocabulary))), best_epoch
 
 
 def plot_curves(history: list[dict], top_k: int) -> bytes:

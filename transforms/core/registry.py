@@ -86,6 +86,8 @@ MODULES = (
     "transforms.stages.zero_shot",
     "transforms.stages.expansion",
     "transforms.stages.embedding",
+    "transforms.stages.learned",
+    "transforms.stages.review",  # last: it reads every tag source
 )
 
 

@@ -8,6 +8,7 @@ from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
 from transforms.knowledge.calibration import ScoringFlags
 from transforms.stages.tagger import ImageNetTagTable, TaggerConfig, TaggerFlags
+from transforms.stages.taggernet import adds_to_embedded
 
 
 class ImageNetTaggerHandler(ElementModelHandler):
@@ -32,7 +33,7 @@ class ImageNetTaggerHandler(ElementModelHandler):
 def build(o, num_workers: int = 1):
     """The trained TaggerNet when --tagger_model is given, else the embedded ImageNet tagger."""
     flags, scoring = TaggerFlags.from_options(o), ScoringFlags.from_options(o)
-    if flags.tagger_model:
+    if flags.tagger_model and not adds_to_embedded(flags.tagger_model):
         from transforms.handlers.taggernet import MLPTaggerHandler
         from transforms.stages.backbone import backbone_config
         from transforms.stages.taggernet import MLPTaggerConfig

@@ -6,7 +6,11 @@ A model directory (local or gs://) holds:
   config.json      vocabulary, per-tag thresholds, layer sizes, the backbone it expects
   metrics.json     training history and validation metrics (written by pipeline.training.train)
   curves.png       loss and validation top-k accuracy per epoch
-and, when trained, the zero-shot mapping (see transforms/stages/zero_shot.py).
+and, when trained, the zero-shot mapping (see transforms/stages/zero_shot.py). A model learned
+from a reviewer's corrections (pipeline/training/learn.py) says ``"role": "adds"`` in its
+config: it adds its words next to the embedded tagger (the ``learned`` stage) instead of
+replacing it, carries a Platt ``calibration``, and keeps the merged corrections in
+corrections.jsonl (the ``review`` stage applies them).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from transforms.core.artifacts import join, read_bytes, write_bytes
 
 CONFIG = "config.json"
 WEIGHTS = "model.pt"
+CORRECTIONS = "corrections.jsonl"
+LEARNED_ROLE = "adds"  # config["role"] of a model that adds its words to the embedded tagger's
 
 
 def build_taggernet(feature_dim: int, num_labels: int, hidden: int = 512, dropout: float = 0.5):
@@ -50,6 +56,11 @@ def read_config(model_dir: str) -> dict:
         return json.loads(read_bytes(join(model_dir, CONFIG)))
     except Exception as exc:  # noqa: BLE001 - any filesystem error means the same to the user
         raise FileNotFoundError(f"{model_dir} is not a trained model directory (no {CONFIG}): {exc}") from exc
+
+
+def adds_to_embedded(model_dir: str | None) -> bool:
+    """Whether ``--tagger_model`` names a model learned from corrections (it adds, not replaces)."""
+    return model_dir is not None and model_dir != "" and read_config(model_dir).get("role") == LEARNED_ROLE
 
 
 def save_taggernet(model_dir: str, model, config: dict) -> None:

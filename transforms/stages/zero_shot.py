@@ -182,7 +182,7 @@ class ZeroShotConfig:
         return cls(vocabulary=f.vocabulary, method=f.zero_shot_method, top_k=f.zero_shot_top_k,
                    min_score=scoring.min_score if f.zero_shot_min_score is None else f.zero_shot_min_score,
                    top_t=f.conse_top_t, calibration=scoring.calibration, word_vectors=vectors.word_vectors,
-                   word_vectors_sha256=vectors.word_vectors_sha256, model_dir=TaggerFlags.from_options(o).tagger_model)
+                   word_vectors_sha256=vectors.word_vectors_sha256, model_dir=seen_labels_model(o))
 
 
 class ZeroShotModel:
@@ -261,10 +261,19 @@ class ZeroShotModel:
         return np.maximum(s, np.where(implied > 0, implied, -np.inf))
 
 
+def seen_labels_model(o) -> str | None:
+    """The TaggerNet whose labels are the seen ones: --tagger_model, unless it only adds words
+    next to the embedded tagger (then the ImageNet classes are)."""
+    from transforms.stages.taggernet import adds_to_embedded
+
+    model = TaggerFlags.from_options(o).tagger_model
+    return None if adds_to_embedded(model) else model
+
+
 # --- registration -----------------------------------------------------------------------------
 def check(o) -> None:
     """Across groups: the fast0tag method needs a TaggerNet model with a mapping."""
-    if ZeroShotFlags.from_options(o).zero_shot_method == "fast0tag" and not TaggerFlags.from_options(o).tagger_model:
+    if ZeroShotFlags.from_options(o).zero_shot_method == "fast0tag" and not seen_labels_model(o):
         raise LaunchError("--zero_shot_method fast0tag needs --tagger_model (a model trained with a mapping)")
 
 

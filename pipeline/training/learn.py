@@ -1,0 +1,272 @@
+"""Learn a collection's own words from a reviewer's corrections.
+
+    image-tagger learn --corrections corrections.jsonl [more.jsonl] --output MODEL_DIR [--allow_local_paths]
+
+1. The corrections (transforms/knowledge/corrections.py) add to those MODEL_DIR learned from
+   before; the latest decision per picture wins. MODEL_DIR/corrections.jsonl keeps the merge.
+2. Features of the corrected pictures are reused by content_sha256 (MODEL_DIR's earlier
+   feature runs, --features folders); the rest go through the feature job (same Beam job,
+   same backbone as tagging) into MODEL_DIR/features-<n>/.
+3. TaggerNet learns the words reviewers added (at least --min_label_count training pictures)
+   with partial labels: accepted and added words are positives, rejected words negatives, and
+   on a picture marked "all right" every other learned word is a negative; anything else is
+   unknown and left out of the loss. Adam at lr 0.001, early stopping on the validation loss.
+4. Calibration by cross-fitting: the pictures fall into --folds folds by content hash; a model
+   trained on the other folds (early stopping on a validation share of them) scores each fold,
+   and a Platt map fitted on those held-out scores makes a learned word's score its chance of
+   being right, so ``--min_score`` means the same as for every other source. The model written
+   is trained on every picture for the folds' median best epoch count, so no correction is
+   spent on holding out. Precision first: the learned words are written only from the lowest
+   calibrated score at which the held-out tags reach --target_precision (config "thresholds").
+
+``tag --tagger_model MODEL_DIR`` then adds the learned words (source ``learned``) next to the
+embedded tagger, and applies the corrections themselves (source ``review``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import sys
+
+import numpy as np
+
+from pipeline import commands
+from pipeline.training.train import Dataset, load_features, train_taggernet
+from transforms.core.artifacts import exists, join, read_bytes, write_bytes
+from transforms.knowledge import corrections as corr
+from transforms.knowledge.corrections import Correction
+from transforms.stages.taggernet import CORRECTIONS, LEARNED_ROLE, predict_scores, save_taggernet
+
+
+def fold_of(key: str, folds: int) -> int:
+    """The picture's fold, fixed by its content alone (so a later run keeps it)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % folds
+
+
+def within_fold_split(keys: list[str], val_fraction: float) -> np.ndarray:
+    """train or val for early stopping inside a fold, by another hash of the picture."""
+    return np.array(["val" if int.from_bytes(hashlib.sha256(f"val:{k}".encode()).digest()[:8], "big") / 2**64
+                     < val_fraction else "train" for k in keys])
+
+
+RUNS = "feature_runs.json"  # the feature runs this model directory made, oldest first
+
+
+def feature_runs(model_dir: str) -> list[str]:
+    path = join(model_dir, RUNS)
+    return json.loads(read_bytes(path)) if exists(path) else []
+
+
+def known_features(dirs: list[str]) -> tuple[dict[str, np.ndarray], str | None]:
+    """Feature vectors by content_sha256 and by image_id, and their backbone."""
+    vectors: dict[str, np.ndarray] = {}
+    backbone = None
+    for d in dirs:
+        try:
+            data = load_features(d)
+        except FileNotFoundError:
+            continue
+        if backbone and data.backbone != backbone:
+            raise SystemExit(f"image-tagger learn: {d} holds {data.backbone} features, others {backbone}")
+        backbone = data.backbone
+        for i, image_id in enumerate(data.image_ids):
+            vectors[image_id] = data.features[i]
+            content = data.content[i] if i < len(data.content) else None
+            if content:
+                vectors[content] = data.features[i]
+    return vectors, backbone
+
+
+def extract(missing: list[Correction], model_dir: str, passthrough: list[str], quiet: bool) -> str:
+    """Run the feature job over the pictures no feature run has seen; returns its folder."""
+    from pipeline.training import extract_features
+
+    runs = feature_runs(model_dir)
+    name = f"{len(runs) + 1:03d}"
+    folder = join(model_dir, "features")
+    target, listing = join(folder, name), join(folder, f"{name}.jsonl")
+    lines = [json.dumps({"uri": c.uri, "labels": [], "split": "train"}) for c in missing]
+    write_bytes(listing, ("\n".join(lines) + "\n").encode())
+    extra = ["--quiet"] if quiet and "--quiet" not in passthrough else []
+    extract_features.run(["--dataset", "list", "--labels", listing, "--output", target,
+                          "--val_fraction", "0", "--test_fraction", "0", *extra, *passthrough])
+    write_bytes(join(model_dir, RUNS), json.dumps([*runs, target]).encode())
+    return target
+
+
+def partial_labels(items: list[Correction], vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(positives, known) [pictures, words]: see the module docstring, step 3."""
+    index = {w: j for j, w in enumerate(vocabulary)}
+    y = np.zeros((len(items), len(vocabulary)), dtype=np.float32)
+    known = np.zeros_like(y)
+    for i, c in enumerate(items):
+        if c.reviewed:
+            known[i] = 1.0
+        for w in c.positives:
+            if w in index:
+                y[i, index[w]] = known[i, index[w]] = 1.0
+        for w in c.negatives:
+            if w in index:
+                known[i, index[w]] = 1.0
+    return y, known
+
+
+def learned_vocabulary(items: list[Correction], min_count: int) -> list[str]:
+    counts: dict[str, int] = {}
+    for c in items:
+        for w in c.added:
+            counts[w] = counts.get(w, 0) + 1
+    return sorted(w for w, n in counts.items() if n >= min_count)
+
+
+def calibrate(scores: np.ndarray, y: np.ndarray, known: np.ndarray) -> dict:
+    """A Platt map of held-out scores of known labels (identity when they lack either kind)."""
+    from pipeline.quality.calibrate import platt
+
+    mask = known > 0
+    right = y[mask] > 0
+    if right.all() or not right.any():
+        return {"a": 1.0, "b": 0.0, "feature": "logit", "n": int(mask.sum()), "fitted": False}
+    return {**platt(scores[mask].tolist(), right.tolist(), "logit"), "fitted": True}
+
+
+def precision_floor(scores: np.ndarray, y: np.ndarray, known: np.ndarray, target: float, low: float = 0.5) -> float:
+    """The lowest score (at least ``low``) from which the known held-out tags reach ``target``
+    precision; ``low`` when none does (the model is then no better than its calibration)."""
+    mask = known > 0
+    s, right = scores[mask], y[mask] > 0
+    for t in np.unique(s[s >= low]):
+        written = s >= t
+        if right[written].mean() >= target:
+            return float(t)
+    return low
+
+
+def held_out_figures(scores: np.ndarray, y: np.ndarray, known: np.ndarray, floor: float) -> dict:
+    mask = known > 0
+    written = (scores >= floor) & mask
+    right = written & (y > 0)
+    positives = int(((y > 0) & mask).sum())
+    return {"written": int(written.sum()), "right": int(right.sum()), "positives": positives,
+            "precision": float(right.sum() / max(1, written.sum())), "recall": float(right.sum() / max(1, positives)),
+            "floor": floor}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    parser = commands.learn_parser()
+    if "-h" in argv or "--help" in argv:
+        parser.print_help()
+        raise SystemExit(0)
+    args, passthrough = parser.parse_known_args(argv)
+    commands.check_learn(args)
+    earlier = [join(args.output, CORRECTIONS)] if exists(join(args.output, CORRECTIONS)) else []
+    try:
+        merged = corr.read([*earlier, *args.corrections])
+    except ValueError as exc:
+        raise SystemExit(f"image-tagger learn: {exc}") from None
+    items = [c for c in merged.values() if c.positives or c.negatives or c.reviewed]
+    if not items:
+        raise SystemExit("image-tagger learn: the corrections hold no decision")
+
+    vectors, backbone = known_features([*feature_runs(args.output), *args.features])
+    missing = [c for c in items if c.key not in vectors and c.image_id not in vectors]
+    if missing:
+        if not args.quiet:
+            print(f"extracting features of {len(missing)} corrected pictures ({len(items) - len(missing)} reused)",
+                  flush=True)
+        extract(missing, args.output, passthrough, args.quiet)
+        vectors, backbone = known_features([*feature_runs(args.output), *args.features])
+    usable = [c for c in items if c.key in vectors or c.image_id in vectors]
+    if len(usable) < len(items):
+        print(f"image-tagger learn: warning: {len(items) - len(usable)} corrected pictures could not be read "
+              "(see the feature run's dead letters) and are left out", file=sys.stderr)
+    features = np.stack([vectors[c.key] if c.key in vectors else vectors[c.image_id] for c in usable])
+    vocabulary = learned_vocabulary(usable, args.min_label_count)
+    if not vocabulary:
+        raise SystemExit(f"image-tagger learn: no added word has {args.min_label_count} corrected pictures yet "
+                         "(--min_label_count)")
+    y, known = partial_labels(usable, vocabulary)
+    keys = [c.key for c in usable]
+    folds = np.array([fold_of(k, args.folds) for k in keys])
+    inner = within_fold_split(keys, args.val_fraction)
+
+    def fit(rows: np.ndarray, epochs: int | None = None):
+        data = Dataset(features=features[rows], labels=[sorted(usable[i].positives) for i in rows],
+                       split=np.array(["train"] * len(rows)) if epochs else inner[rows],
+                       backbone=backbone or "", image_ids=[keys[i] for i in rows], content=[keys[i] for i in rows])
+        train_args = argparse.Namespace(seed=args.seed, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
+                                        weight_decay=0.0, epochs=epochs or args.epochs, batch_size=args.batch_size,
+                                        patience=args.patience, quiet=True, top_k=1,
+                                        early_stopping_metric="none" if epochs else "loss")
+        return train_taggernet(train_args, data, vocabulary, known[rows])
+
+    held = np.zeros_like(y)
+    best_epochs, scored = [], np.zeros(len(usable), dtype=bool)
+    for f in range(args.folds):
+        rest = np.flatnonzero(folds != f)
+        if (folds == f).any() and (inner[rest] == "val").any() and (inner[rest] == "train").any():
+            model, _, _, best = fit(rest)
+            held[folds == f] = predict_scores(model, features[folds == f])
+            best_epochs.append(best)
+            scored |= folds == f
+        elif not args.quiet:
+            print(f"fold {f} left out of cross-fitting (too few pictures)", flush=True)
+    if not best_epochs:
+        raise SystemExit("image-tagger learn: too few corrected pictures to hold any out; correct a few more")
+    platt = calibrate(held[scored], y[scored], known[scored])
+    from transforms.knowledge.calibration import Platt
+
+    calibrated = Platt(platt["a"], platt["b"])(held)
+    floor = precision_floor(calibrated[scored], y[scored], known[scored], args.target_precision)
+    epochs = int(np.median(best_epochs))
+    model, history, _, _ = fit(np.arange(len(usable)), epochs)
+    sources = [*earlier, *args.corrections]
+    config = {
+        "role": LEARNED_ROLE, "vocabulary": vocabulary, "thresholds": [floor] * len(vocabulary),
+        "feature_dim": int(features.shape[1]), "hidden": args.hidden, "dropout": args.dropout,
+        "backbone": backbone, "calibration": platt, "trained_at": dt.datetime.now(dt.UTC).isoformat(),
+        "corrections": {"files": [{"path": p, "sha256": hashlib.sha256(read_bytes(p)).hexdigest()} for p in sources],
+                        "pictures": len(usable), "reviewers": sorted({c.reviewer for c in usable if c.reviewer}),
+                        "positives": {w: int(y[:, j].sum()) for j, w in enumerate(vocabulary)}},
+    }
+    save_taggernet(args.output, model, config)
+    write_bytes(join(args.output, CORRECTIONS), "".join(c.to_json() + "\n" for c in merged.values()).encode())
+    metrics = {"best_epochs": best_epochs, "epochs_run": len(history), "history": history,
+               "images": {"corrected": len(usable), "folds": args.folds},
+               "held_out": held_out_figures(calibrated[scored], y[scored], known[scored], floor)}
+    write_bytes(join(args.output, "metrics.json"), json.dumps(metrics, indent=1).encode())
+    write_bytes(join(args.output, "model_card.md"), model_card(config, metrics).encode())
+    print(f"learned {len(vocabulary)} words from {len(usable)} corrected pictures ({', '.join(vocabulary[:10])}); "
+          f"held-out precision {metrics['held_out']['precision']:.2f}, recall {metrics['held_out']['recall']:.2f}; "
+          f"model written to {args.output}")
+    return metrics
+
+
+def model_card(config: dict, metrics: dict) -> str:
+    c = config["corrections"]
+    lines = ["# TaggerNet learned from corrections", "",
+             f"Learned words ({len(config['vocabulary'])}), with their corrected pictures:", ""]
+    lines += [f"- {w}: {n}" for w, n in sorted(c["positives"].items())]
+    lines += ["", f"Trained {config['trained_at']} on {c['pictures']} corrected pictures by "
+              f"{', '.join(c['reviewers']) or 'unnamed reviewers'}; backbone {config['backbone']}.", "",
+              "Corrections used:", ""]
+    lines += [f"- {f['path']} (sha256 {f['sha256'][:12]})" for f in c["files"]]
+    held = metrics["held_out"]
+    lines += ["", f"Cross-fitted on {metrics['images']['folds']} folds (best epochs {metrics['best_epochs']}); the "
+              f"model is trained on all {metrics['images']['corrected']} pictures for {metrics['epochs_run']} epochs.",
+              f"Held out (each fold scored by a model that never saw it), from calibrated score {held['floor']:.2f} "
+              f"(the lowest reaching the target precision): precision "
+              f"{held['precision']:.2f}, recall "
+              f"{held['recall']:.2f} ({held['right']} right of {held['written']} written, {held['positives']} "
+              "known positives).", "",
+              "Partial labels: accepted and added words are positives, rejected words negatives, every other "
+              "learned word a negative only on pictures marked all right; the rest is left out of the loss."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

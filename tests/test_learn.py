@@ -1,0 +1,185 @@
+"""Learning from a reviewer's corrections: partial labels, and the whole round trip from a real
+browser's review to a tag run that writes the learned and reviewed words."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import tag
+from pipeline.training import learn
+from pipeline.training.train import Dataset, train_taggernet
+from tests.browser import BROWSER, downloaded, opened
+from tests.conftest import read_table
+from transforms.knowledge.corrections import Correction
+from transforms.stages.taggernet import predict_scores
+
+
+def _c(key: str, added=(), rejected=(), accepted=(), reviewed=False) -> Correction:
+    return Correction(uri=f"/x/{key}.jpg", image_id=key, content_sha256=key, accepted=tuple(accepted),
+                      rejected=tuple(rejected), added=tuple(added), reviewed=reviewed)
+
+
+def test_partial_labels_know_only_what_the_reviewer_said():
+    items = [_c("a", added=["pet"]), _c("b", rejected=["pet"]), _c("c", reviewed=True, accepted=["cat"]),
+             _c("d", added=["shed"])]
+    y, known = learn.partial_labels(items, ["pet", "shed"])
+    assert y.tolist() == [[1, 0], [0, 0], [0, 0], [0, 1]]
+    # a: pet known, shed unknown; b: only the rejection; c: all right, so every word is known
+    assert known.tolist() == [[1, 0], [1, 0], [1, 1], [0, 1]]
+
+
+def test_folds_and_early_stopping_splits_are_fixed_by_the_picture():
+    keys = [f"k{i}" for i in range(2000)]
+    folds = [learn.fold_of(k, 5) for k in keys]
+    assert folds == [learn.fold_of(k, 5) for k in keys] and set(folds) == set(range(5))
+    assert all(abs(folds.count(f) / len(keys) - 0.2) < 0.04 for f in range(5))
+    inner = learn.within_fold_split(keys, 0.2)
+    assert abs((inner == "val").mean() - 0.2) < 0.04
+    assert list(inner) == list(learn.within_fold_split(keys, 0.2))
+
+
+def test_unknown_labels_are_left_out_of_the_loss_not_counted_as_negatives():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(2, 0.3, (30, 8)), rng.normal(-2, 0.3, (30, 8))
+    features = np.vstack([a, b]).astype(np.float32)
+    data = Dataset(features, [["w"]] * 30 + [[]] * 30, np.array(["train", "val"] * 30), "bb",
+                   [str(i) for i in range(60)], [])
+    args = argparse.Namespace(seed=0, hidden=16, dropout=0.0, lr=0.01, weight_decay=0.0, epochs=60,
+                              batch_size=16, patience=60, quiet=True, top_k=1, early_stopping_metric="loss")
+    only_positives = np.array([[1.0]] * 30 + [[0.0]] * 30)  # nothing said about the second cluster
+    partial, *_ = train_taggernet(args, data, ["w"], only_positives)
+    complete, *_ = train_taggernet(args, data, ["w"])  # every missing label a negative
+    unseen = rng.normal(-2, 0.3, (5, 8)).astype(np.float32)
+    # the second cluster never pulled w down when its labels were unknown
+    assert predict_scores(complete, unseen).max() < 0.1
+    assert predict_scores(partial, unseen).min() > predict_scores(complete, unseen).max() + 0.2
+
+
+def test_the_precision_floor_is_the_lowest_score_reaching_the_target():
+    scores = np.array([[0.95], [0.9], [0.8], [0.7], [0.6], [0.55], [0.2]])
+    y = np.array([[1], [1], [1], [0], [1], [0], [0]], dtype=np.float32)
+    known = np.ones_like(y)
+    assert learn.precision_floor(scores, y, known, 0.75) == pytest.approx(0.6)  # 4 of 5 from 0.6
+    assert learn.precision_floor(scores, y, known, 0.9) == pytest.approx(0.8)  # 3 of 3 from 0.8
+    assert learn.precision_floor(scores, y, known * 0, 0.9) == 0.5  # nothing known: the calibration's 0.5
+
+
+def _variants(photo, root, name: str, n: int) -> list[str]:
+    """n re-framed, re-encoded copies of a photo: distinct pictures of the same subject."""
+    image = Image.open(photo).convert("RGB")
+    w, h = image.size
+    out = []
+    for i in range(n):
+        d = 3 * i
+        path = root / f"{name}-{i}.jpg"
+        image.crop((d, d, w - d, h - d)).save(path, quality=80 + i)
+        out.append(str(path))
+    return out
+
+
+@BROWSER
+def test_review_export_learn_and_tag_round_trip(tmp_path, photos):
+    """A reviewer adds "pet" to the cat pictures, rejects "cup" on the coffee ones and marks them
+    all right in the browser; learn trains on the export; the next tag run writes the reviewed
+    words (source review), never the rejected ones, and "pet" on new cat pictures (source learned)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    images = tmp_path / "images"
+    images.mkdir()
+    cats, cups = _variants(photos["chelsea"], images, "cat", 12), _variants(photos["coffee"], images, "cup", 12)
+    reviewed, fresh = cats[:10] + cups[:10], cats[10:] + cups[10:]
+    listing = tmp_path / "in.txt"
+    listing.write_text("\n".join(reviewed) + "\n")
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "first"), "--allow_local_paths", "--quiet"])
+
+    with opened(tmp_path / "first", tmp_path) as driver:
+        driver.find_element(By.ID, "reviewer").send_keys("ada")
+        for card in driver.find_elements(By.CSS_SELECTOR, ".card"):
+            if "/cat-" in card.get_attribute("data-uri"):
+                card.find_element(By.CSS_SELECTOR, ".add-tag").send_keys("pet", Keys.ENTER)
+            else:
+                for t in card.find_elements(By.CSS_SELECTOR, '.tag[data-name="cup"]'):
+                    t.click()
+            card.find_element(By.CSS_SELECTOR, ".mark-reviewed").click()
+        driver.find_element(By.ID, "export").click()
+        export = downloaded(tmp_path, "corrections.jsonl")
+    assert len(export.read_text().splitlines()) == 20
+
+    model = tmp_path / "model"
+    metrics = learn.main(["--corrections", str(export), "--output", str(model), "--allow_local_paths", "--quiet"])
+    config = json.loads((model / "config.json").read_text())
+    assert config["vocabulary"] == ["pet"] and config["corrections"]["reviewers"] == ["ada"]
+    assert metrics["images"]["corrected"] == 20 and "corrections.jsonl" in (model / "model_card.md").read_text()
+    assert metrics["held_out"]["positives"] == 10  # every picture scored by a model that never saw it
+
+    listing.write_text("\n".join(reviewed + fresh) + "\n")
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "second"), "--allow_local_paths", "--quiet",
+             "--tagger_model", str(model)])
+    rows = {r["uri"]: r for r in read_table(tmp_path / "second", "tags").to_pylist()}
+    words = {u: {(t["name"], t["source"]) for t in r["tags"]} for u, r in rows.items()}
+    for uri in cats[:10]:
+        assert ("pet", "review") in words[uri] and ("cat", "learned") not in words[uri]
+    for uri in cups[:10]:
+        assert not any(name == "cup" for name, _ in words[uri])
+        assert all(o["label"] != "cup" for o in rows[uri]["objects"] or [])
+    for uri in cats[10:]:
+        assert ("pet", "learned") in words[uri], words[uri]
+    for uri in cups[10:]:
+        assert not any(name == "pet" for name, _ in words[uri])
+    versions = rows[cats[0]]["model_version"]
+    assert "learned=" in versions and "review=corrections@" in versions
+
+
+def test_new_corrections_add_to_earlier_ones_and_reuse_features(tmp_path, photos, monkeypatch):
+    images = tmp_path / "images"
+    images.mkdir()
+    cats, cups = _variants(photos["chelsea"], images, "cat", 8), _variants(photos["coffee"], images, "cup", 8)
+
+    def line(uri: str, time: str, **words) -> str:
+        sha = hashlib.sha256(Path(uri).read_bytes()).hexdigest()
+        return json.dumps({"uri": uri, "image_id": uri, "content_sha256": sha, "reviewed": True,
+                           "reviewer": "bo", "time": time, **words})
+
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(line(u, "2026-12-01T00:00:00Z", added=["pet"]) + "\n" for u in cats)
+                     + "".join(line(u, "2026-12-01T00:00:00Z") + "\n" for u in cups))
+    model = tmp_path / "model"
+    learn.main(["--corrections", str(first), "--output", str(model), "--allow_local_paths", "--quiet"])
+    assert len(learn.feature_runs(str(model))) == 1
+
+    second = tmp_path / "second.jsonl"  # later: the cups are "mug" too; the cats' decisions stand
+    second.write_text("".join(line(u, "2026-12-02T00:00:00Z", added=["mug"]) + "\n" for u in cups))
+    ran = []
+    monkeypatch.setattr(learn, "extract", lambda *a, **k: ran.append(a))
+    learn.main(["--corrections", str(second), "--output", str(model), "--quiet"])
+    assert not ran, "every picture's features were reused"
+    assert json.loads((model / "config.json").read_text())["vocabulary"] == ["mug", "pet"]
+    merged = [json.loads(x) for x in (model / "corrections.jsonl").read_text().splitlines()]
+    assert len(merged) == 16 and sum(r["added"] == ["mug"] for r in merged) == 8
+
+
+def test_train_with_corrections_is_learn(monkeypatch):
+    from pipeline import cli
+
+    seen = []
+    monkeypatch.setattr(learn, "main", lambda argv: seen.append(argv) or {})
+    cli.main(["train", "--corrections", "c.jsonl", "--output", "m"])
+    assert seen == [["--corrections", "c.jsonl", "--output", "m"]]
+
+
+def test_learn_refuses_bad_input_in_one_line(tmp_path):
+    bad = tmp_path / "c.jsonl"
+    bad.write_text('{"image_id": "x", "added": "pet"}\n')
+    with pytest.raises(SystemExit, match="c.jsonl:1: added must be a list"):
+        learn.main(["--corrections", str(bad), "--output", str(tmp_path / "m")])
+    with pytest.raises(SystemExit, match="no such file"):
+        learn.main(["--corrections", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "m")])
+    assert not (tmp_path / "m").exists()

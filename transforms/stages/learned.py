@@ -1,0 +1,12 @@
+"""Learned stage: the words a reviewer taught TaggerNet (pipeline/training/learn.py), written next
+to the embedded tagger's with source ``learned``. On when ``--tagger_model`` names a model learned
+from corrections; its score is the model's Platt-calibrated chance that the word is right."""
+
+from __future__ import annotations
+
+from transforms.core.registry import Stage, register
+
+STAGE = register(Stage(
+    name="learned", reads=("features", "tags:expansion"), writes=("tags:learned",),
+    build="transforms.handlers.learned:build", tag_source="learned", colour="#17becf", bench_batch=64,
+))
