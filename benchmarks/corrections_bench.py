@@ -102,10 +102,14 @@ def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, 
     before = embedded_precision(held_rows_before, senses, judge)
     after = embedded_precision(rows, senses, judge)
     total = sum(per_word.values(), Counter())
+    full = sum((c for w, c in per_word.items() if sum(p.word == w for p in chosen) == k), Counter())
     return {
         "k": k, "corrected": len(chosen), "held_out": len(held),
         "per_word": {w: {"corrected": sum(1 for p in chosen if p.word == w), **c} for w, c in sorted(per_word.items())},
         "precision": total["right"] / max(1, total["written"]), "recall": total["found"] / max(1, total["photos"]),
+        # the words the reviewer corrected k photos of (a word with under k + 5 photos got fewer)
+        "precision_full_k": full["right"] / max(1, full["written"]), "recall_full_k": full["found"] / max(1, full["photos"]),
+        "words_full_k": sum(sum(p.word == w for p in chosen) == k for w in by_word),
         "embedded_before": before, "embedded_after": after,
         "embedded_names_word": sum(any(t["name"] == p.word for t in held_rows_before.get(p.path, {}).get("tags", []))
                                    for p in held) / max(1, len(held)),
@@ -113,11 +117,12 @@ def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, 
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| k | corrected | held-out | learned precision | learned recall | embedded precision without / with | "
-             "embedded writes the word |", "|---|---|---|---|---|---|---|"]
+    lines = ["| k | corrected | held-out | learned precision | learned recall | the same over the words with k "
+             "corrected | embedded precision without / with | embedded writes the word |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         (rb, wb), (ra, wa) = r["embedded_before"], r["embedded_after"]
         lines.append(f"| {r['k']} | {r['corrected']} | {r['held_out']} | {r['precision']:.2f} | {r['recall']:.2f} | "
+                     f"{r['precision_full_k']:.2f}, {r['recall_full_k']:.2f} ({r['words_full_k']} words) | "
                      f"{rb / max(1, wb):.3f} ({wb}) / {ra / max(1, wa):.3f} ({wa}) | {r['embedded_names_word']:.2f} |")
     words = sorted(results[0]["per_word"])
     lines += ["", "| word | " + " | ".join(f"k={r['k']}: corrected, P, R" for r in results) + " |",

@@ -41,6 +41,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class CdnServer(ThreadingHTTPServer):
+    """A listen backlog like a web server's (nginx: 511), not socketserver's 5: with 5, a burst
+    of new connections loses SYNs and waits for the kernel's 1 s retransmit, a stall no real
+    CDN causes."""
+
+    request_queue_size = 512
+
+
 class SimulatedWeb:
     """Loopback servers on 127.0.0.1..N; path /<i>.jpg has a fixed latency and status."""
 
@@ -97,7 +105,7 @@ class SimulatedWeb:
                 pass
 
         for h in range(hosts):
-            server = ThreadingHTTPServer((f"127.0.0.{h + 1}", 0), Handler)
+            server = CdnServer((f"127.0.0.{h + 1}", 0), Handler)
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
             self.servers.append(server)

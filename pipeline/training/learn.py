@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from pipeline import commands
 from pipeline.training.train import Dataset, load_features, train_taggernet
 from transforms.core.artifacts import exists, join, read_bytes, write_bytes
 from transforms.knowledge import corrections as corr
+from transforms.knowledge.calibration import Platt
 from transforms.knowledge.corrections import Correction
 from transforms.stages.taggernet import CORRECTIONS, LEARNED_ROLE, predict_scores, save_taggernet
 
@@ -155,6 +157,73 @@ def held_out_figures(scores: np.ndarray, y: np.ndarray, known: np.ndarray, floor
             "floor": floor}
 
 
+def corrected_features(items: list[Correction], args: argparse.Namespace,
+                       passthrough: list[str]) -> tuple[list[Correction], np.ndarray, str]:
+    """(the pictures whose features exist, their features, the backbone): reused by content,
+    the rest extracted by the feature job into MODEL_DIR."""
+    vectors, backbone = known_features([*feature_runs(args.output), *args.features])
+    missing = [c for c in items if c.key not in vectors and c.image_id not in vectors]
+    if missing:
+        if not args.quiet:
+            print(f"extracting features of {len(missing)} corrected pictures ({len(items) - len(missing)} reused)",
+                  flush=True)
+        extract(missing, args.output, passthrough, args.quiet)
+        vectors, backbone = known_features([*feature_runs(args.output), *args.features])
+    usable = [c for c in items if c.key in vectors or c.image_id in vectors]
+    if len(usable) < len(items):
+        print(f"image-tagger learn: warning: {len(items) - len(usable)} corrected pictures could not be read "
+              "(see the feature run's dead letters) and are left out", file=sys.stderr)
+    features = np.stack([vectors[c.key] if c.key in vectors else vectors[c.image_id] for c in usable])
+    return usable, features, backbone or ""
+
+
+@dataclass
+class CrossFit:
+    """Each picture's score from a model that never saw it, and each fold model's best epoch."""
+
+    held: np.ndarray
+    scored: np.ndarray  # pictures whose fold was held out (a fold too small to split is not)
+    best_epochs: list[int]
+
+
+def trainer(usable: list[Correction], features: np.ndarray, known: np.ndarray, vocabulary: list[str],
+            backbone: str, args: argparse.Namespace):
+    """fit(rows, epochs=None): TaggerNet on those pictures, with early stopping on their
+    validation share, or for a set number of epochs on all of them."""
+    keys = [c.key for c in usable]
+    inner = within_fold_split(keys, args.val_fraction)
+
+    def fit(rows: np.ndarray, epochs: int | None = None) -> tuple:
+        data = Dataset(features=features[rows], labels=[sorted(usable[i].positives) for i in rows],
+                       split=np.array(["train"] * len(rows)) if epochs else inner[rows],
+                       backbone=backbone, image_ids=[keys[i] for i in rows], content=[keys[i] for i in rows])
+        train_args = argparse.Namespace(seed=args.seed, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
+                                        weight_decay=0.0, epochs=epochs or args.epochs, batch_size=args.batch_size,
+                                        patience=args.patience, quiet=True, top_k=1,
+                                        early_stopping_metric="none" if epochs else "loss")
+        return train_taggernet(train_args, data, vocabulary, known[rows])
+
+    return fit, inner
+
+
+def cross_fit(usable: list[Correction], features: np.ndarray, fit, inner: np.ndarray, shape: tuple,
+              args: argparse.Namespace) -> CrossFit:
+    folds = np.array([fold_of(c.key, args.folds) for c in usable])
+    result = CrossFit(np.zeros(shape, dtype=np.float32), np.zeros(len(usable), dtype=bool), [])
+    for f in range(args.folds):
+        rest = np.flatnonzero(folds != f)
+        if (folds == f).any() and (inner[rest] == "val").any() and (inner[rest] == "train").any():
+            model, _, _, best = fit(rest)
+            result.held[folds == f] = predict_scores(model, features[folds == f])
+            result.best_epochs.append(best)
+            result.scored |= folds == f
+        elif not args.quiet:
+            print(f"fold {f} left out of cross-fitting (too few pictures)", flush=True)
+    if not result.best_epochs:
+        raise SystemExit("image-tagger learn: too few corrected pictures to hold any out; correct a few more")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     argv = list(argv if argv is not None else sys.argv[1:])
     parser = commands.learn_parser()
@@ -171,59 +240,19 @@ def main(argv: list[str] | None = None) -> dict:
     items = [c for c in merged.values() if c.positives or c.negatives or c.reviewed]
     if not items:
         raise SystemExit("image-tagger learn: the corrections hold no decision")
-
-    vectors, backbone = known_features([*feature_runs(args.output), *args.features])
-    missing = [c for c in items if c.key not in vectors and c.image_id not in vectors]
-    if missing:
-        if not args.quiet:
-            print(f"extracting features of {len(missing)} corrected pictures ({len(items) - len(missing)} reused)",
-                  flush=True)
-        extract(missing, args.output, passthrough, args.quiet)
-        vectors, backbone = known_features([*feature_runs(args.output), *args.features])
-    usable = [c for c in items if c.key in vectors or c.image_id in vectors]
-    if len(usable) < len(items):
-        print(f"image-tagger learn: warning: {len(items) - len(usable)} corrected pictures could not be read "
-              "(see the feature run's dead letters) and are left out", file=sys.stderr)
-    features = np.stack([vectors[c.key] if c.key in vectors else vectors[c.image_id] for c in usable])
+    usable, features, backbone = corrected_features(items, args, passthrough)
     vocabulary = learned_vocabulary(usable, args.min_label_count)
     if not vocabulary:
         raise SystemExit(f"image-tagger learn: no added word has {args.min_label_count} corrected pictures yet "
                          "(--min_label_count)")
     y, known = partial_labels(usable, vocabulary)
-    keys = [c.key for c in usable]
-    folds = np.array([fold_of(k, args.folds) for k in keys])
-    inner = within_fold_split(keys, args.val_fraction)
-
-    def fit(rows: np.ndarray, epochs: int | None = None):
-        data = Dataset(features=features[rows], labels=[sorted(usable[i].positives) for i in rows],
-                       split=np.array(["train"] * len(rows)) if epochs else inner[rows],
-                       backbone=backbone or "", image_ids=[keys[i] for i in rows], content=[keys[i] for i in rows])
-        train_args = argparse.Namespace(seed=args.seed, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
-                                        weight_decay=0.0, epochs=epochs or args.epochs, batch_size=args.batch_size,
-                                        patience=args.patience, quiet=True, top_k=1,
-                                        early_stopping_metric="none" if epochs else "loss")
-        return train_taggernet(train_args, data, vocabulary, known[rows])
-
-    held = np.zeros_like(y)
-    best_epochs, scored = [], np.zeros(len(usable), dtype=bool)
-    for f in range(args.folds):
-        rest = np.flatnonzero(folds != f)
-        if (folds == f).any() and (inner[rest] == "val").any() and (inner[rest] == "train").any():
-            model, _, _, best = fit(rest)
-            held[folds == f] = predict_scores(model, features[folds == f])
-            best_epochs.append(best)
-            scored |= folds == f
-        elif not args.quiet:
-            print(f"fold {f} left out of cross-fitting (too few pictures)", flush=True)
-    if not best_epochs:
-        raise SystemExit("image-tagger learn: too few corrected pictures to hold any out; correct a few more")
+    fit, inner = trainer(usable, features, known, vocabulary, backbone, args)
+    folds = cross_fit(usable, features, fit, inner, y.shape, args)
+    held, scored = folds.held, folds.scored
     platt = calibrate(held[scored], y[scored], known[scored])
-    from transforms.knowledge.calibration import Platt
-
     calibrated = Platt(platt["a"], platt["b"])(held)
     floor = precision_floor(calibrated[scored], y[scored], known[scored], args.target_precision)
-    epochs = int(np.median(best_epochs))
-    model, history, _, _ = fit(np.arange(len(usable)), epochs)
+    model, history, _, _ = fit(np.arange(len(usable)), int(np.median(folds.best_epochs)))
     sources = [*earlier, *args.corrections]
     config = {
         "role": LEARNED_ROLE, "vocabulary": vocabulary, "thresholds": [floor] * len(vocabulary),
@@ -235,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     save_taggernet(args.output, model, config)
     write_bytes(join(args.output, CORRECTIONS), "".join(c.to_json() + "\n" for c in merged.values()).encode())
-    metrics = {"best_epochs": best_epochs, "epochs_run": len(history), "history": history,
+    metrics = {"best_epochs": folds.best_epochs, "epochs_run": len(history), "history": history,
                "images": {"corrected": len(usable), "folds": args.folds},
                "held_out": held_out_figures(calibrated[scored], y[scored], known[scored], floor)}
     write_bytes(join(args.output, "metrics.json"), json.dumps(metrics, indent=1).encode())
