@@ -143,8 +143,13 @@ def _model_panel(model_dir: str) -> dict:
         panel["notes"].append("No curves.png.")
     try:
         metrics = json.loads(read_bytes(join(model_dir, "metrics.json")))
-        panel["notes"].append(f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}")
-        panel["tables"].append({"heading": "validation metric", "rows": _metrics_rows(metrics.get("validation", {}))})
+        if "held_out" in metrics:  # learned from corrections (pipeline/training/learn.py)
+            panel["notes"].append(f"learned from {metrics['images']['corrected']} corrected pictures, cross-fitted "
+                                  f"on {metrics['images']['folds']} folds (best epochs {metrics['best_epochs']})")
+            panel["tables"].append({"heading": "held-out metric", "rows": _metrics_rows(metrics["held_out"])})
+        else:
+            panel["notes"].append(f"best epoch {metrics.get('best_epoch')} of {metrics.get('epochs_run')}")
+            panel["tables"].append({"heading": "validation metric", "rows": _metrics_rows(metrics.get("validation", {}))})
     except Exception:  # noqa: BLE001
         panel["notes"].append("No metrics.json.")
     return panel

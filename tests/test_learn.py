@@ -120,6 +120,11 @@ def test_review_export_learn_and_tag_round_trip(tmp_path, photos):
     assert metrics["images"]["corrected"] == 20 and "corrections.jsonl" in (model / "model_card.md").read_text()
     assert metrics["held_out"]["positives"] == 10  # every picture scored by a model that never saw it
 
+    from pipeline import report
+
+    page = report.build_report(str(tmp_path / "first"), model_dir=str(model))
+    assert "held-out metric" in page and "learned from 20 corrected pictures" in page
+
     listing.write_text("\n".join(reviewed + fresh) + "\n")
     tag.run(["--input", str(listing), "--output", str(tmp_path / "second"), "--allow_local_paths", "--quiet",
              "--tagger_model", str(model)])
