@@ -152,3 +152,52 @@ def test_int8_calibrates_on_the_tune_half_of_the_quality_key_only():
 
     tune = {n for n, p in load_key()["photos"].items() if p["split"] == "tune"}
     assert set(bo.CALIBRATION_PHOTOS) == tune, "int8 must never be calibrated on a report photo"
+
+
+def test_worker_threads_may_remember_the_same_decision_at_once(tmp_path, monkeypatch):
+    """DirectRunner's worker threads set up their backbones together: each writes its own
+    partial file, so none finds another's renamed away (FileNotFoundError)."""
+    import threading
+
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path))
+    start, errors, values = threading.Barrier(8), [], []
+
+    def worker(i: int) -> None:
+        start.wait()
+        try:
+            values.append(bo.remembered("decision.json", lambda: (time.sleep(0.01), {"choice": "int8"})[1]))
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and values == [{"choice": "int8"}] * 8
+    assert bo.recall("decision.json") == {"choice": "int8"}
+    assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["decision.json"]  # no partial left
+
+
+def test_concurrent_builders_of_one_cached_file_build_it_once(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path))
+    start, builds, paths = threading.Barrier(6), [], []
+
+    def build(path) -> None:
+        builds.append(path)
+        time.sleep(0.05)
+        path.write_bytes(f"graph {len(builds)}".encode())  # a builder's own bytes
+
+    def worker() -> None:
+        start.wait()
+        paths.append(bo.cached_file("graph.onnx", build))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(set(paths)) == 1
+    assert bo.recorded_sha256(paths[0]) == bo.sha256_of(paths[0])

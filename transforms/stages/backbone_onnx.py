@@ -17,6 +17,7 @@ machine noise does not flip outputs from run to run.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import io
@@ -171,13 +172,19 @@ def cached_file(name: str, build: Callable[[Path], None]) -> Path:
     if _intact(target, checksum):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        out = Path(tmp) / name
-        build(out)
-        sums = Path(tmp) / "sha256"
-        sums.write_text(sha256_of(out))
-        os.replace(sums, checksum)
-        os.replace(out, target)
+    # One builder at a time per file (worker threads and processes alike): the others wait, then
+    # find it built, so a checksum never pairs with another builder's file.
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _intact(target, checksum):
+            return target
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+            out = Path(tmp) / name
+            build(out)
+            sums = Path(tmp) / "sha256"
+            sums.write_text(sha256_of(out))
+            os.replace(sums, checksum)
+            os.replace(out, target)
     return target
 
 
@@ -203,8 +210,10 @@ def remembered(name: str, compute: Callable[[], dict]) -> dict:
     path = cache_dir() / "onnx" / name
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(value))
+    # A name of its own per writer: worker threads of one process may remember the same key at once.
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(value))
     os.replace(partial, path)
     return value
 
