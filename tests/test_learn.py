@@ -160,6 +160,10 @@ def test_new_corrections_add_to_earlier_ones_and_reuse_features(tmp_path, photos
     learn.main(["--corrections", str(first), "--output", str(model), "--allow_local_paths", "--quiet"])
     assert len(learn.feature_runs(str(model))) == 1
 
+    (model / "feature_runs.json").unlink()  # as if killed after extracting, before listing the run
+    learn.main(["--corrections", str(first), "--output", str(model), "--allow_local_paths", "--quiet"])
+    assert learn.feature_runs(str(model)) == [str(model / "features" / "001")]  # its own run, replaced
+
     second = tmp_path / "second.jsonl"  # later: the cups are "mug" too; the cats' decisions stand
     second.write_text("".join(line(u, "2026-12-02T00:00:00Z", added=["mug"]) + "\n" for u in cups))
     ran = []
@@ -188,3 +192,11 @@ def test_learn_refuses_bad_input_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match="no such file"):
         learn.main(["--corrections", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "m")])
     assert not (tmp_path / "m").exists()
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "config.json").write_text(json.dumps({"vocabulary": ["sky"]}))  # a model from train
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"image_id": "x", "added": ["pet"]}) + "\n")
+    with pytest.raises(SystemExit, match="holds a model from image-tagger train"):
+        learn.main(["--corrections", str(good), "--output", str(trained)])
+    assert json.loads((trained / "config.json").read_text()) == {"vocabulary": ["sky"]}

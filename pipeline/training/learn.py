@@ -40,7 +40,14 @@ from transforms.core.artifacts import exists, join, read_bytes, write_bytes
 from transforms.knowledge import corrections as corr
 from transforms.knowledge.calibration import Platt
 from transforms.knowledge.corrections import Correction
-from transforms.stages.taggernet import CORRECTIONS, LEARNED_ROLE, predict_scores, save_taggernet
+from transforms.stages.taggernet import (
+    CONFIG,
+    CORRECTIONS,
+    LEARNED_ROLE,
+    adds_to_embedded,
+    predict_scores,
+    save_taggernet,
+)
 
 
 def fold_of(key: str, folds: int) -> int:
@@ -93,7 +100,8 @@ def extract(missing: list[Correction], model_dir: str, passthrough: list[str], q
     lines = [json.dumps({"uri": c.uri, "labels": [], "split": "train"}) for c in missing]
     write_bytes(listing, ("\n".join(lines) + "\n").encode())
     extra = ["--quiet"] if quiet and "--quiet" not in passthrough else []
-    extract_features.run(["--dataset", "list", "--labels", listing, "--output", target,
+    # features/NNN is learn's own: a run killed before feature_runs.json listed it is replaced.
+    extract_features.run(["--dataset", "list", "--labels", listing, "--output", target, "--overwrite",
                           "--val_fraction", "0", "--test_fraction", "0", *extra, *passthrough])
     write_bytes(join(model_dir, RUNS), json.dumps([*runs, target]).encode())
     return target
@@ -232,6 +240,9 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(0)
     args, passthrough = parser.parse_known_args(argv)
     commands.check_learn(args)
+    if exists(join(args.output, CONFIG)) and not adds_to_embedded(args.output):
+        raise SystemExit(f"image-tagger learn: {args.output} holds a model from image-tagger train, which learn "
+                         "would overwrite; choose another --output")
     earlier = [join(args.output, CORRECTIONS)] if exists(join(args.output, CORRECTIONS)) else []
     try:
         merged = corr.read([*earlier, *args.corrections])
