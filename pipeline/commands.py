@@ -145,6 +145,8 @@ def learn_parser() -> Parser:
 
 def check_learn(args: argparse.Namespace) -> None:
     prog = "image-tagger learn"
+    if "://" not in args.output and os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise refuse(prog, f"--output {args.output} is a file; give a model directory")
     for path in args.corrections:
         need_path(prog, "--corrections", path, "file")
     for path in args.features:

@@ -191,6 +191,8 @@ def test_learn_refuses_bad_input_in_one_line(tmp_path):
         learn.main(["--corrections", str(bad), "--output", str(tmp_path / "m")])
     with pytest.raises(SystemExit, match="no such file"):
         learn.main(["--corrections", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "m")])
+    with pytest.raises(SystemExit, match="is a file"):
+        learn.main(["--corrections", str(bad), "--output", str(bad)])
     assert not (tmp_path / "m").exists()
     trained = tmp_path / "trained"
     trained.mkdir()
