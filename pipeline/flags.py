@@ -26,14 +26,14 @@ class IoFlags(Flags):
     GROUP: ClassVar[str] = "input and output"
 
     input: str = option("", "Required. A folder (every image below it), a glob of image files (local or "
-                               "gs://), or a URI list: .txt (one per line), .csv/.tsv (a 'uri' or 'url' column), "
-                               ".jsonl (objects with 'uri'/'url'), .parquet ('uri'/'url' column). URIs may be "
-                               "local paths, gs:// or http(s)://.")
+                        "gs://), or a URI list: .txt (one per line), .csv/.tsv (a 'uri' or 'url' column), "
+                        ".jsonl (objects with 'uri'/'url'), .parquet ('uri'/'url' column). URIs may be "
+                        "local paths, gs:// or http(s)://.")
     output: str = option("", "Directory or gs:// prefix the job owns: the tag job writes OUTPUT/tags/ and "
-                                "OUTPUT/errors/ (the feature job OUTPUT/features/), each a folder of Parquet files "
-                                "that pandas, DuckDB, pyarrow and BigQuery read as one table, plus a manifest per "
-                                "run in OUTPUT/_runs/. An output that already holds runs needs --overwrite (or, for "
-                                "the tag job, --skip_existing). Required.")
+                         "OUTPUT/errors/ (the feature job OUTPUT/features/), each a folder of Parquet files "
+                         "that pandas, DuckDB, pyarrow and BigQuery read as one table, plus a manifest per "
+                         "run in OUTPUT/_runs/. An output that already holds runs needs --overwrite (or, for "
+                         "the tag job, --skip_existing). Required.")
     num_shards: int = option(0, "Output shards per table and run (0: let the runner decide).")
     parquet_codec: str = option("zstd", "Compression of the Parquet outputs (zstd: small and fast to read "
                                 "everywhere).", choices=PARQUET_CODECS)
