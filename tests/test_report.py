@@ -289,3 +289,25 @@ def test_a_reviewer_corrects_tags_and_exports_them(run, tmp_path):
     assert two.reviewed and two.accepted and not two.rejected  # every shown tag accepted
     assert one.reviewer == two.reviewer == "ada" and one.time.endswith("Z")
     assert len(one.content_sha256) == 64 and one.uri.startswith("/")
+
+
+@BROWSER
+def test_a_reviewer_corrects_every_shown_picture_at_once(run, tmp_path, photos):
+    """Filter the sheet, add one word to every picture it shows and mark them all right: the
+    pictures the filter hides stay as they were."""
+    from selenium.webdriver.common.by import By
+
+    from transforms.knowledge import corrections
+
+    with opened(run / "out", tmp_path) as driver:
+        driver.find_element(By.ID, "tag-filter").send_keys("espresso")
+        shown = [c for c in driver.find_elements(By.CSS_SELECTOR, ".card") if c.is_displayed()]
+        assert [c.get_attribute("data-uri") for c in shown] == [str(photos["coffee"])]
+        driver.find_element(By.ID, "add-all").send_keys("Breakfast")
+        driver.find_element(By.ID, "add-all-button").click()
+        driver.find_element(By.ID, "review-all").click()
+        assert driver.find_element(By.ID, "reviewed-count").text == "1"
+        driver.find_element(By.ID, "export").click()
+        (line,) = corrections.read_lines([str(downloaded(tmp_path, "corrections.jsonl"))])
+    assert line.uri == str(photos["coffee"]) and line.added == ("breakfast",) and line.reviewed
+    assert "espresso" in line.accepted
