@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -48,12 +49,21 @@ def browser(tmp_path):
 
 
 def downloaded(tmp_path, name: str, timeout: float = 10.0):
-    """The file the page saved as ``name`` into the browser's download folder, once complete."""
+    """A copy of the file the page saved as ``name``, once Chromium has finished it: the final
+    name can appear before the download completes, and a download still open when the
+    browser quits is deleted, so this waits for no partial (.crdownload) to remain and for
+    the size to hold, then copies the file out of the download folder."""
+    import shutil
     import time
 
-    target = tmp_path / "downloads" / name
-    deadline = time.monotonic() + timeout
-    while not target.exists() and time.monotonic() < deadline:
+    folder, target = tmp_path / "downloads", tmp_path / "downloads" / name
+    deadline, last = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        partial = list(folder.glob("*.crdownload")) if folder.exists() else []
+        size = target.stat().st_size if target.exists() else -1
+        if size > 0 and not partial and size == last:
+            break
+        last = size
         time.sleep(0.1)
-    assert target.exists(), f"the browser saved no {name}"
-    return target
+    assert target.exists() and target.stat().st_size > 0, f"the browser saved no {name}"
+    return Path(shutil.copy(target, tmp_path / f"saved-{name}"))
