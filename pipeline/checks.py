@@ -50,13 +50,12 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
 
 
 def _check_groups(o, groups) -> None:
-    for group in groups:
+    """The groups' own checks, the run's (every job has one) and the shared stages'."""
+    from pipeline.flags import RunFlags
+
+    for group in (*groups, RunFlags):
         group.from_options(o).check()
     check_options(o, shared=True)
-    if hasattr(o, "max_error_rate"):
-        from pipeline.flags import RunFlags
-
-        RunFlags.from_options(o).check()
 
 
 def check_feature_options(o) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pipeline.quality.photo_set import MIN_PHOTO_BYTES, PHOTO_SUFFIXES, RCC_DIR, read_rcc
+from pipeline.quality.photo_set import rcc_photos
 
 
 @dataclass(frozen=True)
@@ -33,19 +33,16 @@ def collect(dest: Path) -> list[LabelledPhoto]:
     dest.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
     out = []
-    contents: dict[str, dict[str, bytes]] = {}
+    contents: dict[str, dict[str, bytes]] = {}  # each resource file read once
     for word, sources in words().items():
         for rcc, patterns in sources.items():
             if rcc not in contents:
-                path = RCC_DIR / rcc
-                if not path.is_file():
-                    raise FileNotFoundError(f"{path} is missing: apt-get install gcompris-qt-data")
-                contents[rcc] = read_rcc(path)
+                contents[rcc] = rcc_photos(rcc)
             for inner, data in sorted(contents[rcc].items()):
-                if not inner.lower().endswith(PHOTO_SUFFIXES) or len(data) < MIN_PHOTO_BYTES:
+                if not any(fnmatch.fnmatch(inner, p) for p in patterns):
                     continue
                 digest = hashlib.sha256(data).hexdigest()
-                if digest in seen or not any(fnmatch.fnmatch(inner, p) for p in patterns):
+                if digest in seen:
                     continue
                 seen.add(digest)
                 target = dest / f"{rcc[:-4]}{inner.replace('/', '__')}"

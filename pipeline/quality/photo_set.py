@@ -91,14 +91,18 @@ def read_rcc(path: Path) -> dict[str, bytes]:
     return files
 
 
+def rcc_photos(rcc: str) -> dict[str, bytes]:
+    """The photos inside one of gcompris-qt-data's resource files, by inner path (icons left out)."""
+    path = RCC_DIR / rcc
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: apt-get install gcompris-qt-data")
+    return {k: v for k, v in read_rcc(path).items() if k.lower().endswith(PHOTO_SUFFIXES) and len(v) >= MIN_PHOTO_BYTES}
+
+
 def _gcompris(dest: Path) -> list[Photo]:
     photos = []
     for rcc, entries in key()["gcompris"].items():
-        path = RCC_DIR / rcc
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: apt-get install gcompris-qt-data")
-        files = {k: v for k, v in read_rcc(path).items()
-                 if k.lower().endswith(PHOTO_SUFFIXES) and len(v) >= MIN_PHOTO_BYTES}
+        files = rcc_photos(rcc)
         for pattern, synset in entries.items():
             folder, stem = pattern.split("/", 1)
             matcher = re.compile(rf"/{re.escape(folder) if folder != '*' else '[^/]+'}/{re.escape(stem)}\d*\.\w+$")

@@ -7,11 +7,10 @@ from typing import Any
 import numpy as np
 
 from transforms.core.records import Element, with_fields
-from transforms.handlers.taggernet import MLPTaggerHandler
-from transforms.knowledge.calibration import Platt, ScoringFlags
-from transforms.stages.backbone import backbone_config
+from transforms.handlers.taggernet import MLPTaggerHandler, mlp_tagger_config
+from transforms.knowledge.calibration import Platt
 from transforms.stages.tagger import TaggerFlags
-from transforms.stages.taggernet import LoadedTagger, MLPTaggerConfig, adds_to_embedded, predict_scores
+from transforms.stages.taggernet import LoadedTagger, adds_to_embedded, predict_scores
 
 
 class LearnedTaggerHandler(MLPTaggerHandler):
@@ -40,10 +39,6 @@ class LearnedTaggerHandler(MLPTaggerHandler):
 
 
 def build(o: Any, num_workers: int = 1) -> LearnedTaggerHandler | None:
-    flags = TaggerFlags.from_options(o)
-    if not adds_to_embedded(flags.tagger_model):
+    if not adds_to_embedded(TaggerFlags.from_options(o).tagger_model):
         return None
-    assert flags.tagger_model
-    backbone = backbone_config(o)
-    return LearnedTaggerHandler(MLPTaggerConfig(flags.tagger_model, backbone.version(), flags.top_k, num_workers,
-                                                backbone.torch_threads, ScoringFlags.from_options(o).min_score))
+    return LearnedTaggerHandler(mlp_tagger_config(o, num_workers))

@@ -34,11 +34,7 @@ def build(o, num_workers: int = 1):
     """The trained TaggerNet when --tagger_model is given, else the embedded ImageNet tagger."""
     flags, scoring = TaggerFlags.from_options(o), ScoringFlags.from_options(o)
     if flags.tagger_model and not adds_to_embedded(flags.tagger_model):
-        from transforms.handlers.taggernet import MLPTaggerHandler
-        from transforms.stages.backbone import backbone_config
-        from transforms.stages.taggernet import MLPTaggerConfig
+        from transforms.handlers.taggernet import MLPTaggerHandler, mlp_tagger_config
 
-        backbone = backbone_config(o)
-        return MLPTaggerHandler(MLPTaggerConfig(flags.tagger_model, backbone.version(), flags.top_k,
-                                                num_workers, backbone.torch_threads, scoring.min_score))
+        return MLPTaggerHandler(mlp_tagger_config(o, num_workers))
     return ImageNetTaggerHandler(TaggerConfig(flags.top_k, scoring.min_score, scoring.calibration))
