@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from pipeline.flags import defaults
 from transforms.handlers.expansion import ExpansionHandler
 from transforms.knowledge.lexicon import implied_words
 from transforms.stages.expansion import ExpansionConfig, expand_tags, is_variant, stem
+from transforms.stages.tagger import imagenet_table_data
 
 NEAREST = ExpansionConfig(method="nearest")
 
@@ -34,18 +38,40 @@ def precise():
 
 
 def test_precise_adds_only_what_the_tag_implies(precise):
-    added = _expand(*precise, [_tag("cat", 0.9)])
+    added = _expand(*precise, [_tag("cat", 0.9, "detector")])
     implied = {w for w, _ in implied_words("cat")}
     assert added and {t["name"] for t in added} <= implied
-    assert {t["name"] for t in added} & {"animal", "feline", "mammal"}
+    assert {t["name"] for t in added} & {"animal", "mammal"}
     assert not {t["name"] for t in added} & {"dog", "rabbit", "bird", "kitten", "true cat"}
     for t in added:  # implied by the origin: as likely as the origin
         assert t["origin"] == "cat" and t["score"] == pytest.approx(0.9)
 
 
+def test_precise_never_writes_a_word_the_taggers_table_calls_unfit(precise):
+    unfit = set(imagenet_table_data()["unfit_words"])
+    assert {"feline", "carnivore", "bovine", "dwelling", "house"} <= unfit
+    assert {"feline", "carnivore"} <= {w for w, _ in implied_words("cat")}, "cat implies them in WordNet"
+    added = {t["name"] for t in _expand(*precise, [_tag("cat", 0.9, "detector"), _tag("cow", 0.9, "detector")])}
+    assert added and not added & unfit
+
+
+def test_precise_leaves_the_embedded_taggers_tags_to_its_own_hierarchy(precise, tmp_path):
+    handler, model = precise
+    # The embedded tagger decodes over WordNet itself: "animal" and "mammal" were its own calls.
+    assert _expand(handler, model, [_tag("tabby", 0.9)]) == []
+    trained = ExpansionHandler(ExpansionConfig(decoded_sources=()))  # a TaggerNet's words are not decoded
+    assert {t["name"] for t in _expand(trained, trained.load_model(), [_tag("tabby", 0.9)])} & {"cat", "animal"}
+    assert ExpansionConfig.from_options(defaults()).decoded_sources == ("tagger",)
+    (tmp_path / "config.json").write_text(json.dumps({"labels": ["sea", "dog"]}))
+    assert ExpansionConfig.from_options(defaults(tagger_model=str(tmp_path))).decoded_sources == ()
+    (tmp_path / "config.json").write_text(json.dumps({"labels": ["landmark"], "role": "adds"}))
+    assert ExpansionConfig.from_options(defaults(tagger_model=str(tmp_path))).decoded_sources == ("tagger",)
+
+
 def test_precise_never_adds_siblings_senses_or_exclusive_pairs(precise):
-    added = {t["name"] for t in _expand(*precise, [_tag("person", 0.9), _tag("tie", 0.8, "detector"),
-                                                   _tag("coffee", 0.9), _tag("cup", 0.8, "detector")])}
+    trained = ExpansionHandler(ExpansionConfig(decoded_sources=()))
+    added = {t["name"] for t in _expand(trained, trained.load_model(), [
+        _tag("person", 0.9), _tag("tie", 0.8, "detector"), _tag("coffee", 0.9), _tag("cup", 0.8, "detector")])}
     assert not added & {"man", "woman", "somebody", "someone", "straight", "round", "beer", "wine",
                         "championship", "champions", "tea"}
     assert added & {"beverage", "necktie", "neckwear", "garment"}
@@ -53,11 +79,11 @@ def test_precise_never_adds_siblings_senses_or_exclusive_pairs(precise):
 
 def test_precise_expands_confident_tags_only_and_needs_image_agreement(precise):
     handler, model = precise
-    assert _expand(handler, model, [_tag("cat", 0.6)]) == []  # below the origin floor (0.7)
+    assert _expand(handler, model, [_tag("cat", 0.6, "detector")]) == []  # below the origin floor (0.7)
     loose = ExpansionHandler(ExpansionConfig(min_origin_score=0.0))
-    assert _expand(loose, model, [_tag("cat", 0.6)])
+    assert _expand(loose, model, [_tag("cat", 0.6, "detector")])
     strict = ExpansionHandler(ExpansionConfig(min_similarity=0.99))
-    assert _expand(strict, model, [_tag("cat", 0.9)]) == []
+    assert _expand(strict, model, [_tag("cat", 0.9, "detector")]) == []
 
 
 def test_unknown_method_is_refused():

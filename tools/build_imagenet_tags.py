@@ -12,6 +12,7 @@ nltk, timm's imagenet_synsets.txt). Run: python tools/build_imagenet_tags.py [--
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from build_wordnet_table import (
@@ -61,6 +62,11 @@ UNFIT_NODES = {
     "exercising weight", "bedding", "dwelling", "shelter", "gator", "religious residence",
     "penal institution", "natural spring", "sea boat", "fish duck", "input device",
     "storage device", "telecom equipment", "cutting tool", "attire", "clothes",
+    # WordNet files these classes under a word a person would not use for them: a monastery or
+    # a palace is no "house", a coral reef no "ridge" (both seen on the photo set's tune half),
+    # a rain barrel no "pool", a space bar no "lever", a space shuttle no "satellite", a seat
+    # belt no "life belt", guacamole and chocolate sauce no "seasoning".
+    "house", "ridge", "pool", "lever", "satellite", "life belt", "seasoning",
 }  # fmt: skip
 
 RANGES = {
@@ -198,11 +204,13 @@ def build() -> dict:
     classes = [name.lower() for name in categories]
     return {"source": "ImageNet-1k class names (torchvision order) + everyday groups + WordNet "
                       "3.0 ancestors (WordNet licence, see THIRD_PARTY.md)",
-            "classes": classes, "groups": groups, "nodes": hierarchy(classes), "coco_support": coco_support()}
+            "classes": classes, "groups": groups, **hierarchy(classes), "coco_support": coco_support()}
 
 
-def hierarchy(classes: list[str]) -> dict[str, dict]:
-    """Every named WordNet ancestor of the ImageNet classes: word -> {synset, members}."""
+def hierarchy(classes: list[str]) -> dict:
+    """``nodes``: every named WordNet ancestor of the ImageNet classes, word -> {synset, members};
+    ``unfit_words``: the reviewed words left unnamed (UNFIT_NODES), so that no other stage
+    (expansion) writes them either."""
     from transforms.knowledge.vectors import load_vectors
 
     rank = load_vectors().key_to_index
@@ -229,7 +237,7 @@ def hierarchy(classes: list[str]) -> dict[str, dict]:
         if word in UNFIT_NODES or word in classes or word in nodes:  # another sense of the same word: keep the more specific one
             continue
         nodes[word] = {"synset": name, "members": sorted(below)}
-    return nodes
+    return {"nodes": nodes, "unfit_words": sorted(UNFIT_NODES)}
 
 
 # Reviewed by hand: ImageNet classes that show a COCO label whose own WordNet sense has none
@@ -267,7 +275,11 @@ def coco_support() -> dict[str, list[int]]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.parse_args()
+    parser.add_argument("--timm_synsets", type=Path, default=None,
+                        help="timm's imagenet_synsets.txt (default: $TIMM_SYNSETS or the installed timm's).")
+    args = parser.parse_args()
+    if args.timm_synsets:
+        os.environ["TIMM_SYNSETS"] = str(args.timm_synsets)
     out = Path(__file__).resolve().parents[1] / "transforms" / "data" / "imagenet_tags.json"
     out.write_text(json.dumps(build(), indent=0, sort_keys=True) + "\n")
     print(f"wrote {out}")

@@ -224,6 +224,7 @@ class Figures:
     naive_top1_right: int = 0
     naive_top1_named: int = 0
     naive_top5_named: int = 0
+    nameable: int = 0  # the noun at its level or below is one of the tagger's words at all
     wrong: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, float | int | None]:
@@ -234,13 +235,24 @@ class Figures:
             out[f"written.{source}"] = tally.written
         out.update({"named_at_level": self.named / n, "untagged": self.untagged / n,
                     "right_tags_per_photo": self.right_tags / n, "naive_top1_precision": self.naive_top1_right / n,
-                    "naive_top1_named": self.naive_top1_named / n, "naive_top5_named": self.naive_top5_named / n})
+                    "naive_top1_named": self.naive_top1_named / n, "naive_top5_named": self.naive_top5_named / n,
+                    "nameable": self.nameable / n})
         return out
+
+
+def nameable(judge: Judge, synset: str) -> bool:
+    """Can the embedded tagger name this noun at its level or below at all: is one of its words
+    (an ImageNet class or a named node above classes) the noun or a kind of it? The ceiling of
+    "named at its level or below" for any decoding of the same classifier."""
+    from transforms.stages.tagger import ImageNetTagTable
+
+    return any(judge.relation(word, synset) in ("same", "specific") for word in ImageNetTagTable.embedded().names)
 
 
 def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, list[str]], judge: Judge) -> Figures:
     """Figures of the job's rows (tags by uri) and the naive classifier's top-5 class names."""
     figures = Figures()
+    ceiling = functools.lru_cache(maxsize=None)(functools.partial(nameable, judge))
     overall = figures.by_source.setdefault("overall", Tally())
     for photo in photos:
         figures.photos += 1
@@ -259,6 +271,7 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
             if verdict is None:
                 figures.wrong.append(f"{photo.name} ({photo.synset}): {tag['name']} [{tag['source']}]")
         figures.named += named
+        figures.nameable += ceiling(photo.synset)
         top = naive.get(photo.path, [])
         if top:
             first = judge.relation(top[0], photo.synset)
@@ -353,6 +366,8 @@ def table(result: dict) -> str:
         lines.append(f"| expected calibration error, {s} (every candidate) | {pct(result.get(f'ece.{s}'))} | | |")
     lines.append(f"| noun named at its level or below | {pct(result['named_at_level'])} | "
                  f"{pct(result['naive_top1_named'])} | {pct(result['naive_top5_named'])} |")
+    lines.append(f"| the noun is among the tagger's words at all (the ceiling of the line above) | "
+                 f"{pct(result['nameable'])} | | |")
     lines.append(f"| photos with no tag | {pct(result['untagged'])} | 0.00 | |")
     lines.append(f"| right tags per photo | {result['right_tags_per_photo']:.2f} | "
                  f"{result['naive_top1_precision']:.2f} | |")

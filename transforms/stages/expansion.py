@@ -7,7 +7,9 @@ Two methods (``--expansion_method``):
   of the vectors) and agree with the whole image: its cosine with the image's evidence vector
   (the score-weighted mean of the vectors of all its tagger/detector tags) must reach
   ``min_similarity``, so a wrong guess among the tags finds little support. Since an implied
-  word is true whenever its origin is, it carries the origin's (calibrated) score. Siblings
+  word is true whenever its origin is, it carries the origin's (calibrated) score. Words the
+  tagger's table leaves unnamed as unfit are never written, and the embedded tagger's own tags
+  are not expanded (it writes their named ancestors itself: DECODED_SOURCES). Siblings
   (cat -> dog), other senses (cup -> championship), antonyms and hyponyms (person -> man and
   woman) cannot come out of it.
 - ``nearest``: the paper's plain method. The ``per_tag`` nearest words by cosine among the
@@ -31,6 +33,8 @@ from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 from transforms.knowledge.lexicon import implied_words
 from transforms.knowledge.vectors import VectorFlags, candidate_words, load_vectors, phrase_vector
+from transforms.stages.tagger import TaggerFlags, imagenet_table_data
+from transforms.stages.taggernet import adds_to_embedded
 
 EXPANDABLE = ("tagger", "detector")
 METHODS = ("precise", "nearest")
@@ -39,11 +43,18 @@ DEFAULT_VOCAB_LIMIT = {"precise": 60_000, "nearest": 50_000}
 # Implied words a person would not use as a tag: archaic or technical lemmas of a hypernym
 # whose everyday lemma is also implied (creature/animal, mammalian/mammal) and place words that
 # say nothing about a picture (landscape -> vicinity, area). Reviewed on the photo set's tune
-# half (pipeline/quality/photo_set.py); bare synonyms (edifice for building) are never written at all.
+# half (pipeline/quality/photo_set.py); bare synonyms (edifice for building) are never written at all,
+# nor the words the tagger's table leaves unnamed as unfit (carnivore, dwelling: "unfit_words" in
+# transforms/data/imagenet_tags.json).
 ODD_WORDS = frozenset({"creature", "mammalian", "felid", "bovid", "vicinity", "locality", "neighborhood",
                        "neighbourhood", "area", "region", "individual", "edifice", "beast", "brute"})
 # An implied word repeats its origin's error, so only confident origins are expanded.
 DEFAULT_MIN_ORIGIN = {"precise": 0.7, "nearest": 0.0}
+# Sources whose tags come decoded over WordNet already: the embedded tagger scores and writes an
+# ImageNet class's named ancestors itself (transforms/stages/tagger.py), so what precise expansion
+# could add to its tags is only synonyms of words it decided, words its table leaves out as unfit
+# or rare ("aquatic vertebrate" on every fish), or a "yes" over its own calibrated "no".
+DECODED_SOURCES = ("tagger",)
 
 
 @dataclass(frozen=True)
@@ -79,14 +90,18 @@ class ExpansionConfig:
     mutual_k: int = ExpansionFlags.expansion_mutual_k  # nearest: keep a word only if the tag is among the word's k nearest (0: off)
     word_vectors: str = VectorFlags.word_vectors
     word_vectors_sha256: str | None = None
+    decoded_sources: tuple[str, ...] = DECODED_SOURCES  # precise: sources whose tags are not expanded
 
     @classmethod
     def from_options(cls, o) -> ExpansionConfig:
         f, vectors = ExpansionFlags.from_options(o), VectorFlags.from_options(o)
+        tagger_model = TaggerFlags.from_options(o).tagger_model
+        # A trained TaggerNet in the embedded tagger's place writes its own words, undecoded.
+        decoded = () if tagger_model and not adds_to_embedded(tagger_model) else DECODED_SOURCES
         return cls(method=f.expansion_method, per_tag=f.expansion_per_tag, min_similarity=f.expansion_min_similarity,
                    vocab_limit=f.expansion_vocab_size, min_origin_score=f.expansion_min_origin_score,
                    mutual_k=f.expansion_mutual_k, word_vectors=vectors.word_vectors,
-                   word_vectors_sha256=vectors.word_vectors_sha256)
+                   word_vectors_sha256=vectors.word_vectors_sha256, decoded_sources=decoded)
 
     def similarity(self) -> float:
         return DEFAULT_MIN_SIMILARITY[self.method] if self.min_similarity is None else self.min_similarity
@@ -207,6 +222,8 @@ class Implied:
 
         self._common = functools.lru_cache(maxsize=None)(common)
         self._vectors: dict[str, np.ndarray | None] = {}
+        self.unfit = frozenset(imagenet_table_data().get("unfit_words", ()))
+        self.decoded = frozenset(config.decoded_sources)
 
     def vector(self, word: str) -> np.ndarray | None:
         if word not in self._vectors:
@@ -224,9 +241,11 @@ class Implied:
         evidence /= max(float(np.linalg.norm(evidence)), 1e-12)
         out = {}
         for t in expandable:
+            if t["source"] in self.decoded:
+                continue
             scored = []
             for word, relation in implied_words(t["name"]):
-                if relation == "synonym" or word in ODD_WORDS:  # adds no information, or reads oddly
+                if relation == "synonym" or word in ODD_WORDS or word in self.unfit:  # adds no information, or reads oddly
                     continue
                 v = self.vector(word) if self._common(word) else None
                 if v is not None:
