@@ -1,6 +1,6 @@
 """Ingest against the peer on a simulated web: our fetch + decode vs img2dataset, side by side.
 
-    python benchmarks/ingest_bench.py [--urls 2000] [--hosts 1,4,16] [--tag_urls 400]
+    python benchmarks/ingest_bench.py [--urls 2000] [--hosts 1,4,16] [--tag_urls 400] [--repeat 3]
                                       [--variants ours,img2dataset,tag_latency,tag_zero,throttled]
 
 The benchmark starts its own web on loopback: one threaded HTTP server on each of
@@ -20,16 +20,20 @@ The servers count requests in flight over time.
   with the share of requests refused, overall and once the first quarter has passed.
 
 Prints images/s (successful images over wall time), CPU seconds per image, peak RSS and the
-average requests in flight, and the ratios.
+average requests in flight, and the ratios. With ``--repeat N`` every run is made N times in
+interleaved rounds (start-up and shutdown vary by seconds on a small machine): each ratio is
+taken within a round, and the median and every round's value are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -227,14 +231,18 @@ def main() -> None:
     parser.add_argument("--variants", default="ours,img2dataset,tag_latency,tag_zero,throttled")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--ours_args", default="", help="Extra options for our runs, e.g. '--fetch_concurrency 128'.")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Rounds of every run, interleaved; ratios are taken within a round, the median shown.")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ingest-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     bodies = photo_bodies()
     variants = args.variants.split(",")
     host_counts = [int(h) for h in args.hosts.split(",")]
     ours_args = args.ours_args.split()
-    results: dict[tuple[str, str], dict] = {}
+    results: dict[tuple[str, str], list[dict]] = {}
     plans = []  # (label, hosts, latency, throttle, variants)
     for hosts in host_counts:
         plans.append((f"{hosts} host{'s' if hosts > 1 else ''}", hosts, True, 0,
@@ -244,38 +252,52 @@ def main() -> None:
             plans.append((f"{hosts} host{'s' if hosts > 1 else ''}", hosts, False, 0, ["tag_zero"]))
     if "throttled" in variants:
         plans.append(("429>6", 1, True, 6, ["ours_throttled", "img2dataset_throttled"]))
-    for label, hosts, latency, throttle, wanted in plans:
-        if not wanted:
-            continue
-        web = SimulatedWeb(max(args.urls, args.tag_urls), hosts, bodies, latency=latency, throttle_above=throttle)
-        try:
-            urls = web.urls()
-            full = workdir / f"urls-{hosts}-{latency}.txt"
-            full.write_text("\n".join(urls[: args.urls]) + "\n")
-            few = workdir / f"urls-tag-{hosts}-{latency}.txt"
-            few.write_text("\n".join(urls[: args.tag_urls]) + "\n")
-            for v in wanted:
-                results[(label, v)] = run_variant(v, web, full, few, workdir, label, ours_args)
-        finally:
-            web.close()
+    for round_ in range(args.repeat):
+        if args.repeat > 1:
+            print(f"round {round_ + 1} of {args.repeat}", flush=True)
+        for label, hosts, latency, throttle, wanted in plans:
+            if not wanted:
+                continue
+            web = SimulatedWeb(max(args.urls, args.tag_urls), hosts, bodies, latency=latency, throttle_above=throttle)
+            try:
+                urls = web.urls()
+                full = workdir / f"urls-{hosts}-{latency}.txt"
+                full.write_text("\n".join(urls[: args.urls]) + "\n")
+                few = workdir / f"urls-tag-{hosts}-{latency}.txt"
+                few.write_text("\n".join(urls[: args.tag_urls]) + "\n")
+                for v in wanted:
+                    results.setdefault((label, v), []).append(run_variant(v, web, full, few, workdir, label, ours_args))
+            finally:
+                web.close()
     print(f"\nsimulated web: {args.urls} URLs; 93% ~150 ms median, 5% 1-2 s, 2% 404/503; "
-          "429>6: one host refusing beyond 6 requests in flight\n")
-    print("| web | variant | images | images/s | CPU ms/image | peak RSS MiB | in flight (mean) | 429s (late) |")
+          f"429>6: one host refusing beyond 6 requests in flight; {args.repeat} round(s), medians\n")
+    print("| web | variant | images | images/s (every round) | CPU ms/image | peak RSS MiB | in flight (mean) | 429s (late) |")
     print("|---|---|---|---|---|---|---|---|")
-    for (label, v), r in results.items():
-        print(f"| {label} | {v} | {r['images']} | {r['images'] / r['wall']:.1f} | "
-              f"{1000 * r['cpu'] / max(r['images'], 1):.1f} | {r['rss_mib']:.0f} | {r['in_flight']:.1f} | "
-              f"{r['refused']:.1%} ({r['refused_late']:.1%}) |")
+    for (label, v), runs in results.items():
+        mid = functools.partial(median_of, runs)
+        every = ", ".join(f"{rate(r):.1f}" for r in runs)
+        print(f"| {label} | {v} | {runs[-1]['images']} | {mid(rate):.1f} ({every}) | "
+              f"{mid(lambda r: 1000 * r['cpu'] / max(r['images'], 1)):.1f} | {mid(lambda r: r['rss_mib']):.0f} | "
+              f"{mid(lambda r: r['in_flight']):.1f} | {mid(lambda r: r['refused']):.1%} ({mid(lambda r: r['refused_late']):.1%}) |")
     print()
     for label in dict.fromkeys(lbl for lbl, _ in results):
-        for ours, peer in (("ours", "img2dataset"), ("ours_throttled", "img2dataset_throttled")):
-            if (label, ours) in results and (label, peer) in results:
-                a, b = results[(label, ours)], results[(label, peer)]
-                print(f"{label}: ours / img2dataset images/s: {(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
-        if (label, "tag_latency") in results and (label, "tag_zero") in results:
-            a, b = results[(label, "tag_latency")], results[(label, "tag_zero")]
-            print(f"{label}: tag job, latency-heavy / zero-latency images/s: "
-                  f"{(a['images'] / a['wall']) / (b['images'] / b['wall']):.2f}")
+        pairs = [(("ours", "img2dataset"), "ours / img2dataset images/s"),
+                 (("ours_throttled", "img2dataset_throttled"), "ours / img2dataset images/s"),
+                 (("tag_latency", "tag_zero"), "tag job, latency-heavy / zero-latency images/s")]
+        for (a, b), what in pairs:
+            if (label, a) in results and (label, b) in results:
+                ratios = [rate(x) / rate(y) for x, y in zip(results[(label, a)], results[(label, b)], strict=True)]
+                every = ", ".join(f"{r:.2f}" for r in ratios)
+                print(f"{label}: {what}: {statistics.median(ratios):.2f}" + (f" (rounds: {every})" if len(ratios) > 1 else ""))
+
+
+def median_of(runs: list[dict], measure) -> float:
+    return statistics.median(measure(r) for r in runs)
+
+
+def rate(run: dict) -> float:
+    """Successful images per second of wall time."""
+    return run["images"] / run["wall"]
 
 
 if __name__ == "__main__":
