@@ -1,6 +1,6 @@
 """Ingest against the peer on a simulated web: our fetch + decode vs img2dataset, side by side.
 
-    python benchmarks/ingest_bench.py [--urls 2000] [--hosts 1,4,16] [--tag_urls 400] [--repeat 3]
+    python benchmarks/ingest_bench.py [--urls 2000] [--hosts 1,4,16] [--tag_urls 1000] [--repeat 3]
                                       [--variants ours,img2dataset,tag_latency,tag_zero,throttled]
 
 The benchmark starts its own web on loopback: one threaded HTTP server on each of
@@ -15,7 +15,10 @@ The servers count requests in flight over time.
   default, files output;
 - tag_latency / tag_zero: the full tag job on --tag_urls URLs of the simulated web, and on the
   same images served with no latency: is the job model-bound rather than fetch-bound? (on
-  the smallest host count given);
+  the smallest host count given). A job pays the network's latency once more than the zero
+  run, at its start (the first answers, a window opening over round trips) and at its end (the
+  last slow URLs), about 1.5 s whatever its length; 1000 URLs keep that one-off from standing
+  for the rate (docs/BENCHMARKS.md shows 400 too);
 - throttled: one host that answers 429 to any request beyond 6 in flight: ours and img2dataset,
   with the share of requests refused, overall and once the first quarter has passed.
 
@@ -227,7 +230,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--urls", type=int, default=2000)
     parser.add_argument("--hosts", default="1,4,16", help="Comma-separated host counts to run.")
-    parser.add_argument("--tag_urls", type=int, default=400)
+    parser.add_argument("--tag_urls", type=int, default=1000)
     parser.add_argument("--variants", default="ours,img2dataset,tag_latency,tag_zero,throttled")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--ours_args", default="", help="Extra options for our runs, e.g. '--fetch_concurrency 128'.")
