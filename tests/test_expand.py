@@ -59,7 +59,9 @@ def test_precise_leaves_the_embedded_taggers_tags_to_its_own_hierarchy(precise, 
     handler, model = precise
     # The embedded tagger decodes over WordNet itself: "animal" and "mammal" were its own calls.
     assert _expand(handler, model, [_tag("tabby", 0.9)]) == []
+    assert "+expands:detector," in handler.model_version(), "rows say whose tags were expanded"
     trained = ExpansionHandler(ExpansionConfig(decoded_sources=()))  # a TaggerNet's words are not decoded
+    assert "+expands:tagger/detector," in trained.model_version()
     assert {t["name"] for t in _expand(trained, trained.load_model(), [_tag("tabby", 0.9)])} & {"cat", "animal"}
     assert ExpansionConfig.from_options(defaults()).decoded_sources == ("tagger",)
     (tmp_path / "config.json").write_text(json.dumps({"labels": ["sea", "dog"]}))

@@ -14,6 +14,7 @@ from tests.conftest import read_table, send_bytes
 from transforms.core.records import ERRORS_SCHEMA, TAGS_SCHEMA, image_id_for
 from transforms.core.registry import tags_schema
 from transforms.knowledge.calibration import fingerprint
+from transforms.stages.tagger import table_fingerprint
 
 
 def _photo_like(width: int, height: int, seed: int) -> Image.Image:
@@ -96,6 +97,7 @@ def test_rows_carry_size_ids_versions(job, photos):
         assert "backbone=efficientnet_lite0" in row["model_version"]
         assert "glove-6b-50d" in row["model_version"]
         assert "detector=yolox_nano@615e266100c3" in row["model_version"]
+        assert f"tagger=imagenet_hierarchy@{table_fingerprint()}" in row["model_version"], "which word table"
         assert f"calibration={fingerprint('embedded')}" in row["model_version"], "which calibration scored it"
         assert re.fullmatch(r"fp32|int8:[0-9a-f]{12}|torch-(fp32|bf16)", row["backbone_path"]), "which numeric path"
 

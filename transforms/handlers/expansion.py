@@ -29,7 +29,10 @@ class ExpansionHandler(ElementModelHandler):
 
     def model_version(self) -> str:
         c = self._config
-        return f"{c.method}+wordnet3.0,vectors={c.word_vectors}" if c.method == "precise" else f"nearest,vectors={c.word_vectors}"
+        if c.method == "nearest":
+            return f"nearest,vectors={c.word_vectors}"
+        expands = "/".join(s for s in EXPANDABLE if s not in c.decoded_sources)  # which sources' tags it expands
+        return f"precise@v2+wordnet3.0+expands:{expands},vectors={c.word_vectors}"
 
 
 def build(o, num_workers: int = 1) -> ExpansionHandler | None:

@@ -7,7 +7,7 @@ import numpy as np
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
 from transforms.knowledge.calibration import ScoringFlags
-from transforms.stages.tagger import ImageNetTagTable, TaggerConfig, TaggerFlags
+from transforms.stages.tagger import ImageNetTagTable, TaggerConfig, TaggerFlags, table_fingerprint
 from transforms.stages.taggernet import adds_to_embedded
 
 
@@ -27,7 +27,7 @@ class ImageNetTaggerHandler(ElementModelHandler):
         return [with_fields(e, tags=t) for e, t in zip(batch, tags, strict=True)]
 
     def model_version(self) -> str:
-        return "imagenet_hierarchy@v2"
+        return f"imagenet_hierarchy@{table_fingerprint()}"
 
 
 def build(o, num_workers: int = 1):

@@ -14,6 +14,7 @@ tagger writes every node whose chance reaches ``--min_score``, most specific fir
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -50,9 +51,19 @@ class TaggerConfig:
 
 
 @functools.lru_cache(maxsize=1)
+def _table_text() -> str:
+    return resources.files("transforms").joinpath("data/imagenet_tags.json").read_text()
+
+
+@functools.lru_cache(maxsize=1)
 def imagenet_table_data() -> dict:
     """The shipped table: ``classes`` (1000 ImageNet names, in model order) and ``groups``."""
-    return json.loads(resources.files("transforms").joinpath("data/imagenet_tags.json").read_text())
+    return json.loads(_table_text())
+
+
+def table_fingerprint() -> str:
+    """Which word table decoded a row, for ``model_version``: sha256 of the file (12 hex)."""
+    return hashlib.sha256(_table_text().encode()).hexdigest()[:12]
 
 
 TOP_MEMBERS = 5
