@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from transforms.ingest.host_windows import START, HostWindows
+from transforms.ingest.host_windows import SHARE_AFTER, START, HostWindows
 
 
 def test_a_host_that_answers_well_grows_to_the_ceiling_and_no_further():
@@ -35,6 +35,18 @@ def test_a_few_broken_urls_are_no_strain():
     for i in range(60):
         w.observe("a", "unavailable" if i % 30 == 29 else "ok", 0.15)  # a 503 now and then
     assert w.limit("a") == 62, "4 + 58 answers in slow start, no cut"
+
+
+def test_a_broken_url_first_in_a_hosts_list_is_no_strain_but_a_failing_host_is():
+    w = HostWindows(ceiling=64)
+    w.observe("a", "unavailable", 0.05)  # the host's very first answer: one broken URL
+    for _ in range(100):
+        w.observe("a", "ok", 0.15)
+    assert w.limit("a") == 64, "still in slow start: one 503 is not a quarter of anything"
+    down = HostWindows(ceiling=64)
+    for _ in range(SHARE_AFTER):
+        down.observe("b", "unavailable", 0.05)
+    assert down.limit("b") < START, "a host answering nothing but 503 is cut once it has answered enough"
 
 
 def test_a_user_ceiling_is_never_exceeded_and_latency_rise_counts_as_strain():

@@ -7,8 +7,9 @@ per window's worth of answers (additive increase), and much slower again near th
 at which the host last answered 429, so a host that refuses above N is probed rarely. A 429 or 503, a Retry-After, a timeout, a
 connection reset or a latency well above the host's best halves it (multiplicative decrease; latency is judged by the median of the last 32 answers, so
 the few slow URLs every host serves are not mistaken for strain, and 503s, timeouts and resets
-count only when they are more than a quarter of the recent answers, so a few broken URLs are not
-either; a 429 or Retry-After always counts),
+count only when they are more than a quarter of the recent answers, and only once the host has
+answered SHARE_AFTER times, so a few broken URLs are not either, even first in a host's list; a
+429 or Retry-After always counts),
 at most once per round trip. The window never exceeds the ceiling: --max_per_host when the user
 sets one, else the whole fetch window. Written by hand: no library does per-host AIMD for a
 thread pool.
@@ -26,6 +27,7 @@ START = 4
 SLOW = 3.0  # a recent median latency above this many times the host's best median is strain
 RECENT = 32  # answers in the recent median: robust to the few slow URLs every host has
 STRAIN_SHARE = 0.25  # 503s, timeouts and resets count as strain only above this share of recent answers
+SHARE_AFTER = 8  # ... once a host has answered this often: one broken URL among its first answers is no share
 PLATEAU = 8  # near the window that last strained the host, grow this many times slower
 OUTCOMES = ("ok", "throttled", "unavailable", "timeout", "error")
 
@@ -70,7 +72,7 @@ class HostWindows:
             # A 429 or Retry-After asks for less, always. A lone 503 or timeout is one broken URL;
             # many among the recent answers are a host struggling.
             strained = outcome == "throttled" or (
-                refused and sum(state.refusals) / len(state.refusals) >= STRAIN_SHARE)
+                refused and len(state.refusals) >= SHARE_AFTER and sum(state.refusals) / len(state.refusals) >= STRAIN_SHARE)
             if outcome == "ok":
                 state.recent.append(latency)
                 state.median = statistics.median(state.recent)
