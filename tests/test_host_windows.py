@@ -49,6 +49,20 @@ def test_a_broken_url_first_in_a_hosts_list_is_no_strain_but_a_failing_host_is()
     assert down.limit("b") < START, "a host answering nothing but 503 is cut once it has answered enough"
 
 
+def test_a_broken_urls_retries_count_once_and_a_host_failing_first_attempts_is_cut():
+    w = HostWindows(ceiling=64)
+    for _ in range(30):
+        w.observe("a", "ok", 0.15)
+    for _ in range(3):  # three broken URLs in a row, each tried three times
+        w.observe("a", "unavailable", 0.05)
+        w.observe("a", "unavailable", 0.05, retry=True)
+        w.observe("a", "unavailable", 0.05, retry=True)
+    assert w.limit("a") == 34, "3 of 33 first attempts refused: no strain, slow start goes on"
+    for _ in range(8):  # a struggling host refuses new URLs too
+        w.observe("a", "unavailable", 0.05)
+    assert w.limit("a") < 34
+
+
 def test_a_user_ceiling_is_never_exceeded_and_latency_rise_counts_as_strain():
     w = HostWindows(ceiling=6)
     for _ in range(50):

@@ -60,19 +60,23 @@ class HostWindows:
             state = self._hosts.get(host)
             return min(self.ceiling, int(state.limit)) if state else min(self.ceiling, self.start)
 
-    def observe(self, host: str, outcome: str, latency: float) -> None:
+    def observe(self, host: str, outcome: str, latency: float, retry: bool = False) -> None:
         """One attempt's outcome: ok (with the time to the response headers), throttled (429 or
-        a Retry-After), unavailable (503), timeout or error (a reset connection)."""
+        a Retry-After), unavailable (503), timeout or error (a reset connection). A ``retry``
+        of a URL that failed adds nothing to the refusal share: a broken URL answering 503 to
+        each of its attempts is one broken URL, not three."""
         now = time.monotonic()
         with self._lock:
             state = self._hosts.setdefault(host, _Host(limit=float(min(self.ceiling, self.start))))
             state.answers += 1
             refused = outcome in ("unavailable", "timeout", "error")
-            state.refusals.append(refused)
+            if not (retry and refused):
+                state.refusals.append(refused)
             # A 429 or Retry-After asks for less, always. A lone 503 or timeout is one broken URL;
             # many among the recent answers are a host struggling.
             strained = outcome == "throttled" or (
-                refused and len(state.refusals) >= SHARE_AFTER and sum(state.refusals) / len(state.refusals) >= STRAIN_SHARE)
+                refused and not retry and len(state.refusals) >= SHARE_AFTER
+                and sum(state.refusals) / len(state.refusals) >= STRAIN_SHARE)
             if outcome == "ok":
                 state.recent.append(latency)
                 state.median = statistics.median(state.recent)

@@ -239,8 +239,9 @@ class HttpFetcher:
     """Fetch one URL's bytes under the limits of ``HttpConfig``; raises StageError on failure."""
 
     def __init__(self, config: HttpConfig, observer=None):
-        """``observer(host, outcome, latency_s)`` hears every attempt: ok, throttled (429 or a
-        Retry-After), unavailable (503), timeout or error (transforms/ingest/host_windows.py learns)."""
+        """``observer(host, outcome, latency_s, retry)`` hears every attempt: ok, throttled (429 or
+        a Retry-After), unavailable (503), timeout or error, and whether it retried a URL that
+        had failed (transforms/ingest/host_windows.py learns)."""
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -267,7 +268,7 @@ class HttpFetcher:
         while True:
             attempt += 1
             try:
-                return self._attempt(url, deadline), attempt
+                return self._attempt(url, deadline, retry=attempt > 1), attempt
             except StageError as exc:
                 exc.attempts = attempt
                 raise
@@ -306,7 +307,7 @@ class HttpFetcher:
                 raise StageError("timeout", f"{host} asks to wait past the deadline (Retry-After or rate limit)")
             time.sleep(start - now)
 
-    def _attempt(self, url: str, deadline: float) -> bytes:
+    def _attempt(self, url: str, deadline: float, retry: bool = False) -> bytes:
         cfg = self._config
         for _hop in range(cfg.max_redirects + 1):
             self._check(url, deadline)
@@ -329,18 +330,18 @@ class HttpFetcher:
                 raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
             except self._requests.RequestException as exc:
                 if time.monotonic() >= deadline:
-                    self._observe(url, "timeout", started)
+                    self._observe(url, "timeout", started, retry)
                     raise StageError("timeout", "total deadline exceeded before the response headers ended") from exc
                 failure = self._classify(exc)
                 if isinstance(failure, _TransientError):
-                    self._observe(url, "timeout" if failure.error_type == "timeout" else "error", started)
+                    self._observe(url, "timeout" if failure.error_type == "timeout" else "error", started, retry)
                 raise failure from exc
             finally:
                 _local.deadline = None
             if resp.status_code == 429 or "Retry-After" in resp.headers:
-                self._observe(url, "throttled", started)
+                self._observe(url, "throttled", started, retry)
             else:
-                self._observe(url, "unavailable" if resp.status_code == 503 else "ok", started)
+                self._observe(url, "unavailable" if resp.status_code == 503 else "ok", started, retry)
             with resp:
                 if resp.status_code in REDIRECTS and resp.headers.get("Location"):
                     url = self._redirect_target(url, resp)
@@ -348,9 +349,9 @@ class HttpFetcher:
                 return self._body(resp, deadline)
         raise StageError("too_many_redirects", f"more than {cfg.max_redirects} redirects")
 
-    def _observe(self, url: str, outcome: str, started: float) -> None:
+    def _observe(self, url: str, outcome: str, started: float, retry: bool) -> None:
         if self._observer is not None:
-            self._observer(host_of_url(url), outcome, time.monotonic() - started)
+            self._observer(host_of_url(url), outcome, time.monotonic() - started, retry)
 
     def _redirect_target(self, url: str, resp) -> str:
         """The next hop as requests computes it: Location's raw bytes read as UTF-8 (servers send
