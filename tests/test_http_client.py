@@ -47,6 +47,18 @@ def test_transient_5xx_then_success_is_retried(http_server):
     assert fetch(f"{base}/img") == (b"IMG", 3)
 
 
+def test_the_host_window_hears_each_attempt_and_which_are_retries(http_server):
+    base, routes = http_server
+    routes["/img"] = flaky([(503, {}), (503, {})], send_bytes(b"IMG"))
+    heard = []
+    fetcher = HttpFetcher(FAST, observer=lambda host, outcome, latency, retry: heard.append((outcome, retry)))
+    try:
+        assert fetcher.fetch(f"{base}/img") == (b"IMG", 3)
+    finally:
+        fetcher.close()
+    assert heard == [("unavailable", False), ("unavailable", True), ("ok", True)]
+
+
 def test_429_honours_retry_after(http_server):
     base, routes = http_server
     routes["/img"] = flaky([(429, {"Retry-After": "1"})], send_bytes(b"IMG"))
