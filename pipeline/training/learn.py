@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline import commands
+from pipeline.training.datasets import hash_fraction
 from pipeline.training.train import Dataset, load_features, train_taggernet
 from transforms.core.artifacts import exists, join, read_bytes, write_bytes
 from transforms.knowledge import corrections as corr
@@ -52,13 +53,12 @@ from transforms.stages.taggernet import (
 
 def fold_of(key: str, folds: int) -> int:
     """The picture's fold, fixed by its content alone (so a later run keeps it)."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % folds
+    return min(int(hash_fraction(key) * folds), folds - 1)
 
 
 def within_fold_split(keys: list[str], val_fraction: float) -> np.ndarray:
     """train or val for early stopping inside a fold, by another hash of the picture."""
-    return np.array(["val" if int.from_bytes(hashlib.sha256(f"val:{k}".encode()).digest()[:8], "big") / 2**64
-                     < val_fraction else "train" for k in keys])
+    return np.array(["val" if hash_fraction(f"val:{k}") < val_fraction else "train" for k in keys])
 
 
 RUNS = "feature_runs.json"  # the feature runs this model directory made, oldest first
