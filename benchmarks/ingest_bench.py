@@ -284,14 +284,16 @@ def main() -> None:
               f"{mid(lambda r: r['in_flight']):.1f} | {mid(lambda r: r['refused']):.1%} ({mid(lambda r: r['refused_late']):.1%}) |")
     print()
     for label in dict.fromkeys(lbl for lbl, _ in results):
-        pairs = [(("ours", "img2dataset"), "ours / img2dataset images/s"),
-                 (("ours_throttled", "img2dataset_throttled"), "ours / img2dataset images/s"),
-                 (("tag_latency", "tag_zero"), "tag job, latency-heavy / zero-latency images/s")]
-        for (a, b), what in pairs:
+        for (a, b), what in RATIOS:
             if (label, a) in results and (label, b) in results:
                 ratios = [rate(x) / rate(y) for x, y in zip(results[(label, a)], results[(label, b)], strict=True)]
                 every = ", ".join(f"{r:.2f}" for r in ratios)
                 print(f"{label}: {what}: {statistics.median(ratios):.2f}" + (f" (rounds: {every})" if len(ratios) > 1 else ""))
+
+
+RATIOS = [(("ours", "img2dataset"), "ours / img2dataset images/s"),
+          (("ours_throttled", "img2dataset_throttled"), "ours / img2dataset images/s"),
+          (("tag_latency", "tag_zero"), "tag job, latency-heavy / zero-latency images/s")]
 
 
 def median_of(runs: list[dict], measure) -> float:

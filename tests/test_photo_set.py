@@ -56,9 +56,9 @@ def test_reviewed_visible_extras_count_for_their_noun_only():
 
 def test_a_noun_is_nameable_when_a_tagger_word_is_it_or_a_kind_of_it():
     judge = photo_set.Judge()
-    assert photo_set.nameable(judge, "cat.n.01"), "tabby, tiger cat... are ImageNet classes"
-    assert photo_set.nameable(judge, "fruit.n.01"), "orange is a class, fruit a named node"
-    assert not photo_set.nameable(judge, "wind_turbine.n.01"), "no ImageNet class is a wind turbine"
+    assert judge.nameable("cat.n.01"), "tabby, tiger cat... are ImageNet classes"
+    assert judge.nameable("fruit.n.01"), "orange is a class, fruit a named node"
+    assert not judge.nameable("wind_turbine.n.01"), "no ImageNet class is a wind turbine"
 
 
 def test_the_qt_resource_reader_reads_plain_and_zlib_entries(tmp_path):

@@ -167,6 +167,15 @@ class Judge:
         s = wordnet().synset(synset)
         return frozenset(h.name() for path in s.hypernym_paths() for h in path)
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019
+    def nameable(self, synset: str) -> bool:
+        """Can the embedded tagger name this noun at its level or below at all: is one of its
+        words (an ImageNet class or a named node above classes) the noun or a kind of it? The
+        ceiling of "named at its level or below" for any decoding of the same classifier."""
+        from transforms.stages.tagger import ImageNetTagTable
+
+        return any(self.relation(word, synset) in ("same", "specific") for word in ImageNetTagTable.embedded().names)
+
     def relation(self, word: str, label: str) -> str | None:
         """'same', 'general' (a hypernym), 'specific' (a hyponym), 'extra', or None (wrong)."""
         senses = self.senses(word)
@@ -240,19 +249,9 @@ class Figures:
         return out
 
 
-def nameable(judge: Judge, synset: str) -> bool:
-    """Can the embedded tagger name this noun at its level or below at all: is one of its words
-    (an ImageNet class or a named node above classes) the noun or a kind of it? The ceiling of
-    "named at its level or below" for any decoding of the same classifier."""
-    from transforms.stages.tagger import ImageNetTagTable
-
-    return any(judge.relation(word, synset) in ("same", "specific") for word in ImageNetTagTable.embedded().names)
-
-
 def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, list[str]], judge: Judge) -> Figures:
     """Figures of the job's rows (tags by uri) and the naive classifier's top-5 class names."""
     figures = Figures()
-    ceiling = functools.lru_cache(maxsize=None)(functools.partial(nameable, judge))
     overall = figures.by_source.setdefault("overall", Tally())
     for photo in photos:
         figures.photos += 1
@@ -271,7 +270,7 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
             if verdict is None:
                 figures.wrong.append(f"{photo.name} ({photo.synset}): {tag['name']} [{tag['source']}]")
         figures.named += named
-        figures.nameable += ceiling(photo.synset)
+        figures.nameable += judge.nameable(photo.synset)
         top = naive.get(photo.path, [])
         if top:
             first = judge.relation(top[0], photo.synset)

@@ -70,12 +70,13 @@ class HostWindows:
             state = self._hosts.setdefault(host, _Host(limit=float(min(self.ceiling, self.start))))
             state.answers += 1
             refused = outcome in ("unavailable", "timeout", "error")
-            if not (retry and refused):
+            counted = refused and not retry  # a retried URL failing again is the same broken URL
+            if counted or not refused:
                 state.refusals.append(refused)
             # A 429 or Retry-After asks for less, always. A lone 503 or timeout is one broken URL;
             # many among the recent answers are a host struggling.
             strained = outcome == "throttled" or (
-                refused and not retry and len(state.refusals) >= SHARE_AFTER
+                counted and len(state.refusals) >= SHARE_AFTER
                 and sum(state.refusals) / len(state.refusals) >= STRAIN_SHARE)
             if outcome == "ok":
                 state.recent.append(latency)
