@@ -201,6 +201,11 @@ def report_parser() -> Parser:
     p.add_argument("--thumb_size", type=int, default=240, help="Longest side of each thumbnail, pixels.")
     p.add_argument("--allow_private_networks", action="store_true",
                    help="Let thumbnails of web URIs come from private addresses.")
+    p.add_argument("--allow_local_paths", action="store_true",
+                   help="Show thumbnails of local files the rows name (read with your permissions).")
+    p.add_argument("--allowed_schemes", default="",
+                   help="Cloud schemes whose objects thumbnails may read (e.g. gs), with this machine's "
+                   "credentials; web images are always shown.")
     return p
 
 
@@ -214,9 +219,14 @@ def check_report(args: argparse.Namespace) -> None:
     html_dir = os.path.dirname(os.path.abspath(args.html)) if "://" not in args.html else ""
     if html_dir and not os.path.isdir(html_dir):
         raise refuse(prog, f"--html: no such folder: {html_dir}")
+    from transforms.ingest.access import KNOWN_SCHEMES
     from transforms.output import runs
 
+    for s in filter(None, (x.strip().lower() for x in args.allowed_schemes.split(","))):
+        if s not in KNOWN_SCHEMES:
+            raise refuse(prog, f"--allowed_schemes: unknown scheme {s!r} (known: {', '.join(KNOWN_SCHEMES)})")
     try:
+        runs.check_links(args.input)
         if not runs.read_manifests(args.input):
             raise refuse(prog, f"--input {args.input} holds no tag run (no {runs.RUNS}/ manifests)")
     except ValueError as exc:

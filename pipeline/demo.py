@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     print(describe(args.output))
     print(f"\nParquet written under {os.path.abspath(args.output)}")
     html_path = os.path.join(args.output, "report.html")
-    report.main(["--input", args.output, "--html", html_path])
+    report.main(["--input", args.output, "--html", html_path, "--allow_local_paths"])
     print(f"Open the contact sheet: {os.path.abspath(html_path)}")
 
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from transforms.core.artifacts import join, read_bytes, write_bytes
 from transforms.core.records import ERRORS, StageError, sources_of
 from transforms.core.registry import colours, registered, tag_sources
+from transforms.ingest.access import WEB, AccessPolicy
 from transforms.ingest.decode import DecodeConfig, decode_image
 from transforms.ingest.fetch import fetch_file, uri_kind
 from transforms.ingest.http_client import HttpConfig, HttpFetcher
@@ -82,10 +83,14 @@ def scan(output: str, sample: int, seed: int = 0) -> dict:
 THUMB_THREADS = 16  # thumbnails fetched at once (most time is network latency)
 
 
-def thumbnail(uri: str, fetcher: HttpFetcher, size: int, max_bytes: int) -> str:
-    """A JPEG data URI of the image, or a placeholder when it cannot be fetched or decoded."""
+def thumbnail(uri: str, fetcher: HttpFetcher, size: int, max_bytes: int,
+              policy: AccessPolicy = AccessPolicy()) -> str:
+    """A JPEG data URI of the image, or a placeholder when it cannot be fetched or decoded, or
+    when ``policy`` refuses its URI (a row's URI is data: local files and cloud objects are
+    read only when the user allows them, as in the tag job)."""
     try:
-        data = fetcher.fetch(uri)[0] if uri_kind(uri) == "web" else fetch_file(uri, max_bytes)
+        real = policy.check(uri)
+        data = fetcher.fetch(uri)[0] if uri_kind(uri) == "web" else fetch_file(real or uri, max_bytes)
         image, _, _ = decode_image(data, DecodeConfig(min_short_side=1, min_long_side=size))
         image.thumbnail((size, size))
         buf = io.BytesIO()
@@ -175,16 +180,22 @@ def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | No
     )
 
 
+def thumbnail_policy(allow_local_paths: bool = False, allowed_schemes: str = "") -> AccessPolicy:
+    """Web thumbnails always; local files with --allow_local_paths; cloud objects by scheme."""
+    schemes = set(WEB) | {s.strip().lower() for s in allowed_schemes.split(",") if s.strip()}
+    return AccessPolicy(frozenset(schemes | ({"file"} if allow_local_paths else set())))
+
+
 def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str | None = None,
                  thumb_size: int = 240, allow_private_networks: bool = False, max_bytes: int = 20 << 20,
-                 evaluation_dir: str | None = None) -> str:
+                 evaluation_dir: str | None = None, policy: AccessPolicy = AccessPolicy()) -> str:
     result = scan(output, sample, seed)
     fetcher = HttpFetcher(HttpConfig(allow_private_networks=allow_private_networks, max_bytes=max_bytes,
                                      fetch_concurrency=THUMB_THREADS))
     uris = [row["uri"] for row in result["sample"]]
     try:
         with ThreadPoolExecutor(THUMB_THREADS) as pool:
-            jobs = pool.map(lambda uri: thumbnail(uri, fetcher, thumb_size, max_bytes), uris)
+            jobs = pool.map(lambda uri: thumbnail(uri, fetcher, thumb_size, max_bytes, policy), uris)
             thumbs = list(tqdm(jobs, total=len(uris), desc="thumbnails", unit="img", file=sys.stderr,
                                disable=not uris))
     finally:
@@ -197,10 +208,13 @@ def main(argv: list[str] | None = None) -> str:
 
     args = commands.report_parser().parse_args(list(argv if argv is not None else sys.argv[1:]))
     commands.check_report(args)
+    policy = thumbnail_policy(args.allow_local_paths, args.allowed_schemes)
     page = build_report(args.input, args.sample, args.seed, args.model, args.thumb_size,
-                        args.allow_private_networks, evaluation_dir=args.evaluation)
+                        args.allow_private_networks, evaluation_dir=args.evaluation, policy=policy)
     write_bytes(args.html, page.encode("utf-8"))
     print(f"report written to {args.html}")
+    if "file" not in policy.schemes:
+        print("local images are shown as placeholders; pass --allow_local_paths to show them")
     return args.html
 
 

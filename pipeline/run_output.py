@@ -101,11 +101,12 @@ def check_output(o, tables: tuple[str, ...]) -> str:
     partition = io.partition
     try:
         runs.check_partition(partition)
+        runs.check_links(output)
         manifests = runs.read_manifests(output)
+        foreign = runs.foreign_files(output, (*tables, "errors"), manifests)
     except ValueError as exc:
         raise LaunchError(str(exc)) from None
     chosen = mode(o)
-    foreign = runs.foreign_files(output, (*tables, "errors"), manifests)
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         raise LaunchError(f"--output {output} holds files this tool did not write ({foreign[0]}{more}); "

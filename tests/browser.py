@@ -21,7 +21,7 @@ BROWSER = pytest.mark.skipif(
 def opened(output, tmp_path):
     """The report of ``output`` written and opened in headless Chromium; the driver."""
     html_path = tmp_path / "report.html"
-    report.main(["--input", str(output), "--html", str(html_path)])
+    report.main(["--input", str(output), "--html", str(html_path), "--allow_local_paths"])
     driver = browser(tmp_path)
     try:
         driver.get(html_path.as_uri())

@@ -153,3 +153,109 @@ def test_outputs_that_cannot_be_written_are_refused_at_launch(tmp_path, photo_di
         tag.run([*args, *FAST])
     assert str(info.value).startswith("image-tagger tag: --output") and "\n" not in str(info.value)
     assert not (tmp_path / "nowhere").exists() and not (photo_dir / "out").exists()
+
+
+def _victim(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (victim / name).write_text(name)
+    (victim / "sub").mkdir()
+    (victim / "sub" / "keep.txt").write_text("keep")
+    return victim
+
+
+def _snapshot(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", ["run_id", "supersedes", "renames", "files", "name", "not-json-object"])
+def test_a_hostile_manifest_is_refused_at_launch_and_nothing_outside_is_touched(tmp_path, photo_dir, case):
+    """Hostile round 4, class 1: manifests are data to validate, never paths to act on."""
+    out = tmp_path / "out"
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), *FAST])
+    victim = _victim(tmp_path)
+    before = _snapshot(victim)
+    good = json.loads(next((out / runs.RUNS).iterdir()).read_text())
+    evil = {**good, "run_id": "20300101T000000Z-evil00", "status": "committed", "files": {}, "renames": [],
+            "supersedes": []}
+    name = evil["run_id"] + ".json"
+    if case == "run_id":
+        evil["run_id"] = str(victim / "sub")
+        evil["status"] = "committing"
+    elif case == "supersedes":
+        evil["supersedes"] = ["../victim/a.txt", str(victim / "b.txt")]
+    elif case == "renames":
+        evil["status"] = "committing"
+        evil["renames"] = [[str(victim / "c.txt"), str(victim / "d.txt")]]
+    elif case == "files":
+        evil["files"] = {"tags": ["../victim/a.txt"]}
+    elif case == "name":
+        name = "20300101T000000Z-other0.json"  # a manifest filed under another run's name
+    else:
+        evil = ["a", "list"]  # type: ignore[assignment]
+    (out / runs.RUNS / name).write_text(json.dumps(evil))
+    with pytest.raises(SystemExit) as info:
+        tag.run(["--input", str(photo_dir / "*"), "--output", str(out), "--skip_existing", *FAST])
+    message = str(info.value)
+    assert "\n" not in message and "not one this tool wrote" in message and "move it away" in message
+    with pytest.raises(SystemExit, match="not one this tool wrote"):
+        report.main(["--input", str(out), "--html", str(tmp_path / "r.html")])
+    assert _snapshot(victim) == before, "nothing outside OUTPUT was read, written or deleted"
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_the_commit_steps_never_touch_a_path_outside_the_output(tmp_path):
+    """Defence in depth under the validation: a rename or deletion outside OUTPUT raises."""
+    victim = _victim(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ValueError, match="outside"):
+        runs._delete(str(out), [str(out / ".." / "victim" / "a.txt")])
+    with pytest.raises(ValueError, match="outside"):
+        runs._rename(str(out), str(victim / "c.txt"), str(out / "tags" / "x.parquet"))
+    assert (victim / "a.txt").exists() and (victim / "c.txt").exists()
+
+
+@pytest.mark.parametrize("link", [runs.STAGING, runs.RUNS, "tags", "errors", "tags/dt=x", "_staging/20300101T000000Z-abc123"])
+def test_symbolic_links_inside_the_output_are_refused_at_launch(tmp_path, photo_dir, link):
+    """Hostile round 4, class 2: a linked _staging once had its target emptied by recovery."""
+    out = tmp_path / "out"
+    tag.run(["--input", str(photo_dir / "*.png"), "--output", str(out), *FAST])
+    elsewhere = _victim(tmp_path)
+    (elsewhere / "20300101T000000Z-abc123").mkdir()
+    (elsewhere / "20300101T000000Z-abc123" / "x.parquet").write_text("x")
+    before = _snapshot(elsewhere)
+    target = out / link
+    if target.exists():
+        moved = tmp_path / "moved"
+        target.rename(moved)
+        for p in moved.iterdir():  # the real files go along: only the link is new
+            p.rename(elsewhere / p.name)
+        before = _snapshot(elsewhere)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(SystemExit) as info:
+        tag.run(["--input", str(photo_dir / "*"), "--output", str(out), "--skip_existing", *FAST])
+    assert "symbolic link" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(SystemExit, match="symbolic link"):
+        report.main(["--input", str(out), "--html", str(tmp_path / "r.html")])
+    assert _snapshot(elsewhere) == before
+
+
+def test_the_report_reads_local_files_only_when_allowed(tmp_path, photos):
+    """Hostile round 4, class 1b: a row's URI is data; a local file is thumbnailed only under
+    --allow_local_paths, and gs:// only under --allowed_schemes gs."""
+    from tests.conftest import publish
+    from transforms.core.records import TAGS_SCHEMA
+
+    out = tmp_path / "out"
+    row = {"uri": str(photos["chelsea"]), "image_id": "x", "width": 1, "height": 1, "tags": [], "objects": [],
+           "model_version": "", "processed_at": None}
+    publish(out, {"tags": pa.Table.from_pylist([row], schema=TAGS_SCHEMA)})
+    refused = report.build_report(str(out), sample=1)
+    assert "data:image/jpeg;base64," not in refused and report.PLACEHOLDER in refused
+    allowed = report.build_report(str(out), sample=1, policy=report.thumbnail_policy(allow_local_paths=True))
+    assert "data:image/jpeg;base64," in allowed
+    assert "gs" in report.thumbnail_policy(allowed_schemes="gs").schemes
+    assert "file" not in report.thumbnail_policy(allowed_schemes="gs").schemes

@@ -38,9 +38,15 @@ log = logging.getLogger(__name__)
 
 RUNS = "_runs"
 STAGING = "_staging"
+TABLES = ("tags", "errors", "features")  # the table folders a job of this tool writes
+OWNED = (RUNS, STAGING, *TABLES)  # never followed as symbolic links (check_layout)
 SHARD = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
-PARTITION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.:+-]+(/[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.:+-]+)*$")
+_SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.:+-]+"
+PARTITION = re.compile(rf"^{_SEGMENT}(/{_SEGMENT})*$")
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9]{1,32}$")
 MODES = ("new", "skip_existing", "overwrite")
+STATUSES = ("committing", "committed")
+_PUBLISHED = re.compile(r"(.+)-(\d{5})-of-(\d{5})\.parquet")
 
 
 def new_run_id() -> str:
@@ -91,10 +97,56 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """A manifest read back from disk is data to validate, never paths to trust: ValueError
+        unless every field has its type and every path is one this tool writes inside OUTPUT."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         data["tables"] = tuple(data.get("tables", ("tags", "errors")))
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        manifest = cls(**{k: v for k, v in data.items() if k in known})
+        manifest.validate()
+        return manifest
+
+    def validate(self) -> None:
+        _expect(isinstance(self.run_id, str) and bool(RUN_ID.match(self.run_id)), f"run_id {self.run_id!r}")
+        _expect(self.mode in MODES, f"mode {self.mode!r}")
+        _expect(self.status in STATUSES, f"status {self.status!r}")
+        _expect(isinstance(self.partition, str) and (not self.partition or bool(PARTITION.match(self.partition))),
+                f"partition {self.partition!r}")
+        _expect(all(t in TABLES for t in self.tables), f"tables {self.tables!r}")
+        _expect(all(isinstance(v, str) for v in (self.started, self.committed, self.host)), "started/committed/host")
+        _expect(isinstance(self.pid, int), "pid")
+        _expect(isinstance(self.files, dict) and all(t in self.tables for t in self.files), "files")
+        for table, names in self.files.items():
+            _expect(isinstance(names, list) and all(self._published(n, table, own=True) for n in names),
+                    f"files of {table}")
+        _expect(isinstance(self.renames, list) and all(self._rename_ok(r) for r in self.renames), "renames")
+        _expect(isinstance(self.supersedes, list)
+                and all(any(self._published(n, t, own=False) for t in TABLES) for n in self.supersedes), "supersedes")
+
+    def _published(self, name: object, table: str, own: bool) -> bool:
+        """``table/[partition/]part-<run id>-SSSSS-of-NNNNN.parquet``: this run's, or (own=False) any run's."""
+        if not isinstance(name, str):
+            return False
+        prefix = "/".join(p for p in (table, self.partition) if p) + "/part-"
+        if not name.startswith(prefix) or not name.endswith(".parquet"):
+            return False
+        match = _PUBLISHED.fullmatch(name[len(prefix):])
+        return bool(match) and bool(RUN_ID.match(match.group(1))) and (not own or match.group(1) == self.run_id)
+
+    def _rename_ok(self, pair: object) -> bool:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            return False
+        staged, final = pair
+        parts = staged.split("/")
+        return (len(parts) == 4 and parts[:2] == [STAGING, self.run_id] and parts[2] in self.tables
+                and bool(SHARD.match(parts[3])) and self._published(final, parts[2], own=True))
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{what} is not one this tool writes")
 
 
 def _now() -> str:
@@ -115,11 +167,16 @@ def write_atomically(path: str, text: str) -> None:
         folder = os.path.dirname(path) or "."
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk leaves no half file behind
+            raise
         return
     with FileSystems.create(path, mime_type="application/json") as f:
         f.write(text.encode("utf-8"))
@@ -130,17 +187,58 @@ def write_manifest(output: str, manifest: Manifest) -> None:
 
 
 def read_manifests(output: str) -> list[Manifest]:
-    """Every run manifest under ``output``, oldest first. A manifest that cannot be parsed is a
-    launch error (the output's ownership would be unknown), never silently skipped."""
+    """Every run manifest under ``output``, oldest first. A manifest that cannot be parsed, or
+    that names a path this tool would not write, is a launch error (the output's ownership would
+    be unknown), never silently skipped and never acted on."""
+    check_layout(output)
     found = []
     for path in _match(join(output, RUNS, "*.json")):
         with FileSystems.open(path) as f:
-            text = f.read().decode("utf-8")
+            text = f.read().decode("utf-8", errors="replace")
         try:
-            found.append(Manifest.from_json(text))
+            manifest = Manifest.from_json(text)
+            if path.rsplit("/", 1)[-1] != manifest.run_id + ".json":
+                raise ValueError(f"it names run {manifest.run_id}")
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"run manifest {path} is unreadable ({exc}); move it away to continue") from None
+            raise ValueError(f"run manifest {path} is not one this tool wrote ({exc}); move it away to continue") from None
+        found.append(manifest)
     return sorted(found, key=lambda m: m.run_id)
+
+
+def check_layout(output: str) -> None:
+    """The folders this tool owns in a local output are never symbolic links (a link would carry
+    reads, renames and deletions outside OUTPUT): ValueError naming the link."""
+    if "://" in output:
+        return
+    from transforms.output.lock import LOCK
+
+    for name in (*OWNED, LOCK):
+        if os.path.islink(os.path.join(output, name)):
+            raise ValueError(f"{os.path.join(output, name)} is a symbolic link; this tool never follows links "
+                             "inside its output: replace it with a real folder or choose a new --output")
+
+
+def check_links(output: str) -> None:
+    """check_layout, and no symbolic link anywhere inside the folders this tool owns."""
+    check_layout(output)
+    if "://" not in output:
+        for name in OWNED:
+            _walk(os.path.join(output, name))
+
+
+def inside(output: str, path: str) -> bool:
+    """Whether a local ``path`` really lies inside ``output`` (links and .. resolved)."""
+    root = os.path.realpath(output)
+    return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _guard(output: str, *targets: str) -> None:
+    """Refuse, loudly, to rename, delete or remove anything outside a local output."""
+    if "://" in output:
+        return
+    for target in targets:
+        if not inside(output, target):
+            raise ValueError(f"refusing to touch {target}: it lies outside {output}")
 
 
 def committed_files(output: str, table: str, partition: str | None = None,
@@ -188,25 +286,30 @@ def _rows(path: str) -> int:
         return pq.ParquetFile(f).metadata.num_rows
 
 
-def _rename(src: str, dst: str) -> None:
+def _rename(output: str, src: str, dst: str) -> None:
+    _guard(output, src, dst)
     if "://" not in dst:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
     FileSystems.rename([src], [dst])
 
 
-def _delete(files: list[str]) -> None:
+def _delete(output: str, files: list[str]) -> None:
+    _guard(output, *files)
     present = [p for p in files if exists(p)]
     if present:
         FileSystems.delete(present)
 
 
-def _remove_tree(path: str) -> None:
+def _remove_tree(output: str, path: str) -> None:
     if "://" not in path:
         import shutil
 
+        if os.path.islink(path) or not os.path.isdir(path):
+            return  # never followed: check_layout refuses links in the folders we own
+        _guard(output, path)
         shutil.rmtree(path, ignore_errors=True)
         return
-    _delete(_match(join(path, "**")))
+    _delete(output, _match(join(path, "**")))
 
 
 _FAULT = os.environ.get("IMAGE_TAGGER_FAULT", "")  # test-only kill point inside a commit: "commit:<step>"
@@ -244,7 +347,7 @@ def finish_commit(output: str, manifest: Manifest) -> None:
     if manifest.status != "committed":
         for i, (staged, final) in enumerate(manifest.renames):
             if exists(join(output, staged)):
-                _rename(join(output, staged), join(output, final))
+                _rename(output, join(output, staged), join(output, final))
             _step(f"rename{i}")
         manifest.status, manifest.committed = "committed", _now()
         write_manifest(output, manifest)
@@ -258,13 +361,13 @@ def finish_commit(output: str, manifest: Manifest) -> None:
             if any(other.files.values()):
                 write_manifest(output, other)
             else:
-                _delete([manifest_path(output, other.run_id)])
+                _delete(output, [manifest_path(output, other.run_id)])
         _step("pruned")
-        _delete(paths(output, manifest.supersedes))
+        _delete(output, paths(output, manifest.supersedes))
         _step("deleted")
         manifest.supersedes = []
         write_manifest(output, manifest)
-    _remove_tree(join(output, STAGING, manifest.run_id))
+    _remove_tree(output, join(output, STAGING, manifest.run_id))
     if "://" not in output:
         with contextlib.suppress(OSError):
             os.rmdir(join(output, STAGING))  # only when empty
@@ -327,7 +430,7 @@ def recover(output: str, active_run: str = "") -> list[str]:
             done.append(f"finished the interrupted commit of run {m.run_id}")
     for run_id in staged_runs(output):
         if run_id != active_run:
-            _remove_tree(join(output, STAGING, run_id))
+            _remove_tree(output, join(output, STAGING, run_id))
             done.append(f"removed the unpublished files of interrupted run {run_id}")
     for line in done:
         log.info("%s", line)
@@ -335,12 +438,14 @@ def recover(output: str, active_run: str = "") -> list[str]:
 
 
 def staged_runs(output: str) -> list[str]:
-    """Run ids with a folder under ``_staging``."""
+    """Run ids with a folder under ``_staging`` (anything else there is not ours: left alone)."""
     root = join(output, STAGING)
     if "://" not in output:
-        return sorted(os.listdir(root)) if os.path.isdir(root) else []
-    prefix = root.rstrip("/") + "/"
-    return sorted({p[len(prefix):].split("/", 1)[0] for p in _match(join(root, "**")) if p.startswith(prefix)})
+        names = os.listdir(root) if os.path.isdir(root) and not os.path.islink(root) else []
+    else:
+        prefix = root.rstrip("/") + "/"
+        names = [p[len(prefix):].split("/", 1)[0] for p in _match(join(root, "**")) if p.startswith(prefix)]
+    return sorted({n for n in names if RUN_ID.match(n)})
 
 
 def foreign_files(output: str, tables: Iterable[str], manifests: list[Manifest]) -> list[str]:
@@ -356,7 +461,12 @@ def foreign_files(output: str, tables: Iterable[str], manifests: list[Manifest])
 
 
 def _walk(folder: str) -> list[str]:
+    """Every file below ``folder``; a symbolic link anywhere below it is a ValueError."""
     paths: list[str] = []
-    for root, _, names in os.walk(folder):
+    for root, dirs, names in os.walk(folder):
+        for n in (*dirs, *names):
+            if os.path.islink(os.path.join(root, n)):
+                raise ValueError(f"{os.path.join(root, n)} is a symbolic link; this tool never follows links "
+                                 "inside its output: remove it or choose a new --output")
         paths.extend(os.path.join(root, n) for n in names)
     return sorted(paths)
