@@ -27,6 +27,8 @@ from transforms.core.artifacts import join, read_bytes, write_bytes
 from transforms.core.records import ERRORS, StageError, sources_of
 from transforms.core.registry import colours, registered, tag_sources
 from transforms.ingest.access import WEB, AccessPolicy
+
+WEB_ONLY = AccessPolicy()  # thumbnails of web images only: a row's URI is data, not a path to trust
 from transforms.ingest.decode import DecodeConfig, decode_image
 from transforms.ingest.fetch import fetch_file, uri_kind
 from transforms.ingest.http_client import HttpConfig, HttpFetcher
@@ -84,7 +86,7 @@ THUMB_THREADS = 16  # thumbnails fetched at once (most time is network latency)
 
 
 def thumbnail(uri: str, fetcher: HttpFetcher, size: int, max_bytes: int,
-              policy: AccessPolicy = AccessPolicy()) -> str:
+              policy: AccessPolicy = WEB_ONLY) -> str:
     """A JPEG data URI of the image, or a placeholder when it cannot be fetched or decoded, or
     when ``policy`` refuses its URI (a row's URI is data: local files and cloud objects are
     read only when the user allows them, as in the tag job)."""
@@ -188,7 +190,7 @@ def thumbnail_policy(allow_local_paths: bool = False, allowed_schemes: str = "")
 
 def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str | None = None,
                  thumb_size: int = 240, allow_private_networks: bool = False, max_bytes: int = 20 << 20,
-                 evaluation_dir: str | None = None, policy: AccessPolicy = AccessPolicy()) -> str:
+                 evaluation_dir: str | None = None, policy: AccessPolicy = WEB_ONLY) -> str:
     result = scan(output, sample, seed)
     fetcher = HttpFetcher(HttpConfig(allow_private_networks=allow_private_networks, max_bytes=max_bytes,
                                      fetch_concurrency=THUMB_THREADS))
