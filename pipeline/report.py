@@ -27,13 +27,12 @@ from transforms.core.artifacts import join, read_bytes, write_bytes
 from transforms.core.records import ERRORS, StageError, sources_of
 from transforms.core.registry import colours, registered, tag_sources
 from transforms.ingest.access import WEB, AccessPolicy
-
-WEB_ONLY = AccessPolicy()  # thumbnails of web images only: a row's URI is data, not a path to trust
 from transforms.ingest.decode import DecodeConfig, decode_image
 from transforms.ingest.fetch import fetch_file, uri_kind
 from transforms.ingest.http_client import HttpConfig, HttpFetcher
 from transforms.output import runs
 
+WEB_ONLY = AccessPolicy()  # thumbnails of web images only: a row's URI is data, not a path to trust
 OTHER = "#555"  # a tag source no registered stage declares (e.g. a newer run's)
 PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(
     b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160"><rect width="100%" height="100%" '
