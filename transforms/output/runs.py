@@ -133,7 +133,9 @@ class Manifest:
         if not name.startswith(prefix) or not name.endswith(".parquet"):
             return False
         match = _PUBLISHED.fullmatch(name[len(prefix):])
-        return bool(match) and bool(RUN_ID.match(match.group(1))) and (not own or match.group(1) == self.run_id)
+        if match is None:
+            return False
+        return bool(RUN_ID.match(match.group(1))) and (not own or match.group(1) == self.run_id)
 
     def _rename_ok(self, pair: object) -> bool:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
