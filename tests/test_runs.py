@@ -259,3 +259,59 @@ def test_the_report_reads_local_files_only_when_allowed(tmp_path, photos):
     assert "data:image/jpeg;base64," in allowed
     assert "gs" in report.thumbnail_policy(allowed_schemes="gs").schemes
     assert "file" not in report.thumbnail_policy(allowed_schemes="gs").schemes
+
+
+def _race(folder: str, barrier, results, rounds: int) -> None:
+    for i in range(rounds):
+        barrier.wait()
+        try:
+            output_lock.acquire(os.path.join(folder, str(i)), f"r{os.getpid()}")
+            results.put((i, os.getpid()))
+        except output_lock.OutputBusyError:
+            pass
+
+
+def test_two_racing_takers_never_both_hold_the_lock(tmp_path):
+    """Hostile round 4, class 6: 1000 rounds of two processes taking a new folder's lock at once."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    rounds, barrier, results = 1000, ctx.Barrier(2), ctx.Queue()
+    takers = [ctx.Process(target=_race, args=(str(tmp_path), barrier, results, rounds)) for _ in range(2)]
+    for p in takers:
+        p.start()
+    for p in takers:
+        p.join(120)
+    held: dict[int, list[int]] = {}
+    while not results.empty():
+        i, pid = results.get()
+        held.setdefault(i, []).append(pid)
+    assert all(p.exitcode == 0 for p in takers)
+    assert len(held) == rounds, "every round has a holder"
+    assert all(len(pids) == 1 for pids in held.values()), "never two"
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b'{"run_id": 7}'])
+def test_an_unreadable_lock_is_never_taken_silently(tmp_path, content):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / output_lock.LOCK).write_bytes(content)
+    with pytest.raises(output_lock.OutputBusyError, match="unreadable.*--break_lock"):
+        output_lock.acquire(str(out), "20300101T000000Z-a")
+    assert (out / output_lock.LOCK).read_bytes() == content
+    mine, _ = output_lock.acquire(str(out), "20300101T000000Z-a", break_lock=True)
+    assert output_lock.read_lock(str(out)) == mine
+
+
+def test_a_full_disk_refuses_the_lock_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(output_lock.os, "fsync", full)
+    with pytest.raises(output_lock.OutputBusyError) as info:
+        output_lock.acquire(str(out), "20300101T000000Z-a")
+    assert "No space left on device" in str(info.value) and "\n" not in str(info.value)
+    assert list(out.iterdir()) == [], "no empty or temporary lock file is left"

@@ -1,7 +1,9 @@
 """One job per output at a time: OUTPUT/_lock.json names the run that holds it.
 
-The lock is created only if absent (O_EXCL locally; a generation-0 precondition on gs://, so two
-launchers racing for one bucket prefix cannot both win). It records host, pid, the process's
+The lock is created only if absent and whole: locally a fully written temp file is hard-linked
+into place (link fails if the name exists, so no taker ever sees a half-written lock); on gs:// a
+generation-0 precondition, so two launchers racing for one bucket prefix cannot both win. A lock
+that cannot be read is never taken silently: the launch is refused unless --break_lock. It records host, pid, the process's
 start time and the run id. A lock left by a process that is gone (same host, pid dead or reused)
 is stale and taken over; any other lock refuses the launch in one line, which says how to break
 it (``--break_lock``) when its run is known to be dead (a remote job that failed, say).
@@ -13,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import secrets
 import socket
 from dataclasses import asdict, dataclass, field
 
@@ -23,6 +26,10 @@ LOCK = "_lock.json"
 
 class OutputBusyError(Exception):
     """Another run holds the output; the message is one line for the user."""
+
+
+class UnreadableLockError(Exception):
+    """The lock file exists but is not a lock this tool wrote."""
 
 
 def _process_start(pid: int) -> str:
@@ -57,27 +64,94 @@ def lock_path(output: str) -> str:
     return FileSystems.join(output.rstrip("/"), LOCK)
 
 
+def parse_lock(text: bytes) -> Lock:
+    """A lock read back is data: UnreadableLockError unless it is one this tool wrote."""
+    try:
+        data = json.loads(text.decode("utf-8"))
+        lock = Lock(**{k: data[k] for k in Lock.__dataclass_fields__ if k in data})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UnreadableLockError(f"{type(exc).__name__}: {exc}" if str(exc) else "empty") from None
+    if not (isinstance(lock.run_id, str) and isinstance(lock.host, str) and isinstance(lock.pid, int)
+            and isinstance(lock.pid_start, str) and isinstance(lock.started, str)):
+        raise UnreadableLockError("a field has the wrong type")
+    return lock
+
+
 def read_lock(output: str) -> Lock | None:
+    """The lock, None when there is none; UnreadableLockError when it exists but is no lock."""
     path = lock_path(output)
+    if "://" not in path and not os.path.lexists(path):
+        return None
     try:
         with FileSystems.open(path) as f:
-            data = json.loads(f.read().decode("utf-8"))
-        return Lock(**{k: data[k] for k in Lock.__dataclass_fields__ if k in data})
-    except Exception:  # noqa: BLE001 - absent; an unreadable lock is judged by _create failing
-        return None
+            text = f.read()
+    except Exception as exc:  # noqa: BLE001 - every filesystem raises its own types
+        if not _exists(path):
+            return None
+        raise UnreadableLockError(f"{type(exc).__name__}: {exc}") from None
+    return parse_lock(text)
+
+
+def _exists(path: str) -> bool:
+    try:
+        return bool(FileSystems.exists(path))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _create_local(path: str, text: str) -> bool:
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{LOCK}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # atomic create-if-absent of a whole file
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _take_over(path: str, judged: Lock | None) -> bool:
+    """Remove the stale or broken lock we judged, and only that one: locally it is first renamed
+    aside (one taker wins the rename), then checked to be the lock judged; another taker's fresh
+    lock moved by mistake is put back."""
+    if "://" in path:
+        with contextlib.suppress(Exception):
+            FileSystems.delete([path])
+        return True
+    aside = f"{path}.{secrets.token_hex(6)}.old"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return True  # another taker removed it first: try to create
+    try:
+        with open(aside, "rb") as f:
+            moved = f.read()
+        try:
+            same = parse_lock(moved) == judged
+        except UnreadableLockError:
+            same = judged is None  # the broken lock --break_lock was asked to replace
+        if not same:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)  # not the lock we judged: a live taker's; restore it
+            return False
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
 
 
 def _create(path: str, text: str) -> bool:
     """Create ``path`` holding ``text`` only if it does not exist; False if it does."""
     if "://" not in path:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        return True
+        return _create_local(path, text)
     if path.startswith("gs://"):
         from google.api_core.exceptions import PreconditionFailed
         from google.cloud import storage  # type: ignore[attr-defined]
@@ -102,20 +176,32 @@ def acquire(output: str, run_id: str, break_lock: bool = False) -> tuple[Lock, L
     path = lock_path(output)
     replaced = None
     for _ in range(3):
-        if _create(path, text):
-            return ours, replaced
-        held = read_lock(output)
+        try:
+            if _create(path, text):
+                return ours, replaced
+        except OSError as exc:  # a full or read-only disk: one line, and no lock left behind
+            raise OutputBusyError(f"--output {output}: cannot create the lock {path} ({exc.strerror or exc})") from None
+        try:
+            held = read_lock(output)
+        except UnreadableLockError as exc:
+            if not break_lock:
+                raise OutputBusyError(f"--output {output}: its lock {path} is unreadable ({exc}); if no job "
+                                      "uses this output, pass --break_lock") from None
+            held = None
         if held is not None and not held.is_stale() and not break_lock:
             raise OutputBusyError(f"--output {output} is in use by {held.describe()}; wait for it to finish, "
                              "or pass --break_lock if that run is gone")
-        replaced = held
-        FileSystems.delete([path])
+        if _take_over(path, held):
+            replaced = held
     raise OutputBusyError(f"--output {output}: could not take the lock {path}")
 
 
 def release(output: str, run_id: str) -> None:
     """Drop the lock if this run still holds it (a broken-and-retaken lock is someone else's)."""
-    held = read_lock(output)
+    try:
+        held = read_lock(output)
+    except UnreadableLockError:
+        return  # not ours to remove
     if held is not None and held.run_id == run_id:
         with contextlib.suppress(Exception):  # already gone
             FileSystems.delete([lock_path(output)])
