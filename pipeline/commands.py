@@ -107,8 +107,19 @@ def check_mlp(prog: str, args: argparse.Namespace, counts: tuple[str, ...]) -> N
         raise refuse(prog, f"--lr must be > 0, got {args.lr}")
 
 
+def no_pickled_vectors(prog: str, source: str) -> None:
+    from transforms.core.launch import LaunchError
+    from transforms.knowledge.vectors import refuse_pickle
+
+    try:
+        refuse_pickle("--word_vectors", source)
+    except LaunchError as exc:
+        raise refuse(prog, str(exc)) from None
+
+
 def check_train(args: argparse.Namespace) -> None:
     prog = "image-tagger train"
+    no_pickled_vectors(prog, args.word_vectors)
     need_path(prog, "--features", args.features)
     need_path(prog, "--holdout_tags", args.holdout_tags, "file")
     check_mlp(prog, args, ("top_k", "mapping_epochs"))
@@ -180,6 +191,7 @@ def evaluate_parser() -> Parser:
 
 def check_evaluate(args: argparse.Namespace) -> None:
     prog = "image-tagger evaluate"
+    no_pickled_vectors(prog, args.word_vectors)
     need_path(prog, "--features", args.features)
     need_path(prog, "--model", args.model, "model directory")
     need_path(prog, "--unseen_tags", args.unseen_tags, "file")

