@@ -41,10 +41,15 @@ class TagOptions(PipelineOptions):
 
 
 def access_policy(o) -> AccessPolicy:
+    """A list's URIs are untrusted (web only unless opted in); a glob of images, or the
+    MIRFLICKR folder the feature job reads, is the user's own choice and allows its scheme."""
     from transforms.ingest.read import input_kind
 
-    pattern = IoFlags.from_options(o).input
-    is_glob = input_kind(pattern) in ("glob", "directory")
+    dataset = getattr(o, "dataset", None)  # the feature job: its dataset is its input
+    if dataset == "list":
+        return AccessFlags.from_options(o).policy(False, "")
+    pattern = (getattr(o, "data_dir", None) or "") if dataset == "mirflickr" else IoFlags.from_options(o).input
+    is_glob = dataset == "mirflickr" or input_kind(pattern) in ("glob", "directory")
     scheme = pattern.split("://", 1)[0].lower() if "://" in pattern else "file"
     return AccessFlags.from_options(o).policy(is_glob, scheme)
 

@@ -202,3 +202,53 @@ def test_learn_refuses_bad_input_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match="holds a model from image-tagger train"):
         learn.main(["--corrections", str(good), "--output", str(trained)])
     assert json.loads((trained / "config.json").read_text()) == {"vocabulary": ["sky"]}
+
+
+def _lines(uris: list[str], words: dict[str, list[str]], files: list[str] | None = None) -> str:
+    """Reviewed corrections of ``uris``, keyed by the content of ``files`` (the same pictures)."""
+    out = []
+    for uri, path in zip(uris, files or uris, strict=True):
+        key = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        out.append(json.dumps({"uri": uri, "image_id": key, "content_sha256": key, "reviewed": True,
+                               "time": "2026-12-01T00:00:00Z", "added": words.get(uri, [])}) + "\n")
+    return "".join(out)
+
+
+def test_learn_reads_web_pictures_and_local_ones_only_when_allowed(tmp_path, photos, http_server, monkeypatch):
+    """Hostile round 4, class 4: the access policy the right way round, as in the tag job."""
+    from tests.conftest import send_bytes
+
+    images = tmp_path / "images"
+    images.mkdir()
+    cats, cups = _variants(photos["chelsea"], images, "cat", 6), _variants(photos["coffee"], images, "cup", 6)
+    local = tmp_path / "local.jsonl"
+    local.write_text(_lines(cats + cups, {u: ["pet"] for u in cats}))
+    with pytest.raises(SystemExit) as info:
+        learn.main(["--corrections", str(local), "--output", str(tmp_path / "m"), "--quiet"])
+    assert "--allow_local_paths" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "m").exists(), "refused before anything was written"
+
+    base, routes = http_server
+    web = []
+    for path in cats + cups:
+        name = "/" + Path(path).name
+        routes[name] = send_bytes(Path(path).read_bytes())
+        web.append(base + name)
+    review = tmp_path / "web.jsonl"
+    review.write_text(_lines(web, {u: ["pet"] for u in web if "/cat-" in u}, cats + cups))
+    monkeypatch.chdir(tmp_path)
+    metrics = learn.main(["--corrections", "web.jsonl", "--output", "m", "--allow_private_networks", "--quiet",
+                          "--min_label_count", "2"])
+    assert metrics["images"]["corrected"] == 12, "every web picture was read"
+    assert json.loads((tmp_path / "m" / "feature_runs.json").read_text()) == ["features/001"], \
+        "stored inside MODEL_DIR, independent of the working folder"
+
+
+def test_a_feature_runs_list_naming_paths_elsewhere_is_refused(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / learn.RUNS).write_text(json.dumps(["/etc", "../victim/features"]))
+    with pytest.raises(SystemExit, match="not one learn wrote"):
+        learn.feature_runs(str(model))
+    (model / learn.RUNS).write_text(json.dumps(["/old/place/m/features/002"]))  # an older absolute entry
+    assert learn.feature_runs(str(model)) == [str(model / "features" / "002")]

@@ -148,3 +148,15 @@ def test_the_model_cards_evaluate_command_runs_as_written(trained):
     assert argv[:2] == ["image-tagger", "evaluate"]
     metrics = evaluate.main(argv[2:])
     assert metrics["mAP"] >= 0.75 and (root / "model" / "test_report" / "metrics.json").exists()
+
+
+def test_a_labelled_list_is_read_under_the_list_access_policy(tmp_path, photos):
+    """Hostile round 4, class 4: a list's local paths need --allow_local_paths, as in the tag job."""
+    listing = tmp_path / "labels.jsonl"
+    listing.write_text("".join(json.dumps({"uri": str(photos[n]), "labels": ["x"]}) + "\n" for n in ("chelsea", "coffee")))
+    args = ["--dataset", "list", "--labels", str(listing), "--max_error_rate", "1", "--quiet"]
+    extract_features.run([*args, "--output", str(tmp_path / "refused")])
+    errors = read_table(tmp_path / "refused", "errors").to_pylist()
+    assert [e["error_type"] for e in errors] == ["refused_scheme"] * 2
+    extract_features.run([*args, "--output", str(tmp_path / "allowed"), "--allow_local_paths"])
+    assert read_table(tmp_path / "allowed", "features").num_rows == 2

@@ -29,6 +29,8 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -62,11 +64,46 @@ def within_fold_split(keys: list[str], val_fraction: float) -> np.ndarray:
 
 
 RUNS = "feature_runs.json"  # the feature runs this model directory made, oldest first
+FEATURE_RUN = re.compile(r"(?:^|/)(features/\d{3})$")  # MODEL_DIR/features/NNN, stored relative
 
 
 def feature_runs(model_dir: str) -> list[str]:
+    """The feature runs learn made in ``model_dir``: data, each entry a ``features/NNN`` name
+    inside it (an older absolute entry is read by that name), never a path elsewhere."""
     path = join(model_dir, RUNS)
-    return json.loads(read_bytes(path)) if exists(path) else []
+    if not exists(path):
+        return []
+    try:
+        names = json.loads(read_bytes(path))
+    except ValueError:
+        names = None
+    found = [FEATURE_RUN.search(n) if isinstance(n, str) else None for n in names] if isinstance(names, list) else [None]
+    if not all(found):
+        raise SystemExit(f"image-tagger learn: {path} is not one learn wrote (entries must be features/NNN); "
+                         "remove it and its features are extracted again")
+    return [join(model_dir, m.group(1)) for m in found if m]
+
+
+def check_access(items: list[Correction], passthrough: list[str]) -> None:
+    """Corrections are data: their URIs are read under the same policy as a tag job's URI list
+    (web images; local files with --allow_local_paths; cloud objects with --allowed_schemes).
+    Refused in one line before any feature is extracted."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import all_options
+    from transforms.core.records import StageError
+    from transforms.ingest.access import AccessFlags
+
+    policy = AccessFlags.from_options(all_options(PipelineOptions(passthrough))).policy(False, "")
+    refused: dict[str, list[str]] = {}
+    for c in items:
+        try:
+            policy.check(c.uri)
+        except StageError as exc:
+            refused.setdefault(str(exc), []).append(c.uri)
+    for reason, uris in refused.items():
+        raise SystemExit(f"image-tagger learn: {len(uris)} corrected pictures cannot be read ({uris[0]}"
+                         f"{' and more' if len(uris) > 1 else ''}): {reason}")
 
 
 def known_features(dirs: list[str]) -> tuple[dict[str, np.ndarray], str | None]:
@@ -103,7 +140,8 @@ def extract(missing: list[Correction], model_dir: str, passthrough: list[str], q
     # features/NNN is learn's own: a run killed before feature_runs.json listed it is replaced.
     extract_features.run(["--dataset", "list", "--labels", listing, "--output", target, "--overwrite",
                           "--val_fraction", "0", "--test_fraction", "0", *extra, *passthrough])
-    write_bytes(join(model_dir, RUNS), json.dumps([*runs, target]).encode())
+    names = [FEATURE_RUN.search(r).group(1) for r in [*runs, target]]  # type: ignore[union-attr]
+    write_bytes(join(model_dir, RUNS), json.dumps(names).encode())
     return target
 
 
@@ -171,6 +209,7 @@ def corrected_features(items: list[Correction], args: argparse.Namespace,
     the rest extracted by the feature job into MODEL_DIR."""
     vectors, backbone = known_features([*feature_runs(args.output), *args.features])
     missing = [c for c in items if c.key not in vectors and c.image_id not in vectors]
+    check_access(missing, passthrough)
     if missing:
         if not args.quiet:
             print(f"extracting features of {len(missing)} corrected pictures ({len(items) - len(missing)} reused)",
@@ -240,6 +279,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(0)
     args, passthrough = parser.parse_known_args(argv)
     commands.check_learn(args)
+    if "://" not in args.output:  # stored paths and later runs must not depend on the working folder
+        args.output = os.path.abspath(args.output)
     if exists(join(args.output, CONFIG)) and not adds_to_embedded(args.output):
         raise SystemExit(f"image-tagger learn: {args.output} holds a model from image-tagger train, which learn "
                          "would overwrite; choose another --output")
