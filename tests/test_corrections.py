@@ -40,9 +40,28 @@ def test_the_latest_decision_per_picture_wins_across_files(tmp_path):
     (json.dumps({"added": ["x"]}), "content_sha256 or image_id"),
     (json.dumps({"image_id": "i", "added": "x"}), "added must be a list"),
     (json.dumps({"image_id": "i", "added": ["x" * 101]}), "longer than 100"),
+    # Hostile round 4, class 9: every field is checked for its type and content.
+    (json.dumps({"image_id": "i", "reviewed": "false"}), "reviewed must be true or false"),
+    (json.dumps({"image_id": "i", "reviewed": 0}), "reviewed must be true or false"),
+    (json.dumps({"image_id": "i", "time": "zzz"}), "not an ISO 8601 time"),
+    (json.dumps({"image_id": "i", "time": "2026-12-01T10:00:00"}), "no time zone"),
+    (json.dumps({"image_id": "i", "added": ["\x1b[31mred"]}), "invisible character U\\+001B"),
+    (json.dumps({"image_id": "i", "added": ["gro\u202eup"]}), "invisible character U\\+202E"),
+    (json.dumps({"image_id": "i", "rejected": ["a\x00b"]}), "invisible character U\\+0000"),
+    (json.dumps({"image_id": "i\u2066", "added": ["x"]}), "image_id holds the invisible"),
+    (json.dumps({"image_id": 7, "added": ["x"]}), "image_id must be a string"),
+    (json.dumps({"content_sha256": "../../x", "added": ["x"]}), "64 lower-case hex"),
 ])
 def test_a_bad_line_is_refused_with_its_file_and_line(tmp_path, text, message):
     path = tmp_path / "c.jsonl"
     path.write_text(_line() + "\n" + text + "\n")
     with pytest.raises(ValueError, match=rf"c\.jsonl:2: .*{message}"):
         corrections.read([str(path)])
+
+
+def test_times_compare_as_instants_not_as_text(tmp_path):
+    """A later decision in another time zone wins; "zzz" can no longer win every comparison."""
+    path = tmp_path / "c.jsonl"
+    path.write_text(_line(added=["late"], time="2026-12-01T12:00:00+02:00") + "\n"   # 10:00 UTC
+                    + _line(added=["later"], time="2026-12-01T10:30:00Z") + "\n")
+    assert corrections.read([str(path)])["c" * 64].added == ("later",)

@@ -157,3 +157,61 @@ def test_fifty_random_kills_lose_nothing(corpus, tmp_path):
     assert len(tags) == len(set(tags)) and set(tags) | set(errors) == every
     assert len(errors) == len(set(errors)) == 3 and not set(tags) & set(errors)
     assert completed < 50, "some runs were killed"
+
+
+def test_a_kill_anywhere_in_learns_publish_leaves_a_whole_model_or_a_refusal(tmp_path, photos):
+    """Hostile round 4, class 5: a learn killed between writing model.pt and config.json once left
+    new weights under the old vocabulary, used as if whole. Kill at every publish step: the tag
+    job's launch check sees the old model, the new one, or refuses in one line; rerun, it is whole."""
+    import hashlib
+    import json
+
+    from pipeline.training import learn
+    from transforms.core.launch import LaunchError
+    from transforms.stages.tagger import check_model_folder
+    from transforms.stages.taggernet import load_taggernet
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    pictures = []
+    for name in ("chelsea", "coffee"):
+        base = Image.open(photos[name]).convert("RGB")
+        for i in range(6):
+            path = images / f"{name}{i}.jpg"
+            base.crop((3 * i, 3 * i, base.width - 3 * i, base.height - 3 * i)).save(path, quality=80 + i)
+            pictures.append((name, str(path)))
+
+    def review(path: Path, word: dict[str, str], time_: str) -> str:
+        lines = []
+        for name, uri in pictures:
+            sha = hashlib.sha256(Path(uri).read_bytes()).hexdigest()
+            lines.append(json.dumps({"uri": uri, "image_id": sha, "content_sha256": sha, "reviewed": True,
+                                     "time": time_, "added": [word[name]] if name in word else []}) + "\n")
+        path.write_text("".join(lines))
+        return str(path)
+
+    model = tmp_path / "model"
+    first = review(tmp_path / "a.jsonl", {"chelsea": "pet"}, "2026-12-01T00:00:00Z")
+    learn.main(["--corrections", first, "--output", str(model), "--allow_local_paths", "--quiet", "--min_label_count", "3"])
+    second = review(tmp_path / "b.jsonl", {"chelsea": "pet", "coffee": "mug"}, "2026-12-02T00:00:00Z")
+    cmd = [sys.executable, "-m", "pipeline.training.learn", "--corrections", second, "--output", str(model),
+           "--quiet", "--min_label_count", "3"]  # every feature is reused: no extraction, no access needed
+    seen = set()
+    for step in ("model:staged", "model:rename0", "model:rename1", "model:published"):
+        assert _run(cmd, env={"IMAGE_TAGGER_FAULT": step}) == -signal.SIGKILL, step
+        try:
+            check_model_folder(str(model))
+        except LaunchError as exc:
+            assert "\n" not in str(exc) and "again" in str(exc)
+            seen.add("refused")
+            assert step != "model:published", "the publish point is past: the new model is whole"
+            continue
+        net, config = load_taggernet(str(model))
+        assert net.net[-1].out_features == len(config["vocabulary"]), f"{step}: weights of another vocabulary"
+        seen.add(tuple(config["vocabulary"]))
+        assert step != "model:rename0", "new weights under the old config must be refused"
+    assert seen == {("pet",), "refused", ("mug", "pet")}
+    assert _run(cmd) == 0
+    check_model_folder(str(model))
+    assert load_taggernet(str(model))[1]["vocabulary"] == ["mug", "pet"]
+    assert not (model / "_staging").exists()

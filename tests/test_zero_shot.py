@@ -15,10 +15,10 @@ from pipeline import tag
 from pipeline.training import evaluate
 from pipeline.training.fast0tag import train_fast0tag
 from tests.conftest import read_table
-from transforms.core.artifacts import join, write_bytes
 from transforms.core.records import FEATURES_SCHEMA
 from transforms.handlers.zero_shot import ZeroShotHandler
-from transforms.stages.taggernet import build_taggernet, save_taggernet
+from transforms.output import model_folder
+from transforms.stages.taggernet import build_taggernet, taggernet_files
 from transforms.stages.zero_shot import (
     MAPPING,
     ZeroShotConfig,
@@ -118,10 +118,10 @@ def test_fast0tag_handler_uses_the_model_mapping(tmp_path):
     features, labels, vectors, names = _transfer_data(rng, seen=8, unseen=2, dim_feat=16)
     model_dir = str(tmp_path / "model")
     net = build_taggernet(16, 8, hidden=8, dropout=0.0)
-    save_taggernet(model_dir, net, {"vocabulary": names[:8], "thresholds": [0.5] * 8, "feature_dim": 16,
-                                    "hidden": 8, "dropout": 0.0, "backbone": "synthetic"})
+    files = taggernet_files(net, {"vocabulary": names[:8], "thresholds": [0.5] * 8, "feature_dim": 16,
+                                  "hidden": 8, "dropout": 0.0, "backbone": "synthetic"})
     mapping = train_fast0tag(features, labels[:, :8], vectors[:8], {"word_vectors": "test"}, epochs=10)
-    write_bytes(join(model_dir, MAPPING), mapping.to_bytes())
+    model_folder.publish(model_dir, {**files, MAPPING: mapping.to_bytes()}, "test")
     vec_file = tmp_path / "v.txt"
     vec_file.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in zip(names, vectors, strict=True)))
     vocab = tmp_path / "vocab.txt"

@@ -43,13 +43,14 @@ from transforms.core.artifacts import exists, join, read_bytes, write_bytes
 from transforms.knowledge import corrections as corr
 from transforms.knowledge.calibration import Platt
 from transforms.knowledge.corrections import Correction
+from transforms.output import model_folder
 from transforms.stages.taggernet import (
     CONFIG,
     CORRECTIONS,
     LEARNED_ROLE,
-    adds_to_embedded,
     predict_scores,
-    save_taggernet,
+    read_config,
+    taggernet_files,
 )
 
 
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     commands.check_learn(args)
     if "://" not in args.output:  # stored paths and later runs must not depend on the working folder
         args.output = os.path.abspath(args.output)
-    if exists(join(args.output, CONFIG)) and not adds_to_embedded(args.output):
+    if exists(join(args.output, CONFIG)) and read_config(args.output, verified=False).get("role") != LEARNED_ROLE:
         raise SystemExit(f"image-tagger learn: {args.output} holds a model from image-tagger train, which learn "
                          "would overwrite; choose another --output")
     earlier = [join(args.output, CORRECTIONS)] if exists(join(args.output, CORRECTIONS)) else []
@@ -314,13 +315,14 @@ def main(argv: list[str] | None = None) -> dict:
                         "pictures": len(usable), "reviewers": sorted({c.reviewer for c in usable if c.reviewer}),
                         "positives": {w: int(y[:, j].sum()) for j, w in enumerate(vocabulary)}},
     }
-    save_taggernet(args.output, model, config)
-    write_bytes(join(args.output, CORRECTIONS), "".join(c.to_json() + "\n" for c in merged.values()).encode())
+    files = taggernet_files(model, config)
+    files[CORRECTIONS] = "".join(c.to_json() + "\n" for c in merged.values()).encode()
     metrics = {"best_epochs": folds.best_epochs, "epochs_run": len(history), "history": history,
                "images": {"corrected": len(usable), "folds": args.folds},
                "held_out": held_out_figures(calibrated[scored], y[scored], known[scored], floor)}
-    write_bytes(join(args.output, "metrics.json"), json.dumps(metrics, indent=1).encode())
-    write_bytes(join(args.output, "model_card.md"), model_card(config, metrics).encode())
+    files["metrics.json"] = json.dumps(metrics, indent=1).encode()
+    files["model_card.md"] = model_card(config, metrics).encode()
+    model_folder.publish(args.output, files, "learn")
     print(f"learned {len(vocabulary)} words from {len(usable)} corrected pictures ({', '.join(vocabulary[:10])}); "
           f"held-out precision {metrics['held_out']['precision']:.2f}, recall {metrics['held_out']['recall']:.2f}; "
           f"model written to {args.output}")

@@ -26,9 +26,10 @@ from pipeline import commands
 from pipeline.training.fast0tag import train_fast0tag
 from pipeline.training.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
 from pipeline.training.model_card import model_card
-from transforms.core.artifacts import join, read_bytes, write_bytes
+from transforms.core.artifacts import read_bytes
 from transforms.knowledge.vectors import load_vectors
-from transforms.stages.taggernet import build_taggernet, predict_scores, save_taggernet
+from transforms.output import model_folder
+from transforms.stages.taggernet import build_taggernet, predict_scores, taggernet_files
 from transforms.stages.zero_shot import MAPPING, Fast0TagMapping, embed_phrases
 
 
@@ -270,10 +271,9 @@ def main(argv: list[str] | None = None) -> dict:
         "holdout_tags": holdout,
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
     }
-    save_taggernet(args.output, model, config)
+    files = taggernet_files(model, config)
     if not args.no_zero_shot_mapping:
-        mapping = learn_mapping(args, data, vocabulary)
-        write_bytes(join(args.output, MAPPING), mapping.to_bytes())
+        files[MAPPING] = learn_mapping(args, data, vocabulary).to_bytes()
     metrics = {
         "best_epoch": best_epoch,
         "epochs_run": len(history),
@@ -282,9 +282,10 @@ def main(argv: list[str] | None = None) -> dict:
         "params": {k: v for k, v in vars(args).items() if k not in ("features", "output")},
         "images": {s: int((data.split == s).sum()) for s in ("train", "val", "test")},
     }
-    write_bytes(join(args.output, "metrics.json"), json.dumps(metrics, indent=1).encode())
-    write_bytes(join(args.output, "curves.png"), plot_curves(history, args.top_k))
-    write_bytes(join(args.output, "model_card.md"), model_card(config, metrics, args.features, args.output).encode())
+    files["metrics.json"] = json.dumps(metrics, indent=1).encode()
+    files["curves.png"] = plot_curves(history, args.top_k)
+    files["model_card.md"] = model_card(config, metrics, args.features, args.output).encode()
+    model_folder.publish(args.output, files, "train")
     print(f"best epoch {best_epoch}/{len(history)}; validation mAP {metrics['validation']['mAP']:.4f}; "
           f"model written to {args.output}")
     return metrics

@@ -12,7 +12,10 @@ keyed by its content (``content_sha256``), so a decision follows the picture to 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -21,6 +24,9 @@ from transforms.core.artifacts import read_bytes
 FIELDS = ("uri", "image_id", "content_sha256", "accepted", "rejected", "added", "reviewed", "reviewer", "time")
 WORD_LISTS = ("accepted", "rejected", "added")
 MAX_WORD = 100  # characters: longer is a paste accident, not a tag
+MAX_FIELD = 8192  # characters of a uri, image_id or reviewer
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_HIDDEN = ("Cc", "Cf", "Cs", "Co", "Cn")  # control, format (bidi, zero-width), surrogate, private, unassigned
 
 
 def normalise(word: str) -> str:
@@ -57,28 +63,80 @@ class Correction:
                           ensure_ascii=False)
 
 
+def _hidden(text: str) -> str | None:
+    """The first character a reader would not see (controls, bidi overrides, NUL), named."""
+    for ch in text:
+        if unicodedata.category(ch) in _HIDDEN:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def _text(record: dict, name: str, where: str) -> str:
+    value = record.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: {name} must be a string")
+    if len(value) > MAX_FIELD:
+        raise ValueError(f"{where}: {name} is longer than {MAX_FIELD} characters")
+    hidden = _hidden(value)
+    if hidden:
+        raise ValueError(f"{where}: {name} holds the invisible character {hidden}")
+    return value
+
+
+def _time(record: dict, where: str) -> str:
+    """ISO 8601 with a time zone, as UTC (so times compare as text); '' when absent."""
+    value = _text(record, "time", where)
+    if not value:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{where}: time {value[:40]!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise ValueError(f"{where}: time {value[:40]!r} has no time zone (the export writes UTC, ending in Z)")
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _words(record: dict, name: str, where: str) -> tuple[str, ...]:
+    words = record.get(name)
+    if words is None:
+        return ()
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise ValueError(f"{where}: {name} must be a list of words")
+    cleaned = tuple(dict.fromkeys(w for w in map(normalise, words) if w))
+    for w in cleaned:
+        if len(w) > MAX_WORD:
+            raise ValueError(f"{where}: a word in {name} is longer than {MAX_WORD} characters")
+        hidden = _hidden(w)
+        if hidden:
+            raise ValueError(f"{where}: a word in {name} holds the invisible character {hidden}")
+    return cleaned
+
+
 def parse_line(line: str, where: str) -> Correction:
-    """One exported line; ValueError naming ``where`` (file:line) and what is wrong."""
+    """One exported line, validated field by field; ValueError naming ``where`` (file:line) and
+    what is wrong. A line is data: a wrong type is an error, never read as something else."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{where}: not JSON ({exc.msg})") from None
     if not isinstance(record, dict):
         raise ValueError(f"{where}: expected an object per line")
-    if not (record.get("content_sha256") or record.get("image_id")):
+    uri, image_id = _text(record, "uri", where), _text(record, "image_id", where)
+    content = _text(record, "content_sha256", where)
+    if not (content or image_id):
         raise ValueError(f"{where}: needs content_sha256 or image_id")
-    lists = {}
-    for name in WORD_LISTS:
-        words = record.get(name) or []
-        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            raise ValueError(f"{where}: {name} must be a list of words")
-        cleaned = tuple(dict.fromkeys(w for w in map(normalise, words) if w))
-        if any(len(w) > MAX_WORD for w in cleaned):
-            raise ValueError(f"{where}: a word in {name} is longer than {MAX_WORD} characters")
-        lists[name] = cleaned
-    return Correction(uri=str(record.get("uri") or ""), image_id=str(record.get("image_id") or ""),
-                      content_sha256=str(record.get("content_sha256") or ""), reviewed=bool(record.get("reviewed")),
-                      reviewer=str(record.get("reviewer") or ""), time=str(record.get("time") or ""), **lists)
+    if content and not _SHA256.match(content):
+        raise ValueError(f"{where}: content_sha256 must be 64 lower-case hex digits")
+    reviewed = record.get("reviewed")
+    reviewed = False if reviewed is None else reviewed
+    if not isinstance(reviewed, bool):
+        raise ValueError(f"{where}: reviewed must be true or false, not {json.dumps(reviewed)[:20]}")
+    lists = {name: _words(record, name, where) for name in WORD_LISTS}
+    return Correction(uri=uri, image_id=image_id, content_sha256=content, reviewed=reviewed,
+                      reviewer=_text(record, "reviewer", where), time=_time(record, where), **lists)
 
 
 def read_lines(paths: Iterable[str]) -> list[Correction]:

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.core import faults
 from transforms.core.artifacts import exists
 
 log = logging.getLogger(__name__)
@@ -314,15 +315,9 @@ def _remove_tree(output: str, path: str) -> None:
     _delete(output, _match(join(path, "**")))
 
 
-_FAULT = os.environ.get("IMAGE_TAGGER_FAULT", "")  # test-only kill point inside a commit: "commit:<step>"
-
-
 def _step(name: str) -> None:
     """A named point in the commit; the crash-safety test kills the process at each one."""
-    if f"commit:{name}" == _FAULT:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+    faults.step(f"commit:{name}")
 
 
 def plan_commit(output: str, manifest: Manifest) -> Manifest:

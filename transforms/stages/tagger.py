@@ -22,7 +22,7 @@ from importlib import resources
 import numpy as np
 
 from transforms.core.artifacts import join
-from transforms.core.launch import at_least, need_file
+from transforms.core.launch import LaunchError, at_least, need_file
 from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 from transforms.knowledge import calibration
@@ -41,6 +41,23 @@ class TaggerFlags(Flags):
         at_least("--top_k", self.top_k, 1)
         if self.tagger_model:
             need_file("--tagger_model", join(self.tagger_model, "config.json"))
+            check_model_folder(self.tagger_model)
+
+
+def check_model_folder(model_dir: str) -> None:
+    """A model folder is used only whole: every file matches its manifest, and the corrections a
+    learned model carries parse line by line (LaunchError naming the file and line)."""
+    from transforms.knowledge import corrections
+    from transforms.output.model_folder import ModelFolderError, verify
+    from transforms.stages.taggernet import CORRECTIONS, LEARNED_ROLE, read_config
+
+    try:
+        manifest = verify(model_dir)
+        if read_config(model_dir).get("role") == LEARNED_ROLE and CORRECTIONS in manifest:
+            corrections.read([join(model_dir, CORRECTIONS)])
+    except ValueError as exc:  # ModelFolderError, or a correction line that fails its checks
+        kind = "" if isinstance(exc, ModelFolderError) else f"{model_dir}: "
+        raise LaunchError(f"--tagger_model {kind}{exc}") from None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """TaggerNet: the paper's MLP on CNN features and its model directory (its handler:
 transforms/handlers/taggernet.py).
 
-A model directory (local or gs://) holds:
+A model directory (local or gs://) is published whole with a manifest of checksums
+(transforms/output/model_folder.py) and read back only when its files match it. It holds:
   model.pt         state_dict of TaggerNet (input standardisation included)
   config.json      vocabulary, per-tag thresholds, layer sizes, the backbone it expects
   metrics.json     training history and validation metrics (written by pipeline.training.train)
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from transforms.core.artifacts import join, read_bytes, write_bytes
+from transforms.core.artifacts import join, read_bytes
 
 CONFIG = "config.json"
 WEIGHTS = "model.pt"
@@ -51,11 +52,21 @@ def build_taggernet(feature_dim: int, num_labels: int, hidden: int = 512, dropou
 
 
 # --- model directory I/O (local or any Beam filesystem) ---------------------------------------
-def read_config(model_dir: str) -> dict:
+def read_config(model_dir: str, verified: bool = True) -> dict:
+    """The model's config.json, checked against the folder's manifest (``verified=False`` only
+    for a writer deciding whether it may write into the folder again)."""
+    from transforms.output.model_folder import ModelFolderError, read_file
+
     try:
-        return json.loads(read_bytes(join(model_dir, CONFIG)))
+        text = read_file(model_dir, CONFIG) if verified else read_bytes(join(model_dir, CONFIG))
+        config = json.loads(text)
+    except ModelFolderError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any filesystem error means the same to the user
         raise FileNotFoundError(f"{model_dir} is not a trained model directory (no {CONFIG}): {exc}") from exc
+    if not isinstance(config, dict):
+        raise ModelFolderError(f"{model_dir}: {CONFIG} is not a JSON object")
+    return config
 
 
 def adds_to_embedded(model_dir: str | None) -> bool:
@@ -63,21 +74,23 @@ def adds_to_embedded(model_dir: str | None) -> bool:
     return model_dir is not None and model_dir != "" and read_config(model_dir).get("role") == LEARNED_ROLE
 
 
-def save_taggernet(model_dir: str, model, config: dict) -> None:
+def taggernet_files(model, config: dict) -> dict[str, bytes]:
+    """The weights and config of a model folder, to publish with the writer's other files."""
     import torch
 
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
-    write_bytes(join(model_dir, WEIGHTS), buf.getvalue())
-    write_bytes(join(model_dir, CONFIG), json.dumps(config, indent=1).encode())
+    return {WEIGHTS: buf.getvalue(), CONFIG: json.dumps(config, indent=1).encode()}
 
 
 def load_taggernet(model_dir: str) -> tuple[Any, dict]:
     import torch
 
+    from transforms.output.model_folder import read_file
+
     config = read_config(model_dir)
     model = build_taggernet(config["feature_dim"], len(config["vocabulary"]), config["hidden"], config["dropout"])
-    state = torch.load(io.BytesIO(read_bytes(join(model_dir, WEIGHTS))), map_location="cpu", weights_only=True)
+    state = torch.load(io.BytesIO(read_file(model_dir, WEIGHTS)), map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.eval(), config
 

@@ -101,9 +101,15 @@ class Fast0TagMapping:
 
 def load_mapping(model_dir: str, required: bool = False) -> Fast0TagMapping | None:
     """The model directory's zero-shot mapping; None when it has none (an error if ``required``)."""
+    from transforms.output.model_folder import read_file, read_manifest
+
+    if MAPPING not in read_manifest(model_dir):
+        if required:
+            raise FileNotFoundError(f"{model_dir} has no zero-shot mapping ({MAPPING})")
+        return None
     try:
-        return Fast0TagMapping.from_bytes(read_bytes(join(model_dir, MAPPING)))
-    except Exception as exc:  # noqa: BLE001 - any filesystem's "not there"
+        return Fast0TagMapping.from_bytes(read_file(model_dir, MAPPING))
+    except (ValueError, KeyError) as exc:  # a mapping that fails its checks or has the wrong arrays
         if required:
             raise FileNotFoundError(f"{model_dir} has no zero-shot mapping ({MAPPING})") from exc
         return None
