@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -54,3 +55,24 @@ def test_standardise_rows_over_known_columns_only():
     z = standardise_rows(s, np.array([True, True, True, False]))
     assert z[0, 1] == pytest.approx(0.0) and z[0, 2] > 1.0
     assert not standardise_rows(s, np.array([True, True, False, False])).any(), "too few words: no z"
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"sources": {"detector:yolox_nano": {"a": 1.0, "b": NaN}}}', r":1: detector:yolox_nano: b must be a finite"),
+    ('{"sources": {\n "detector:yolox_nano": {"b": 0.1}}}', r":2: detector:yolox_nano: a is missing"),
+    ('[1, 2]', "needs an object"),
+    ('{"sources": {"x": {"a": 1, "b": 0, "feature": "cube"}}}', "feature must be one of"),
+    ('{"sources": {"x": {"weights": [1, "2"], "b": 0}}}', "finite number"),
+])
+def test_a_bad_calibration_file_is_refused_at_launch(tmp_path, photos, text, message):
+    """Hostile round 4, class 10: NaN once gave zero tags and exit 0; a missing key a traceback
+    after the lock was taken."""
+    from pipeline import tag
+
+    path = tmp_path / "cal.json"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as info:
+        tag.run(["--input", str(photos["chelsea"]), "--output", str(tmp_path / "out"), "--calibration", str(path)])
+    assert str(info.value).startswith("image-tagger tag: --calibration") and "\n" not in str(info.value)
+    assert re.search(message, str(info.value)), info.value
+    assert not (tmp_path / "out").exists()

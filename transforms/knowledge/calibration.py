@@ -44,6 +44,13 @@ class ScoringFlags(Flags):
     def check(self) -> None:
         in_unit_range("--min_score", self.min_score)
         need_file("--calibration", self.calibration)
+        if self.calibration not in (EMBEDDED, "none"):
+            from transforms.core.launch import LaunchError
+
+            try:
+                load(self.calibration)
+            except ValueError as exc:
+                raise LaunchError(f"--calibration {exc}") from None
 
 
 def logit(scores: np.ndarray) -> np.ndarray:
@@ -102,17 +109,69 @@ def fingerprint(source: str = EMBEDDED) -> str:
     return "none" if source == "none" else hashlib.sha256(_text(source).encode()).hexdigest()[:12]
 
 
+FEATURES = ("logit", "raw", "z")
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError("must be a finite number")
+    return float(value)
+
+
+def _entry(v: object) -> Platt | Logistic:
+    """One source's map, every key checked: a calibration file is data, and a NaN in it would
+    silently drop every tag."""
+    if not isinstance(v, dict):
+        raise ValueError("must be an object")
+    if "weights" in v:
+        weights = v["weights"]
+        if not isinstance(weights, list) or not weights:
+            raise ValueError("weights must be a list of numbers")
+        names = v.get("features")
+        if names is not None and (not isinstance(names, list) or len(names) != len(weights)):
+            raise ValueError("features must name one feature per weight")
+        return Logistic(tuple(_number(w) for w in weights), _entry_number(v, "b"))
+    feature = v.get("feature", "logit")
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {', '.join(FEATURES)}")
+    return Platt(_entry_number(v, "a"), _entry_number(v, "b"), feature)
+
+
+def _entry_number(v: dict, key: str) -> float:
+    if key not in v:
+        raise ValueError(f"{key} is missing")
+    try:
+        return _number(v[key])
+    except ValueError as exc:
+        raise ValueError(f"{key} {exc}") from None
+
+
+def _line_of(text: str, key: str) -> int:
+    at = text.find(json.dumps(key))
+    return text[:at].count("\n") + 1 if at >= 0 else 1
+
+
 @functools.lru_cache(maxsize=8)
 def load(source: str = EMBEDDED) -> dict[str, Platt | Logistic]:
-    """Source key (e.g. ``tagger:imagenet_tags``) -> Platt map; ``none`` gives an empty table."""
+    """Source key (e.g. ``tagger:imagenet_tags``) -> Platt map; ``none`` gives an empty table.
+    ValueError naming ``file:line`` and the key when the file is not a calibration."""
     if source == "none":
         return {}
-    data = json.loads(_text(source))
-    return {
-        key: Logistic(tuple(float(w) for w in v["weights"]), float(v["b"])) if "weights" in v
-        else Platt(float(v["a"]), float(v["b"]), str(v.get("feature", "logit")))
-        for key, v in data.get("sources", {}).items()
-    }
+    text = _text(source)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{source}: not JSON ({exc})") from None
+    sources = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(sources, dict):
+        raise ValueError(f"{source}: needs an object with a \"sources\" object (pipeline.quality --fit writes one)")
+    out: dict[str, Platt | Logistic] = {}
+    for key, v in sources.items():
+        try:
+            out[key] = _entry(v)
+        except ValueError as exc:
+            raise ValueError(f"{source}:{_line_of(text, key)}: {key}: {exc}") from None
+    return out
 
 
 def for_source(source: str, key: str) -> Platt | None:
