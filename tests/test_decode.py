@@ -187,3 +187,76 @@ def test_corrupted_jpegs_never_raise_anything_but_stage_errors(cut, junk):
     data = encode(gradient(64, 48), "JPEG")
     with contextlib.suppress(StageError):
         decode_image(data[:cut] + junk, CFG)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_a_wide_image_is_reduced_before_it_is_widened(mode):
+    """Hostile round 4, class 7: a 16-bit PNG once became full-size float64 arrays (2.6 GB for
+    10000x10000). numpy's allocations (tracemalloc sees them) stay far below one full-size copy,
+    and the picture matches its 8-bit twin."""
+    import tracemalloc
+
+    w, h = 3000, 2000
+    y, x = np.mgrid[0:h, 0:w]
+    eight = ((x * 255) // (w - 1)).astype(np.uint8)
+    if mode == "I;16":
+        wide = Image.fromarray(eight.astype(np.uint16) * 257)
+        data = encode(wide, "PNG")
+    else:
+        wide = Image.fromarray((eight.astype(np.int32) * 257) if mode == "I" else eight.astype(np.float32) / 255, mode)
+        data = encode(wide, "TIFF")
+    tracemalloc.start()
+    img, width, height = decode_image(data, CFG)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert (width, height) == (w, h) and img.mode == "RGB"
+    assert peak < w * h, f"{peak} bytes of numpy temporaries: less than one byte per pixel"
+    twin, _, _ = decode_image(encode(Image.fromarray(eight), "PNG"), CFG)
+    assert img.size == twin.size
+    assert np.abs(np.asarray(img, dtype=int) - np.asarray(twin, dtype=int)).mean() < 2.0
+
+
+def test_a_jpeg_with_corrupt_entropy_data_is_a_dead_letter_not_a_smear(photos):
+    """A few flipped bytes once decoded to a smeared picture with no tags; libjpeg-turbo's
+    warnings are now errors."""
+    import random
+
+    data = encode(Image.open(photos["astronaut"]).convert("RGB"), "JPEG", quality=90)
+    rng = random.Random(1)
+    refused = 0
+    for _ in range(20):
+        flipped = bytearray(data)
+        for i in rng.sample(range(1000, len(data) - 2), 5):
+            flipped[i] ^= 0xFF
+        try:
+            decode_image(bytes(flipped), CFG)
+        except StageError as exc:
+            assert exc.error_type in ("corrupt", "truncated")
+            refused += 1
+    assert refused >= 10, "most flipped JPEGs are refused (a flip inside one coefficient can decode cleanly)"
+    decode_image(data, CFG)  # the intact file decodes
+
+
+def test_jpeg_decoding_matches_pillow_draft_pixel_for_pixel(photos):
+    """The strict decoder is the same libjpeg-turbo scaled IDCT as Pillow's draft mode."""
+    import math
+
+    data = encode(Image.open(photos["chelsea"]).convert("RGB").resize((1600, 1200)), "JPEG", quality=90)
+    img, _, _ = decode_image(data, DecodeConfig(draft_tolerance=1.0, min_short_side=300, min_long_side=400))
+    pillow = Image.open(io.BytesIO(data))
+    pillow.draft("RGB", (400, 300))
+    pillow = pillow.convert("RGB")
+    assert pillow.size == (400, 300) and img.size == (400, 300) and math.isclose(
+        np.abs(np.asarray(img, dtype=int) - np.asarray(pillow, dtype=int)).max(), 0)
+
+
+@pytest.mark.parametrize("data", [
+    b"\xef\xbb\xbf<svg xmlns='http://www.w3.org/2000/svg'></svg>",
+    b"\xef\xbb\xbf<?xml version='1.0'?>\n<svg xmlns='http://www.w3.org/2000/svg'/>",
+    "<svg xmlns='http://www.w3.org/2000/svg'/>".encode("utf-16"),
+    b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + b"\x00" * 64,
+    b"\x00\x00\x00\x20ftypmif1\x00\x00\x00\x00mif1avifmiafMA1B" + b"\x00" * 64,
+], ids=["bom-svg", "bom-xml-svg", "utf16-svg", "avif", "avif-compatible-brand"])
+def test_formats_we_do_not_decode_are_unsupported_not_garbage(data):
+    """Hostile round 4, class 11: these once ended as not_an_image."""
+    assert error_type(data) == "unsupported_format"

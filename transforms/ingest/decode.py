@@ -1,9 +1,12 @@
 """Decode stage: bytes -> one RGB PIL image per input, shared by every model stage.
 
-Decoding is the costliest CPU step after the models, so JPEGs use Pillow's draft mode
-(DCT-domain downscaling) to decode straight to the smallest size that still feeds every
-model at full resolution. Hostile inputs (bombs, truncation, text served as images) are
-refused with a stable error_type before they can allocate or crash.
+Decoding is the costliest CPU step after the models, so JPEGs are decoded with DCT-domain
+downscaling (libjpeg-turbo through simplejpeg, pixel-identical to Pillow's draft mode) straight
+to the smallest size that still feeds every model at full resolution, and strictly: a JPEG whose
+entropy-coded data is corrupt is a ``corrupt`` dead letter, where Pillow would hand back a
+smeared picture. Pillow reads the header (size, EXIF orientation) and every other format.
+Hostile inputs (bombs, truncation, text served as images) are refused with a stable
+error_type before they can allocate or crash.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar, cast
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from transforms.core.launch import at_least
 from transforms.core.options import Flags, option
@@ -66,22 +69,88 @@ class DecodeConfig:
     draft_tolerance: float = 0.8
 
 
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_HEIF = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_AVIF = (b"avif", b"avis")
+
+
 def _sniff_unsupported(data: bytes) -> str | None:
     for magic, reason in _REFUSED:
         if data.startswith(magic):
             return reason
-    head = data[:512].lstrip().lower()
-    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower()):
+    head = data[:4096]
+    for bom in _BOMS:
+        if head.startswith(bom):
+            head = head[len(bom):]
+    head = head.replace(b"\x00", b"").lstrip().lower()  # UTF-16 text reads as ASCII once NULs go
+    if head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!--", b"<!doctype svg")) and b"<svg" in head):
         return "SVG (vector graphics) is not supported; rasterize it first"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
-        return "HEIC/HEIF is not supported; convert it to JPEG or PNG"
+    if data[4:8] == b"ftyp":
+        brands = [data[i:i + 4] for i in range(8, min(len(data), int.from_bytes(data[:4], "big") or 32, 64), 4)]
+        if any(b in _AVIF for b in brands):
+            return "AVIF is not supported; convert it to JPEG, PNG or WebP"
+        if any(b in _HEIF for b in brands):
+            return "HEIC/HEIF is not supported; convert it to JPEG or PNG"
     return None
+
+
+T = Image.Transpose
+_TRANSPOSE = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE, 6: T.ROTATE_270,
+              7: T.TRANSVERSE, 8: T.ROTATE_90}  # EXIF orientation -> transposition (as ImageOps.exif_transpose)
+
+
+def _decode_jpeg(data: bytes, img: Image.Image, min_size: tuple[int, int] | None) -> Image.Image:
+    """A JPEG in YCbCr or grey through libjpeg-turbo, with its warnings as errors (ValueError),
+    DCT-scaled to at least ``min_size``."""
+    import simplejpeg
+
+    grey = img.mode == "L"
+    width, height = min_size or (0, 0)
+    pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB", min_width=width,
+                                    min_height=height, strict=True)
+    return Image.fromarray(pixels[:, :, 0] if grey else pixels, "L" if grey else "RGB")
 
 
 def working_scale(width: int, height: int, config: DecodeConfig) -> float:
     """Largest downscale (<= 1) that keeps the short and long sides at their model minimums."""
     scale = max(config.min_short_side / min(width, height), config.min_long_side / max(width, height))
     return min(1.0, scale)
+
+
+WIDE = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits a sample
+_BAND_BYTES = 1 << 20  # float32 working memory per band while reducing a wide image
+
+
+def _wide_top(img: Image.Image) -> tuple[float, float]:
+    """(low, high) of the sample range that maps to 0..255: 16-bit scales, 32-bit ints over 255
+    scale by 65535, floats stretch to their own range."""
+    if img.mode.startswith("I;16"):
+        return 0.0, 65535.0
+    extrema = cast(tuple[float, float], img.getextrema())
+    if img.mode == "I":
+        return 0.0, 65535.0 if float(extrema[1]) > 255 else 255.0
+    lo, hi = float(np.nan_to_num(extrema[0])), float(np.nan_to_num(extrema[1]))
+    return lo, max(hi, lo + 1e-12)
+
+
+def _reduce_wide(img: Image.Image, scale: float) -> Image.Image:
+    """A wide-sample image box-averaged by the integer factor ``scale`` allows, band by band, to
+    an 8-bit L image: never a full-size float copy (a 10000x10000 16-bit PNG would need 2.6 GB)."""
+    k = max(1, int(1.0 / scale))
+    w, h = img.size
+    cols, rows = max(1, w // k), max(1, h // k)
+    k_x, k_y = (k if w >= k else w), (k if h >= k else h)
+    lo, hi = _wide_top(img)
+    out = np.empty((rows, cols), dtype=np.uint8)
+    step = max(1, _BAND_BYTES // (4 * k_y * cols * k_x))
+    for r in range(0, rows, step):
+        n = min(step, rows - r)
+        band = np.asarray(img.crop((0, r * k_y, cols * k_x, (r + n) * k_y)), dtype=np.float32)
+        if img.mode == "F":
+            band = np.nan_to_num(band)
+        band = band.reshape(n, k_y, cols, k_x).mean(axis=(1, 3))
+        out[r:r + n] = np.clip((band - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "L")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -126,21 +195,30 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
                     "decompression_bomb",
                     f"{width}x{height} = {width * height} pixels > limit {config.max_pixels}",
                 )
-            orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+            orientation = 1
+            with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
+                orientation = img.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             scale = working_scale(width, height, config)
-            if config.draft and img.format == "JPEG" and scale < 1.0:
+            draft = None
+            if config.draft and scale < 1.0:
                 s = scale * config.draft_tolerance
-                img.draft("RGB", (math.ceil(img.size[0] * s), math.ceil(img.size[1] * s)))
+                draft = (math.ceil(img.size[0] * s), math.ceil(img.size[1] * s))
+            if img.format in ("JPEG", "MPO") and img.mode in ("RGB", "L"):
+                img = _decode_jpeg(data, img, draft)
+            elif img.format == "JPEG" and draft:  # CMYK and YCCK: Pillow converts them
+                img.draft("RGB", draft)
             elif img.format == "JPEG2000" and scale < 1.0:
                 # Decode only the resolution level the models need: a tiny file can declare 100 MP.
                 # Pillow's JPEG 2000 plugin reads the ``reduce`` attribute before load().
                 setattr(img, "reduce", max(0, int(math.floor(math.log2(1.0 / (scale * config.draft_tolerance))))))  # noqa: B010
             img.load()
-            # A broken EXIF block must not lose the image: keep it unrotated.
-            with contextlib.suppress(Exception):
-                img = ImageOps.exif_transpose(img)
+            if img.mode in WIDE and working_scale(img.size[0], img.size[1], config) < 1.0:
+                img = _reduce_wide(img, working_scale(img.size[0], img.size[1], config))
+            # EXIF orientation as read from the header (the decoded image may be a new one).
+            if _TRANSPOSE.get(orientation) is not None:
+                img = img.transpose(_TRANSPOSE[orientation])
             img = _to_rgb(img)
     except StageError:
         raise
@@ -150,7 +228,8 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
         raise StageError("not_an_image", "bytes are not a recognised image format") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         message = str(exc)
-        kind = "truncated" if "truncat" in message.lower() or isinstance(exc, EOFError) else "corrupt"
+        short = any(w in message.lower() for w in ("truncat", "premature end"))
+        kind = "truncated" if short or isinstance(exc, EOFError) else "corrupt"
         raise StageError(kind, f"{type(exc).__name__}: {message}") from exc
     except Exception as exc:  # noqa: BLE001 - decoders of exotic formats raise anything
         raise StageError("corrupt", f"{type(exc).__name__}: {exc}") from exc
