@@ -422,3 +422,31 @@ def test_malformed_bodies_are_protocol_errors_not_retried(payload):
     finally:
         server.close()
     assert err.error_type == "protocol_error" and err.attempts == 1 and server.connections == 1
+
+
+def interim_then(codes: list[int], body: bytes):
+    """Answer with each interim (1xx) status of ``codes``, then 200 with ``body``."""
+
+    def handler(req) -> None:
+        for code in codes:
+            req.send_response_only(code)
+            req.send_header("Link", "</style.css>; rel=preload")
+            req.end_headers()
+        send_bytes(body)(req)
+
+    return handler
+
+
+@pytest.mark.parametrize("codes", [[103], [102], [100, 103, 103]])
+def test_interim_answers_are_skipped(http_server, codes):
+    """Hostile round 4, class 8: 103 Early Hints once ended the exchange as http_103."""
+    base, routes = http_server
+    routes["/hints.jpg"] = interim_then(codes, b"the image")
+    assert fetch(f"{base}/hints.jpg")[0] == b"the image"
+
+
+def test_endless_interim_answers_are_a_permanent_error(http_server):
+    base, routes = http_server
+    routes["/loop.jpg"] = interim_then([103] * 40, b"never reached")
+    error = failure(f"{base}/loop.jpg")
+    assert error.error_type == "protocol_error" and "interim" in str(error) and error.attempts == 1

@@ -59,9 +59,28 @@ def _cut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+MAX_INTERIM = 16  # interim answers skipped before one fetch gives up (a server looping on 103)
+
+
+class _SkipInterim(http.client.HTTPResponse):
+    """http.client skips only ``100 Continue``: ``102 Processing`` and ``103 Early Hints`` would
+    be taken for the final answer. Every 1xx but 101 (a protocol switch, never asked for) is read
+    past, headers and all, within the fetch's deadline."""
+
+    def _read_status(self):
+        for _ in range(MAX_INTERIM):
+            version, status, reason = super()._read_status()
+            if not (100 <= status < 200) or status == 101:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # noqa: SLF001
+        raise http.client.HTTPException(f"more than {MAX_INTERIM} interim (1xx) answers")
+
+
 class _DeadlineMixin:
     """Bounds the status line, headers and 1xx responses by the fetch's total deadline: when it
     passes, a watchdog timer shuts the socket down and the blocked read returns."""
+
+    response_class = _SkipInterim
 
     def getresponse(self):
         deadline = getattr(_local, "deadline", None)
