@@ -8,6 +8,7 @@ run with defaults and exit 0); here every flag must belong to this project or to
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -49,10 +50,36 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
         raise LaunchError(unknown_option(flags[0], known))
 
 
+def check_runner(name: str | None) -> None:
+    """--runner must name a runner Beam knows (as Beam resolves it), or a module.Class path that
+    imports: a typo would otherwise fail inside Beam with a long traceback."""
+    if not name:
+        return
+    from apache_beam.runners.runner import _RUNNER_MAP
+
+    if name.lower() in _RUNNER_MAP or name.lower() + "runner" in _RUNNER_MAP:
+        return
+    if "." in name:
+        import importlib.util
+
+        module = name.rsplit(".", 1)[0]
+        try:
+            if importlib.util.find_spec(module) is not None:
+                return
+        except (ImportError, ValueError):
+            pass
+    known = sorted({path.rsplit(".", 1)[1] for path in _RUNNER_MAP.values()})
+    short = {k.removesuffix("Runner").lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower().removesuffix("runner"), list(short), n=1, cutoff=0.6)
+    hint = f"; did you mean {short[close[0]]}?" if close else f" (known: {', '.join(known)})"
+    raise LaunchError(f"--runner {name}: not a runner Beam knows{hint}")
+
+
 def _check_groups(o, groups) -> None:
     """The groups' own checks, the run's (every job has one) and the shared stages'."""
     from pipeline.flags import RunFlags
 
+    check_runner(getattr(o, "runner", None))
     for group in (*groups, RunFlags):
         group.from_options(o).check()
     check_options(o, shared=True)

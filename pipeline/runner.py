@@ -10,8 +10,10 @@ with ``--runner PrismRunner``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -256,6 +258,24 @@ def run_interruptible(pipeline: beam.Pipeline, output: str, on_stop=None, worker
     return outcome["result"]
 
 
+STORAGE_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the file system is read-only",
+                  errno.EDQUOT: "the disk quota is exceeded"}
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """What a full, read-only or over-quota disk reads as, wherever in the chain (or, once Beam
+    has wrapped it in another exception, in the message) the OSError sits; None otherwise."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
+            return STORAGE_ERRNOS[current.errno]
+        current = current.__cause__ or current.__context__
+    found = re.search(r"\[Errno (\d+)\]", str(exc))
+    return STORAGE_ERRNOS.get(int(found.group(1))) if found else None
+
+
 def next_step(tables: tuple[str, ...], output: str) -> str:
     if "features" in tables:
         return f"image-tagger train --features {output} --output MODEL_DIR"
@@ -284,11 +304,18 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
         release = lambda: output_lock.release(output, manifest.run_id)  # noqa: E731
         multi = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
         with reporter:
-            if is_local(options):
-                result, seconds = run_interruptible(pipeline, output, release,
-                                                    num_local_workers(options) if multi else 0)
-            else:
-                result, seconds = run_and_wait(pipeline)
+            try:
+                if is_local(options):
+                    result, seconds = run_interruptible(pipeline, output, release,
+                                                        num_local_workers(options) if multi else 0)
+                else:
+                    result, seconds = run_and_wait(pipeline)
+            except Exception as exc:
+                reason = storage_failure(exc)
+                if reason is None:
+                    raise
+                raise SystemExit(f"image-tagger: cannot write {output}: {reason}. Nothing earlier runs wrote "
+                                 "was changed; make room and rerun with --skip_existing to finish") from None
     totals = counters(result)
     if totals:
         shown = output if "://" in output else os.path.abspath(output)

