@@ -101,13 +101,18 @@ _TRANSPOSE = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.
 
 def _decode_jpeg(data: bytes, img: Image.Image, min_size: tuple[int, int] | None) -> Image.Image:
     """A JPEG in YCbCr or grey through libjpeg-turbo, with its warnings as errors (ValueError),
-    DCT-scaled to at least ``min_size``."""
+    DCT-scaled by the factor Pillow's draft picks for ``min_size`` (1/2, 1/4 or 1/8: libjpeg-turbo
+    also offers 5/8 and the like, which would change what the models see)."""
     import simplejpeg
 
     grey = img.mode == "L"
-    width, height = min_size or (0, 0)
-    pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB", min_width=width,
-                                    min_height=height, strict=True)
+    w, h = img.size
+    factor = 1
+    if min_size:
+        fits = min(w // max(min_size[0], 1), h // max(min_size[1], 1))
+        factor = next(f for f in (8, 4, 2, 1) if fits >= f or f == 1)
+    pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB", min_factor=factor,
+                                    min_width=-(-w // factor), min_height=-(-h // factor), strict=True)
     return Image.fromarray(pixels[:, :, 0] if grey else pixels, "L" if grey else "RGB")
 
 
