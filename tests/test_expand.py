@@ -64,9 +64,12 @@ def test_precise_leaves_the_embedded_taggers_tags_to_its_own_hierarchy(precise, 
     assert "+expands:tagger/detector," in trained.model_version()
     assert {t["name"] for t in _expand(trained, trained.load_model(), [_tag("tabby", 0.9)])} & {"cat", "animal"}
     assert ExpansionConfig.from_options(defaults()).decoded_sources == ("tagger",)
-    (tmp_path / "config.json").write_text(json.dumps({"labels": ["sea", "dog"]}))
+    from transforms.output import model_folder
+
+    model_folder.publish(str(tmp_path), {"config.json": json.dumps({"labels": ["sea", "dog"]}).encode()}, "test")
     assert ExpansionConfig.from_options(defaults(tagger_model=str(tmp_path))).decoded_sources == ()
-    (tmp_path / "config.json").write_text(json.dumps({"labels": ["landmark"], "role": "adds"}))
+    model_folder.publish(str(tmp_path), {"config.json": json.dumps({"labels": ["landmark"], "role": "adds"}).encode()},
+                         "test")
     assert ExpansionConfig.from_options(defaults(tagger_model=str(tmp_path))).decoded_sources == ("tagger",)
 
 

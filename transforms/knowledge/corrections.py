@@ -96,7 +96,7 @@ def _time(record: dict, where: str) -> str:
         raise ValueError(f"{where}: time {value[:40]!r} is not an ISO 8601 time") from None
     if when.tzinfo is None:
         raise ValueError(f"{where}: time {value[:40]!r} has no time zone (the export writes UTC, ending in Z)")
-    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _words(record: dict, name: str, where: str) -> tuple[str, ...]:
