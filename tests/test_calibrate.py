@@ -9,6 +9,10 @@ import pytest
 
 from pipeline.quality.calibrate import fit
 
+# The models' float32 outputs differ in their last bits between CPU kernels (AVX2 vs AVX-512):
+# a refit on another machine moved b by 1.1e-6. Four decimals is what the shipped file promises.
+TOLERANCE = 1e-4
+
 
 def test_refit_reproduces_the_shipped_calibration(tmp_path):
     fitted = fit(str(tmp_path / "calibration.json"), str(tmp_path / "work"))
@@ -18,8 +22,8 @@ def test_refit_reproduces_the_shipped_calibration(tmp_path):
     for key, ours in fitted["sources"].items():
         theirs = shipped["sources"][key]
         assert (ours["n"], ours["positives"]) == (theirs["n"], theirs["positives"]), key
-        assert ours["b"] == pytest.approx(theirs["b"], abs=1e-6), key
+        assert ours["b"] == pytest.approx(theirs["b"], abs=TOLERANCE), key
         if "weights" in ours:  # a logistic model over several features
-            assert ours["features"] == theirs["features"] and ours["weights"] == pytest.approx(theirs["weights"], abs=1e-6)
+            assert ours["features"] == theirs["features"] and ours["weights"] == pytest.approx(theirs["weights"], abs=TOLERANCE)
         else:
-            assert ours["feature"] == theirs["feature"] and ours["a"] == pytest.approx(theirs["a"], abs=1e-6)
+            assert ours["feature"] == theirs["feature"] and ours["a"] == pytest.approx(theirs["a"], abs=TOLERANCE)
