@@ -1,17 +1,21 @@
 """What a reviewer's corrections teach TaggerNet: a simulated reviewer on real labelled photos.
 
     python benchmarks/corrections_bench.py --workdir /tmp/cb [--ks 5 10 20] [--seeds 0 1 2]
+        [--habits ticked adds half] [--words 4]
 
 The photos are pipeline/quality/collection_words.py's: 8 words a collection uses that the
 embedded models have no word for (landmark, hand tool, painting, ...), 300+ photos. For each k,
-a simulated reviewer corrects k photos per word (fewer where a word has under k + 5 photos):
-it adds the word and marks the photo all right, as the contact sheet's review does.
+a simulated reviewer corrects k photos per word (fewer where a word has under k + 5 photos),
+with one of three habits: ``ticked`` adds the word and marks every photo all right; ``adds``
+only adds the word (filter the sheet, add a word to every picture it shows), no ticks; ``half``
+adds the word and ticks every other photo.
 ``image-tagger learn`` trains on that export (features reused from one feature run), then the
 real tag job runs with ``--tagger_model`` on every photo the reviewer did not see. Printed per k:
 the learned words' precision and recall on those held-out photos (a learned tag is right when it
 is the photo's word), per word and overall, and the embedded sources' precision on the same
 photos with and without the learned model (judged by the photo set's WordNet judge where the
-photo has a noun sense there), and how often the embedded job wrote the collection word itself.
+photo has a noun sense there), and how often the embedded job wrote the collection word itself;
+and per word, what learn printed (its held-out precision) beside what the tag run then wrote.
 """
 
 from __future__ import annotations
@@ -60,15 +64,19 @@ def embedded_precision(rows: dict[str, dict], senses: dict[str, str], judge: pho
     return right, written
 
 
-def corrections_for(chosen: list[collection_words.LabelledPhoto]) -> str:
+HABITS = ("ticked", "adds", "half")
+
+
+def corrections_for(chosen: list[collection_words.LabelledPhoto], habit: str = "ticked") -> str:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ticks = {"ticked": lambda i: True, "adds": lambda i: False, "half": lambda i: i % 2 == 0}[habit]
     return "".join(json.dumps({"uri": p.path, "image_id": image_id_for(p.path), "content_sha256": _sha(p.path),
-                               "accepted": [], "rejected": [], "added": [p.word], "reviewed": True,
-                               "reviewer": "simulated", "time": now}) + "\n" for p in chosen)
+                               "accepted": [], "rejected": [], "added": [p.word], "reviewed": ticks(i),
+                               "reviewer": "simulated", "time": now}) + "\n" for i, p in enumerate(chosen))
 
 
 def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, workdir: Path, seed: int,
-          senses: dict[str, str], judge: photo_set.Judge, baseline: dict[str, dict]) -> dict:
+          senses: dict[str, str], judge: photo_set.Judge, baseline: dict[str, dict], habit: str = "ticked") -> dict:
     from pipeline.training import learn
 
     rng = random.Random(seed)
@@ -82,14 +90,18 @@ def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, 
         n = max(0, min(k, len(group) - HELD_OUT_MIN))
         chosen += group[:n]
         held += group[n:]
-    run = workdir / f"k{k}"
+    run = workdir / f"{habit}-k{k}"
     if run.exists():
         shutil.rmtree(run)
     run.mkdir(parents=True)
-    (run / "corrections.jsonl").write_text(corrections_for(chosen))
-    learn.main(["--corrections", str(run / "corrections.jsonl"), "--output", str(run / "model"),
-                "--features", str(features), "--quiet", "--seed", str(seed)])
-    rows = tag([p.path for p in held], run / "tags", ["--tagger_model", str(run / "model")])
+    (run / "corrections.jsonl").write_text(corrections_for(sorted(chosen, key=lambda p: (p.word, p.name)), habit))
+    try:
+        printed = learn.main(["--corrections", str(run / "corrections.jsonl"), "--output", str(run / "model"),
+                              "--features", str(features), "--quiet", "--seed", str(seed)])["words"]
+    except SystemExit as exc:  # nothing could be learned: every word's line was printed
+        print(exc, flush=True)
+        printed = []
+    rows = tag([p.path for p in held], run / "tags", ["--tagger_model", str(run / "model")]) if printed else {}
     per_word: dict[str, Counter] = {w: Counter() for w in by_word}
     for p in held:
         learned = {t["name"] for t in rows.get(p.path, {}).get("tags", []) if t["source"] == "learned"}
@@ -104,7 +116,8 @@ def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, 
     total = sum(per_word.values(), Counter())
     full = sum((c for w, c in per_word.items() if sum(p.word == w for p in chosen) == k), Counter())
     return {
-        "k": k, "corrected": len(chosen), "held_out": len(held),
+        "k": k, "habit": habit, "corrected": len(chosen), "held_out": len(held),
+        "printed": {w["word"]: {"precision": w["precision"], "written": w["floor"] is not None} for w in printed},
         "per_word": {w: {"corrected": sum(1 for p in chosen if p.word == w), **c} for w, c in sorted(per_word.items())},
         "precision": total["right"] / max(1, total["written"]), "recall": total["found"] / max(1, total["photos"]),
         # the words the reviewer corrected k photos of (a word with under k + 5 photos got fewer)
@@ -117,21 +130,25 @@ def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, 
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| k | corrected | held-out | learned precision | learned recall | the same over the words with k "
-             "corrected | embedded precision without / with | embedded writes the word |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| habit | k | corrected | held-out | learned precision | learned recall | the same over the words with k "
+             "corrected | embedded precision without / with | embedded writes the word |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         (rb, wb), (ra, wa) = r["embedded_before"], r["embedded_after"]
-        lines.append(f"| {r['k']} | {r['corrected']} | {r['held_out']} | {r['precision']:.2f} | {r['recall']:.2f} | "
+        lines.append(f"| {r['habit']} | {r['k']} | {r['corrected']} | {r['held_out']} | {r['precision']:.2f} | {r['recall']:.2f} | "
                      f"{r['precision_full_k']:.2f}, {r['recall_full_k']:.2f} ({r['words_full_k']} words) | "
                      f"{rb / max(1, wb):.3f} ({wb}) / {ra / max(1, wa):.3f} ({wa}) | {r['embedded_names_word']:.2f} |")
     words = sorted(results[0]["per_word"])
-    lines += ["", "| word | " + " | ".join(f"k={r['k']}: corrected, P, R" for r in results) + " |",
+    lines += ["", "| word | " + " | ".join(f"{r['habit']} k={r['k']}: corrected, P (learn printed), R"
+                                           for r in results) + " |",
               "|---|" + "---|" * len(results)]
     for w in words:
         cells = []
         for r in results:
             c = r["per_word"][w]
-            cells.append(f"{c.get('corrected', 0)}, {c.get('right', 0) / max(1, c.get('written', 0)):.2f}, "
+            said = r["printed"].get(w)
+            shown = "not learned" if said is None else (f"{said['precision']:.2f}" if said["written"] else "not written")
+            cells.append(f"{c.get('corrected', 0)}, {c.get('right', 0) / max(1, c.get('written', 0)):.2f} ({shown}), "
                          f"{c.get('found', 0) / max(1, c.get('photos', 0)):.2f} (of {c.get('photos', 0)})")
         lines.append(f"| {w} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -143,6 +160,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="Which photos the reviewer corrects (and training seeds): one run each, all shown.")
+    parser.add_argument("--habits", nargs="+", choices=HABITS, default=["ticked"],
+                        help="How the simulated reviewer corrects (see the module docstring); one run each.")
+    parser.add_argument("--words", type=int, default=0,
+                        help="Only the N words with the most photos (0: every word).")
     parser.add_argument("--json", default=None, help="Also write the results here.")
     args = parser.parse_args(argv)
     if any(k < 1 for k in args.ks):
@@ -150,6 +171,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     photos = collection_words.collect(workdir / "photos")
+    if args.words:
+        keep = {w for w, _ in Counter(p.word for p in photos).most_common(args.words)}
+        photos = [p for p in photos if p.word in keep]
     print(f"{len(photos)} photos of {len({p.word for p in photos})} words: "
           f"{dict(Counter(p.word for p in photos))}", flush=True)
     judged = photo_set.collect(workdir / "photo_set")
@@ -168,8 +192,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     judge = photo_set.Judge()
     results = []
     for seed in args.seeds:
-        run = [{**one_k(k, photos, workdir / "features", workdir, seed, senses, judge, baseline), "seed": seed}
-               for k in args.ks]
+        run = [{**one_k(k, photos, workdir / "features", workdir, seed, senses, judge, baseline, habit), "seed": seed}
+               for habit in args.habits for k in args.ks]
         print(f"\nseed {seed}\n" + table(run), flush=True)
         results += run
     if args.json:

@@ -146,6 +146,10 @@ def learn_parser() -> Parser:
     p.add_argument("--target_precision", type=float, default=0.9,
                    help="Learned words are written from the lowest calibrated score whose held-out tags reach "
                    "this precision (and never below --min_score at tag time).")
+    p.add_argument("--no_review_negatives", action="store_true",
+                   help="Do not count a picture the same review corrected without word W (while giving W to "
+                   "others) as a negative for W: for reviews that corrected only some words on each picture. "
+                   "Ticks (all right) and struck tags stay negatives.")
     p.add_argument("--epochs", type=int, default=400, help="Most epochs (few images make short epochs; "
                    "early stopping on the validation loss ends sooner).")
     p.add_argument("--patience", type=int, default=40, help="Epochs without a better validation loss before stopping.")

@@ -282,12 +282,14 @@ def next_step(tables: tuple[str, ...], output: str) -> str:
     return f"image-tagger report --input {output} --html report.html"
 
 
-def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...] = ("tags",)) -> dict[str, int]:
+def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...] = ("tags",),
+            then: str | None = None) -> dict[str, int]:
     """Build a job with ``build(pipeline, job_options, num_workers)`` for one run of its output
     (``job_options.run_manifest``, pipeline/run_output.py), run it to the end with a progress
     line on local runs, print the summary (inputs, tagged, failed by stage and type, throughput,
     per-stage model figures), return the counters, and exit non-zero when the share of failed
-    inputs exceeds --max_error_rate."""
+    inputs exceeds --max_error_rate. ``then`` replaces the summary's next step (a caller that
+    goes on by itself, as learn does after extracting features)."""
     from pipeline.progress import Reporter, estimate_inputs
     from pipeline.run_output import open_run
     from transforms.output import lock as output_lock
@@ -319,7 +321,7 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
     totals = counters(result)
     if totals:
         shown = output if "://" in output else os.path.abspath(output)
-        print(summary(totals, seconds, f"{shown}  (run {manifest.run_id})", next_step(tables, shown)))
+        print(summary(totals, seconds, f"{shown}  (run {manifest.run_id})", then if then is not None else next_step(tables, shown)))
         figures = stage_figures(result)
         if figures:
             print(figures)

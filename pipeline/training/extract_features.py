@@ -66,7 +66,7 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
                                                           "features", FEATURES_SCHEMA, io.parquet_codec)
 
 
-def run(argv: list[str] | None = None) -> dict[str, int]:
+def run(argv: list[str] | None = None, then: str | None = None) -> dict[str, int]:
     argv = list(argv if argv is not None else sys.argv[1:])
     if "-h" in argv or "--help" in argv:
         commands.features_help()
@@ -88,7 +88,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     except LaunchError as exc:
         raise SystemExit(f"image-tagger extract-features: {exc}") from None
     configure_logging(o)
-    return run_job(options, build, o, ("features",))
+    return run_job(options, build, o, ("features",), then)
 
 
 if __name__ == "__main__":

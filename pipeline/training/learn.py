@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline import commands
+from pipeline.training import held_out
 from pipeline.training.datasets import hash_fraction
 from pipeline.training.train import Dataset, load_features, train_taggernet
 from transforms.core.artifacts import exists, join, read_bytes, write_bytes
@@ -140,20 +141,28 @@ def extract(missing: list[Correction], model_dir: str, passthrough: list[str], q
     extra = ["--quiet"] if quiet and "--quiet" not in passthrough else []
     # features/NNN is learn's own: a run killed before feature_runs.json listed it is replaced.
     extract_features.run(["--dataset", "list", "--labels", listing, "--output", target, "--overwrite",
-                          "--val_fraction", "0", "--test_fraction", "0", *extra, *passthrough])
+                          "--val_fraction", "0", "--test_fraction", "0", *extra, *passthrough],
+                         then="learn goes on with these features")
     names = [FEATURE_RUN.search(r).group(1) for r in [*runs, target]]  # type: ignore[union-attr]
     write_bytes(join(model_dir, RUNS), json.dumps(names).encode())
     return target
 
 
-def partial_labels(items: list[Correction], vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def partial_labels(items: list[Correction], vocabulary: list[str],
+                   review_negatives: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(positives, known) [pictures, words]: see the module docstring, step 3."""
     index = {w: j for j, w in enumerate(vocabulary)}
     y = np.zeros((len(items), len(vocabulary)), dtype=np.float32)
     known = np.zeros_like(y)
+    used: dict[str, set[str]] = {}  # review -> the words it gave any picture
+    for c in items:
+        used.setdefault(c.review, set()).update(c.positives)
     for i, c in enumerate(items):
         if c.reviewed:
             known[i] = 1.0
+        for w in used[c.review] if review_negatives else ():
+            if w in index:  # corrected in a review that used w, without w: a negative
+                known[i, index[w]] = 1.0
         for w in c.positives:
             if w in index:
                 y[i, index[w]] = known[i, index[w]] = 1.0
@@ -163,45 +172,9 @@ def partial_labels(items: list[Correction], vocabulary: list[str]) -> tuple[np.n
     return y, known
 
 
-def learned_vocabulary(items: list[Correction], min_count: int) -> list[str]:
-    counts: dict[str, int] = {}
-    for c in items:
-        for w in c.added:
-            counts[w] = counts.get(w, 0) + 1
-    return sorted(w for w, n in counts.items() if n >= min_count)
-
-
-def calibrate(scores: np.ndarray, y: np.ndarray, known: np.ndarray) -> dict:
-    """A Platt map of held-out scores of known labels (identity when they lack either kind)."""
-    from pipeline.quality.calibrate import platt
-
-    mask = known > 0
-    right = y[mask] > 0
-    if right.all() or not right.any():
-        return {"a": 1.0, "b": 0.0, "feature": "logit", "n": int(mask.sum()), "fitted": False}
-    return {**platt(scores[mask].tolist(), right.tolist(), "logit"), "fitted": True}
-
-
-def precision_floor(scores: np.ndarray, y: np.ndarray, known: np.ndarray, target: float, low: float = 0.5) -> float:
-    """The lowest score (at least ``low``) from which the known held-out tags reach ``target``
-    precision; ``low`` when none does (the model is then no better than its calibration)."""
-    mask = known > 0
-    s, right = scores[mask], y[mask] > 0
-    for t in np.unique(s[s >= low]):
-        written = s >= t
-        if right[written].mean() >= target:
-            return float(t)
-    return low
-
-
-def held_out_figures(scores: np.ndarray, y: np.ndarray, known: np.ndarray, floor: float) -> dict:
-    mask = known > 0
-    written = (scores >= floor) & mask
-    right = written & (y > 0)
-    positives = int(((y > 0) & mask).sum())
-    return {"written": int(written.sum()), "right": int(right.sum()), "positives": positives,
-            "precision": float(right.sum() / max(1, written.sum())), "recall": float(right.sum() / max(1, positives)),
-            "floor": floor}
+def added_words(items: list[Correction]) -> list[str]:
+    """Every word a reviewer typed in: the candidates to learn."""
+    return sorted({w for c in items for w in c.added})
 
 
 def corrected_features(items: list[Correction], args: argparse.Namespace,
@@ -223,6 +196,9 @@ def corrected_features(items: list[Correction], args: argparse.Namespace,
               "(see the feature run's dead letters) and are left out", file=sys.stderr)
     features = np.stack([vectors[c.key] if c.key in vectors else vectors[c.image_id] for c in usable])
     return usable, features, backbone or ""
+
+
+SMALL_EPOCHS = 60  # a fold too small to hold a validation share out trains this long
 
 
 @dataclass
@@ -260,15 +236,15 @@ def cross_fit(usable: list[Correction], features: np.ndarray, fit, inner: np.nda
     result = CrossFit(np.zeros(shape, dtype=np.float32), np.zeros(len(usable), dtype=bool), [])
     for f in range(args.folds):
         rest = np.flatnonzero(folds != f)
-        if (folds == f).any() and (inner[rest] == "val").any() and (inner[rest] == "train").any():
+        if not (folds == f).any() or not len(rest):
+            continue  # an empty fold, or nothing to train on without it
+        if (inner[rest] == "val").any() and (inner[rest] == "train").any():
             model, _, _, best = fit(rest)
-            result.held[folds == f] = predict_scores(model, features[folds == f])
             result.best_epochs.append(best)
-            result.scored |= folds == f
-        elif not args.quiet:
-            print(f"fold {f} left out of cross-fitting (too few pictures)", flush=True)
-    if not result.best_epochs:
-        raise SystemExit("image-tagger learn: too few corrected pictures to hold any out; correct a few more")
+        else:  # too few pictures to stop early on: a set number of epochs
+            model, *_ = fit(rest, SMALL_EPOCHS)
+        result.held[folds == f] = predict_scores(model, features[folds == f])
+        result.scored |= folds == f
     return result
 
 
@@ -294,21 +270,34 @@ def main(argv: list[str] | None = None) -> dict:
     if not items:
         raise SystemExit("image-tagger learn: the corrections hold no decision")
     usable, features, backbone = corrected_features(items, args, passthrough)
-    vocabulary = learned_vocabulary(usable, args.min_label_count)
-    if not vocabulary:
-        raise SystemExit(f"image-tagger learn: no added word has {args.min_label_count} corrected pictures yet "
-                         "(--min_label_count)")
-    y, known = partial_labels(usable, vocabulary)
+    candidates = added_words(usable)
+    y, known = partial_labels(usable, candidates, not args.no_review_negatives)
+    ready, missing = held_out.readiness(candidates, y, known, args.min_label_count)
+    for line in missing:
+        print(f"  not learned: {line}")
+    if not ready:
+        raise SystemExit("image-tagger learn: no word can be learned yet (see above: add the word to more pictures, "
+                         "and tick or correct pictures that lack it)" if candidates else
+                         "image-tagger learn: the corrections add no word to learn (type a missing word on a picture)")
+    vocabulary = [candidates[j] for j in ready]
+    y, known = y[:, ready], known[:, ready]
     fit, inner = trainer(usable, features, known, vocabulary, backbone, args)
     folds = cross_fit(usable, features, fit, inner, y.shape, args)
     held, scored = folds.held, folds.scored
-    platt = calibrate(held[scored], y[scored], known[scored])
+    platt = held_out.calibrate(held[scored], y[scored], known[scored])
     calibrated = Platt(platt["a"], platt["b"])(held)
-    floor = precision_floor(calibrated[scored], y[scored], known[scored], args.target_precision)
-    model, history, _, _ = fit(np.arange(len(usable)), int(np.median(folds.best_epochs)))
+    figures = held_out.word_figures(vocabulary, calibrated, y, known, scored, args.target_precision)
+    for f in figures:
+        print(f"  {f.line(args.target_precision)}")
+    if all(f.floor is None for f in figures):
+        raise SystemExit(f"image-tagger learn: no word reaches held-out precision {args.target_precision:.2f} yet, so "
+                         f"no model is written; correct more pictures of each word, and tick pictures that lack it")
+    epochs = int(np.median(folds.best_epochs)) if folds.best_epochs else SMALL_EPOCHS
+    model, history, _, _ = fit(np.arange(len(usable)), epochs)
     sources = [*earlier, *args.corrections]
     config = {
-        "role": LEARNED_ROLE, "vocabulary": vocabulary, "thresholds": [floor] * len(vocabulary),
+        "role": LEARNED_ROLE, "vocabulary": vocabulary,
+        "thresholds": [held_out.NEVER if f.floor is None else f.floor for f in figures],
         "feature_dim": int(features.shape[1]), "hidden": args.hidden, "dropout": args.dropout,
         "backbone": backbone, "calibration": platt, "trained_at": dt.datetime.now(dt.UTC).isoformat(),
         "corrections": {"files": [{"path": p, "sha256": hashlib.sha256(read_bytes(p)).hexdigest()} for p in sources],
@@ -319,17 +308,19 @@ def main(argv: list[str] | None = None) -> dict:
     files[CORRECTIONS] = "".join(c.to_json() + "\n" for c in merged.values()).encode()
     metrics = {"best_epochs": folds.best_epochs, "epochs_run": len(history), "history": history,
                "images": {"corrected": len(usable), "folds": args.folds},
-               "held_out": held_out_figures(calibrated[scored], y[scored], known[scored], floor)}
+               "held_out": held_out.overall(figures), "words": [f.to_dict() for f in figures],
+               "not_learned": missing}
     files["metrics.json"] = json.dumps(metrics, indent=1).encode()
-    files["model_card.md"] = model_card(config, metrics).encode()
+    files["model_card.md"] = model_card(config, metrics, args.target_precision).encode()
     model_folder.publish(args.output, files, "learn")
-    print(f"learned {len(vocabulary)} words from {len(usable)} corrected pictures ({', '.join(vocabulary[:10])}); "
-          f"held-out precision {metrics['held_out']['precision']:.2f}, recall {metrics['held_out']['recall']:.2f}; "
-          f"model written to {args.output}")
+    written = [f.word for f in figures if f.floor is not None]
+    print(f"learned {len(written)} of {len(candidates)} words from {len(usable)} corrected pictures "
+          f"({', '.join(written[:10])}); model written to {args.output}")
+    print(f"next: image-tagger tag --input INPUT --output OUTPUT --tagger_model {args.output}")
     return metrics
 
 
-def model_card(config: dict, metrics: dict) -> str:
+def model_card(config: dict, metrics: dict, target: float) -> str:
     c = config["corrections"]
     lines = ["# TaggerNet learned from corrections", "",
              f"Learned words ({len(config['vocabulary'])}), with their corrected pictures:", ""]
@@ -338,16 +329,17 @@ def model_card(config: dict, metrics: dict) -> str:
               f"{', '.join(c['reviewers']) or 'unnamed reviewers'}; backbone {config['backbone']}.", "",
               "Corrections used:", ""]
     lines += [f"- {f['path']} (sha256 {f['sha256'][:12]})" for f in c["files"]]
-    held = metrics["held_out"]
     lines += ["", f"Cross-fitted on {metrics['images']['folds']} folds (best epochs {metrics['best_epochs']}); the "
               f"model is trained on all {metrics['images']['corrected']} pictures for {metrics['epochs_run']} epochs.",
-              f"Held out (each fold scored by a model that never saw it), from calibrated score {held['floor']:.2f} "
-              f"(the lowest reaching the target precision): precision "
-              f"{held['precision']:.2f}, recall "
-              f"{held['recall']:.2f} ({held['right']} right of {held['written']} written, {held['positives']} "
-              "known positives).", "",
-              "Partial labels: accepted and added words are positives, rejected words negatives, every other "
-              "learned word a negative only on pictures marked all right; the rest is left out of the loss."]
+              f"Each word, held out (each fold scored by a model that never saw it; written from the lowest "
+              f"calibrated score whose held-out tags reach precision {target:.2f}):", ""]
+    lines += [f"- {held_out.WordFigures(**{k: v for k, v in w.items() if k not in ('precision', 'recall')}).line(target)}"
+              for w in metrics["words"]]
+    lines += [f"- not learned: {line}" for line in metrics["not_learned"]]
+    lines += ["", "Partial labels: accepted and added words are positives, rejected words negatives; on a picture "
+              "marked all right every other learned word is a negative, and a picture the same review corrected "
+              "without a word it gave other pictures is a negative for that word (unless --no_review_negatives); "
+              "the rest is left out of the loss."]
     return "\n".join(lines) + "\n"
 
 

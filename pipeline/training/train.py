@@ -127,14 +127,16 @@ def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[st
     model = build_taggernet(data.features.shape[1], len(vocabulary), args.hidden, args.dropout)
     model.mean.copy_(x_tr.mean(0))
     # Floor the scale: near-constant features must not blow up on unseen images.
-    model.std.copy_(x_tr.std(0).clamp_min(0.1 * float(x_tr.std(0).mean())))
+    spread = x_tr.std(0, correction=1 if len(x_tr) > 1 else 0)  # one picture has no sample spread
+    model.std.copy_(spread.clamp_min(max(0.1 * float(spread.mean()), 1e-6)))
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
 
     def loss_fn(logits, y, mask):
         return (bce(logits, y) * mask).sum() / mask.sum().clamp_min(1.0)
 
-    history, best, best_state, best_epoch, stale = [], (-1.0, -1.0), None, 0, 0
+    # Any first epoch beats "none yet" (a validation loss over 1.0 once never did, leaving no state).
+    history, best, best_state, best_epoch, stale = [], (-np.inf, -np.inf), None, 0, 0
     for epoch in range(1, args.epochs + 1):
         model.train()
         order = torch.from_numpy(rng.permutation(len(x_tr)))
@@ -170,7 +172,8 @@ def train_taggernet(args: argparse.Namespace, data: Dataset, vocabulary: list[st
         # Primary metric first; validation mAP breaks ties once top-k accuracy saturates.
         primary = {"topk_accuracy": record["val_topk_accuracy"], "mAP": record["val_mAP"],
                    "loss": -val_loss}[args.early_stopping_metric]
-        score = (round(primary, 6), round(record["val_mAP"], 6))
+        primary_, map_ = (-np.inf if np.isnan(v) else round(v, 6) for v in (primary, record["val_mAP"]))
+        score = (primary_, map_)
         if score > best:
             best, best_epoch, stale = score, epoch, 0
             best_state = {k: v.clone() for k, v in model.state_dict().items()}

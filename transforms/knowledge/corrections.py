@@ -4,7 +4,9 @@ One JSON object per line and per reviewed image (pipeline/templates/report.html.
 ``uri``, ``image_id``, ``content_sha256``, ``accepted`` (written tags the reviewer kept),
 ``rejected`` (tags marked wrong), ``added`` (missing tags typed in), ``reviewed`` (the image was
 marked "all its tags right": after the reviewer's changes its tag list is complete, so a
-collection word it lacks is a negative), ``reviewer`` and ``time`` (ISO 8601, UTC).
+collection word it lacks is a negative), ``reviewer`` and ``time`` (ISO 8601, UTC). ``review``
+names the review a line came from (the file's content hash when the export gives none), so a
+later merge still knows which pictures one review corrected together.
 
 Files add to each other; the same content reviewed twice keeps the latest decision. An image is
 keyed by its content (``content_sha256``), so a decision follows the picture to any URI.
@@ -13,15 +15,18 @@ keyed by its content (``content_sha256``), so a decision follows the picture to 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from transforms.core.artifacts import read_bytes
 
-FIELDS = ("uri", "image_id", "content_sha256", "accepted", "rejected", "added", "reviewed", "reviewer", "time")
+FIELDS = ("uri", "image_id", "content_sha256", "accepted", "rejected", "added", "reviewed", "reviewer", "time",
+          "review")
+MAX_REVIEW = 100  # characters of a review id
 WORD_LISTS = ("accepted", "rejected", "added")
 MAX_WORD = 100  # characters: longer is a paste accident, not a tag
 MAX_FIELD = 8192  # characters of a uri, image_id or reviewer
@@ -44,6 +49,7 @@ class Correction:
     reviewed: bool = False
     reviewer: str = ""
     time: str = ""
+    review: str = ""  # which review (export) the decision came from
 
     @property
     def key(self) -> str:
@@ -135,17 +141,24 @@ def parse_line(line: str, where: str) -> Correction:
     if not isinstance(reviewed, bool):
         raise ValueError(f"{where}: reviewed must be true or false, not {json.dumps(reviewed)[:20]}")
     lists = {name: _words(record, name, where) for name in WORD_LISTS}
+    review = _text(record, "review", where)
+    if len(review) > MAX_REVIEW:
+        raise ValueError(f"{where}: review is longer than {MAX_REVIEW} characters")
     return Correction(uri=uri, image_id=image_id, content_sha256=content, reviewed=reviewed,
-                      reviewer=_text(record, "reviewer", where), time=_time(record, where), **lists)
+                      reviewer=_text(record, "reviewer", where), time=_time(record, where), review=review, **lists)
 
 
 def read_lines(paths: Iterable[str]) -> list[Correction]:
-    """Every correction of ``paths`` (local, gs://, https://), in file and line order."""
+    """Every correction of ``paths`` (local, gs://, https://), in file and line order; a line
+    without a ``review`` belongs to its file's review (named by the file's content)."""
     out = []
     for path in paths:
-        for number, line in enumerate(read_bytes(path).decode("utf-8").splitlines(), 1):
+        data = read_bytes(path)
+        review = "file:" + hashlib.sha256(data).hexdigest()[:12]
+        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
             if line.strip():
-                out.append(parse_line(line, f"{path}:{number}"))
+                c = parse_line(line, f"{path}:{number}")
+                out.append(c if c.review else replace(c, review=review))
     return out
 
 

@@ -1,0 +1,41 @@
+"""Word by word: what a review is missing, and how each learned word did held out
+(pipeline/training/held_out.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.training import held_out
+
+
+def test_the_precision_floor_is_the_lowest_score_reaching_the_target():
+    scores = np.array([[0.95], [0.9], [0.8], [0.7], [0.6], [0.55], [0.2]])
+    y = np.array([[1], [1], [1], [0], [1], [0], [0]], dtype=np.float32)
+    known = np.ones_like(y)
+    assert held_out.precision_floor(scores, y, known, 0.75) == pytest.approx(0.6)  # 4 of 5 from 0.6
+    assert held_out.precision_floor(scores, y, known, 0.9) == pytest.approx(0.8)  # 3 of 3 from 0.8
+    assert held_out.precision_floor(scores, y, known * 0, 0.9) is None  # nothing known: never written
+    assert held_out.precision_floor(scores, 1 - y, known, 0.9) is None  # never precise enough
+
+
+def test_readiness_names_what_each_word_is_missing():
+    y = np.array([[1, 1, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)
+    known = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 0, 1]], dtype=np.float32)
+    ready, missing = held_out.readiness(["sky", "gadget", "tree"], y, known, 2)
+    assert ready == [0]
+    assert missing == ["gadget: no picture without it was reviewed (tick pictures that lack it, or correct other "
+                       "pictures in the same review)", "tree: 1 picture, needs 2 (--min_label_count)"]
+
+
+def test_word_figures_say_where_a_word_is_written_from_or_why_not():
+    calibrated = np.array([[0.9, 0.9], [0.8, 0.8], [0.7, 0.7], [0.6, 0.6], [0.3, 0.3]], dtype=np.float32)
+    y = np.array([[1, 0], [1, 0], [1, 1], [0, 0], [0, 1]], dtype=np.float32)
+    known = np.ones_like(y)
+    scored = np.array([True, True, True, True, False])
+    sky, fog = held_out.word_figures(["sky", "fog"], calibrated, y, known, scored, 0.9)
+    assert sky.floor == pytest.approx(0.7) and (sky.right, sky.written, sky.held_positives) == (3, 3, 3)
+    assert sky.line(0.9).endswith("written from a calibrated score of 0.70")
+    assert "sky: 3 pictures with it, 2 without" in sky.line(0.9)
+    assert fog.floor is None and "not written: held-out precision 0.25 (1 of 4)" in fog.line(0.9)
+    assert held_out.overall([sky, fog])["words_written"] == 1
