@@ -127,6 +127,26 @@ def write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
+def write_temp(folder: str, name: str, text: str) -> str:
+    """``text`` written whole and flushed to disk as a hidden temp file beside ``name`` in a local
+    ``folder`` (created if needed); its path, for the caller to rename or link into place. A
+    failed write (a full disk) leaves no temp file behind."""
+    import secrets
+
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
 def join(directory: str, name: str) -> str:
     return filesystems().join(directory.rstrip("/"), name)
 

@@ -77,18 +77,23 @@ def _hidden(text: str) -> str | None:
     return None
 
 
+def _visible(value: str, what: str, limit: int, where: str) -> str:
+    """``value`` when it is at most ``limit`` characters, all of them visible; else ValueError."""
+    if len(value) > limit:
+        raise ValueError(f"{where}: {what} is longer than {limit} characters")
+    hidden = _hidden(value)
+    if hidden:
+        raise ValueError(f"{where}: {what} holds the invisible character {hidden}")
+    return value
+
+
 def _text(record: dict, name: str, where: str) -> str:
     value = record.get(name)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{where}: {name} must be a string")
-    if len(value) > MAX_FIELD:
-        raise ValueError(f"{where}: {name} is longer than {MAX_FIELD} characters")
-    hidden = _hidden(value)
-    if hidden:
-        raise ValueError(f"{where}: {name} holds the invisible character {hidden}")
-    return value
+    return _visible(value, name, MAX_FIELD, where)
 
 
 def _time(record: dict, where: str) -> str:
@@ -113,11 +118,7 @@ def _words(record: dict, name: str, where: str) -> tuple[str, ...]:
         raise ValueError(f"{where}: {name} must be a list of words")
     cleaned = tuple(dict.fromkeys(w for w in map(normalise, words) if w))
     for w in cleaned:
-        if len(w) > MAX_WORD:
-            raise ValueError(f"{where}: a word in {name} is longer than {MAX_WORD} characters")
-        hidden = _hidden(w)
-        if hidden:
-            raise ValueError(f"{where}: a word in {name} holds the invisible character {hidden}")
+        _visible(w, f"a word in {name}", MAX_WORD, where)
     return cleaned
 
 
@@ -141,9 +142,7 @@ def parse_line(line: str, where: str) -> Correction:
     if not isinstance(reviewed, bool):
         raise ValueError(f"{where}: reviewed must be true or false, not {json.dumps(reviewed)[:20]}")
     lists = {name: _words(record, name, where) for name in WORD_LISTS}
-    review = _text(record, "review", where)
-    if len(review) > MAX_REVIEW:
-        raise ValueError(f"{where}: review is longer than {MAX_REVIEW} characters")
+    review = _visible(_text(record, "review", where), "review", MAX_REVIEW, where)
     return Correction(uri=uri, image_id=image_id, content_sha256=content, reviewed=reviewed,
                       reviewer=_text(record, "reviewer", where), time=_time(record, where), review=review, **lists)
 

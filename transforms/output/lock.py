@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.core.artifacts import write_temp
+
 LOCK = "_lock.json"
 
 
@@ -100,14 +102,8 @@ def _exists(path: str) -> bool:
 
 
 def _create_local(path: str, text: str) -> bool:
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{LOCK}.{secrets.token_hex(6)}.tmp")
+    tmp = write_temp(os.path.dirname(path) or ".", LOCK, text)
     try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
         try:
             os.link(tmp, path)  # atomic create-if-absent of a whole file
         except FileExistsError:

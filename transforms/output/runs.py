@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import faults
-from transforms.core.artifacts import exists
+from transforms.core.artifacts import exists, write_temp
 
 log = logging.getLogger(__name__)
 
@@ -167,18 +167,12 @@ def write_atomically(path: str, text: str) -> None:
     """A whole file or none: local files via a temp file and os.replace in the same folder;
     object stores publish an object only when its upload completes."""
     if "://" not in path:
-        folder = os.path.dirname(path) or "."
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        tmp = write_temp(os.path.dirname(path) or ".", os.path.basename(path), text)
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)  # a full disk leaves no half file behind
+                os.unlink(tmp)
             raise
         return
     with FileSystems.create(path, mime_type="application/json") as f:
