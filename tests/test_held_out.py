@@ -39,3 +39,15 @@ def test_word_figures_say_where_a_word_is_written_from_or_why_not():
     assert "sky: 3 pictures with it, 2 without" in sky.line(0.9)
     assert fog.floor is None and "not written: held-out precision 0.25 (1 of 4)" in fog.line(0.9)
     assert held_out.overall([sky, fog])["words_written"] == 1
+
+
+def test_a_word_takes_the_pooled_floor_unless_its_own_tags_miss_the_target_there():
+    """One word's 10 held-out pictures make its own floor noisy: the words' pooled floor is used
+    while the word's own tags reach the target from it."""
+    calibrated = np.array([[0.95, 0.95], [0.7, 0.9], [0.62, 0.8], [0.6, 0.65], [0.55, 0.52]], dtype=np.float32)
+    y = np.array([[1, 1], [1, 1], [1, 1], [0, 1], [0, 0]], dtype=np.float32)
+    known, scored = np.ones_like(y), np.ones(5, dtype=bool)
+    assert held_out.precision_floor(calibrated, y, known, 0.8) == pytest.approx(0.6)  # pooled: 7 of 8 from 0.6
+    wide, tight = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8)
+    assert tight.floor == pytest.approx(0.6) and tight.recall == 1.0  # 4 of 4 from the pooled floor
+    assert wide.floor == pytest.approx(0.62) and wide.precision == 1.0  # 3 of 4 at 0.6 misses 0.8: its own

@@ -1,9 +1,11 @@
 """What a review can teach, word by word: which words have enough pictures, and how each
 learned word did on pictures its model never saw (pipeline/training/learn.py cross-fits them).
 
-A word is trained only with at least ``min_count`` positive pictures and one negative; a trained
-word is written only from the lowest calibrated score at which its own held-out tags reach the
-target precision. Every word ends in one printed line: what is missing, or its figures and the
+A word is trained only with at least ``min_count`` positive pictures and one negative. A trained
+word is written from the lowest calibrated score at which the held-out tags of every word
+together reach the target precision (a review's few pictures per word make one word's own floor
+noisy), unless the word's own held-out tags miss the target there: then from its own floor, or
+not at all. Every word ends in one printed line: what is missing, or its figures and the
 score it is written from, or why it is not written.
 """
 
@@ -98,12 +100,18 @@ class WordFigures:
 
 def word_figures(vocabulary: list[str], calibrated: np.ndarray, y: np.ndarray, known: np.ndarray,
                  scored: np.ndarray, target: float, low: float = 0.5) -> list[WordFigures]:
+    pooled = precision_floor(calibrated[scored], y[scored], known[scored], target, low)
     out = []
     for j, word in enumerate(vocabulary):
         k, s, right = known[:, j] > 0, calibrated[:, j], y[:, j] > 0
         held = scored & k
-        floor = precision_floor(s[held], right[held].astype(np.float32), np.ones(int(held.sum())), target, low) \
-            if (held & right).any() else None
+        floor = None
+        if (held & right).any():
+            at_pooled = held & (s >= pooled) if pooled is not None else held & False
+            if pooled is not None and (not at_pooled.any() or right[at_pooled].mean() >= target):
+                floor = pooled
+            else:
+                floor = precision_floor(s[held], right[held].astype(np.float32), np.ones(int(held.sum())), target, low)
         written = held & (s >= (floor if floor is not None else low))
         out.append(WordFigures(word, int((k & right).sum()), int((k & ~right).sum()), int((held & right).sum()),
                                int((held & ~right).sum()), int(written.sum()), int((written & right).sum()), floor))
