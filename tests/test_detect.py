@@ -197,3 +197,28 @@ def test_a_smaller_detector_input_finds_the_same_objects_in_the_same_places(phot
             inter = max(0, x1 - x0) * max(0, y1 - y0)
             area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
             assert inter / (area(box) + area(fast[label]) - inter) >= 0.8, (name, label)
+
+
+def test_a_person_box_is_never_vetoed_by_imagenets_silence_about_people():
+    """#33: a footballer's 0.8 box was multiplied by the ImageNet probability of 52 clothing
+    classes and dropped. A person box has no ImageNet support feature, and takes the person map
+    fitted on photos reviewed for people."""
+    from transforms.knowledge import calibration
+    from transforms.knowledge.calibration import Platt
+
+    probs = np.zeros(1000, np.float32)
+    probs[805] = 0.9  # soccer ball: nothing a player wears
+    person = dict(zip(AGREEMENT_FEATURES, agreement_features([_obj("person", 0.8)], probs)[0], strict=True))
+    assert person["has_support"] == 0.0 and person["logit_support"] == 0.0
+    table = calibration.load("embedded")
+    config = DetectorConfig(min_score=0.5, agreement=table["detector:yolox_nano:agreement"],
+                            person=table["detector:yolox_nano:person"])
+    player = _obj("person", 0.8, (0.3, 0.1, 0.6, 0.9))
+    kept = assess([player, _obj("sports ball", 0.8, (0.4, 0.8, 0.45, 0.85))], [], config, probs)
+    assert "person" in [o["label"] for o in kept]
+    assert kept[[o["label"] for o in kept].index("person")]["score"] == pytest.approx(
+        float(table["detector:yolox_nano:person"](np.array([0.8]))[0]))
+    faint = assess([_obj("person", 0.3)], [], config, probs)
+    assert faint == [], "a faint person box stays below --min_score"
+    no_map = DetectorConfig(min_score=0.5, person=Platt(1.0, 0.0))
+    assert [o["score"] for o in assess([player], [], no_map, probs)] == [pytest.approx(0.8)]

@@ -102,3 +102,22 @@ def test_the_job_is_measured_beside_a_naive_classifier(tmp_path):
     assert all(bins for bins in report["reliability"].values())
     photo_set.plot_reliability(report, str(tmp_path / "reliability.png"))
     assert (tmp_path / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_person_words_are_judged_by_whether_the_photo_shows_people(photos):
+    """#33: a person tag is right on a photo that shows people whatever its noun, wrong on one
+    without, and not judged where people are too small to be sure of; a word is a person word by
+    its own sense only ("dog" has a sense for people too)."""
+    judge = photo_set.Judge()
+    by_name = {p.name: p for p in photos}
+    band, statue = by_name["gcompris/explore_world_music/music/ireland"], by_name["gcompris/explore_monuments/usa/cabrillo"]
+    arc, friends = by_name["gcompris/categorization/monuments/arcDeTriomphe"], by_name.get("people/friends")
+    assert (band.people, statue.people, arc.people) == ("shown", "none", "unjudged")
+    assert photo_set.verdict("person", judge, band) is True
+    assert photo_set.verdict("person", judge, statue) is False, "a statue is not a person"
+    assert photo_set.verdict("person", judge, arc) is None
+    assert photo_set.verdict("monument", judge, statue) is True, "other words keep the noun's judge"
+    assert not judge.person_word("dog") and judge.person_word("scuba diver") and judge.person_word("people")
+    if friends is not None:  # installed by make setup (insightface's sample photos)
+        assert friends.people == "shown", "a group of people shows people"
+    assert {p.people for p in photos} <= set(photo_set.PEOPLE)

@@ -66,34 +66,47 @@ def imagenet_probs(paths: list[str]) -> np.ndarray:
     return np.stack(out)
 
 
-Rightness = Callable[[str], bool]  # is this word right for the photo?
+Rightness = Callable[[str], "bool | None"]  # is this word right for the photo? (None: not judged)
 
 
 def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(features, right?) of every tagger word candidate on each photo (given its ImageNet
-    probabilities and a judge of words)."""
+    probabilities and a judge of words); words a photo does not judge are left out."""
     from transforms.stages.tagger import ImageNetTagTable
 
     table = ImageNetTagTable.embedded()
     rows, cols, _, features = table.candidates(probs)
-    return features, np.asarray([right[r](table.names[c]) for r, c in zip(rows, cols, strict=True)], dtype=int)
+    verdicts = [right[r](table.names[c]) for r, c in zip(rows, cols, strict=True)]
+    judged = np.array([v is not None for v in verdicts], dtype=bool)
+    return features[judged], np.asarray([v for v in verdicts if v is not None], dtype=int)
 
 
-def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(agreement features, right?) of every box YOLOX offers the job (raw score at least the
-    default --detection_threshold) on each photo."""
+def detector_candidates(paths: list[str], right: list[Rightness],
+                        probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[float], list[bool]]:
+    """Every box YOLOX offers the job (raw score at least the default --detection_threshold) on
+    each photo, as (agreement features, right?) of the boxes of other labels and (raw scores,
+    right?) of the person boxes; boxes a photo does not judge are left out."""
     from transforms.handlers.detector import DetectorHandler
     from transforms.ingest.decode import DecodeConfig, decode_image
-    from transforms.stages.detector import AGREEMENT_FEATURES, DetectorConfig, agreement_features
+    from transforms.stages.detector import AGREEMENT_FEATURES, PERSON, DetectorConfig, agreement_features
 
     model = DetectorHandler(DetectorConfig(cross_check=False)).load_model()
     features, verdicts = [np.zeros((0, len(AGREEMENT_FEATURES)))], []
+    person_scores, person_right = [], []
     for path, judge, row in zip(paths, right, probs, strict=True):
         with open(path, "rb") as f:
             objects = model([decode_image(f.read(), DecodeConfig())[0]])[0]
-        features.append(agreement_features(objects, row))
-        verdicts += [judge(o["label"]) for o in objects]
-    return np.concatenate(features), np.asarray(verdicts, dtype=int)
+        for o in objects:
+            verdict = judge(o["label"])
+            if verdict is None:
+                continue
+            if o["label"] == PERSON:
+                person_scores.append(float(o["score"]))
+                person_right.append(bool(verdict))
+            else:
+                features.append(agreement_features([o], row))
+                verdicts.append(verdict)
+    return np.concatenate(features), np.asarray(verdicts, dtype=int), person_scores, person_right
 
 
 def logistic(features: np.ndarray, right: np.ndarray, names: tuple[str, ...]) -> dict:
@@ -141,13 +154,15 @@ def hierarchy_models(folder: str, key: dict) -> dict[str, dict]:
         name = photo.name.removeprefix("samples/")
         if photo.split == "tune" and name not in key["photos"]:  # key photos are judged by the key
             paths.append(photo.path)
-            right.append(functools.partial(lambda word, noun: judge.relation(word, noun) is not None, noun=photo.synset))
+            right.append(functools.partial(photo_set.verdict, judge=judge, photo=photo))
     for name, entry in sorted(tune_key.items()):
         paths.append(str(samples[name]))
         right.append(functools.partial(lambda word, accepted: norm(word) in accepted, accepted=accepted_words(entry)))
     probs = imagenet_probs(paths)
+    boxes, box_right, person_scores, person_right = detector_candidates(paths, right, probs)
     return {HIERARCHY_KEY: logistic(*hierarchy_candidates(paths, right, probs), FEATURES),
-            "detector:yolox_nano:agreement": logistic(*detector_candidates(paths, right, probs), AGREEMENT_FEATURES)}
+            "detector:yolox_nano:agreement": logistic(boxes, box_right, AGREEMENT_FEATURES),
+            "detector:yolox_nano:person": platt(person_scores, person_right, "logit")}
 
 
 def fit(out_path: str, workdir: str) -> dict:

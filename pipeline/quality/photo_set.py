@@ -18,6 +18,7 @@ Needs Debian's gcompris-qt-data and wordnet-base, and nltk (a dev requirement); 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
@@ -32,10 +33,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+PERSON_SENSES = frozenset({"person.n.01", "people.n.01"})
 RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
 WORDNET_DIR = Path("/usr/share/wordnet")
 PHOTO_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
 MIN_PHOTO_BYTES = 3000  # smaller entries are icons
+
+
+PEOPLE = ("shown", "none", "unjudged")  # does a photo show people (the key's "people" section)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,18 @@ class Photo:
     path: str
     synset: str
     split: str  # tune | report, by noun
+    people: str = "none"  # one of PEOPLE: is a person tag right on it
+
+
+def people_of(name: str, synset: str, judge_people: bool) -> str:
+    """shown, unjudged or none, from the key's reviewed lists (``judge_people``: the noun is
+    itself a person or a group of people)."""
+    import fnmatch
+
+    section = key()["people"]
+    if judge_people or name in section["shown"]:
+        return "shown"
+    return "unjudged" if any(fnmatch.fnmatch(name, pattern) for pattern in section["unjudged"]) else "none"
 
 
 def key() -> dict:
@@ -125,6 +142,12 @@ def collect(dest: str | os.PathLike | None = None) -> list[Photo]:
     for name, synset in key()["samples"].items():
         if name in found:
             photos.append(Photo(f"samples/{name}", str(found[name]), synset, split_of(synset)))
+    people = sample_photos(people=True)
+    for name, synset in key()["people_samples"].items():
+        if name in people:
+            photos.append(Photo(f"people/{name}", str(people[name]), synset, split_of(synset)))
+    judge = Judge()
+    photos = [dataclasses.replace(p, people=people_of(p.name, p.synset, judge.is_person(p.synset))) for p in photos]
     names = [p.name for p in photos]
     assert len(names) == len(set(names)), "photo names are unique"
     return photos
@@ -176,6 +199,17 @@ class Judge:
 
         return any(self.relation(word, synset) in ("same", "specific") for word in ImageNetTagTable.embedded().names)
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def is_person(self, synset: str) -> bool:
+        """A person, a kind of person, or a group of people."""
+        return synset in PERSON_SENSES or bool(PERSON_SENSES & self._above(synset))
+
+    def person_word(self, word: str) -> bool:
+        """Does the word name a person: its product sense, else its most common WordNet sense
+        ("dog" and "cat" also have senses for people)."""
+        senses = self.senses(word)
+        return bool(senses) and self.is_person(senses[0])
+
     def relation(self, word: str, label: str) -> str | None:
         """'same', 'general' (a hypernym), 'specific' (a hyponym), 'extra', or None (wrong)."""
         senses = self.senses(word)
@@ -192,6 +226,17 @@ class Judge:
         if any(s in shown or shown & self._above(s) for s in senses):
             return "extra"
         return None
+
+
+def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
+    """Is ``word`` right on ``photo``: by its noun, and for a person word by whether the photo
+    shows people (None: not judged, people too small to be sure of)."""
+    if judge.person_word(word):
+        if photo.people == "unjudged":
+            return None
+        if photo.people == "shown":
+            return True
+    return judge.relation(word, photo.synset) is not None
 
 
 # -- the measurement -----------------------------------------------------------------------------
@@ -234,6 +279,10 @@ class Figures:
     naive_top1_named: int = 0
     naive_top5_named: int = 0
     nameable: int = 0  # the noun at its level or below is one of the tagger's words at all
+    people_shown: int = 0  # photos that show people
+    people_tagged: int = 0  # of those, photos with a person tag
+    people_free: int = 0  # photos without people
+    people_false: int = 0  # of those, photos with a person tag
     wrong: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, float | int | None]:
@@ -245,7 +294,9 @@ class Figures:
         out.update({"named_at_level": self.named / n, "untagged": self.untagged / n,
                     "right_tags_per_photo": self.right_tags / n, "naive_top1_precision": self.naive_top1_right / n,
                     "naive_top1_named": self.naive_top1_named / n, "naive_top5_named": self.naive_top5_named / n,
-                    "nameable": self.nameable / n})
+                    "nameable": self.nameable / n, "people_shown": self.people_shown,
+                    "person_recall": self.people_tagged / self.people_shown if self.people_shown else None,
+                    "people_free": self.people_free, "person_on_people_free": self.people_false})
         return out
 
 
@@ -258,19 +309,27 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
         tags = rows.get(photo.path, {}).get("tags", [])
         figures.untagged += not tags
         named = False
+        person_tagged = False
         for tag in tags:
-            verdict = judge.relation(tag["name"], photo.synset)
+            person_tagged |= judge.person_word(tag["name"])
+            right = verdict(tag["name"], judge, photo)
+            if right is None:
+                continue  # a person word where people are too small to judge
             for source in {tag["source"], *(tag.get("sources") or [])} | {"overall"}:
                 tally = figures.by_source.setdefault(source, Tally()) if source != "overall" else overall
                 tally.written += 1
-                tally.right += verdict is not None
-                tally.scored.append((float(tag["score"]), verdict is not None))
-            figures.right_tags += verdict is not None
-            named |= verdict in ("same", "specific")
-            if verdict is None:
+                tally.right += right
+                tally.scored.append((float(tag["score"]), right))
+            figures.right_tags += right
+            named |= judge.relation(tag["name"], photo.synset) in ("same", "specific")
+            if not right:
                 figures.wrong.append(f"{photo.name} ({photo.synset}): {tag['name']} [{tag['source']}]")
         figures.named += named
         figures.nameable += judge.nameable(photo.synset)
+        figures.people_shown += photo.people == "shown"
+        figures.people_tagged += photo.people == "shown" and person_tagged
+        figures.people_free += photo.people == "none"
+        figures.people_false += photo.people == "none" and person_tagged
         top = naive.get(photo.path, [])
         if top:
             first = judge.relation(top[0], photo.synset)
@@ -368,6 +427,10 @@ def table(result: dict) -> str:
     lines.append(f"| the noun is among the tagger's words at all (the ceiling of the line above) | "
                  f"{pct(result['nameable'])} | | |")
     lines.append(f"| photos with no tag | {pct(result['untagged'])} | 0.00 | |")
+    lines.append(f"| person tag on photos with people ({result['people_shown']} photos) | "
+                 f"{pct(result['person_recall'])} | | |")
+    lines.append(f"| photos without people that get a person tag (of {result['people_free']}) | "
+                 f"{result['person_on_people_free']} | | |")
     lines.append(f"| right tags per photo | {result['right_tags_per_photo']:.2f} | "
                  f"{result['naive_top1_precision']:.2f} | |")
     return "\n".join(lines)

@@ -39,6 +39,19 @@ _MORE = {
 }
 
 
+# The photo set's people (pipeline/quality/photo_set.py): sample assets of a face and a detection
+# package, installed by make setup with --no-deps (files located, never imported). Kept apart
+# from the lists above, which the int8 backbone's calibration and guard read.
+_PEOPLE = {
+    "friends": ("insightface", "data/images/t1.jpg"),
+    "tom_hanks": ("insightface", "data/images/Tom_Hanks_54745.png"),
+    "mask_blue": ("insightface", "data/images/mask_blue.jpg"),
+    "mask_white": ("insightface", "data/images/mask_white.jpg"),
+    "bus": ("ultralytics", "assets/bus.jpg"),
+    "zidane": ("ultralytics", "assets/zidane.jpg"),
+}
+
+
 def _package_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
@@ -46,11 +59,11 @@ def _package_dir(name: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def sample_photos(everything: bool = False) -> dict[str, Path]:
-    """Name -> path of every demo photo (with ``everything``, every labelled photo too) whose
-    package is installed."""
+def sample_photos(everything: bool = False, people: bool = False) -> dict[str, Path]:
+    """Name -> path of every demo photo (with ``everything``, every labelled photo too; with
+    ``people``, only the photo set's people photos) whose package is installed."""
     found = {}
-    for name, (package, rel) in (_SOURCES | _MORE if everything else _SOURCES).items():
+    for name, (package, rel) in (_PEOPLE if people else _SOURCES | _MORE if everything else _SOURCES).items():
         root = _package_dir(package)
         if root is not None and (root / rel).is_file():
             found[name] = root / rel

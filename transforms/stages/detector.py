@@ -114,6 +114,7 @@ class DetectorConfig:
     class_min_scores: tuple[tuple[str, float], ...] = ()  # per-label overrides of min_score
     calibration: Platt | None = None  # the box score alone, when no ImageNet probabilities come with it
     agreement: Logistic | None = None  # box score and the whole image's support together (AGREEMENT_FEATURES)
+    person: Platt | None = None  # person boxes: their own map, fitted on photos reviewed for people
     cross_check: bool = True  # drop weak boxes a confident whole-image tag contradicts
     size: int = DetectorFlags.detector_size  # YOLOX input side (a multiple of 32); smaller is faster and sees less
     device: str = "auto"
@@ -231,7 +232,7 @@ def unsupported(obj: dict, probs: np.ndarray | None) -> bool:
     'bear' box on a hedgehog); for things, only weak boxes are overruled, since ImageNet's
     silence about a thing often means a class it lacks (an espresso's 'cup'). Persons are
     exempt: ImageNet has nearly no person classes, so its silence says nothing."""
-    if probs is None or obj["label"] == "person":
+    if probs is None or obj["label"] == PERSON:
         return False
     if obj["score"] >= WEAK_BOX and not is_kind_of(obj["label"], "animal"):
         return False
@@ -245,6 +246,7 @@ def unsupported(obj: dict, probs: np.ndarray | None) -> bool:
 
 
 AGREEMENT_FEATURES = ("logit_score", "logit_support", "has_support")
+PERSON = "person"  # ImageNet has no person class: its clothing classes are no evidence either way
 
 
 @functools.lru_cache(maxsize=1)
@@ -262,7 +264,7 @@ def agreement_features(objects: list[dict], probs: np.ndarray) -> np.ndarray:
     support = coco_support()
     rows = []
     for o in objects:
-        members = support.get(o["label"], np.zeros(0, dtype=int))
+        members = support.get(o["label"], np.zeros(0, dtype=int)) if o["label"] != PERSON else np.zeros(0, dtype=int)
         has = len(members) > 0
         rows.append([float(logit(np.array(o["score"]))),
                      float(logit(np.array(probs[members].sum()))) if has else 0.0, float(has)])
@@ -273,13 +275,19 @@ def assess(
     objects: list[dict], tags: list[dict], config: DetectorConfig, probs: np.ndarray | None = None
 ) -> list[dict]:
     """Calibrate object scores, apply (per-class) minimum scores, then the cross-checks against
-    the whole-image tagger (``tags``) and classifier (``probs``, ImageNet, when present)."""
+    the whole-image tagger (``tags``) and classifier (``probs``, ImageNet, when present). A
+    person box takes its own map when the calibration has one: neither ImageNet's silence about
+    people nor a model fitted on other labels speaks for it."""
+    raw = np.array([o["score"] for o in objects])
     if config.agreement is not None and probs is not None and objects:
         calibrated = config.agreement(agreement_features(objects, probs))
         objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
     elif config.calibration is not None and objects:
-        calibrated = config.calibration(np.array([o["score"] for o in objects]))
+        calibrated = config.calibration(raw)
         objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
+    if config.person is not None and objects:
+        people = config.person(raw)
+        objects = [{**o, "score": float(p)} if o["label"] == PERSON else o for o, p in zip(objects, people, strict=True)]
     floors = dict(config.class_min_scores)
     kept = [o for o in objects if o["score"] >= floors.get(o["label"], config.min_score)]
     if config.cross_check:
@@ -448,6 +456,7 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
         class_min_scores=class_min_scores(f.detection_class_min_scores),
         calibration=calibration.for_source(scoring.calibration, f"detector:{f.detector}"),
         agreement=agreement if isinstance(agreement, calibration.Logistic) else None,
+        person=calibration.for_source(scoring.calibration, f"detector:{f.detector}:{PERSON}"),
         cross_check=not f.no_detection_cross_check, size=f.detector_size, device=backbone.device,
         torch_threads=backbone.torch_threads, num_workers=num_workers,
     )
