@@ -260,3 +260,22 @@ def test_jpeg_decoding_matches_pillow_draft_pixel_for_pixel(photos):
 def test_formats_we_do_not_decode_are_unsupported_not_garbage(data):
     """Hostile round 4, class 11: these once ended as not_an_image."""
     assert error_type(data) == "unsupported_format"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_exif_orientation_holds_whichever_decoder_ran(fmt):
+    """The strict JPEG decoder and the wide-image reduction make new images: the orientation is
+    read from the file (a PNG's eXIf chunk only once its pixels are read) and applied as
+    ImageOps.exif_transpose would."""
+    from PIL import ImageOps
+
+    arr = np.zeros((40, 80, 3), np.uint8)
+    arr[:, :40] = 255
+    image = Image.fromarray(arr)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    data = encode(image, fmt, exif=exif.tobytes())
+    ours, w, h = decode_image(data, DecodeConfig(min_short_side=400, min_long_side=800))
+    reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    assert ours.size == reference.size == (w, h) == (40, 80)
+    assert np.abs(np.asarray(ours, dtype=int) - np.asarray(reference, dtype=int)).mean() < 2

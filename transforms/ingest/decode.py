@@ -219,9 +219,11 @@ def decode_image(data: bytes, config: DecodeConfig) -> tuple[Image.Image, int, i
                 # Pillow's JPEG 2000 plugin reads the ``reduce`` attribute before load().
                 setattr(img, "reduce", max(0, int(math.floor(math.log2(1.0 / (scale * config.draft_tolerance))))))  # noqa: B010
             img.load()
+            with contextlib.suppress(Exception):  # a PNG's eXIf chunk may follow its pixels
+                orientation = img.getexif().get(0x0112, orientation)
             if img.mode in WIDE and working_scale(img.size[0], img.size[1], config) < 1.0:
                 img = _reduce_wide(img, working_scale(img.size[0], img.size[1], config))
-            # EXIF orientation as read from the header (the decoded image may be a new one).
+            # EXIF orientation as read from the file (the decoded image may be a new one).
             if _TRANSPOSE.get(orientation) is not None:
                 img = img.transpose(_TRANSPOSE[orientation])
             img = _to_rgb(img)
