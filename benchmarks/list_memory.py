@@ -3,7 +3,7 @@
 python benchmarks/list_memory.py [--lines 100000 400000]
 
 Each run is the real tag job (--ingest_only) over a list of N URIs that the default scheme
-allow-list refuses (local paths in an untrusted list), so nothing is fetched: what is measured
+allow-list refuses (gs:// objects in an untrusted list), so nothing is fetched: what is measured
 is what the runner holds per pending input. Reports peak RSS of the job process (and its
 children) and the slope in bytes per input between the smallest and largest list.
 """
@@ -26,7 +26,7 @@ def peak_rss_mib(lines: int, work: Path) -> tuple[float, float]:
     listing = work / f"list-{lines}.txt"
     with open(listing, "w") as f:
         for i in range(lines):
-            f.write(f"/data/photos/{i:09d}.jpg\n")
+            f.write(f"gs://no-such-bucket/photos/{i:09d}.jpg\n")  # refused_scheme: never fetched
     out = work / f"out-{lines}"
     cmd = [sys.executable, "-c",
            "import resource, sys; from pipeline import tag; sys.argv[0] = 'tag';"

@@ -110,6 +110,35 @@ def check_image_options(o) -> None:
         raise LaunchError(f"--input: {exc}") from exc
 
 
+def check_list_access(o, pattern: str, first: str | None = None) -> None:
+    """A URI list whose first URIs are all local files, run without --allow_local_paths, would
+    end as nothing but refused_scheme dead letters: refused at launch, naming the flag."""
+    from pipeline.options import access_policy
+    from transforms.core.records import StageError
+    from transforms.ingest.access import scheme_of
+    from transforms.ingest.read import first_match, first_uris, input_kind
+
+    kind = input_kind(pattern)
+    policy = access_policy(o)
+    if kind in ("glob", "directory") or "file" in policy.schemes:
+        return
+    try:
+        uris = first_uris(first or first_match(pattern), kind)
+    except (OSError, ValueError):
+        return  # the job reports an unreadable list as dead letters
+    schemes = set()
+    for uri in uris:
+        try:
+            schemes.add(scheme_of(uri))
+        except StageError:
+            schemes.add("invalid")
+    if uris and schemes == {"file"}:
+        raise LaunchError(f"--input {pattern} lists local files ({uris[0]}, ...); a URI list may name web "
+                          "images only unless you pass --allow_local_paths (the files are then read with your "
+                          "permissions)")
+
+
+
 def check_tag_options(o) -> None:
     """The tag job's options: the shared ones, the tag job's groups, then each stage's."""
     from pipeline.flags import TAG_GROUPS

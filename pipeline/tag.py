@@ -7,7 +7,8 @@ import sys
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from pipeline import commands
-from pipeline.checks import check_flags, check_tag_options
+from pipeline.checks import check_flags, check_list_access, check_tag_options
+from pipeline.flags import IoFlags
 from pipeline.options import all_options
 from pipeline.run_output import check_output
 from pipeline.runner import configure_logging, run_job
@@ -26,6 +27,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         tag = all_options(options)
         check_tag_options(tag)
         check_output(tag, ("tags",))
+        check_list_access(tag, IoFlags.from_options(tag).input)
     except LaunchError as exc:
         raise SystemExit(f"image-tagger tag: {exc}") from None
     configure_logging(tag)

@@ -142,3 +142,24 @@ def test_a_failed_manifest_write_leaves_no_temporary_file(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         runs.write_atomically(str(tmp_path / "_runs" / "x.json"), "{}")
     assert list((tmp_path / "_runs").iterdir()) == []
+
+
+def test_a_list_of_local_paths_without_the_flag_is_refused_at_launch(base, tmp_path, photos):
+    """#35: 32 of 32 inputs once failed as refused_scheme, the fix named only in the Parquet."""
+    import json
+
+    argv, tmp = base
+    message = _refused(argv, tmp)
+    assert "lists local files" in message and "--allow_local_paths" in message
+    for name, text in (("in.jsonl", json.dumps({"uri": str(photos["coffee"])}) + "\n"),
+                       ("in.csv", f"uri,caption\n{photos['coffee']},a cup\n")):
+        (tmp / name).write_text(text)
+        assert "--allow_local_paths" in _refused(["--input", str(tmp / name), "--output", str(tmp / "out")], tmp)
+    mixed = tmp / "mixed.txt"  # a list that names the web too runs, its local lines dead letters
+    mixed.write_text(f"http://127.0.0.1:9/a.jpg\n{photos['coffee']}\n")
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.checks import check_list_access
+    from pipeline.options import all_options
+
+    check_list_access(all_options(PipelineOptions(["--input", str(mixed)])), str(mixed))

@@ -251,6 +251,34 @@ def parse_uri_value(value, list_path: str = "") -> Element:
     return _uri_element(value.strip(), value, list_path)
 
 
+def first_uris(path: str, kind: str, limit: int = 20) -> list[str]:
+    """Up to ``limit`` URIs from the top of one list (text, JSONL, CSV/TSV or Parquet), as the
+    job would read them; lines it would refuse are skipped. For launch checks only."""
+    with FileSystems.open(path) as f:
+        if kind == "parquet":
+            table = pq.ParquetFile(f)
+            column = pick_uri_column(table.schema_arrow.names, path)
+            batch = next(table.iter_batches(batch_size=limit, columns=[column]), None)
+            values = batch.column(0).to_pylist() if batch is not None else []
+            elements = [parse_uri_value(v, path) for v in values]
+        elif kind in ("csv", "tsv"):
+            head = f.read(1 << 16).decode("utf-8-sig", "replace")
+            rows = list(csv.reader(io.StringIO(head), delimiter=DELIMITED_SUFFIXES["." + kind]))
+            if not rows:
+                return []
+            index = [h.strip().lower() for h in rows[0]].index(pick_uri_column(rows[0], path).strip().lower())
+            elements = [new_element(resolve(r[index].strip(), path)) for r in rows[1:limit + 1]
+                        if index < len(r) and r[index].strip()]
+        else:
+            parse = parse_jsonl_line if kind == "jsonl" else parse_text_line
+            elements = []
+            for raw in split_lines(iter(lambda: f.read(1 << 16), b"")):
+                elements += parse(raw, path) if isinstance(raw, bytes) else []
+                if len(elements) >= limit:
+                    break
+    return [e["uri"] for e in elements if "error" not in e][:limit]
+
+
 def check_header(path: str, kind: str) -> str:
     """The uri column of one CSV/TSV/Parquet list; ValueError if it has none."""
     with FileSystems.open(path) as f:
