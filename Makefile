@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Local pip config may list index folders that do not exist; hide only those warnings.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test lint bench quality clean
+.PHONY: setup demo test test-slow lint bench quality clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,9 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q tests
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow tests
 
 quality: setup
 	$(BIN)/python -m pipeline.quality
