@@ -279,3 +279,15 @@ def test_exif_orientation_holds_whichever_decoder_ran(fmt):
     reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     assert ours.size == reference.size == (w, h) == (40, 80)
     assert np.abs(np.asarray(ours, dtype=int) - np.asarray(reference, dtype=int)).mean() < 2
+
+
+def test_a_large_float_image_with_nan_is_stretched_as_a_small_one_is():
+    """The reduction read a float image's range from Pillow's extrema, which a NaN first sample makes
+    NaN (the whole picture came out white); it is read band by band, NaN as 0, as the small-image
+    conversion always did."""
+    y, x = np.mgrid[0:2000, 0:3000]
+    arr = (x / 2999.0 * 4 + 1).astype(np.float32)  # 1..5, a left-to-right ramp
+    arr[0, 0] = np.nan  # Pillow's extrema are NaN when the first sample is
+    img, _, _ = decode_image(encode(Image.fromarray(arr, "F"), "TIFF"), CFG)
+    grey = np.asarray(img)[:, :, 0].astype(int)
+    assert grey[:, -1].mean() > grey[:, 0].mean() + 150, "still a ramp, not a white square"

@@ -123,51 +123,54 @@ def working_scale(width: int, height: int, config: DecodeConfig) -> float:
 
 
 WIDE = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits a sample
-_BAND_BYTES = 1 << 20  # float32 working memory per band while reducing a wide image
+_BAND_BYTES = 1 << 20  # float64 working memory per band while converting a wide image
 
 
-def _wide_top(img: Image.Image) -> tuple[float, float]:
+def _band(img: Image.Image, top: int, bottom: int, width: int) -> np.ndarray:
+    """Rows top..bottom of a wide image as float64, NaN and infinities of a float image made finite."""
+    band = np.asarray(img.crop((0, top, width, bottom)), dtype=np.float64)
+    return np.nan_to_num(band) if img.mode == "F" else band
+
+
+def _wide_range(img: Image.Image) -> tuple[float, float]:
     """(low, high) of the sample range that maps to 0..255: 16-bit scales, 32-bit ints over 255
-    scale by 65535, floats stretch to their own range."""
+    scale by 65535, floats stretch to their own range (NaN read as 0, band by band)."""
     if img.mode.startswith("I;16"):
         return 0.0, 65535.0
-    extrema = cast(tuple[float, float], img.getextrema())
     if img.mode == "I":
-        return 0.0, 65535.0 if float(extrema[1]) > 255 else 255.0
-    lo, hi = float(np.nan_to_num(extrema[0])), float(np.nan_to_num(extrema[1]))
+        top = cast(tuple[float, float], img.getextrema())[1]
+        return 0.0, 65535.0 if float(top) > 255 else 255.0
+    w, h = img.size
+    step = max(1, _BAND_BYTES // (8 * w))
+    lo, hi = np.inf, -np.inf
+    for top_row in range(0, h, step):
+        band = _band(img, top_row, min(h, top_row + step), w)
+        lo, hi = min(lo, float(band.min())), max(hi, float(band.max()))
     return lo, max(hi, lo + 1e-12)
 
 
 def _reduce_wide(img: Image.Image, scale: float) -> Image.Image:
-    """A wide-sample image box-averaged by the integer factor ``scale`` allows, band by band, to
-    an 8-bit L image: never a full-size float copy (a 10000x10000 16-bit PNG would need 2.6 GB)."""
+    """A wide-sample image box-averaged by the integer factor ``scale`` allows (1: none), band by
+    band, to an 8-bit L image: never a full-size float copy (a 10000x10000 16-bit PNG would need
+    2.6 GB). The one conversion of wide samples, whatever the image's size."""
     k = max(1, int(1.0 / scale))
     w, h = img.size
     cols, rows = max(1, w // k), max(1, h // k)
     k_x, k_y = (k if w >= k else w), (k if h >= k else h)
-    lo, hi = _wide_top(img)
+    lo, hi = _wide_range(img)
     out = np.empty((rows, cols), dtype=np.uint8)
-    step = max(1, _BAND_BYTES // (4 * k_y * cols * k_x))
+    step = max(1, _BAND_BYTES // (8 * k_y * cols * k_x))
     for r in range(0, rows, step):
         n = min(step, rows - r)
-        band = np.asarray(img.crop((0, r * k_y, cols * k_x, (r + n) * k_y)), dtype=np.float32)
-        if img.mode == "F":
-            band = np.nan_to_num(band)
-        band = band.reshape(n, k_y, cols, k_x).mean(axis=(1, 3))
+        band = _band(img, r * k_y, (r + n) * k_y, cols * k_x).reshape(n, k_y, cols, k_x).mean(axis=(1, 3))
         out[r:r + n] = np.clip((band - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
     return Image.fromarray(out, "L")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode -> RGB; transparency is flattened on white, 16-bit is scaled, not clipped."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8), "L")
-    elif img.mode == "F":
-        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        lo, hi = float(arr.min()), float(arr.max())
-        img = Image.fromarray(((arr - lo) * (255.0 / max(hi - lo, 1e-12))).astype(np.uint8), "L")
+    if img.mode in WIDE:
+        img = _reduce_wide(img, 1.0)
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
