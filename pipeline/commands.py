@@ -235,12 +235,14 @@ def check_report(args: argparse.Namespace) -> None:
     html_dir = os.path.dirname(os.path.abspath(args.html)) if "://" not in args.html else ""
     if html_dir and not os.path.isdir(html_dir):
         raise refuse(prog, f"--html: no such folder: {html_dir}")
-    from transforms.ingest.access import KNOWN_SCHEMES
+    from transforms.core.launch import LaunchError
+    from transforms.ingest.access import AccessFlags
     from transforms.output import runs
 
-    for s in filter(None, (x.strip().lower() for x in args.allowed_schemes.split(","))):
-        if s not in KNOWN_SCHEMES:
-            raise refuse(prog, f"--allowed_schemes: unknown scheme {s!r} (known: {', '.join(KNOWN_SCHEMES)})")
+    try:
+        AccessFlags(allowed_schemes=args.allowed_schemes).check()
+    except LaunchError as exc:
+        raise refuse(prog, str(exc)) from None
     try:
         runs.check_links(args.input)
         if not runs.read_manifests(args.input):

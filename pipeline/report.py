@@ -26,7 +26,7 @@ from tqdm import tqdm
 from transforms.core.artifacts import join, read_bytes, write_bytes
 from transforms.core.records import ERRORS, StageError, sources_of
 from transforms.core.registry import colours, registered, tag_sources
-from transforms.ingest.access import WEB, AccessPolicy
+from transforms.ingest.access import WEB, AccessFlags, AccessPolicy
 from transforms.ingest.decode import DecodeConfig, decode_image
 from transforms.ingest.fetch import fetch_file, uri_kind
 from transforms.ingest.http_client import HttpConfig, HttpFetcher
@@ -182,9 +182,10 @@ def render(scan_result: dict, thumbs: list[str], title: str, model_dir: str | No
 
 
 def thumbnail_policy(allow_local_paths: bool = False, allowed_schemes: str = "") -> AccessPolicy:
-    """Web thumbnails always; local files with --allow_local_paths; cloud objects by scheme."""
-    schemes = set(WEB) | {s.strip().lower() for s in allowed_schemes.split(",") if s.strip()}
-    return AccessPolicy(frozenset(schemes | ({"file"} if allow_local_paths else set())))
+    """Web thumbnails always; local files with --allow_local_paths; cloud objects by scheme (the
+    tag job's access flags, read as for a URI list)."""
+    schemes = ",".join(filter(None, (*WEB, allowed_schemes)))
+    return AccessFlags(allowed_schemes=schemes, allow_local_paths=allow_local_paths).policy(False, "")
 
 
 def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str | None = None,

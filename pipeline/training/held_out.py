@@ -98,6 +98,19 @@ class WordFigures:
         return {**asdict(self), "precision": self.precision, "recall": self.recall}
 
 
+def _word_floor(s: np.ndarray, right: np.ndarray, held: np.ndarray, pooled: float | None, target: float,
+                low: float) -> float | None:
+    """The pooled floor while the word's own held-out tags reach ``target`` from it (or it writes
+    none of them), else the word's own floor; None when it has no held-out positive."""
+    if not (held & right).any():
+        return None
+    if pooled is not None:
+        at_pooled = held & (s >= pooled)
+        if not at_pooled.any() or right[at_pooled].mean() >= target:
+            return pooled
+    return precision_floor(s[held], right[held], np.ones(int(held.sum())), target, low)
+
+
 def word_figures(vocabulary: list[str], calibrated: np.ndarray, y: np.ndarray, known: np.ndarray,
                  scored: np.ndarray, target: float, low: float = 0.5) -> list[WordFigures]:
     pooled = precision_floor(calibrated[scored], y[scored], known[scored], target, low)
@@ -105,13 +118,7 @@ def word_figures(vocabulary: list[str], calibrated: np.ndarray, y: np.ndarray, k
     for j, word in enumerate(vocabulary):
         k, s, right = known[:, j] > 0, calibrated[:, j], y[:, j] > 0
         held = scored & k
-        floor = None
-        if (held & right).any():
-            at_pooled = held & (s >= pooled) if pooled is not None else held & False
-            if pooled is not None and (not at_pooled.any() or right[at_pooled].mean() >= target):
-                floor = pooled
-            else:
-                floor = precision_floor(s[held], right[held].astype(np.float32), np.ones(int(held.sum())), target, low)
+        floor = _word_floor(s, right, held, pooled, target, low)
         written = held & (s >= (floor if floor is not None else low))
         out.append(WordFigures(word, int((k & right).sum()), int((k & ~right).sum()), int((held & right).sum()),
                                int((held & ~right).sum()), int(written.sum()), int((written & right).sum()), floor))

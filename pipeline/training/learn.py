@@ -97,15 +97,17 @@ def check_access(items: list[Correction], passthrough: list[str]) -> None:
     from transforms.ingest.access import AccessFlags
 
     policy = AccessFlags.from_options(all_options(PipelineOptions(passthrough))).policy(False, "")
-    refused: dict[str, list[str]] = {}
+    refused: list[tuple[str, str]] = []  # (uri, reason)
     for c in items:
         try:
             policy.check(c.uri)
         except StageError as exc:
-            refused.setdefault(str(exc), []).append(c.uri)
-    for reason, uris in refused.items():
-        raise SystemExit(f"image-tagger learn: {len(uris)} corrected pictures cannot be read ({uris[0]}"
-                         f"{' and more' if len(uris) > 1 else ''}): {reason}")
+            refused.append((c.uri, str(exc)))
+    if refused:
+        uri, reason = refused[0]
+        count = sum(r == reason for _, r in refused)
+        raise SystemExit(f"image-tagger learn: {count} corrected pictures cannot be read ({uri}"
+                         f"{' and more' if count > 1 else ''}): {reason}")
 
 
 def known_features(dirs: list[str]) -> tuple[dict[str, np.ndarray], str | None]:
@@ -287,8 +289,9 @@ def main(argv: list[str] | None = None) -> dict:
     platt = held_out.calibrate(held[scored], y[scored], known[scored])
     calibrated = Platt(platt["a"], platt["b"])(held)
     figures = held_out.word_figures(vocabulary, calibrated, y, known, scored, args.target_precision)
-    for f in figures:
-        print(f"  {f.line(args.target_precision)}")
+    lines = [f.line(args.target_precision) for f in figures]
+    for line in lines:
+        print(f"  {line}")
     if all(f.floor is None for f in figures):
         raise SystemExit(f"image-tagger learn: no word reaches held-out precision {args.target_precision:.2f} yet, so "
                          f"no model is written; correct more pictures of each word, and tick pictures that lack it")
@@ -311,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict:
                "held_out": held_out.overall(figures), "words": [f.to_dict() for f in figures],
                "not_learned": missing}
     files["metrics.json"] = json.dumps(metrics, indent=1).encode()
-    files["model_card.md"] = model_card(config, metrics, args.target_precision).encode()
+    files["model_card.md"] = model_card(config, metrics, lines, args.target_precision).encode()
     model_folder.publish(args.output, files, "learn")
     written = [f.word for f in figures if f.floor is not None]
     print(f"learned {len(written)} of {len(candidates)} words from {len(usable)} corrected pictures "
@@ -320,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
-def model_card(config: dict, metrics: dict, target: float) -> str:
+def model_card(config: dict, metrics: dict, lines_by_word: list[str], target: float) -> str:
     c = config["corrections"]
     lines = ["# TaggerNet learned from corrections", "",
              f"Learned words ({len(config['vocabulary'])}), with their corrected pictures:", ""]
@@ -333,8 +336,7 @@ def model_card(config: dict, metrics: dict, target: float) -> str:
               f"model is trained on all {metrics['images']['corrected']} pictures for {metrics['epochs_run']} epochs.",
               f"Each word, held out (each fold scored by a model that never saw it; written from the lowest "
               f"calibrated score whose held-out tags reach precision {target:.2f}):", ""]
-    lines += [f"- {held_out.WordFigures(**{k: v for k, v in w.items() if k not in ('precision', 'recall')}).line(target)}"
-              for w in metrics["words"]]
+    lines += [f"- {line}" for line in lines_by_word]
     lines += [f"- not learned: {line}" for line in metrics["not_learned"]]
     lines += ["", "Partial labels: accepted and added words are positives, rejected words negatives; on a picture "
               "marked all right every other learned word is a negative, and a picture the same review corrected "

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.core.artifacts import write_temp
+from transforms.core.artifacts import exists, write_temp
 
 LOCK = "_lock.json"
 
@@ -88,17 +88,10 @@ def read_lock(output: str) -> Lock | None:
         with FileSystems.open(path) as f:
             text = f.read()
     except Exception as exc:  # noqa: BLE001 - every filesystem raises its own types
-        if not _exists(path):
+        if not exists(path):
             return None
         raise UnreadableLockError(f"{type(exc).__name__}: {exc}") from None
     return parse_lock(text)
-
-
-def _exists(path: str) -> bool:
-    try:
-        return bool(FileSystems.exists(path))
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def _create_local(path: str, text: str) -> bool:
