@@ -39,6 +39,7 @@ test-slow: setup
 quality: setup
 	$(BIN)/python -m pipeline.quality
 	$(BIN)/python -m pipeline.quality.photo_set --split report
+	$(BIN)/python -m pipeline.quality.by_kind
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py

@@ -222,3 +222,21 @@ def test_a_person_box_is_never_vetoed_by_imagenets_silence_about_people():
     assert faint == [], "a faint person box stays below --min_score"
     no_map = DetectorConfig(min_score=0.5, person=Platt(1.0, 0.0))
     assert [o["score"] for o in assess([player], [], no_map, probs)] == [pytest.approx(0.8)]
+
+
+def test_without_a_person_map_a_person_box_takes_the_plain_map_never_the_agreement_model():
+    """#33: a calibration fitted without people (a leave-one-kind-out fit, or a user's own) has no
+    person map; the box then keeps the detector's plain map, not the agreement model that reads
+    ImageNet's silence as a veto."""
+    from transforms.knowledge import calibration
+
+    probs = np.zeros(1000, np.float32)
+    probs[805] = 0.9
+    table = calibration.load("embedded")
+    plain = table["detector:yolox_nano"]
+    config = DetectorConfig(min_score=0.3, agreement=table["detector:yolox_nano:agreement"], calibration=plain)
+    kept = assess([_obj("person", 0.9, (0.3, 0.1, 0.6, 0.9))], [], config, probs)
+    assert [o["score"] for o in kept] == [pytest.approx(float(plain(np.array([0.9]))[0]))]
+    vetoed = DetectorConfig(min_score=0.3, agreement=table["detector:yolox_nano:agreement"])
+    assert [o["score"] for o in assess([_obj("person", 0.9)], [], vetoed, probs)] == [pytest.approx(0.9)], \
+        "no map at all: the raw score, never the agreement model"

@@ -26,6 +26,11 @@ def test_the_set_is_large_and_split_by_noun(photos):
     assert all(photo_set.split_of(p.synset) == p.split for p in photos)
 
 
+def test_every_photo_has_a_kind_and_the_set_covers_every_kind(photos):
+    assert {p.kind for p in photos} == set(photo_set.kinds())
+    assert sum(p.kind == "people" for p in photos) >= 10 and sum(p.kind == "plants" for p in photos) >= 10
+
+
 def test_every_photo_is_a_decodable_image_and_every_label_a_wordnet_noun(photos):
     from PIL import Image
 
@@ -98,7 +103,8 @@ def test_the_job_is_measured_beside_a_naive_classifier(tmp_path):
     # No decoding of the classifier can name a noun none of its words covers: the ceiling.
     assert report["named_at_level"] <= report["nameable"] and report["naive_top5_named"] <= report["nameable"]
     assert 0.3 < report["nameable"] < 0.7, "about half the report nouns lie outside ImageNet-1k's words"
-    assert any("goat" in w and "dog" in w for w in results["all"]["wrong"]), "wrong tags are listed"
+    assert results["all"]["wrong"] and all(" (" in w and w.endswith("]") for w in results["all"]["wrong"]), \
+        "wrong tags are listed: photo (noun): word [source]"
     assert all(bins for bins in report["reliability"].values())
     photo_set.plot_reliability(report, str(tmp_path / "reliability.png"))
     assert (tmp_path / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -121,3 +127,12 @@ def test_person_words_are_judged_by_whether_the_photo_shows_people(photos):
     if friends is not None:  # installed by make setup (insightface's sample photos)
         assert friends.people == "shown", "a group of people shows people"
     assert {p.people for p in photos} <= set(photo_set.PEOPLE)
+
+
+def test_ci_installs_every_package_the_photo_set_reads():
+    import re
+    from pathlib import Path
+
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    listed = set(re.search(r'^PACKAGES="([^"]+)"', ci, re.M).group(1).split())
+    assert set(photo_set.packages()) <= listed

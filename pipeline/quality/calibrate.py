@@ -2,17 +2,17 @@
 
     python -m pipeline.quality --fit transforms/data/calibration.json
 
-The tagger's hierarchy model and the detector's agreement model are fitted on the tune half of
-the 300-photo set (pipeline/quality/photo_set.py, judged with WordNet; photos of the 19-photo key are
-judged by the key instead, and only its tune photos are used) and the key's tune photos: every
-candidate word and every raw box, with the features the stage computes, and a logistic
-regression of "is it right". The one-feature Platt maps (group words for zero-shot,
+Every candidate is gathered once with its photo's kind (gather), then fitted (fit_sources), with
+every kind or leaving one out (pipeline/quality/by_kind.py). The tagger's hierarchy model and
+the detector's agreement and person models are fitted on the tune half of the photo set
+(pipeline/quality/photo_set.py, judged with WordNet) and the 19-photo key's tune photos (judged
+by the key): every candidate word and every raw box, with the features the stage computes, and a
+logistic regression of "is it right". The one-feature Platt maps (group words for zero-shot,
 boxes without ImageNet probabilities, zero-shot cosines) come from the key's tune photos: one tag
 job with raw scores and low floors, and ConSE cosines computed directly (the job's zero-shot
 score also mixes in hypernym and tag evidence), judged against the hand-written key. Report
-photos are never read here. The
-backbone runs in exact fp32 (--precision fp32), so the fit does not depend on the path
-`--precision auto` picks on the machine that fits.
+photos are never read here. The backbone runs in exact fp32 (--precision fp32), so the fit does
+not depend on the path `--precision auto` picks on the machine that fits.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,34 +67,59 @@ def imagenet_probs(paths: list[str]) -> np.ndarray:
     return np.stack(out)
 
 
+MIN_PERSON_BOXES = 8  # right and wrong person boxes each, below which no person map is fitted
 Rightness = Callable[[str], "bool | None"]  # is this word right for the photo? (None: not judged)
 
 
-def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(features, right?) of every tagger word candidate on each photo (given its ImageNet
-    probabilities and a judge of words); words a photo does not judge are left out."""
+@dataclass(frozen=True)
+class Candidates:
+    """What one model is fitted on: features [n, f], right? [n] and the kind of photo [n] of
+    every candidate, so that a fit can leave one kind of photo out (pipeline/quality/by_kind.py)."""
+
+    features: np.ndarray
+    right: np.ndarray
+    kinds: np.ndarray
+
+    @classmethod
+    def empty(cls, width: int) -> Candidates:
+        return cls(np.zeros((0, width)), np.zeros(0, dtype=int), np.zeros(0, dtype=object))
+
+    def add(self, features: np.ndarray, right: list[bool], kinds: list[str]) -> Candidates:
+        return Candidates(np.concatenate([self.features, features]), np.concatenate([self.right, np.asarray(right, dtype=int)]),
+                          np.concatenate([self.kinds, np.asarray(kinds, dtype=object)]))
+
+    def without(self, kind: str | None) -> Candidates:
+        keep = self.kinds != kind
+        return Candidates(self.features[keep], self.right[keep], self.kinds[keep])
+
+
+def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray,
+                          kinds: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, right?, kind of photo) of every tagger word candidate on each photo (given its
+    ImageNet probabilities and a judge of words); words a photo does not judge are left out."""
     from transforms.stages.tagger import ImageNetTagTable
 
     table = ImageNetTagTable.embedded()
     rows, cols, _, features = table.candidates(probs)
     verdicts = [right[r](table.names[c]) for r, c in zip(rows, cols, strict=True)]
     judged = np.array([v is not None for v in verdicts], dtype=bool)
-    return features[judged], np.asarray([v for v in verdicts if v is not None], dtype=int)
+    return (features[judged], np.asarray([v for v in verdicts if v is not None], dtype=int),
+            np.asarray(kinds, dtype=object)[rows][judged])
 
 
-def detector_candidates(paths: list[str], right: list[Rightness],
-                        probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[float], list[bool]]:
+def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray,
+                        kinds: list[str]) -> tuple[Candidates, Candidates]:
     """Every box YOLOX offers the job (raw score at least the default --detection_threshold) on
-    each photo, as (agreement features, right?) of the boxes of other labels and (raw scores,
-    right?) of the person boxes; boxes a photo does not judge are left out."""
+    each photo: the agreement features of the boxes of other labels, and the raw scores of the
+    person boxes, each with right? and the photo's kind; boxes a photo does not judge are left out."""
     from transforms.handlers.detector import DetectorHandler
     from transforms.ingest.decode import DecodeConfig, decode_image
     from transforms.stages.detector import AGREEMENT_FEATURES, PERSON, DetectorConfig, agreement_features
 
     model = DetectorHandler(DetectorConfig(cross_check=False)).load_model()
-    features, verdicts = [np.zeros((0, len(AGREEMENT_FEATURES)))], []
-    person_scores, person_right = [], []
-    for path, judge, row in zip(paths, right, probs, strict=True):
+    boxes = Candidates.empty(len(AGREEMENT_FEATURES))
+    person = Candidates.empty(1)
+    for path, judge, row, kind in zip(paths, right, probs, kinds, strict=True):
         with open(path, "rb") as f:
             objects = model([decode_image(f.read(), DecodeConfig())[0]])[0]
         for o in objects:
@@ -101,12 +127,10 @@ def detector_candidates(paths: list[str], right: list[Rightness],
             if verdict is None:
                 continue
             if o["label"] == PERSON:
-                person_scores.append(float(o["score"]))
-                person_right.append(bool(verdict))
+                person = person.add(np.array([[float(o["score"])]]), [bool(verdict)], [kind])
             else:
-                features.append(agreement_features([o], row))
-                verdicts.append(verdict)
-    return np.concatenate(features), np.asarray(verdicts, dtype=int), person_scores, person_right
+                boxes = boxes.add(agreement_features([o], row), [bool(verdict)], [kind])
+    return boxes, person
 
 
 def logistic(features: np.ndarray, right: np.ndarray, names: tuple[str, ...]) -> dict:
@@ -118,84 +142,125 @@ def logistic(features: np.ndarray, right: np.ndarray, names: tuple[str, ...]) ->
             "features": list(names), "n": int(len(right)), "positives": int(right.sum())}
 
 
-def conse_candidates(photos: dict[str, str], key: dict) -> tuple[list[float], list[bool]]:
-    """(ConSE cosine standardised over the vocabulary, applies?) for every word on every photo
+def conse_candidates(photos: dict[str, str], key: dict, kinds: dict[str, str]) -> Candidates:
+    """ConSE cosine standardised over the vocabulary, and applies?, for every word on every photo
     that the word-vector score answers (not the words the ImageNet hierarchy answers)."""
     from transforms.knowledge.calibration import standardise_rows
     from transforms.stages.zero_shot import ZeroShotConfig, ZeroShotModel, conse_scores
 
     model = ZeroShotModel(ZeroShotConfig(vocabulary_path(), calibration="none"))
-    scores, correct = [], []
+    out = Candidates.empty(1)
     every = imagenet_probs(list(photos.values()))
     for (name, _path), probs in zip(photos.items(), every, strict=True):
         cos = standardise_rows(conse_scores(probs[None], model.seen, model.vocab), model.known)[0]
         accepted = accepted_words(key["photos"][name])
-        for word, s, answers in zip(model.words, cos, model.conse_answers().tolist(), strict=True):
-            if answers:
-                scores.append(float(s))
-                correct.append(norm(word) in accepted)
-    return scores, correct
+        answered = [(float(s), norm(word) in accepted) for word, s, answers
+                    in zip(model.words, cos, model.conse_answers().tolist(), strict=True) if answers]
+        out = out.add(np.array([[s] for s, _ in answered]).reshape(-1, 1), [r for _, r in answered], [kinds[name]] * len(answered))
+    return out
 
 
-def hierarchy_models(folder: str, key: dict) -> dict[str, dict]:
-    """The tagger's hierarchy model and the detector's agreement model, fitted on the photo
-    set's tune half (judged with WordNet against each photo's noun) and the 19-photo key's tune
-    photos (judged by its hand-written lists, which also name the other things a photo shows)."""
+def photo_set_candidates(folder: str, key: dict, kinds: dict[str, str]) -> dict[str, Candidates]:
+    """The tagger's word candidates and the detector's boxes on the photo set's tune half (judged
+    with WordNet against each photo's noun) and the 19-photo key's tune photos (judged by its
+    hand-written lists, which also name the other things a photo shows)."""
     from pipeline.quality import photo_set
-    from transforms.stages.detector import AGREEMENT_FEATURES
-    from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
 
     judge = photo_set.Judge()
     samples = sample_photos(everything=True)
     tune_key = {n: p for n, p in key["photos"].items() if p["split"] == "tune"}
     paths: list[str] = []
     right: list[Rightness] = []
+    photo_kinds: list[str] = []
     for photo in photo_set.collect(folder):
         name = photo.name.removeprefix("samples/")
         if photo.split == "tune" and name not in key["photos"]:  # key photos are judged by the key
             paths.append(photo.path)
             right.append(functools.partial(photo_set.verdict, judge=judge, photo=photo))
+            photo_kinds.append(photo.kind)
     for name, entry in sorted(tune_key.items()):
         paths.append(str(samples[name]))
         right.append(functools.partial(lambda word, accepted: norm(word) in accepted, accepted=accepted_words(entry)))
+        photo_kinds.append(kinds[name])
     probs = imagenet_probs(paths)
-    boxes, box_right, person_scores, person_right = detector_candidates(paths, right, probs)
-    return {HIERARCHY_KEY: logistic(*hierarchy_candidates(paths, right, probs), FEATURES),
-            "detector:yolox_nano:agreement": logistic(boxes, box_right, AGREEMENT_FEATURES),
-            "detector:yolox_nano:person": platt(person_scores, person_right, "logit")}
+    boxes, person = detector_candidates(paths, right, probs, photo_kinds)
+    return {"hierarchy": Candidates(*hierarchy_candidates(paths, right, probs, photo_kinds)), "boxes": boxes, "person": person}
 
 
-def fit(out_path: str, workdir: str) -> dict:
+def key_kinds(key: dict) -> dict[str, str]:
+    """The kind of photo of each of the key's photos, by the photo set's noun of it."""
+    from pipeline.quality import photo_set
+
+    judge, nouns = photo_set.Judge(), photo_set.key()["samples"]
+    return {name: judge.kind(nouns[name]) for name in key["photos"]}
+
+
+def gather(workdir: str) -> dict[str, Candidates]:
+    """Every candidate of every model the calibration fits, each with its photo's kind: read
+    once, fitted many times (with every photo, or leaving one kind of photo out)."""
     key = load_key()
+    kinds = key_kinds(key)
     tune = [n for n, p in key["photos"].items() if p["split"] == "tune"]
     photos = {n: str(p) for n, p in sample_photos(everything=True).items() if n in tune}
     rows = run_preset(RAW, photos, workdir, [], vocabulary=False)  # zero-shot is fitted apart, below
     groups = set(imagenet_table_data()["groups"])
-    samples: dict[str, tuple[list[float], list[bool]]] = {k: ([], []) for k in ("group", "detector")}
+    out = {k: Candidates.empty(1) for k in ("group", "detector")}
     for name, row in rows.items():
         accepted = accepted_words(key["photos"][name])
         for t in row["tags"]:
             kind = "detector" if t["source"] == "detector" else "group" if t["name"] in groups else None
             if kind is not None and t["source"] in ("tagger", "detector"):
-                samples[kind][0].append(float(t["score"]))
-                samples[kind][1].append(norm(t["name"]) in accepted)
+                out[kind] = out[kind].add(np.array([[float(t["score"])]]), [norm(t["name"]) in accepted], [kinds[name]])
+    out["conse"] = conse_candidates(photos, key, kinds)
+    out.update(photo_set_candidates(os.path.join(workdir, "photo_set"), key, kinds))
+    return out
+
+
+def fit_sources(candidates: dict[str, Candidates], leave_out: str | None = None) -> dict[str, dict]:
+    """Every source's calibration from the gathered candidates, without the photos of kind
+    ``leave_out`` (None: every photo). Person boxes get their own map only when the fit saw
+    enough people, right and wrong: a map fitted without people must not veto them, so they
+    keep the detector's plain map instead."""
+    from transforms.stages.detector import AGREEMENT_FEATURES
+    from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
+
+    c = {name: cands.without(leave_out) for name, cands in candidates.items()}
+
+    def one(name: str, feature: str) -> dict:
+        return platt(c[name].features[:, 0].tolist(), c[name].right.astype(bool).tolist(), feature)
+
     sources = {
-        "tagger:imagenet_tags:group": platt(*samples["group"], feature="logit"),
-        "detector:yolox_nano": platt(*samples["detector"], feature="logit"),
-        "zero_shot:conse": platt(*conse_candidates(photos, key), feature="z"),
-        **hierarchy_models(os.path.join(workdir, "photo_set"), key),
+        "tagger:imagenet_tags:group": one("group", "logit"),
+        "detector:yolox_nano": one("detector", "logit"),
+        "zero_shot:conse": one("conse", "z"),
+        HIERARCHY_KEY: logistic(c["hierarchy"].features, c["hierarchy"].right, FEATURES),
+        "detector:yolox_nano:agreement": logistic(c["boxes"].features, c["boxes"].right, AGREEMENT_FEATURES),
     }
+    person = c["person"]
+    if min(int(person.right.sum()), int(len(person.right) - person.right.sum())) >= MIN_PERSON_BOXES:
+        sources["detector:yolox_nano:person"] = one("person", "logit")
+    return sources
+
+
+def write(out_path: str, sources: dict[str, dict], leave_out: str | None = None) -> dict:
+    """The calibration file of these sources (what transforms/knowledge/calibration.py reads)."""
+    tune = sorted(n for n, p in load_key()["photos"].items() if p["split"] == "tune")
     data = {
         "about": "Per tag source: Platt scaling p = sigmoid(a*x + b) (x = logit(score) for feature 'logit', "
                  "the cosine standardised over the image's vocabulary for 'z'), or a logistic model over "
                  "the listed features (weights); fitted by `python -m pipeline.quality --fit` on tune photos only.",
-        "fitted_on": sorted(photos) + ["photo_set:tune"],
+        "fitted_on": tune + ["photo_set:tune"] + ([f"leaving out: {leave_out}"] if leave_out else []),
         "sources": sources,
     }
     with open(out_path, "w") as f:
         json.dump(data, f, indent=1)
         f.write("\n")
-    for k, v in sources.items():
+    return data
+
+
+def fit(out_path: str, workdir: str) -> dict:
+    data = write(out_path, fit_sources(gather(workdir)))
+    for k, v in data["sources"].items():
         if "weights" in v:
             print(f"{k:<22} logistic over {', '.join(v['features'])}: n={v['n']} right={v['positives']}")
             continue

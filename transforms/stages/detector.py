@@ -276,8 +276,8 @@ def assess(
 ) -> list[dict]:
     """Calibrate object scores, apply (per-class) minimum scores, then the cross-checks against
     the whole-image tagger (``tags``) and classifier (``probs``, ImageNet, when present). A
-    person box takes its own map when the calibration has one: neither ImageNet's silence about
-    people nor a model fitted on other labels speaks for it."""
+    person box takes its own map when the calibration has one, else the detector's plain map:
+    neither ImageNet's silence about people nor a model fitted on other labels speaks for it."""
     raw = np.array([o["score"] for o in objects])
     if config.agreement is not None and probs is not None and objects:
         calibrated = config.agreement(agreement_features(objects, probs))
@@ -285,8 +285,9 @@ def assess(
     elif config.calibration is not None and objects:
         calibrated = config.calibration(raw)
         objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
-    if config.person is not None and objects:
-        people = config.person(raw)
+    person_map = config.person or config.calibration
+    if objects and any(o["label"] == PERSON for o in objects):
+        people = person_map(raw) if person_map is not None else raw
         objects = [{**o, "score": float(p)} if o["label"] == PERSON else o for o, p in zip(objects, people, strict=True)]
     floors = dict(config.class_min_scores)
     kept = [o for o in objects if o["score"] >= floors.get(o["label"], config.min_score)]

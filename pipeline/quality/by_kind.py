@@ -1,0 +1,84 @@
+"""The photo set by kind of photo, with every model fitted leaving that kind out (issue #33).
+
+    python -m pipeline.quality.by_kind [--workdir DIR] [--json FILE]
+
+A score that claims a chance of being right has to hold on kinds of photo the fit never saw.
+For each kind (people, food, animals, plants, scenes, objects: pipeline/quality/data/photo_set.json,
+section ``kinds``), every calibration and decision model is refitted on the tune photos of the
+other kinds only (pipeline/quality/calibrate.py), and the default job runs with that calibration
+on every photo of the kind held out; its figures stand beside a naive top-1 classifier on the
+same backbone weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from pipeline.quality import calibrate, photo_set
+
+
+def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str, calibrate.Candidates],
+                  naive: dict[str, list[str]], folder: Path) -> dict:
+    """The figures of the default job on the photos of one kind, calibrated without them."""
+    chosen = [p for p in photos if p.kind == kind]
+    cal = folder / "calibration.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    calibrate.write(str(cal), calibrate.fit_sources(candidates, leave_out=kind), leave_out=kind)
+    extra = ["--calibration", str(cal)]
+    judge = photo_set.Judge()
+    figures = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "job", extra), naive, judge)
+    scored = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "candidates", [*extra, *photo_set.CANDIDATES]),
+                                  {}, judge).by_source
+    return {"kind": kind, "nouns": len({p.synset for p in chosen}), **figures.row(),
+            "any_right": figures.any_right / max(figures.photos, 1),
+            "ece.overall": scored["overall"].ece if "overall" in scored else None, "wrong": figures.wrong}
+
+
+def measure(workdir: str | None = None) -> dict[str, dict]:
+    """Each kind's figures, every model fitted without that kind's photos."""
+    folder = Path(workdir or tempfile.mkdtemp(prefix="by-kind-"))
+    photos = photo_set.collect(folder / "photos")
+    candidates = calibrate.gather(str(folder / "fit"))
+    naive = photo_set.naive_top5([p.path for p in photos])
+    present = [k for k in photo_set.kinds() if any(p.kind == k for p in photos)]
+    return {kind: held_out_kind(kind, photos, candidates, naive, folder / kind) for kind in present}
+
+
+def table(results: dict[str, dict]) -> str:
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    lines = ["each kind held out of every fit: the default job on all its photos, beside a naive top-1", "",
+             "| kind | photos | nouns | precision | noun named | naive top-1 named | naive top-1 precision "
+             "| any right tag | untagged | ECE | person tag where people are shown | person tag without people |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, r in results.items():
+        people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
+        lines.append(f"| {kind} | {r['photos']} | {r['nouns']} | {f(r['precision.overall'])} | {f(r['named_at_level'])} | "
+                     f"{f(r['naive_top1_named'])} | {f(r['naive_top1_precision'])} | {f(r['any_right'])} | "
+                     f"{f(r['untagged'])} | {f(r['ece.overall'])} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m pipeline.quality.by_kind", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workdir", default=None, help="Where photos, fits and outputs go (default: a temp dir).")
+    p.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    p.add_argument("--show", action="store_true", help="List every wrong tag.")
+    args = p.parse_args(argv)
+    results = measure(args.workdir)
+    print(table(results))
+    if args.show:
+        for kind, r in results.items():
+            print(f"\nwrong tags, {kind}:\n" + "\n".join(r["wrong"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

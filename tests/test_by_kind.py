@@ -1,0 +1,69 @@
+"""Leave-one-kind-out fitting (pipeline/quality/calibrate.py, pipeline/quality/by_kind.py): a
+kind held out never shapes a model, and a fit without people never maps person boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.quality import photo_set
+from pipeline.quality.calibrate import MIN_PERSON_BOXES, Candidates, fit_sources
+from transforms.stages.detector import AGREEMENT_FEATURES
+from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
+
+
+def _candidates(rng: np.random.Generator, kinds: list[str], width: int) -> Candidates:
+    features = rng.normal(size=(len(kinds), width))
+    right = (features[:, 0] + rng.normal(scale=0.5, size=len(kinds)) > 0).astype(int)
+    return Candidates(features, right, np.asarray(kinds, dtype=object))
+
+
+def _gathered(seed: int, held_out_noise: bool = False) -> dict[str, Candidates]:
+    rng = np.random.default_rng(seed)
+    kinds = ["animals"] * 60 + ["people"] * 40
+    out = {name: _candidates(rng, kinds, 1) for name in ("group", "detector", "conse", "person")}
+    out["hierarchy"] = _candidates(rng, kinds, len(FEATURES))
+    out["boxes"] = _candidates(rng, kinds, len(AGREEMENT_FEATURES))
+    if held_out_noise:  # change every people candidate: a fit without people must not move
+        for name, c in out.items():
+            people = c.kinds == "people"
+            features = c.features.copy()
+            features[people] = rng.normal(size=(int(people.sum()), c.features.shape[1])) * 9
+            right = c.right.copy()
+            right[people] = 1 - right[people]
+            out[name] = Candidates(features, right, c.kinds)
+    return out
+
+
+def test_a_kind_held_out_never_shapes_a_model():
+    plain, changed = _gathered(1), _gathered(1, held_out_noise=True)
+    assert fit_sources(plain, leave_out="people") == fit_sources(changed, leave_out="people")
+    assert fit_sources(plain) != fit_sources(changed), "with every kind, the people photos count"
+    left = fit_sources(plain, leave_out="people")
+    assert left[HIERARCHY_KEY]["n"] == 60 and fit_sources(plain)[HIERARCHY_KEY]["n"] == 100
+
+
+def test_a_fit_that_saw_too_few_people_maps_no_person_box():
+    gathered = _gathered(2)
+    person = gathered["person"]
+    assert "detector:yolox_nano:person" in fit_sources(gathered)
+    few = np.concatenate([np.flatnonzero(person.right == 1)[:MIN_PERSON_BOXES - 1], np.flatnonzero(person.right == 0)])
+    gathered["person"] = Candidates(person.features[few], person.right[few], person.kinds[few])
+    assert "detector:yolox_nano:person" not in fit_sources(gathered)
+
+
+@pytest.mark.parametrize(("synset", "kind"), [
+    ("soldier.n.01", "people"), ("people.n.01", "people"), ("orange.n.01", "food"), ("espresso.n.01", "food"),
+    ("cat.n.01", "animals"), ("ladybug.n.01", "animals"), ("leaf.n.01", "plants"), ("moss.n.01", "plants"),
+    ("lake.n.01", "scenes"), ("mausoleum.n.01", "scenes"), ("cloud.n.02", "scenes"), ("hammer.n.02", "objects"),
+])
+def test_a_photos_kind_comes_from_its_noun(synset, kind):
+    assert photo_set.Judge().kind(synset) == kind
+
+
+def test_what_one_photo_shows_is_right_on_that_photo_only():
+    judge = photo_set.Judge()
+    assert judge.seen_on("clothing", "files/gimp-help-en/soldiers"), "a uniform is clothing"
+    assert judge.seen_on("tie", "samples/grace_hopper"), "a bow tie is a tie"
+    assert not judge.seen_on("tie", "files/gimp-help-en/soldiers")
+    assert not judge.seen_on("cat", "samples/grace_hopper")
