@@ -91,9 +91,10 @@ def test_the_job_is_measured_beside_a_naive_classifier(tmp_path):
     results = photo_set.measure(str(tmp_path))
     report = results["report"]
     assert report["photos"] >= 150 and report["nouns"] >= 50
-    # Today's figures (docs/QUALITY.md); issue #21's targets are higher. These guard against regressions.
+    # Today's figures (docs/QUALITY.md: 0.79 overall since the set took in Scratch's street and
+    # indoor scenes); #33's targets are higher. These guard against regressions.
     for source in ("overall", "tagger", "detector"):
-        assert report[f"precision.{source}"] >= 0.8, source
+        assert report[f"precision.{source}"] >= 0.75, source
     # The tagger writes the WordNet ancestors of its classes itself; expansion adds to detector tags.
     assert report.get("written.expansion", 0) <= 0.05 * report["photos"]
     assert report["ece.tagger"] <= 0.07 and report["ece.overall"] <= 0.07, "calibrated on every candidate"
