@@ -117,7 +117,8 @@ def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, 
     full = sum((c for w, c in per_word.items() if sum(p.word == w for p in chosen) == k), Counter())
     return {
         "k": k, "habit": habit, "corrected": len(chosen), "held_out": len(held),
-        "printed": {w["word"]: {"precision": w["precision"], "written": w["floor"] is not None} for w in printed},
+        "printed": {w["word"]: {"precision": w["precision"], "written": w["floor"] is not None, "interval": w["interval"]}
+                    for w in printed},
         "per_word": {w: {"corrected": sum(1 for p in chosen if p.word == w), **c} for w, c in sorted(per_word.items())},
         "precision": total["right"] / max(1, total["written"]), "recall": total["found"] / max(1, total["photos"]),
         # the words the reviewer corrected k photos of (a word with under k + 5 photos got fewer)
@@ -148,10 +149,29 @@ def table(results: list[dict]) -> str:
             c = r["per_word"][w]
             said = r["printed"].get(w)
             shown = "not learned" if said is None else (f"{said['precision']:.2f}" if said["written"] else "not written")
+            if said is not None and said["written"] and said["interval"] and c.get("written"):
+                lo, hi = said["interval"]
+                inside = lo <= c.get("right", 0) / c["written"] <= hi
+                shown += f", {lo:.2f}-{hi:.2f}{'' if inside else ' (outside)'}"
             cells.append(f"{c.get('corrected', 0)}, {c.get('right', 0) / max(1, c.get('written', 0)):.2f} ({shown}), "
                          f"{c.get('found', 0) / max(1, c.get('photos', 0)):.2f} (of {c.get('photos', 0)})")
         lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    inside, compared = agreement(results)
+    lines += ["", f"the tag run's precision lies inside the interval learn printed for {inside} of {compared} "
+                  "written words"]
     return "\n".join(lines)
+
+
+def agreement(results: list[dict]) -> tuple[int, int]:
+    """(words whose tag-run precision lies inside learn's printed interval, words compared)."""
+    inside = compared = 0
+    for r in results:
+        for w, said in r["printed"].items():
+            c = r["per_word"].get(w, {})
+            if said["written"] and said["interval"] and c.get("written"):
+                compared += 1
+                inside += said["interval"][0] <= c.get("right", 0) / c["written"] <= said["interval"][1]
+    return inside, compared
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

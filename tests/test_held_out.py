@@ -37,8 +37,26 @@ def test_word_figures_say_where_a_word_is_written_from_or_why_not():
     assert sky.floor == pytest.approx(0.7) and (sky.right, sky.written, sky.held_positives) == (3, 3, 3)
     assert sky.line(0.9).endswith("written from a calibrated score of 0.70")
     assert "sky: 3 pictures with it, 2 without" in sky.line(0.9)
-    assert fog.floor is None and "not written: held-out precision 0.25 (1 of 4)" in fog.line(0.9)
+    assert fog.floor is None and "not written: held-out precision 0.25 (1 of 4, 90% interval" in fog.line(0.9)
     assert held_out.overall([sky, fog])["words_written"] == 1
+
+
+def test_the_printed_precision_carries_its_interval_which_narrows_with_more_tags():
+    """#37: a word printed at 0.94 on 17 held-out tags wrote 0.64 on new photos; the line now says
+    how far a precision from that few tags can be off (Wilson, 90%)."""
+    import math
+
+    def figures(right: int, written: int) -> held_out.WordFigures:
+        return held_out.WordFigures("w", written, 5, written, 5, written, right, 0.6)
+
+    few, many = figures(16, 17), figures(160, 170)
+    z, n, p = 1.6448536, 17, 16 / 17
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert few.interval == pytest.approx((centre - half, centre + half), abs=1e-6)
+    assert few.interval[0] < few.precision < few.interval[1]
+    assert many.interval[1] - many.interval[0] < few.interval[1] - few.interval[0]
+    assert f"(16 of 17, 90% interval {few.interval[0]:.2f}-{few.interval[1]:.2f})" in few.line(0.9)
+    assert figures(0, 0).interval is None and "interval" not in figures(0, 0).line(0.9)
 
 
 def test_a_word_takes_the_pooled_floor_unless_its_own_tags_miss_the_target_there():

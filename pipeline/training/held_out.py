@@ -62,6 +62,9 @@ def precision_floor(scores: np.ndarray, y: np.ndarray, known: np.ndarray, target
     return None
 
 
+INTERVAL = 0.9  # confidence of the precision interval learn prints per word
+
+
 @dataclass(frozen=True)
 class WordFigures:
     """One learned word: its pictures, and its held-out tags from ``floor`` (or from 0.5 when it
@@ -84,18 +87,30 @@ class WordFigures:
     def recall(self) -> float:
         return self.right / max(1, self.held_positives)
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """Where the word's precision on new pictures is likely to lie given how few held-out tags
+        it has: the Wilson interval at INTERVAL confidence (None when no tag was written)."""
+        if not self.written:
+            return None
+        from scipy.stats import binomtest
+
+        ci = binomtest(self.right, self.written).proportion_ci(confidence_level=INTERVAL, method="wilson")
+        return float(ci.low), float(ci.high)
+
     def line(self, target: float) -> str:
         counts = f"{self.word}: {_pictures(self.positives)} with it, {self.negatives} without"
         if not self.held_positives:
             return f"{counts}; not written: no picture of it could be held out (correct a few more)"
-        shown = (f"held-out precision {self.precision:.2f} ({self.right} of {self.written}), recall "
+        spread = f", {INTERVAL:.0%} interval {self.interval[0]:.2f}-{self.interval[1]:.2f}" if self.interval else ""
+        shown = (f"held-out precision {self.precision:.2f} ({self.right} of {self.written}{spread}), recall "
                  f"{self.recall:.2f} ({self.right} of {self.held_positives})")
         if self.floor is None:
             return f"{counts}; not written: {shown}; precision < {target:.2f}"
         return f"{counts}; {shown}; written from a calibrated score of {self.floor:.2f}"
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "precision": self.precision, "recall": self.recall}
+        return {**asdict(self), "precision": self.precision, "recall": self.recall, "interval": self.interval}
 
 
 def _word_floor(s: np.ndarray, right: np.ndarray, held: np.ndarray, pooled: float | None, target: float,
