@@ -5,6 +5,7 @@
     image-tagger train ...                                   train TaggerNet (the paper's MLP)
     image-tagger evaluate ...                                test / zero-shot metrics
     image-tagger report --input DIR --html FILE              the contact sheet
+    image-tagger runs DIR                                    every run of an output and its lineage
     image-tagger quality                                     tag precision/recall on labelled photos
     image-tagger demo                                        tag the bundled photos
 
@@ -23,6 +24,7 @@ COMMANDS = {
     "learn": ("pipeline.training.learn", "main", "Teach TaggerNet a collection's words from review corrections."),
     "evaluate": ("pipeline.training.evaluate", "main", "Evaluate a model (test split, or zero-shot ZS/GZS)."),
     "report": ("pipeline.report", "main", "Write the HTML contact sheet of a run."),
+    "runs": ("pipeline.runs_table", "main", "List an output's runs: input, options, counts, model and code versions."),
     "quality": ("pipeline.quality.command", "main", "Precision and recall per tag source on labelled photos."),
     "demo": ("pipeline.demo", "main", "Tag the real photos that ship with the dev packages."),
 }

@@ -251,6 +251,18 @@ def check_report(args: argparse.Namespace) -> None:
         raise refuse(prog, str(exc)) from None
 
 
+def runs_parser() -> Parser:
+    p = Parser("image-tagger runs", "Every run of an output: how it was made (input, options, model_version, "
+               "code) and what it wrote (rows, dead letters by kind), oldest first.")
+    p.add_argument("output", help="The --output folder of tag or extract-features runs (local or gs://).")
+    p.add_argument("--json", action="store_true", help="Print the manifests as JSON instead of a table.")
+    return p
+
+
+def check_runs(args: argparse.Namespace) -> None:
+    need_path("image-tagger runs", "OUTPUT", args.output, "folder")
+
+
 def quality_parser(presets: list[str]) -> Parser:
     p = Parser("image-tagger quality", "Precision and recall of the written tags per source on labelled "
                "real photos (docs/QUALITY.md); extra options go to the tag job.")
@@ -313,6 +325,7 @@ HELP = {  # command -> prints its --help, importing only what the options need
     "learn": lambda: learn_parser().print_help(),
     "evaluate": lambda: evaluate_parser().print_help(),
     "report": lambda: report_parser().print_help(),
+    "runs": lambda: runs_parser().print_help(),
     "demo": lambda: demo_parser().print_help(),
 }
 

@@ -97,6 +97,7 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     stream = run_stages(decoded, handlers)
     extra = tuple(c.name for c in columns())
     calibrated = model_version(handlers, ScoringFlags.from_options(o).calibration)
+    manifest.lineage["model_version"] = calibrated
     to_row = functools.partial(to_tags_row, model_version=calibrated, columns=extra)
     split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()

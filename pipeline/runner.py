@@ -292,12 +292,15 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
     goes on by itself, as learn does after extracting features)."""
     from pipeline.progress import Reporter, estimate_inputs
     from pipeline.run_output import open_run
+    from transforms.output import lineage
     from transforms.output import lock as output_lock
 
     o = RunFlags.from_options(options.view_as(RunOptions))
     io = IoFlags.from_options(job_options)
     output = io.output
     with open_run(job_options, tables) as manifest:
+        given = io.input if "://" in io.input else os.path.abspath(io.input)
+        manifest.lineage = {"input": given, "options": lineage.non_default_options(options), **lineage.code_version()}
         job_options.run_manifest = manifest
         pipeline = make_pipeline(options)
         build(pipeline, job_options, num_local_workers(options))

@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import report, tag
+from pipeline import report, runs_table, tag
 from tests.conftest import read_table
 from transforms.output import lock as output_lock
 from transforms.output import runs
@@ -169,7 +169,8 @@ def _snapshot(folder) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
 
 
-@pytest.mark.parametrize("case", ["run_id", "supersedes", "renames", "files", "name", "not-json-object"])
+@pytest.mark.parametrize("case", ["run_id", "supersedes", "renames", "files", "name", "not-json-object", "lineage",
+                                  "counts"])
 def test_a_hostile_manifest_is_refused_at_launch_and_nothing_outside_is_touched(tmp_path, photo_dir, case):
     """Hostile round 4, class 1: manifests are data to validate, never paths to act on."""
     out = tmp_path / "out"
@@ -192,6 +193,10 @@ def test_a_hostile_manifest_is_refused_at_launch_and_nothing_outside_is_touched(
         evil["files"] = {"tags": ["../victim/a.txt"]}
     elif case == "name":
         name = "20300101T000000Z-other0.json"  # a manifest filed under another run's name
+    elif case == "lineage":
+        evil["lineage"] = {"options": {"input": {"deeper": ["x" * 10]}}}
+    elif case == "counts":
+        evil["counts"] = {"tags": -3}
     else:
         evil = ["a", "list"]  # type: ignore[assignment]
     (out / runs.RUNS / name).write_text(json.dumps(evil))
@@ -201,6 +206,8 @@ def test_a_hostile_manifest_is_refused_at_launch_and_nothing_outside_is_touched(
     assert "\n" not in message and "not one this tool wrote" in message and "move it away" in message
     with pytest.raises(SystemExit, match="not one this tool wrote"):
         report.main(["--input", str(out), "--html", str(tmp_path / "r.html")])
+    with pytest.raises(SystemExit, match="not one this tool wrote"):
+        runs_table.main([str(out)])
     assert _snapshot(victim) == before, "nothing outside OUTPUT was read, written or deleted"
     assert not (tmp_path / "r.html").exists()
 

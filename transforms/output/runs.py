@@ -34,6 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import faults
 from transforms.core.artifacts import exists, write_temp
+from transforms.output import lineage
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class Manifest:
     files: dict[str, list[str]] = field(default_factory=dict)
     renames: list[list[str]] = field(default_factory=list)  # [staged, final]
     supersedes: list[str] = field(default_factory=list)  # earlier runs' files it replaces (until deleted)
+    lineage: dict = field(default_factory=dict)  # how it was made (transforms/output/lineage.py)
+    counts: dict = field(default_factory=dict)  # rows it published, per table and dead-letter kind
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -123,6 +126,8 @@ class Manifest:
             _expect(isinstance(names, list) and all(self._published(n, table, own=True) for n in names),
                     f"files of {table}")
         _expect(isinstance(self.renames, list) and all(self._rename_ok(r) for r in self.renames), "renames")
+        _expect(lineage.valid_lineage(self.lineage), "lineage")
+        _expect(lineage.valid_counts(self.counts), "counts")
         _expect(isinstance(self.supersedes, list)
                 and all(any(self._published(n, t, own=False) for t in TABLES) for n in self.supersedes), "supersedes")
 
@@ -319,6 +324,7 @@ def plan_commit(output: str, manifest: Manifest) -> Manifest:
     are left out, except one when the table would otherwise have no file (a folder readers can
     open, with the schema)."""
     earlier = read_manifests(output)
+    published = {}
     for table in manifest.tables:
         staged = _match(staging_prefix(output, manifest.run_id, table) + "-*.parquet")
         kept = [s for s in staged if _rows(s)]
@@ -328,6 +334,8 @@ def plan_commit(output: str, manifest: Manifest) -> Manifest:
         finals = [_final_name(manifest.run_id, table, manifest.partition, s) for s in kept]
         manifest.renames.extend([_staged_name(manifest.run_id, table, s), f] for s, f in zip(kept, finals, strict=True))
         manifest.files[table] = finals
+        published[table] = kept
+    manifest.counts = lineage.count_rows(published)
     return manifest
 
 
