@@ -151,27 +151,29 @@ def table(results: list[dict]) -> str:
             shown = "not learned" if said is None else (f"{said['precision']:.2f}" if said["written"] else "not written")
             if said is not None and said["written"] and said["interval"] and c.get("written"):
                 lo, hi = said["interval"]
-                inside = lo <= c.get("right", 0) / c["written"] <= hi
-                shown += f", {lo:.2f}-{hi:.2f}{'' if inside else ' (outside)'}"
+                wrote = c.get("right", 0) / c["written"]
+                shown += f", {lo:.2f}-{hi:.2f}{' (below)' if wrote < lo else ' (above)' if wrote > hi else ''}"
             cells.append(f"{c.get('corrected', 0)}, {c.get('right', 0) / max(1, c.get('written', 0)):.2f} ({shown}), "
                          f"{c.get('found', 0) / max(1, c.get('photos', 0)):.2f} (of {c.get('photos', 0)})")
         lines.append(f"| {w} | " + " | ".join(cells) + " |")
-    inside, compared = agreement(results)
-    lines += ["", f"the tag run's precision lies inside the interval learn printed for {inside} of {compared} "
-                  "written words"]
+    below, inside, compared = agreement(results)
+    lines += ["", f"of {compared} written words, the tag run's precision lies inside the interval learn printed "
+                  f"for {inside}, above it for {compared - inside - below}, below it for {below}"]
     return "\n".join(lines)
 
 
-def agreement(results: list[dict]) -> tuple[int, int]:
-    """(words whose tag-run precision lies inside learn's printed interval, words compared)."""
-    inside = compared = 0
+def agreement(results: list[dict]) -> tuple[int, int, int]:
+    """(words whose tag-run precision falls below learn's printed interval, inside it, words compared)."""
+    below = inside = compared = 0
     for r in results:
         for w, said in r["printed"].items():
             c = r["per_word"].get(w, {})
             if said["written"] and said["interval"] and c.get("written"):
                 compared += 1
-                inside += said["interval"][0] <= c.get("right", 0) / c["written"] <= said["interval"][1]
-    return inside, compared
+                wrote = c.get("right", 0) / c["written"]
+                below += wrote < said["interval"][0]
+                inside += said["interval"][0] <= wrote <= said["interval"][1]
+    return below, inside, compared
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

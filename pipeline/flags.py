@@ -19,6 +19,7 @@ from transforms.ingest.decode import DecodeFlags
 from transforms.ingest.http_client import HttpConfig
 from transforms.knowledge.calibration import ScoringFlags
 from transforms.knowledge.vectors import VectorFlags
+from transforms.output.partition import PARTITION
 
 
 @dataclass(frozen=True)
@@ -28,19 +29,19 @@ class IoFlags(Flags):
     input: str = option("", "Required. A folder (every image below it), a glob of image files (local or "
                         "gs://), or a URI list: .txt (one per line), .csv/.tsv (a 'uri' or 'url' column), "
                         ".jsonl (objects with 'uri'/'url'), .parquet ('uri'/'url' column). URIs may be "
-                        "local paths, gs:// or http(s)://.")
+                        "local paths, gs:// or http(s)://.", template=True, required=True)
     output: str = option("", "Directory or gs:// prefix the job owns: the tag job writes OUTPUT/tags/ and "
                          "OUTPUT/errors/ (the feature job OUTPUT/features/), each a folder of Parquet files "
                          "that pandas, DuckDB, pyarrow and BigQuery read as one table, plus a manifest per "
                          "run in OUTPUT/_runs/. An output that already holds runs needs --overwrite (or, for "
-                         "the tag job, --skip_existing). Required.")
-    num_shards: int = option(0, "Output shards per table and run (0: let the runner decide).")
+                         "the tag job, --skip_existing). Required.", template=True, required=True)
+    num_shards: int = option(0, "Output shards per table and run (0: let the runner decide).", template=True)
     parquet_codec: str = option("zstd", "Compression of the Parquet outputs (zstd: small and fast to read "
                                 "everywhere).", choices=PARQUET_CODECS)
     overwrite: bool = option(False, "Replace what earlier runs wrote to this output (or to --partition): their "
-                             "files are deleted only after this run's files are all in place.")
+                             "files are deleted only after this run's files are all in place.", template=True)
     partition: str = option("", "Hive-style partition of this run inside the output, e.g. dt=2026-11-29: files go "
-                            "to OUTPUT/tags/dt=2026-11-29/ and readers get a dt column (scheduled backfills).")
+                            "to OUTPUT/tags/dt=2026-11-29/ and readers get a dt column (scheduled backfills).", template=PARTITION.pattern)
     break_lock: bool = option(False, "Take the output's lock even though another run holds it (only when that "
                               "run is known to be gone, e.g. a failed remote job).")
 
@@ -57,7 +58,7 @@ class TagJobFlags(Flags):
     skip_existing: bool = option(False, "Add to an output that already holds runs: inputs whose image_id has a "
                                  "row in any of its partitions are skipped (a scalable anti-join); earlier runs' "
                                  "files are never moved or rewritten, and earlier dead letters are retried. "
-                                 "Resumes a killed run.")
+                                 "Resumes a killed run.", template=True)
     ingest_only: bool = option(False, "Fetch and decode only, no models: one tags row per image (uri, image_id, "
                                "width, height, empty tags and objects) and the dead-letter table. Checks a URL "
                                "list before paying for inference.")

@@ -18,6 +18,7 @@ from transforms.core.artifacts import exists
 from transforms.core.launch import LaunchError
 from transforms.output import lock as output_lock
 from transforms.output import runs
+from transforms.output.partition import check_partition
 
 log = logging.getLogger(__name__)
 GLOB_CHARS = "*?[]{}"
@@ -100,7 +101,7 @@ def check_output(o, tables: tuple[str, ...]) -> str:
                           "own outputs as images; write somewhere else")
     partition = io.partition
     try:
-        runs.check_partition(partition)
+        check_partition(partition)
         runs.check_links(output)
         manifests = runs.read_manifests(output)
         foreign = runs.foreign_files(output, (*tables, "errors"), manifests)

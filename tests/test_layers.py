@@ -16,7 +16,8 @@ LAYERS = (
     ("transforms.handlers",),
     ("pipeline.commands", "pipeline.flags", "pipeline.options", "pipeline.checks", "pipeline.runner", "pipeline.run_output",
      "pipeline.progress", "pipeline.graph", "pipeline.training.datasets"),
-    ("pipeline.tag", "pipeline.report", "pipeline.runs_table", "pipeline.training", "pipeline.quality"),
+    ("pipeline.tag", "pipeline.report", "pipeline.runs_table", "pipeline.flex_template", "pipeline.training",
+     "pipeline.quality"),
     ("pipeline.demo",),
     ("pipeline.cli",),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, ClassVar, TypeVar
@@ -29,9 +30,43 @@ def flag(value: str) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def option(default: Any, help: str, *, choices: tuple | None = None, aliases: tuple[str, ...] = ()) -> Any:
-    """A flag-backed field: ``--<field name>`` with this default, help and choices."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "aliases": aliases})
+GCS_PATH = r"^gs://[^\n\r]+$"  # a template parameter that names a file or folder
+REMOTE = r"^(gs://|https://)[^\n\r]+$"  # ... or weights that may come from the web
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None, aliases: tuple[str, ...] = (),
+           template: bool | str = False, required: bool = False) -> Any:
+    """A flag-backed field: ``--<field name>`` with this default, help and choices. ``template``
+    makes it a Flex Template parameter (templates/dataflow/metadata.json is generated from these
+    fields: pipeline/flex_template.py), checked by the regular expression its type implies or by
+    the one given; ``required`` parameters are not optional there."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "aliases": aliases,
+                                                         "template": template, "required": required})
+
+
+def _pattern(kind: type, choices: tuple | None) -> str:
+    """The value pattern a template parameter's type implies."""
+    if choices:
+        return "^(" + "|".join(re.escape(str(c)) for c in choices) + ")$"
+    if kind is bool:
+        return "^(true|false)$"
+    if kind is int:
+        return "^[0-9]+$"
+    if kind is float:
+        return r"^[0-9]+(\.[0-9]+)?$"
+    return GCS_PATH
+
+
+def template_parameter(f: dataclasses.Field, kind: type) -> dict:
+    """One Flex Template parameter (Dataflow's ParameterMetadata) from a flag's declaration."""
+    mark = f.metadata["template"]
+    default = "" if f.default in (None, "", False) else f" (default: {str(f.default).lower() if kind is bool else f.default})"
+    out = {"name": f.name, "label": f.name.replace("_", " ").capitalize(), "helpText": f.metadata["help"] + default}
+    if not f.metadata["required"]:
+        out["isOptional"] = True
+    out["regexes"] = [mark if isinstance(mark, str) else _pattern(kind, f.metadata["choices"])]
+    return out
 
 
 def _value_types(cls: type) -> dict[str, type]:
@@ -53,6 +88,12 @@ class Flags:
     @classmethod
     def flag_fields(cls) -> tuple[dataclasses.Field, ...]:
         return tuple(f for f in dataclasses.fields(cls) if "help" in f.metadata)
+
+    @classmethod
+    def template_parameters(cls) -> list[dict]:
+        """The group's Flex Template parameters, in declaration order."""
+        kinds = _value_types(cls)
+        return [template_parameter(f, kinds[f.name]) for f in cls.flag_fields() if f.metadata["template"]]
 
     @classmethod
     def add_flags(cls, parser: argparse.ArgumentParser, title: str | None = None) -> None:

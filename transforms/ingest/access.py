@@ -82,7 +82,7 @@ class AccessFlags(Flags):
     allowed_schemes: str = option("", "URI schemes a URI list may name, comma-separated from http, https, "
                                   "file, gs, s3, azfs, hdfs (default: http,https for a list; a glob of images "
                                   "allows its own scheme). Local files and cloud objects are read with this "
-                                  "machine's permissions and credentials: allow them for lists you trust.")
+                                  "machine's permissions and credentials: allow them for lists you trust.", template=r"^[a-z0-9,]*$")
     allow_local_paths: bool = option(False, "Let a URI list name local paths and file:// URIs (adds file to "
                                      "--allowed_schemes). Relative paths resolve against the list's folder.")
     allowed_roots: str = option("", "Comma-separated folders local reads must stay inside (after resolving "

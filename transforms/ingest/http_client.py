@@ -125,10 +125,10 @@ class HttpConfig(Flags):
                                       "may grow to the whole --fetch_concurrency window.")
     fetch_batch_size: int = option(32, "Fetched images handed to the decoder at once (decoded in parallel).")
     max_host_rate: float = option(0.0, "Requests per second started to one host per worker (0: no limit).")
-    max_bytes: int = option(20 * 1024 * 1024, "Largest accepted image body in bytes (too_large beyond).")
+    max_bytes: int = option(20 * 1024 * 1024, "Largest accepted image body in bytes (too_large beyond).", template=True)
     connect_timeout: float = option(5.0, "HTTP connect timeout, seconds.")
     read_timeout: float = option(10.0, "HTTP timeout waiting for the next bytes, seconds.")
-    total_timeout: float = option(30.0, "Deadline per image covering retries, redirects and the body, seconds.")
+    total_timeout: float = option(30.0, "Deadline per image covering retries, redirects and the body, seconds.", template=True)
     max_attempts: int = option(3, "HTTP attempts per image; only transient failures (connection errors, "
                                "timeouts, 408, 429, 5xx) are retried, with jittered backoff.")
     retry_backoff: float = option(0.5, "Base of the exponential retry backoff, seconds.")

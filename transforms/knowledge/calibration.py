@@ -37,7 +37,7 @@ class ScoringFlags(Flags):
     GROUP: ClassVar[str] = "scoring"
 
     min_score: float = option(0.5, "Smallest calibrated score of any written tag (tagger, detector, "
-                              "expansion, zero-shot): the estimated chance the tag is right.")
+                              "expansion, zero-shot): the estimated chance the tag is right.", template=r"^(0(\.[0-9]+)?|1(\.0+)?)$")
     calibration: str = option(EMBEDDED, "Per-source score calibration: 'embedded' (fitted by pipeline.quality "
                               "--fit on the tuning photos), a JSON file (local/gs://), or 'none' (raw scores).")
 

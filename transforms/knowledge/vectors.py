@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 from transforms.core import artifacts
 from transforms.core.launch import need_file
-from transforms.core.options import Flags, option
+from transforms.core.options import REMOTE, Flags, option
 
 EMBEDDED = "glove-6b-50d"
 
@@ -40,7 +40,7 @@ class VectorFlags(Flags):
     word_vectors: str = option(EMBEDDED, f"'{EMBEDDED}' (embedded GloVe 6B 50-d), a word2vec .bin / word2vec "
                                "or GloVe text / .npz (words, vectors) file (local, gs://, https://), or "
                                "gensim-data:NAME; pickled gensim .kv files are refused. "
-                               "Used by expansion and zero-shot tagging.")
+                               "Used by expansion and zero-shot tagging.", template=rf"^({re.escape(EMBEDDED)}|gensim-data:[A-Za-z0-9._-]+)$|" + REMOTE)
     word_vectors_sha256: str | None = option(None, "Expected sha256 of a --word_vectors file.")
 
     def check(self) -> None:

@@ -35,6 +35,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.core import faults
 from transforms.core.artifacts import exists, write_temp
 from transforms.output import lineage
+from transforms.output.partition import PARTITION
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,6 @@ STAGING = "_staging"
 TABLES = ("tags", "errors", "features")  # the table folders a job of this tool writes
 OWNED = (RUNS, STAGING, *TABLES)  # never followed as symbolic links (check_layout)
 SHARD = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
-_SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.:+-]+"
-PARTITION = re.compile(rf"^{_SEGMENT}(/{_SEGMENT})*$")
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9]{1,32}$")
 MODES = ("new", "skip_existing", "overwrite")
 STATUSES = ("committing", "committed")
@@ -71,12 +70,6 @@ def staging_prefix(output: str, run_id: str, table: str) -> str:
 
 def manifest_path(output: str, run_id: str) -> str:
     return join(output, RUNS, run_id + ".json")
-
-
-def check_partition(partition: str) -> None:
-    if partition and not PARTITION.match(partition):
-        raise ValueError(f"--partition {partition!r} must be Hive-style key=value segments "
-                         "(for example dt=2026-11-29 or dt=2026-11-29/hour=07)")
 
 
 @dataclass

@@ -32,7 +32,7 @@ from PIL import Image
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
 from transforms.core.launch import LaunchError, at_least, need_file
-from transforms.core.options import Flags, option
+from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.registry import Column, Stage, register
 from transforms.core.threads import configure_process, worker_threads
 
@@ -49,15 +49,15 @@ _LOG = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BackboneFlags(Flags):
     backbone: str = option("efficientnet_lite0", "Feature extractor. efficientnet_lite0 is embedded (offline); "
-                           "resnet50 is the paper's backbone (torchvision).", choices=BACKBONES)
+                           "resnet50 is the paper's backbone (torchvision).", choices=BACKBONES, template=True)
     backbone_weights: str = option("embedded", "'embedded' (efficientnet_lite0's packaged weights), 'imagenet' "
                                    "(torchvision download), 'none' (random init), or a local/gs:///https:// "
-                                   "state_dict file.")
-    backbone_weights_sha256: str | None = option(None, "Expected sha256 of a --backbone_weights file.")
+                                   "state_dict file.", template=r"^(embedded|imagenet|none)$|" + REMOTE)
+    backbone_weights_sha256: str | None = option(None, "Expected sha256 of a --backbone_weights file.", template=SHA256)
     backbone_batch_size: int = option(8, "Backbone batch size (batches form between half and this size; 4 to "
                                       "8 is fastest on small CPUs, raise it on GPUs).")
     device: str = option("auto", "Where torch models run; auto picks cuda when the worker has a GPU.",
-                         choices=("auto", "cpu", "cuda"))
+                         choices=("auto", "cpu", "cuda"), template=True)
     precision: str = option("auto", "Backbone arithmetic. CPU: fp32 and int8 (static, calibrated on real "
                             "photos) on onnxruntime, bf16 torch autocast; auto takes the fastest that "
                             "passes the int8 accuracy guard on this CPU. GPU: fp32 or bf16 (auto).",

@@ -25,7 +25,7 @@ from PIL import Image
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
 from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
-from transforms.core.options import Flags, option
+from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.registry import Stage, register
 from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
 from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, logit
@@ -64,11 +64,11 @@ COCO80 = (
 @dataclass(frozen=True)
 class DetectorFlags(Flags):
     detector: str = option("yolox_nano", "Object detector: yolox_nano (COCO-80 ONNX, embedded offline), a "
-                           "torchvision detector, or none.", choices=DETECTORS)
+                           "torchvision detector, or none.", choices=DETECTORS, template=True)
     detector_weights: str = option("embedded", "'embedded' (yolox_nano's packaged file), 'coco' (torchvision "
-                                   "download), 'none' (random init), or a local/gs:///https:// file.")
+                                   "download), 'none' (random init), or a local/gs:///https:// file.", template=REMOTE + r"|^(embedded|coco|none)$")
     detector_weights_sha256: str | None = option(None, "Expected sha256 of --detector_weights (yolox_nano: checked "
-                                                 "against the published file by default).")
+                                                 "against the published file by default).", template=SHA256)
     detection_threshold: float = option(0.35, "Raw candidate floor before calibration (objectness x class for "
                                         "YOLOX); kept objects must also reach --min_score once calibrated.")
     detection_class_min_scores: str = option("", "Per-class calibrated minimum scores overriding --min_score, "

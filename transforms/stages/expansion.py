@@ -61,8 +61,8 @@ DECODED_SOURCES = ("tagger",)
 class ExpansionFlags(Flags):
     expansion_method: str = option("precise", "precise: the WordNet synonyms and hypernyms a tag implies, kept "
                                    "when they agree with the whole image; nearest: the paper's nearest words by "
-                                   "cosine (mostly siblings and other senses: see docs/QUALITY.md).", choices=METHODS)
-    expansion_per_tag: int = option(2, "Words added per tag (the paper: 2); 0 disables expansion.")
+                                   "cosine (mostly siblings and other senses: see docs/QUALITY.md).", choices=METHODS, template=True)
+    expansion_per_tag: int = option(2, "Words added per tag (the paper: 2); 0 disables expansion.", template=True)
     expansion_min_similarity: float | None = option(None, "precise: smallest cosine of a word with the image's "
                                                     "evidence vector (default 0.3); nearest: with the tag (default 0.5).")
     expansion_min_origin_score: float | None = option(None, "Expand only tags scoring at least this (default: "

@@ -34,8 +34,8 @@ CALIBRATION_KEY = "tagger:imagenet_tags"
 @dataclass(frozen=True)
 class TaggerFlags(Flags):
     tagger_model: str | None = option(None, "Model directory from pipeline.training.train (local or gs://): tag "
-                                      "with the trained TaggerNet instead of the embedded ImageNet everyday tagger.")
-    top_k: int = option(5, "Most tagger tags per image.")
+                                      "with the trained TaggerNet instead of the embedded ImageNet everyday tagger.", template=True)
+    top_k: int = option(5, "Most tagger tags per image.", template=True)
 
     def check(self) -> None:
         at_least("--top_k", self.top_k, 1)

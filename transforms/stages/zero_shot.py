@@ -145,10 +145,10 @@ def resolve_method(config: ZeroShotConfig) -> str:
 @dataclass(frozen=True)
 class ZeroShotFlags(Flags):
     vocabulary: str | None = option(None, "File of words/phrases, one per line (local or gs://): every image gets "
-                                    "its best-ranked entries as tags with source zero_shot.")
+                                    "its best-ranked entries as tags with source zero_shot.", template=True)
     zero_shot_method: str = option("auto", "conse (probability-weighted seen-label vectors), fast0tag (the "
                                    "learned linear map in --tagger_model), auto (fast0tag when the model has one).",
-                                   choices=METHODS)
+                                   choices=METHODS, template=True)
     zero_shot_top_k: int = option(3, "Most zero-shot tags per image.")
     zero_shot_min_score: float | None = option(None, "Smallest calibrated score of a zero-shot tag (default: "
                                                "--min_score).")

@@ -1,0 +1,65 @@
+"""The Dataflow Flex Template's metadata, generated from the tag job's flag declarations.
+
+    python -m pipeline.flex_template            # rewrites templates/dataflow/metadata.json
+    python -m pipeline.flex_template --check    # exit 1 when the file differs from the flags
+
+A flag declared with ``option(..., template=...)`` (transforms/core/options.py) is a template
+parameter: its name, help, default and a value pattern its type implies (or the one it names)
+come from that one declaration, so the template never restates a flag. tests/test_flex_template.py
+keeps the committed file equal to what this writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.flags import IMAGE_GROUPS, TAG_GROUPS, RunFlags
+from transforms.core.registry import registered
+
+PATH = Path(__file__).resolve().parents[1] / "templates" / "dataflow" / "metadata.json"
+NAME = "image-tagger"
+DESCRIPTION = ("Tag images in bulk: CNN tags, COCO objects with boxes, word-vector expansion and zero-shot tags, "
+               "written as Parquet with a dead-letter table.")
+
+
+def parameters() -> list[dict]:
+    """Every template parameter, in the order the job's flag groups are declared."""
+    groups = [*IMAGE_GROUPS, *TAG_GROUPS, RunFlags, *(s.options for s in registered() if s.options is not None)]
+    seen: set[type] = set()
+    out: list[dict] = []
+    for group in groups:
+        if group not in seen:
+            seen.add(group)
+            out.extend(group.template_parameters())
+    names = [p["name"] for p in out]
+    assert len(names) == len(set(names)), f"a flag is declared twice: {names}"
+    return out
+
+
+def metadata() -> dict:
+    return {"name": NAME, "description": DESCRIPTION, "streaming": False, "parameters": parameters()}
+
+
+def text() -> str:
+    return json.dumps(metadata(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m pipeline.flex_template", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="Only compare; exit 1 when the file is stale.")
+    args = p.parse_args(argv)
+    if args.check:
+        if not PATH.is_file() or PATH.read_text() != text():
+            sys.exit(f"{PATH} differs from the flag declarations: run python -m pipeline.flex_template")
+        print(f"{PATH}: up to date")
+        return
+    PATH.write_text(text())
+    print(f"wrote {PATH} ({len(metadata()['parameters'])} parameters)")
+
+
+if __name__ == "__main__":
+    main()
