@@ -65,3 +65,22 @@ def test_unknown_codec_is_refused():
 
     with pytest.raises(ValueError, match="unknown Parquet codec"):
         WriteOutputs("out", Manifest(run_id="r", mode="new"), codec="zip")
+
+
+def test_every_column_carries_its_description_into_the_files(output):
+    """#35: tools that show Parquet field metadata show what each column means."""
+    import pyarrow as pa
+
+    def fields(schema_or_type) -> list:
+        out = []
+        for f in schema_or_type:
+            out.append(f)
+            inner = f.type.value_type if pa.types.is_list(f.type) else f.type
+            if pa.types.is_struct(inner):
+                out += fields(list(inner))
+        return out
+
+    for table in ("tags", "errors"):
+        schema = pq.read_schema(glob.glob(str(output / table / "*.parquet"))[0])
+        missing = [f.name for f in fields(schema) if not (f.metadata or {}).get(b"description")]
+        assert missing == [], (table, missing)

@@ -55,59 +55,72 @@ def with_fields(element: Element, **fields: Any) -> Element:
 
 
 
+def described(name: str, kind: pa.DataType, description: str) -> pa.Field:
+    """A column with its description in the field metadata (shown by pyarrow, Spark, DuckDB's
+    parquet_schema and other tools that read Parquet field metadata)."""
+    return pa.field(name, kind, metadata={"description": description})
+
+
+PROCESSED_AT = described("processed_at", pa.timestamp("us", tz="UTC"), "When the row was written (UTC).")
+URI = described("uri", pa.string(), "The input as given: a local path, gs:// object or http(s):// URL.")
+IMAGE_ID = described("image_id", pa.string(), "First 128 bits of sha256 of the uri, hex: the row's key.")
+
 TAG_STRUCT = pa.struct(
     [
-        ("name", pa.string()),
-        ("score", pa.float32()),
-        ("source", pa.string()),
-        ("origin", pa.string()),
-        ("sources", pa.list_(pa.string())),
+        described("name", pa.string(), "The tag word."),
+        described("score", pa.float32(), "Its calibrated chance of being right (0-1)."),
+        described("source", pa.string(), "The stage that wrote it with this score (its tag source)."),
+        described("origin", pa.string(), "For expansion and zero-shot words, the tag they came from."),
+        described("sources", pa.list_(pa.string()), "Every stage that wrote this word for the image."),
     ]
 )
 
 OBJECT_STRUCT = pa.struct(
     [
-        ("label", pa.string()),
-        ("score", pa.float32()),
-        ("box", pa.list_(pa.float32())),
+        described("label", pa.string(), "The detector's COCO label."),
+        described("score", pa.float32(), "Its calibrated chance of being right (0-1)."),
+        described("box", pa.list_(pa.float32()), "x0, y0, x1, y1 as fractions of the image's width and height."),
     ]
 )
 
 TAGS_SCHEMA = pa.schema(
     [
-        ("uri", pa.string()),
-        ("image_id", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("tags", pa.list_(TAG_STRUCT)),
-        ("objects", pa.list_(OBJECT_STRUCT)),
-        ("model_version", pa.string()),
-        ("processed_at", pa.timestamp("us", tz="UTC")),
+        URI,
+        IMAGE_ID,
+        described("width", pa.int32(), "Width of the image as displayed (after EXIF orientation), pixels."),
+        described("height", pa.int32(), "Height of the image as displayed, pixels."),
+        described("tags", pa.list_(TAG_STRUCT), "Tags with scores, best first within each source."),
+        described("objects", pa.list_(OBJECT_STRUCT), "Detected objects with boxes."),
+        described("model_version", pa.string(), "Every enabled stage's model version and the calibration's "
+                  "hash, ';'-separated."),
+        PROCESSED_AT,
     ]
 )
 
 ERRORS_SCHEMA = pa.schema(
     [
-        ("uri", pa.string()),
-        ("image_id", pa.string()),
-        ("stage", pa.string()),
-        ("error_type", pa.string()),
-        ("error_message", pa.string()),
-        ("attempts", pa.int32()),
-        ("processed_at", pa.timestamp("us", tz="UTC")),
+        URI,
+        IMAGE_ID,
+        described("stage", pa.string(), "Where the input failed: read, fetch, decode or a model stage."),
+        described("error_type", pa.string(), "A stable short code (http_404, timeout, too_large, "
+                  "unsupported_format...)."),
+        described("error_message", pa.string(), "What went wrong, for a person."),
+        described("attempts", pa.int32(), "Fetch attempts made."),
+        PROCESSED_AT,
     ]
 )
 
 
 FEATURES_SCHEMA = pa.schema(
     [
-        ("image_id", pa.string()),
-        ("uri", pa.string()),
-        ("features", pa.list_(pa.float32())),
-        ("labels", pa.list_(pa.string())),
-        ("split", pa.string()),
-        ("backbone", pa.string()),
-        ("content_sha256", pa.string()),  # the same picture in two splits is warned about
+        IMAGE_ID,
+        URI,
+        described("features", pa.list_(pa.float32()), "The backbone's pooled features of the image."),
+        described("labels", pa.list_(pa.string()), "The dataset's labels of the image."),
+        described("split", pa.string(), "train, val or test, fixed by the image's content."),
+        described("backbone", pa.string(), "The backbone's version string."),
+        # the same picture in two splits is warned about
+        described("content_sha256", pa.string(), "sha256 of the image's bytes, hex."),
     ]
 )
 

@@ -167,9 +167,9 @@ def columns() -> list[Column]:
 
 def tags_schema() -> pa.Schema:
     """The tags table: the base columns (records.TAGS_SCHEMA) and every stage's columns."""
-    from transforms.core.records import TAGS_SCHEMA
+    from transforms.core.records import TAGS_SCHEMA, described
 
-    return pa.schema([*TAGS_SCHEMA, *(pa.field(c.name, c.type) for c in columns())])
+    return pa.schema([*TAGS_SCHEMA, *(described(c.name, c.type, c.doc) for c in columns())])
 
 
 def add_options(parser: argparse.ArgumentParser, shared: bool) -> None:
