@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.flags import IMAGE_GROUPS, TAG_GROUPS, RunFlags
+from transforms.core.options import Flags
 from transforms.core.registry import registered
 
 PATH = Path(__file__).resolve().parents[1] / "templates" / "dataflow" / "metadata.json"
@@ -27,8 +28,9 @@ DESCRIPTION = ("Tag images in bulk: CNN tags, COCO objects with boxes, word-vect
 
 def parameters() -> list[dict]:
     """Every template parameter, in the order the job's flag groups are declared."""
-    groups = [*IMAGE_GROUPS, *TAG_GROUPS, RunFlags, *(s.options for s in registered() if s.options is not None)]
-    seen: set[type] = set()
+    groups: list[type[Flags]] = [*IMAGE_GROUPS, *TAG_GROUPS, RunFlags,
+                                 *(s.options for s in registered() if s.options is not None)]
+    seen: set[type[Flags]] = set()
     out: list[dict] = []
     for group in groups:
         if group not in seen:
