@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.quality import collection_words, photo_set  # noqa: E402
 from pipeline.quality.key import run_preset  # noqa: E402
-from transforms.core.records import image_id_for  # noqa: E402
+from transforms.core.records import image_id_for, sources_of  # noqa: E402
 
 HELD_OUT_MIN = 5  # photos per word never shown to the reviewer
 EMBEDDED = ("tagger", "detector", "expansion")
@@ -104,7 +104,7 @@ def one_k(k: int, photos: list[collection_words.LabelledPhoto], features: Path, 
     rows = tag([p.path for p in held], run / "tags", ["--tagger_model", str(run / "model")]) if printed else {}
     per_word: dict[str, Counter] = {w: Counter() for w in by_word}
     for p in held:
-        learned = {t["name"] for t in rows.get(p.path, {}).get("tags", []) if t["source"] == "learned"}
+        learned = {t["name"] for t in rows.get(p.path, {}).get("tags", []) if "learned" in sources_of(t)}
         per_word[p.word]["photos"] += 1
         per_word[p.word]["found"] += p.word in learned
         for w in learned:

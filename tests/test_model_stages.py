@@ -215,3 +215,30 @@ def test_batch_size_metric_never_pickles_the_batch(monkeypatch, photos):
     monkeypatch.setattr(pickle, "dumps", refuse)
     size = ElementModelHandler(None).get_num_bytes(batch)
     assert size == img.size[0] * img.size[1] * 3 + 1280 * 4 + 10 + len("u") + 32
+
+
+def test_a_learned_word_another_source_wrote_keeps_both_sources():
+    """#34, point 1: the learned stage dropped its own entry for a word the tagger had written (a
+    learned "hand tool" at 1.00 was lost under the tagger's 0.61), so the row named one source."""
+    import numpy as np
+    import torch
+
+    from transforms.core.records import to_tags_row
+    from transforms.handlers.learned import LearnedTaggerHandler
+    from transforms.stages.taggernet import LoadedTagger, MLPTaggerConfig
+
+    handler = object.__new__(LearnedTaggerHandler)
+    handler._config = MLPTaggerConfig(model_dir="unused", backbone="b", top_k=5, min_score=0.5)
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.eye(2) * 10)
+        net.bias.zero_()
+    model = LoadedTagger(net, {"vocabulary": ["hand tool", "painting"], "thresholds": [0.5, 0.5],
+                               "calibration": {"a": 1.0, "b": 0.0}})
+    tagger = {"name": "hand tool", "score": 0.61, "source": "tagger", "origin": None}
+    [out] = handler.infer([{"uri": "u", "image_id": "i", "width": 1, "height": 1, "tags": [tagger],
+                            "features": np.array([1.0, -1.0], np.float32)}], model)
+    row = to_tags_row(out, "v")
+    [hand_tool] = [t for t in row["tags"] if t["name"] == "hand tool"]
+    assert hand_tool["source"] == "learned" and hand_tool["sources"] == ["learned", "tagger"]
+    assert hand_tool["score"] > 0.61 and "painting" not in [t["name"] for t in row["tags"]]

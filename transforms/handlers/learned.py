@@ -16,7 +16,8 @@ from transforms.stages.taggernet import LoadedTagger, adds_to_embedded, predict_
 class LearnedTaggerHandler(MLPTaggerHandler):
     """RunInference handler: ``features`` -> the learned words whose calibrated chance reaches
     ``--min_score`` and the model's precision-first floor (its config's thresholds), added to
-    the tags already written (a word already there is kept as it is)."""
+    the tags already written. A word another source wrote too is added all the same: the row's
+    one merge (records.merge_sources) keeps the stronger score and lists both sources."""
 
     stage_name = "learned"
 
@@ -27,10 +28,8 @@ class LearnedTaggerHandler(MLPTaggerHandler):
         floors = np.maximum(model.thresholds, self._config.min_score)
         out = []
         for e, row in zip(batch, scores, strict=True):
-            have = {t["name"] for t in e.get("tags") or []}
             new = [{"name": vocab[j], "score": float(row[j]), "source": "learned", "origin": None}
-                   for j in np.argsort(-row)[: self._config.top_k]
-                   if row[j] >= floors[j] and vocab[j] not in have]
+                   for j in np.argsort(-row)[: self._config.top_k] if row[j] >= floors[j]]
             out.append(with_fields(e, tags=[*(e.get("tags") or []), *new]))
         return out
 

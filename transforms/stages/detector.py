@@ -26,6 +26,7 @@ from transforms.core import artifacts
 from transforms.core.devices import resolve_device
 from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
+from transforms.core.records import merge_sources
 from transforms.core.registry import Stage, register
 from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
 from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, logit
@@ -297,14 +298,11 @@ def assess(
 
 
 def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
-    """One tag per name: a detected label joins the tags (source "detector") unless a tag of that
-    name already scores higher; the stronger of the two wins. Order: by score, best first."""
-    best: dict[str, dict] = {t["name"]: t for t in tags}
-    for obj in objects:
-        current = best.get(obj["label"])
-        if current is None or current["score"] < obj["score"]:
-            best[obj["label"]] = {"name": obj["label"], "score": obj["score"], "source": "detector", "origin": None}
-    return sorted(best.values(), key=lambda t: -t["score"])
+    """One tag per name: each detected label joins the tags (source "detector"); a word both wrote
+    keeps the stronger entry's score and source, and lists both in ``sources`` (the one merge,
+    records.merge_sources). Order: by score, best first."""
+    detected = [{"name": o["label"], "score": o["score"], "source": "detector", "origin": None} for o in objects]
+    return sorted(merge_sources([*tags, *detected]), key=lambda t: -t["score"])
 
 
 # --- models ---------------------------------------------------------------------------------
