@@ -59,9 +59,19 @@ class TagJobFlags(Flags):
                                  "row in any of its partitions are skipped (a scalable anti-join); earlier runs' "
                                  "files are never moved or rewritten, and earlier dead letters are retried. "
                                  "Resumes a killed run.", template=True)
+    skip_existing_key: str = option("image_id", "What --skip_existing compares. image_id (default): the uri, "
+                                    "before anything is fetched, so a rerun costs nothing for what is done. content: "
+                                    "the fetched bytes' sha256, so a moved or copied archive is downloaded again but "
+                                    "never re-tagged: its rows are copied from the earlier row of the same bytes, "
+                                    "under the new uri.", choices=("image_id", "content"), template=True)
     ingest_only: bool = option(False, "Fetch and decode only, no models: one tags row per image (uri, image_id, "
                                "width, height, empty tags and objects) and the dead-letter table. Checks a URL "
                                "list before paying for inference.")
+
+    def check(self) -> None:
+        if self.skip_existing_key == "content" and (not self.skip_existing or self.ingest_only):
+            raise LaunchError("--skip_existing_key content compares the fetched bytes with earlier rows: it needs "
+                              "--skip_existing, and the models (not --ingest_only)")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ heavy fields are dropped and which columns they add all come from the stage regi
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -28,8 +29,9 @@ from transforms.ingest.read import ReadUris
 from transforms.knowledge import calibration
 from transforms.knowledge.calibration import ScoringFlags
 from transforms.output import runs
-from transforms.output.backfill import CarryErrors, SkipExisting
+from transforms.output.backfill import CarryErrors, ReuseByContent, SkipExisting
 from transforms.output.write import SplitFailures, WriteOutputs
+from transforms.stages.fingerprint import STAGE as FINGERPRINT
 
 INTERMEDIATE = (*PIXELS, "features", "imagenet_probs", "label_scores")  # never written out
 
@@ -64,9 +66,10 @@ def model_version(handlers: list[tuple[Stage, Any]], calibration_source: str | N
     return ";".join(versions)
 
 
-def run_stages(stream, handlers: list[tuple[Stage, Any]]):
+def run_stages(stream, handlers: list[tuple[Stage, Any]], after: dict[str, Callable] | None = None):
     """Each stage with RunInference, in order; a field is dropped as soon as no later stage reads
-    it (the fetched bytes after the fingerprint, pixels after the last vision model)."""
+    it (the fetched bytes after the fingerprint, pixels after the last vision model). ``after``
+    maps a stage's name to a step applied to the stream once that stage has run."""
     stages = [s for s, _ in handlers]
     dropped: set[str] = set()
     for i, (stage, handler) in enumerate(handlers):
@@ -75,6 +78,8 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]]):
         if droppable:
             stream = stream | f"Drop.{stage.name}" >> beam.Map(_drop, frozenset(droppable))
             dropped |= droppable
+        if after and stage.name in after:
+            stream = after[stage.name](stream)
     if not handlers:
         stream = stream | "Drop" >> beam.Map(_drop, frozenset(INTERMEDIATE))
     return stream
@@ -94,12 +99,22 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
         carried = [elements | "CarryErrors" >> CarryErrors(runs.paths(io.output, manifest.supersedes))]
         elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(io.output, "tags"))
     decoded, dead = fetch_and_decode(elements, o, stages, num_workers)
-    stream = run_stages(decoded, handlers)
+    reused: list = []
+    after = {}
+    if manifest.mode == "skip_existing" and TagJobFlags.from_options(o).skip_existing_key == "content":
+        def reuse(stream):  # the same bytes as an earlier row: copy it, run no model on them
+            fresh, rows = stream | "ReuseByContent" >> ReuseByContent(runs.committed_files(io.output, "tags"),
+                                                                       tuple(schema.names))
+            reused.append(rows)
+            return fresh
+        after[FINGERPRINT.name] = reuse
+    stream = run_stages(decoded, handlers, after)
     extra = tuple(c.name for c in columns())
     calibrated = model_version(handlers, ScoringFlags.from_options(o).calibration)
     manifest.lineage["model_version"] = calibrated
     to_row = functools.partial(to_tags_row, model_version=calibrated, columns=extra)
     split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    return (split.rows, errors, *carried) | "Write" >> WriteOutputs(io.output, manifest, io.num_shards,
+    rows = (split.rows, *reused) | "AllRows" >> beam.Flatten() if reused else split.rows
+    return (rows, errors, *carried) | "Write" >> WriteOutputs(io.output, manifest, io.num_shards,
                                                                     schema=schema, codec=io.parquet_codec)

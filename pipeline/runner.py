@@ -108,6 +108,9 @@ def summary(totals: dict[str, int], seconds: float, output: str = "", next_step:
              for name in sorted(k for k in totals if k.startswith("failed."))]
     if totals.get("skipped_existing"):
         rows.append(("skipped", f"{totals['skipped_existing']}  (already tagged in earlier runs)"))
+    if totals.get("reused_by_content"):
+        rows.append(("reused", f"{totals['reused_by_content']}  (the same bytes as an earlier row: copied, no model "
+                               "run)"))
     rate = (tagged + failed) / seconds if seconds > 0 else 0.0
     width = max(len(label) for label, _ in rows) + 2
     digits = max(len(value.split()[0]) for _, value in rows)

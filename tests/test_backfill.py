@@ -117,3 +117,47 @@ def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
     assert counters["tagged"] == 11 and counters["skipped_existing"] == 3
     ids = _all_ids(out)
     assert len(ids) == len(set(ids)) == 14
+
+
+def test_a_moved_archive_is_not_retagged_when_skipping_by_content(tmp_path, capsys):
+    """#35, row 7: image_id hashes the uri, so the same photos under a new folder were tagged
+    again. Keyed by content, the copy is fetched but no model runs on it: its rows are the
+    earlier rows under the new uris."""
+    import shutil
+
+    first = _images(tmp_path / "archive", 4)
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "archive", moved)
+    new = _images(moved, 1, start=10)  # one photo the archive never had
+    out = tmp_path / "out"
+    tag.run(["--input", _listing(tmp_path / "a.txt", first), "--output", str(out), "--allow_local_paths", *FAST])
+    before = {r["content_sha256"]: r for r in read_table(out, "tags").to_pylist()}
+    capsys.readouterr()
+    listing = _listing(tmp_path / "b.txt", [str(moved / Path(p).name) for p in first] + new)
+    totals = tag.run(["--input", listing, "--output", str(out), "--allow_local_paths", "--skip_existing",
+                      "--skip_existing_key", "content", *FAST])
+    shown = capsys.readouterr().out
+    assert totals["reused_by_content"] == 4 and totals["tagged"] == 5
+    assert "reused" in shown and "backbone" in shown  # the one new photo went through the models
+    import re
+
+    backbone = next(line for line in shown.splitlines() if line.strip().startswith("backbone"))
+    batches, size = re.search(r"(\d+) batches of\s+([\d.]+)", backbone).groups()
+    assert int(batches) * float(size) == 1, f"only the new photo reached the models: {backbone}"
+    rows = read_table(out, "tags").to_pylist()
+    assert len(rows) == 9
+    for row in rows:
+        if row["uri"].startswith(str(moved)) and row["content_sha256"] in before:
+            earlier = before[row["content_sha256"]]
+            assert row["tags"] == earlier["tags"] and row["image_id"] != earlier["image_id"]
+            assert row["processed_at"] > earlier["processed_at"]
+
+
+def test_skipping_by_content_needs_skip_existing_and_the_models(tmp_path):
+    import pytest
+
+    listing = _listing(tmp_path / "a.txt", _images(tmp_path / "i", 1))
+    for extra in (["--skip_existing_key", "content"], ["--skip_existing", "--skip_existing_key", "content", "--ingest_only"]):
+        with pytest.raises(SystemExit, match="--skip_existing_key content .* needs --skip_existing"):
+            tag.run(["--input", listing, "--output", str(tmp_path / "out"), "--allow_local_paths", *extra])
+    assert not (tmp_path / "out").exists()

@@ -83,3 +83,56 @@ class CarryErrors(beam.PTransform):
             | "KeyEarlier" >> beam.Map(lambda r: (r["image_id"], r))
         )
         return _without(earlier, inputs, "NotRetried")
+
+
+REUSED = "reused"  # ReuseByContent's second output: rows copied from an earlier run
+
+
+class ReuseByContent(beam.PTransform):
+    """elements with ``content_sha256`` -> (elements whose bytes no earlier tags row has, rows
+    copied from an earlier row of the same bytes under the element's own uri and image_id).
+
+    ``--skip_existing_key content``: a moved or copied archive is fetched again (its bytes are
+    the key) but never re-tagged; the copy's rows say what the earlier run found. A join by key
+    (CoGroupByKey), like SkipExisting; failed elements (no content hash) pass through."""
+
+    def __init__(self, files: list[str], names: tuple[str, ...]):
+        super().__init__()
+        self._files, self._names = list(files), tuple(names)
+
+    def expand(self, elements):
+        hashed = elements | "Hashed" >> beam.Partition(lambda e, _: 0 if e.get("content_sha256") else 1, 2)
+        keyed = hashed[0] | "KeyByContent" >> beam.Map(lambda e: (e["content_sha256"], e))
+        earlier = (
+            _read_files(elements.pipeline, "Tagged", self._files)
+            | "WithContent" >> beam.Filter(lambda r: bool(r.get("content_sha256")))
+            | "KeyTagged" >> beam.Map(lambda r: (r["content_sha256"], r))
+        )
+        joined = (
+            {"new": keyed, "old": earlier}
+            | "ContentJoin" >> beam.CoGroupByKey()
+            | "Reuse" >> beam.ParDo(_Reuse(self._names)).with_outputs(REUSED, main="fresh")
+        )
+        fresh = (joined.fresh, hashed[1]) | "Fresh" >> beam.Flatten()
+        return fresh, joined[REUSED]
+
+
+class _Reuse(beam.DoFn):
+    def __init__(self, names: tuple[str, ...]):
+        self._names = names
+        self._reused = Metrics.counter(NAMESPACE, "reused_by_content")
+
+    def process(self, item):
+        from transforms.core.records import now_utc
+
+        _, groups = item
+        new, old = list(groups["new"]), list(groups["old"])
+        if not old:
+            yield from new
+            return
+        source = max(old, key=lambda r: r.get("processed_at") or now_utc())  # the latest result
+        for e in new:
+            self._reused.inc()
+            row = {name: source.get(name) for name in self._names}
+            yield beam.pvalue.TaggedOutput(REUSED, {**row, "uri": e["uri"], "image_id": e["image_id"],
+                                                    "processed_at": now_utc()})
