@@ -2,7 +2,7 @@
 
 Only wiring lives here. The model stages, their order, what they need from the decoder, when
 heavy fields are dropped and which columns they add all come from the stage registry
-(transforms/core/registry.py, transforms/stages.py).
+(transforms/core/registry.py, one declaration module per stage under transforms/stages/).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]], after: dict[str, Calla
 
 
 def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
-    """Build the tag job on ``pipeline`` for the run ``o.run_manifest`` (pipeline/output.py)."""
+    """Build the tag job on ``pipeline`` for the run ``o.run_manifest`` (pipeline/run_output.py)."""
     io = IoFlags.from_options(o)
     handlers = [] if TagJobFlags.from_options(o).ingest_only else enabled(o, num_workers)
     stages = [s for s, _ in handlers]

@@ -2,7 +2,7 @@
 
 The demo set: scikit-image's data (chelsea the cat, coffee, astronaut, rocket, camera,
 motorcycle), matplotlib's grace_hopper.jpg and scikit-learn's china.jpg and flower.jpg. The
-labelled quality set (pipeline/data/quality_key.json) adds scikit-image's other real photos
+labelled quality set (pipeline/quality/data/quality_key.json) adds scikit-image's other real photos
 (coins, moon, Hubble deep field, grass, gravel, brick, retina, the second motorcycle view),
 imgaug's quokka.jpg and mahotas' luispedro.jpg (both installed with ``make setup``; imgaug
 with --no-deps, its files are only located). Located by package directory only (no package

@@ -38,7 +38,7 @@ from transforms.core.artifacts import cache_dir, sha256_of
 from transforms.core.threads import onnx_session_options, parallel_map
 
 CALIBRATION_PHOTOS = ("coffee", "camera", "motorcycle", "motorcycle_right", "china", "coins", "grass",
-                      "hubble", "luispedro", "quokka")  # the tune half of pipeline/data/quality_key.json
+                      "hubble", "luispedro", "quokka")  # the tune half of pipeline/quality/data/quality_key.json
 MIN_CALIBRATION_PHOTOS = 4
 # 7-bit weights: x86 CPUs without VNNI multiply uint8 x int8 with a saturating 16-bit add
 # (vpmaddubsw), which 8-bit weights overflow (top-5 agreement 0.78 on an AVX2-only EPYC);
