@@ -104,15 +104,32 @@ def thumbnail(uri: str, fetcher: HttpFetcher, size: int, max_bytes: int,
 WEAK = 0.5  # tags scoring below this are drawn weaker (dashed, faded): a reviewer looks twice
 
 
+def _box_labels(objects: list[dict]) -> list[int | None]:
+    """Per box (strongest first): None when a stronger box of the same label overlaps it (its
+    label shows on hover only), else how many such boxes its own label stands for. A crowd of
+    person boxes shows one label, "person 0.91 +4", not five labels on top of each other."""
+    def overlap(a: list, b: list) -> bool:
+        return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+    owner: list[int | None] = []
+    for i, o in enumerate(objects):
+        owner.append(next((j for j in range(i) if owner[j] is None and objects[j]["label"] == o["label"]
+                           and overlap(objects[j]["box"], o["box"])), None))
+    return [None if owner[i] is not None else sum(1 for k in owner if k == i) for i in range(len(objects))]
+
+
 def _card(row: dict, thumb: str) -> dict:
     palette = colours()
     tags = [{**t, "sources": sources_of(t), "colour": palette.get(t["source"], OTHER)} for t in row["tags"]]
     objects = []
-    for i, o in enumerate(row.get("objects") or []):
+    found = sorted(row.get("objects") or [], key=lambda o: -float(o["score"]))
+    labelled = 0
+    for o, more in zip(found, _box_labels(found), strict=True):
         x0, y0, x1, y1 = (float(v) for v in o["box"])
         objects.append({"label": o["label"], "score": float(o["score"]), "left": f"{x0 * 100:.2f}",
                         "top": f"{y0 * 100:.2f}", "width": f"{(x1 - x0) * 100:.2f}", "height": f"{(y1 - y0) * 100:.2f}",
-                        "label_top": (i % 4) * 13})  # stagger labels so overlapping boxes stay readable
+                        "more": more, "label_top": (labelled % 4) * 13})  # labels of different boxes staggered
+        labelled += more is not None
     return {"uri": row["uri"], "image_id": row.get("image_id") or "", "sha": row.get("content_sha256") or "",
             "name": row["uri"].rsplit("/", 1)[-1], "width": row["width"],
             "height": row["height"], "thumb": thumb, "tags": tags, "objects": objects,

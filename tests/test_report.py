@@ -311,3 +311,37 @@ def test_a_reviewer_corrects_every_shown_picture_at_once(run, tmp_path, photos):
         (line,) = corrections.read_lines([str(downloaded(tmp_path, "corrections.jsonl"))])
     assert line.uri == str(photos["coffee"]) and line.added == ("breakfast",) and line.reviewed
     assert "espresso" in line.accepted
+
+
+def test_a_crowd_of_boxes_shows_one_label_per_label():
+    """#35, row 9: five overlapping person boxes drew five labels on top of each other. The
+    strongest box of a label speaks for the boxes of that label it overlaps ("person 0.91 +2");
+    the others keep their label on hover; boxes that do not overlap keep their own."""
+    boxes = [("person", 0.6, [0.1, 0.1, 0.4, 0.9]), ("person", 0.91, [0.2, 0.1, 0.5, 0.9]),
+             ("person", 0.7, [0.45, 0.1, 0.7, 0.9]), ("person", 0.8, [0.8, 0.1, 0.95, 0.9]),
+             ("tie", 0.5, [0.25, 0.3, 0.3, 0.5])]
+    row = {"uri": "u", "width": 10, "height": 10, "tags": [],
+           "objects": [{"label": label, "score": score, "box": box} for label, score, box in boxes]}
+    card = report._card(row, "data:,")
+    shown = [(o["label"], o["score"], o["more"]) for o in card["objects"]]
+    assert shown == [("person", 0.91, 2), ("person", 0.8, 0), ("person", 0.7, None), ("person", 0.6, None),
+                     ("tie", 0.5, 0)]
+    assert [o["label_top"] for o in card["objects"] if o["more"] is not None] == [0, 13, 26]
+
+
+@BROWSER
+def test_the_no_tags_label_goes_once_a_word_is_added(run, tmp_path):
+    """#35, row 9: a card without tags kept its grey "no tags" after the reviewer added a word."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with opened(run / "out", tmp_path) as driver:
+        bare = [c for c in driver.find_elements(By.CSS_SELECTOR, ".card")
+                if c.is_displayed() and not c.find_elements(By.CSS_SELECTOR, ".tag")]
+        assert bare, "the run has a picture with no tag"
+        card = bare[0]
+        assert card.find_element(By.CSS_SELECTOR, ".notags").is_displayed()
+        card.find_element(By.CSS_SELECTOR, ".add-tag").send_keys("garden shed", Keys.ENTER)
+        assert not card.find_element(By.CSS_SELECTOR, ".notags").is_displayed()
+        card.find_element(By.CSS_SELECTOR, ".review-added").click()  # removes the word again
+        assert card.find_element(By.CSS_SELECTOR, ".notags").is_displayed()
