@@ -115,3 +115,28 @@ def test_every_shell_line_is_shell_syntax():
         for line in body.replace("\\\n", " ").splitlines():
             if line.strip() and not line.lstrip().startswith("#") and re.match(r"\s*(image-tagger|python|make)", line):
                 shlex.split(line.split(" # ", 1)[0])  # balanced quotes
+
+
+def test_the_querying_section_reads_a_partitioned_output_and_one_output_is_partitioned_or_not(tmp_path, photos,
+                                                                                               monkeypatch):
+    """#35, rows 3 and 8: the README's queries read tags/**/*.parquet, so they work on an output
+    whose runs use --partition; adding --partition to an unpartitioned output is refused."""
+    import duckdb
+
+    from pipeline import tag
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "chelsea.png").write_bytes(photos["chelsea"].read_bytes())
+    out = tmp_path / "out"
+    fast = ["--detector", "none", "--quiet"]
+    tag.run(["--input", str(folder / "*.png"), "--output", str(out), "--partition", "dt=2026-12-03", *fast])
+    section = README.split("### Querying the outputs", 1)[1].split("\n##", 1)[0]
+    [top] = [b for b in re.findall(r"```sql\n(.*?)```", section, re.S) if b.startswith("-- top tags")]
+    monkeypatch.chdir(tmp_path)
+    assert "cat" in [r[0] for r in duckdb.connect().sql(top).fetchall()]
+    plain = tmp_path / "plain"
+    tag.run(["--input", str(folder / "*.png"), "--output", str(plain), *fast])
+    with pytest.raises(SystemExit, match="one output is either partitioned or not"):
+        tag.run(["--input", str(folder / "*.png"), "--output", str(plain), "--partition", "dt=1", "--skip_existing",
+                 *fast])
