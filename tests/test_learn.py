@@ -309,7 +309,7 @@ def test_a_review_that_only_adds_words_learns_them_with_negatives(review_set):
     words = {w["word"]: w for w in metrics["words"]}
     assert {w: (f["positives"], f["negatives"]) for w, f in words.items()} == {"mug": (10, 10), "pet": (10, 10)}
     for f in metrics["words"]:
-        fig = learn.held_out.WordFigures(**{k: v for k, v in f.items() if k not in ("precision", "recall")})
+        fig = learn.held_out.WordFigures(**{k: v for k, v in f.items() if k not in ("precision", "recall", "interval")})
         assert f"  {fig.line(0.9)}" in printed, "what learn prints per word is what it wrote"
     assert printed[-1] == f"next: image-tagger tag --input INPUT --output OUTPUT --tagger_model {root / 'adds'}"
     config = json.loads((root / "adds" / "config.json").read_text())
