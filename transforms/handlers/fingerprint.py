@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import numpy as np
-
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.fingerprint import dct_matrix, phash
+from transforms.stages.fingerprint import phash
 
 
 class FingerprintHandler(ElementModelHandler):
@@ -18,12 +16,12 @@ class FingerprintHandler(ElementModelHandler):
     stage_name = "fingerprint"
     batch_sizes = (8, 64)
 
-    def load_model(self) -> np.ndarray:
-        return dct_matrix()
+    def load_model(self) -> None:
+        return None  # nothing to load: hashes and scipy's DCT
 
     def infer(self, batch: list[Element], model: Any) -> list[Element]:
         return [
-            with_fields(e, content_sha256=hashlib.sha256(e["data"]).hexdigest(), phash=phash(e["image"], model))
+            with_fields(e, content_sha256=hashlib.sha256(e["data"]).hexdigest(), phash=phash(e["image"]))
             for e in batch
         ]
 

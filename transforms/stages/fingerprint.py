@@ -8,7 +8,8 @@
   bits; different pictures in about half. Stored as a signed 64-bit integer (the bits as they
   are); Hamming distance = ``bit_count(xor(a, b))`` in DuckDB, BIT_COUNT(a ^ b) in BigQuery.
 
-Written by hand: the DCT is one 32x32 matrix product, not worth a scipy dependency on workers.
+The DCT is scipy's (scipy.fft.dctn, DCT-II): its scale is the same for every coefficient, so the
+bits equal those of the textbook cosine basis (tests/test_fingerprint.py checks it).
 """
 
 from __future__ import annotations
@@ -22,17 +23,12 @@ from transforms.core.registry import Column, Stage, register
 SIZE, LOW = 32, 8
 
 
-def dct_matrix(n: int = SIZE) -> np.ndarray:
-    """DCT-II basis: row k is cos(pi * (2i + 1) * k / 2n) over i (scale does not matter here)."""
-    k, i = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    return np.cos(np.pi * (2 * i + 1) * k / (2 * n))
-
-
-def phash(image: Image.Image, basis: np.ndarray | None = None) -> int:
+def phash(image: Image.Image) -> int:
     """64-bit perceptual hash as a signed int64 value."""
-    c = dct_matrix() if basis is None else basis
+    from scipy.fft import dctn
+
     grey = np.asarray(image.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS), dtype=np.float64)
-    low = (c @ grey @ c.T)[:LOW, :LOW]
+    low = dctn(grey, type=2)[:LOW, :LOW]
     bits = (low > np.median(low)).flatten()
     value = int("".join("1" if b else "0" for b in bits), 2)
     return value - (1 << 64) if value >= 1 << 63 else value
