@@ -147,6 +147,25 @@ def test_review_export_learn_and_tag_round_trip(tmp_path, photos):
     versions = rows[cats[0]]["model_version"]
     assert "learned=" in versions and "review=corrections@" in versions
 
+    # #37: the next review sees the learned word with its source and chance, and striking it makes
+    # that picture a negative for the next learn.
+    struck, again = cats[10], tmp_path / "review2"
+    again.mkdir()
+    with opened(tmp_path / "second", again) as driver:
+        card = driver.find_element(By.CSS_SELECTOR, f'.card[data-uri="{struck}"]')
+        chip = card.find_element(By.CSS_SELECTOR, '.tag[data-name="pet"]')
+        assert "learned" in chip.get_attribute("data-sources").split() and 0.5 <= float(chip.get_attribute("data-score")) <= 1
+        assert "pet" in chip.text and "learned" in (chip.get_attribute("title") or "") + chip.text
+        chip.click()
+        driver.find_element(By.ID, "export").click()
+        from transforms.knowledge import corrections as corr
+
+        second = corr.read_lines([str(downloaded(again, "corrections.jsonl"))])
+    [line] = [c for c in second if c.uri == struck]
+    assert line.rejected == ("pet",)
+    y, known = learn.partial_labels([line], ["pet"])
+    assert (y[0, 0], known[0, 0]) == (0.0, 1.0), "a struck learned word is a negative"
+
 
 def test_new_corrections_add_to_earlier_ones_and_reuse_features(tmp_path, photos, monkeypatch):
     images = tmp_path / "images"
