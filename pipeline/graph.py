@@ -87,23 +87,23 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]], after: dict[str, Calla
 
 def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     """Build the tag job on ``pipeline`` for the run ``o.run_manifest`` (pipeline/run_output.py)."""
-    io = IoFlags.from_options(o)
+    io_flags = IoFlags.from_options(o)
     handlers = [] if TagJobFlags.from_options(o).ingest_only else enabled(o, num_workers)
     stages = [s for s, _ in handlers]
     schema = tags_schema()
-    elements = pipeline | "Read" >> ReadUris(io.input)
+    elements = pipeline | "Read" >> ReadUris(io_flags.input)
     manifest = o.run_manifest
     carried = []
     if manifest.mode == "skip_existing":
         # Never tag an image twice (any partition); keep this partition's open dead letters.
-        carried = [elements | "CarryErrors" >> CarryErrors(runs.paths(io.output, manifest.supersedes))]
-        elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(io.output, "tags"))
+        carried = [elements | "CarryErrors" >> CarryErrors(runs.paths(io_flags.output, manifest.supersedes))]
+        elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(io_flags.output, "tags"))
     decoded, dead = fetch_and_decode(elements, o, stages, num_workers)
     reused: list = []
     after = {}
     if manifest.mode == "skip_existing" and TagJobFlags.from_options(o).skip_existing_key == "content":
         def reuse(stream):  # the same bytes as an earlier row: copy it, run no model on them
-            fresh, rows = stream | "ReuseByContent" >> ReuseByContent(runs.committed_files(io.output, "tags"),
+            fresh, rows = stream | "ReuseByContent" >> ReuseByContent(runs.committed_files(io_flags.output, "tags"),
                                                                        tuple(schema.names))
             reused.append(rows)
             return fresh
@@ -116,5 +116,5 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
     rows = (split.rows, *reused) | "AllRows" >> beam.Flatten() if reused else split.rows
-    return (rows, errors, *carried) | "Write" >> WriteOutputs(io.output, manifest, io.num_shards,
-                                                                    schema=schema, codec=io.parquet_codec)
+    return (rows, errors, *carried) | "Write" >> WriteOutputs(io_flags.output, manifest, io_flags.num_shards,
+                                                                    schema=schema, codec=io_flags.parquet_codec)

@@ -87,8 +87,8 @@ def _glob_regex(pattern: str) -> str:
 
 def check_output(o, tables: tuple[str, ...]) -> str:
     """Launch checks of --output for a job writing ``tables`` (plus errors); returns the mode."""
-    io = IoFlags.from_options(o)
-    output = io.output
+    io_flags = IoFlags.from_options(o)
+    output = io_flags.output
     if any(c in output for c in GLOB_CHARS):
         raise LaunchError(f"--output {output} contains glob characters (*?[]{{}}), which Beam's "
                           "file sink would read as a pattern; choose another name")
@@ -96,10 +96,10 @@ def check_output(o, tables: tuple[str, ...]) -> str:
         _check_writable(output)
     elif output.startswith("gs://") and not output.endswith("/") and exists(output):
         raise LaunchError(f"--output {output} is an existing object; give a prefix ending in /")
-    if io.input and _inside_input(output, _as_glob(io.input)):
-        raise LaunchError(f"--output {output} lies inside --input {io.input}: the job would read its "
+    if io_flags.input and _inside_input(output, _as_glob(io_flags.input)):
+        raise LaunchError(f"--output {output} lies inside --input {io_flags.input}: the job would read its "
                           "own outputs as images; write somewhere else")
-    partition = io.partition
+    partition = io_flags.partition
     try:
         check_partition(partition)
         runs.check_links(output)
@@ -126,16 +126,16 @@ def check_output(o, tables: tuple[str, ...]) -> str:
 def open_run(o, tables: tuple[str, ...]) -> Iterator[runs.Manifest]:
     """Hold the output for one run: lock, recovery, the planned manifest; always unlocked."""
     run_id = runs.new_run_id()
-    io = IoFlags.from_options(o)
-    output = io.output
+    io_flags = IoFlags.from_options(o)
+    output = io_flags.output
     try:
-        _, replaced = output_lock.acquire(output, run_id, io.break_lock)
+        _, replaced = output_lock.acquire(output, run_id, io_flags.break_lock)
     except output_lock.OutputBusyError as exc:
         raise SystemExit(f"image-tagger: {exc}") from None
     try:
         if replaced is not None:
             log.warning("took over the lock of %s, which is gone", replaced.describe())
         runs.recover(output, active_run=run_id)
-        yield runs.plan_run(output, run_id, mode(o), io.partition, (*tables, "errors"))
+        yield runs.plan_run(output, run_id, mode(o), io_flags.partition, (*tables, "errors"))
     finally:
         output_lock.release(output, run_id)

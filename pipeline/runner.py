@@ -299,16 +299,16 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
     from transforms.output import lock as output_lock
 
     o = RunFlags.from_options(options.view_as(RunOptions))
-    io = IoFlags.from_options(job_options)
-    output = io.output
+    io_flags = IoFlags.from_options(job_options)
+    output = io_flags.output
     with open_run(job_options, tables) as manifest:
-        given = io.input if "://" in io.input else os.path.abspath(io.input)
+        given = io_flags.input if "://" in io_flags.input else os.path.abspath(io_flags.input)
         manifest.lineage = {"input": given, "options": lineage.non_default_options(options), **lineage.code_version()}
         job_options.run_manifest = manifest
         pipeline = make_pipeline(options)
         build(pipeline, job_options, num_local_workers(options))
         live = is_local(options) and not o.quiet and o.progress_interval > 0
-        reporter = Reporter(estimate_inputs(io.input), o.progress_interval) if live else nullcontext()
+        reporter = Reporter(estimate_inputs(io_flags.input), o.progress_interval) if live else nullcontext()
         release = lambda: output_lock.release(output, manifest.run_id)  # noqa: E731
         multi = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
         with reporter:

@@ -61,9 +61,9 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
     to_row = functools.partial(to_feature_row, backbone=handler.model_version())
     split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
     errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    io = IoFlags.from_options(o)
-    return (split.rows, errors) | "Write" >> WriteOutputs(io.output, o.run_manifest, io.num_shards,
-                                                          "features", FEATURES_SCHEMA, io.parquet_codec)
+    io_flags = IoFlags.from_options(o)
+    return (split.rows, errors) | "Write" >> WriteOutputs(io_flags.output, o.run_manifest, io_flags.num_shards,
+                                                          "features", FEATURES_SCHEMA, io_flags.parquet_codec)
 
 
 def run(argv: list[str] | None = None, then: str | None = None) -> dict[str, int]:
