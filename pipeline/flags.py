@@ -51,6 +51,9 @@ class IoFlags(Flags):
         at_least("--num_shards", self.num_shards, 0)
 
 
+AUTO_SHARD_SIZE = 50_000  # inputs per shard when --shard_size is 0 (docs/BENCHMARKS.md, issue #36)
+
+
 @dataclass(frozen=True)
 class TagJobFlags(Flags):
     GROUP: ClassVar[str] = "tag job"
@@ -67,8 +70,14 @@ class TagJobFlags(Flags):
     ingest_only: bool = option(False, "Fetch and decode only, no models: one tags row per image (uri, image_id, "
                                "width, height, empty tags and objects) and the dead-letter table. Checks a URL "
                                "list before paying for inference.")
+    shard_size: int = option(0, "Local runs of a local .txt or .jsonl list: take it in consecutive shards of this "
+                             "many inputs, each its own committed run, so memory stays bounded whatever the "
+                             "list's length and a rerun with --skip_existing starts at the first unfinished shard. "
+                             f"0 (default): shards of {AUTO_SHARD_SIZE} when the list is longer. Dataflow and "
+                             "Flink runs are never sharded.")
 
     def check(self) -> None:
+        at_least("--shard_size", self.shard_size, 0)
         if self.skip_existing_key == "content" and (not self.skip_existing or self.ingest_only):
             raise LaunchError("--skip_existing_key content compares the fetched bytes with earlier rows: it needs "
                               "--skip_existing, and the models (not --ingest_only)")

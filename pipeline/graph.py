@@ -91,13 +91,19 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     handlers = [] if TagJobFlags.from_options(o).ingest_only else enabled(o, num_workers)
     stages = [s for s, _ in handlers]
     schema = tags_schema()
-    elements = pipeline | "Read" >> ReadUris(io_flags.input)
+    shard = getattr(o, "run_shard", None)  # a long local list's shard (pipeline/shards.py), already read
+    if shard is None:
+        elements = pipeline | "Read" >> ReadUris(io_flags.input)
+    else:
+        elements = pipeline | "Read" >> beam.Create(shard.elements, reshuffle=False) | "Spread" >> beam.Reshuffle()
     manifest = o.run_manifest
     carried = []
     if manifest.mode == "skip_existing":
-        # Never tag an image twice (any partition); keep this partition's open dead letters.
+        # Never tag an image twice (any partition); keep this partition's open dead letters. A
+        # shard's inputs with a row were dropped before the run (pipeline/shards.py).
         carried = [elements | "CarryErrors" >> CarryErrors(runs.paths(io_flags.output, manifest.supersedes))]
-        elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(io_flags.output, "tags"))
+        if shard is None:
+            elements = elements | "SkipExisting" >> SkipExisting(runs.committed_files(io_flags.output, "tags"))
     decoded, dead = fetch_and_decode(elements, o, stages, num_workers)
     reused: list = []
     after = {}

@@ -123,8 +123,9 @@ def check_output(o, tables: tuple[str, ...]) -> str:
 
 
 @contextlib.contextmanager
-def open_run(o, tables: tuple[str, ...]) -> Iterator[runs.Manifest]:
-    """Hold the output for one run: lock, recovery, the planned manifest; always unlocked."""
+def open_run(o, tables: tuple[str, ...], run_mode: str | None = None) -> Iterator[runs.Manifest]:
+    """Hold the output for one run: lock, recovery, the planned manifest; always unlocked.
+    ``run_mode`` replaces the flags' mode (a list's later shards add to what the first wrote)."""
     run_id = runs.new_run_id()
     io_flags = IoFlags.from_options(o)
     output = io_flags.output
@@ -136,6 +137,6 @@ def open_run(o, tables: tuple[str, ...]) -> Iterator[runs.Manifest]:
         if replaced is not None:
             log.warning("took over the lock of %s, which is gone", replaced.describe())
         runs.recover(output, active_run=run_id)
-        yield runs.plan_run(output, run_id, mode(o), io_flags.partition, (*tables, "errors"))
+        yield runs.plan_run(output, run_id, run_mode or mode(o), io_flags.partition, (*tables, "errors"))
     finally:
         output_lock.release(output, run_id)

@@ -285,50 +285,108 @@ def next_step(tables: tuple[str, ...], output: str) -> str:
     return f"image-tagger report --input {output} --html report.html"
 
 
-def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...] = ("tags",),
-            then: str | None = None) -> dict[str, int]:
-    """Build a job with ``build(pipeline, job_options, num_workers)`` for one run of its output
-    (``job_options.run_manifest``, pipeline/run_output.py), run it to the end with a progress
-    line on local runs, print the summary (inputs, tagged, failed by stage and type, throughput,
-    per-stage model figures), return the counters, and exit non-zero when the share of failed
-    inputs exceeds --max_error_rate. ``then`` replaces the summary's next step (a caller that
-    goes on by itself, as learn does after extracting features)."""
-    from pipeline.progress import Reporter, estimate_inputs
+def _run_once(options: PipelineOptions, build, job_options, tables: tuple[str, ...], run_mode: str | None = None,
+              prepare=None) -> tuple[dict[str, int], float, PipelineResult, str]:
+    """One run of the job into its output: lock, manifest with lineage, build, run, commit.
+    ``prepare(manifest)`` readies a shard's run and returns how many inputs it skipped."""
     from pipeline.run_output import open_run
     from transforms.output import lineage
     from transforms.output import lock as output_lock
 
-    o = RunFlags.from_options(options.view_as(RunOptions))
     io_flags = IoFlags.from_options(job_options)
     output = io_flags.output
-    with open_run(job_options, tables) as manifest:
+    skipped = 0
+    with open_run(job_options, tables, run_mode) as manifest:
         given = io_flags.input if "://" in io_flags.input else os.path.abspath(io_flags.input)
         manifest.lineage = {"input": given, "options": lineage.non_default_options(options), **lineage.code_version()}
+        if prepare is not None:
+            skipped = prepare(manifest)
         job_options.run_manifest = manifest
         pipeline = make_pipeline(options)
         build(pipeline, job_options, num_local_workers(options))
-        live = is_local(options) and not o.quiet and o.progress_interval > 0
-        reporter = Reporter(estimate_inputs(io_flags.input), o.progress_interval) if live else nullcontext()
         release = lambda: output_lock.release(output, manifest.run_id)  # noqa: E731
         multi = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
-        with reporter:
-            try:
-                if is_local(options):
-                    result, seconds = run_interruptible(pipeline, output, release,
-                                                        num_local_workers(options) if multi else 0)
-                else:
-                    result, seconds = run_and_wait(pipeline)
-            except Exception as exc:
-                reason = storage_failure(exc)
-                if reason is None:
-                    raise
-                raise SystemExit(f"image-tagger: cannot write {output}: {reason}. Nothing earlier runs wrote "
-                                 "was changed; make room and rerun with --skip_existing to finish") from None
+        try:
+            if is_local(options):
+                result, seconds = run_interruptible(pipeline, output, release,
+                                                    num_local_workers(options) if multi else 0)
+            else:
+                result, seconds = run_and_wait(pipeline)
+        except Exception as exc:
+            reason = storage_failure(exc)
+            if reason is None:
+                raise
+            raise SystemExit(f"image-tagger: cannot write {output}: {reason}. Nothing earlier runs wrote "
+                             "was changed; make room and rerun with --skip_existing to finish") from None
     totals = counters(result)
+    if skipped:
+        totals["skipped_existing"] = totals.get("skipped_existing", 0) + skipped
+    return totals, seconds, result, manifest.run_id
+
+
+def _run_shards(options: PipelineOptions, build, job_options, tables: tuple[str, ...], shards,
+                mode: str) -> tuple[dict[str, int], float, PipelineResult | None, str]:
+    """Every shard of the plan, in order, each its own run; the first in the flags' mode, the
+    rest adding to it. Totals are summed over the shards."""
+    from transforms.core.model_handler import keep_models
+
+    output = IoFlags.from_options(job_options).output
+    totals: dict[str, int] = {}
+    seconds, result, run_ids = 0.0, None, []  # type: tuple[float, PipelineResult | None, list[str]]
+    try:
+        with keep_models():
+            for shard in shards.shards():
+                run_mode = mode if not run_ids and not shards.start else "skip_existing"
+                ready = shards.prepare(shard, output, run_mode == "skip_existing")
+                job_options.run_shard = shard
+                part, took, result, run_id = _run_once(options, build, job_options, tables, run_mode, ready)
+                for key, value in part.items():
+                    totals[key] = totals.get(key, 0) + value
+                seconds += took
+                run_ids.append(run_id)
+    except KeyboardInterrupt:  # between two shards: every finished shard is committed
+        print(f"\nimage-tagger: interrupted; stopped after {len(run_ids)} committed shard(s). Rerun with "
+              "--skip_existing to go on from the next one.", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
+    finally:
+        job_options.run_shard = None
+    if not run_ids:
+        print(f"image-tagger: every shard of {shards.path} is already committed in {output}; nothing to do")
+    shown = f"{run_ids[0]} .. {run_ids[-1]}, {len(run_ids)} shards" if len(run_ids) > 1 else "".join(run_ids)
+    return totals, seconds, result, shown
+
+
+def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...] = ("tags",),
+            then: str | None = None) -> dict[str, int]:
+    """Build a job with ``build(pipeline, job_options, num_workers)`` for one run of its output
+    (``job_options.run_manifest``, pipeline/run_output.py), or for each shard of a long local
+    list (pipeline/shards.py, ``job_options.run_shard``), run it to the end with a progress line
+    on local runs, print the summary (inputs, tagged, failed by stage and type, throughput,
+    per-stage model figures), return the counters, and exit non-zero when the share of failed
+    inputs exceeds --max_error_rate. ``then`` replaces the summary's next step (a caller that
+    goes on by itself, as learn does after extracting features)."""
+    from pipeline import shards as sharding
+    from pipeline.progress import Reporter, estimate_inputs
+    from pipeline.run_output import mode
+
+    o = RunFlags.from_options(options.view_as(RunOptions))
+    io_flags = IoFlags.from_options(job_options)
+    output = io_flags.output
+    chosen = mode(job_options)
+    plan = sharding.plan(job_options, is_local(options), chosen)
+    live = is_local(options) and not o.quiet and o.progress_interval > 0
+    total = (plan.remaining() if plan is not None else estimate_inputs(io_flags.input)) if live else None
+    reporter = Reporter(total, o.progress_interval) if live else nullcontext()
+    result: PipelineResult | None
+    with reporter:
+        if plan is None:
+            totals, seconds, result, run_id = _run_once(options, build, job_options, tables)
+        else:
+            totals, seconds, result, run_id = _run_shards(options, build, job_options, tables, plan, chosen)
     if totals:
         shown = output if "://" in output else os.path.abspath(output)
-        print(summary(totals, seconds, f"{shown}  (run {manifest.run_id})", then if then is not None else next_step(tables, shown)))
-        figures = stage_figures(result)
+        print(summary(totals, seconds, f"{shown}  (run {run_id})", then if then is not None else next_step(tables, shown)))
+        figures = stage_figures(result) if result is not None else ""
         if figures:
             print(figures)
     check_error_rate(totals, o.max_error_rate, output)

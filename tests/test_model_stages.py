@@ -242,3 +242,24 @@ def test_a_learned_word_another_source_wrote_keeps_both_sources():
     [hand_tool] = [t for t in row["tags"] if t["name"] == "hand tool"]
     assert hand_tool["source"] == "learned" and hand_tool["sources"] == ["learned", "tagger"]
     assert hand_tool["score"] > 0.61 and "painting" not in [t["name"] for t in row["tags"]]
+
+
+def test_keep_models_loads_each_configuration_once_across_pipelines():
+    """The shards of one local job build a pipeline each: inside keep_models() a handler of the
+    same configuration reuses the loaded model; outside it, every load is a load."""
+    from transforms.core.model_handler import keep_models
+
+    loads: list[str] = []
+
+    class Counting(ElementModelHandler):
+        def load_model(self):
+            loads.append(self._config)
+            return object()
+
+    with keep_models():
+        first, again = Counting("a").load_model(), Counting("a").load_model()
+        other = Counting("b").load_model()
+    assert first is again and other is not first and loads == ["a", "b"]
+    Counting("a").load_model()
+    Counting("a").load_model()
+    assert loads == ["a", "b", "a", "a"], "no reuse outside a sharded job"

@@ -188,7 +188,15 @@ def split_lines(chunks: Iterable[bytes], max_line: int = MAX_LIST_LINE) -> Itera
     """Lines of a stream of byte chunks (\\n, \\r\\n or a lone \\r ends one), in time linear in the
     input whatever the line lengths; a line over ``max_line`` bytes becomes one dead letter and
     its bytes are dropped as they arrive."""
+    for line, _ in split_lines_at(chunks, max_line):
+        yield line
+
+
+def split_lines_at(chunks: Iterable[bytes], max_line: int = MAX_LIST_LINE) -> Iterator[tuple[bytes | Element, int]]:
+    """``split_lines`` with the byte offset just past each line (its end of line included): where
+    a reader resumes to take the lines after it (pipeline/shards.py)."""
     buffer = b""
+    base = 0  # offset of buffer[0] in the stream
     too_long: bytes | None = None  # the start of the overlong line being skipped
     for chunk in chunks:
         buffer += chunk
@@ -199,21 +207,25 @@ def split_lines(chunks: Iterable[bytes], max_line: int = MAX_LIST_LINE) -> Itera
             line = buffer[start:match.start()]
             start = match.end()
             if too_long is not None:
-                yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes")
+                yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes"), base + start
                 too_long = None
             elif len(line) > max_line:
-                yield _bad_line(line[:MAX_LINE_CHARS].decode("utf-8", "backslashreplace"),
-                                f"list line longer than {max_line} bytes")
+                yield (_bad_line(line[:MAX_LINE_CHARS].decode("utf-8", "backslashreplace"),
+                                 f"list line longer than {max_line} bytes"), base + start)
             else:
-                yield line
+                yield line, base + start
+        base += start
         buffer = buffer[start:]
         if len(buffer) > max_line:
             too_long = too_long if too_long is not None else buffer[:MAX_LINE_CHARS]
-            buffer = buffer[-1:] if buffer.endswith(b"\r") else b""
+            keep = buffer[-1:] if buffer.endswith(b"\r") else b""
+            base += len(buffer) - len(keep)
+            buffer = keep
+    end = base + len(buffer)
     if too_long is not None:
-        yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes")
+        yield _bad_line(too_long.decode("utf-8", "backslashreplace"), f"list line longer than {max_line} bytes"), end
     elif buffer.rstrip(b"\r"):
-        yield buffer.rstrip(b"\r")
+        yield buffer.rstrip(b"\r"), end
 
 
 class ParseLineFile(beam.DoFn):

@@ -1,0 +1,153 @@
+"""A URI list of any length on the local runner: consecutive shards, each one committed run.
+
+The local runner holds every pending input of a run in memory, so one run over a list of
+millions would not fit on a laptop. A local .txt or .jsonl list is taken instead in shards of
+--shard_size inputs. Each shard is a run of its own under the output's lock, with its own
+manifest, so a kill loses at most the shard in flight. The manifest's lineage names the list
+(path, size, mtime) and the byte offset where the shard ended, so a rerun with --skip_existing
+seeks past the finished shards instead of reading them again. Earlier rows are matched with
+pyarrow over the image_id column (transforms/output/backfill.py ``present_ids``): memory is
+bounded by the shard, not by the output. Dataflow and Flink runs stay one distributed run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from pipeline.flags import AUTO_SHARD_SIZE, IoFlags, TagJobFlags
+from transforms.core.records import Element
+from transforms.ingest.read import input_kind, parse_jsonl_line, parse_text_line, split_lines_at
+from transforms.output import runs
+from transforms.output.backfill import present_ids
+
+SHARDED_KINDS = ("text", "jsonl")
+READ_CHUNK = 1 << 20
+LINEAGE_KEY = "shard"
+
+
+@dataclass
+class Shard:
+    """``elements`` of the list between byte offsets ``start`` and ``end``."""
+
+    index: int
+    start: int
+    end: int
+    elements: list[Element] = field(default_factory=list)
+
+    def lineage(self, identity: dict[str, str | int]) -> dict[str, str | int]:
+        return {**identity, "index": self.index, "start": self.start, "end": self.end, "inputs": len(self.elements)}
+
+
+def identity(path: str) -> dict[str, str | int]:
+    """What says a list is the one an earlier shard read: its path, size and modification time."""
+    st = os.stat(path)
+    return {"list": os.path.abspath(path), "list_bytes": st.st_size, "list_mtime_ns": st.st_mtime_ns}
+
+
+def read_shards(path: str, size: int, start: int = 0, index: int = 0) -> Iterator[Shard]:
+    """Consecutive shards of ``size`` elements (a bad line's dead letter counts as one) from byte
+    ``start`` on; only one shard is held at a time."""
+    parse = parse_text_line if input_kind(path) == "text" else parse_jsonl_line
+    shard = Shard(index, start, start)
+    with open(path, "rb") as f:
+        f.seek(start)
+        for raw, end in split_lines_at(iter(lambda: f.read(READ_CHUNK), b"")):
+            shard.elements += [raw] if isinstance(raw, dict) else parse(raw, path)
+            shard.end = start + end
+            if len(shard.elements) >= size:
+                yield shard
+                shard = Shard(shard.index + 1, shard.end, shard.end)
+    if shard.elements:
+        yield shard
+
+
+def count_inputs(path: str, start: int = 0) -> int:
+    """Lines that are neither blank nor comments from byte ``start`` on, streamed and not parsed:
+    the progress line's total."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        return sum(1 for raw, _ in split_lines_at(iter(lambda: f.read(READ_CHUNK), b""))
+                   if isinstance(raw, dict) or (raw.strip() and not raw.lstrip().startswith(b"#")))
+
+
+def _offset(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def resume_point(manifests: list[runs.Manifest], ident: dict[str, str | int]) -> tuple[int, int]:
+    """(byte offset, shard index) after the furthest committed shard of this same list; (0, 0)
+    when there is none. Manifests are read-back data: a record that is not plain, in-range
+    integers is ignored."""
+    offset, index = 0, 0
+    for m in manifests:
+        record = m.lineage.get(LINEAGE_KEY) if m.status == "committed" else None
+        if not isinstance(record, dict) or any(record.get(k) != v for k, v in ident.items()):
+            continue
+        end, done = _offset(record.get("end")), _offset(record.get("index"))
+        if end is not None and done is not None and offset < end <= int(ident["list_bytes"]):
+            offset, index = end, done + 1
+    return offset, index
+
+
+@dataclass
+class ShardPlan:
+    """How a sharded run goes: the list, the shard size, where it starts, and what the output held
+    before it (only those files can hold rows of the list's inputs: the shards are disjoint)."""
+
+    path: str
+    size: int
+    ident: dict[str, str | int]
+    start: int = 0
+    index: int = 0
+    earlier_tags: list[str] = field(default_factory=list)  # paths
+    earlier_errors: set[str] = field(default_factory=set)  # manifest names
+
+    def remaining(self) -> int:
+        return count_inputs(self.path, self.start)
+
+    def shards(self) -> Iterator[Shard]:
+        return read_shards(self.path, self.size, self.start, self.index)
+
+    def prepare(self, shard: Shard, output: str, skip: bool) -> Callable[[runs.Manifest], int]:
+        """The step that readies a shard's run once its manifest is planned: the shard recorded in
+        the lineage; with ``skip``, inputs that already have a row dropped, and only the earlier
+        dead-letter files that hold one of the shard's inputs replaced (the rest stay as they
+        are). Returns the number of inputs skipped."""
+
+        def ready(manifest: runs.Manifest) -> int:
+            manifest.lineage[LINEAGE_KEY] = shard.lineage(self.ident)
+            if not skip:
+                return 0
+            ids = [e["image_id"] for e in shard.elements if "error" not in e]
+            live = set(runs.committed_files(output, "tags"))
+            done = present_ids([f for f in self.earlier_tags if f in live], ids)
+            manifest.supersedes = [name for name in manifest.supersedes if name in self.earlier_errors
+                                   and present_ids(runs.paths(output, [name]), ids)]
+            before = len(shard.elements)
+            shard.elements = [e for e in shard.elements if "error" in e or e["image_id"] not in done]
+            return before - len(shard.elements)
+
+        return ready
+
+
+def plan(job_options, local: bool, mode: str) -> ShardPlan | None:
+    """The shard plan of a tag run, or None for one run: not local, not a local text/JSONL list,
+    or (with --shard_size 0) a list no longer than one shard and nothing to resume."""
+    if not local or not hasattr(job_options, "shard_size"):
+        return None
+    io_flags = IoFlags.from_options(job_options)
+    if "://" in io_flags.input or input_kind(io_flags.input) not in SHARDED_KINDS or not os.path.isfile(io_flags.input):
+        return None
+    chosen = TagJobFlags.from_options(job_options).shard_size
+    ident = identity(io_flags.input)
+    shards = ShardPlan(io_flags.input, chosen or AUTO_SHARD_SIZE, ident)
+    if mode == "skip_existing":
+        manifests = runs.read_manifests(io_flags.output)
+        shards.start, shards.index = resume_point(manifests, ident)
+        shards.earlier_tags = runs.committed_files(io_flags.output, "tags", manifests=manifests)
+        shards.earlier_errors = {f for m in manifests if m.status == "committed" for f in m.files.get("errors", [])}
+    if not chosen and not shards.start and count_inputs(io_flags.input) <= AUTO_SHARD_SIZE:
+        return None
+    return shards
