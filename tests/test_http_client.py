@@ -27,6 +27,26 @@ FAST = HttpConfig(
 )
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the code under test sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def faked(config: HttpConfig = FAST, clock: FakeClock | None = None, **kwargs) -> HttpFetcher:
+    clock = clock or FakeClock()
+    return HttpFetcher(config, clock=clock, sleep=clock.sleep, **kwargs)
+
+
 def fetch(url: str, config: HttpConfig = FAST) -> tuple[bytes, int]:
     fetcher = HttpFetcher(config)
     try:
@@ -61,19 +81,39 @@ def test_the_host_window_hears_each_attempt_and_which_are_retries(http_server):
 
 def test_429_honours_retry_after(http_server):
     base, routes = http_server
-    routes["/img"] = flaky([(429, {"Retry-After": "1"})], send_bytes(b"IMG"))
-    start = time.monotonic()
-    assert fetch(f"{base}/img") == (b"IMG", 2)
-    assert time.monotonic() - start >= 0.9
+    routes["/img"] = flaky([(429, {"Retry-After": "2"})], send_bytes(b"IMG"))
+    clock = FakeClock()
+    fetcher = faked(clock=clock)
+    try:
+        assert fetcher.fetch(f"{base}/img") == (b"IMG", 2)
+    finally:
+        fetcher.close()
+    assert sum(clock.slept) >= 2.0, "the retry waited as long as the host asked"
 
 
 def test_retry_after_beyond_the_deadline_fails_fast(http_server):
     base, routes = http_server
     routes["/img"] = flaky([(429, {"Retry-After": "3600"})], send_bytes(b"IMG"))
-    start = time.monotonic()
-    err = failure(f"{base}/img")
-    assert err.error_type == "http_429" and err.attempts == 1
-    assert time.monotonic() - start < 2
+    clock = FakeClock()
+    with pytest.raises(StageError) as info:
+        faked(clock=clock).fetch(f"{base}/img")
+    assert info.value.error_type == "http_429" and info.value.attempts == 1
+    assert clock.slept == [], "a wait past the deadline is not waited"
+
+
+def test_backoff_is_full_jitter_from_the_injected_random_source(http_server):
+    import random
+
+    base, routes = http_server
+    routes["/img"] = flaky([(500, {})] * 2, send_bytes(b"IMG"))
+    waits = []
+    for _ in range(2):
+        clock = FakeClock()
+        assert faked(FAST, clock, rng=random.Random(5)).fetch(f"{base}/img")[1] == 3
+        routes["/img"].state["calls"] = 0
+        waits.append(clock.slept)
+    assert waits[0] == waits[1] and len(waits[0]) == 2, "the same seed, the same waits"
+    assert 0 <= waits[0][0] <= FAST.retry_backoff and 0 <= waits[0][1] <= 2 * FAST.retry_backoff
 
 
 def test_retry_budget_is_bounded(http_server):
@@ -264,21 +304,21 @@ class RawServer:
 
 def _drip_headers(conn):
     conn.sendall(b"HTTP/1.1 200 OK\r\n")
-    for i in range(90):  # one header line every 0.5 s: each read is under the read timeout
+    for i in range(200):  # one header line every 0.2 s: each read is under the read timeout
         conn.sendall(f"X-Slow-{i}: y\r\n".encode())
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def _continue_flood(conn):
-    for _ in range(90):
+    for _ in range(200):
         conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("behave", [_drip_headers, _continue_flood])
 def test_the_deadline_covers_status_line_headers_and_interim_responses(behave):
     server = RawServer(behave)
-    config = HttpConfig(allow_private_networks=True, connect_timeout=1, read_timeout=3, total_timeout=2,
+    config = HttpConfig(allow_private_networks=True, connect_timeout=1, read_timeout=1, total_timeout=1,
                         max_attempts=3, retry_backoff=0.05)
     start = time.monotonic()
     try:
@@ -286,7 +326,7 @@ def test_the_deadline_covers_status_line_headers_and_interim_responses(behave):
     finally:
         server.close()
     assert err.error_type == "timeout"
-    assert time.monotonic() - start < 2 + 1.5, "bounded by --total_timeout plus a little"
+    assert time.monotonic() - start < 1 + 1.5, "bounded by --total_timeout plus a little"
 
 
 @pytest.mark.parametrize(
@@ -319,24 +359,25 @@ def test_retry_after_holds_the_whole_host_and_the_rate_limit_spaces_requests(htt
     base, routes = http_server
     routes["/a"] = send_bytes(b"a")
     routes["/b"] = send_bytes(b"b")
-    fetcher = HttpFetcher(HttpConfig(allow_private_networks=True, total_timeout=5))
+    clock = FakeClock()
+    fetcher = faked(HttpConfig(allow_private_networks=True, total_timeout=5), clock)
     try:
         fetcher._hold_host(f"{base}/a", 0.6)  # noqa: SLF001 - what a 429/503 Retry-After does
-        start = time.monotonic()
         assert fetcher.fetch(f"{base}/b")[0] == b"b"
-        assert time.monotonic() - start >= 0.55, "another URL of the same host waited too"
+        assert clock.slept == [pytest.approx(0.6)], "another URL of the same host waited too"
         fetcher._hold_host(f"{base}/a", 60)  # noqa: SLF001
         with pytest.raises(StageError) as info:
             fetcher.fetch(f"{base}/b")
         assert info.value.error_type == "timeout", "a pause past the deadline fails at once"
+        assert len(clock.slept) == 1
     finally:
         fetcher.close()
-    paced = HttpFetcher(HttpConfig(allow_private_networks=True, max_host_rate=5))
+    clock = FakeClock()
+    paced = faked(HttpConfig(allow_private_networks=True, max_host_rate=5), clock)
     try:
-        start = time.monotonic()
         for _ in range(5):
             paced.fetch(f"{base}/a")
-        assert time.monotonic() - start >= 0.75, "5 requests at 5/s take at least 0.8 s"
+        assert sum(clock.slept) == pytest.approx(0.8), "5 requests at 5/s: four gaps of 0.2 s"
     finally:
         paced.close()
 

@@ -21,6 +21,7 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 START = 4
@@ -51,6 +52,7 @@ class _Host:
 class HostWindows:
     ceiling: int
     start: int = START
+    clock: Callable[[], float] = time.monotonic  # one cut per round trip is timed by it; tests fake it
     _hosts: dict[str, _Host] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,7 +67,7 @@ class HostWindows:
         a Retry-After), unavailable (503), timeout or error (a reset connection). A ``retry``
         of a URL that failed adds nothing to the refusal share: a broken URL answering 503 to
         each of its attempts is one broken URL, not three."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             state = self._hosts.setdefault(host, _Host(limit=float(min(self.ceiling, self.start))))
             state.answers += 1

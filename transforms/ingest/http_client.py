@@ -27,6 +27,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -257,15 +258,20 @@ class _NoCookies:
 class HttpFetcher:
     """Fetch one URL's bytes under the limits of ``HttpConfig``; raises StageError on failure."""
 
-    def __init__(self, config: HttpConfig, observer=None):
+    def __init__(self, config: HttpConfig, observer=None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None):
         """``observer(host, outcome, latency_s, retry)`` hears every attempt: ok, throttled (429 or
         a Retry-After), unavailable (503), timeout or error, and whether it retried a URL that
-        had failed (transforms/ingest/host_windows.py learns)."""
+        had failed (transforms/ingest/host_windows.py learns). ``clock``, ``sleep`` and ``rng``
+        time the deadline, the waits (backoff, Retry-After, --max_host_rate) and the jitter; tests
+        pass fakes, as Beam's RunInference takes a clock. The socket's own timeouts stay real."""
         import requests
         from requests.adapters import HTTPAdapter
 
         self._config = config
         self._observer = observer
+        self._clock, self._sleep = clock, sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._requests = requests
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy/netrc surprises for untrusted URLs
@@ -282,7 +288,7 @@ class HttpFetcher:
     def fetch(self, url: str) -> tuple[bytes, int]:
         """(body, attempts used) or StageError(error_type, ..., attempts)."""
         cfg = self._config
-        deadline = time.monotonic() + cfg.total_timeout
+        deadline = self._clock() + cfg.total_timeout
         attempt = 0
         while True:
             attempt += 1
@@ -295,9 +301,9 @@ class HttpFetcher:
                 if exc.retry_after is not None:  # the host asked for a pause: all its URLs wait
                     self._hold_host(url, exc.retry_after)
                 wait = self._backoff(attempt, exc.retry_after)
-                if attempt >= cfg.max_attempts or time.monotonic() + wait >= deadline:
+                if attempt >= cfg.max_attempts or self._clock() + wait >= deadline:
                     raise StageError(exc.error_type, f"{exc} (after {attempt} attempts)", attempt) from exc
-                time.sleep(wait)
+                self._sleep(wait)
 
     def close(self) -> None:
         self._session.close()
@@ -306,36 +312,36 @@ class HttpFetcher:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
-        return random.uniform(0, self._config.retry_backoff * (2 ** (attempt - 1)))  # noqa: S311 - jitter
+        return self._rng.uniform(0, self._config.retry_backoff * (2 ** (attempt - 1)))
 
     def _hold_host(self, url: str, seconds: float) -> None:
         host = host_of_url(url)
         with self._hosts_lock:
-            self._not_before[host] = max(self._not_before.get(host, 0.0), time.monotonic() + seconds)
+            self._not_before[host] = max(self._not_before.get(host, 0.0), self._clock() + seconds)
 
     def _pace(self, url: str, deadline: float) -> None:
         """Wait for the host's turn: a Retry-After it sent, or --max_host_rate spacing."""
         host = host_of_url(url)
         with self._hosts_lock:
-            now = time.monotonic()
+            now = self._clock()
             start = max(now, self._not_before.get(host, 0.0))
             if self._config.max_host_rate > 0:
                 self._not_before[host] = start + 1.0 / self._config.max_host_rate
         if start - now > 0:
             if start >= deadline:
                 raise StageError("timeout", f"{host} asks to wait past the deadline (Retry-After or rate limit)")
-            time.sleep(start - now)
+            self._sleep(start - now)
 
     def _attempt(self, url: str, deadline: float, retry: bool = False) -> bytes:
         cfg = self._config
         for _hop in range(cfg.max_redirects + 1):
             self._check(url, deadline)
             self._pace(url, deadline)
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
             if remaining <= 0:
                 raise StageError("timeout", "total deadline exceeded")
-            _local.deadline = deadline
-            started = time.monotonic()
+            _local.deadline = time.monotonic() + remaining  # the watchdog's, on the real clock
+            started = self._clock()
             try:
                 resp = self._session.get(
                     url,
@@ -348,7 +354,7 @@ class HttpFetcher:
             except ValueError as exc:  # urllib3/requests parsing a malformed URL (e.g. a redirect hop)
                 raise StageError("invalid_uri", f"{exc}: {url[:200]}") from exc
             except self._requests.RequestException as exc:
-                if time.monotonic() >= deadline:
+                if self._clock() >= deadline:
                     self._observe(url, "timeout", started, retry)
                     raise StageError("timeout", "total deadline exceeded before the response headers ended") from exc
                 failure = self._classify(exc)
@@ -370,7 +376,7 @@ class HttpFetcher:
 
     def _observe(self, url: str, outcome: str, started: float, retry: bool) -> None:
         if self._observer is not None:
-            self._observer(host_of_url(url), outcome, time.monotonic() - started, retry)
+            self._observer(host_of_url(url), outcome, self._clock() - started, retry)
 
     def _redirect_target(self, url: str, resp) -> str:
         """The next hop as requests computes it: Location's raw bytes read as UTF-8 (servers send
@@ -393,7 +399,7 @@ class HttpFetcher:
                 if not url.lower().startswith(("http://", "https://")):
                     raise ValueError("only http and https are allowed from web input")
             else:
-                timeout = max(0.01, min(self._config.connect_timeout, deadline - time.monotonic()))
+                timeout = max(0.01, min(self._config.connect_timeout, deadline - self._clock()))
                 net_guard.check_url(url, timeout)
         except net_guard.BlockedAddressError as exc:
             raise StageError("blocked_address", str(exc)) from exc
@@ -423,7 +429,7 @@ class HttpFetcher:
 
     def _body(self, resp, deadline: float) -> bytes:
         cfg = self._config
-        if time.monotonic() >= deadline:  # the watchdog cut the headers short
+        if self._clock() >= deadline:  # the watchdog cut the headers short
             raise StageError("timeout", "total deadline exceeded before the response headers ended")
         status = resp.status_code
         if status == 429 or status == 408 or status >= 500:
@@ -448,7 +454,7 @@ class HttpFetcher:
                 size += len(chunk)
                 if size > cfg.max_bytes:
                     raise StageError("too_large", f"body larger than {cfg.max_bytes} bytes")
-                if time.monotonic() > deadline:
+                if self._clock() > deadline:
                     raise StageError("timeout", "total deadline exceeded while reading the body")
                 parts.append(chunk)
         except StageError:
