@@ -31,6 +31,17 @@ def photos() -> dict[str, Path]:
     return found
 
 
+@pytest.fixture()
+def photo_set_packages() -> None:
+    """Skip, naming what to install, where the photo set's Debian packages are missing (.ci/run
+    installs every one of them)."""
+    from pipeline.quality import photo_set
+
+    missing = photo_set.missing_packages()
+    if missing:
+        pytest.skip(f"needs Debian's {' '.join(missing)}: apt-get install {' '.join(missing)}")
+
+
 def read_table(output: str | Path, table: str) -> pa.Table:
     """A table as its folder reads (OUTPUT/<table>/), checked against the run manifests."""
     from transforms.output import runs

@@ -11,6 +11,8 @@ from pipeline.quality.calibrate import MIN_PERSON_BOXES, Candidates, fit_sources
 from transforms.stages.detector import AGREEMENT_FEATURES
 from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
 
+pytestmark = pytest.mark.usefixtures("photo_set_packages")  # the kind of a noun comes from WordNet
+
 
 def _candidates(rng: np.random.Generator, kinds: list[str], width: int) -> Candidates:
     features = rng.normal(size=(len(kinds), width))

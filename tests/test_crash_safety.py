@@ -1,7 +1,7 @@
 """No run, crash or kill at any instant loses a row an earlier run wrote (transforms/output/runs.py).
 
 The real job runs in a subprocess and is killed with SIGKILL: at every named step of its commit
-(inside the rename window included) and at 12 random instants (50 under ``-m slow``); after each kill, every row of
+(inside the rename window included) and at 6 random instants (50 under ``-m slow``); after each kill, every row of
 every completed run must still be readable, and a final run must account for every input of
 every list exactly once.
 """
@@ -47,6 +47,12 @@ def _list(path: Path, uris: list[str]) -> str:
 def _cmd(listing: str, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.tag", "--input", listing, "--output", str(out), "--ingest_only",
             "--allow_local_paths", "--num_shards", "2", "--max_error_rate", "1", "--quiet", *extra]
+
+
+def _killed_at(step: str, cmd: list[str]) -> list[str]:
+    """``cmd`` (python -m MODULE ...) run through tests/kill_at.py: SIGKILL at ``step``."""
+    assert cmd[1] == "-m"
+    return [cmd[0], "-m", "tests.kill_at", step, *cmd[2:]]
 
 
 def _run(cmd: list[str], env: dict | None = None, kill_after: float | None = None) -> int:
@@ -114,7 +120,7 @@ def test_a_kill_at_every_commit_step_loses_nothing(corpus, tmp_path, mode):
     assert len(before) == 12
     steps = ["planned", "manifest", "rename0", "published", "pruned", "deleted"]  # rename0: mid-window
     for step in steps:
-        code = _run(_cmd(b, out, mode), env={"IMAGE_TAGGER_FAULT": f"commit:{step}"})
+        code = _run(_killed_at(f"commit:{step}", _cmd(b, out, mode)))
         assert code == -signal.SIGKILL, step
         tags = set(_ids(out, "tags"))
         if mode == "--skip_existing" or tags == before:
@@ -131,9 +137,10 @@ def test_a_kill_at_every_commit_step_loses_nothing(corpus, tmp_path, mode):
     assert sorted(p.name for p in out.iterdir()) == ["_runs", "errors", "tags"]
 
 
-@pytest.mark.parametrize("kills", [12, pytest.param(50, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("kills", [6, pytest.param(50, marks=pytest.mark.slow)])
 def test_random_kills_lose_nothing(corpus, tmp_path, kills):
-    """12 random kills in the default run, the full 50 under the slow marker."""
+    """6 random kills in the default run (every commit step is killed by the test above), the
+    full 50 under the slow marker."""
     _, lists = corpus
     out = tmp_path / "out"
     start = time.monotonic()
@@ -200,7 +207,7 @@ def test_a_kill_anywhere_in_learns_publish_leaves_a_whole_model_or_a_refusal(tmp
            "--quiet", "--min_label_count", "3"]  # every feature is reused: no extraction, no access needed
     seen = set()
     for step in ("model:staged", "model:rename0", "model:published"):
-        assert _run(cmd, env={"IMAGE_TAGGER_FAULT": step}) == -signal.SIGKILL, step
+        assert _run(_killed_at(step, cmd)) == -signal.SIGKILL, step
         try:
             check_model_folder(str(model))
         except LaunchError as exc:

@@ -15,7 +15,7 @@ LAYERS = (
     ("transforms.stages",),
     ("transforms.handlers",),
     ("pipeline.commands", "pipeline.flags", "pipeline.options", "pipeline.checks", "pipeline.runner", "pipeline.run_output",
-     "pipeline.progress", "pipeline.graph", "pipeline.training.datasets"),
+     "pipeline.progress", "pipeline.graph", "pipeline.shards", "pipeline.training.datasets"),
     ("pipeline.tag", "pipeline.report", "pipeline.runs_table", "pipeline.flex_template", "pipeline.training",
      "pipeline.quality"),
     ("pipeline.demo",),

@@ -10,6 +10,8 @@ import pytest
 
 from pipeline.quality import photo_set
 
+pytestmark = pytest.mark.usefixtures("photo_set_packages")
+
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
@@ -128,12 +130,3 @@ def test_person_words_are_judged_by_whether_the_photo_shows_people(photos):
     if friends is not None:  # installed by make setup (insightface's sample photos)
         assert friends.people == "shown", "a group of people shows people"
     assert {p.people for p in photos} <= set(photo_set.PEOPLE)
-
-
-def test_ci_installs_every_package_the_photo_set_reads():
-    import re
-    from pathlib import Path
-
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    listed = set(re.search(r'^PACKAGES="([^"]+)"', ci, re.M).group(1).split())
-    assert set(photo_set.packages()) <= listed

@@ -1,18 +1,23 @@
-"""Named kill points for the crash-safety tests (tests/test_crash_safety.py).
+"""Named steps of multi-step writes, where a test can stop the process (tests/kill_at.py).
 
-A multi-step write (a run's commit, a model folder's publish) calls ``step("<where>:<step>")``
-between its steps; the test sets IMAGE_TAGGER_FAULT to one of those names in a child process,
-which is then killed with SIGKILL at exactly that point. Unset, a step costs a string compare.
+A run's commit and a model folder's publish call ``step("<where>:<step>")`` between their
+steps. Nothing listens in a real run: a step calls no hook and costs a loop over an empty list.
+The crash-safety tests run the job through tests/kill_at.py, which registers a hook that kills
+the process with SIGKILL at exactly the named step.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+from collections.abc import Callable
 
-_FAULT = os.environ.get("IMAGE_TAGGER_FAULT", "")
+_hooks: list[Callable[[str], None]] = []
+
+
+def on_step(hook: Callable[[str], None]) -> None:
+    """Call ``hook(name)`` at every step from now on (tests only)."""
+    _hooks.append(hook)
 
 
 def step(name: str) -> None:
-    if name == _FAULT:
-        os.kill(os.getpid(), signal.SIGKILL)
+    for hook in _hooks:
+        hook(name)
