@@ -10,6 +10,7 @@ import os
 import sys
 
 from pipeline.training.datasets import DatasetFlags
+from transforms.core import uris
 from transforms.core.launch import unknown_option
 from transforms.knowledge.vectors import EMBEDDED as WORD_VECTORS
 
@@ -49,7 +50,7 @@ def refuse(prog: str, message: str) -> SystemExit:
 
 def need_path(prog: str, option: str, path: str | None, kind: str = "file or folder") -> None:
     """A local input path must exist (gs:// and other remote paths are checked when read)."""
-    if path and "://" not in path and not any(c in path for c in "*?[") and not os.path.exists(path):
+    if path and not uris.scheme(path) and not any(c in path for c in "*?[") and not os.path.exists(path):
         raise refuse(prog, f"{option}: no such {kind}: {path}")
 
 
@@ -160,7 +161,7 @@ def learn_parser() -> Parser:
 
 def check_learn(args: argparse.Namespace) -> None:
     prog = "image-tagger learn"
-    if "://" not in args.output and os.path.exists(args.output) and not os.path.isdir(args.output):
+    if not uris.scheme(args.output) and os.path.exists(args.output) and not os.path.isdir(args.output):
         raise refuse(prog, f"--output {args.output} is a file; give a model directory")
     for path in args.corrections:
         need_path(prog, "--corrections", path, "file")
@@ -232,7 +233,7 @@ def check_report(args: argparse.Namespace) -> None:
     need_path(prog, "--evaluation", args.evaluation, "folder")
     at_least(prog, "--sample", args.sample, 1)
     at_least(prog, "--thumb_size", args.thumb_size, 16)
-    html_dir = os.path.dirname(os.path.abspath(args.html)) if "://" not in args.html else ""
+    html_dir = os.path.dirname(os.path.abspath(args.html)) if not uris.scheme(args.html) else ""
     if html_dir and not os.path.isdir(html_dir):
         raise refuse(prog, f"--html: no such folder: {html_dir}")
     from transforms.core.launch import LaunchError

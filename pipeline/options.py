@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.flags import IoFlags, image_flags, tag_flags
+from transforms.core import uris
 from transforms.core.registry import reads_data, working_size
 from transforms.ingest.access import AccessFlags, AccessPolicy
 from transforms.ingest.decode import DecodeConfig, DecodeFlags
@@ -50,7 +51,7 @@ def access_policy(o) -> AccessPolicy:
         return AccessFlags.from_options(o).policy(False, "")
     pattern = (getattr(o, "data_dir", None) or "") if dataset == "mirflickr" else IoFlags.from_options(o).input
     is_glob = dataset == "mirflickr" or input_kind(pattern) in ("glob", "directory")
-    scheme = pattern.split("://", 1)[0].lower() if "://" in pattern else "file"
+    scheme = uris.scheme(pattern) or "file"
     return AccessFlags.from_options(o).policy(is_glob, scheme)
 
 

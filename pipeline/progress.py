@@ -18,13 +18,13 @@ import threading
 import time
 from collections import Counter
 
-from transforms.core import progress
+from transforms.core import progress, uris
 from transforms.ingest.read import directory_images, input_kind
 
 
 def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | None:
     """How many inputs INPUT holds, when that is cheap to know locally; else None."""
-    if not pattern or "://" in pattern:
+    if not pattern or uris.scheme(pattern):
         return None
     kind = input_kind(pattern)
     if kind == "directory":

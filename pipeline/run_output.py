@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from pipeline.flags import IoFlags, TagJobFlags
+from transforms.core import uris
 from transforms.core.artifacts import exists
 from transforms.core.launch import LaunchError
 from transforms.output import lock as output_lock
@@ -52,7 +53,7 @@ def _check_writable(output: str) -> None:
 
 def _inside_input(output: str, pattern: str) -> bool:
     """Would the input glob match files this job writes into the output?"""
-    if "://" in pattern or not any(c in pattern for c in GLOB_CHARS):  # a list, or one file
+    if uris.scheme(pattern) or not any(c in pattern for c in GLOB_CHARS):  # a list, or one file
         return False
     base = os.path.abspath(output)
     pattern = os.path.abspath(pattern)
@@ -63,7 +64,7 @@ def _inside_input(output: str, pattern: str) -> bool:
 
 
 def _as_glob(pattern: str) -> str:
-    return os.path.join(pattern, "**") if "://" not in pattern and os.path.isdir(pattern) else pattern
+    return os.path.join(pattern, "**") if not uris.scheme(pattern) and os.path.isdir(pattern) else pattern
 
 
 def _glob_regex(pattern: str) -> str:
@@ -92,7 +93,7 @@ def check_output(o, tables: tuple[str, ...]) -> str:
     if any(c in output for c in GLOB_CHARS):
         raise LaunchError(f"--output {output} contains glob characters (*?[]{{}}), which Beam's "
                           "file sink would read as a pattern; choose another name")
-    if "://" not in output:
+    if not uris.scheme(output):
         _check_writable(output)
     elif output.startswith("gs://") and not output.endswith("/") and exists(output):
         raise LaunchError(f"--output {output} is an existing object; give a prefix ending in /")

@@ -25,6 +25,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline.flags import IoFlags, RunFlags, run_flags
+from transforms.core import uris
 from transforms.core.records import NAMESPACE
 
 
@@ -297,7 +298,7 @@ def _run_once(options: PipelineOptions, build, job_options, tables: tuple[str, .
     output = io_flags.output
     skipped = 0
     with open_run(job_options, tables, run_mode) as manifest:
-        given = io_flags.input if "://" in io_flags.input else os.path.abspath(io_flags.input)
+        given = io_flags.input if uris.scheme(io_flags.input) else os.path.abspath(io_flags.input)
         manifest.lineage = {"input": given, "options": lineage.non_default_options(options), **lineage.code_version()}
         if prepare is not None:
             skipped = prepare(manifest)
@@ -384,7 +385,7 @@ def run_job(options: PipelineOptions, build, job_options, tables: tuple[str, ...
         else:
             totals, seconds, result, run_id = _run_shards(options, build, job_options, tables, plan, chosen)
     if totals:
-        shown = output if "://" in output else os.path.abspath(output)
+        shown = output if uris.scheme(output) else os.path.abspath(output)
         print(summary(totals, seconds, f"{shown}  (run {run_id})", then if then is not None else next_step(tables, shown)))
         figures = stage_figures(result) if result is not None else ""
         if figures:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from pipeline.flags import AUTO_SHARD_SIZE, IoFlags, TagJobFlags
+from transforms.core import uris
 from transforms.core.records import Element
 from transforms.ingest.read import input_kind, parse_jsonl_line, parse_text_line, split_lines_at
 from transforms.output import runs
@@ -138,7 +139,7 @@ def plan(job_options, local: bool, mode: str) -> ShardPlan | None:
     if not local or not hasattr(job_options, "shard_size"):
         return None
     io_flags = IoFlags.from_options(job_options)
-    if "://" in io_flags.input or input_kind(io_flags.input) not in SHARDED_KINDS or not os.path.isfile(io_flags.input):
+    if uris.scheme(io_flags.input) or input_kind(io_flags.input) not in SHARDED_KINDS or not os.path.isfile(io_flags.input):
         return None
     chosen = TagJobFlags.from_options(job_options).shard_size
     ident = identity(io_flags.input)

@@ -40,6 +40,7 @@ from pipeline import commands
 from pipeline.training import held_out
 from pipeline.training.datasets import hash_fraction
 from pipeline.training.train import Dataset, load_features, train_taggernet
+from transforms.core import uris
 from transforms.core.artifacts import exists, join, read_bytes, write_bytes
 from transforms.knowledge import corrections as corr
 from transforms.knowledge.calibration import Platt
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(0)
     args, passthrough = parser.parse_known_args(argv)
     commands.check_learn(args)
-    if "://" not in args.output:  # stored paths and later runs must not depend on the working folder
+    if not uris.scheme(args.output):  # stored paths and later runs must not depend on the working folder
         args.output = os.path.abspath(args.output)
     if exists(join(args.output, CONFIG)) and read_config(args.output, verified=False).get("role") != LEARNED_ROLE:
         raise SystemExit(f"image-tagger learn: {args.output} holds a model from image-tagger train, which learn "

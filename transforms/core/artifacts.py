@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from transforms.core import uris
+
 
 class ArtifactError(RuntimeError):
     """An artifact could not be found, fetched, or failed its checksum."""
@@ -153,7 +155,7 @@ def join(directory: str, name: str) -> str:
 
 def resolve(uri: str, sha256: str | None = None) -> Path:
     """Return a local path for ``uri`` (local path, gs://, https://), verifying ``sha256`` if given."""
-    if "://" not in uri or uri.startswith("file://"):
+    if not uris.scheme(uri) or uri.startswith("file://"):
         path = Path(uri.removeprefix("file://")).expanduser()
         if not path.exists():
             raise ArtifactError(f"artifact not found: {uri}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
+from transforms.core import uris
 from transforms.core.launch import LaunchError
 from transforms.core.options import Flags, option
 from transforms.core.records import StageError
@@ -30,8 +31,9 @@ def scheme_of(uri: str) -> str:
 
     A known scheme without ``//`` (``http:/127.0.0.1/x``, ``http:127.0.0.1/x``) is a malformed
     URL, never a local path: StageError(invalid_uri)."""
-    if "://" in uri:
-        return uri.split("://", 1)[0].lower()
+    found = uris.scheme(uri)
+    if found:
+        return found
     match = _SCHEME.match(uri)
     if match and match.group(1).lower() in KNOWN_SCHEMES:
         raise StageError("invalid_uri", f"malformed URL (no // after {match.group(1)}:)")
@@ -41,7 +43,7 @@ def scheme_of(uri: str) -> str:
 def local_path(uri: str) -> str | None:
     """The filesystem path of a local URI: a plain path, or file:/// (any case, percent-encoded,
     host empty or localhost). None for other filesystems (gs://...)."""
-    if "://" not in uri:
+    if not uris.scheme(uri):
         return uri
     parts = urlsplit(uri)
     if parts.scheme.lower() != "file":

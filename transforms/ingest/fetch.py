@@ -23,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.core import uris
 from transforms.core.records import ERRORS, NAMESPACE, Element, StageError, mark_failed, with_fields
 from transforms.ingest.access import WEB, AccessPolicy, local_path, scheme_of
 from transforms.ingest.host_windows import HostWindows
@@ -40,7 +41,7 @@ def uri_kind(uri: str) -> str:
         raise StageError("invalid_uri", "URI contains control characters")
     try:
         scheme = scheme_of(uri)
-        if "://" in uri:
+        if uris.scheme(uri):
             urlsplit(uri)
     except ValueError as exc:
         raise StageError("invalid_uri", str(exc)) from exc

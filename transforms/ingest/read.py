@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.core import uris
 from transforms.core.records import Element, StageError, mark_failed, new_element
 from transforms.ingest.access import scheme_of
 
@@ -38,7 +39,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".ti
 def input_kind(pattern: str) -> str:
     """Classify INPUT: a local directory (every image below it), else by its suffix: text, csv,
     tsv, jsonl, parquet or glob (image files)."""
-    if "://" not in pattern and os.path.isdir(pattern):
+    if not uris.scheme(pattern) and os.path.isdir(pattern):
         return "directory"
     lower = pattern.lower()
     if lower.endswith(TEXT_SUFFIXES):
@@ -133,7 +134,7 @@ def resolve(uri: str, list_path: str = "") -> str:
     """Local paths are stored absolute: a relative path in a list resolves against the list's own
     folder (so a list works from any working folder), a relative glob match against the working
     folder. URIs with a scheme are left as they are."""
-    if "://" in uri or os.path.isabs(uri):
+    if uris.scheme(uri) or os.path.isabs(uri):
         return uri
     try:
         scheme_of(uri)
@@ -141,7 +142,7 @@ def resolve(uri: str, list_path: str = "") -> str:
         return uri  # a malformed URL: the fetch stage says so
     if not list_path:
         return os.path.abspath(uri)
-    if "://" in list_path:
+    if uris.scheme(list_path):
         return list_path.rsplit("/", 1)[0] + "/" + uri
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(list_path)), uri))
 

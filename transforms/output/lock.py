@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.core import uris
 from transforms.core.artifacts import exists, write_temp
 
 LOCK = "_lock.json"
@@ -82,7 +83,7 @@ def parse_lock(text: bytes) -> Lock:
 def read_lock(output: str) -> Lock | None:
     """The lock, None when there is none; UnreadableLockError when it exists but is no lock."""
     path = lock_path(output)
-    if "://" not in path and not os.path.lexists(path):
+    if not uris.scheme(path) and not os.path.lexists(path):
         return None
     try:
         with FileSystems.open(path) as f:
@@ -111,7 +112,7 @@ def _take_over(path: str, judged: Lock | None) -> bool:
     """Remove the stale or broken lock we judged, and only that one: locally it is first renamed
     aside (one taker wins the rename), then checked to be the lock judged; another taker's fresh
     lock moved by mistake is put back."""
-    if "://" in path:
+    if uris.scheme(path):
         with contextlib.suppress(Exception):
             FileSystems.delete([path])
         return True
@@ -139,7 +140,7 @@ def _take_over(path: str, judged: Lock | None) -> bool:
 
 def _create(path: str, text: str) -> bool:
     """Create ``path`` holding ``text`` only if it does not exist; False if it does."""
-    if "://" not in path:
+    if not uris.scheme(path):
         return _create_local(path, text)
     if path.startswith("gs://"):
         from google.api_core.exceptions import PreconditionFailed

@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 
-from transforms.core import faults
+from transforms.core import faults, uris
 from transforms.core.artifacts import exists, filesystems, join, read_bytes, write_bytes
 
 MANIFEST = "manifest.json"
@@ -38,7 +38,7 @@ def _sha(data: bytes) -> str:
 def _remove_staging(model_dir: str) -> None:
     """Staged files of earlier, killed publishes (never following a link)."""
     root = join(model_dir, STAGING)
-    if "://" in model_dir:
+    if uris.scheme(model_dir):
         fs = filesystems()
         with contextlib.suppress(Exception):
             found = [m.path for m in fs.match([join(root, "**")])[0].metadata_list]
@@ -58,7 +58,7 @@ def _remove_staging(model_dir: str) -> None:
 
 
 def _rename(src: str, dst: str) -> None:
-    if "://" not in dst:
+    if not uris.scheme(dst):
         os.replace(src, dst)  # atomic per file, replacing the old one
         return
     fs = filesystems()
@@ -72,13 +72,13 @@ def publish(model_dir: str, files: dict[str, bytes], writer: str) -> None:
     for name in files:
         if not _NAME.match(name) or name == MANIFEST:
             raise ValueError(f"not a model file name: {name!r}")
-    if "://" not in model_dir:
+    if not uris.scheme(model_dir):
         if os.path.islink(model_dir) or os.path.islink(os.path.join(model_dir, STAGING)):
             raise ModelFolderError(f"{model_dir}: a symbolic link where a model folder is written")
         os.makedirs(model_dir, exist_ok=True)
     _remove_staging(model_dir)
     staging = join(join(model_dir, STAGING), secrets.token_hex(6))
-    if "://" not in staging:
+    if not uris.scheme(staging):
         os.makedirs(staging)
     manifest = {"writer": writer, "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "files": {name: {"bytes": len(data), "sha256": _sha(data)} for name, data in files.items()}}

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.core import faults
+from transforms.core import faults, uris
 from transforms.core.artifacts import exists, write_temp
 from transforms.output import lineage
 from transforms.output.partition import PARTITION
@@ -164,7 +164,7 @@ def _match(pattern: str) -> list[str]:
 def write_atomically(path: str, text: str) -> None:
     """A whole file or none: local files via a temp file and os.replace in the same folder;
     object stores publish an object only when its upload completes."""
-    if "://" not in path:
+    if not uris.scheme(path):
         tmp = write_temp(os.path.dirname(path) or ".", os.path.basename(path), text)
         try:
             os.replace(tmp, path)
@@ -203,7 +203,7 @@ def read_manifests(output: str) -> list[Manifest]:
 def check_layout(output: str) -> None:
     """The folders this tool owns in a local output are never symbolic links (a link would carry
     reads, renames and deletions outside OUTPUT): ValueError naming the link."""
-    if "://" in output:
+    if uris.scheme(output):
         return
     from transforms.output.lock import LOCK
 
@@ -216,7 +216,7 @@ def check_layout(output: str) -> None:
 def check_links(output: str) -> None:
     """check_layout, and no symbolic link anywhere inside the folders this tool owns."""
     check_layout(output)
-    if "://" not in output:
+    if not uris.scheme(output):
         for name in OWNED:
             _walk(os.path.join(output, name))
 
@@ -229,7 +229,7 @@ def inside(output: str, path: str) -> bool:
 
 def _guard(output: str, *targets: str) -> None:
     """Refuse, loudly, to rename, delete or remove anything outside a local output."""
-    if "://" in output:
+    if uris.scheme(output):
         return
     for target in targets:
         if not inside(output, target):
@@ -283,7 +283,7 @@ def _rows(path: str) -> int:
 
 def _rename(output: str, src: str, dst: str) -> None:
     _guard(output, src, dst)
-    if "://" not in dst:
+    if not uris.scheme(dst):
         os.makedirs(os.path.dirname(dst), exist_ok=True)
     FileSystems.rename([src], [dst])
 
@@ -296,7 +296,7 @@ def _delete(output: str, files: list[str]) -> None:
 
 
 def _remove_tree(output: str, path: str) -> None:
-    if "://" not in path:
+    if not uris.scheme(path):
         import shutil
 
         if os.path.islink(path) or not os.path.isdir(path):
@@ -360,7 +360,7 @@ def finish_commit(output: str, manifest: Manifest) -> None:
         manifest.supersedes = []
         write_manifest(output, manifest)
     _remove_tree(output, join(output, STAGING, manifest.run_id))
-    if "://" not in output:
+    if not uris.scheme(output):
         with contextlib.suppress(OSError):
             os.rmdir(join(output, STAGING))  # only when empty
 
@@ -432,7 +432,7 @@ def recover(output: str, active_run: str = "") -> list[str]:
 def staged_runs(output: str) -> list[str]:
     """Run ids with a folder under ``_staging`` (anything else there is not ours: left alone)."""
     root = join(output, STAGING)
-    if "://" not in output:
+    if not uris.scheme(output):
         names = os.listdir(root) if os.path.isdir(root) and not os.path.islink(root) else []
     else:
         prefix = root.rstrip("/") + "/"
@@ -446,7 +446,7 @@ def foreign_files(output: str, tables: Iterable[str], manifests: list[Manifest])
     ours = set(paths(output, (f for m in manifests for f in (*_listed(m), *m.supersedes))))
     found = []
     for table in tables:
-        for path in _match(join(output, table, "**")) if "://" in output else _walk(join(output, table)):
+        for path in _match(join(output, table, "**")) if uris.scheme(output) else _walk(join(output, table)):
             if path not in ours:
                 found.append(path)
     return found
