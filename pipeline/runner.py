@@ -329,8 +329,10 @@ def _run_shards(options: PipelineOptions, build, job_options, tables: tuple[str,
                 mode: str) -> tuple[dict[str, int], float, PipelineResult | None, str]:
     """Every shard of the plan, in order, each its own run; the first in the flags' mode, the
     rest adding to it. Totals are summed over the shards."""
+    from pipeline.shards import bound_native_memory
     from transforms.core.model_handler import keep_models
 
+    bound_native_memory()
     output = IoFlags.from_options(job_options).output
     totals: dict[str, int] = {}
     seconds, result, run_ids = 0.0, None, []  # type: tuple[float, PipelineResult | None, list[str]]

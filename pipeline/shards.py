@@ -12,6 +12,7 @@ bounded by the shard, not by the output. Dataflow and Flink runs stay one distri
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from transforms.output import runs
 from transforms.output.backfill import present_ids
 
 SHARDED_KINDS = ("text", "jsonl")
+M_ARENA_MAX = -8  # glibc's mallopt parameter: how many malloc arenas threads may spread over
 READ_CHUNK = 1 << 20
 LINEAGE_KEY = "shard"
 
@@ -39,6 +41,21 @@ class Shard:
 
     def lineage(self, identity: dict[str, str | int]) -> dict[str, str | int]:
         return {**identity, "index": self.index, "start": self.start, "end": self.end, "inputs": len(self.elements)}
+
+
+def bound_native_memory() -> None:
+    """Each shard's pipeline starts new runner threads; over glibc's default of 8 malloc arenas per
+    core, and Arrow's own allocator, the freed memory of every shard fragments a little more, so
+    peak memory crept up shard after shard (docs/BENCHMARKS.md). Two arenas, and Arrow's buffers
+    from the same system allocator, keep it flat. Best effort: elsewhere than glibc, nothing."""
+    import ctypes
+    import ctypes.util
+
+    import pyarrow as pa
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_ARENA_MAX, 2)
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def identity(path: str) -> dict[str, str | int]:
