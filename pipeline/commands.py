@@ -8,11 +8,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
+from typing import ClassVar
 
 from pipeline.training.datasets import DatasetFlags
 from transforms.core import uris
-from transforms.core.launch import unknown_option
-from transforms.knowledge.vectors import EMBEDDED as WORD_VECTORS
+from transforms.core.launch import LaunchError, at_least, in_unit_range, unknown_option
+from transforms.core.options import Flags, option
+from transforms.knowledge.vectors import VectorFlags
+from transforms.stages.taggernet import DROPOUT, HIDDEN
+from transforms.stages.zero_shot import METHODS, ZeroShotFlags
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -20,10 +25,15 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that refuses in one line (no usage dump) and suggests the flag meant."""
+    """argparse over a command's Flags groups (transforms/core/options.py, as the Beam jobs'):
+    refuses in one line (no usage dump), suggests the flag meant, and runs each group's launch
+    checks (``check``) in one line too."""
 
-    def __init__(self, prog: str, description: str):
+    def __init__(self, prog: str, description: str, groups: tuple[type[Flags], ...] = ()):
         super().__init__(prog=prog, description=description, formatter_class=_Formatter, allow_abbrev=False)
+        self.groups = groups
+        for group in groups:
+            group.add_flags(self)
 
     def error(self, message: str):
         if message.startswith("unrecognized arguments:"):
@@ -43,247 +53,253 @@ class Parser(argparse.ArgumentParser):
     def flags(self) -> list[str]:
         return [s for a in self._actions for s in a.option_strings]
 
+    def check(self, args: argparse.Namespace) -> argparse.Namespace:
+        """Every group's launch checks, in order; the first refusal ends the command in one line."""
+        for group in self.groups:
+            try:
+                group.from_options(args).check()
+            except LaunchError as exc:
+                raise SystemExit(f"{self.prog}: {exc}") from None
+        return args
 
-def refuse(prog: str, message: str) -> SystemExit:
-    return SystemExit(f"{prog}: {message}")
 
-
-def need_path(prog: str, option: str, path: str | None, kind: str = "file or folder") -> None:
+def need_path(option: str, path: str | None, kind: str = "file or folder") -> None:
     """A local input path must exist (gs:// and other remote paths are checked when read)."""
     if path and not uris.scheme(path) and not any(c in path for c in "*?[") and not os.path.exists(path):
-        raise refuse(prog, f"{option}: no such {kind}: {path}")
+        raise LaunchError(f"{option}: no such {kind}: {path}")
 
 
-def at_least(prog: str, option: str, value, low) -> None:
-    if value is not None and value < low:
-        raise refuse(prog, f"{option} must be >= {low}, got {value}")
+def need(**values: object) -> None:
+    """Required options: refused in one line, named as flags."""
+    missing = [f"--{name}" for name, value in values.items() if not value]
+    if missing:
+        raise LaunchError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required (see --help)")
+
+
+@dataclass(frozen=True)
+class TaggerNetFlags(Flags):
+    """TaggerNet's optimiser, layers and stopping, at train's sizes (learn's: LearnNetFlags)."""
+
+    GROUP: ClassVar[str] = "TaggerNet"
+
+    lr: float = option(0.001, "Adam learning rate (the paper's).")
+    batch_size: int = option(64, "Examples per training step.")
+    hidden: int = option(HIDDEN, "Hidden units of the MLP.")
+    dropout: float = option(DROPOUT, "Dropout before the output layer.")
+    seed: int = option(0, "Random seed (initialisation, shuffling).")
+    epochs: int = option(15, "Most training epochs (early stopping may end sooner).")
+    patience: int = option(3, "Epochs without a better validation score before stopping.")
+    min_label_count: int = option(1, "Labels with fewer training positives are left out of the vocabulary.")
+
+    def check(self) -> None:
+        for name in ("epochs", "batch_size", "hidden", "patience", "min_label_count"):
+            at_least(f"--{name}", getattr(self, name), 1)
+        if not 0 <= self.dropout < 1:
+            raise LaunchError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            raise LaunchError(f"--lr must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class LearnNetFlags(TaggerNetFlags):
+    """learn's sizes: tens of corrected pictures, not thousands of labelled ones."""
+
+    batch_size: int = option(32, "Examples per training step.")
+    hidden: int = option(256, "Hidden units of the MLP.")
+    epochs: int = option(400, "Most epochs (few images make short epochs; early stopping on the validation "
+                         "loss ends sooner).")
+    patience: int = option(40, "Epochs without a better validation loss before stopping.")
+    min_label_count: int = option(3, "A new word needs this many corrected training images to be learned.")
+
+
+@dataclass(frozen=True)
+class TrainFlags(Flags):
+    GROUP: ClassVar[str] = "train"
+
+    features: str = option("", "Required. An extract-features --output folder, or a glob of its Parquet files "
+                           "(local or gs://).", required=True)
+    output: str = option("", "Required. Model directory to write (local or gs://).", required=True)
+    corrections: tuple[str, ...] | None = option(None, "Learn from a reviewer's corrections instead: the same as "
+                                                 "image-tagger learn (see its --help).", nargs="+", metavar="FILE")
+    weight_decay: float = option(0.0, "Adam weight decay (L2).")
+    top_k: int = option(3, "k of the validation top-k accuracy (must be below the number of labels to mean "
+                        "anything; otherwise early stopping uses validation mAP).")
+    early_stopping_metric: str = option("topk_accuracy", "Validation score early stopping follows (ties broken "
+                                        "by mAP).", choices=("topk_accuracy", "mAP"))
+    holdout_tags: str | None = option(None, "File of tags (one per line) kept out of training, for zero-shot "
+                                      "evaluation.")
+    no_zero_shot_mapping: bool = option(False, "Do not learn the Fast0Tag-style feature-to-word-space mapping.")
+    mapping_epochs: int = option(30, "Epochs for the zero-shot mapping.")
+    quiet: bool = option(False, "No progress bars.")
+
+    def check(self) -> None:
+        need(features=self.features, output=self.output)
+        need_path("--features", self.features)
+        need_path("--holdout_tags", self.holdout_tags, "file")
+        at_least("--top_k", self.top_k, 1)
+        at_least("--mapping_epochs", self.mapping_epochs, 1)
 
 
 def train_parser() -> Parser:
-    p = Parser("image-tagger train", "Train TaggerNet (the paper's MLP: sigmoid outputs, cross-entropy, "
-               "Adam, early stopping) on features written by image-tagger extract-features.")
-    p.add_argument("--features", required=True, help="An extract-features --output folder, or a glob of "
-                   "its Parquet files (local or gs://).")
-    p.add_argument("--output", required=True, help="Model directory to write (local or gs://).")
-    p.add_argument("--corrections", nargs="+", metavar="FILE", default=None,
-                   help="Learn from a reviewer's corrections instead: the same as image-tagger learn (see its --help).")
-    p.add_argument("--epochs", type=int, default=15, help="Most training epochs (early stopping may end sooner).")
-    mlp_options(p, batch_size=64, hidden=512)
-    p.add_argument("--weight_decay", type=float, default=0.0, help="Adam weight decay (L2).")
-    p.add_argument("--top_k", type=int, default=3, help="k of the validation top-k accuracy (must be below "
-                   "the number of labels to mean anything; otherwise early stopping uses validation mAP).")
-    p.add_argument("--patience", type=int, default=3,
-                   help="Epochs without a better validation score before stopping.")
-    p.add_argument("--early_stopping_metric", choices=("topk_accuracy", "mAP"), default="topk_accuracy",
-                   help="Validation score early stopping follows (ties broken by mAP).")
-    p.add_argument("--min_label_count", type=int, default=1,
-                   help="Labels with fewer training positives are left out of the vocabulary.")
-    p.add_argument("--holdout_tags", default=None,
-                   help="File of tags (one per line) kept out of training, for zero-shot evaluation.")
-    p.add_argument("--word_vectors", default=WORD_VECTORS,
-                   help="Word vectors for the zero-shot mapping (same sources as the tag job).")
-    p.add_argument("--word_vectors_sha256", default=None, help="Expected sha256 of --word_vectors.")
-    p.add_argument("--no_zero_shot_mapping", action="store_true",
-                   help="Do not learn the Fast0Tag-style feature-to-word-space mapping.")
-    p.add_argument("--mapping_epochs", type=int, default=30, help="Epochs for the zero-shot mapping.")
-    p.add_argument("--quiet", action="store_true", help="No progress bars.")
-    return p
+    return Parser("image-tagger train", "Train TaggerNet (the paper's MLP: sigmoid outputs, cross-entropy, "
+                  "Adam, early stopping) on features written by image-tagger extract-features.",
+                  (TrainFlags, TaggerNetFlags, VectorFlags))
 
 
-def mlp_options(p: Parser, batch_size: int, hidden: int) -> None:
-    """TaggerNet's optimiser and layer options (train's and learn's defaults differ in size)."""
-    p.add_argument("--lr", type=float, default=0.001, help="Adam learning rate (the paper's).")
-    p.add_argument("--batch_size", type=int, default=batch_size, help="Examples per training step.")
-    p.add_argument("--hidden", type=int, default=hidden, help="Hidden units of the MLP.")
-    p.add_argument("--dropout", type=float, default=0.5, help="Dropout before the output layer.")
-    p.add_argument("--seed", type=int, default=0, help="Random seed (initialisation, shuffling).")
+@dataclass(frozen=True)
+class LearnFlags(Flags):
+    GROUP: ClassVar[str] = "learn"
 
+    corrections: tuple[str, ...] = option((), "Required. Corrections JSONL files (local, gs:// or https://); they "
+                                          "add to the ones MODEL_DIR already learned from, and the latest decision "
+                                          "per picture wins.", nargs="+", metavar="FILE", required=True)
+    output: str = option("", "Required. Model directory (local or gs://): written, or updated when it already holds "
+                         "a learned model.", required=True)
+    features: tuple[str, ...] = option((), "extract-features outputs to reuse features from (matched by "
+                                       "content_sha256).", nargs="*", metavar="DIR")
+    folds: int = option(5, "Cross-fitting folds: each is scored by a model trained on the others, and the learned "
+                        "words' calibration is fitted on those held-out scores.")
+    val_fraction: float = option(0.2, "Share of each fold's training pictures used for early stopping.")
+    target_precision: float = option(0.9, "Learned words are written from the lowest calibrated score whose "
+                                     "held-out tags reach this precision (and never below --min_score at tag time).")
+    no_review_negatives: bool = option(False, "Do not count a picture the same review corrected without word W "
+                                       "(while giving W to others) as a negative for W: for reviews that corrected "
+                                       "only some words on each picture. Ticks (all right) and struck tags stay "
+                                       "negatives.")
+    quiet: bool = option(False, "No progress output.")
 
-def check_mlp(prog: str, args: argparse.Namespace, counts: tuple[str, ...]) -> None:
-    for option in ("epochs", "batch_size", "hidden", "patience", "min_label_count", *counts):
-        at_least(prog, f"--{option}", getattr(args, option), 1)
-    if not 0 <= args.dropout < 1:
-        raise refuse(prog, f"--dropout must be in [0, 1), got {args.dropout}")
-    if args.lr <= 0:
-        raise refuse(prog, f"--lr must be > 0, got {args.lr}")
-
-
-def no_pickled_vectors(prog: str, source: str) -> None:
-    from transforms.core.launch import LaunchError
-    from transforms.knowledge.vectors import refuse_pickle
-
-    try:
-        refuse_pickle("--word_vectors", source)
-    except LaunchError as exc:
-        raise refuse(prog, str(exc)) from None
-
-
-def check_train(args: argparse.Namespace) -> None:
-    prog = "image-tagger train"
-    no_pickled_vectors(prog, args.word_vectors)
-    need_path(prog, "--features", args.features)
-    need_path(prog, "--holdout_tags", args.holdout_tags, "file")
-    check_mlp(prog, args, ("top_k", "mapping_epochs"))
+    def check(self) -> None:
+        need(corrections=self.corrections, output=self.output)
+        if not uris.scheme(self.output) and os.path.exists(self.output) and not os.path.isdir(self.output):
+            raise LaunchError(f"--output {self.output} is a file; give a model directory")
+        for path in self.corrections:
+            need_path("--corrections", path, "file")
+        for path in self.features:
+            need_path("--features", path)
+        at_least("--folds", self.folds, 2)
+        if not 0 < self.val_fraction < 0.5:
+            raise LaunchError(f"--val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        in_unit_range("--target_precision", self.target_precision)
 
 
 def learn_parser() -> Parser:
-    p = Parser("image-tagger learn", "Teach TaggerNet a collection's own words from a reviewer's corrections "
-               "(the contact sheet's Export corrections). Features of the corrected images come from the "
-               "feature job, or are reused by content_sha256. Any other option goes to that feature job "
-               "(e.g. --allow_local_paths for local images, --runner).")
-    p.add_argument("--corrections", nargs="+", required=True, metavar="FILE",
-                   help="Corrections JSONL files (local, gs:// or https://); they add to the ones MODEL_DIR "
-                   "already learned from, and the latest decision per picture wins.")
-    p.add_argument("--output", required=True, help="Model directory (local or gs://): written, or updated "
-                   "when it already holds a learned model.")
-    p.add_argument("--features", nargs="*", default=[], metavar="DIR",
-                   help="extract-features outputs to reuse features from (matched by content_sha256).")
-    p.add_argument("--min_label_count", type=int, default=3,
-                   help="A new word needs this many corrected training images to be learned.")
-    p.add_argument("--folds", type=int, default=5, help="Cross-fitting folds: each is scored by a model trained "
-                   "on the others, and the learned words' calibration is fitted on those held-out scores.")
-    p.add_argument("--val_fraction", type=float, default=0.2,
-                   help="Share of each fold's training pictures used for early stopping.")
-    p.add_argument("--target_precision", type=float, default=0.9,
-                   help="Learned words are written from the lowest calibrated score whose held-out tags reach "
-                   "this precision (and never below --min_score at tag time).")
-    p.add_argument("--no_review_negatives", action="store_true",
-                   help="Do not count a picture the same review corrected without word W (while giving W to "
-                   "others) as a negative for W: for reviews that corrected only some words on each picture. "
-                   "Ticks (all right) and struck tags stay negatives.")
-    p.add_argument("--epochs", type=int, default=400, help="Most epochs (few images make short epochs; "
-                   "early stopping on the validation loss ends sooner).")
-    p.add_argument("--patience", type=int, default=40, help="Epochs without a better validation loss before stopping.")
-    mlp_options(p, batch_size=32, hidden=256)
-    p.add_argument("--quiet", action="store_true", help="No progress output.")
-    return p
+    return Parser("image-tagger learn", "Teach TaggerNet a collection's own words from a reviewer's corrections "
+                  "(the contact sheet's Export corrections). Features of the corrected images come from the "
+                  "feature job, or are reused by content_sha256. Any other option goes to that feature job "
+                  "(e.g. --allow_local_paths for local images, --runner).", (LearnFlags, LearnNetFlags))
 
 
-def check_learn(args: argparse.Namespace) -> None:
-    prog = "image-tagger learn"
-    if not uris.scheme(args.output) and os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise refuse(prog, f"--output {args.output} is a file; give a model directory")
-    for path in args.corrections:
-        need_path(prog, "--corrections", path, "file")
-    for path in args.features:
-        need_path(prog, "--features", path)
-    check_mlp(prog, args, ())
-    at_least(prog, "--folds", args.folds, 2)
-    if not 0 < args.val_fraction < 0.5:
-        raise refuse(prog, f"--val_fraction must be in (0, 0.5), got {args.val_fraction}")
-    if not 0 <= args.target_precision <= 1:
-        raise refuse(prog, f"--target_precision must be between 0 and 1, got {args.target_precision}")
+@dataclass(frozen=True)
+class EvaluateFlags(Flags):
+    GROUP: ClassVar[str] = "evaluate"
+
+    model: str | None = option(None, "Model directory written by image-tagger train (required unless --zero_shot "
+                               "with ConSE over the backbone's own classes).")
+    features: str = option("", "Required. An extract-features --output folder, or a glob.", required=True)
+    output: str = option("", "Required. Report directory to write metrics.json to (local or gs://).", required=True)
+    split: str = option("test", "Which split to evaluate.", choices=("train", "val", "test"))
+    zero_shot: bool = option(False, "Evaluate zero-shot (ZS) and generalised zero-shot (GZS) tagging.")
+    unseen_tags: str | None = option(None, "File of unseen tags, one per line.")
+    zero_shot_method: str = option(ZeroShotFlags.zero_shot_method, "ConSE (word-vector average of the top-T seen "
+                                   "tags) or the learned Fast0Tag mapping.", choices=METHODS)
+    conse_top_t: int = option(ZeroShotFlags.conse_top_t, "T of ConSE.")
+
+    def check(self) -> None:
+        need(features=self.features, output=self.output)
+        need_path("--features", self.features)
+        need_path("--model", self.model, "model directory")
+        need_path("--unseen_tags", self.unseen_tags, "file")
+        at_least("--conse_top_t", self.conse_top_t, 1)
+        if self.zero_shot and not self.unseen_tags:
+            raise LaunchError("--zero_shot needs --unseen_tags FILE")
+        if not self.zero_shot and not self.model:
+            raise LaunchError("--model is required (or --zero_shot)")
 
 
 def evaluate_parser() -> Parser:
-    p = Parser("image-tagger evaluate", "Evaluate a TaggerNet model on a split of extracted features "
-               "(P/R/F1@k, mAP), or zero-shot (ZS) and generalised zero-shot (GZS) tagging.")
-    p.add_argument("--model", default=None, help="Model directory written by image-tagger train "
-                   "(required unless --zero_shot with ConSE over the backbone's own classes).")
-    p.add_argument("--features", required=True, help="An extract-features --output folder, or a glob.")
-    p.add_argument("--output", required=True, help="Report directory to write metrics.json to (local or gs://).")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="Which split to evaluate.")
-    zs = p.add_argument_group("zero-shot evaluation")
-    zs.add_argument("--zero_shot", action="store_true", help="Evaluate zero-shot (ZS) and generalised (GZS) tagging.")
-    zs.add_argument("--unseen_tags", default=None, help="File of unseen tags, one per line.")
-    zs.add_argument("--zero_shot_method", choices=("auto", "conse", "fast0tag"), default="auto",
-                    help="ConSE (word-vector average of the top-T seen tags) or the learned Fast0Tag mapping.")
-    zs.add_argument("--conse_top_t", type=int, default=10, help="T of ConSE.")
-    zs.add_argument("--word_vectors", default=WORD_VECTORS, help="Word vectors (same sources as the tag job).")
-    zs.add_argument("--word_vectors_sha256", default=None, help="Expected sha256 of --word_vectors.")
-    return p
+    return Parser("image-tagger evaluate", "Evaluate a TaggerNet model on a split of extracted features "
+                  "(P/R/F1@k, mAP), or zero-shot (ZS) and generalised zero-shot (GZS) tagging.",
+                  (EvaluateFlags, VectorFlags))
 
 
-def check_evaluate(args: argparse.Namespace) -> None:
-    prog = "image-tagger evaluate"
-    no_pickled_vectors(prog, args.word_vectors)
-    need_path(prog, "--features", args.features)
-    need_path(prog, "--model", args.model, "model directory")
-    need_path(prog, "--unseen_tags", args.unseen_tags, "file")
-    at_least(prog, "--conse_top_t", args.conse_top_t, 1)
-    if args.zero_shot and not args.unseen_tags:
-        raise refuse(prog, "--zero_shot needs --unseen_tags FILE")
+@dataclass(frozen=True)
+class ReportFlags(Flags):
+    GROUP: ClassVar[str] = "report"
+
+    input: str = option("", "Required. The --output folder of a tag run (local or gs://).", required=True)
+    html: str = option("", "Required. Where to write the report (local or gs://).", required=True)
+    sample: int = option(200, "Images shown (reservoir-sampled).")
+    seed: int = option(0, "Seed of the sample.")
+    model: str | None = option(None, "A TaggerNet model directory to show curves and metrics of.")
+    evaluation: str | None = option(None, "An image-tagger evaluate --output folder to show its metrics.")
+    thumb_size: int = option(240, "Longest side of each thumbnail, pixels.")
+    allow_private_networks: bool = option(False, "Let thumbnails of web URIs come from private addresses.")
+    allow_local_paths: bool = option(False, "Show thumbnails of local files the rows name (read with your "
+                                     "permissions).")
+    allowed_schemes: str = option("", "Cloud schemes whose objects thumbnails may read (e.g. gs), with this "
+                                  "machine's credentials; web images are always shown.")
+
+    def check(self) -> None:
+        from transforms.ingest.access import AccessFlags
+        from transforms.output import runs
+
+        need(input=self.input, html=self.html)
+        need_path("--input", self.input, "folder")
+        need_path("--model", self.model, "model directory")
+        need_path("--evaluation", self.evaluation, "folder")
+        at_least("--sample", self.sample, 1)
+        at_least("--thumb_size", self.thumb_size, 16)
+        html_dir = os.path.dirname(os.path.abspath(self.html)) if not uris.scheme(self.html) else ""
+        if html_dir and not os.path.isdir(html_dir):
+            raise LaunchError(f"--html: no such folder: {html_dir}")
+        AccessFlags(allowed_schemes=self.allowed_schemes).check()
+        try:
+            runs.check_links(self.input)
+            manifests = runs.read_manifests(self.input)
+        except ValueError as exc:
+            raise LaunchError(str(exc)) from None
+        if not manifests:
+            raise LaunchError(f"--input {self.input} holds no tag run (no {runs.RUNS}/ manifests)")
 
 
 def report_parser() -> Parser:
-    p = Parser("image-tagger report", "A self-contained HTML contact sheet of a tag run: thumbnails, tags "
-               "by source, boxes, a tag chart, the dead letters; optionally model curves and metrics.")
-    p.add_argument("--input", required=True, help="The --output folder of a tag run (local or gs://).")
-    p.add_argument("--html", required=True, help="Where to write the report (local or gs://).")
-    p.add_argument("--sample", type=int, default=200, help="Images shown (reservoir-sampled).")
-    p.add_argument("--seed", type=int, default=0, help="Seed of the sample.")
-    p.add_argument("--model", default=None, help="A TaggerNet model directory to show curves and metrics of.")
-    p.add_argument("--evaluation", default=None,
-                   help="An image-tagger evaluate --output folder to show its metrics.")
-    p.add_argument("--thumb_size", type=int, default=240, help="Longest side of each thumbnail, pixels.")
-    p.add_argument("--allow_private_networks", action="store_true",
-                   help="Let thumbnails of web URIs come from private addresses.")
-    p.add_argument("--allow_local_paths", action="store_true",
-                   help="Show thumbnails of local files the rows name (read with your permissions).")
-    p.add_argument("--allowed_schemes", default="",
-                   help="Cloud schemes whose objects thumbnails may read (e.g. gs), with this machine's "
-                   "credentials; web images are always shown.")
-    return p
+    return Parser("image-tagger report", "A self-contained HTML contact sheet of a tag run: thumbnails, tags "
+                  "by source, boxes, a tag chart, the dead letters; optionally model curves and metrics.",
+                  (ReportFlags,))
 
 
-def check_report(args: argparse.Namespace) -> None:
-    prog = "image-tagger report"
-    need_path(prog, "--input", args.input, "folder")
-    need_path(prog, "--model", args.model, "model directory")
-    need_path(prog, "--evaluation", args.evaluation, "folder")
-    at_least(prog, "--sample", args.sample, 1)
-    at_least(prog, "--thumb_size", args.thumb_size, 16)
-    html_dir = os.path.dirname(os.path.abspath(args.html)) if not uris.scheme(args.html) else ""
-    if html_dir and not os.path.isdir(html_dir):
-        raise refuse(prog, f"--html: no such folder: {html_dir}")
-    from transforms.core.launch import LaunchError
-    from transforms.ingest.access import AccessFlags
-    from transforms.output import runs
+@dataclass(frozen=True)
+class RunsFlags(Flags):
+    GROUP: ClassVar[str] = "runs"
 
-    try:
-        AccessFlags(allowed_schemes=args.allowed_schemes).check()
-    except LaunchError as exc:
-        raise refuse(prog, str(exc)) from None
-    try:
-        runs.check_links(args.input)
-        if not runs.read_manifests(args.input):
-            raise refuse(prog, f"--input {args.input} holds no tag run (no {runs.RUNS}/ manifests)")
-    except ValueError as exc:
-        raise refuse(prog, str(exc)) from None
+    json: bool = option(False, "Print the manifests as JSON instead of a table.")
 
 
 def runs_parser() -> Parser:
     p = Parser("image-tagger runs", "Every run of an output: how it was made (input, options, model_version, "
-               "code) and what it wrote (rows, dead letters by kind), oldest first.")
+               "code) and what it wrote (rows, dead letters by kind), oldest first.", (RunsFlags,))
     p.add_argument("output", help="The --output folder of tag or extract-features runs (local or gs://).")
-    p.add_argument("--json", action="store_true", help="Print the manifests as JSON instead of a table.")
     return p
 
 
 def check_runs(args: argparse.Namespace) -> None:
-    need_path("image-tagger runs", "OUTPUT", args.output, "folder")
+    try:
+        need_path("OUTPUT", args.output, "folder")
+    except LaunchError as exc:
+        raise SystemExit(f"image-tagger runs: {exc}") from None
 
 
-def quality_parser(presets: list[str]) -> Parser:
-    p = Parser("image-tagger quality", "Precision and recall of the written tags per source on labelled "
-               "real photos (docs/QUALITY.md); extra options go to the tag job.")
-    p.add_argument("--split", choices=("report", "tune", "all", "both"), default="both",
-                   help="Photos to report (both: the report and tune halves apart).")
-    p.add_argument("--presets", default="default,ranking,paper", help=f"Comma-separated, of {presets}.")
-    p.add_argument("--show", action="store_true", help="List every photo's tags, wrong ones marked ✗.")
-    p.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
-    p.add_argument("--fit", default=None, metavar="CALIBRATION_JSON",
-                   help="Fit the per-source calibration on the tune photos and write it here "
-                   "(then pass it to the tag job as --calibration).")
-    p.add_argument("--workdir", default=None, help="Where outputs go (default: a temp dir).")
-    return p
+@dataclass(frozen=True)
+class DemoFlags(Flags):
+    GROUP: ClassVar[str] = "demo"
+
+    output: str = option("demo_out", "Output folder (replaced on every demo run).")
 
 
 def demo_parser() -> Parser:
-    p = Parser("image-tagger demo", "Tag the real photos that ship with the dev packages with the embedded "
-               "models, print the tags and write the contact sheet; extra options go to the tag job.")
-    p.add_argument("--output", default="demo_out", help="Output folder (replaced on every demo run).")
-    return p
+    return Parser("image-tagger demo", "Tag the real photos that ship with the dev packages with the embedded "
+                  "models, print the tags and write the contact sheet; extra options go to the tag job.",
+                  (DemoFlags,))
 
 
 class FeatureOptions:

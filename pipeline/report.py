@@ -225,8 +225,8 @@ def build_report(output: str, sample: int = 200, seed: int = 0, model_dir: str |
 def main(argv: list[str] | None = None) -> str:
     from pipeline import commands
 
-    args = commands.report_parser().parse_args(list(argv if argv is not None else sys.argv[1:]))
-    commands.check_report(args)
+    parser = commands.report_parser()
+    args = parser.check(parser.parse_args(list(argv if argv is not None else sys.argv[1:])))
     policy = thumbnail_policy(args.allow_local_paths, args.allowed_schemes)
     page = build_report(args.input, args.sample, args.seed, args.model, args.thumb_size,
                         args.allow_private_networks, evaluation_dir=args.evaluation, policy=policy)

@@ -52,7 +52,8 @@ def table(found: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     from pipeline import commands
 
-    args = commands.runs_parser().parse_args(argv)
+    parser = commands.runs_parser()
+    args = parser.check(parser.parse_args(argv))
     commands.check_runs(args)
     try:
         found = rows(args.output)

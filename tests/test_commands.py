@@ -64,3 +64,42 @@ def test_tag_help_marks_required_options_and_shows_only_its_own(capsys):
         cli.main(["tag", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--input and --output are required" in text and "(default: 64)" in text and "--ingest_only" in text
+
+
+@pytest.mark.parametrize("name", ["train", "learn", "evaluate", "report", "runs", "demo"])
+def test_every_command_option_is_declared_once_in_a_flags_group(name):
+    """One option system: each command's flags are its Flags groups' fields, as the Beam jobs'."""
+    parser = getattr(commands, f"{name}_parser")()
+    declared = {f"--{f.name}" for group in parser.groups for f in group.flag_fields()}
+    flags = {s for a in parser._actions for s in a.option_strings if s not in ("-h", "--help")}  # noqa: SLF001
+    assert flags == declared
+
+
+def test_defaults_shared_with_the_code_that_uses_them_are_written_once():
+    import inspect
+
+    from transforms.stages.taggernet import build_taggernet
+    from transforms.stages.zero_shot import METHODS, ZeroShotFlags
+
+    built = inspect.signature(build_taggernet).parameters
+    net = commands.TaggerNetFlags()
+    assert (net.hidden, net.dropout) == (built["hidden"].default, built["dropout"].default)
+    evaluate = commands.EvaluateFlags()
+    assert (evaluate.zero_shot_method, evaluate.conse_top_t) == (ZeroShotFlags().zero_shot_method, ZeroShotFlags().conse_top_t)
+    choices = next(a.choices for a in commands.evaluate_parser()._actions if a.dest == "zero_shot_method")  # noqa: SLF001
+    assert tuple(choices) == METHODS
+    assert commands.LearnNetFlags().hidden < net.hidden, "learn's smaller net overrides train's"
+
+
+def test_several_values_arrive_as_a_tuple_and_are_checked_in_one_line(tmp_path):
+    parser = commands.learn_parser()
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("")
+    args = parser.parse_args(["--corrections", str(first), str(first), "--output", str(tmp_path / "m")])
+    assert commands.LearnFlags.from_options(args).corrections == (str(first), str(first))
+    with pytest.raises(SystemExit) as info:
+        parser.check(parser.parse_args(["--corrections", str(first), str(second), "--output", str(tmp_path / "m")]))
+    assert str(info.value) == f"image-tagger learn: --corrections: no such file: {second}"
+    with pytest.raises(SystemExit) as info:
+        parser.check(parser.parse_args(["--output", str(tmp_path / "m")]))
+    assert str(info.value) == "image-tagger learn: --corrections is required (see --help)"

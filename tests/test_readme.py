@@ -57,9 +57,11 @@ def known_flags(command: str) -> set[str]:
             add(parser)
         ours = {s for a in parser._actions for s in a.option_strings}  # noqa: SLF001
         return ours | {f"--{name}" for name in PipelineOptions([]).get_all_options(retain_unknown_options=False)} | {"--help"}
+    from pipeline.quality.command import quality_parser
+
     parsers = {"report": commands.report_parser, "learn": commands.learn_parser, "train": commands.train_parser,
                "evaluate": commands.evaluate_parser, "runs": commands.runs_parser, "demo": commands.demo_parser,
-               "quality": lambda: commands.quality_parser(["default"])}
+               "quality": quality_parser}
     own = {s for a in parsers[command]()._actions for s in a.option_strings}  # noqa: SLF001
     passed_on = {"learn": "extract-features", "quality": "tag", "demo": "tag"}  # their other options go to that job
     return own | (known_flags(passed_on[command]) if command in passed_on else set())

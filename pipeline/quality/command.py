@@ -10,19 +10,47 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
+from typing import ClassVar
 
+from pipeline.commands import Parser
 from pipeline.quality.key import PRESETS, as_json, evaluate, load_key, show, table
+from transforms.core.launch import LaunchError
+from transforms.core.options import Flags, option
+
+
+@dataclass(frozen=True)
+class QualityFlags(Flags):
+    GROUP: ClassVar[str] = "quality"
+
+    split: str = option("both", "Photos to report (both: the report and tune halves apart).",
+                        choices=("report", "tune", "all", "both"))
+    presets: str = option("default,ranking,paper", f"Comma-separated, of {list(PRESETS)}.")
+    show: bool = option(False, "List every photo's tags, wrong ones marked ✗.")
+    json: str | None = option(None, "Also write the figures to this JSON file.")
+    fit: str | None = option(None, "Fit the per-source calibration on the tune photos and write it here (then "
+                             "pass it to the tag job as --calibration).", metavar="CALIBRATION_JSON")
+    workdir: str | None = option(None, "Where outputs go (default: a temp dir).")
+
+    def chosen(self) -> list[str]:
+        return [p.strip() for p in self.presets.split(",") if p.strip()]
+
+    def check(self) -> None:
+        unknown = [p for p in self.chosen() if p not in PRESETS]
+        if unknown:
+            raise LaunchError(f"--presets: unknown {unknown}; choose from {list(PRESETS)}")
+
+
+def quality_parser() -> Parser:
+    return Parser("image-tagger quality", "Precision and recall of the written tags per source on labelled "
+                  "real photos (docs/QUALITY.md); extra options go to the tag job.", (QualityFlags,))
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pipeline import commands
-
-    parser = commands.quality_parser(list(PRESETS))
+    parser = quality_parser()
     args, extra = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
-    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    unknown = [p for p in presets if p not in PRESETS]
-    if unknown:
-        raise SystemExit(f"image-tagger quality: --presets: unknown {unknown}; choose from {list(PRESETS)}")
+    parser.check(args)
+    presets = QualityFlags.from_options(args).chosen()
     workdir = args.workdir or tempfile.mkdtemp(prefix="quality-")
     if args.fit:
         from pipeline.quality.calibrate import fit

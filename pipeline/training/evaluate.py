@@ -34,12 +34,8 @@ from transforms.stages.zero_shot import conse_scores, embed_phrases, load_mappin
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line (pipeline/commands.py), checked: a wrong path or value is one line."""
-    p = commands.evaluate_parser()
-    args = p.parse_args(argv)
-    commands.check_evaluate(args)
-    if not args.zero_shot and not args.model:
-        p.error("--model is required (or --zero_shot)")
-    return args
+    parser = commands.evaluate_parser()
+    return parser.check(parser.parse_args(argv))
 
 
 def format_metrics(metrics: dict) -> str:

@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.print_help()
         raise SystemExit(0)
     args, passthrough = parser.parse_known_args(argv)
-    commands.check_learn(args)
+    parser.check(args)
     if not uris.scheme(args.output):  # stored paths and later runs must not depend on the working folder
         args.output = os.path.abspath(args.output)
     if exists(join(args.output, CONFIG)) and read_config(args.output, verified=False).get("role") != LEARNED_ROLE:

@@ -83,9 +83,8 @@ def load_features(path: str) -> Dataset:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line (pipeline/commands.py), checked: a wrong path or value is one line."""
-    args = commands.train_parser().parse_args(argv)
-    commands.check_train(args)
-    return args
+    parser = commands.train_parser()
+    return parser.check(parser.parse_args(argv))
 
 
 def read_tag_list(path: str | None) -> list[str]:

@@ -36,13 +36,16 @@ SHA256 = r"^[0-9a-f]{64}$"
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, aliases: tuple[str, ...] = (),
-           template: bool | str = False, required: bool = False) -> Any:
+           template: bool | str = False, required: bool = False, nargs: str | None = None,
+           metavar: str | None = None) -> Any:
     """A flag-backed field: ``--<field name>`` with this default, help and choices. ``template``
     makes it a Flex Template parameter (templates/dataflow/metadata.json is generated from these
     fields: pipeline/flex_template.py), checked by the regular expression its type implies or by
-    the one given; ``required`` parameters are not optional there."""
+    the one given; ``required`` parameters are not optional there (the group's ``check`` refuses
+    a missing one). ``nargs`` ("+" or "*") takes several values: a ``tuple[str, ...]`` field."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "aliases": aliases,
-                                                         "template": template, "required": required})
+                                                         "template": template, "required": required,
+                                                         "nargs": nargs, "metavar": metavar})
 
 
 def _pattern(kind: type, choices: tuple | None) -> str:
@@ -104,8 +107,12 @@ class Flags:
             kwargs: dict[str, Any] = {"dest": f.name, "default": f.default, "help": f.metadata["help"]}
             if kinds[f.name] is bool:  # --name, --name=true, --name false
                 kwargs.update(type=flag, nargs="?", const=True)
+            elif f.metadata.get("nargs"):  # tuple[str, ...]: several values
+                kwargs.update(type=typing.get_args(kinds[f.name])[0], nargs=f.metadata["nargs"])
             else:
                 kwargs["type"] = kinds[f.name]
+            if f.metadata.get("metavar"):
+                kwargs["metavar"] = f.metadata["metavar"]
             if f.metadata["choices"]:
                 kwargs["choices"] = f.metadata["choices"]
             group.add_argument(*names, **kwargs)
@@ -113,7 +120,8 @@ class Flags:
     @classmethod
     def from_options(cls: type[T], o: Any) -> T:
         """This group's values from a parsed namespace (Beam's or argparse's), typed."""
-        return cls(**{f.name: getattr(o, f.name) for f in cls.flag_fields()})
+        return cls(**{f.name: tuple(getattr(o, f.name)) if f.metadata.get("nargs") and getattr(o, f.name) is not None
+                      else getattr(o, f.name) for f in cls.flag_fields()})
 
     def check(self) -> None:
         """Launch checks of this group's values: raise transforms.core.launch.LaunchError."""

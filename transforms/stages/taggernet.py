@@ -31,7 +31,10 @@ CORRECTIONS = "corrections.jsonl"
 LEARNED_ROLE = "adds"  # config["role"] of a model that adds its words to the embedded tagger's
 
 
-def build_taggernet(feature_dim: int, num_labels: int, hidden: int = 512, dropout: float = 0.5):
+HIDDEN, DROPOUT = 512, 0.5  # the paper's MLP: train's defaults (pipeline/commands.py)
+
+
+def build_taggernet(feature_dim: int, num_labels: int, hidden: int = HIDDEN, dropout: float = DROPOUT):
     """Standardise -> Linear -> ReLU -> Dropout -> Linear; sigmoid outputs via BCE-with-logits."""
     import torch
     from torch import nn
