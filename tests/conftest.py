@@ -42,6 +42,21 @@ def photo_set_packages() -> None:
         pytest.skip(f"needs Debian's {' '.join(missing)}: apt-get install {' '.join(missing)}")
 
 
+def noise_images(folder: Path, n: int, suffix: str = ".jpg", shape: tuple[int, int] = (48, 64), seed: int = 0) -> list[str]:
+    """``n`` distinct random-noise images (distinct ids and bytes) in ``folder``: their paths."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        path = folder / f"img{i:03d}{suffix}"
+        Image.fromarray(rng.integers(0, 255, (*shape, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
 def read_table(output: str | Path, table: str) -> pa.Table:
     """A table as its folder reads (OUTPUT/<table>/), checked against the run manifests."""
     from transforms.output import runs

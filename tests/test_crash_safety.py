@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from tests.conftest import noise_images
 from transforms.core.records import image_id_for
 from transforms.output import runs
 
@@ -29,14 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _images(folder: Path, n: int) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        path = folder / f"img{i:03d}.jpg"
-        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
+    return noise_images(folder, n)
 
 
 def _list(path: Path, uris: list[str]) -> str:

@@ -12,14 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
 from pipeline import shards
 from pipeline.flags import defaults
+from tests.conftest import noise_images
 from transforms.core.records import image_id_for
 from transforms.ingest.read import split_lines, split_lines_at
 from transforms.output import runs
@@ -114,23 +113,12 @@ def test_a_short_list_is_one_run_and_a_long_or_resumed_one_is_sharded(tmp_path):
     assert shards.plan(defaults(input=str(csv_list), output=str(out), shard_size=10), local=True, mode="new") is None
 
 
-def _images(folder: Path, n: int) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    paths = []
-    for i in range(n):
-        path = folder / f"img{i:03d}.png"
-        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
-
-
 def _committed(out: Path) -> list[dict]:
     return [m.lineage["shard"] for m in runs.read_manifests(str(out)) if m.status == "committed"]
 
 
 def test_a_kill_in_the_middle_of_a_20_shard_run_then_a_rerun_tags_every_input_once(tmp_path):
-    uris = _images(tmp_path / "imgs", 38) + [str(tmp_path / "gone1.png"), str(tmp_path / "gone2.png")]
+    uris = noise_images(tmp_path / "imgs", 38, ".png", (24, 32), seed=1) + [str(tmp_path / "gone1.png"), str(tmp_path / "gone2.png")]
     listing = tmp_path / "list.txt"
     listing.write_text("".join(u + "\n" for u in uris))
     out = tmp_path / "out"
