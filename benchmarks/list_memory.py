@@ -72,8 +72,10 @@ def run_job(listing: Path, out: Path, extra: list[str]) -> tuple[float, float, s
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
     seconds = time.monotonic() - start
     peak_kib = max(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("PEAK"))
-    summary = next((line for line in done.stdout.splitlines() if line.startswith("output")), "")
-    return peak_kib / 1024, seconds, summary
+    lines = done.stdout.splitlines()
+    summary = next((line for line in lines if line.startswith("output")), "")
+    skipped = next((line.split()[1] for line in lines if line.startswith("skipped")), "0")
+    return peak_kib / 1024, seconds, f"{summary.split('(run', 1)[-1].strip(' )')}; skipped {skipped}"
 
 
 class _TinyPng(BaseHTTPRequestHandler):
@@ -126,7 +128,7 @@ def main() -> None:
             results.append((n, mib, per_100k))
             m0, t0 = results[0][1], results[0][2]
             print(f"{n:>10} inputs  peak RSS {mib:8.1f} MiB ({mib / m0:4.2f}x)  wall {seconds:8.1f} s  "
-                  f"{per_100k:7.1f} s per 100k ({per_100k / t0:4.2f}x)  {summary.split('(run', 1)[-1].strip(' )')}",
+                  f"{per_100k:7.1f} s per 100k ({per_100k / t0:4.2f}x)  {summary}",
                   flush=True)
     if server is not None:
         server.shutdown()

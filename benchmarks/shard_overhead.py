@@ -5,7 +5,7 @@ python benchmarks/shard_overhead.py [--images 60] [--shard_size 10]
 
 Per-shard start-up = (sharded wall - one-run wall) / (shards - 1): the pipeline built and run
 again, the run's lock, manifest and commit; the models load once for all shards
-(transforms/core/model_handler.py keep_models). Seconds per image come from two one-run sizes
+(transforms/core/kept.py across_shards). Seconds per image come from two one-run sizes
 (the whole list and its first half), so the start-up cancels out. The share of a default shard
 is the per-shard cost over AUTO_SHARD_SIZE times the seconds per image.
 """

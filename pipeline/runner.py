@@ -330,14 +330,14 @@ def _run_shards(options: PipelineOptions, build, job_options, tables: tuple[str,
     """Every shard of the plan, in order, each its own run; the first in the flags' mode, the
     rest adding to it. Totals are summed over the shards."""
     from pipeline.shards import bound_native_memory
-    from transforms.core.model_handler import keep_models
+    from transforms.core.kept import across_shards
 
     bound_native_memory()
     output = IoFlags.from_options(job_options).output
     totals: dict[str, int] = {}
     seconds, result, run_ids = 0.0, None, []  # type: tuple[float, PipelineResult | None, list[str]]
     try:
-        with keep_models():
+        with across_shards():
             for shard in shards.shards():
                 run_mode = mode if not run_ids and not shards.start else "skip_existing"
                 ready = shards.prepare(shard, output, run_mode == "skip_existing")

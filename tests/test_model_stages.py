@@ -244,10 +244,10 @@ def test_a_learned_word_another_source_wrote_keeps_both_sources():
     assert hand_tool["score"] > 0.61 and "painting" not in [t["name"] for t in row["tags"]]
 
 
-def test_keep_models_loads_each_configuration_once_across_pipelines():
-    """The shards of one local job build a pipeline each: inside keep_models() a handler of the
+def test_a_model_loads_once_per_configuration_across_a_jobs_shards():
+    """The shards of one local job build a pipeline each: inside across_shards() a handler of the
     same configuration reuses the loaded model; outside it, every load is a load."""
-    from transforms.core.model_handler import keep_models
+    from transforms.core.kept import across_shards
 
     loads: list[str] = []
 
@@ -256,7 +256,7 @@ def test_keep_models_loads_each_configuration_once_across_pipelines():
             loads.append(self._config)
             return object()
 
-    with keep_models():
+    with across_shards():
         first, again = Counting("a").load_model(), Counting("a").load_model()
         other = Counting("b").load_model()
     assert first is again and other is not first and loads == ["a", "b"]

@@ -8,54 +8,28 @@ that raises is retried element by element so one bad image becomes one dead lett
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import pickle
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler
 from PIL import Image
 
+from transforms.core.kept import kept
 from transforms.core.records import Element, mark_failed
-
-_kept: dict[bytes, Any] | None = None  # models loaded in this process while ``keep_models`` holds
-_kept_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def keep_models() -> Iterator[None]:
-    """Within this block, each handler's model loads once per process and is reused by later
-    pipelines of the same configuration: the shards of one local job (pipeline/shards.py) build
-    a pipeline each, and Beam's shared-model handle lives only as long as one pipeline."""
-    global _kept
-    with _kept_lock:
-        _kept = {}
-    try:
-        yield
-    finally:
-        with _kept_lock:
-            _kept = None
 
 
 def _loaded_once(load):
+    """A stage's loader, made to load once per job across its shards (transforms/core/kept.py)."""
+
     @functools.wraps(load)
     def load_model(self):
-        if _kept is None:
-            return load(self)
         try:
             key = pickle.dumps((type(self).__module__, type(self).__qualname__, self._config))
         except Exception:  # noqa: BLE001 - a configuration that cannot be a key is never reused
             return load(self)
-        with _kept_lock:
-            if _kept is not None and key in _kept:
-                return _kept[key]
-        model = load(self)
-        with _kept_lock:
-            if _kept is not None:
-                _kept[key] = model
-        return model
+        return kept(key, lambda: load(self))
 
     return load_model
 
@@ -68,7 +42,7 @@ class ElementModelHandler(ModelHandler[Element, Element, Any]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "load_model" in cls.__dict__:  # every stage's loader, reused inside keep_models()
+        if "load_model" in cls.__dict__:  # every stage's loader, reused across a job's shards
             cls.load_model = _loaded_once(cls.__dict__["load_model"])  # type: ignore[method-assign]
 
     def __init__(self, config: Any, min_batch_size: int | None = None, max_batch_size: int | None = None):

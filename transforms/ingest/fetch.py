@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.core import uris
+from transforms.core.kept import kept
 from transforms.core.records import ERRORS, NAMESPACE, Element, StageError, mark_failed, with_fields
 from transforms.ingest.access import WEB, AccessPolicy, local_path, scheme_of
 from transforms.ingest.host_windows import HostWindows
@@ -140,7 +141,8 @@ class FetchWindow(beam.DoFn):
         self._pool: ThreadPoolExecutor | None = None
 
     def setup(self) -> None:
-        self._windows = HostWindows(self._ceiling)
+        # What the window learned of each host carries over to the next shard of a long list.
+        self._windows = kept(("host_windows", self._ceiling), lambda: HostWindows(self._ceiling))
         self._http = HttpFetcher(self._config, observer=self._windows.observe)
         self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="fetch")
 
