@@ -156,3 +156,16 @@ def test_a_kill_in_the_middle_of_a_20_shard_run_then_a_rerun_tags_every_input_on
     assert set(tags) | set(errors) == {image_id_for(u) for u in uris}
     manifests = [json.loads(p.read_text()) for p in (out / runs.RUNS).glob("*.json")]
     assert len(manifests) == 20 and all(m["status"] == "committed" for m in manifests)
+
+
+def test_one_summary_counts_every_shard(tmp_path, capsys):
+    from pipeline import tag
+    from tests.conftest import noise_images
+
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(u + "\n" for u in noise_images(tmp_path / "imgs", 11, ".png", (16, 16), seed=2)))
+    totals = tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--ingest_only", "--allow_local_paths",
+                      "--shard_size", "4", "--quiet"])
+    assert (totals["inputs"], totals["tagged"]) == (11, 11)
+    out = capsys.readouterr().out
+    assert "3 shards" in out and out.count("inputs ") == 1, "one summary for the whole list"
