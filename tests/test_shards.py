@@ -169,3 +169,19 @@ def test_one_summary_counts_every_shard(tmp_path, capsys):
     assert (totals["inputs"], totals["tagged"]) == (11, 11)
     out = capsys.readouterr().out
     assert "3 shards" in out and out.count("inputs ") == 1, "one summary for the whole list"
+
+
+def test_one_progress_line_follows_the_whole_list_across_shards(tmp_path, capsys):
+    import re
+
+    from pipeline import tag
+    from tests.conftest import noise_images
+
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(u + "\n" for u in noise_images(tmp_path / "imgs", 11, ".png", (16, 16), seed=3)))
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--ingest_only", "--allow_local_paths",
+             "--shard_size", "4", "--progress_interval", "0.05"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[progress]")]
+    assert lines and all("/11 " in line for line in lines), "the total is the whole list's, not a shard's"
+    done = [int(re.search(r"done (\d+)", line).group(1)) for line in lines]
+    assert done == sorted(done) and max(done) > 4, "counts go on from shard to shard"
