@@ -19,7 +19,7 @@ import time
 from collections import Counter
 
 from transforms.core import progress, uris
-from transforms.ingest.read import directory_images, input_kind
+from transforms.ingest.read import count_entries, directory_images, input_kind
 
 
 def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | None:
@@ -40,8 +40,7 @@ def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | 
         return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     total = 0
     for f in files:
-        with open(f, "rb") as fh:  # streamed: a large list is never held in memory
-            lines = sum(1 for ln in fh if ln.strip() and not ln.startswith(b"#"))
+        lines = count_entries(f)  # streamed: a large list is never held in memory
         total += lines - (1 if kind in ("csv", "tsv") and lines else 0)
     return total
 

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pipeline.flags import AUTO_SHARD_SIZE, IoFlags, TagJobFlags
 from transforms.core import uris
 from transforms.core.records import Element
-from transforms.ingest.read import input_kind, parse_jsonl_line, parse_text_line, split_lines_at
+from transforms.ingest.read import (
+    count_entries,
+    input_kind,
+    parse_jsonl_line,
+    parse_text_line,
+    split_lines_at,
+)
 from transforms.output import runs
 from transforms.output.backfill import present_ids
 
@@ -81,15 +87,6 @@ def read_shards(path: str, size: int, start: int = 0, index: int = 0) -> Iterato
         yield shard
 
 
-def count_inputs(path: str, start: int = 0) -> int:
-    """Lines that are neither blank nor comments from byte ``start`` on, streamed and not parsed:
-    the progress line's total."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        return sum(1 for raw, _ in split_lines_at(iter(lambda: f.read(READ_CHUNK), b""))
-                   if isinstance(raw, dict) or (raw.strip() and not raw.lstrip().startswith(b"#")))
-
-
 def _offset(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -121,9 +118,14 @@ class ShardPlan:
     index: int = 0
     earlier_tags: list[str] = field(default_factory=list)  # paths
     earlier_errors: set[str] = field(default_factory=set)  # manifest names
+    _remaining: int | None = field(default=None, repr=False)
 
     def remaining(self) -> int:
-        return count_inputs(self.path, self.start)
+        """Inputs from where the plan starts to the end of the list (counted once: plan() and the
+        progress line both ask)."""
+        if self._remaining is None:
+            self._remaining = count_entries(self.path, self.start)
+        return self._remaining
 
     def shards(self) -> Iterator[Shard]:
         return read_shards(self.path, self.size, self.start, self.index)
@@ -166,6 +168,6 @@ def plan(job_options, local: bool, mode: str) -> ShardPlan | None:
         shards.start, shards.index = resume_point(manifests, ident)
         shards.earlier_tags = runs.committed_files(io_flags.output, "tags", manifests=manifests)
         shards.earlier_errors = {f for m in manifests if m.status == "committed" for f in m.files.get("errors", [])}
-    if not chosen and not shards.start and count_inputs(io_flags.input) <= AUTO_SHARD_SIZE:
+    if not chosen and not shards.start and shards.remaining() <= AUTO_SHARD_SIZE:
         return None
     return shards

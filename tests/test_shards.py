@@ -20,7 +20,7 @@ from pipeline import shards
 from pipeline.flags import defaults
 from tests.conftest import noise_images
 from transforms.core.records import image_id_for
-from transforms.ingest.read import split_lines, split_lines_at
+from transforms.ingest.read import count_entries, split_lines, split_lines_at
 from transforms.output import runs
 from transforms.output.backfill import present_ids
 
@@ -59,8 +59,8 @@ def test_shards_cover_the_list_once_and_resume_at_any_shard(tmp_path):
     rest = list(shards.read_shards(str(listing), 10, every[4].end, 5))
     assert [(s.index, s.start, [e["uri"] for e in s.elements]) for s in rest] == \
         [(s.index, s.start, [e["uri"] for e in s.elements]) for s in every[5:]]
-    assert shards.count_inputs(str(listing)) == 103
-    assert shards.count_inputs(str(listing), every[4].end) == 53
+    assert count_entries(str(listing)) == 103
+    assert count_entries(str(listing), every[4].end) == 53
 
 
 def _manifest(record: object, status: str = "committed") -> runs.Manifest:

@@ -144,17 +144,13 @@ def present_ids(files: list[str], ids: Iterable[str], batch_rows: int = 1 << 16)
     files hold (the local runner's shards, pipeline/shards.py; SkipExisting is the distributed join)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
 
     wanted = pa.array(sorted(set(ids)), pa.string())
     found: set[str] = set()
     if not len(wanted):
         return found
     for path in files:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=["image_id"]):
-                column = batch.column(0)
-                found.update(pc.filter(column, pc.is_in(column, value_set=wanted)).to_pylist())
+        for batch in runs.iter_file_batches(path, ["image_id"], batch_rows):
+            column = batch.column(0)
+            found.update(pc.filter(column, pc.is_in(column, value_set=wanted)).to_pylist())
     return found

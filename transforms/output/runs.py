@@ -252,15 +252,20 @@ def paths(output: str, names: Iterable[str]) -> list[str]:
     return [join(output, n) for n in names]
 
 
-def iter_file_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
-    """Rows of one Parquet file, batch by batch, through a seekable file of Beam's filesystems
-    (local or gs://), never loaded whole. A missing file raises: a manifest promised it."""
+def iter_file_batches(path: str, columns: list[str] | None = None, batch_rows: int = 1024) -> Iterator:
+    """Record batches of one Parquet file through a seekable file of Beam's filesystems (local or
+    gs://), never loaded whole. A missing file raises: a manifest promised it."""
     import pyarrow.parquet as pq
     from apache_beam.io.filesystem import CompressionTypes
 
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=columns):
-            yield from batch.to_pylist()
+        yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def iter_file_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
+    """Rows of one Parquet file, batch by batch (``iter_file_batches``)."""
+    for batch in iter_file_batches(path, columns):
+        yield from batch.to_pylist()
 
 
 def _final_name(run_id: str, table: str, partition: str, staged: str) -> str:
