@@ -20,7 +20,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
-    package_data={"transforms": ["data/*.json", "data/*.txt"], "pipeline": ["templates/*.j2"],
+    package_data={"transforms": ["data/*.json", "data/*.txt", "data/everyday/*"], "pipeline": ["templates/*.j2"],
                   "pipeline.quality": ["data/*.json"]},
     include_package_data=True,
     install_requires=requirements(),

@@ -160,6 +160,8 @@ class LearnFlags(Flags):
     folds: int = option(5, "Cross-fitting folds: each is scored by a model trained on the others, and the learned "
                         "words' calibration is fitted on those held-out scores.")
     val_fraction: float = option(0.2, "Share of each fold's training pictures used for early stopping.")
+    word_calibration_min: int = option(10, "A word with at least this many held-out pictures with it and as many "
+                                       "without it gets a calibration map of its own; the others share one map.")
     target_precision: float = option(0.9, "Learned words are written from the lowest calibrated score whose "
                                      "held-out tags reach this precision (and never below --min_score at tag time).")
     no_review_negatives: bool = option(False, "Do not count a picture the same review corrected without word W "
@@ -177,6 +179,7 @@ class LearnFlags(Flags):
         for path in self.features:
             need_path("--features", path)
         at_least("--folds", self.folds, 2)
+        at_least("--word_calibration_min", self.word_calibration_min, 2)
         if not 0 < self.val_fraction < 0.5:
             raise LaunchError(f"--val_fraction must be in (0, 0.5), got {self.val_fraction}")
         in_unit_range("--target_precision", self.target_precision)

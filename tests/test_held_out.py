@@ -69,3 +69,20 @@ def test_a_word_takes_the_pooled_floor_unless_its_own_tags_miss_the_target_there
     wide, tight = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8)
     assert tight.floor == pytest.approx(0.6) and tight.recall == 1.0  # 4 of 4 from the pooled floor
     assert wide.floor == pytest.approx(0.62) and wide.precision == 1.0  # 3 of 4 at 0.6 misses 0.8: its own
+
+
+def test_a_word_with_enough_held_out_pictures_gets_its_own_calibration_map():
+    """learn's --word_calibration_min: a word seen often enough both ways is calibrated on its own
+    held-out scores; a rare one keeps the pooled map (None)."""
+    rng = np.random.default_rng(0)
+    n = 200
+    y = np.zeros((n, 2), dtype=np.float32)
+    y[:100, 0] = 1  # common: half the pictures
+    y[:4, 1] = 1  # rare: 4 pictures
+    scores = np.clip(0.5 + 0.3 * (y * 2 - 1) + rng.normal(0, 0.15, (n, 2)), 0.01, 0.99)
+    common, rare = held_out.calibrate_words(scores, y, np.ones_like(y), min_each=10)
+    assert rare is None and common is not None and common["n"] == n and common["positives"] == 100
+    assert common["a"] > 0, "a higher score means more likely right"
+    known = np.ones_like(y)
+    known[:, 0] = 0  # nothing known about a word: no map of its own
+    assert held_out.calibrate_words(scores, y, known, min_each=10)[0] is None

@@ -50,7 +50,24 @@ def test_the_judge_accepts_the_noun_its_hypernyms_and_hyponyms_only():
     assert judge.relation("tabby", "cat.n.01") == "specific"
     assert judge.relation("dog", "cat.n.01") is None, "a sibling is wrong"
     assert judge.relation("building", "wind_turbine.n.01") is None
-    assert judge.relation("sky", "castle.n.02") == "extra"
+    assert judge.relation("rock", "castle.n.02") == "extra"
+
+
+def test_an_everyday_word_is_judged_by_the_photos_own_labels():
+    """#33: sky, water, tree... were right on any photo; each photo's reviewed labels now decide,
+    with the noun's roots (a goldfish shows an animal), people, and what a word implies."""
+    judge = photo_set.Judge()
+    lake = photo_set.Photo("files/scratch/lake", "unused", "lake.n.01", "tune", kind="scenes")
+    hammer = photo_set.Photo("gcompris/categorization/tools/hammer1", "unused", "hammer.n.02", "tune")
+    fish = photo_set.Photo("x/goldfish", "unused", "goldfish.n.01", "tune", kind="animals")
+    band = photo_set.Photo("x/band", "unused", "musician.n.01", "tune", people="shown", kind="people")
+    crowd = photo_set.Photo("x/stadium", "unused", "stadium.n.01", "tune", people="unjudged", kind="scenes")
+    assert photo_set.verdict("water", judge, lake) and photo_set.verdict("tree", judge, lake)
+    assert photo_set.verdict("plant", judge, lake), "a tree is a plant"
+    assert not photo_set.verdict("sky", judge, hammer) and not photo_set.verdict("water", judge, hammer)
+    assert photo_set.verdict("animal", judge, fish) and not photo_set.verdict("plant", judge, fish)
+    assert judge.everyday(band) == (frozenset({"person"}), frozenset())
+    assert judge.everyday(crowd)[1] == frozenset({"person"}), "people too small to judge: not judged"
 
 
 def test_reviewed_visible_extras_count_for_their_noun_only():

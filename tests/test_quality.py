@@ -23,7 +23,7 @@ def test_judge_counts_precision_and_recall_per_source():
     assert c["expansion"].precision == 1.0 and c["expansion"].recall == 0.0
     assert (c["zero_shot"].precision, c["zero_shot"].recall) == (0.5, 0.5)
     assert (c["overall"].written, c["overall"].correct) == (5, 3)
-    assert c["everyday"].recall == 1.0 and c["zs_hit@3"].recall == 1.0
+    assert c["expected"].recall == 1.0 and c["zs_hit@3"].recall == 1.0
     assert judge({}, key, ["a"])["overall"].recall == 0.0, "a photo with no row finds nothing"
 
 
@@ -57,7 +57,7 @@ def test_recall_of_everyday_tags_stays_near_the_papers_at_far_higher_precision(m
     for split in ("report", "all"):
         default = measured["results"]["default"][split]
         paper = measured["results"]["paper"][split]
-        assert default["everyday"].recall >= paper["everyday"].recall - 0.1, split
+        assert default["expected"].recall >= paper["expected"].recall - 0.1, split
         assert default["overall"].precision >= paper["overall"].precision + 0.4, split
     rows = measured["rows"]["default"]
     names = {photo: {t["name"] for t in row["tags"]} for photo, row in rows.items()}
@@ -79,4 +79,4 @@ def test_the_precision_auto_picks_keeps_the_exact_fp32_quality(measured, tmp_pat
     exact = evaluate(["default"], ["all"], str(tmp_path), ["--precision", "fp32"])["results"]["default"]["all"]
     auto = measured["results"]["default"]["all"]
     assert auto["overall"].precision >= exact["overall"].precision, (auto["overall"].wrong, exact["overall"].wrong)
-    assert auto["overall"].found == exact["overall"].found and auto["everyday"].found == exact["everyday"].found
+    assert auto["overall"].found == exact["overall"].found and auto["expected"].found == exact["expected"].found

@@ -33,7 +33,7 @@ def _stage(name, reads=(), writes=(), **kw):
 def test_graph_order_follows_declared_fields():
     names = [s.name for s in registered()]
     assert names == ["fingerprint", "backbone", "tagger", "detector", "zero_shot", "expansion", "embedding",
-                     "learned", "review"]
+                     "learned", "everyday", "review"]
     a, b, c = _stage("a", writes=["x"]), _stage("b", reads=["x"], writes=["y"]), _stage("c", reads=["y"])
     assert [s.name for s in ordered([c, b, a])] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="cycle"):
@@ -67,7 +67,7 @@ def test_schema_legend_and_sources_come_from_the_stages():
     schema = tags_schema()
     assert {"content_sha256", "phash", "embedding"} <= set(schema.names)
     assert schema.field("embedding").type == pa.list_(pa.float16())
-    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion", "learned", "review")
+    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion", "learned", "everyday", "review")
     assert set(colours()) == set(tag_sources())
 
 
@@ -98,7 +98,7 @@ def test_a_new_stage_needs_only_its_module_and_one_line(monkeypatch, tmp_path, p
         rows = {"p": {"tags": [{"name": "cat", "score": 0.9, "source": "ocr", "origin": None}]}}
         truth = {"photos": {"p": {"accepted": ["cat"], "expected": ["cat"], "vocabulary": []}}}
         counts = key.judge(rows, truth, ["p"])
-        assert (counts["ocr"].written, counts["ocr"].found, counts["everyday"].found) == (1, 1, 1)
+        assert (counts["ocr"].written, counts["ocr"].found, counts["expected"].found) == (1, 1, 1)
         with pytest.raises(ValueError, match="registered twice"):
             register(_stage("ocr", reads=["other"]))
     finally:

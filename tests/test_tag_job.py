@@ -107,7 +107,7 @@ def test_detected_objects_are_written_and_merged(job, photos):
     rows = {r["uri"]: r for r in tags.to_pylist()}
     hopper = rows[str(photos["grace_hopper"])]
     assert {"person", "tie"} <= {o["label"] for o in hopper["objects"]}
-    assert {"person", "tie"} <= {t["name"] for t in hopper["tags"] if t["source"] == "detector"}
+    assert {"person", "tie"} <= {t["name"] for t in hopper["tags"] if "detector" in t["sources"]}
     for row in rows.values():
         for obj in row["objects"]:
             x0, y0, x1, y1 = obj["box"]
@@ -122,7 +122,7 @@ def test_expansion_tags_are_marked_and_scored_at_most_their_origin(job):
         names = [t["name"] for t in row["tags"]]
         assert len(names) == len(set(names)), "a tag name appears once per image"
         for t in row["tags"]:
-            assert t["source"] in ("tagger", "detector", "expansion")
+            assert t["source"] in ("tagger", "detector", "expansion", "everyday")
             if t["source"] == "expansion":
                 seen += 1
                 assert t["origin"] in scores

@@ -5,8 +5,9 @@
 A score that claims a chance of being right has to hold on kinds of photo the fit never saw.
 For each kind (people, food, animals, plants, scenes, objects: pipeline/quality/data/photo_set.json,
 section ``kinds``), every calibration and decision model is refitted on the tune photos of the
-other kinds only (pipeline/quality/calibrate.py), and the default job runs with that calibration
-on every photo of the kind held out; its figures stand beside a naive top-1 classifier on the
+other kinds only (pipeline/quality/calibrate.py), the everyday head is learned again without
+them (pipeline/quality/everyday.py), and the default job runs with both on every photo of the
+kind held out; its figures stand beside a naive top-1 classifier on the
 same backbone weights.
 """
 
@@ -17,17 +18,21 @@ import json
 import tempfile
 from pathlib import Path
 
-from pipeline.quality import calibrate, photo_set
+from pipeline.quality import calibrate, everyday, photo_set
 
 
 def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str, calibrate.Candidates],
-                  naive: dict[str, list[str]], folder: Path) -> dict:
-    """The figures of the default job on the photos of one kind, calibrated without them."""
+                  naive: dict[str, list[str]], folder: Path, features: str | None) -> dict:
+    """The figures of the default job on the photos of one kind, calibrated and with an everyday
+    head learned without them."""
     chosen = [p for p in photos if p.kind == kind]
     cal = folder / "calibration.json"
     folder.mkdir(parents=True, exist_ok=True)
     calibrate.write(str(cal), calibrate.fit_sources(candidates, leave_out=kind), leave_out=kind)
-    extra = ["--calibration", str(cal)]
+    head = folder / "everyday"
+    if features is not None:
+        everyday.build(str(head), photos, features, folder, leave_out=kind)
+    extra = ["--calibration", str(cal), "--everyday_model", str(head) if features is not None else "none"]
     judge = photo_set.Judge()
     figures = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "job", extra), naive, judge)
     scored = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "candidates", [*extra, *photo_set.CANDIDATES]),
@@ -37,14 +42,16 @@ def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str
             "ece.overall": scored["overall"].ece if "overall" in scored else None, "wrong": figures.wrong}
 
 
-def measure(workdir: str | None = None) -> dict[str, dict]:
-    """Each kind's figures, every model fitted without that kind's photos."""
+def measure(workdir: str | None = None, head: bool = True) -> dict[str, dict]:
+    """Each kind's figures, every model fitted without that kind's photos (``head``: with the
+    everyday head, learned without them too)."""
     folder = Path(workdir or tempfile.mkdtemp(prefix="by-kind-"))
     photos = photo_set.collect(folder / "photos")
     candidates = calibrate.gather(str(folder / "fit"))
     naive = photo_set.naive_top5([p.path for p in photos])
+    features = everyday.extract_features(photos, folder) if head else None
     present = [k for k in photo_set.kinds() if any(p.kind == k for p in photos)]
-    return {kind: held_out_kind(kind, photos, candidates, naive, folder / kind) for kind in present}
+    return {kind: held_out_kind(kind, photos, candidates, naive, folder / kind, features) for kind in present}
 
 
 def table(results: dict[str, dict]) -> str:
@@ -53,12 +60,13 @@ def table(results: dict[str, dict]) -> str:
 
     lines = ["each kind held out of every fit: the default job on all its photos, beside a naive top-1", "",
              "| kind | photos | nouns | precision | noun named | naive top-1 named | naive top-1 precision "
-             "| any right tag | untagged | ECE | person tag where people are shown | person tag without people |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| any right tag | everyday recall | untagged | ECE | person tag where people are shown "
+             "| person tag without people |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, r in results.items():
         people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
         lines.append(f"| {kind} | {r['photos']} | {r['nouns']} | {f(r['precision.overall'])} | {f(r['named_at_level'])} | "
-                     f"{f(r['naive_top1_named'])} | {f(r['naive_top1_precision'])} | {f(r['any_right'])} | "
+                     f"{f(r['naive_top1_named'])} | {f(r['naive_top1_precision'])} | {f(r['any_right'])} | {f(r['everyday_recall'])} | "
                      f"{f(r['untagged'])} | {f(r['ece.overall'])} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
     return "\n".join(lines)
 
@@ -69,8 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workdir", default=None, help="Where photos, fits and outputs go (default: a temp dir).")
     p.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     p.add_argument("--show", action="store_true", help="List every wrong tag.")
+    p.add_argument("--no_everyday_head", action="store_true", help="Without the everyday head (what it adds).")
     args = p.parse_args(argv)
-    results = measure(args.workdir)
+    results = measure(args.workdir, head=not args.no_everyday_head)
     print(table(results))
     if args.show:
         for kind, r in results.items():

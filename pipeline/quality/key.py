@@ -15,7 +15,7 @@ A written tag is correct when the key accepts its name for that photo (case-inse
 plural = singular). Precision = correct / written, per source and overall. Recall: of the
 ``expected`` words (what a person names first: cat, coffee, person...), the share that
 source wrote; for zero_shot, of the vocabulary words that apply; overall, of both, by any
-source; ``everyday``: of the expected words, the share tagger, detector or expansion wrote. ``zs_hit@3``: the share of photos with an applicable vocabulary word that have one
+source; ``expected``: of the expected words, the share the sources measured by them wrote. ``zs_hit@3``: the share of photos with an applicable vocabulary word that have one
 among their (at most 3) zero-shot tags. Photos are split: ``tune`` photos may be used to fit
 (``--fit``) and choose defaults, ``report`` photos are only reported.
 """
@@ -82,7 +82,7 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
     ``zs_hit@3`` counts photos with an applicable vocabulary word among their zero-shot tags."""
     sources = tag_sources()
     measured = {measure: quality_sources(measure) for measure in QUALITY}
-    counts = {s: Counts() for s in (*sources, "overall", "everyday", "zs_hit@3")}
+    counts = {s: Counts() for s in (*sources, "overall", "expected", "zs_hit@3")}
     for name in names:
         truth = key["photos"][name]
         accepted = accepted_words(truth)
@@ -105,8 +105,8 @@ def judge(rows: dict[str, dict], key: dict, names: list[str]) -> dict[str, Count
                 counts[s].found += len(words & by_source[s])
             found[measure] = words & from_sources
         expected, vocab = wanted["everyday"], wanted["vocabulary"]
-        counts["everyday"].expected += len(expected)
-        counts["everyday"].found += len(found["everyday"])
+        counts["expected"].expected += len(expected)
+        counts["expected"].found += len(found["everyday"])
         counts["overall"].expected += len(expected) + len(vocab)
         counts["overall"].found += len(expected & everything) + len(found["vocabulary"])
         if vocab:
@@ -146,7 +146,7 @@ def table(results: dict[str, dict[str, dict[str, Counts]]]) -> str:
     for preset, splits in results.items():
         for split, counts in splits.items():
             for source, c in counts.items():
-                if source in ("zs_hit@3", "everyday"):
+                if source in ("zs_hit@3", "expected"):
                     lines.append(f"{preset:<8} {split:<7} {source:<10} {'':>7} {'':>7} {'':>9} "
                                  f"{c.expected:>8} {c.found:>5} {fmt(c.recall):>6}")
                 else:

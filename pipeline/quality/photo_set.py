@@ -225,7 +225,7 @@ class Judge:
         return tuple(s.name() for s in wordnet().synsets(word.replace(" ", "_"), "n"))
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019
-    def _above(self, synset: str) -> frozenset[str]:
+    def above(self, synset: str) -> frozenset[str]:
         s = wordnet().synset(synset)
         return frozenset(h.name() for path in s.hypernym_paths() for h in path)
 
@@ -241,14 +241,33 @@ class Judge:
     @functools.lru_cache(maxsize=4096)  # noqa: B019
     def is_person(self, synset: str) -> bool:
         """A person, a kind of person, or a group of people."""
-        return synset in PERSON_SENSES or bool(PERSON_SENSES & self._above(synset))
+        return synset in PERSON_SENSES or bool(PERSON_SENSES & self.above(synset))
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019
     def kind(self, synset: str) -> str:
         """The kind of photo a noun is: the key's first kind with a root at or above it."""
         section = key()["kinds"]
-        above = self._above(synset) | {synset}
+        above = self.above(synset) | {synset}
         return next((kind for kind, roots in section["roots"].items() if above & set(roots)), section["otherwise"])
+
+    @functools.cached_property
+    def everyday_words(self) -> frozenset[str]:
+        return frozenset(key()["everyday"]["words"])
+
+    def everyday(self, photo: Photo) -> tuple[frozenset[str], frozenset[str]]:
+        """(the everyday words the photo shows, those not judged on it): the reviewed look (the
+        key's ``everyday`` section), its noun's roots, people, and what a shown word implies."""
+        section = key()["everyday"]
+        shown = set(section["photos"].get(photo.name, []))
+        above = self.above(photo.synset) | {photo.synset}
+        shown |= {word for word, roots in section["roots"].items() if above & set(roots) and word != "person"}
+        unknown: set[str] = set()
+        if photo.people == "shown":
+            shown.add("person")
+        elif photo.people == "unjudged":
+            unknown.add("person")
+        shown |= {implied for word in list(shown) for implied in section["implies"].get(word, [])}
+        return frozenset(shown), frozenset(unknown)
 
     def person_word(self, word: str) -> bool:
         """Does the word name a person: its product sense, else its most common WordNet sense
@@ -261,9 +280,9 @@ class Judge:
         senses = self.senses(word)
         if label in senses:
             return "same"
-        if any(label in self._above(s) for s in senses):
+        if any(label in self.above(s) for s in senses):
             return "specific"
-        above = self._above(label).union(*(self._above(extra) for extra in self.also.get(label, [])))
+        above = self.above(label).union(*(self.above(extra) for extra in self.also.get(label, [])))
         if any(s in above for s in senses):
             return "general"
         if word.lower() in self.extras or self.among(word, self.visible.get(label, [])):
@@ -274,22 +293,25 @@ class Judge:
         """Does the key's look at this one photo name the word's thing, a kind of it or a word for
         more of it (a uniform shown: "clothing" is right too)?"""
         shown = {s for extra in self.visible_on.get(photo, []) for s in self.senses(extra)}
-        return any(s in shown or shown & self._above(s) or any(s in self._above(x) for x in shown) for s in self.senses(word))
+        return any(s in shown or shown & self.above(s) or any(s in self.above(x) for x in shown) for s in self.senses(word))
 
     def among(self, word: str, extras: list[str]) -> bool:
         """Is the word one of these words, or a kind of one of them (by any of its senses)?"""
         shown = {s for extra in extras for s in self.senses(extra)}
-        return any(s in shown or shown & self._above(s) for s in self.senses(word))
+        return any(s in shown or shown & self.above(s) for s in self.senses(word))
 
 
 def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
-    """Is ``word`` right on ``photo``: by its noun, and for a person word by whether the photo
-    shows people (None: not judged, people too small to be sure of)."""
+    """Is ``word`` right on ``photo``: by its noun, for a person word by whether the photo shows
+    people (None: not judged, people too small to be sure of), and for an everyday word by the
+    photo's everyday labels."""
     if judge.person_word(word):
         if photo.people == "unjudged":
             return None
         if photo.people == "shown":
             return True
+    if word.lower() in judge.everyday_words:  # judged by the photo's complete everyday labels alone
+        return word.lower() in judge.everyday(photo)[0]
     return judge.relation(word, photo.synset) is not None or judge.seen_on(word, photo.name)
 
 
@@ -338,6 +360,8 @@ class Figures:
     people_tagged: int = 0  # of those, photos with a person tag
     people_free: int = 0  # photos without people
     people_false: int = 0  # of those, photos with a person tag
+    everyday_shown: int = 0  # everyday words the photos show (their complete labels)
+    everyday_found: int = 0  # of those, words written
     wrong: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, float | int | None]:
@@ -351,7 +375,8 @@ class Figures:
                     "naive_top1_named": self.naive_top1_named / n, "naive_top5_named": self.naive_top5_named / n,
                     "nameable": self.nameable / n, "people_shown": self.people_shown,
                     "person_recall": self.people_tagged / self.people_shown if self.people_shown else None,
-                    "people_free": self.people_free, "person_on_people_free": self.people_false})
+                    "people_free": self.people_free, "person_on_people_free": self.people_false,
+                    "everyday_recall": self.everyday_found / self.everyday_shown if self.everyday_shown else None})
         return out
 
 
@@ -382,6 +407,9 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
             if not right:
                 figures.wrong.append(f"{photo.name} ({photo.synset}): {tag['name']} [{tag['source']}]")
         figures.named += named
+        shown = judge.everyday(photo)[0]
+        figures.everyday_shown += len(shown)
+        figures.everyday_found += len(shown & {tag["name"].lower() for tag in tags})
         figures.any_right += right_here > 0
         figures.nameable += judge.nameable(photo.synset)
         figures.people_shown += photo.people == "shown"
@@ -485,6 +513,8 @@ def table(result: dict) -> str:
     lines.append(f"| the noun is among the tagger's words at all (the ceiling of the line above) | "
                  f"{pct(result['nameable'])} | | |")
     lines.append(f"| photos with no tag | {pct(result['untagged'])} | 0.00 | |")
+    lines.append(f"| everyday words a photo shows that are written (recall of the labelled words) | "
+                 f"{pct(result['everyday_recall'])} | | |")
     lines.append(f"| person tag on photos with people ({result['people_shown']} photos) | "
                  f"{pct(result['person_recall'])} | | |")
     lines.append(f"| photos without people that get a person tag (of {result['people_free']}) | "

@@ -49,6 +49,21 @@ def calibrate(scores: np.ndarray, y: np.ndarray, known: np.ndarray) -> dict:
     return {**platt(scores[mask].tolist(), right.tolist(), "logit"), "fitted": True}
 
 
+def calibrate_words(scores: np.ndarray, y: np.ndarray, known: np.ndarray, min_each: int) -> list[dict | None]:
+    """Per word, a Platt map of its own held-out scores when it has at least ``min_each`` known
+    held-out pictures with it and without it (None: it keeps the pooled map, as a review's few
+    pictures per word do)."""
+    from pipeline.quality.calibrate import platt
+
+    maps: list[dict | None] = []
+    for j in range(y.shape[1]):
+        mask = known[:, j] > 0
+        right = y[mask, j] > 0
+        enough = min(int(right.sum()), int((~right).sum())) >= min_each
+        maps.append(platt(scores[mask, j].tolist(), right.tolist(), "logit") if enough else None)
+    return maps
+
+
 def precision_floor(scores: np.ndarray, y: np.ndarray, known: np.ndarray, target: float,
                     low: float = 0.5) -> float | None:
     """The lowest score (at least ``low``) from which the known held-out tags reach ``target``

@@ -14,7 +14,8 @@
 4. Calibration by cross-fitting: the pictures fall into --folds folds by content hash; a model
    trained on the other folds (early stopping on a validation share of them) scores each fold,
    and a Platt map fitted on those held-out scores makes a learned word's score its chance of
-   being right, so ``--min_score`` means the same as for every other source. The model written
+   being right (a word with --word_calibration_min held-out pictures with and without it gets
+   a map of its own), so ``--min_score`` means the same as for every other source. The model written
    is trained on every picture for the folds' median best epoch count, so no correction is
    spent on holding out. Precision first: the learned words are written only from the lowest
    calibrated score at which the held-out tags reach --target_precision (config "thresholds").
@@ -43,17 +44,18 @@ from pipeline.training.train import Dataset, load_features, train_taggernet
 from transforms.core import uris
 from transforms.core.artifacts import exists, join, read_bytes, write_bytes
 from transforms.knowledge import corrections as corr
-from transforms.knowledge.calibration import Platt
 from transforms.knowledge.corrections import Correction
 from transforms.output import model_folder
 from transforms.stages.taggernet import (
     CONFIG,
     CORRECTIONS,
     LEARNED_ROLE,
+    calibration_maps,
     predict_scores,
     read_config,
     taggernet_files,
 )
+from transforms.stages.taggernet import calibrated as calibrate_columns
 
 
 def fold_of(key: str, folds: int) -> int:
@@ -288,7 +290,9 @@ def main(argv: list[str] | None = None) -> dict:
     folds = cross_fit(usable, features, fit, inner, y.shape, args)
     held, scored = folds.held, folds.scored
     platt = held_out.calibrate(held[scored], y[scored], known[scored])
-    calibrated = Platt(platt["a"], platt["b"])(held)
+    word_maps = held_out.calibrate_words(held[scored], y[scored], known[scored], args.word_calibration_min)
+    calibrated = calibrate_columns(held, calibration_maps({"vocabulary": vocabulary, "calibration": platt,
+                                                          "word_calibration": word_maps}))
     figures = held_out.word_figures(vocabulary, calibrated, y, known, scored, args.target_precision)
     lines = [f.line(args.target_precision) for f in figures]
     for line in lines:
@@ -303,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
         "role": LEARNED_ROLE, "vocabulary": vocabulary,
         "thresholds": [held_out.NEVER if f.floor is None else f.floor for f in figures],
         "feature_dim": int(features.shape[1]), "hidden": args.hidden, "dropout": args.dropout,
-        "backbone": backbone, "calibration": platt, "trained_at": dt.datetime.now(dt.UTC).isoformat(),
+        "backbone": backbone, "calibration": platt, "word_calibration": word_maps, "trained_at": dt.datetime.now(dt.UTC).isoformat(),
         "corrections": {"files": [{"path": p, "sha256": hashlib.sha256(read_bytes(p)).hexdigest()} for p in sources],
                         "pictures": len(usable), "reviewers": sorted({c.reviewer for c in usable if c.reviewer}),
                         "positives": {w: int(y[:, j].sum()) for j, w in enumerate(vocabulary)}},
@@ -333,6 +337,7 @@ def model_card(config: dict, metrics: dict, lines_by_word: list[str], target: fl
               f"{', '.join(c['reviewers']) or 'unnamed reviewers'}; backbone {config['backbone']}.", "",
               "Corrections used:", ""]
     lines += [f"- {f['path']} (sha256 {f['sha256'][:12]})" for f in c["files"]]
+    lines += [f"- {c['labels']['section']} (sha256 {c['labels']['sha256'][:12]})"] if "labels" in c else []
     lines += ["", f"Cross-fitted on {metrics['images']['folds']} folds (best epochs {metrics['best_epochs']}); the "
               f"model is trained on all {metrics['images']['corrected']} pictures for {metrics['epochs_run']} epochs.",
               f"Each word, held out (each fold scored by a model that never saw it; written from the lowest "

@@ -87,6 +87,7 @@ MODULES = (
     "transforms.stages.expansion",
     "transforms.stages.embedding",
     "transforms.stages.learned",
+    "transforms.stages.everyday",
     "transforms.stages.review",  # last: it reads every tag source
 )
 

@@ -8,9 +8,8 @@ import numpy as np
 
 from transforms.core.records import Element, with_fields
 from transforms.handlers.taggernet import MLPTaggerHandler, mlp_tagger_config
-from transforms.knowledge.calibration import Platt
 from transforms.stages.tagger import TaggerFlags
-from transforms.stages.taggernet import LoadedTagger, adds_to_embedded, predict_scores
+from transforms.stages.taggernet import LoadedTagger, adds_to_embedded, calibrated, predict_scores
 
 
 class LearnedTaggerHandler(MLPTaggerHandler):
@@ -22,13 +21,13 @@ class LearnedTaggerHandler(MLPTaggerHandler):
     stage_name = "learned"
 
     def infer(self, batch: list[Element], model: LoadedTagger) -> list[Element]:
-        fit = model.config.get("calibration") or {}
-        scores = Platt(fit.get("a", 1.0), fit.get("b", 0.0))(predict_scores(model.net, np.stack([e["features"] for e in batch])))
+        assert model.maps is not None, "a learned model"
+        scores = calibrated(predict_scores(model.net, np.stack([e["features"] for e in batch])), model.maps)
         vocab = model.config["vocabulary"]
         floors = np.maximum(model.thresholds, self._config.min_score)
         out = []
         for e, row in zip(batch, scores, strict=True):
-            new = [{"name": vocab[j], "score": float(row[j]), "source": "learned", "origin": None}
+            new = [{"name": vocab[j], "score": float(row[j]), "source": self.stage_name, "origin": None}
                    for j in np.argsort(-row)[: self._config.top_k] if row[j] >= floors[j]]
             out.append(with_fields(e, tags=[*(e.get("tags") or []), *new]))
         return out

@@ -54,14 +54,15 @@ class MLPTaggerHandler(ElementModelHandler):
         return f"taggernet@{self._config.model_dir}"
 
 
-def mlp_tagger_config(o, num_workers: int) -> MLPTaggerConfig:
-    """A --tagger_model's run settings: the job's backbone version (checked against the model's),
-    --top_k, the backbone's threads and --min_score."""
+def mlp_tagger_config(o, num_workers: int, model_dir: str | None = None) -> MLPTaggerConfig:
+    """A --tagger_model's run settings (or ``model_dir``'s): the job's backbone version (checked
+    against the model's), --top_k, the backbone's threads and --min_score."""
     from transforms.knowledge.calibration import ScoringFlags
     from transforms.stages.backbone import backbone_config
     from transforms.stages.tagger import TaggerFlags
 
     flags, backbone = TaggerFlags.from_options(o), backbone_config(o)
-    assert flags.tagger_model, "only called with --tagger_model"
-    return MLPTaggerConfig(flags.tagger_model, backbone.version(), flags.top_k, num_workers,
+    model_dir = model_dir or flags.tagger_model
+    assert model_dir, "only called with a model folder"
+    return MLPTaggerConfig(model_dir, backbone.version(), flags.top_k, num_workers,
                            backbone.torch_threads, ScoringFlags.from_options(o).min_score)

@@ -48,7 +48,8 @@ def correction_files(o: Any) -> list[str]:
 
 STAGE = register(Stage(
     name="review",
-    reads=("content_sha256", "tags:tagger", "tags:detector", "tags:zero_shot", "tags:expansion", "tags:learned"),
+    reads=("content_sha256", "tags:tagger", "tags:detector", "tags:zero_shot", "tags:expansion", "tags:learned",
+           "tags:everyday"),
     writes=("tags:review",), build="transforms.handlers.review:build", options=ReviewFlags,
     tag_source="review", colour="#bcbd22", bench_batch=64,
 ))

@@ -44,20 +44,24 @@ class TaggerFlags(Flags):
             check_model_folder(self.tagger_model)
 
 
-def check_model_folder(model_dir: str) -> None:
-    """A model folder is used only whole: every file matches its manifest, and the corrections a
-    learned model carries parse line by line (LaunchError naming the file and line)."""
+def check_model_folder(model_dir: str, option: str = "--tagger_model") -> None:
+    """A model folder is used only whole: every file matches its manifest, a learned model's
+    calibration maps are finite numbers, one per word, and the corrections it carries parse line
+    by line (LaunchError naming the file and line)."""
     from transforms.knowledge import corrections
     from transforms.output.model_folder import ModelFolderError, verify
-    from transforms.stages.taggernet import CORRECTIONS, LEARNED_ROLE, read_config
+    from transforms.stages.taggernet import CORRECTIONS, LEARNED_ROLE, calibration_maps, read_config
 
     try:
         manifest = verify(model_dir)
-        if read_config(model_dir).get("role") == LEARNED_ROLE and CORRECTIONS in manifest:
+        config = read_config(model_dir)
+        if config.get("role") == LEARNED_ROLE:
+            calibration_maps(config)
+        if config.get("role") == LEARNED_ROLE and CORRECTIONS in manifest:
             corrections.read([join(model_dir, CORRECTIONS)])
     except ValueError as exc:  # ModelFolderError, or a correction line that fails its checks
         kind = "" if isinstance(exc, ModelFolderError) else f"{model_dir}: "
-        raise LaunchError(f"--tagger_model {kind}{exc}") from None
+        raise LaunchError(f"{option} {kind}{exc}") from None
 
 
 @dataclass(frozen=True)

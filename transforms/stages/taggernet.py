@@ -114,6 +114,38 @@ def predict_scores(model, features: np.ndarray) -> np.ndarray:
         return torch.sigmoid(model(torch.from_numpy(np.asarray(features, dtype=np.float32)))).numpy()
 
 
+def _platt(fit: Any, where: str) -> tuple[float, float]:
+    """A stored Platt map's (a, b), checked: finite numbers, never anything else."""
+    import math
+
+    if not isinstance(fit, dict):
+        raise ValueError(f"{where} is not a Platt map")
+    a, b = fit.get("a", 1.0), fit.get("b", 0.0)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (a, b)):
+        raise ValueError(f"{where}: a and b must be finite numbers")
+    return float(a), float(b)
+
+
+def calibration_maps(config: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) per word of a learned model: the word's own map where learn fitted one
+    (config "word_calibration"), else the pooled "calibration" (identity when absent)."""
+    n = len(config["vocabulary"])
+    pooled = _platt(config.get("calibration") or {}, "calibration")
+    words = config.get("word_calibration") or [None] * n
+    if not isinstance(words, list) or len(words) != n:
+        raise ValueError("word_calibration must list one map (or null) per vocabulary word")
+    maps = [pooled if fit is None else _platt(fit, f"word_calibration[{j}]") for j, fit in enumerate(words)]
+    return np.array([m[0] for m in maps]), np.array([m[1] for m in maps])
+
+
+def calibrated(scores: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each column's Platt map applied to its logit: the word's chance of being right."""
+    from transforms.knowledge.calibration import logit
+
+    z = maps[0] * logit(np.asarray(scores, dtype=np.float64)) + maps[1]
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).astype(np.float32)
+
+
 class LoadedTagger:
     """What a worker holds (Beam's Shared needs an object it can weakly reference)."""
 
@@ -121,6 +153,9 @@ class LoadedTagger:
         self.net = net
         self.config = config
         self.thresholds = np.asarray(config["thresholds"], dtype=np.float32)
+        learned = config.get("role") == LEARNED_ROLE or "calibration" in config
+        self.maps = calibration_maps(config) if learned else None
+        self.support: dict[str, tuple[np.ndarray, float]] = {}  # the everyday stage's (transforms/handlers/everyday.py)
 
 
 @dataclass(frozen=True)

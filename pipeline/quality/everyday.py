@@ -1,0 +1,150 @@
+"""The everyday head: the paper's TaggerNet taught the words a photo library is searched by.
+
+    python -m pipeline.quality.everyday --output transforms/data/everyday [--leave_out KIND] [--workdir DIR]
+
+Its labels are the photo set's (pipeline/quality/data/photo_set.json, section ``everyday``):
+complete for every word, so a photo's missing word is a negative. It is built with the
+project's own ``learn`` (pipeline/training/learn.py) on the *tune* half only: cross-fitted
+Platt calibration and precision-first floors, so a written word's score is its held-out
+chance of being right. ``--leave_out KIND`` also leaves that kind's photos out, for the
+by-kind measurement (pipeline/quality/by_kind.py). The embedded head
+(transforms/data/everyday/, the ``everyday`` stage) is this command's output; the test that
+rebuilds it is tests/test_everyday_head.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pipeline.quality import photo_set
+
+SEED = 0  # the shipped head is rebuilt from the same photos and labels
+SUPPORT_QUANTILE = 0.05  # a word's support floor keeps this share of its tune photos' ImageNet mass below it
+
+
+def section() -> dict:
+    return photo_set.key()["everyday"]
+
+
+def words() -> tuple[str, ...]:
+    return tuple(section()["words"])
+
+
+def corrections(photos: list[photo_set.Photo], judge: photo_set.Judge) -> list[str]:
+    """One correction line per photo (transforms/knowledge/corrections.py): its words added, every
+    other everyday word rejected (a complete label), an unjudged word left unknown."""
+    lines = []
+    for photo in photos:
+        shown, unknown = judge.everyday(photo)
+        content = hashlib.sha256(Path(photo.path).read_bytes()).hexdigest()
+        lines.append(json.dumps({
+            "uri": photo.path, "image_id": photo.name, "content_sha256": content, "added": sorted(shown),
+            "rejected": sorted(set(words()) - shown - unknown), "reviewer": "photo_set.json", "review": "everyday",
+        }))
+    return lines
+
+
+def learn_target() -> float:
+    """learn's --target_precision default: the head is written precision-first, as learn writes."""
+    from pipeline.commands import LearnFlags
+
+    return LearnFlags().target_precision
+
+
+def labels_sha256() -> str:
+    return hashlib.sha256(json.dumps(section(), sort_keys=True).encode()).hexdigest()
+
+
+def build(output: str, photos: list[photo_set.Photo], features: str, workdir: Path, leave_out: str | None = None,
+          quiet: bool = True) -> dict:
+    """Learn the head from the tune photos (without ``leave_out``'s) and publish it in ``output``
+    without the corrections themselves: the head carries its words, not the set's labels."""
+    from pipeline.training import held_out, learn
+    from transforms.output import model_folder
+    from transforms.stages.taggernet import CONFIG, CORRECTIONS
+
+    chosen = [p for p in photos if p.split == "tune" and p.kind != leave_out]
+    judge = photo_set.Judge()
+    workdir.mkdir(parents=True, exist_ok=True)
+    listing = workdir / f"everyday-{leave_out or 'all'}.jsonl"
+    listing.write_text("".join(line + "\n" for line in corrections(chosen, judge)))
+    staging = workdir / f"learn-{leave_out or 'all'}"
+    metrics = learn.main(["--corrections", str(listing), "--output", str(staging), "--features", features,
+                          "--seed", str(SEED), "--no_review_negatives", "--allow_local_paths",
+                          *(["--quiet"] if quiet else [])])
+    files = {name: model_folder.read_file(str(staging), name) for name in model_folder.verify(str(staging))}
+    files.pop(CORRECTIONS)
+    config = json.loads(files[CONFIG])
+    config["trained_at"] = "from the photo set's labels"
+    config["corrections"] = {**config["corrections"], "files": [],
+                             "labels": {"section": "pipeline/quality/data/photo_set.json#everyday",
+                                        "sha256": labels_sha256(), "photos": len(chosen), "left_out_kind": leave_out}}
+    config["built_by"] = "python -m pipeline.quality.everyday"
+    config["support"] = support(config["vocabulary"], chosen, judge)
+    files[CONFIG] = json.dumps(config, indent=1, sort_keys=True).encode()
+    words = [held_out.WordFigures(**{k: w[k] for k in held_out.WordFigures.__dataclass_fields__}) for w in metrics["words"]]
+    card = learn.model_card(config, metrics, [w.line(learn_target()) for w in words], learn_target())
+    files["model_card.md"] = card.replace("# TaggerNet learned from corrections", "# The everyday head (TaggerNet)").encode()
+    model_folder.publish(output, files, "everyday")
+    return metrics
+
+
+def support(vocabulary: list[str], photos: list[photo_set.Photo], judge: photo_set.Judge) -> dict[str, float]:
+    """Per learned word that names ImageNet classes (never person), the ImageNet probability under
+    them that all but SUPPORT_QUANTILE of the photos showing it reach (transforms/stages/everyday.py)."""
+    import numpy as np
+
+    from pipeline.quality.calibrate import imagenet_probs
+    from transforms.stages.everyday import UNSUPPORTED
+    from transforms.stages.tagger import ImageNetTagTable
+
+    table = ImageNetTagTable.embedded()
+    words = [w for w in vocabulary if w in table.names and w not in UNSUPPORTED]
+    shown = {w: [p for p in photos if w in judge.everyday(p)[0]] for w in words}
+    paths = sorted({p.path for chosen in shown.values() for p in chosen})
+    probs = dict(zip(paths, imagenet_probs(paths), strict=True)) if paths else {}
+    out = {}
+    for w in words:
+        members = table.members[table.names.index(w)]
+        mass = [float(probs[p.path][members].sum()) for p in shown[w]]
+        if mass:
+            out[w] = round(float(np.quantile(mass, SUPPORT_QUANTILE)), 4)
+    return out
+
+
+def extract_features(photos: list[photo_set.Photo], workdir: Path, quiet: bool = True) -> str:
+    """The default backbone's features of every photo (the feature job), reused by every build."""
+    from pipeline.training import extract_features as job
+
+    target = workdir / "features"
+    if (target / "_SUCCESS").exists() or any(target.glob("features-*.parquet")):
+        return str(target)
+    listing = workdir / "features.jsonl"
+    listing.write_text("".join(json.dumps({"uri": p.path, "labels": [], "split": "train"}) + "\n" for p in photos))
+    job.run(["--dataset", "list", "--labels", str(listing), "--output", str(target), "--overwrite",
+             "--val_fraction", "0", "--test_fraction", "0", "--allow_local_paths", *(["--quiet"] if quiet else [])],
+            then="the everyday head is learned from these features")
+    return str(target)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m pipeline.quality.everyday", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output", required=True, help="Model folder to write (the embedded one: transforms/data/everyday).")
+    p.add_argument("--leave_out", default=None, choices=photo_set.kinds(), help="Also leave this kind's photos out.")
+    p.add_argument("--workdir", default=None, help="Where photos and features go (default: a temp dir; reused).")
+    args = p.parse_args(argv)
+    folder = Path(args.workdir or tempfile.mkdtemp(prefix="everyday-"))
+    photos = photo_set.collect(folder / "photos")
+    features = extract_features(photos, folder, quiet=False)
+    build(os.path.abspath(args.output), photos, features, folder, args.leave_out, quiet=False)
+    print(f"everyday head written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The embedded everyday head (transforms/data/everyday/) is rebuilt from installed packages by
+its script (pipeline/quality/everyday.py) and matches what ships."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.quality import everyday, photo_set
+from transforms.stages.everyday import embedded_dir
+from transforms.stages.taggernet import load_taggernet, predict_scores
+
+
+@pytest.mark.slow
+def test_the_script_rebuilds_the_shipped_head(tmp_path, photo_set_packages):
+    from pipeline.training.train import load_features
+
+    photos = photo_set.collect(tmp_path / "photos")
+    features = everyday.extract_features(photos, tmp_path)
+    everyday.build(str(tmp_path / "head"), photos, features, tmp_path)
+    shipped, rebuilt = (json.loads((Path(d) / "config.json").read_text()) for d in (embedded_dir(), tmp_path / "head"))
+    assert rebuilt["vocabulary"] == shipped["vocabulary"]
+    assert rebuilt["corrections"]["labels"] == shipped["corrections"]["labels"]
+    assert np.allclose(rebuilt["thresholds"], shipped["thresholds"], atol=0.02)
+    x = load_features(features).features
+    (a, _), (b, _) = load_taggernet(embedded_dir()), load_taggernet(str(tmp_path / "head"))
+    assert np.abs(predict_scores(a, x) - predict_scores(b, x)).max() < 0.02
+
+
+def test_the_head_learns_complete_labels_of_the_tune_half(tmp_path, photo_set_packages):
+    """The labels the head learns from: tune photos only, complete (every other word rejected),
+    a person left unknown where people are too small to judge."""
+    photos = [p for p in photo_set.collect(tmp_path / "photos") if p.split == "tune"]
+    judge = photo_set.Judge()
+    lines = [json.loads(line) for line in everyday.corrections(photos, judge)]
+    words = set(everyday.words())
+    for photo, line in zip(photos, lines, strict=True):
+        shown, unknown = judge.everyday(photo)
+        assert set(line["added"]) == shown and set(line["rejected"]) == words - shown - unknown
+        assert ("person" in unknown) == (photo.people == "unjudged")
+    sky = [line for line in lines if "sky" in line["added"]]
+    assert sky and all("sky" not in line["rejected"] for line in sky)
+    assert any(p.kind == "people" and "person" in line["added"] for p, line in zip(photos, lines, strict=True))

@@ -1,0 +1,53 @@
+"""The everyday stage's Beam ModelHandler (its declaration: transforms/stages/everyday.py)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from transforms.core.records import Element, with_fields
+from transforms.handlers.learned import LearnedTaggerHandler
+from transforms.handlers.taggernet import mlp_tagger_config
+from transforms.stages.everyday import EMBEDDED, EverydayFlags, support_floors
+from transforms.stages.tagger import ImageNetTagTable
+from transforms.stages.taggernet import LoadedTagger, read_config
+
+
+class EverydayHandler(LearnedTaggerHandler):
+    """The learned handler over the everyday head: its words, source ``everyday``, each word
+    that names ImageNet classes kept only where they hold its support floor."""
+
+    stage_name = "everyday"
+
+    def load_model(self) -> LoadedTagger:
+        model = super().load_model()
+        table = ImageNetTagTable.embedded()
+        model.support = {word: (table.members[table.names.index(word)], floor)
+                         for word, floor in support_floors(model.config).items()}
+        return model
+
+    def infer(self, batch: list[Element], model: LoadedTagger) -> list[Element]:
+        support = model.support
+        out = []
+        for before, e in zip(batch, super().infer(batch, model), strict=True):
+            probs = before.get("imagenet_probs")
+            kept = [t for t in e["tags"] if t["source"] != self.stage_name or t["name"] not in support
+                    or (probs is not None and float(np.sum(probs[support[t["name"]][0]])) >= support[t["name"]][1])]
+            out.append(with_fields(e, tags=kept))
+        return out
+
+
+def build(o: Any, num_workers: int = 1) -> EverydayHandler | None:
+    flags = EverydayFlags.from_options(o)
+    model_dir = flags.model_dir()
+    if model_dir is None:
+        return None
+    config = mlp_tagger_config(o, num_workers, model_dir)
+    if flags.everyday_model == EMBEDDED and read_config(model_dir).get("backbone") != config.backbone:
+        logging.getLogger("image_tagger").warning(
+            "the embedded everyday head was learned on another backbone's features; no everyday words this run "
+            "(learn one for this backbone with python -m pipeline.quality.everyday)")
+        return None
+    return EverydayHandler(config)
