@@ -35,6 +35,21 @@ def test_a_folder_that_is_not_a_learned_model_is_refused_at_launch(tmp_path):
     assert "\n" not in str(raised.value)
 
 
+def test_the_embedded_head_is_checked_whole_at_launch(tmp_path, monkeypatch):
+    import shutil
+
+    from transforms.stages import everyday
+
+    EverydayFlags().check()
+    broken = tmp_path / "everyday"
+    shutil.copytree(embedded_dir(), broken)
+    (broken / "model.pt").unlink()  # an install that lost the weights
+    monkeypatch.setattr(everyday, "embedded_dir", lambda: str(broken))
+    with pytest.raises(LaunchError, match="--everyday_model .*model.pt") as raised:
+        EverydayFlags().check()
+    assert "\n" not in str(raised.value)
+
+
 @pytest.mark.parametrize("bad", [{"a": "1", "b": 0}, {"a": float("nan"), "b": 0}, {"a": True, "b": 0}, [1, 2]])
 def test_calibration_maps_are_numbers_never_anything_else(bad):
     config = {"vocabulary": ["sky"], "calibration": {"a": 1.0, "b": 0.0}, "word_calibration": [bad]}

@@ -59,14 +59,16 @@ def table(results: dict[str, dict]) -> str:
         return "-" if v is None else f"{v:.2f}"
 
     lines = ["each kind held out of every fit: the default job on all its photos, beside a naive top-1", "",
-             "| kind | photos | nouns | precision | noun named | naive top-1 named | naive top-1 precision "
+             "| kind | photos | nouns | precision | noun named | naive top-1 named | on nameable photos: named, naive "
+             "| naive top-1 precision "
              "| any right tag | everyday recall | untagged | ECE | person tag where people are shown "
              "| person tag without people |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, r in results.items():
         people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
         lines.append(f"| {kind} | {r['photos']} | {r['nouns']} | {f(r['precision.overall'])} | {f(r['named_at_level'])} | "
-                     f"{f(r['naive_top1_named'])} | {f(r['naive_top1_precision'])} | {f(r['any_right'])} | {f(r['everyday_recall'])} | "
+                     f"{f(r['naive_top1_named'])} | {f(r['named_on_nameable'])}, {f(r['naive_top1_named_on_nameable'])} | "
+                     f"{f(r['naive_top1_precision'])} | {f(r['any_right'])} | {f(r['everyday_recall'])} | "
                      f"{f(r['untagged'])} | {f(r['ece.overall'])} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
     return "\n".join(lines)
 

@@ -356,6 +356,8 @@ class Figures:
     naive_top1_named: int = 0
     naive_top5_named: int = 0
     nameable: int = 0  # the noun at its level or below is one of the tagger's words at all
+    named_nameable: int = 0  # of those, photos the job names
+    naive_named_nameable: int = 0  # of those, photos the naive top-1 names
     people_shown: int = 0  # photos that show people
     people_tagged: int = 0  # of those, photos with a person tag
     people_free: int = 0  # photos without people
@@ -374,6 +376,9 @@ class Figures:
                     "right_tags_per_photo": self.right_tags / n, "naive_top1_precision": self.naive_top1_right / n,
                     "naive_top1_named": self.naive_top1_named / n, "naive_top5_named": self.naive_top5_named / n,
                     "nameable": self.nameable / n, "people_shown": self.people_shown,
+                    "named_on_nameable": self.named_nameable / self.nameable if self.nameable else None,
+                    "naive_top1_named_on_nameable":
+                        self.naive_named_nameable / self.nameable if self.nameable else None,
                     "person_recall": self.people_tagged / self.people_shown if self.people_shown else None,
                     "people_free": self.people_free, "person_on_people_free": self.people_false,
                     "everyday_recall": self.everyday_found / self.everyday_shown if self.everyday_shown else None})
@@ -411,7 +416,9 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
         figures.everyday_shown += len(shown)
         figures.everyday_found += len(shown & {tag["name"].lower() for tag in tags})
         figures.any_right += right_here > 0
-        figures.nameable += judge.nameable(photo.synset)
+        nameable = judge.nameable(photo.synset)
+        figures.nameable += nameable
+        figures.named_nameable += nameable and named
         figures.people_shown += photo.people == "shown"
         figures.people_tagged += photo.people == "shown" and person_tagged
         figures.people_free += photo.people == "none"
@@ -421,6 +428,7 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
             first = judge.relation(top[0], photo.synset)
             figures.naive_top1_right += first is not None
             figures.naive_top1_named += first in ("same", "specific")
+            figures.naive_named_nameable += nameable and first in ("same", "specific")
             figures.naive_top5_named += any(judge.relation(c, photo.synset) in ("same", "specific") for c in top[:5])
     return figures
 
@@ -512,6 +520,8 @@ def table(result: dict) -> str:
                  f"{pct(result['naive_top1_named'])} | {pct(result['naive_top5_named'])} |")
     lines.append(f"| the noun is among the tagger's words at all (the ceiling of the line above) | "
                  f"{pct(result['nameable'])} | | |")
+    lines.append(f"| on those photos (nameable), noun named | {pct(result['named_on_nameable'])} | "
+                 f"{pct(result['naive_top1_named_on_nameable'])} | |")
     lines.append(f"| photos with no tag | {pct(result['untagged'])} | 0.00 | |")
     lines.append(f"| everyday words a photo shows that are written (recall of the labelled words) | "
                  f"{pct(result['everyday_recall'])} | | |")

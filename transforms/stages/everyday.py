@@ -60,17 +60,18 @@ class EverydayFlags(Flags):
         from transforms.stages.tagger import check_model_folder
         from transforms.stages.taggernet import LEARNED_ROLE, read_config
 
-        if self.everyday_model in (EMBEDDED, OFF):
+        folder = self.model_dir()
+        if folder is None:
             return
-        need_file("--everyday_model", join(self.everyday_model, "config.json"))
-        check_model_folder(self.everyday_model, "--everyday_model")
-        config = read_config(self.everyday_model)
+        need_file("--everyday_model", join(folder, "config.json"))
+        check_model_folder(folder, "--everyday_model")  # the embedded one too: a broken install fails here
+        config = read_config(folder)
         if config.get("role") != LEARNED_ROLE:
-            raise LaunchError(f"--everyday_model {self.everyday_model} is not a model image-tagger learn wrote")
+            raise LaunchError(f"--everyday_model {folder} is not a model image-tagger learn wrote")
         try:
             support_floors(config)
         except ValueError as exc:
-            raise LaunchError(f"--everyday_model {self.everyday_model}: {exc}") from None
+            raise LaunchError(f"--everyday_model {folder}: {exc}") from None
 
     def model_dir(self) -> str | None:
         """The folder the stage reads, or None when it is off."""
