@@ -15,6 +15,7 @@ from pipeline import report, tag
 from transforms.core.records import ERRORS
 from transforms.knowledge.samples import sample_photos
 from transforms.output import runs
+from transforms.stages.tagger import SOURCE as TAGGER
 
 
 def write_input_list(output: str) -> str:
@@ -35,7 +36,7 @@ def describe(output: str, per_image: int = 8) -> str:
     for path in sorted(runs.committed_files(output, "tags")):
         for row in pq.read_table(path).to_pylist():
             tags = ", ".join(
-                f"{t['name']} {t['score']:.2f}" + ("" if t["source"] == "tagger" else f" [{t['source']}]")
+                f"{t['name']} {t['score']:.2f}" + ("" if t["source"] == TAGGER else f" [{t['source']}]")
                 for t in row["tags"][:per_image]
             )
             lines.append(f"{os.path.basename(row['uri']):<22} {row['width']}x{row['height']}  {tags}")

@@ -30,6 +30,13 @@ def _stage(name, reads=(), writes=(), **kw):
     return Stage(name=name, reads=tuple(reads), writes=tuple(writes), build="tests.test_stage:_off", **kw)
 
 
+def test_a_stage_that_reads_every_tag_source_runs_after_each_stage_that_writes_one():
+    writer = _stage("w", reads=["features"], writes=["tags:w"])
+    late = _stage("late", reads=["tags:*"], writes=["tags:late"])
+    other = _stage("o", reads=["image"], writes=["features"])
+    assert [s.name for s in ordered([late, writer, other])] == ["o", "w", "late"]
+
+
 def test_graph_order_follows_declared_fields():
     names = [s.name for s in registered()]
     assert names == ["fingerprint", "backbone", "tagger", "detector", "zero_shot", "expansion", "embedding",
@@ -84,6 +91,14 @@ def test_a_new_stage_needs_only_its_module_and_one_line(monkeypatch, tmp_path, p
         stages = registered()
         names = [s.name for s in stages]
         assert names.index("ocr") > names.index("fingerprint")
+        # #34: registered after review, OCR still runs before it (review reads every tag source),
+        # so a reviewer's rejection reaches OCR's tags too.
+        assert names.index("ocr") < names.index("review")
+        from transforms.handlers.review import apply
+        from transforms.knowledge.corrections import Correction
+
+        read = {"tags": [{"name": "exit", "score": 0.9, "source": "ocr", "origin": None}]}
+        assert apply(read, Correction("u", "i", "c", rejected=("exit",)))["tags"] == []
         commands.tag_help()
         assert "--ocr_languages" in capsys.readouterr().out
         listing = tmp_path / "in.txt"
@@ -122,3 +137,19 @@ def test_the_report_shows_a_source_no_stage_declares():
                   "tags": [{"name": "x", "score": 0.9, "source": "ocr", "origin": None}]}, "")
     [tag] = card["tags"]
     assert tag["colour"] == OTHER and tag["name"] == "x", "an unknown source gets the neutral colour, not a KeyError"
+
+
+def test_source_names_are_written_once_in_their_stage_declaration():
+    """#34: a tag source's name is its stage module's SOURCE; no other module types it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    typed = re.compile(r"""["']source["']\]?\s*(?::|==|!=)\s*["'](\w+)["']""")
+    found = [f"{path.relative_to(root)}: {m.group(0)}" for folder in ("transforms", "pipeline")
+             for path in sorted((root / folder).rglob("*.py")) for m in typed.finditer(path.read_text())]
+    assert found == []
+    for stage in registered():
+        if stage.tag_source:
+            module = __import__(f"transforms.stages.{stage.name}", fromlist=["SOURCE"])
+            assert module.SOURCE == stage.tag_source == stage.name

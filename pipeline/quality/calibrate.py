@@ -29,6 +29,8 @@ import numpy as np
 from pipeline.quality.key import accepted_words, load_key, norm, run_preset, vocabulary_path
 from transforms.knowledge.calibration import logit
 from transforms.knowledge.samples import sample_photos
+from transforms.stages.detector import SOURCE as DETECTOR
+from transforms.stages.tagger import SOURCE as TAGGER
 from transforms.stages.tagger import imagenet_table_data
 
 RAW = ["--precision", "fp32", "--calibration", "none", "--min_score", "0.02", "--top_k", "50", "--detection_threshold", "0.1",
@@ -204,12 +206,12 @@ def gather(workdir: str) -> dict[str, Candidates]:
     photos = {n: str(p) for n, p in sample_photos(everything=True).items() if n in tune}
     rows = run_preset(RAW, photos, workdir, [], vocabulary=False)  # zero-shot is fitted apart, below
     groups = set(imagenet_table_data()["groups"])
-    out = {k: Candidates.empty(1) for k in ("group", "detector")}
+    out = {k: Candidates.empty(1) for k in ("group", DETECTOR)}
     for name, row in rows.items():
         accepted = accepted_words(key["photos"][name])
         for t in row["tags"]:
-            kind = "detector" if t["source"] == "detector" else "group" if t["name"] in groups else None
-            if kind is not None and t["source"] in ("tagger", "detector"):
+            kind = DETECTOR if t["source"] == DETECTOR else "group" if t["name"] in groups else None
+            if kind is not None and t["source"] in (TAGGER, DETECTOR):
                 out[kind] = out[kind].add(np.array([[float(t["score"])]]), [norm(t["name"]) in accepted], [kinds[name]])
     out["conse"] = conse_candidates(photos, key, kinds)
     out.update(photo_set_candidates(os.path.join(workdir, "photo_set"), key, kinds))

@@ -6,8 +6,8 @@ A stage module ends with ``register(Stage(...))``, naming:
   model handler is built from them (``build``, "module:function", imported only when a job
   builds its graph; the builder returns None when the options turn the stage off);
 - the element fields it reads and writes (``reads``/``writes``; a tag source is the field
-  ``tags:<source>``), from which the graph order, what is dropped when, and whether the decoder
-  keeps the raw bytes are derived;
+  ``tags:<source>``, and ``tags:*`` reads every tag source another stage writes), from which the
+  graph order, what is dropped when, and whether the decoder keeps the raw bytes are derived;
 - the working image size it needs from the decoder (``size``: the smallest short and long
   side, given the options, since a torchvision detector needs more pixels than YOLOX);
 - its tag source, the report's colour for it, and what the quality key measures the source's
@@ -35,6 +35,7 @@ import pyarrow as pa
 from transforms.core.options import Flags
 
 PIXELS = ("data", "image")  # heavy fields: dropped as soon as no later stage reads them
+EVERY_TAG = "tags:*"  # a stage that reads this reads every tag source the others write (the review)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,11 @@ def registered() -> tuple[Stage, ...]:
     return tuple(ordered(importlib.import_module(module).STAGE for module in MODULES))
 
 
+def reads_field(stage: Stage, field: str) -> bool:
+    """Does the stage read this field (``tags:*`` reads every ``tags:<source>``)?"""
+    return field in stage.reads or (EVERY_TAG in stage.reads and field.startswith("tags:"))
+
+
 def ordered(stages: Iterable[Stage]) -> list[Stage]:
     """Graph order from declared fields: a stage runs after every stage that writes a field it
     reads (Kahn's algorithm; registration order breaks ties, so the order is stable)."""
@@ -105,7 +111,7 @@ def ordered(stages: Iterable[Stage]) -> list[Stage]:
     done: list[Stage] = []
     while pending:
         for stage in pending:
-            writers = [s for s in pending if s is not stage and set(s.writes) & set(stage.reads)]
+            writers = [s for s in pending if s is not stage and any(reads_field(stage, f) for f in s.writes)]
             if not writers:
                 done.append(stage)
                 pending.remove(stage)

@@ -10,7 +10,7 @@ from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
 from transforms.knowledge import corrections
 from transforms.knowledge.corrections import Correction, normalise
-from transforms.stages.review import correction_files
+from transforms.stages.review import SOURCE, correction_files
 
 
 def apply(element: Element, decision: Correction | None) -> Element:
@@ -20,7 +20,7 @@ def apply(element: Element, decision: Correction | None) -> Element:
         return element
     drop = decision.negatives | decision.positives
     tags = [t for t in element.get("tags") or [] if normalise(t["name"]) not in drop]
-    tags += [{"name": w, "score": 1.0, "source": "review", "origin": None} for w in sorted(decision.positives)]
+    tags += [{"name": w, "score": 1.0, "source": SOURCE, "origin": None} for w in sorted(decision.positives)]
     fields: dict[str, Any] = {"tags": tags}
     if "objects" in element:
         fields["objects"] = [o for o in element["objects"] or [] if normalise(o["label"]) not in decision.negatives]

@@ -7,6 +7,7 @@ import numpy as np
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
 from transforms.core.threads import configure_process, worker_threads
+from transforms.stages.tagger import SOURCE as TAGGER
 from transforms.stages.taggernet import (
     LoadedTagger,
     MLPTaggerConfig,
@@ -43,7 +44,7 @@ class MLPTaggerHandler(ElementModelHandler):
         for e, row in zip(batch, scores, strict=True):
             order = np.argsort(-row)[: self._config.top_k]
             tags = [
-                {"name": vocab[j], "score": float(row[j]), "source": "tagger", "origin": None}
+                {"name": vocab[j], "score": float(row[j]), "source": TAGGER, "origin": None}
                 for j in order
                 if row[j] >= thresholds[j]
             ]

@@ -6,7 +6,7 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.zero_shot import ZeroShotConfig, ZeroShotModel, resolve_method
+from transforms.stages.zero_shot import SOURCE, ZeroShotConfig, ZeroShotModel, resolve_method
 
 
 class ZeroShotHandler(ElementModelHandler):
@@ -26,7 +26,7 @@ class ZeroShotHandler(ElementModelHandler):
             # The user asked which of *their* words apply: each is answered, even when another
             # source already wrote the same word.
             extra = [
-                {"name": model.words[j], "score": float(row[j]), "source": "zero_shot", "origin": None}
+                {"name": model.words[j], "score": float(row[j]), "source": SOURCE, "origin": None}
                 for j in idx
                 if row[j] >= self._config.min_score
             ]

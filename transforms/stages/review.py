@@ -14,10 +14,12 @@ from typing import Any
 from transforms.core.artifacts import join
 from transforms.core.launch import LaunchError, need_file
 from transforms.core.options import Flags, option
-from transforms.core.registry import Stage, register
+from transforms.core.registry import EVERY_TAG, Stage, register
 from transforms.knowledge import corrections
 from transforms.stages.tagger import TaggerFlags
 from transforms.stages.taggernet import CORRECTIONS, adds_to_embedded
+
+SOURCE = "review"  # its tag source, named here once: other modules import it
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,7 @@ def correction_files(o: Any) -> list[str]:
 
 STAGE = register(Stage(
     name="review",
-    reads=("content_sha256", "tags:tagger", "tags:detector", "tags:zero_shot", "tags:expansion", "tags:learned",
-           "tags:everyday"),
+    reads=("content_sha256", EVERY_TAG),
     writes=("tags:review",), build="transforms.handlers.review:build", options=ReviewFlags,
-    tag_source="review", colour="#bcbd22", bench_batch=64,
+    tag_source=SOURCE, colour="#bcbd22", bench_batch=64,
 ))

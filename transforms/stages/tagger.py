@@ -28,6 +28,8 @@ from transforms.core.registry import Stage, register
 from transforms.knowledge import calibration
 from transforms.knowledge.calibration import ScoringFlags
 
+SOURCE = "tagger"  # its tag source, named here once: other modules import it
+
 CALIBRATION_KEY = "tagger:imagenet_tags"
 
 
@@ -161,7 +163,7 @@ class ImageNetTagTable:
         for r, c, p in zip(rows, cols, chance, strict=True):
             if p >= min_score:
                 kept[r].append((float(self.size[c]), -float(p), int(c)))  # the most specific first
-        return [[{"name": self.names[c], "score": -p, "source": "tagger", "origin": None}
+        return [[{"name": self.names[c], "score": -p, "source": SOURCE, "origin": None}
                  for _, p, c in sorted(words)[:top_k]] for words in kept]
 
     def support(self, probs: np.ndarray, name: str) -> float | None:
@@ -174,6 +176,6 @@ class ImageNetTagTable:
 # --- registration -----------------------------------------------------------------------------
 STAGE = register(Stage(
     name="tagger", reads=("imagenet_probs", "features"), writes=("tags:tagger", "label_scores"),
-    build="transforms.handlers.tagger:build", options=TaggerFlags, tag_source="tagger", colour="#1f77b4",
+    build="transforms.handlers.tagger:build", options=TaggerFlags, tag_source=SOURCE, colour="#1f77b4",
     quality="everyday", bench_batch=64,
 ))

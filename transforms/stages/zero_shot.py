@@ -40,8 +40,12 @@ from transforms.knowledge import calibration
 from transforms.knowledge.calibration import ScoringFlags, standardise_rows
 from transforms.knowledge.lexicon import imagenet_ancestor_words, implied_words
 from transforms.knowledge.vectors import VectorFlags, load_vectors, phrase_vector
+from transforms.stages.detector import SOURCE as DETECTOR
 from transforms.stages.tagger import CALIBRATION_KEY as TAGGER_CALIBRATION_KEY
+from transforms.stages.tagger import SOURCE as TAGGER
 from transforms.stages.tagger import TaggerFlags, group_scores, imagenet_table_data
+
+SOURCE = "zero_shot"  # its tag source, named here once: other modules import it
 
 MAPPING = "zero_shot_mapping.npz"
 METHODS = ("auto", "conse", "fast0tag")
@@ -241,7 +245,7 @@ class ZeroShotModel:
         out = np.zeros((len(batch), len(self.words)), dtype=np.float32)
         for row, e in enumerate(batch):
             for t in e.get("tags", []):
-                if t["source"] not in ("tagger", "detector"):
+                if t["source"] not in (TAGGER, DETECTOR):
                     continue
                 for w in [t["name"], *(w for w, _ in implied_words(t["name"]))]:
                     j = self.index.get(w)
@@ -287,5 +291,5 @@ STAGE = register(Stage(
     name="zero_shot",
     reads=("imagenet_probs", "label_scores", "features", "tags:tagger", "tags:detector"),
     writes=("tags:zero_shot",), build="transforms.handlers.zero_shot:build", options=ZeroShotFlags, check=check,
-    tag_source="zero_shot", colour="#9467bd", quality="vocabulary", bench_batch=64,
+    tag_source=SOURCE, colour="#9467bd", quality="vocabulary", bench_batch=64,
 ))
