@@ -67,13 +67,19 @@ def model_version(handlers: list[tuple[Stage, Any]], calibration_source: str | N
 
 
 def run_stages(stream, handlers: list[tuple[Stage, Any]], after: dict[str, Callable] | None = None):
-    """Each stage with RunInference, in order; a field is dropped as soon as no later stage reads
-    it (the fetched bytes after the fingerprint, pixels after the last vision model). ``after``
-    maps a stage's name to a step applied to the stream once that stage has run."""
+    """Each stage with RunInference, in order; its failed elements split off at once (the dead
+    letters, as fetch and decode split theirs), and a field dropped as soon as no later stage
+    reads it (the fetched bytes after the fingerprint, pixels after the last vision model).
+    ``after`` maps a stage's name to a step applied to the stream once that stage has run.
+    Returns (the elements every stage finished, [each stage's failed elements])."""
     stages = [s for s, _ in handlers]
     dropped: set[str] = set()
+    failed = []
     for i, (stage, handler) in enumerate(handlers):
-        stream = stream | f"Model.{stage.name}" >> RunInference(handler)
+        split = (stream | f"Model.{stage.name}" >> RunInference(handler)
+                 | f"Failed.{stage.name}" >> beam.ParDo(SplitFailures()).with_outputs(ERRORS, main="ok"))
+        stream = split.ok
+        failed.append(split[ERRORS])
         droppable = set(INTERMEDIATE) - needed_after(stages, i) - dropped
         if droppable:
             stream = stream | f"Drop.{stage.name}" >> beam.Map(_drop, frozenset(droppable))
@@ -82,7 +88,7 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]], after: dict[str, Calla
             stream = after[stage.name](stream)
     if not handlers:
         stream = stream | "Drop" >> beam.Map(_drop, frozenset(INTERMEDIATE))
-    return stream
+    return stream, failed
 
 
 def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
@@ -114,13 +120,13 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
             reused.append(rows)
             return fresh
         after[FINGERPRINT.name] = reuse
-    stream = run_stages(decoded, handlers, after)
+    stream, failed = run_stages(decoded, handlers, after)
     extra = tuple(c.name for c in columns())
     calibrated = model_version(handlers, ScoringFlags.from_options(o).calibration)
     manifest.lineage["model_version"] = calibrated
     to_row = functools.partial(to_tags_row, model_version=calibrated, columns=extra)
-    split = stream | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
-    errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
-    rows = (split.rows, *reused) | "AllRows" >> beam.Flatten() if reused else split.rows
+    finished = stream | "ToRow" >> beam.Map(to_row)
+    errors = (*dead, *failed) | "AllErrors" >> beam.Flatten()
+    rows = (finished, *reused) | "AllRows" >> beam.Flatten() if reused else finished
     return (rows, errors, *carried) | "Write" >> WriteOutputs(io_flags.output, manifest, io_flags.num_shards,
                                                                     schema=schema, codec=io_flags.parquet_codec)

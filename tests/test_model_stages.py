@@ -141,11 +141,38 @@ class _Fragile(ElementModelHandler):
 
 def test_one_bad_element_does_not_fail_its_batch():
     batch = [new_element("a"), new_element("bad"), new_element("c")]
-    failed_before = {**new_element("d"), "error": {"stage": "fetch"}}
-    out = _Fragile(None).run_inference([*batch, failed_before], None)
-    assert [e.get("ok") for e in out] == [True, None, True, None]
+    out = _Fragile(None).run_inference(batch, None)
+    assert [e.get("ok") for e in out] == [True, None, True]
     assert out[1]["error"]["stage"] == "model" and "boom" in out[1]["error"]["error_message"]
-    assert out[3] is failed_before
+
+
+def test_a_failed_element_leaves_the_graph_at_its_stage_and_no_later_stage_sees_it(tmp_path):
+    """#34: one dead-letter path. A model stage's failures split off right after it, as fetch
+    and decode split theirs; the stage after it never receives them."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.graph import run_stages
+    from transforms.core.registry import Stage
+
+    class _Witness(_Fragile):
+        stage_name = "witness"
+
+        def infer(self, batch, model):
+            assert all(e["uri"] != "bad" for e in batch), "a failed element reached a later stage"
+            return [{**e, "seen": True} for e in batch]
+
+    first = Stage(name="fragile", reads=("image",), writes=("ok",), build="unused:build")
+    second = Stage(name="witness", reads=("ok",), writes=("seen",), build="unused:build")
+    with beam.Pipeline() as p:
+        elements = p | beam.Create([new_element("a"), new_element("bad"), new_element("c")])
+        done, failed = run_stages(elements, [(first, _Fragile(None)), (second, _Witness(None))])
+        assert len(failed) == 2
+        assert_that(done | beam.Map(lambda e: (e["uri"], e["seen"])), equal_to([("a", True), ("c", True)]),
+                    label="done")
+        assert_that(failed[0] | beam.Map(lambda e: (e["uri"], e["error"]["stage"])), equal_to([("bad", "model")]),
+                    label="failed at the first stage")
+        assert_that(failed[1], equal_to([]), label="nothing failed at the second")
 
 
 def test_device_resolution_on_a_cpu_machine():

@@ -28,9 +28,9 @@ from pipeline.run_output import check_output
 from pipeline.runner import configure_logging, run_job
 from pipeline.training.datasets import DatasetFlags, read_labelled_list, read_mirflickr
 from transforms.core.launch import LaunchError
-from transforms.core.records import ERRORS, FEATURES_SCHEMA, new_element, to_feature_row
+from transforms.core.records import FEATURES_SCHEMA, new_element, to_feature_row
 from transforms.core.registry import builder
-from transforms.output.write import SplitFailures, WriteOutputs
+from transforms.output.write import WriteOutputs
 from transforms.stages import backbone, fingerprint
 
 
@@ -57,12 +57,12 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
     # The fingerprint's content_sha256 lets training warn when one picture sits in two splits.
     handlers = [(fingerprint.STAGE, builder(fingerprint.STAGE)(o, num_workers)), (backbone.STAGE, handler)]
     decoded, dead = fetch_and_decode(elements, o, [s for s, _ in handlers], num_workers)
-    embedded = run_stages(decoded, handlers)
+    embedded, failed = run_stages(decoded, handlers)
     to_row = functools.partial(to_feature_row, backbone=handler.model_version())
-    split = embedded | "Split" >> beam.ParDo(SplitFailures(to_row)).with_outputs(ERRORS, main="rows")
-    errors = (*dead, split[ERRORS]) | "AllErrors" >> beam.Flatten()
+    rows = embedded | "ToRow" >> beam.Map(to_row)
+    errors = (*dead, *failed) | "AllErrors" >> beam.Flatten()
     io_flags = IoFlags.from_options(o)
-    return (split.rows, errors) | "Write" >> WriteOutputs(io_flags.output, o.run_manifest, io_flags.num_shards,
+    return (rows, errors) | "Write" >> WriteOutputs(io_flags.output, o.run_manifest, io_flags.num_shards,
                                                           "features", FEATURES_SCHEMA, io_flags.parquet_codec)
 
 

@@ -1,9 +1,10 @@
 """The one interface every model stage implements: a Beam ModelHandler over element dicts.
 
 Subclasses implement ``load_model`` and ``infer(batch, model) -> list[Element]``.
-This base adds what every stage needs: failed elements pass through untouched, a batch
-that raises is retried element by element so one bad image becomes one dead letter
-(stage "model") instead of failing the batch, and batch sizes come from options.
+This base adds what every stage needs: a batch that raises is retried element by element so
+one bad image becomes one failed element (stage "model") instead of failing the batch, and
+batch sizes come from options. The graph splits failed elements off right after each stage
+(pipeline/graph.py run_stages), so a handler never sees one.
 """
 
 from __future__ import annotations
@@ -62,20 +63,16 @@ class ElementModelHandler(ModelHandler[Element, Element, Any]):
         model: Any,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[Element]:
-        live_idx = [i for i, e in enumerate(batch) if "error" not in e]
-        out = list(batch)
-        if not live_idx:
-            return out
-        live = [batch[i] for i in live_idx]
+        live = list(batch)
+        if not live:
+            return live
         try:
             results = self.infer(live, model)
             if len(results) != len(live):  # a handler that loses elements would drop them silently
                 raise RuntimeError(f"{len(results)} results for {len(live)} elements")
         except Exception:  # noqa: BLE001 - isolate the culprit below
             results = [self._infer_one(e, model) for e in live]
-        for i, result in zip(live_idx, results, strict=True):
-            out[i] = result
-        return out
+        return results
 
     def _infer_one(self, element: Element, model: Any) -> Element:
         try:

@@ -9,7 +9,7 @@ row groups of about 64 MB.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -33,16 +33,15 @@ ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 
 class SplitFailures(beam.DoFn):
-    """Main output: finished elements as rows (``to_row``); ERRORS: elements that failed."""
-
-    def __init__(self, to_row: Callable[[Element], dict]):
-        self._to_row = to_row
+    """Main output: the elements that did not fail; ERRORS: the ones a step marked failed. The
+    one dead-letter path: fetch, decode and every model stage split their failures off with it
+    (pipeline/graph.py), so no later step ever sees a failed element."""
 
     def process(self, element: Element) -> Iterable:
         if "error" in element:
             yield beam.pvalue.TaggedOutput(ERRORS, element)
         else:
-            yield self._to_row(element)
+            yield element
 
 
 class _CountErrors(beam.DoFn):
