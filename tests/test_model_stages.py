@@ -290,3 +290,16 @@ def test_a_model_loads_once_per_configuration_across_a_jobs_shards():
     Counting("a").load_model()
     Counting("a").load_model()
     assert loads == ["a", "b", "a", "a"], "no reuse outside a sharded job"
+
+
+def test_batch_sizes_come_from_options_through_beams_own_model_handler():
+    """#34: Beam's ModelHandler keeps min/max batch sizes for BatchElements; no copy of its own."""
+    from apache_beam.ml.inference.base import ModelHandler
+
+    from pipeline.flags import defaults
+    from transforms.handlers import backbone
+
+    handler = backbone.build(defaults(backbone_batch_size=12))
+    assert handler.batch_elements_kwargs() == {"min_batch_size": 6, "max_batch_size": 12}
+    assert type(handler).batch_elements_kwargs is ModelHandler.batch_elements_kwargs
+    assert _Fragile(None).batch_elements_kwargs() == {"min_batch_size": 1, "max_batch_size": 64}

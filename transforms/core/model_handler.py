@@ -47,10 +47,9 @@ class ElementModelHandler(ModelHandler[Element, Element, Any]):
             cls.load_model = _loaded_once(cls.__dict__["load_model"])  # type: ignore[method-assign]
 
     def __init__(self, config: Any, min_batch_size: int | None = None, max_batch_size: int | None = None):
-        super().__init__()
+        low, high = self.batch_sizes  # Beam's ModelHandler keeps them for BatchElements
+        super().__init__(min_batch_size=min_batch_size or low, max_batch_size=max_batch_size or high)
         self._config = config
-        low, high = self.batch_sizes
-        self._batch_kwargs = {"min_batch_size": min_batch_size or low, "max_batch_size": max_batch_size or high}
 
     # --- to implement -------------------------------------------------------------
     def infer(self, batch: list[Element], model: Any) -> list[Element]:
@@ -96,9 +95,6 @@ class ElementModelHandler(ModelHandler[Element, Element, Any]):
                 elif isinstance(value, Image.Image):
                     total += value.size[0] * value.size[1] * len(value.getbands())
         return total
-
-    def batch_elements_kwargs(self) -> dict[str, Any]:
-        return dict(self._batch_kwargs)
 
     def get_metrics_namespace(self) -> str:
         return f"image_tagger.{self.stage_name}"
