@@ -46,11 +46,36 @@ def test_lite0_features_and_imagenet_classes_on_real_photos(lite0, photos):
     assert int(np.argmax(out[1]["imagenet_probs"])) == 967  # espresso
 
 
-def test_resnet50_without_weights_gives_2048_features(photos):
+def test_resnet50_without_weights_gives_the_features_its_declaration_says(photos):
+    from transforms.stages.backbone import SPECS
+
     handler = BackboneHandler(BackboneConfig(name="resnet50", weights="none", device="cpu"))
     out = handler.run_inference([_element(photos["coffee"])], handler.load_model())
-    assert out[0]["features"].shape == (2048,)
+    assert out[0]["features"].shape == (SPECS["resnet50"].feature_dim,) == (2048,)
     assert out[0]["imagenet_probs"].shape == (1000,)
+
+
+def test_each_backbone_is_declared_once_and_every_branch_reads_the_declaration():
+    """#34: name, features, mean/std, default weights and what pins them live in one BackboneSpec."""
+    from pipeline.flags import defaults
+    from transforms.stages.backbone import (
+        BACKBONES,
+        SPECS,
+        BackboneFlags,
+        TorchBackbone,
+        backbone_config,
+        setup_key,
+    )
+
+    assert tuple(SPECS) == BACKBONES and BackboneFlags.flag_fields()[0].metadata["choices"] == BACKBONES
+    for spec in SPECS.values():
+        assert spec.weights_source and spec.licence and spec.pins
+        cfg = backbone_config(defaults(backbone=spec.name))
+        assert cfg.weights == spec.default_weights, "--backbone_weights embedded means the spec's default"
+    lite = TorchBackbone(BackboneConfig(device="cpu"))
+    assert lite.mean_std == (list(SPECS["efficientnet_lite0"].mean), list(SPECS["efficientnet_lite0"].std))
+    assert lite.feature_dim == 1280
+    assert setup_key(BackboneConfig()) != setup_key(BackboneConfig(name="resnet50", weights="imagenet"))
 
 
 def test_tag_table_groups_sum_their_classes():

