@@ -305,3 +305,19 @@ def test_the_onnx_detector_runs_without_torch(photos):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "cat" in done.stdout
+
+
+def test_each_detector_is_declared_once_and_every_branch_reads_the_declaration():
+    """#34: how a detector runs, its working size and default weights live in one DetectorSpec."""
+    from pipeline.flags import defaults
+    from transforms.stages.detector import DETECTORS, SPECS, DetectorFlags, detector_config
+
+    assert (*SPECS, "none") == DETECTORS
+    for spec in SPECS.values():
+        assert spec.runtime in ("onnx", "torchvision") and spec.weights_source and spec.licence
+        config = detector_config(defaults(detector=spec.name))
+        assert config.weights == spec.default_weights, "--detector_weights embedded means the spec's default"
+        assert config.version().startswith(spec.name + "@")
+        expected = (0, 416) if spec.runtime == "onnx" else spec.size
+        assert DetectorFlags(detector=spec.name).working_size() == expected
+    assert DetectorFlags(detector="none").working_size() == (0, 0)

@@ -8,7 +8,7 @@ from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
 from transforms.stages.detector import (
     DETECTORS,
-    TORCHVISION_DETECTORS,
+    SPECS,
     DetectorFlags,
     TorchvisionDetector,
     Yolox,
@@ -26,11 +26,10 @@ class DetectorHandler(ElementModelHandler):
     batch_sizes = (1, 8)
 
     def load_model(self) -> Any:
-        if self._config.name == "yolox_nano":
-            return Yolox(self._config)
-        if self._config.name in TORCHVISION_DETECTORS:
-            return TorchvisionDetector(self._config)
-        raise ValueError(f"unknown detector {self._config.name!r}; choose from {DETECTORS}")
+        spec = SPECS.get(self._config.name)
+        if spec is None:
+            raise ValueError(f"unknown detector {self._config.name!r}; choose from {DETECTORS}")
+        return Yolox(self._config) if spec.runtime == "onnx" else TorchvisionDetector(self._config)
 
     def infer(self, batch: list[Element], model: Any) -> list[Element]:
         detections = model([e["image"] for e in batch])

