@@ -285,7 +285,7 @@ def test_a_learned_word_another_source_wrote_keeps_both_sources():
     with torch.no_grad():
         net.weight.copy_(torch.eye(2) * 10)
         net.bias.zero_()
-    model = LoadedTagger(net, {"vocabulary": ["hand tool", "painting"], "thresholds": [0.5, 0.5],
+    model = LoadedTagger(net, {"role": "adds", "vocabulary": ["hand tool", "painting"], "thresholds": [0.5, 0.5],
                                "calibration": {"a": 1.0, "b": 0.0}})
     tagger = {"name": "hand tool", "score": 0.61, "source": "tagger", "origin": None}
     [out] = handler.infer([{"uri": "u", "image_id": "i", "width": 1, "height": 1, "tags": [tagger],

@@ -44,7 +44,8 @@ def corrections(photos: list[photo_set.Photo], judge: photo_set.Judge) -> list[s
         content = hashlib.sha256(Path(photo.path).read_bytes()).hexdigest()
         lines.append(json.dumps({
             "uri": photo.path, "image_id": photo.name, "content_sha256": content, "added": sorted(shown),
-            "rejected": sorted(set(words()) - shown - unknown), "reviewer": "photo_set.json", "review": "everyday",
+            "rejected": sorted(judge.everyday_words - shown - unknown), "reviewer": "photo_set.json",
+            "review": "everyday",
         }))
     return lines
 
@@ -88,7 +89,8 @@ def build(output: str, photos: list[photo_set.Photo], features: str, workdir: Pa
     config["support"] = support(config["vocabulary"], chosen, judge)
     files[CONFIG] = json.dumps(config, indent=1, sort_keys=True).encode()
     words = [held_out.WordFigures(**{k: w[k] for k in held_out.WordFigures.__dataclass_fields__}) for w in metrics["words"]]
-    card = learn.model_card(config, metrics, [w.line(learn_target()) for w in words], learn_target())
+    target = learn_target()
+    card = learn.model_card(config, metrics, [w.line(target) for w in words], target)
     files["model_card.md"] = card.replace("# TaggerNet learned from corrections", "# The everyday head (TaggerNet)").encode()
     model_folder.publish(output, files, "everyday")
     return metrics
@@ -100,7 +102,7 @@ def support(vocabulary: list[str], photos: list[photo_set.Photo], judge: photo_s
     import numpy as np
 
     from pipeline.quality.calibrate import imagenet_probs
-    from transforms.stages.everyday import UNSUPPORTED
+    from transforms.stages.everyday import UNSUPPORTED, class_mass
     from transforms.stages.tagger import ImageNetTagTable
 
     table = ImageNetTagTable.embedded()
@@ -110,8 +112,7 @@ def support(vocabulary: list[str], photos: list[photo_set.Photo], judge: photo_s
     probs = dict(zip(paths, imagenet_probs(paths), strict=True)) if paths else {}
     out = {}
     for w in words:
-        members = table.members[table.names.index(w)]
-        mass = [float(probs[p.path][members].sum()) for p in shown[w]]
+        mass = [class_mass(probs[p.path], table.classes_of(w)) for p in shown[w]]
         if mass:
             out[w] = round(float(np.quantile(mass, SUPPORT_QUANTILE)), 4)
     return out

@@ -212,6 +212,7 @@ class Judge:
     also: dict[str, list[str]] = field(default_factory=lambda: key().get("also", {}).get("senses", {}))
     visible: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("words", {}))
     visible_on: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("photos", {}))
+    everyday_key: dict = field(default_factory=lambda: key()["everyday"])
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - one judge per run, a few thousand words
     def senses(self, word: str) -> tuple[str, ...]:
@@ -252,12 +253,13 @@ class Judge:
 
     @functools.cached_property
     def everyday_words(self) -> frozenset[str]:
-        return frozenset(key()["everyday"]["words"])
+        return frozenset(self.everyday_key["words"])
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one judge per run, a few hundred photos
     def everyday(self, photo: Photo) -> tuple[frozenset[str], frozenset[str]]:
         """(the everyday words the photo shows, those not judged on it): the reviewed look (the
         key's ``everyday`` section), its noun's roots, people, and what a shown word implies."""
-        section = key()["everyday"]
+        section = self.everyday_key
         shown = set(section["photos"].get(photo.name, []))
         above = self.above(photo.synset) | {photo.synset}
         shown |= {word for word, roots in section["roots"].items() if above & set(roots) and word != "person"}

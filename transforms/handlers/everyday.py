@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
-
 from transforms.core.records import Element, with_fields
 from transforms.handlers.learned import LearnedTaggerHandler
 from transforms.handlers.taggernet import mlp_tagger_config
-from transforms.stages.everyday import EMBEDDED, EverydayFlags, support_floors
+from transforms.stages.everyday import EMBEDDED, EverydayFlags, class_mass, support_floors
 from transforms.stages.tagger import ImageNetTagTable
 from transforms.stages.taggernet import LoadedTagger, read_config
 
@@ -24,8 +22,7 @@ class EverydayHandler(LearnedTaggerHandler):
     def load_model(self) -> LoadedTagger:
         model = super().load_model()
         table = ImageNetTagTable.embedded()
-        model.support = {word: (table.members[table.names.index(word)], floor)
-                         for word, floor in support_floors(model.config).items()}
+        model.support = {word: (table.classes_of(word), floor) for word, floor in support_floors(model.config).items()}
         return model
 
     def infer(self, batch: list[Element], model: LoadedTagger) -> list[Element]:
@@ -34,7 +31,7 @@ class EverydayHandler(LearnedTaggerHandler):
         for before, e in zip(batch, super().infer(batch, model), strict=True):
             probs = before.get("imagenet_probs")
             kept = [t for t in e["tags"] if t["source"] != self.stage_name or t["name"] not in support
-                    or (probs is not None and float(np.sum(probs[support[t["name"]][0]])) >= support[t["name"]][1])]
+                    or (probs is not None and class_mass(probs, support[t["name"]][0]) >= support[t["name"]][1])]
             out.append(with_fields(e, tags=kept))
         return out
 

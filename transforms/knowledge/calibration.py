@@ -53,6 +53,11 @@ class ScoringFlags(Flags):
                 raise LaunchError(f"--calibration {exc}") from None
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """float32 probabilities of logits (clipped: no overflow warnings far from 0)."""
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).astype(np.float32)
+
+
 def logit(scores: np.ndarray) -> np.ndarray:
     x = np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6)
     return np.log(x / (1 - x))
@@ -80,7 +85,7 @@ class Platt:
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         x = logit(scores) if self.feature == "logit" else np.asarray(scores, dtype=np.float64)
-        return (1.0 / (1.0 + np.exp(-np.clip(self.a * x + self.b, -50, 50)))).astype(np.float32)
+        return sigmoid(self.a * x + self.b)
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,7 @@ class Logistic:
     bias: float
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        z = np.asarray(features, dtype=np.float64) @ np.asarray(self.weights) + self.bias
-        return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).astype(np.float32)
+        return sigmoid(np.asarray(features, dtype=np.float64) @ np.asarray(self.weights) + self.bias)
 
 
 @functools.lru_cache(maxsize=8)

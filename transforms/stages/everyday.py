@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import ClassVar
 
+import numpy as np
+
 from transforms.core.artifacts import join
 from transforms.core.launch import LaunchError, need_file
 from transforms.core.options import Flags, option
@@ -43,6 +45,12 @@ def support_floors(config: dict) -> dict[str, float]:
         if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not 0 <= floor <= 1 or math.isnan(floor):
             raise ValueError(f"support: the floor of {word!r} must be a number in [0, 1]")
     return {word: float(floor) for word, floor in support.items()}
+
+
+def class_mass(probs: np.ndarray, classes: np.ndarray) -> float:
+    """The ImageNet probability under a word's classes: what its support floor is fitted on
+    (pipeline/quality/everyday.py) and compared with (transforms/handlers/everyday.py)."""
+    return float(np.sum(probs[classes]))
 
 
 def embedded_dir() -> str:

@@ -59,8 +59,8 @@ def check_model_folder(model_dir: str, option: str = "--tagger_model") -> None:
         config = read_config(model_dir)
         if config.get("role") == LEARNED_ROLE:
             calibration_maps(config)
-        if config.get("role") == LEARNED_ROLE and CORRECTIONS in manifest:
-            corrections.read([join(model_dir, CORRECTIONS)])
+            if CORRECTIONS in manifest:
+                corrections.read([join(model_dir, CORRECTIONS)])
     except ValueError as exc:  # ModelFolderError, or a correction line that fails its checks
         kind = "" if isinstance(exc, ModelFolderError) else f"{model_dir}: "
         raise LaunchError(f"{option} {kind}{exc}") from None
@@ -165,6 +165,10 @@ class ImageNetTagTable:
                 kept[r].append((float(self.size[c]), -float(p), int(c)))  # the most specific first
         return [[{"name": self.names[c], "score": -p, "source": SOURCE, "origin": None}
                  for _, p, c in sorted(words)[:top_k]] for words in kept]
+
+    def classes_of(self, name: str) -> np.ndarray:
+        """The ImageNet classes at or below a tag word (KeyError when the table has no such word)."""
+        return self.members[self._column[name]]
 
     def support(self, probs: np.ndarray, name: str) -> float | None:
         """One image's score for a tag name, or None when the table has no such tag."""

@@ -140,10 +140,9 @@ def calibration_maps(config: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def calibrated(scores: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Each column's Platt map applied to its logit: the word's chance of being right."""
-    from transforms.knowledge.calibration import logit
+    from transforms.knowledge.calibration import logit, sigmoid
 
-    z = maps[0] * logit(np.asarray(scores, dtype=np.float64)) + maps[1]
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))).astype(np.float32)
+    return sigmoid(maps[0] * logit(np.asarray(scores, dtype=np.float64)) + maps[1])
 
 
 class LoadedTagger:
@@ -153,8 +152,7 @@ class LoadedTagger:
         self.net = net
         self.config = config
         self.thresholds = np.asarray(config["thresholds"], dtype=np.float32)
-        learned = config.get("role") == LEARNED_ROLE or "calibration" in config
-        self.maps = calibration_maps(config) if learned else None
+        self.maps = calibration_maps(config) if config.get("role") == LEARNED_ROLE else None
         self.support: dict[str, tuple[np.ndarray, float]] = {}  # the everyday stage's (transforms/handlers/everyday.py)
 
 
