@@ -13,7 +13,6 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import RunInference
 
 from pipeline import options as opt
 from pipeline.flags import IoFlags, TagJobFlags
@@ -72,6 +71,11 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]], after: dict[str, Calla
     reads it (the fetched bytes after the fingerprint, pixels after the last vision model).
     ``after`` maps a stage's name to a step applied to the stream once that stage has run.
     Returns (the elements every stage finished, [each stage's failed elements])."""
+    if not handlers:
+        return stream | "Drop" >> beam.Map(_drop, frozenset(INTERMEDIATE)), []
+    # Beam's ml package imports torch (seconds): an ingest-only job or a launch refusal never needs it.
+    from apache_beam.ml.inference.base import RunInference
+
     stages = [s for s, _ in handlers]
     dropped: set[str] = set()
     failed = []
@@ -86,8 +90,6 @@ def run_stages(stream, handlers: list[tuple[Stage, Any]], after: dict[str, Calla
             dropped |= droppable
         if after and stage.name in after:
             stream = after[stage.name](stream)
-    if not handlers:
-        stream = stream | "Drop" >> beam.Map(_drop, frozenset(INTERMEDIATE))
     return stream, failed
 
 

@@ -1,6 +1,6 @@
 """No run, crash or kill at any instant loses a row an earlier run wrote (transforms/output/runs.py).
 
-The real job runs in a subprocess and is killed with SIGKILL: at every named step of its commit
+The real job runs in its own process (a fresh child of tests/zygote.py) and is killed with SIGKILL: at every named step of its commit
 (inside the rename window included) and at 6 random instants (50 under ``-m slow``); after each kill, every row of
 every completed run must still be readable, and a final run must account for every input of
 every list exactly once.
@@ -8,11 +8,8 @@ every list exactly once.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import noise_images
+from tests.zygote import Zygote
 from transforms.core.records import image_id_for
 from transforms.output import runs
 
@@ -38,31 +36,28 @@ def _list(path: Path, uris: list[str]) -> str:
 
 
 def _cmd(listing: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.tag", "--input", listing, "--output", str(out), "--ingest_only",
-            "--allow_local_paths", "--num_shards", "2", "--max_error_rate", "1", "--quiet", *extra]
+    return ["pipeline.tag", "--input", listing, "--output", str(out), "--ingest_only", "--allow_local_paths",
+            "--num_shards", "2", "--max_error_rate", "1", "--quiet", *extra]
 
 
-def _killed_at(step: str, cmd: list[str]) -> list[str]:
-    """``cmd`` (python -m MODULE ...) run through tests/kill_at.py: SIGKILL at ``step``."""
-    assert cmd[1] == "-m"
-    return [cmd[0], "-m", "tests.kill_at", step, *cmd[2:]]
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory):
+    """Every run of this module is a fresh child of one process that imported Beam and torch once
+    (tests/zygote.py): a run costs its work, not a Python start."""
+    jobs = ["pipeline.tag", "pipeline.graph", "pipeline.training.learn", "pipeline.training.train",
+            "pipeline.training.extract_features", "pipeline.quality.calibrate", "torch.optim", "scipy.stats",
+            "sklearn.metrics", "torch._inductor"]  # the modules and what they import only once running
+    server = Zygote(jobs, tmp_path_factory.mktemp("zygote"))
+    yield server
+    server.close()
 
 
-def _run(cmd: list[str], env: dict | None = None, kill_after: float | None = None) -> int:
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        if kill_after is not None:
-            try:
-                proc.wait(timeout=kill_after)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode in (0, -signal.SIGKILL), err.decode()[-2000:]
-    return proc.returncode
+def _run(zygote: Zygote, cmd: list[str], kill_at: str | None = None, kill_after: float | None = None) -> int:
+    """``cmd`` (MODULE ARGS...) as ``python -m`` runs it; SIGKILL at the named step ``kill_at``
+    (transforms/core/faults.py) or ``kill_after`` seconds in. Returns its exit code."""
+    code, err = zygote.run(cmd[0], cmd[1:], kill_at=kill_at, kill_after=kill_after)
+    assert code in (0, -signal.SIGKILL), err[-2000:]
+    return code
 
 
 def _ids(out: Path, table: str) -> list[str]:
@@ -105,15 +100,15 @@ def _check(out: Path, kept: set[str], errors_or_tags: set[str]) -> None:
 
 
 @pytest.mark.parametrize("mode", ["--skip_existing", "--overwrite"])
-def test_a_kill_at_every_commit_step_loses_nothing(corpus, tmp_path, mode):
+def test_a_kill_at_every_commit_step_loses_nothing(corpus, zygote, tmp_path, mode):
     _, (a, b, _) = corpus
     out = tmp_path / "out"
-    assert _run(_cmd(a, out)) == 0
+    assert _run(zygote, _cmd(a, out)) == 0
     before = set(_ids(out, "tags"))
     assert len(before) == 12
     steps = ["planned", "manifest", "rename0", "published", "pruned", "deleted"]  # rename0: mid-window
     for step in steps:
-        code = _run(_killed_at(f"commit:{step}", _cmd(b, out, mode)))
+        code = _run(zygote, _cmd(b, out, mode), kill_at=f"commit:{step}")
         assert code == -signal.SIGKILL, step
         tags = set(_ids(out, "tags"))
         if mode == "--skip_existing" or tags == before:
@@ -122,7 +117,7 @@ def test_a_kill_at_every_commit_step_loses_nothing(corpus, tmp_path, mode):
             assert tags == _inputs(b) - {image_id_for(u) for u in Path(b).read_text().split() if "gone" in u}
         assert before <= _folder_ids(out, "tags") or mode == "--overwrite"
     # The next run finishes the interrupted commit and the work.
-    assert _run(_cmd(b, out, "--skip_existing")) == 0
+    assert _run(zygote, _cmd(b, out, "--skip_existing")) == 0
     tags, errors = set(_ids(out, "tags")), set(_ids(out, "errors"))
     expected = _inputs(b) | (_inputs(a) if mode == "--skip_existing" else set())
     assert tags | errors == expected and not tags & errors
@@ -131,13 +126,13 @@ def test_a_kill_at_every_commit_step_loses_nothing(corpus, tmp_path, mode):
 
 
 @pytest.mark.parametrize("kills", [6, pytest.param(50, marks=pytest.mark.slow)])
-def test_random_kills_lose_nothing(corpus, tmp_path, kills):
+def test_random_kills_lose_nothing(corpus, zygote, tmp_path, kills):
     """6 random kills in the default run (every commit step is killed by the test above), the
     full 50 under the slow marker."""
     _, lists = corpus
     out = tmp_path / "out"
     start = time.monotonic()
-    assert _run(_cmd(lists[0], out)) == 0
+    assert _run(zygote, _cmd(lists[0], out)) == 0
     duration = time.monotonic() - start
     kept = set(_ids(out, "tags"))
     accounted = set(_ids(out, "errors")) | kept
@@ -145,15 +140,15 @@ def test_random_kills_lose_nothing(corpus, tmp_path, kills):
     completed = 0
     for i in range(kills):
         listing = lists[i % len(lists)]
-        code = _run(_cmd(listing, out, "--skip_existing"), kill_after=rng.uniform(0.3, 1.1) * duration)
+        code = _run(zygote, _cmd(listing, out, "--skip_existing"), kill_after=rng.uniform(0.3, 1.1) * duration)
         if code == 0:  # it finished before the kill: its rows are now owed too
             completed += 1
             kept = set(_ids(out, "tags"))
             accounted |= _inputs(listing)
         _check(out, kept, accounted)
-    assert _run(_cmd(lists[0], out, "--skip_existing")) == 0
+    assert _run(zygote, _cmd(lists[0], out, "--skip_existing")) == 0
     for listing in lists[1:]:
-        assert _run(_cmd(listing, out, "--skip_existing")) == 0
+        assert _run(zygote, _cmd(listing, out, "--skip_existing")) == 0
     tags, errors = _ids(out, "tags"), _ids(out, "errors")
     every = set().union(*(_inputs(x) for x in lists))
     assert len(tags) == len(set(tags)) and set(tags) | set(errors) == every
@@ -161,7 +156,7 @@ def test_random_kills_lose_nothing(corpus, tmp_path, kills):
     assert completed < kills, "some runs were killed"
 
 
-def test_a_kill_anywhere_in_learns_publish_leaves_a_whole_model_or_a_refusal(tmp_path, photos):
+def test_a_kill_anywhere_in_learns_publish_leaves_a_whole_model_or_a_refusal(zygote, tmp_path, photos):
     """Hostile round 4, class 5: a learn killed between writing model.pt and config.json once left
     new weights under the old vocabulary, used as if whole. Kill at every publish step: the tag
     job's launch check sees the old model, the new one, or refuses in one line; rerun, it is whole."""
@@ -196,11 +191,11 @@ def test_a_kill_anywhere_in_learns_publish_leaves_a_whole_model_or_a_refusal(tmp
     first = review(tmp_path / "a.jsonl", {"chelsea": "pet"}, "2026-12-01T00:00:00Z")
     learn.main(["--corrections", first, "--output", str(model), "--allow_local_paths", "--quiet", "--min_label_count", "3"])
     second = review(tmp_path / "b.jsonl", {"chelsea": "pet", "coffee": "mug"}, "2026-12-02T00:00:00Z")
-    cmd = [sys.executable, "-m", "pipeline.training.learn", "--corrections", second, "--output", str(model),
+    cmd = ["pipeline.training.learn", "--corrections", second, "--output", str(model),
            "--quiet", "--min_label_count", "3"]  # every feature is reused: no extraction, no access needed
     seen = set()
     for step in ("model:staged", "model:rename0", "model:published"):
-        assert _run(_killed_at(step, cmd)) == -signal.SIGKILL, step
+        assert _run(zygote, cmd, kill_at=step) == -signal.SIGKILL, step
         try:
             check_model_folder(str(model))
         except LaunchError as exc:
@@ -213,7 +208,7 @@ def test_a_kill_anywhere_in_learns_publish_leaves_a_whole_model_or_a_refusal(tmp
         seen.add(tuple(config["vocabulary"]))
         assert step != "model:rename0", "new weights under the old config must be refused"
     assert seen == {("pet",), "refused", ("mug", "pet")}
-    assert _run(cmd) == 0
+    assert _run(zygote, cmd) == 0
     check_model_folder(str(model))
     assert load_taggernet(str(model))[1]["vocabulary"] == ["mug", "pet"]
     assert not (model / "_staging").exists()

@@ -47,10 +47,12 @@ def test_lite0_features_and_imagenet_classes_on_real_photos(lite0, photos):
 
 
 def test_resnet50_without_weights_gives_the_features_its_declaration_says(photos):
-    from transforms.stages.backbone import SPECS
+    """The torch model itself (the CPU's ONNX export of it has its own tests in test_backbone_onnx)."""
+    from transforms.stages.backbone import SPECS, TorchBackbone
 
-    handler = BackboneHandler(BackboneConfig(name="resnet50", weights="none", device="cpu"))
-    out = handler.run_inference([_element(photos["coffee"])], handler.load_model())
+    config = BackboneConfig(name="resnet50", weights="none", device="cpu")
+    handler = BackboneHandler(config)
+    out = handler.run_inference([_element(photos["coffee"])], TorchBackbone(config))
     assert out[0]["features"].shape == (SPECS["resnet50"].feature_dim,) == (2048,)
     assert out[0]["imagenet_probs"].shape == (1000,)
 

@@ -1,8 +1,8 @@
-"""Named steps of multi-step writes, where a test can stop the process (tests/kill_at.py).
+"""Named steps of multi-step writes, where a test can stop the process (tests/zygote.py).
 
 A run's commit and a model folder's publish call ``step("<where>:<step>")`` between their
 steps. Nothing listens in a real run: a step calls no hook and costs a loop over an empty list.
-The crash-safety tests run the job through tests/kill_at.py, which registers a hook that kills
+The crash-safety tests run the job through tests/zygote.py, which registers a hook that kills
 the process with SIGKILL at exactly the named step.
 """
 
