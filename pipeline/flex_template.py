@@ -1,7 +1,7 @@
 """The Dataflow Flex Template's metadata, generated from the tag job's flag declarations.
 
     python -m pipeline.flex_template            # rewrites templates/dataflow/metadata.json
-    python -m pipeline.flex_template --check    # exit 1 when the file differs from the flags
+    python -m pipeline.flex_template --compare  # exit 1 when the file differs from the flags
 
 A flag declared with ``option(..., template=...)`` (transforms/core/options.py) is a template
 parameter: its name, help, default and a value pattern its type implies (or the one it names)
@@ -11,13 +11,14 @@ keeps the committed file equal to what this writes.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from pipeline.flags import IMAGE_GROUPS, TAG_GROUPS, RunFlags
-from transforms.core.options import Flags
+from transforms.core.options import Flags, option
 from transforms.core.registry import registered
 
 PATH = Path(__file__).resolve().parents[1] / "templates" / "dataflow" / "metadata.json"
@@ -49,12 +50,19 @@ def text() -> str:
     return json.dumps(metadata(), indent=2, ensure_ascii=False) + "\n"
 
 
+@dataclass(frozen=True)
+class TemplateFlags(Flags):
+    GROUP: ClassVar[str] = "flex_template"
+
+    compare: bool = option(False, "Only compare; exit 1 when the file is stale.")
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m pipeline.flex_template", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--check", action="store_true", help="Only compare; exit 1 when the file is stale.")
-    args = p.parse_args(argv)
-    if args.check:
+    from pipeline.commands import Parser
+
+    parser = Parser("python -m pipeline.flex_template", __doc__ or "", (TemplateFlags,))
+    args = parser.check(parser.parse_args(argv))
+    if args.compare:
         if not PATH.is_file() or PATH.read_text() != text():
             sys.exit(f"{PATH} differs from the flag declarations: run python -m pipeline.flex_template")
         print(f"{PATH}: up to date")

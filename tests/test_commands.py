@@ -75,6 +75,38 @@ def test_every_command_option_is_declared_once_in_a_flags_group(name):
     assert flags == declared
 
 
+@pytest.mark.parametrize(("module", "argv", "expected"), [
+    ("pipeline.quality.by_kind", ["--workdirr", "x"], "unknown option --workdirr; did you mean --workdir?"),
+    ("pipeline.quality.everyday", [], "--output is required"),
+    ("pipeline.quality.everyday", ["--output", "x", "--leave_out", "dogs"], "argument --leave_out: invalid choice"),
+    ("pipeline.quality.photo_set", ["--split", "half"], "argument --split: invalid choice"),
+    ("pipeline.flex_template", ["--comprae"], "unknown option --comprae; did you mean --compare?"),
+])
+def test_the_tools_beside_the_commands_use_the_same_option_system(module, argv, expected, tmp_path, monkeypatch):
+    """#34: the measurement and template tools declare Flags groups too, and refuse in one line
+    before writing anything."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        importlib.import_module(module).main(argv)
+    message = str(info.value)
+    assert message.startswith(f"python -m {module}: {expected}") and "\n" not in message, message
+    assert not list(tmp_path.iterdir())
+
+
+def test_no_command_writes_its_own_argument_parser():
+    """Every parser is commands.Parser over Flags groups; argparse itself only where the Flags
+    machinery builds its namespaces."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    allowed = {"pipeline/commands.py", "pipeline/flags.py", "pipeline/training/extract_features.py"}
+    found = {str(p.relative_to(root)) for folder in ("pipeline", "transforms") for p in (root / folder).rglob("*.py")
+             if "ArgumentParser(" in p.read_text() or ".add_argument(" in p.read_text()}
+    assert found - {"transforms/core/options.py"} <= allowed, found
+
+
 def test_defaults_shared_with_the_code_that_uses_them_are_written_once():
     import inspect
 

@@ -13,12 +13,15 @@ same backbone weights.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from pipeline.quality import calibrate, everyday, photo_set
+from pipeline.quality.flags import MeasureFlags
+from transforms.core.options import Flags, option
 
 
 def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str, calibrate.Candidates],
@@ -73,14 +76,18 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ByKindFlags(Flags):
+    GROUP: ClassVar[str] = "by_kind"
+
+    no_everyday_head: bool = option(False, "Without the everyday head (what it adds).")
+
+
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m pipeline.quality.by_kind", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workdir", default=None, help="Where photos, fits and outputs go (default: a temp dir).")
-    p.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
-    p.add_argument("--show", action="store_true", help="List every wrong tag.")
-    p.add_argument("--no_everyday_head", action="store_true", help="Without the everyday head (what it adds).")
-    args = p.parse_args(argv)
+    from pipeline.commands import Parser
+
+    parser = Parser("python -m pipeline.quality.by_kind", __doc__ or "", (ByKindFlags, MeasureFlags))
+    args = parser.check(parser.parse_args(argv))
     results = measure(args.workdir, head=not args.no_everyday_head)
     print(table(results))
     if args.show:

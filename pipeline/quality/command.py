@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pipeline.commands import Parser
+from pipeline.quality.flags import MeasureFlags
 from pipeline.quality.key import PRESETS, as_json, evaluate, load_key, show, table
 from transforms.core.launch import LaunchError
 from transforms.core.options import Flags, option
@@ -26,11 +27,8 @@ class QualityFlags(Flags):
     split: str = option("both", "Photos to report (both: the report and tune halves apart).",
                         choices=("report", "tune", "all", "both"))
     presets: str = option("default,ranking,paper", f"Comma-separated, of {list(PRESETS)}.")
-    show: bool = option(False, "List every photo's tags, wrong ones marked ✗.")
-    json: str | None = option(None, "Also write the figures to this JSON file.")
     fit: str | None = option(None, "Fit the per-source calibration on the tune photos and write it here (then "
                              "pass it to the tag job as --calibration).", metavar="CALIBRATION_JSON")
-    workdir: str | None = option(None, "Where outputs go (default: a temp dir).")
 
     def chosen(self) -> list[str]:
         return [p.strip() for p in self.presets.split(",") if p.strip()]
@@ -43,7 +41,7 @@ class QualityFlags(Flags):
 
 def quality_parser() -> Parser:
     return Parser("image-tagger quality", "Precision and recall of the written tags per source on labelled "
-                  "real photos (docs/QUALITY.md); extra options go to the tag job.", (QualityFlags,))
+                  "real photos (docs/QUALITY.md); extra options go to the tag job.", (QualityFlags, MeasureFlags))
 
 
 def main(argv: list[str] | None = None) -> None:

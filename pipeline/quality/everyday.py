@@ -14,14 +14,16 @@ rebuilds it is tests/test_everyday_head.py.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from pipeline.quality import photo_set
+from transforms.core.options import Flags, option
 
 SEED = 0  # the shipped head is rebuilt from the same photos and labels
 SUPPORT_QUANTILE = 0.05  # a word's support floor keeps this share of its tune photos' ImageNet mass below it
@@ -133,13 +135,25 @@ def extract_features(photos: list[photo_set.Photo], workdir: Path, quiet: bool =
     return str(target)
 
 
+@dataclass(frozen=True)
+class HeadFlags(Flags):
+    GROUP: ClassVar[str] = "everyday_head"
+
+    output: str | None = option(None, "Model folder to write (the embedded one: transforms/data/everyday).", required=True)
+    leave_out: str | None = option(None, "Also leave this kind's photos out.", choices=photo_set.kinds())
+    workdir: str | None = option(None, "Where photos and features go (default: a temp dir; reused when given).")
+
+    def check(self) -> None:
+        from pipeline.commands import need
+
+        need(output=self.output)
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m pipeline.quality.everyday", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output", required=True, help="Model folder to write (the embedded one: transforms/data/everyday).")
-    p.add_argument("--leave_out", default=None, choices=photo_set.kinds(), help="Also leave this kind's photos out.")
-    p.add_argument("--workdir", default=None, help="Where photos and features go (default: a temp dir; reused).")
-    args = p.parse_args(argv)
+    from pipeline.commands import Parser
+
+    parser = Parser("python -m pipeline.quality.everyday", __doc__ or "", (HeadFlags,))
+    args = parser.check(parser.parse_args(argv))
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="everyday-"))
     photos = photo_set.collect(folder / "photos")
     features = extract_features(photos, folder, quiet=False)

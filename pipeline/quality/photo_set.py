@@ -1,4 +1,4 @@
-"""The labelled photo set: about 340 real photos of 160+ nouns in six kinds, judged with WordNet.
+"""The labelled photo set: about 480 real photos of 230 nouns in six kinds, judged with WordNet.
 
     python -m pipeline.quality.photo_set [--split report|tune|all] [--show] [--json FILE]
 
@@ -20,7 +20,6 @@ Needs the Debian packages packages() lists, and nltk (a dev requirement); worker
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import hashlib
@@ -35,6 +34,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
+
+from transforms.core.options import Flags, option
 
 PERSON_SENSES = frozenset({"person.n.01", "people.n.01"})
 RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
@@ -466,21 +468,24 @@ def run_job(photos: list[Photo], workdir: Path, extra: list[str]) -> dict[str, d
 CANDIDATES = ["--min_score", "0.02", "--top_k", "50", "--detection_threshold", "0.1"]
 
 
-def measure(workdir: str | None = None, extra: list[str] | None = None) -> dict[str, dict]:
-    """The job over every photo, and again with low floors for calibration; figures per split
-    (tune, report) and over all."""
+SPLITS = ("tune", "report", "all")
+
+
+def measure(workdir: str | None = None, extra: list[str] | None = None, split: str = "all") -> dict[str, dict]:
+    """The job over the photos of ``split`` (all: every photo), and again with low floors for
+    calibration; figures per split (for all: tune, report and over all)."""
     folder = Path(workdir or tempfile.mkdtemp(prefix="photo-set-"))
-    photos = collect(folder / "photos")
+    photos = [p for p in collect(folder / "photos") if split == "all" or p.split == split]
     rows = run_job(photos, folder / "job", extra or [])
     candidates = run_job(photos, folder / "candidates", [*(extra or []), *CANDIDATES])
     naive = naive_top5([p.path for p in photos])
     judge = Judge()
     out = {}
-    for split in ("tune", "report", "all"):
-        chosen = [p for p in photos if split == "all" or p.split == split]
+    for part in SPLITS if split == "all" else (split,):
+        chosen = [p for p in photos if part == "all" or p.split == part]
         figures = judge_rows(chosen, rows, naive, judge)
         scored = judge_rows(chosen, candidates, {}, judge).by_source
-        out[split] = {"split": split, "nouns": len({p.synset for p in chosen}), **figures.row(),
+        out[part] = {"split": part, "nouns": len({p.synset for p in chosen}), **figures.row(),
                       **{f"ece.{s}": t.ece for s, t in scored.items()}, "wrong": figures.wrong,
                       "reliability": {s: t.reliability() for s, t in sorted(scored.items())}}
     return out
@@ -536,16 +541,22 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class PhotoSetFlags(Flags):
+    GROUP: ClassVar[str] = "photo_set"
+
+    split: str = option("report", "Photos to measure (and run the job on).", choices=SPLITS)
+    reliability: str | None = option(None, "Also draw the split's reliability diagram to this PNG.")
+
+
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m pipeline.quality.photo_set", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--split", choices=("report", "tune", "all"), default="report", help="Photos to measure.")
-    p.add_argument("--show", action="store_true", help="List every wrong tag.")
-    p.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
-    p.add_argument("--workdir", default=None, help="Where photos and outputs go (default: a temp dir).")
-    p.add_argument("--reliability", default=None, help="Also draw the split's reliability diagram to this PNG.")
-    args, extra = p.parse_known_args(argv)
-    results = measure(args.workdir, extra)
+    from pipeline.commands import Parser
+    from pipeline.quality.flags import MeasureFlags
+
+    parser = Parser("python -m pipeline.quality.photo_set", __doc__ or "", (PhotoSetFlags, MeasureFlags))
+    args, extra = parser.parse_known_args(argv)  # the rest go to the tag job
+    parser.check(args)
+    results = measure(args.workdir, extra, args.split)
     result = results[args.split]
     print(table(result))
     if args.show:
