@@ -130,6 +130,18 @@ def test_every_stage_declares_a_consistent_contract():
             assert f"tags:{stage.tag_source}" in stage.writes
 
 
+def test_every_field_a_stage_reads_is_one_ingest_or_a_stage_writes():
+    """Reads order the graph (registry.ordered): a misspelt read would drop an ordering edge
+    silently, so each names a field decode gives or another stage declares it writes."""
+    from transforms.core.registry import EVERY_TAG, PIXELS
+
+    stages = registered()
+    for stage in stages:
+        written = {f for other in stages if other is not stage for f in other.writes}
+        for field in stage.reads:
+            assert field in PIXELS or field == EVERY_TAG or field in written, (stage.name, field)
+
+
 def test_the_report_shows_a_source_no_stage_declares():
     from pipeline.report import OTHER, _card
 

@@ -8,6 +8,7 @@ from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
 from transforms.stages.detector import (
     DETECTORS,
+    SOURCE,
     SPECS,
     DetectorFlags,
     TorchvisionDetector,
@@ -21,7 +22,7 @@ from transforms.stages.detector import (
 class DetectorHandler(ElementModelHandler):
     """RunInference handler: fills ``objects`` and merges detected labels into ``tags``."""
 
-    stage_name = "detector"
+    stage_name = SOURCE
 
     batch_sizes = (1, 8)
 

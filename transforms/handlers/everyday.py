@@ -8,7 +8,7 @@ from typing import Any
 from transforms.core.records import Element, with_fields
 from transforms.handlers.learned import LearnedTaggerHandler
 from transforms.handlers.taggernet import mlp_tagger_config
-from transforms.stages.everyday import EMBEDDED, EverydayFlags, class_mass, support_floors
+from transforms.stages.everyday import EMBEDDED, SOURCE, EverydayFlags, class_mass, support_floors
 from transforms.stages.tagger import ImageNetTagTable
 from transforms.stages.taggernet import LoadedTagger, read_config
 
@@ -17,7 +17,7 @@ class EverydayHandler(LearnedTaggerHandler):
     """The learned handler over the everyday head: its words, source ``everyday``, each word
     that names ImageNet classes kept only where they hold its support floor."""
 
-    stage_name = "everyday"
+    stage_name = SOURCE
 
     def load_model(self) -> LoadedTagger:
         model = super().load_model()

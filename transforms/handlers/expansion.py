@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.expansion import EXPANDABLE, METHODS, ExpansionConfig, Implied, Neighbours, expand_tags
+from transforms.stages.expansion import (
+    EXPANDABLE,
+    METHODS,
+    SOURCE,
+    ExpansionConfig,
+    Implied,
+    Neighbours,
+    expand_tags,
+)
 
 
 class ExpansionHandler(ElementModelHandler):
     """RunInference handler: appends expansion tags (``precise`` or ``nearest``) to ``tags``."""
 
-    stage_name = "expansion"
+    stage_name = SOURCE
 
     def load_model(self) -> Neighbours | Implied:
         if self._config.method not in METHODS:

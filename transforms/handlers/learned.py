@@ -8,6 +8,7 @@ import numpy as np
 
 from transforms.core.records import Element, with_fields
 from transforms.handlers.taggernet import MLPTaggerHandler, mlp_tagger_config
+from transforms.stages.learned import SOURCE
 from transforms.stages.tagger import TaggerFlags
 from transforms.stages.taggernet import LoadedTagger, adds_to_embedded, calibrated, predict_scores
 
@@ -18,7 +19,7 @@ class LearnedTaggerHandler(MLPTaggerHandler):
     the tags already written. A word another source wrote too is added all the same: the row's
     one merge (records.merge_sources) keeps the stronger score and lists both sources."""
 
-    stage_name = "learned"
+    stage_name = SOURCE
 
     def infer(self, batch: list[Element], model: LoadedTagger) -> list[Element]:
         assert model.maps is not None, "a learned model"

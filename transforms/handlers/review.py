@@ -34,7 +34,7 @@ class Decisions(dict[str, Correction]):
 class ReviewHandler(ElementModelHandler):
     """RunInference handler: applies the latest decision about each picture."""
 
-    stage_name = "review"
+    stage_name = SOURCE
 
     def __init__(self, files: list[str]):
         super().__init__(tuple(files))

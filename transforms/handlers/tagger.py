@@ -7,14 +7,14 @@ import numpy as np
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
 from transforms.knowledge.calibration import ScoringFlags
-from transforms.stages.tagger import ImageNetTagTable, TaggerConfig, TaggerFlags, table_fingerprint
+from transforms.stages.tagger import SOURCE, ImageNetTagTable, TaggerConfig, TaggerFlags, table_fingerprint
 from transforms.stages.taggernet import adds_to_embedded
 
 
 class ImageNetTaggerHandler(ElementModelHandler):
     """RunInference handler: ``imagenet_probs`` -> ``tags`` via the everyday tag table."""
 
-    stage_name = "tagger"
+    stage_name = SOURCE
 
     def load_model(self) -> ImageNetTagTable:
         return ImageNetTagTable.embedded()

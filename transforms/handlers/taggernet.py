@@ -22,7 +22,7 @@ class MLPTaggerHandler(ElementModelHandler):
     """RunInference handler: ``features`` -> ``tags`` at or above each tag's validation threshold
     and ``--min_score``."""
 
-    stage_name = "tagger"
+    stage_name = TAGGER
 
     def __init__(self, config: MLPTaggerConfig, min_batch_size: int | None = None, max_batch_size: int | None = None):
         super().__init__(config, min_batch_size, max_batch_size)

@@ -12,7 +12,7 @@ from transforms.stages.zero_shot import SOURCE, ZeroShotConfig, ZeroShotModel, r
 class ZeroShotHandler(ElementModelHandler):
     """RunInference handler: appends the top zero-shot tags from ``--vocabulary`` to ``tags``."""
 
-    stage_name = "zero_shot"
+    stage_name = SOURCE
 
     def load_model(self) -> ZeroShotModel:
         return ZeroShotModel(self._config)

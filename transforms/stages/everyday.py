@@ -91,7 +91,7 @@ class EverydayFlags(Flags):
 
 
 STAGE = register(Stage(
-    name="everyday", reads=("features", "imagenet_probs", "tags:expansion"), writes=("tags:everyday",), options=EverydayFlags,
+    name=SOURCE, reads=("features", "imagenet_probs", "tags:expansion"), writes=(f"tags:{SOURCE}",), options=EverydayFlags,
     build="transforms.handlers.everyday:build", tag_source=SOURCE, colour="#e377c2", bench_batch=64,
     quality="everyday",
 ))

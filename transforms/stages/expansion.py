@@ -259,7 +259,7 @@ class Implied:
 
 
 STAGE = register(Stage(
-    name="expansion", reads=("tags:tagger", "tags:detector", "tags:zero_shot"), writes=("tags:expansion",),
+    name=SOURCE, reads=("tags:tagger", "tags:detector", "tags:zero_shot"), writes=(f"tags:{SOURCE}",),
     build="transforms.handlers.expansion:build", options=ExpansionFlags, tag_source=SOURCE,
     colour="#2ca02c", quality="everyday", bench_batch=64,
 ))

@@ -49,8 +49,8 @@ def correction_files(o: Any) -> list[str]:
 
 
 STAGE = register(Stage(
-    name="review",
+    name=SOURCE,
     reads=("content_sha256", EVERY_TAG),
-    writes=("tags:review",), build="transforms.handlers.review:build", options=ReviewFlags,
+    writes=(f"tags:{SOURCE}",), build="transforms.handlers.review:build", options=ReviewFlags,
     tag_source=SOURCE, colour="#bcbd22", bench_batch=64,
 ))

@@ -179,7 +179,7 @@ class ImageNetTagTable:
 
 # --- registration -----------------------------------------------------------------------------
 STAGE = register(Stage(
-    name="tagger", reads=("imagenet_probs", "features"), writes=("tags:tagger", "label_scores"),
+    name=SOURCE, reads=("imagenet_probs", "features"), writes=(f"tags:{SOURCE}", "label_scores"),
     build="transforms.handlers.tagger:build", options=TaggerFlags, tag_source=SOURCE, colour="#1f77b4",
     quality="everyday", bench_batch=64,
 ))

@@ -288,8 +288,8 @@ def check(o) -> None:
 
 
 STAGE = register(Stage(
-    name="zero_shot",
+    name=SOURCE,
     reads=("imagenet_probs", "label_scores", "features", "tags:tagger", "tags:detector"),
-    writes=("tags:zero_shot",), build="transforms.handlers.zero_shot:build", options=ZeroShotFlags, check=check,
+    writes=(f"tags:{SOURCE}",), build="transforms.handlers.zero_shot:build", options=ZeroShotFlags, check=check,
     tag_source=SOURCE, colour="#9467bd", quality="vocabulary", bench_batch=64,
 ))
