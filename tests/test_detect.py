@@ -237,21 +237,24 @@ def test_a_person_box_is_never_vetoed_by_imagenets_silence_about_people():
     assert [o["score"] for o in assess([player], [], no_map, probs)] == [pytest.approx(0.8)]
 
 
-def test_without_a_person_map_a_person_box_takes_the_plain_map_never_the_agreement_model():
+def test_without_a_person_map_a_sure_person_box_keeps_its_own_score():
     """#33: a calibration fitted without people (a leave-one-kind-out fit, or a user's own) has no
-    person map; the box then keeps the detector's plain map, not the agreement model that reads
-    ImageNet's silence as a veto."""
+    person map. Neither the agreement model, which reads ImageNet's silence as a veto, nor the
+    plain map, fitted on a few boxes of other labels, may then drop a box the detector is sure
+    of: it keeps its own score. A weak box takes the plain map (nothing vouches for it)."""
     from transforms.knowledge import calibration
 
     probs = np.zeros(1000, np.float32)
     probs[805] = 0.9
     table = calibration.load("embedded")
     plain = table["detector:yolox_nano"]
-    config = DetectorConfig(min_score=0.3, agreement=table["detector:yolox_nano:agreement"], calibration=plain)
-    kept = assess([_obj("person", 0.9, (0.3, 0.1, 0.6, 0.9))], [], config, probs)
-    assert [o["score"] for o in kept] == [pytest.approx(float(plain(np.array([0.9]))[0]))]
+    assert float(plain(np.array([0.8]))[0]) < 0.6, "the plain map alone would pull a sure footballer down"
+    config = DetectorConfig(min_score=0.2, agreement=table["detector:yolox_nano:agreement"], calibration=plain)
+    sure, weak = _obj("person", 0.8, (0.3, 0.1, 0.6, 0.9)), _obj("person", 0.6, (0.1, 0.1, 0.2, 0.9))
+    scores = sorted(o["score"] for o in assess([sure, weak], [], config, probs))
+    assert scores == [pytest.approx(float(plain(np.array([0.6]))[0])), pytest.approx(0.8)]
     vetoed = DetectorConfig(min_score=0.3, agreement=table["detector:yolox_nano:agreement"])
-    assert [o["score"] for o in assess([_obj("person", 0.9)], [], vetoed, probs)] == [pytest.approx(0.9)], \
+    assert [o["score"] for o in assess([weak], [], vetoed, probs)] == [pytest.approx(0.6)], \
         "no map at all: the raw score, never the agreement model"
 
 

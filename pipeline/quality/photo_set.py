@@ -1,4 +1,4 @@
-"""The labelled photo set: about 480 real photos of 230 nouns in six kinds, judged with WordNet.
+"""The labelled photo set: about 500 real photos of 240 nouns in six kinds, judged with WordNet.
 
     python -m pipeline.quality.photo_set [--split report|tune|all] [--show] [--json FILE]
 

@@ -309,13 +309,23 @@ def agreement_features(objects: list[dict], probs: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(objects), len(AGREEMENT_FEATURES))
 
 
+def unmapped_person(raw: np.ndarray, plain: Platt | None) -> np.ndarray:
+    """Person box scores when the calibration has no person map (it saw too few people): the
+    detector's own score where it is sure (COCO's most trained label), the plain map below."""
+    weak = plain(raw) if plain is not None else raw
+    return np.where(raw >= WEAK_BOX, raw, weak)
+
+
 def assess(
     objects: list[dict], tags: list[dict], config: DetectorConfig, probs: np.ndarray | None = None
 ) -> list[dict]:
     """Calibrate object scores, apply (per-class) minimum scores, then the cross-checks against
     the whole-image tagger (``tags``) and classifier (``probs``, ImageNet, when present). A
-    person box takes its own map when the calibration has one, else the detector's plain map:
-    neither ImageNet's silence about people nor a model fitted on other labels speaks for it."""
+    person box takes its own map when the calibration has one (fitted on photos reviewed for
+    people). Without one, a confident person box (at least WEAK_BOX) keeps the detector's own
+    score, and a weak one takes the plain map: neither ImageNet's silence about people nor a
+    map fitted without people (the plain one, on a few boxes of other labels) vetoes a box the
+    detector is sure of, and nothing vouches for a weak one."""
     raw = np.array([o["score"] for o in objects])
     if config.agreement is not None and probs is not None and objects:
         calibrated = config.agreement(agreement_features(objects, probs))
@@ -323,9 +333,8 @@ def assess(
     elif config.calibration is not None and objects:
         calibrated = config.calibration(raw)
         objects = [{**o, "score": float(p)} for o, p in zip(objects, calibrated, strict=True)]
-    person_map = config.person or config.calibration
     if objects and any(o["label"] == PERSON for o in objects):
-        people = person_map(raw) if person_map is not None else raw
+        people = config.person(raw) if config.person is not None else unmapped_person(raw, config.calibration)
         objects = [{**o, "score": float(p)} if o["label"] == PERSON else o for o, p in zip(objects, people, strict=True)]
     floors = dict(config.class_min_scores)
     kept = [o for o in objects if o["score"] >= floors.get(o["label"], config.min_score)]
@@ -493,7 +502,7 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
 
 
 STAGE = register(Stage(
-    name="detector", reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", "tags:detector"),
+    name=SOURCE, reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", f"tags:{SOURCE}"),
     build="transforms.handlers.detector:build", options=DetectorFlags,
     size=lambda o: DetectorFlags.from_options(o).working_size(), tag_source=SOURCE, colour="#d62728", quality="everyday", bench_batch=8,
 ))
