@@ -162,6 +162,10 @@ class LearnFlags(Flags):
     val_fraction: float = option(0.2, "Share of each fold's training pictures used for early stopping.")
     word_calibration_min: int = option(10, "A word with at least this many held-out pictures with it and as many "
                                        "without it gets a calibration map of its own; the others share one map.")
+    word_floor_min: int = option(30, "A word with at least this many held-out pictures with it is written from its "
+                                 "own floor (the lowest calibrated score where its own held-out tags reach "
+                                 "--target_precision); the others from the floor of every word's tags pooled, unless "
+                                 "their own tags miss the target there.")
     target_precision: float = option(0.9, "Learned words are written from the lowest calibrated score whose "
                                      "held-out tags reach this precision (and never below --min_score at tag time).")
     no_review_negatives: bool = option(False, "Do not count a picture the same review corrected without word W "
@@ -180,6 +184,7 @@ class LearnFlags(Flags):
             need_path("--features", path)
         at_least("--folds", self.folds, 2)
         at_least("--word_calibration_min", self.word_calibration_min, 2)
+        at_least("--word_floor_min", self.word_floor_min, 2)
         if not 0 < self.val_fraction < 0.5:
             raise LaunchError(f"--val_fraction must be in (0, 0.5), got {self.val_fraction}")
         in_unit_range("--target_precision", self.target_precision)

@@ -71,6 +71,20 @@ def test_a_word_takes_the_pooled_floor_unless_its_own_tags_miss_the_target_there
     assert wide.floor == pytest.approx(0.62) and wide.precision == 1.0  # 3 of 4 at 0.6 misses 0.8: its own
 
 
+def test_a_word_with_enough_held_out_pictures_is_written_from_its_own_floor():
+    """learn's --word_floor_min: a word with that many held-out pictures of it is written from
+    its own floor, lower than the pooled one when its tags reach the target from there (the
+    everyday head's sky and person: docs/QUALITY.md); a rarer word keeps the pooled rule."""
+    calibrated = np.array([[0.95, 0.95], [0.7, 0.9], [0.62, 0.8], [0.6, 0.65], [0.55, 0.52]], dtype=np.float32)
+    y = np.array([[1, 1], [1, 1], [1, 1], [0, 1], [0, 0]], dtype=np.float32)
+    known, scored = np.ones_like(y), np.ones(5, dtype=bool)
+    pooled = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8)
+    own = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8, own_floor_min=4)
+    assert pooled[1].floor == pytest.approx(0.6) and own[1].floor == pytest.approx(0.52)  # 4 of 4 from 0.52
+    assert own[1].precision == pytest.approx(0.8) and own[1].written == pooled[1].written + 1
+    assert own[0] == pooled[0], "3 held-out pictures of it: the pooled rule"
+
+
 def test_a_word_with_enough_held_out_pictures_gets_its_own_calibration_map():
     """learn's --word_calibration_min: a word seen often enough both ways is calibrated on its own
     held-out scores; a rare one keeps the pooled map (None)."""

@@ -5,7 +5,8 @@ A word is trained only with at least ``min_count`` positive pictures and one neg
 word is written from the lowest calibrated score at which the held-out tags of every word
 together reach the target precision (a review's few pictures per word make one word's own floor
 noisy), unless the word's own held-out tags miss the target there: then from its own floor, or
-not at all. Every word ends in one printed line: what is missing, or its figures and the
+not at all. A word with enough held-out pictures of its own (learn's --word_floor_min) is
+written from its own floor: it has the pictures to fix one. Every word ends in one printed line: what is missing, or its figures and the
 score it is written from, or why it is not written.
 """
 
@@ -142,13 +143,19 @@ def _word_floor(s: np.ndarray, right: np.ndarray, held: np.ndarray, pooled: floa
 
 
 def word_figures(vocabulary: list[str], calibrated: np.ndarray, y: np.ndarray, known: np.ndarray,
-                 scored: np.ndarray, target: float, low: float = 0.5) -> list[WordFigures]:
+                 scored: np.ndarray, target: float, low: float = 0.5,
+                 own_floor_min: int | None = None) -> list[WordFigures]:
+    """Each word's held-out figures from its floor (a word with at least ``own_floor_min``
+    held-out pictures of it: its own floor)."""
     pooled = precision_floor(calibrated[scored], y[scored], known[scored], target, low)
     out = []
     for j, word in enumerate(vocabulary):
         k, s, right = known[:, j] > 0, calibrated[:, j], y[:, j] > 0
         held = scored & k
-        floor = _word_floor(s, right, held, pooled, target, low)
+        if own_floor_min is not None and (held & right).sum() >= own_floor_min:
+            floor = precision_floor(s[held], right[held], np.ones(int(held.sum())), target, low)
+        else:
+            floor = _word_floor(s, right, held, pooled, target, low)
         written = held & (s >= (floor if floor is not None else low))
         out.append(WordFigures(word, int((k & right).sum()), int((k & ~right).sum()), int((held & right).sum()),
                                int((held & ~right).sum()), int(written.sum()), int((written & right).sum()), floor))

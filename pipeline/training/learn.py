@@ -18,7 +18,8 @@
    a map of its own), so ``--min_score`` means the same as for every other source. The model written
    is trained on every picture for the folds' median best epoch count, so no correction is
    spent on holding out. Precision first: the learned words are written only from the lowest
-   calibrated score at which the held-out tags reach --target_precision (config "thresholds").
+   calibrated score at which the held-out tags reach --target_precision (config "thresholds"):
+   every word's tags pooled, or the word's own with --word_floor_min held-out pictures of it.
 
 ``tag --tagger_model MODEL_DIR`` then adds the learned words (source ``learned``) next to the
 embedded tagger, and applies the corrections themselves (source ``review``).
@@ -293,7 +294,8 @@ def main(argv: list[str] | None = None) -> dict:
     word_maps = held_out.calibrate_words(held[scored], y[scored], known[scored], args.word_calibration_min)
     calibrated = calibrate_columns(held, calibration_maps({"vocabulary": vocabulary, "calibration": platt,
                                                           "word_calibration": word_maps}))
-    figures = held_out.word_figures(vocabulary, calibrated, y, known, scored, args.target_precision)
+    figures = held_out.word_figures(vocabulary, calibrated, y, known, scored, args.target_precision,
+                                    own_floor_min=args.word_floor_min)
     lines = [f.line(args.target_precision) for f in figures]
     for line in lines:
         print(f"  {line}")
