@@ -15,7 +15,13 @@ from transforms.handlers.tagger import ImageNetTaggerHandler
 from transforms.ingest.decode import DecodeConfig, decode_image
 from transforms.knowledge import calibration
 from transforms.stages.backbone import BackboneConfig, center_crop_array
-from transforms.stages.tagger import HIERARCHY_KEY, ImageNetTagTable, TaggerConfig, group_scores
+from transforms.stages.tagger import (
+    HIERARCHY_KEY,
+    ImageNetTagTable,
+    TaggerConfig,
+    group_scores,
+    imagenet_table_data,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +116,25 @@ def test_the_table_holds_named_wordnet_nodes_between_class_and_group():
     scores = dict(zip(table.names, table.scores(probs)[0], strict=True))
     assert scores["orange"] == scores["citrus"] == scores["edible fruit"] == scores["fruit"] == pytest.approx(0.8)
     assert "placental" not in table.names and "entity" not in table.names, "jargon and top nodes stay unnamed"
+
+
+def test_a_class_whose_pictures_show_more_than_its_name_is_named_by_what_they_show():
+    """ImageNet's moped pictures are motorcycles, its missile and projectile pictures rockets of
+    every kind (a space launch is no weapon), its palace pictures grand buildings of any sort."""
+    table = ImageNetTagTable.embedded()
+    classes = imagenet_table_data()["classes"]
+
+    def named(name: str) -> set[str]:
+        probs = np.zeros((1, 1000), np.float32)
+        probs[0, classes.index(name)] = 0.9
+        return {t["name"] for t in table.decode(probs, "none", top_k=20, min_score=0.5)[0]}
+
+    assert {"motorcycle", "vehicle"} <= named("moped") and not named("moped") & {"moped", "motorbike"}
+    for name in ("missile", "projectile"):
+        assert {"rocket", "vehicle"} <= named(name) and not named(name) & {name, "weapon"}
+    assert "building" in named("palace") and "palace" not in named("palace")
+    assert not named("solar dish") & {"solar dish", "reflector"}
+    assert {"rifle", "weapon"} <= named("rifle"), "other classes keep their own name and ancestors"
 
 
 def test_decoding_writes_the_specific_name_with_its_ancestors_most_specific_first():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -113,10 +114,13 @@ class ImageNetTagTable:
     """Dense class->tag membership matrix over every tag word: a class's own name, the everyday
     groups and the named WordNet nodes; a word's score is ``group_scores`` over its classes."""
 
-    def __init__(self, classes: list[str], groups: dict[str, list[int]], nodes: dict[str, list[int]] | None = None):
+    def __init__(self, classes: list[str], groups: dict[str, list[int]], nodes: dict[str, list[int]] | None = None,
+                 unnamed: Iterable[int] = ()):
         below: dict[str, set[int]] = {}
+        skip = set(unnamed)  # classes whose pictures show more than their name (tools/build_imagenet_tags.py)
         for i, name in enumerate(classes):
-            below.setdefault(name, set()).add(i)
+            if i not in skip:
+                below.setdefault(name, set()).add(i)
         for table in (groups, nodes or {}):
             for tag, members in table.items():
                 below.setdefault(tag, set()).update(members)
@@ -135,7 +139,8 @@ class ImageNetTagTable:
     def embedded(cls) -> ImageNetTagTable:
         data = imagenet_table_data()
         nodes = {word: node["members"] for word, node in data.get("nodes", {}).items()}
-        return cls(data["classes"], {k: list(v) for k, v in data["groups"].items()}, nodes)
+        return cls(data["classes"], {k: list(v) for k, v in data["groups"].items()}, nodes,
+                   data.get("unnamed_classes", ()))
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
         """[batch, names]: each word's summed probability of its (at most TOP_MEMBERS most likely) classes."""
