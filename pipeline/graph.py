@@ -27,10 +27,12 @@ from transforms.ingest.http_client import HttpConfig
 from transforms.ingest.read import ReadUris
 from transforms.knowledge import calibration
 from transforms.knowledge.calibration import ScoringFlags
+from transforms.knowledge.contradictions import drop_contradicted
 from transforms.output import runs
 from transforms.output.backfill import CarryErrors, ReuseByContent, SkipExisting
 from transforms.output.write import SplitFailures, WriteOutputs
 from transforms.stages.fingerprint import STAGE as FINGERPRINT
+from transforms.stages.review import SOURCE as REVIEW
 
 INTERMEDIATE = (*PIXELS, "features", "imagenet_probs", "label_scores")  # never written out
 
@@ -127,7 +129,8 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     calibrated = model_version(handlers, ScoringFlags.from_options(o).calibration)
     manifest.lineage["model_version"] = calibrated
     to_row = functools.partial(to_tags_row, model_version=calibrated, columns=extra)
-    finished = stream | "ToRow" >> beam.Map(to_row)
+    finished = (stream | "Contradictions" >> beam.Map(drop_contradicted, keep_sources=(REVIEW,))
+                | "ToRow" >> beam.Map(to_row))
     errors = (*dead, *failed) | "AllErrors" >> beam.Flatten()
     rows = (finished, *reused) | "AllRows" >> beam.Flatten() if reused else finished
     return (rows, errors, *carried) | "Write" >> WriteOutputs(io_flags.output, manifest, io_flags.num_shards,

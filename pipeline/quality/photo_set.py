@@ -10,7 +10,8 @@ with one WordNet noun sense (pipeline/quality/data/photo_set.json). A written ta
 its senses is the photo's sense, a hypernym of it (cat -> feline, animal) or a hyponym of it
 (dog -> terrier), or when it is one of the few visible scene words the key lists (sky, grass...);
 a reviewed list lets labels WordNet files oddly also accept "building" (a castle, a museum),
-and another names what the photos of a noun always show besides it (a statue's pedestal).
+and another names what the photos of a noun always show besides it (a statue's pedestal; a
+person's clothes, where only "clothing" and words above it hold on every photo).
 Photos are split into tune and report halves by noun, so no report noun ever shaped a threshold;
 each noun is also of one kind of photo (people, food, animals, plants, scenes, objects), which
 pipeline/quality/by_kind.py holds out of every fit in turn.
@@ -213,6 +214,8 @@ class Judge:
     extras: frozenset[str] = field(default_factory=lambda: frozenset(key()["extras"]))
     also: dict[str, list[str]] = field(default_factory=lambda: key().get("also", {}).get("senses", {}))
     visible: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("words", {}))
+    generic: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("generic", {}))
+    worn: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("worn", {}))
     visible_on: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("photos", {}))
     everyday_key: dict = field(default_factory=lambda: key()["everyday"])
 
@@ -289,7 +292,8 @@ class Judge:
         above = self.above(label).union(*(self.above(extra) for extra in self.also.get(label, [])))
         if any(s in above for s in senses):
             return "general"
-        if word.lower() in self.extras or self.among(word, self.visible.get(label, [])):
+        if (word.lower() in self.extras or self.among(word, self.visible.get(label, []))
+                or self.covers(word, self.generic.get(label, []))):
             return "extra"
         return None
 
@@ -304,11 +308,23 @@ class Judge:
         shown = {s for extra in extras for s in self.senses(extra)}
         return any(s in shown or shown & self.above(s) for s in self.senses(word))
 
+    def covers(self, word: str, extras: list[str]) -> bool:
+        """Is the word one of these words, or more general than one of them (a person wears
+        clothes: "clothing" is right on every photo of people)?"""
+        shown = {s for extra in extras for s in self.senses(extra)}
+        return any(s in shown or any(s in self.above(x) for x in shown) for s in self.senses(word))
+
+    def unlooked(self, word: str, photo: Photo) -> bool:
+        """Is the word a kind of what the photo's noun shows generically ("sweater" on a photo of
+        a person) on a photo with no complete look at what its people wear (so not judged)?"""
+        return photo.name not in self.worn and self.among(word, self.generic.get(photo.synset, []))
+
 
 def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
     """Is ``word`` right on ``photo``: by its noun, for a person word by whether the photo shows
-    people (None: not judged, people too small to be sure of), and for an everyday word by the
-    photo's everyday labels."""
+    people (None: not judged, people too small to be sure of), for an everyday word by the
+    photo's everyday labels, and for a kind of what its noun's photos show generically (a
+    garment on a person) by the photo's own look (None where that does not list it)."""
     if judge.person_word(word):
         if photo.people == "unjudged":
             return None
@@ -316,7 +332,10 @@ def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
             return True
     if word.lower() in judge.everyday_words:  # judged by the photo's complete everyday labels alone
         return word.lower() in judge.everyday(photo)[0]
-    return judge.relation(word, photo.synset) is not None or judge.seen_on(word, photo.name)
+    if (judge.relation(word, photo.synset) is not None or judge.seen_on(word, photo.name)
+            or judge.covers(word, judge.worn.get(photo.name, []))):  # what they wear, or a word above it
+        return True
+    return None if judge.unlooked(word, photo) else False
 
 
 # -- the measurement -----------------------------------------------------------------------------
