@@ -98,7 +98,7 @@ def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
             "--partition", "dt=2", "--skip_existing", "--allow_private_networks", "--fetch_threads", "1",
             "--fetch_batch_size", "1", "--num_shards", "2", *FAST]
     try:
-        env = dict(os.environ, PYTHONPATH=os.getcwd())
+        env = dict(os.environ, PYTHONPATH=os.getcwd(), TMPDIR=str(tmp_path))  # the killed job's Beam temp folder too
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.tag", *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60

@@ -124,7 +124,7 @@ def test_a_kill_in_the_middle_of_a_20_shard_run_then_a_rerun_tags_every_input_on
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "pipeline.tag", "--input", str(listing), "--output", str(out), "--ingest_only",
            "--allow_local_paths", "--shard_size", "2", "--max_error_rate", "1", "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}  # the killed job's Beam temp folder too
     rng = random.Random(36)
     after = rng.randint(3, 16)  # committed shards before the kill, then a random instant inside the next
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -71,8 +71,10 @@ class Zygote:
 
     def __init__(self, preload: list[str], workdir: Path):
         self.workdir = workdir
+        tmp = workdir / "tmp"  # a killed child's temp folders (Beam's beam-pipeline-temp*) stay in the test's
+        tmp.mkdir(exist_ok=True)
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.zygote", *preload], cwd=ROOT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)}, bufsize=0,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp)}, bufsize=0,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self._line() == "ready", "the zygote did not start"
         self.count = 0
