@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -231,6 +232,8 @@ def run_interruptible(pipeline: beam.Pipeline, output: str, on_stop=None, worker
         for pid in _descendants(os.getpid()):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+        # os._exit skips Beam's own removal of the pipeline's local temp folder (Pipeline.run's finally)
+        shutil.rmtree(getattr(pipeline, "local_tempdir", ""), ignore_errors=True)
         print(f"\nimage-tagger: interrupted; stopped. Nothing of earlier runs in {output} was changed; "
               "rerun with --skip_existing to finish.", file=sys.stderr, flush=True)
         os._exit(130)

@@ -119,7 +119,10 @@ def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, 
     cmd = [sys.executable, "-m", "pipeline.tag", "--input", str(listing), "--output", str(out),
            "--allow_private_networks", "--detector", "none", "--progress_interval", "1", *mode]
     # A terminal sends Ctrl-C to the whole process group: the job and every worker it started.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    temp = tmp_path / "tmp"  # the job's temp folders: Beam's own is removed on Ctrl-C too
+    temp.mkdir()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (out / "_staging").exists():  # wait until it is writing
@@ -141,6 +144,7 @@ def test_ctrl_c_stops_a_local_run_promptly_and_the_next_run_cleans_up(tmp_path, 
     assert stopped_after < 5, f"Ctrl-C took {stopped_after:.1f} s"
     assert not (out / "_lock.json").exists(), "Ctrl-C releases the output"
     assert not (out / "_runs").exists(), "an interrupted run publishes nothing"
+    assert not list(temp.glob("beam-pipeline-temp*")), "no temp folder left behind"
     leftover = out / "_staging" / "20200101T000000Z-dead00" / "tags"
     leftover.mkdir(parents=True, exist_ok=True)
     (leftover / "part-00000-of-00001.parquet").write_text("x")
