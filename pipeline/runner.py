@@ -233,7 +233,7 @@ def run_interruptible(pipeline: beam.Pipeline, output: str, on_stop=None, worker
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         # os._exit skips Beam's own removal of the pipeline's local temp folder (Pipeline.run's finally)
-        shutil.rmtree(getattr(pipeline, "local_tempdir", ""), ignore_errors=True)
+        shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
         print(f"\nimage-tagger: interrupted; stopped. Nothing of earlier runs in {output} was changed; "
               "rerun with --skip_existing to finish.", file=sys.stderr, flush=True)
         os._exit(130)
@@ -307,7 +307,11 @@ def _run_once(options: PipelineOptions, build, job_options, tables: tuple[str, .
             skipped = prepare(manifest)
         job_options.run_manifest = manifest
         pipeline = make_pipeline(options)
-        build(pipeline, job_options, num_local_workers(options))
+        try:
+            build(pipeline, job_options, num_local_workers(options))
+        except BaseException:
+            shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)  # Beam removes it only when it runs
+            raise
         release = lambda: output_lock.release(output, manifest.run_id)  # noqa: E731
         multi = options.view_as(DirectOptions).direct_running_mode == "multi_processing"
         try:

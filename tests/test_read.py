@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -24,13 +25,17 @@ from transforms.ingest.read import ReadUris, input_kind, parse_jsonl_line, pick_
 def _read(pattern: str) -> list:
     """Run ReadUris in a real pipeline; return sorted (uri, error_type or None) pairs."""
     with tempfile.TemporaryDirectory() as tmp:
-        with TestPipeline() as p:
-            _ = (
-                p
-                | ReadUris(pattern)
-                | beam.Map(lambda e: json.dumps([e["uri"], e.get("error", {}).get("error_type")]))
-                | beam.io.WriteToText(os.path.join(tmp, "out"))
-            )
+        pipeline = TestPipeline()
+        try:
+            with pipeline as p:
+                _ = (
+                    p
+                    | ReadUris(pattern)
+                    | beam.Map(lambda e: json.dumps([e["uri"], e.get("error", {}).get("error_type")]))
+                    | beam.io.WriteToText(os.path.join(tmp, "out"))
+                )
+        finally:  # a pattern refused while the graph is built never runs it: Beam would keep its temp folder
+            shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
         lines = [line for f in glob.glob(os.path.join(tmp, "out*")) for line in Path(f).read_text().splitlines()]
     return sorted(tuple(json.loads(line)) for line in lines)
 

@@ -170,3 +170,26 @@ def test_a_normal_run_logs_the_projects_lines_only(tmp_path, photos):
     assert any("image-tagger report --input" in ln for ln in summary)
     numbers = [ln for ln in summary if ln.split()[0] in ("inputs", "tagged", "failed")]
     assert len({len(ln) for ln in numbers}) == 1, "counts end in one column"
+
+
+def test_a_job_whose_graph_fails_to_build_leaves_no_temp_folder(tmp_path, photos, monkeypatch):
+    """Beam removes a pipeline's local temp folder only when it runs it; a graph that fails
+    while it is built must not leave one behind (nor the output's lock)."""
+    import tempfile
+
+    from pipeline import graph, tag
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+    def broken(pipeline, job_options, workers):
+        raise RuntimeError("the graph could not be built")
+
+    monkeypatch.setattr(graph, "tag_images", broken)
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['coffee']}\n")
+    with pytest.raises(RuntimeError, match="could not be built"):
+        tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--allow_local_paths", "--ingest_only"])
+    assert not list(temp.glob("beam-pipeline-temp*"))
+    assert not (tmp_path / "out" / "_lock.json").exists()
