@@ -300,8 +300,8 @@ class Judge:
     def seen_on(self, word: str, photo: str) -> bool:
         """Does the key's look at this one photo name the word's thing, a kind of it or a word for
         more of it (a uniform shown: "clothing" is right too)?"""
-        shown = {s for extra in self.visible_on.get(photo, []) for s in self.senses(extra)}
-        return any(s in shown or shown & self.above(s) or any(s in self.above(x) for x in shown) for s in self.senses(word))
+        extras = self.visible_on.get(photo, [])
+        return self.among(word, extras) or self.covers(word, extras)
 
     def among(self, word: str, extras: list[str]) -> bool:
         """Is the word one of these words, or a kind of one of them (by any of its senses)?"""
