@@ -322,3 +322,14 @@ def test_a_full_disk_refuses_the_lock_in_one_line_and_leaves_nothing(tmp_path, m
         output_lock.acquire(str(out), "20300101T000000Z-a")
     assert "No space left on device" in str(info.value) and "\n" not in str(info.value)
     assert list(out.iterdir()) == [], "no empty or temporary lock file is left"
+
+
+def test_runs_started_in_one_second_keep_their_order_and_older_ids_still_read():
+    """The CI of stop 43: two runs started in one second were ordered by their random suffix."""
+    import datetime as dt
+
+    start = dt.datetime(2026, 12, 4, 1, 10, 45, tzinfo=dt.UTC)
+    ids = [runs.new_run_id(start + dt.timedelta(microseconds=k * 1000)) for k in range(20)]
+    assert sorted(ids) == ids and all(runs.RUN_ID.match(i) for i in ids)
+    assert runs.RUN_ID.match("20261202T011045Z-3fa9c1")  # an output written before microseconds
+    assert not runs.RUN_ID.match("20261202T0110451Z-3fa9c1")

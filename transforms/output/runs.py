@@ -44,15 +44,16 @@ STAGING = "_staging"
 TABLES = ("tags", "errors", "features")  # the table folders a job of this tool writes
 OWNED = (RUNS, STAGING, *TABLES)  # never followed as symbolic links (check_layout)
 SHARD = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
-RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9]{1,32}$")
+RUN_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[A-Za-z0-9]{1,32}$")  # older outputs: no microseconds
 MODES = ("new", "skip_existing", "overwrite")
 STATUSES = ("committing", "committed")
 _PUBLISHED = re.compile(r"(.+)-(\d{5})-of-(\d{5})\.parquet")
 
 
-def new_run_id() -> str:
-    """Sortable by start time, unique across hosts: 20261202T011045Z-3fa9c1."""
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable by start time to the microsecond (two runs in one second keep their order),
+    unique across hosts: 20261202T011045123456Z-3fa9c1."""
+    return (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
 
 
 def join(*parts: str) -> str:
