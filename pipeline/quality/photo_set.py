@@ -267,6 +267,7 @@ class Judge:
         section = self.everyday_key
         shown = set(section["photos"].get(photo.name, []))
         above = self.above(photo.synset) | {photo.synset}
+        above |= {s for extra in self.also.get(photo.synset, []) for s in self.above(extra) | {extra}}  # as relation
         shown |= {word for word, roots in section["roots"].items() if above & set(roots) and word != "person"}
         unknown: set[str] = set()
         if photo.people == "shown":
@@ -428,7 +429,8 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
                 tally = figures.by_source.setdefault(source, Tally()) if source != "overall" else overall
                 tally.written += 1
                 tally.right += right
-                tally.scored.append((float(tag["score"]), right))
+                if source in (tag["source"], "overall"):  # the written score is its source's claim alone
+                    tally.scored.append((float(tag["score"]), right))
             figures.right_tags += right
             right_here += right
             named |= judge.relation(tag["name"], photo.synset) in ("same", "specific")
@@ -506,7 +508,7 @@ def measure(workdir: str | None = None, extra: list[str] | None = None, split: s
         scored = judge_rows(chosen, candidates, {}, judge).by_source
         out[part] = {"split": part, "nouns": len({p.synset for p in chosen}), **figures.row(),
                       **{f"ece.{s}": t.ece for s, t in scored.items()}, "wrong": figures.wrong,
-                      "reliability": {s: t.reliability() for s, t in sorted(scored.items())}}
+                      "reliability": {s: t.reliability() for s, t in sorted(scored.items()) if t.scored}}
     return out
 
 
