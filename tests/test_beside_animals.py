@@ -34,3 +34,5 @@ def test_the_job_finds_the_people_beside_animals(tmp_path):
     assert result["composites"] == 12 and len(result["missed"]) == round((1 - result["person_tag"]) * 12)
     assert all(name.startswith("composites/") for name in result["missed"])
     assert result["person_tag"] >= 0.6 and result["person_box"] >= 0.6
+    assert sorted(p.name for p in (tmp_path / "beside_animals" / "composites").iterdir()) and not (tmp_path / "job").exists(), \
+        "kept apart from the photo set's own job folder in a shared work folder"

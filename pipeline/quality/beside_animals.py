@@ -7,7 +7,7 @@ tags on animal photos cannot be priced on it. These probes are made from it: eac
 photographed people (cut out on a transparent ground) is pasted at PERSON_HEIGHT of the height,
 left or right, onto ANIMALS_EACH of gcompris's animal photos, and the default job runs on the
 composites. The figure is the share with a person tag (every composite shows a person); the
-composites come from installed packages and are written only under the work folder.
+composites come from installed packages and are written only under WORKDIR/beside_animals.
 """
 
 from __future__ import annotations
@@ -70,9 +70,10 @@ def write_composites(photos: list[photo_set.Photo], folder: Path, limit: int | N
 
 def measure(workdir: str | None = None, limit: int | None = None, extra: list[str] | None = None) -> dict:
     """The default job on the composites: how many get a person tag (and a person box)."""
-    folder = Path(workdir or tempfile.mkdtemp(prefix="beside-animals-"))
-    composites = write_composites(photo_set.collect(folder / "photos"), folder / "composites", limit)
-    rows = photo_set.run_job(composites, folder / "job", extra or [])
+    folder = Path(workdir or tempfile.mkdtemp(prefix="beside-animals-"))  # shared with the other measures:
+    own = folder / "beside_animals"  # the photos are reused, the composites and their job kept apart
+    composites = write_composites(photo_set.collect(folder / "photos"), own / "composites", limit)
+    rows = photo_set.run_job(composites, own / "job", extra or [])
     judge = photo_set.Judge()
     missed = [p.name for p in composites
               if not any(judge.person_word(t["name"]) for t in rows.get(p.path, {}).get("tags", []))]
