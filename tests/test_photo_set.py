@@ -183,3 +183,31 @@ def test_a_written_score_is_its_own_sources_claim_alone():
     assert tallies["tagger"].written == tallies["detector"].written == 1 and tallies["detector"].right == 1
     assert tallies["tagger"].scored == tallies["overall"].scored == [(0.9, True)] and tallies["detector"].scored == []
     assert tallies["detector"].ece is None
+
+
+def test_a_kind_of_the_noun_is_judged_by_a_look_at_the_photo():
+    """A photo labelled 'fish' cannot say whether 'tench' is right: a look at the photo (the key's
+    ``specific`` section) does, and without one the word is not judged."""
+    judge = photo_set.Judge()
+    angelfish = photo_set.Photo("gcompris/categorization/fishes/fish1", "x", "fish.n.01", "report", kind="animals")
+    unlooked = photo_set.Photo("x/other_fish", "x", "fish.n.01", "report", kind="animals")
+    assert judge.specific[angelfish.name] == ["butterfly fish"]
+    assert photo_set.verdict("butterfly fish", judge, angelfish) and photo_set.verdict("bony fish", judge, angelfish)
+    assert photo_set.verdict("rock beauty", judge, angelfish) is False, "a kind of what the look saw is not it"
+    assert photo_set.verdict("fish", judge, angelfish) and photo_set.verdict("animal", judge, angelfish)
+    assert photo_set.verdict("tench", judge, unlooked) is None and photo_set.verdict("fish", judge, unlooked)
+    rows = {"x": {"tags": [{"name": "rock beauty", "score": 0.8, "source": "tagger"}]}}
+    figures = photo_set.judge_rows([angelfish], rows, {"x": ["rock beauty", "tench"]}, judge)
+    assert figures.named == 0 and figures.naive_top1_named == 0 and figures.naive_top1_right == 0, \
+        "a wrong species names nothing, for the job and the naive classifier alike"
+    senses = {s for words in judge.specific.values() for w in words for s in judge.senses(w)}
+    assert all(judge.senses(w) for words in judge.specific.values() for w in words) and len(senses) > 20
+
+
+def test_a_tagger_word_is_judged_in_the_tagger_s_own_sense():
+    """'tool', 'machine' and 'sweater' have WordNet senses for people; the tagger means the thing."""
+    judge = photo_set.Judge()
+    dancer = photo_set.Photo("files/scratch/dan2", "x", "person.n.01", "report", people="shown", kind="people")
+    assert judge.senses("tool") == ("tool.n.01",) and judge.senses("sweater") == ("sweater.n.01",)
+    assert judge.relation("tool", "person.n.01") is None and photo_set.verdict("tool", judge, dancer) is False
+    assert judge.senses("drum.n.01") == ("drum.n.01",), "a sense named as such, as the key's looks may"

@@ -207,6 +207,9 @@ def wordnet():
     return reader()
 
 
+SENSE = re.compile(r"[a-z0-9_'.-]+\.n\.\d\d")  # a WordNet noun sense by name, as the key may give one
+
+
 @dataclass(eq=False)
 class Judge:
     """Is a tag word right for a photo's noun sense? (module docstring)."""
@@ -218,16 +221,24 @@ class Judge:
     worn: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("worn", {}))
     visible_on: dict[str, list[str]] = field(default_factory=lambda: key().get("visible", {}).get("photos", {}))
     everyday_key: dict = field(default_factory=lambda: key()["everyday"])
+    specific: dict[str, list[str]] = field(default_factory=lambda: key().get("specific", {}).get("photos", {}))
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - one judge per run, a few thousand words
     def senses(self, word: str) -> tuple[str, ...]:
         """The product's own sense of a tag word when it has one (an ImageNet class is its
-        synset), else every WordNet noun sense of the word."""
+        synset, a named node of the tagger's table its node's), a sense named as such
+        ("drum.n.01", in the key's looks), else every WordNet noun sense of the word."""
         from transforms.knowledge import lexicon
+        from transforms.stages.tagger import imagenet_table_data
 
         known = lexicon.sense(word)
         if known is not None:
             return (known.synset,)
+        node = imagenet_table_data()["nodes"].get(word.lower())
+        if node is not None and node.get("synset"):
+            return (node["synset"],)
+        if SENSE.fullmatch(word):
+            return (word,)
         return tuple(s.name() for s in wordnet().synsets(word.replace(" ", "_"), "n"))
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019
@@ -333,7 +344,10 @@ def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
             return True
     if word.lower() in judge.everyday_words:  # judged by the photo's complete everyday labels alone
         return word.lower() in judge.everyday(photo)[0]
-    if (judge.relation(word, photo.synset) is not None or judge.seen_on(word, photo.name)
+    relation = judge.relation(word, photo.synset)
+    if relation == "specific":  # a kind of the noun (a species of "fish"): only a look at the photo says which
+        return judge.covers(word, judge.specific[photo.name]) if photo.name in judge.specific else None
+    if (relation is not None or judge.seen_on(word, photo.name)
             or judge.covers(word, judge.worn.get(photo.name, []))):  # what they wear, or a word above it
         return True
     return None if judge.unlooked(word, photo) else False
@@ -433,7 +447,7 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
                     tally.scored.append((float(tag["score"]), right))
             figures.right_tags += right
             right_here += right
-            named |= judge.relation(tag["name"], photo.synset) in ("same", "specific")
+            named |= right and names(tag["name"], judge, photo)
             if not right:
                 figures.wrong.append(f"{photo.name} ({photo.synset}): {tag['name']} [{tag['source']}]")
         figures.named += named
@@ -449,13 +463,18 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
         figures.people_free += photo.people == "none"
         figures.people_false += photo.people == "none" and person_tagged
         top = naive.get(photo.path, [])
-        if top:
-            first = judge.relation(top[0], photo.synset)
-            figures.naive_top1_right += first is not None
-            figures.naive_top1_named += first in ("same", "specific")
-            figures.naive_named_nameable += nameable and first in ("same", "specific")
-            figures.naive_top5_named += any(judge.relation(c, photo.synset) in ("same", "specific") for c in top[:5])
+        if top:  # judged as the job's tags are: a species the look does not list names nothing
+            first = verdict(top[0], judge, photo) is True
+            figures.naive_top1_right += first
+            figures.naive_top1_named += first and names(top[0], judge, photo)
+            figures.naive_named_nameable += nameable and first and names(top[0], judge, photo)
+            figures.naive_top5_named += any(verdict(c, judge, photo) is True and names(c, judge, photo) for c in top[:5])
     return figures
+
+
+def names(word: str, judge: Judge, photo: Photo) -> bool:
+    """Does the word name the photo's noun, at its level or more specifically?"""
+    return judge.relation(word, photo.synset) in ("same", "specific")
 
 
 def naive_top5(paths: list[str]) -> dict[str, list[str]]:
