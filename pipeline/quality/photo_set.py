@@ -400,6 +400,9 @@ class Figures:
     people_tagged: int = 0  # of those, photos with a person tag
     people_free: int = 0  # photos without people
     people_false: int = 0  # of those, photos with a person tag
+    beyond_written: int = 0  # judged tags on photos whose noun none of the tagger's words names
+    beyond_right: int = 0  # of those, right ones
+    beyond_coarse: int = 0  # of the right ones, words above the noun (#33: "mostly from right coarse words")
     everyday_shown: int = 0  # everyday words the photos show (their complete labels)
     everyday_found: int = 0  # of those, words written
     wrong: list[str] = field(default_factory=list)
@@ -419,7 +422,9 @@ class Figures:
                         self.naive_named_nameable / self.nameable if self.nameable else None,
                     "person_recall": self.people_tagged / self.people_shown if self.people_shown else None,
                     "people_free": self.people_free, "person_on_people_free": self.people_false,
-                    "everyday_recall": self.everyday_found / self.everyday_shown if self.everyday_shown else None})
+                    "everyday_recall": self.everyday_found / self.everyday_shown if self.everyday_shown else None,
+                    "precision_beyond": self.beyond_right / self.beyond_written if self.beyond_written else None,
+                    "coarse_share_beyond": self.beyond_coarse / self.beyond_right if self.beyond_right else None})
         return out
 
 
@@ -434,6 +439,7 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
         named = False
         person_tagged = False
         right_here = 0
+        nameable = judge.nameable(photo.synset)
         for tag in tags:
             person_tagged |= judge.person_word(tag["name"])
             right = verdict(tag["name"], judge, photo)
@@ -448,6 +454,10 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
             figures.right_tags += right
             right_here += right
             named |= right and names(tag["name"], judge, photo)
+            if not nameable:
+                figures.beyond_written += 1
+                figures.beyond_right += right
+                figures.beyond_coarse += right and judge.relation(tag["name"], photo.synset) == "general"
             if not right:
                 figures.wrong.append(f"{photo.name} ({photo.synset}): {tag['name']} [{tag['source']}]")
         figures.named += named
@@ -455,7 +465,6 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
         figures.everyday_shown += len(shown)
         figures.everyday_found += len(shown & {tag["name"].lower() for tag in tags})
         figures.any_right += right_here > 0
-        nameable = judge.nameable(photo.synset)
         figures.nameable += nameable
         figures.named_nameable += nameable and named
         figures.people_shown += photo.people == "shown"
@@ -569,6 +578,9 @@ def table(result: dict) -> str:
                  f"{pct(result['nameable'])} | | |")
     lines.append(f"| on those photos (nameable), noun named | {pct(result['named_on_nameable'])} | "
                  f"{pct(result['naive_top1_named_on_nameable'])} | |")
+    lines.append(f"| beyond the tagger's words (the other photos): precision | {pct(result['precision_beyond'])} | | |")
+    lines.append(f"| beyond the tagger's words: share of the right tags that are words above the noun | "
+                 f"{pct(result['coarse_share_beyond'])} | | |")
     lines.append(f"| photos with no tag | {pct(result['untagged'])} | 0.00 | |")
     lines.append(f"| everyday words a photo shows that are written (recall of the labelled words) | "
                  f"{pct(result['everyday_recall'])} | | |")
