@@ -29,6 +29,16 @@ def test_the_set_is_large_and_split_by_noun(photos):
     assert all(photo_set.split_of(p.synset) == p.split for p in photos)
 
 
+def test_a_numbered_entry_takes_its_one_file_from_its_stems_label(photos):
+    """renewable/windmill* are windmills but for windmill6, a wind turbine: its own entry wins."""
+    labels = {p.name.rsplit("/", 1)[-1]: p.synset for p in photos if "/renewable/windmill" in p.name}
+    assert labels.pop("windmill6") == "wind_turbine.n.01" and len(labels) >= 10
+    assert set(labels.values()) == {"windmill.n.01"}
+    assert len({p.name for p in photos}) == len(photos), "no file under two entries"
+    assert photo_set._matcher("renewable/windmill").search("/x/renewable/windmill12.webp")
+    assert not photo_set._matcher("renewable/windmill6").search("/x/renewable/windmill61.webp")
+
+
 def test_every_photo_has_a_kind_and_the_set_covers_every_kind(photos):
     assert {p.kind for p in photos} == set(photo_set.kinds())
     assert sum(p.kind == "people" for p in photos) >= 10 and sum(p.kind == "plants" for p in photos) >= 10

@@ -129,14 +129,23 @@ def rcc_photos(rcc: str) -> dict[str, bytes]:
     return {k: v for k, v in read_rcc(path).items() if k.lower().endswith(PHOTO_SUFFIXES) and len(v) >= MIN_PHOTO_BYTES}
 
 
+def _matcher(pattern: str) -> re.Pattern[str]:
+    """'<folder>/<stem>': the stem and its numbered variants; a stem ending in a digit, that file alone."""
+    folder, stem = pattern.split("/", 1)
+    variants = "" if stem[-1].isdigit() else r"\d*"
+    return re.compile(rf"/{re.escape(folder) if folder != '*' else '[^/]+'}/{re.escape(stem)}{variants}\.\w+$")
+
+
 def _gcompris(dest: Path) -> list[Photo]:
     photos = []
     for rcc, entries in key()["gcompris"].items():
         files = rcc_photos(rcc)
-        for pattern, synset in entries.items():
-            folder, stem = pattern.split("/", 1)
-            matcher = re.compile(rf"/{re.escape(folder) if folder != '*' else '[^/]+'}/{re.escape(stem)}\d*\.\w+$")
-            for inner in sorted(k for k in files if matcher.search(k)):
+        matchers = {pattern: _matcher(pattern) for pattern in entries}
+        exact = [m for pattern, m in matchers.items() if pattern[-1].isdigit()]
+        for pattern, synset in entries.items():  # a numbered entry (windmill6) takes its file from its stem's
+            mine = matchers[pattern]
+            claimed = [] if pattern[-1].isdigit() else exact
+            for inner in sorted(k for k in files if mine.search(k) and not any(m.search(k) for m in claimed)):
                 label = f"gcompris/{rcc[:-4]}/{inner.rsplit('/', 2)[-2]}/{inner.rsplit('/', 1)[-1].rsplit('.', 1)[0]}"
                 target = dest / (label.replace("/", "__") + Path(inner).suffix)
                 target.write_bytes(files[inner])
