@@ -44,3 +44,25 @@ def test_the_head_learns_complete_labels_of_the_tune_half(tmp_path, photo_set_pa
     sky = [line for line in lines if "sky" in line["added"]]
     assert sky and all("sky" not in line["rejected"] for line in sky)
     assert any(p.kind == "people" and "person" in line["added"] for p, line in zip(photos, lines, strict=True))
+
+
+def test_features_are_reused_only_for_the_same_photos(tmp_path, monkeypatch):
+    """A work folder kept from another photo list once fed the head stale features (it learned
+    other thresholds than a fresh build): the listing must match to be reused."""
+    from pipeline.training import extract_features as job
+
+    runs: list[list[str]] = []
+
+    def fake_run(argv, then=""):
+        runs.append(argv)
+        out = Path(argv[argv.index("--output") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "_SUCCESS").write_text("")
+
+    monkeypatch.setattr(job, "run", fake_run)
+    one = [photo_set.Photo("a", str(tmp_path / "a.jpg"), "cat.n.01", "tune")]
+    two = [*one, photo_set.Photo("b", str(tmp_path / "b.jpg"), "dog.n.01", "tune")]
+    for photos, expected_runs in ((one, 1), (one, 1), (two, 2), (two, 2), (one, 3)):
+        everyday.extract_features(photos, tmp_path)
+        assert len(runs) == expected_runs
+    assert "--overwrite" in runs[-1]

@@ -121,14 +121,17 @@ def support(vocabulary: list[str], photos: list[photo_set.Photo], judge: photo_s
 
 
 def extract_features(photos: list[photo_set.Photo], workdir: Path, quiet: bool = True) -> str:
-    """The default backbone's features of every photo (the feature job), reused by every build."""
+    """The default backbone's features of every photo (the feature job), reused by every build
+    while the photos are the same ones: a work folder kept from another set is extracted again."""
     from pipeline.training import extract_features as job
 
     target = workdir / "features"
-    if (target / "_SUCCESS").exists() or any(target.glob("features-*.parquet")):
-        return str(target)
     listing = workdir / "features.jsonl"
-    listing.write_text("".join(json.dumps({"uri": p.path, "labels": [], "split": "train"}) + "\n" for p in photos))
+    wanted = "".join(json.dumps({"uri": p.path, "labels": [], "split": "train"}) + "\n" for p in photos)
+    done = (target / "_SUCCESS").exists() or any(target.glob("features-*.parquet"))
+    if done and listing.is_file() and listing.read_text() == wanted:
+        return str(target)
+    listing.write_text(wanted)
     job.run(["--dataset", "list", "--labels", str(listing), "--output", str(target), "--overwrite",
              "--val_fraction", "0", "--test_fraction", "0", "--allow_local_paths", *(["--quiet"] if quiet else [])],
             then="the everyday head is learned from these features")
