@@ -6,9 +6,10 @@ Photos come from installed packages, never from the repository: Debian's gcompri
 (named photos of animals, tools, household things, monuments, planets and hands inside its Qt
 resource files), the photos of Debian's wallpaper packages and the GIMP manual, and the dev
 packages' sample photos (transforms/knowledge/samples.py). Each is labelled
-with one WordNet noun sense (pipeline/quality/data/photo_set.json). A written tag is right when one of
-its senses is the photo's sense, a hypernym of it (cat -> feline, animal) or a hyponym of it
-(dog -> terrier), or when it is one of the few visible scene words the key lists (sky, grass...);
+with one WordNet noun sense (pipeline/quality/data/photo_set.json). A written tag (in the tagger's
+own sense of it) is right when its sense is the photo's sense or a hypernym of it (cat ->
+feline, animal); a hyponym (a species under "fish") only where a look at that photo lists it,
+and is not judged elsewhere; or when it is one of the few visible scene words the key lists (sky, grass...);
 a reviewed list lets labels WordNet files oddly also accept "building" (a castle, a museum),
 and another names what the photos of a noun always show besides it (a statue's pedestal; a
 person's clothes, where only "clothing" and words above it hold on every photo).
