@@ -256,6 +256,12 @@ class Judge:
         s = wordnet().synset(synset)
         return frozenset(h.name() for path in s.hypernym_paths() for h in path)
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def accepts(self, label: str) -> frozenset[str]:
+        """The senses a label accepts as words for it: itself and its hypernyms, and those of
+        the senses the key's ``also`` reviews for it (a pyramid is a building to a person)."""
+        return self.above(label).union(*(self.above(extra) for extra in self.also.get(label, [])))
+
     @functools.lru_cache(maxsize=1024)  # noqa: B019
     def nameable(self, synset: str) -> bool:
         """Can the embedded tagger name this noun at its level or below at all: is one of its
@@ -287,8 +293,7 @@ class Judge:
         key's ``everyday`` section), its noun's roots, people, and what a shown word implies."""
         section = self.everyday_key
         shown = set(section["photos"].get(photo.name, []))
-        above = self.above(photo.synset) | {photo.synset}
-        above |= {s for extra in self.also.get(photo.synset, []) for s in self.above(extra) | {extra}}  # as relation
+        above = self.accepts(photo.synset)
         shown |= {word for word, roots in section["roots"].items() if above & set(roots) and word != "person"}
         unknown: set[str] = set()
         if photo.people == "shown":
@@ -311,8 +316,7 @@ class Judge:
             return "same"
         if any(label in self.above(s) for s in senses):
             return "specific"
-        above = self.above(label).union(*(self.above(extra) for extra in self.also.get(label, [])))
-        if any(s in above for s in senses):
+        if any(s in self.accepts(label) for s in senses):
             return "general"
         if (word.lower() in self.extras or self.among(word, self.visible.get(label, []))
                 or self.covers(word, self.generic.get(label, []))):
