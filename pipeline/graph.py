@@ -18,7 +18,7 @@ from pipeline import options as opt
 from pipeline.flags import IoFlags, TagJobFlags
 from transforms.core import progress
 from transforms.core.records import ERRORS, NAMESPACE, Element, to_tags_row
-from transforms.core.registry import PIXELS, Stage, columns, enabled, needed_after, tags_schema
+from transforms.core.registry import PIXELS, Stage, columns, enabled, needed_after, own_evidence, tags_schema
 from transforms.core.threads import worker_threads
 from transforms.ingest.decode import DecodeFlags
 from transforms.ingest.decode_batch import DecodeBatch
@@ -129,7 +129,8 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     calibrated = model_version(handlers, ScoringFlags.from_options(o).calibration)
     manifest.lineage["model_version"] = calibrated
     to_row = functools.partial(to_tags_row, model_version=calibrated, columns=extra)
-    finished = (stream | "Contradictions" >> beam.Map(drop_contradicted, keep_sources=(REVIEW,))
+    evidence = own_evidence(stage for stage, _ in handlers)
+    finished = (stream | "Contradictions" >> beam.Map(drop_contradicted, keep_sources=(REVIEW,), evidence=evidence)
                 | "ToRow" >> beam.Map(to_row))
     errors = (*dead, *failed) | "AllErrors" >> beam.Flatten()
     rows = (finished, *reused) | "AllRows" >> beam.Flatten() if reused else finished

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from transforms.knowledge.lexicon import exclusive, imagenet_ancestor_words, implied_words, sense
 from transforms.stages.detector import COCO80
+from transforms.stages.everyday import embedded_dir
 from transforms.stages.tagger import imagenet_table_data
 
 
@@ -12,6 +16,15 @@ def test_every_model_tag_word_has_one_sense():
     names = set(data["classes"]) | set(data["groups"]) | set(COCO80)
     missing = sorted(n for n in names if sense(n) is None)
     assert len(missing) <= 0.02 * len(names), missing
+
+
+def test_every_everyday_head_word_with_a_noun_sense_has_its_sense():
+    vocabulary = json.loads((Path(embedded_dir()) / "config.json").read_text())["vocabulary"]
+    missing = sorted(w for w in vocabulary if sense(w) is None)
+    assert missing == ["indoor"], "indoor is no noun; every other word the head writes needs a sense"
+    assert sense("plant").synset == "plant.n.02" and sense("tree").synset == "tree.n.01"  # living things, not a factory
+    assert exclusive("plant", "insect") and exclusive("tree", "animal") and not exclusive("plant", "flower")
+    assert not exclusive("sky", "bird") and not exclusive("water", "fish")
 
 
 def test_senses_are_the_ones_the_models_mean():

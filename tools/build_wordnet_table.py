@@ -106,6 +106,15 @@ COCO_SENSES = {
 }  # fmt: skip
 
 
+# The everyday head's words (transforms/data/everyday) that no ImageNet group or COCO label gives a
+# sense, each the sense its labels mean: plants and trees as living things (never a factory or a
+# diagram), a cloud in the sky, the water of a sea or lake. "indoor" has no noun sense.
+EVERYDAY_SENSES = {
+    "plant": "plant.n.02", "tree": "tree.n.01", "grass": "grass.n.01", "cloud": "cloud.n.02",
+    "sky": "sky.n.01", "water": "body_of_water.n.01", "night": "night.n.01",
+}  # fmt: skip
+
+
 # MIRFLICKR-25k's annotated concepts, for TaggerNet models trained on it (first noun sense).
 MIRFLICKR_WORDS = ["animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male", "night", "people", "plant", "life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport", "tree", "water"]
 
@@ -231,11 +240,13 @@ def build(timm_synsets: Path, extra_words: list[str]) -> dict:
             words[name] = entry(wn, wn.synset(COCO_SENSES[name]), name)
         elif name not in words and (sense := group_sense(wn, name, [])) is not None:
             words[name] = entry(wn, sense, name)
+    for name, synset_name in EVERYDAY_SENSES.items():
+        words.setdefault(name, entry(wn, wn.synset(synset_name), name))
     for name in extra_words:
         if name not in words:
             senses = wn.synsets(name.replace(" ", "_"), "n")
             if senses:
-                words[name] = entry(senses[0], name)
+                words[name] = entry(wn, senses[0], name)
     imagenet = []
     for synset in classes:
         chain = [synset] + [s for s in ancestors(synset) if s.name() not in ABSTRACT]
@@ -254,10 +265,16 @@ def main() -> None:
                         help="timm/data/_info/imagenet_synsets.txt (default: from an installed timm)")
     parser.add_argument("--words", type=Path, default=None, help="extra words, one per line (first noun sense)")
     parser.add_argument("--output", type=Path, default=ROOT / "transforms" / "data" / "wordnet_tags.json")
+    parser.add_argument("--add_only", action="store_true",
+                        help="keep the output table's entries as they are and add only the words it lacks (NLTK "
+                             "versions order a word's equally near hypernyms differently)")
     args = parser.parse_args()
     path = timm_synsets(args.timm_synsets)
     extra = list(MIRFLICKR_WORDS) + [w.strip().lower() for w in args.words.read_text().splitlines() if w.strip()] if args.words else []
     data = build(path, extra)
+    if args.add_only:
+        kept = json.loads(args.output.read_text())
+        data = {**kept, "words": {**data["words"], **kept["words"]}}
     args.output.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n")
     print(f"wrote {args.output}: {len(data['words'])} words, {args.output.stat().st_size // 1024} KiB")
 

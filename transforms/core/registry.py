@@ -13,7 +13,8 @@ A stage module ends with ``register(Stage(...))``, naming:
 - its tag source, the report's colour for it, and what the quality key measures the source's
   recall against (``quality``: the everyday words a person names first, or the vocabulary);
 - the Parquet columns it adds to the tags table (``columns``);
-- how the benchmark times it alone (``bench_batch``: its handler over decoded photos).
+- how the benchmark times it alone (``bench_batch``: its handler over decoded photos);
+- which of its tags are evidence of their own beside a contradicting word (``evidence``).
 
 MODULES below lists the stage modules: adding a stage is its module, its tests and one line
 there. The graph (pipeline/graph.py), the options (pipeline/options.py), the decoder's
@@ -62,6 +63,8 @@ class Stage:
     bench_batch: int = 8
     quality: str | None = None  # what the quality key measures its recall against: QUALITY
     shared: bool = False  # its options belong to every image job (the backbone), not the tag job only
+    evidence: str | None = None  # its tags that are evidence of their own beside a contradicting word
+    # (transforms/knowledge/contradictions.py): "all" (boxes), or "module:function" -> those words
 
 
 QUALITY = ("everyday", "vocabulary")  # the words a person names first | the vocabulary words that apply
@@ -143,6 +146,17 @@ def working_size(stages: Iterable[Stage], o: Any) -> tuple[int, int]:
     """The smallest (short side, long side) the decoder may give every enabled stage's model."""
     sizes = [s.size(o) for s in stages]
     return (max((a for a, _ in sizes), default=1) or 1, max((b for _, b in sizes), default=1) or 1)
+
+
+def own_evidence(stages: Iterable[Stage]) -> dict[str, frozenset[str] | None]:
+    """Per tag source of the stages that declare it, the words it writes from evidence of their
+    own (None: every tag it writes), for the contradiction check."""
+    out: dict[str, frozenset[str] | None] = {}
+    for s in stages:
+        if s.evidence is not None and s.tag_source is not None:
+            module, _, function = s.evidence.partition(":")
+            out[s.tag_source] = None if s.evidence == "all" else frozenset(getattr(importlib.import_module(module), function)())
+    return out
 
 
 def reads_data(stages: Iterable[Stage]) -> bool:

@@ -1,32 +1,61 @@
-"""A coin-flip tag that a sure tag of another kind of living thing contradicts is not written.
+"""A tag that a sure tag of another kind of living thing contradicts needs evidence of its own.
 
-A photo can show a plant and an animal, or a person and a dog, but on the photo set a word the
-models give only a coin-flip chance beside a sure word of an exclusive kind (lexicon.exclusive)
-was their confusion every time, never a second subject: "animal 0.51" on a flower close-up beside
-"flower 0.88", "animal 0.55" on a dancer beside "person 0.98" (docs/QUALITY.md, issue #33).
+A photo can show a plant and an animal, or a person and a dog, and then the models give the
+second subject evidence of its own: a box around it, one class the classifier recognises
+("ladybug", "bee"), or a word of the everyday head, which learned from labelled photos that
+show plants beside animals. Where the only evidence is pooled mass, a tagger word above many
+classes ("animal" or "insect" summed over beetles, lizards and frogs on a leaf close-up), it was
+the models' confusion on the photo set, not a second subject: "animal 0.78, insect 0.71" on a
+marigold beside "plant 0.97", "animal 0.55" on a dancer beside "person 0.98" (docs/QUALITY.md,
+issue #33). So beside a sure word of an exclusive kind (lexicon.exclusive):
+- a tag with evidence of its own is kept unless it is a coin flip (below WEAK);
+- any other tag is kept only when it is sure too;
+- and a tag is kept whenever a kept one says that its subject is there: a kind of it (the
+  "animal" above a kept "bird" box) or a word above it (the "mammal" and the coin-flip giraffe
+  box below the everyday head's "animal" on giraffes among trees).
 A reviewer's word is never dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from transforms.core.records import Element, sources_of, with_fields
-from transforms.knowledge.lexicon import exclusive
+from transforms.knowledge.lexicon import exclusive, is_kind_of
 
-WEAK = 0.6  # a tag below this chance is dropped...
-SURE = 0.85  # ...beside a tag of an exclusive kind at this chance or more
+WEAK = 0.6  # a tag with evidence of its own below this chance is dropped...
+SURE = 0.85  # ...beside a tag of an exclusive kind at this chance or more; a tag without is dropped below it
 
 
-def without_contradicted(tags: list[dict[str, Any]], keep_sources: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """The tags less every weak one that a sure tag of an exclusive kind contradicts."""
+Evidence = Mapping[str, "Collection[str] | None"]  # source -> its words that are evidence of their own (None: all)
+
+
+def without_contradicted(tags: list[dict[str, Any]], keep_sources: Collection[str] = (),
+                         evidence: Evidence | None = None) -> list[dict[str, Any]]:
+    """The tags less those a sure tag of an exclusive kind contradicts (module docstring).
+    ``evidence``: for each source, the words it writes from evidence of their own (the tagger's
+    words that name one class), or None where every tag is (the detector's boxes)."""
     keep = set(keep_sources)
     sure = [t for t in tags if t["score"] >= SURE]
-    return [t for t in tags if t["score"] >= WEAK or keep & set(sources_of(t))
-            or not any(exclusive(s["name"], t["name"]) for s in sure)]
+
+    def contradicted(t: dict[str, Any]) -> bool:
+        return not keep & set(sources_of(t)) and any(exclusive(s["name"], t["name"]) for s in sure)
+
+    known = evidence or {}
+
+    def own_evidence(t: dict[str, Any]) -> bool:
+        for source in sources_of(t):
+            words = known.get(source, ())
+            if words is None or t["name"] in words:
+                return True
+        return False
+
+    kept = [t for t in tags if not contradicted(t) or t["score"] >= SURE or (own_evidence(t) and t["score"] >= WEAK)]
+    return [t for t in tags if any(t is k for k in kept)
+            or any(is_kind_of(k["name"], t["name"]) or is_kind_of(t["name"], k["name"]) for k in kept)]
 
 
-def drop_contradicted(element: Element, keep_sources: tuple[str, ...] = ()) -> Element:
+def drop_contradicted(element: Element, keep_sources: Collection[str] = (), evidence: Evidence | None = None) -> Element:
     """The element with ``without_contradicted`` tags (a Beam Map over the tagged stream)."""
-    return with_fields(element, tags=without_contradicted(element.get("tags") or [], keep_sources))
+    return with_fields(element, tags=without_contradicted(element.get("tags") or [], keep_sources, evidence))

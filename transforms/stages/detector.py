@@ -505,4 +505,5 @@ STAGE = register(Stage(
     name=SOURCE, reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", f"tags:{SOURCE}"),
     build="transforms.handlers.detector:build", options=DetectorFlags,
     size=lambda o: DetectorFlags.from_options(o).working_size(), tag_source=SOURCE, colour="#d62728", quality="everyday", bench_batch=8,
+    evidence="all",  # a box is evidence of its own
 ))

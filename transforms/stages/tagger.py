@@ -182,9 +182,16 @@ class ImageNetTagTable:
         return float(group_scores(probs[None], self.matrix[:, [self._column[name]]])[0, 0])
 
 
+def single_class_words() -> frozenset[str]:
+    """The embedded table's words that name one ImageNet class: evidence of their own, where a
+    word above classes pools the mass of many (transforms/knowledge/contradictions.py)."""
+    table = ImageNetTagTable.embedded()
+    return frozenset(name for name, size in zip(table.names, table.size, strict=True) if size == 1)
+
+
 # --- registration -----------------------------------------------------------------------------
 STAGE = register(Stage(
     name=SOURCE, reads=("imagenet_probs", "features"), writes=(f"tags:{SOURCE}", "label_scores"),
     build="transforms.handlers.tagger:build", options=TaggerFlags, tag_source=SOURCE, colour="#1f77b4",
-    quality="everyday", bench_batch=64,
+    quality="everyday", bench_batch=64, evidence="transforms.stages.tagger:single_class_words",
 ))
