@@ -4,6 +4,7 @@ with WordNet, and measured through the real job beside a naive classifier."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import struct
 import zlib
 
@@ -131,6 +132,41 @@ def test_the_qt_resource_reader_reads_plain_and_zlib_entries(tmp_path):
     blob = b"qres" + struct.pack(">IIII", 2, header, header + len(tree), header + len(tree) + len(body))
     (tmp_path / "x.rcc").write_bytes(blob + tree + body + names)
     assert photo_set.read_rcc(tmp_path / "x.rcc") == {"/d/a.txt": plain, "/d/b.bin": packed}
+
+
+def eet_file(entries: list[tuple[str, bytes, int]]) -> bytes:
+    """An Eet file of (name, data, flags) entries, laid out as EFL writes one."""
+    head = 12 + 24 * len(entries)
+    names = b"".join(name.encode() + b"\0" for name, _, _ in entries)
+    directory, data, at, name_at = b"", b"", head + len(names), head
+    for name, body, flags in entries:
+        directory += struct.pack(">IIIIII", at + len(data), len(body), len(body), name_at, len(name) + 1, flags)
+        data += body
+        name_at += len(name) + 1
+    return struct.pack(">III", photo_set.EET_MAGIC, len(entries), 0) + directory + names + data
+
+
+def jpeg(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 140, 60)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_an_enlightenment_background_gives_its_photo_at_a_working_size(tmp_path):
+    large, working, small = jpeg(2400, 1350), jpeg(1200, 675), jpeg(640, 360)
+    path = tmp_path / "Green.edj"
+    path.write_bytes(eet_file([("edje/images/0", large, 0), ("edje/images/1", working, 0), ("edje/images/2", small, 0),
+                               ("edje/file", b"\xf2compressed", 81), ("edje_source_fontmap", b"CHKd", 0)]))
+    assert set(photo_set.read_eet(path)) == {"edje/images/0", "edje/images/1", "edje/images/2", "edje_source_fontmap"}
+    assert photo_set.eet_photo(path) == working, "the smallest size whose long side reaches EET_LONG_SIDE"
+    (tmp_path / "fonts.edj").write_bytes(eet_file([("edje_source_fontmap", b"CHKd", 0)]))
+    with pytest.raises(ValueError, match="holds no photo"):
+        photo_set.eet_photo(tmp_path / "fonts.edj")
+    (tmp_path / "not.edj").write_bytes(b"qres" + bytes(40))
+    with pytest.raises(ValueError, match="not an Eet file"):
+        photo_set.read_eet(tmp_path / "not.edj")
 
 
 def test_the_job_is_measured_beside_a_naive_classifier(tmp_path):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import os
 import re
@@ -45,6 +46,8 @@ RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
 WORDNET_DIR = Path("/usr/share/wordnet")
 PHOTO_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
 MIN_PHOTO_BYTES = 3000  # smaller entries are icons
+EET_MAGIC = 0x1EE70F42  # an Eet file (EFL) of the current layout
+EET_LONG_SIDE = 1000  # an Enlightenment background's photo: its smallest size at least this long
 
 
 PEOPLE = ("shown", "none", "unjudged")  # does a photo show people (the key's "people" section)
@@ -122,6 +125,35 @@ def read_rcc(path: Path) -> dict[str, bytes]:
     return files
 
 
+def read_eet(path: Path) -> dict[str, bytes]:
+    """Every uncompressed entry of an EFL Eet file (an Enlightenment .edj theme or background),
+    by name. Written by hand: the format is small and documented (EFL's eet_lib.c), and the only
+    readers are EFL's C libraries."""
+    blob = path.read_bytes()
+    magic, count, _ = struct.unpack(">III", blob[:12])
+    if magic != EET_MAGIC:
+        raise ValueError(f"{path} is not an Eet file")
+    entries: dict[str, bytes] = {}
+    for i in range(count):
+        offset, size, _, name_offset, name_size, flags = struct.unpack(">IIIIII", blob[12 + 24 * i:36 + 24 * i])
+        if flags == 0 and offset + size <= len(blob):  # compressed and ciphered entries hold no photo here
+            entries[blob[name_offset:name_offset + name_size].rstrip(b"\0").decode("utf-8")] = blob[offset:offset + size]
+    return entries
+
+
+def eet_photo(path: Path) -> bytes:
+    """The photo of an Enlightenment background: of the JPEG sizes it holds, the smallest whose
+    long side is at least EET_LONG_SIDE (the others are the same photo, larger or smaller)."""
+    from PIL import Image
+
+    jpegs = [data for name, data in read_eet(path).items() if name.startswith("edje/images/") and data[:2] == b"\xff\xd8"]
+    if not jpegs:
+        raise ValueError(f"{path} holds no photo")
+    sizes = {i: Image.open(io.BytesIO(data)).size for i, data in enumerate(jpegs)}
+    large = [i for i, (w, h) in sizes.items() if max(w, h) >= EET_LONG_SIDE] or list(sizes)
+    return jpegs[min(large, key=lambda i: sizes[i][0] * sizes[i][1])]
+
+
 def rcc_photos(rcc: str) -> dict[str, bytes]:
     """The photos inside one of gcompris-qt-data's resource files, by inner path (icons left out)."""
     path = RCC_DIR / rcc
@@ -154,15 +186,21 @@ def _gcompris(dest: Path) -> list[Photo]:
     return photos
 
 
-def _files() -> list[Photo]:
-    """The key's photos from Debian's wallpaper packages and the GIMP manual."""
+def _files(dest: Path) -> list[Photo]:
+    """The key's photos from Debian's wallpaper packages and the GIMP manual (an Enlightenment
+    background's photo is written under ``dest``)."""
     photos, missing = [], []
     for package, entries in key()["files"]["packages"].items():
         for name, (path, synset) in entries.items():
             if not Path(path).is_file():
                 missing.append(package)
                 break
-            photos.append(Photo(f"files/{package}/{name}", path, synset, split_of(synset)))
+            label = f"files/{package}/{name}"
+            if path.endswith(".edj"):
+                target = dest / (label.replace("/", "__") + ".jpg")
+                target.write_bytes(eet_photo(Path(path)))
+                path = str(target)
+            photos.append(Photo(label, path, synset, split_of(synset)))
     if missing:
         raise FileNotFoundError(f"the photo set needs Debian's {' '.join(missing)}: apt-get install {' '.join(missing)}")
     return photos
@@ -187,7 +225,7 @@ def collect(dest: str | os.PathLike | None = None) -> list[Photo]:
 
     folder = Path(dest or tempfile.mkdtemp(prefix="photo-set-"))
     folder.mkdir(parents=True, exist_ok=True)
-    photos = _gcompris(folder) + _files()
+    photos = _gcompris(folder) + _files(folder)
     found = sample_photos(everything=True)
     for name, synset in key()["samples"].items():
         if name in found:
