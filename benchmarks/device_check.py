@@ -14,7 +14,6 @@ provider when onnxruntime has one) is only exercised here. In one run:
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import sys
 import tempfile
@@ -39,17 +38,14 @@ def tag_rows(photos: str, extra: tuple[str, ...]) -> tuple[dict[str, dict[str, f
     import pyarrow.parquet as pq
 
     from pipeline import tag
+    from transforms.output import runs
 
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         tag.run(["--input", photos, "--output", out, "--quiet", *NO_EXPANSION, *extra])
         seconds = time.perf_counter() - t
-        rows = {}
-        for f in glob.glob(f"{out}/**/*.parquet", recursive=True):
-            table = pq.read_table(f)
-            if "tags" in table.column_names:
-                for r in table.to_pylist():
-                    rows[Path(r["uri"]).name] = {t["name"]: t["score"] for t in r["tags"]}
+        rows = {Path(r["uri"]).name: {t["name"]: t["score"] for t in r["tags"]}
+                for path in runs.committed_files(out, "tags") for r in pq.read_table(path).to_pylist()}
     return rows, seconds
 
 

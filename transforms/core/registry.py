@@ -125,11 +125,16 @@ def ordered(stages: Iterable[Stage]) -> list[Stage]:
     return done
 
 
+def imported(reference: str) -> Any:
+    """The function a declaration names as "module:function", imported only now."""
+    module, _, function = reference.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def builder(stage: Stage) -> Callable[[Any, int], Any]:
     """The stage's handler builder, imported only now: reading a stage's declaration (its
     options, for --help) never imports its handler, Beam's inference machinery or torch."""
-    module, _, function = stage.build.partition(":")
-    return getattr(importlib.import_module(module), function)
+    return imported(stage.build)
 
 
 def enabled(o: Any, num_workers: int = 1) -> list[tuple[Stage, Any]]:
@@ -154,8 +159,7 @@ def own_evidence(stages: Iterable[Stage]) -> dict[str, frozenset[str] | None]:
     out: dict[str, frozenset[str] | None] = {}
     for s in stages:
         if s.evidence is not None and s.tag_source is not None:
-            module, _, function = s.evidence.partition(":")
-            out[s.tag_source] = None if s.evidence == "all" else frozenset(getattr(importlib.import_module(module), function)())
+            out[s.tag_source] = None if s.evidence == "all" else frozenset(imported(s.evidence)())
     return out
 
 

@@ -52,7 +52,8 @@ def without_contradicted(tags: list[dict[str, Any]], keep_sources: Collection[st
         return False
 
     kept = [t for t in tags if not contradicted(t) or t["score"] >= SURE or (own_evidence(t) and t["score"] >= WEAK)]
-    return [t for t in tags if any(t is k for k in kept)
+    kept_ids = {id(t) for t in kept}
+    return [t for t in tags if id(t) in kept_ids
             or any(is_kind_of(k["name"], t["name"]) or is_kind_of(t["name"], k["name"]) for k in kept)]
 
 
