@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Local pip config may list index folders that do not exist; hide only those warnings.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test test-slow lint bench quality clean
+.PHONY: setup demo test test-slow lint bench quality photo-packages clean
 
 setup: $(STAMP)
 
@@ -28,7 +28,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 demo: setup
 	$(BIN)/python -m pipeline.demo --output demo_out
 
-test: setup
+test: setup photo-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
@@ -36,7 +36,11 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow tests
 
-quality: setup
+# The photo set's Debian packages: those not installed are unpacked under the cache, no root.
+photo-packages: setup
+	$(BIN)/python -m pipeline.quality.photo_packages
+
+quality: setup photo-packages
 	$(BIN)/python -m pipeline.quality
 	$(BIN)/python -m pipeline.quality.photo_set --split report
 	$(BIN)/python -m pipeline.quality.by_kind

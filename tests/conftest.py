@@ -33,13 +33,13 @@ def photos() -> dict[str, Path]:
 
 @pytest.fixture()
 def photo_set_packages() -> None:
-    """Skip, naming what to install, where the photo set's Debian packages are missing (.ci/run
-    installs every one of them)."""
+    """Skip, naming what to fetch, where the photo set's Debian packages are missing (.ci/run
+    fetches every one of them)."""
     from pipeline.quality import photo_set
 
     missing = photo_set.missing_packages()
     if missing:
-        pytest.skip(f"needs Debian's {' '.join(missing)}: apt-get install {' '.join(missing)}")
+        pytest.skip(f"needs Debian's {' '.join(missing)}: make photo-packages")
 
 
 def noise_images(folder: Path, n: int, suffix: str = ".jpg", shape: tuple[int, int] = (48, 64), seed: int = 0) -> list[str]:

@@ -49,17 +49,17 @@ def test_the_readme_promises_zero_shot_tags_only_with_a_vocabulary():
             assert "--vocabulary" in sentence or "vocabulary" in sentence, sentence
 
 
-def test_ci_installs_every_package_the_photo_set_reads():
-    from pipeline.quality import photo_set
-
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    listed = set(re.search(r'^PACKAGES="([^"]+)"', ci, re.M).group(1).split())
-    assert set(photo_set.packages()) <= listed
+def test_ci_and_make_test_fetch_every_package_the_photo_set_reads():
+    ci = (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "make photo-packages" in ci
+    assert re.search(r"^test: .*photo-packages", makefile, re.M)
+    assert re.search(r"^photo-packages:.*\n\t\$\(BIN\)/python -m pipeline\.quality\.photo_packages$", makefile, re.M)
 
 
 def test_a_missing_photo_package_is_named_for_the_skip(monkeypatch, tmp_path):
     from pipeline.quality import photo_set
 
-    assert photo_set.missing_packages() == [], "this machine has every package (.ci/run installs them)"
+    assert photo_set.missing_packages() == [], "this machine has every package (make photo-packages)"
     monkeypatch.setattr(photo_set, "RCC_DIR", tmp_path / "absent")
     assert photo_set.missing_packages() == ["gcompris-qt-data"]

@@ -119,7 +119,7 @@ EVERYDAY_SENSES = {
 MIRFLICKR_WORDS = ["animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male", "night", "people", "plant", "life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport", "tree", "water"]
 
 
-def wordnet():
+def wordnet(folder: Path = Path("/usr/share/wordnet")):
     """NLTK's WordNet reader over Debian's database files (NLTK wants lexnames and index.sense,
     which Debian leaves out; neither is used for synsets and hypernyms)."""
     import nltk
@@ -127,9 +127,9 @@ def wordnet():
     data = Path(tempfile.mkdtemp()) / "nltk_data"
     root = data / "corpora" / "wordnet"
     root.mkdir(parents=True)
-    for name in os.listdir("/usr/share/wordnet"):
-        if (Path("/usr/share/wordnet") / name).is_file():
-            shutil.copy(Path("/usr/share/wordnet") / name, root)
+    for name in os.listdir(folder):
+        if (folder / name).is_file():
+            shutil.copy(folder / name, root)
     (root / "index.sense").write_text("")
     lex = ["adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact", "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object", "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time", "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition", "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion", "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl"]
     pos = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}

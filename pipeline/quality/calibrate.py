@@ -111,9 +111,11 @@ def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.nda
 
 def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray,
                         kinds: list[str]) -> tuple[Candidates, Candidates]:
-    """Every box YOLOX offers the job (raw score at least the default --detection_threshold) on
-    each photo: the agreement features of the boxes of other labels, and the raw scores of the
-    person boxes, each with right? and the photo's kind; boxes a photo does not judge are left out."""
+    """The best box of each label YOLOX offers the job (raw score at least the default
+    --detection_threshold) on each photo: the agreement features of the other labels' boxes, and
+    the raw scores of the person boxes, each with right? and the photo's kind; labels a photo
+    does not judge are left out. One box per label and photo, as a verdict judges the label on
+    the photo: a group photo's eight person boxes would weigh eight times its one verdict."""
     from transforms.handlers.detector import DetectorHandler
     from transforms.ingest.decode import DecodeConfig, decode_image
     from transforms.stages.detector import AGREEMENT_FEATURES, PERSON, DetectorConfig, agreement_features
@@ -124,7 +126,11 @@ def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndar
     for path, judge, row, kind in zip(paths, right, probs, kinds, strict=True):
         with open(path, "rb") as f:
             objects = model([decode_image(f.read(), DecodeConfig())[0]])[0]
+        best: dict[str, dict] = {}
         for o in objects:
+            if o["label"] not in best or o["score"] > best[o["label"]]["score"]:
+                best[o["label"]] = o
+        for o in best.values():
             verdict = judge(o["label"])
             if verdict is None:
                 continue

@@ -1,11 +1,11 @@
-"""The labelled photo set: about 500 real photos of 240 nouns in six kinds, judged with WordNet.
+"""The labelled photo set: about 630 real photos of 290 nouns in six kinds, judged with WordNet.
 
     python -m pipeline.quality.photo_set [--split report|tune|all] [--show] [--json FILE]
 
 Photos come from installed packages, never from the repository: Debian's gcompris-qt-data
 (named photos of animals, tools, household things, monuments, planets and hands inside its Qt
-resource files), the photos of Debian's wallpaper packages and the GIMP manual, and the dev
-packages' sample photos (transforms/knowledge/samples.py). Each is labelled
+resource files), the photos of Debian's wallpaper, documentation and example packages (key
+section ``files``), and the dev packages' sample photos (transforms/knowledge/samples.py). Each is labelled
 with one WordNet noun sense (pipeline/quality/data/photo_set.json). A written tag (in the tagger's
 own sense of it) is right when its sense is the photo's sense or a hypernym of it (cat ->
 feline, animal); a hyponym (a species under "fish") only where a look at that photo lists it,
@@ -17,7 +17,8 @@ Photos are split into tune and report halves by noun, so no report noun ever sha
 each noun is also of one kind of photo (people, food, animals, plants, scenes, objects), which
 pipeline/quality/by_kind.py holds out of every fit in turn.
 
-Needs the Debian packages packages() lists, and nltk (a dev requirement); workers need none.
+Needs the Debian packages packages() lists (installed, or unpacked by ``make photo-packages``),
+and nltk (a dev requirement); workers need none.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
+from pipeline.quality.debian_packages import located, missing
 from transforms.core.options import Flags, option
 
 PERSON_SENSES = frozenset({"person.n.01", "people.n.01"})
@@ -156,9 +158,9 @@ def eet_photo(path: Path) -> bytes:
 
 def rcc_photos(rcc: str) -> dict[str, bytes]:
     """The photos inside one of gcompris-qt-data's resource files, by inner path (icons left out)."""
-    path = RCC_DIR / rcc
+    path = located("gcompris-qt-data", RCC_DIR) / rcc
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: apt-get install gcompris-qt-data")
+        raise FileNotFoundError(f"{path} is missing: make photo-packages")
     return {k: v for k, v in read_rcc(path).items() if k.lower().endswith(PHOTO_SUFFIXES) and len(v) >= MIN_PHOTO_BYTES}
 
 
@@ -191,32 +193,32 @@ def _files(dest: Path) -> list[Photo]:
     background's photo is written under ``dest``)."""
     photos, missing = [], []
     for package, entries in key()["files"]["packages"].items():
-        for name, (path, synset) in entries.items():
-            if not Path(path).is_file():
+        for name, (installed, synset) in entries.items():
+            path = source = located(package, installed)
+            if not source.is_file():
                 missing.append(package)
                 break
             label = f"files/{package}/{name}"
-            if path.endswith(".edj"):
-                target = dest / (label.replace("/", "__") + ".jpg")
-                target.write_bytes(eet_photo(Path(path)))
-                path = str(target)
-            photos.append(Photo(label, path, synset, split_of(synset)))
+            if source.suffix == ".edj":
+                path = dest / (label.replace("/", "__") + ".jpg")
+                path.write_bytes(eet_photo(source))
+            photos.append(Photo(label, str(path), synset, split_of(synset)))
     if missing:
-        raise FileNotFoundError(f"the photo set needs Debian's {' '.join(missing)}: apt-get install {' '.join(missing)}")
+        raise FileNotFoundError(f"the photo set needs Debian's {' '.join(missing)}: make photo-packages")
     return photos
 
 
-def packages() -> list[str]:
-    """Every Debian package the photo set reads photos from (.ci/run installs them)."""
-    return ["gcompris-qt-data", "wordnet-base", *key()["files"]["packages"]]
+def packages() -> dict[str, list[Path]]:
+    """Every Debian package the photo set reads, with the paths it reads from it."""
+    wanted = {"gcompris-qt-data": [RCC_DIR], "wordnet-base": [WORDNET_DIR]}
+    for package, entries in key()["files"]["packages"].items():
+        wanted[package] = [Path(path) for path, _ in entries.values()]
+    return wanted
 
 
 def missing_packages() -> list[str]:
-    """Those of ``packages()`` that are not installed here (tests skip, naming them)."""
-    missing = [name for name, folder in (("gcompris-qt-data", RCC_DIR), ("wordnet-base", WORDNET_DIR))
-               if not folder.is_dir()]
-    return missing + [package for package, entries in key()["files"]["packages"].items()
-                      if not all(Path(path).is_file() for path, _ in entries.values())]
+    """Those of ``packages()`` with a path neither installed nor unpacked here (tests skip, naming them)."""
+    return missing(packages())
 
 
 def collect(dest: str | os.PathLike | None = None) -> list[Photo]:
@@ -250,9 +252,10 @@ def wordnet():
         from build_wordnet_table import wordnet as reader
     finally:
         sys.path.pop(0)
-    if not WORDNET_DIR.is_dir():
-        raise FileNotFoundError(f"{WORDNET_DIR} is missing: apt-get install wordnet-base")
-    return reader()
+    folder = located("wordnet-base", WORDNET_DIR)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is missing: make photo-packages")
+    return reader(folder)
 
 
 SENSE = re.compile(r"[a-z0-9_'.-]+\.n\.\d\d")  # a WordNet noun sense by name, as the key may give one
@@ -357,9 +360,15 @@ class Judge:
         if any(s in self.accepts(label) for s in senses):
             return "general"
         if (word.lower() in self.extras or self.among(word, self.visible.get(label, []))
-                or self.covers(word, self.generic.get(label, []))):
+                or self.covers(word, self.generic_of(label))):
             return "extra"
         return None
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def generic_of(self, label: str) -> list[str]:
+        """What photos of this noun show generically, its own and its hypernyms' (a man is a
+        person: he wears clothes too)."""
+        return [word for sense in sorted(self.above(label)) for word in self.generic.get(sense, [])]
 
     def seen_on(self, word: str, photo: str) -> bool:
         """Does the key's look at this one photo name the word's thing, a kind of it or a word for
@@ -381,7 +390,7 @@ class Judge:
     def unlooked(self, word: str, photo: Photo) -> bool:
         """Is the word a kind of what the photo's noun shows generically ("sweater" on a photo of
         a person) on a photo with no complete look at what its people wear (so not judged)?"""
-        return photo.name not in self.worn and self.among(word, self.generic.get(photo.synset, []))
+        return photo.name not in self.worn and self.among(word, self.generic_of(photo.synset))
 
 
 def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
