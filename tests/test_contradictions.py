@@ -1,10 +1,10 @@
-"""A tag that a sure tag of another kind of living thing contradicts needs evidence of its own
+"""A tag that a likely tag of another kind of living thing contradicts needs evidence of its own
 (transforms/knowledge/contradictions.py)."""
 
 from __future__ import annotations
 
 from transforms.core.registry import own_evidence, registered
-from transforms.knowledge.contradictions import SURE, WEAK, without_contradicted
+from transforms.knowledge.contradictions import CONTRADICTS, SURE, WEAK, without_contradicted
 
 EVIDENCE = {"detector": None, "everyday": None, "tagger": frozenset({"bee", "ladybug", "tabby"})}
 
@@ -21,6 +21,16 @@ def test_pooled_animal_words_beside_a_sure_plant_are_dropped_and_the_rest_kept()
     marigold = [tag("animal", 0.78), tag("insect", 0.71), tag("plant", 0.97, "everyday"), tag("sky", 0.55)]
     assert names(marigold) == ["plant", "sky"], "sky is no living thing"
     assert names([tag("animal", 0.55, "everyday"), tag("flower", 0.9, "everyday")]) == ["flower"], "a coin flip"
+
+
+def test_pooled_mass_as_likely_as_the_plant_beside_it_is_dropped():
+    """Bamboo held out of every fit (docs/QUALITY.md, twelfth step): the tagger pools 0.83 of
+    "animal" over monkeys in foliage, no class of its own, beside the everyday head's plant."""
+    bamboo = [tag("animal", 0.83), tag("mammal", 0.81), tag("plant", 0.80, "everyday"), tag("primate", 0.74),
+              tag("monkey", 0.72)]
+    assert names(bamboo) == ["plant"]
+    assert names([{**t, "score": 0.7} if t["name"] == "plant" else t for t in bamboo]) == [t["name"] for t in bamboo], \
+        "a plant no likelier than 0.7 contradicts nothing"
 
 
 def test_a_second_subject_with_evidence_of_its_own_is_kept_with_the_words_above_it():
@@ -43,10 +53,13 @@ def test_a_second_subject_with_evidence_of_its_own_is_kept_with_the_words_above_
 
 def test_the_bounds_and_a_reviewers_word():
     box = tag("dog", WEAK, "detector")
-    assert names([tag("person", SURE), box]) == ["person", "dog"]
-    assert names([tag("person", SURE), {**box, "score": WEAK - 0.01}]) == ["person"]
-    assert names([tag("person", SURE), tag("dog", SURE - 0.01)]) == ["person"], "pooled evidence needs a sure word"
-    assert names([tag("person", SURE), tag("dog", SURE)]) == ["person", "dog"]
+    assert names([tag("person", CONTRADICTS), box]) == ["person", "dog"]
+    assert names([tag("person", CONTRADICTS), {**box, "score": WEAK - 0.01}]) == ["person"]
+    assert names([tag("person", CONTRADICTS - 0.01), {**box, "score": WEAK - 0.01}]) == ["person", "dog"]
+    person = tag("person", CONTRADICTS, "everyday")
+    assert names([person, tag("dog", SURE - 0.01)]) == ["person"], "pooled evidence needs a sure word"
+    assert names([person, tag("dog", SURE)]) == ["person", "dog"]
+    assert names([tag("person", CONTRADICTS), tag("dog", SURE - 0.01)]) == [], "two pooled words: neither holds"
     reviewed = [tag("person", 0.99), {**tag("dog", 0.55, "tagger"), "sources": ["tagger", "review"]}]
     assert without_contradicted(reviewed, keep_sources=("review",), evidence=EVIDENCE) == reviewed
 

@@ -18,6 +18,20 @@ def test_every_model_tag_word_has_one_sense():
     assert len(missing) <= 0.02 * len(names), missing
 
 
+def test_every_named_node_of_the_tagger_has_its_nodes_sense():
+    """The tagger writes its hierarchy's named nodes too ("new world monkey"): each has the
+    node's own synset (a class's, a group's or a COCO label's own sense wins where the word is
+    one of those too), so contradictions and implications reach it."""
+    data = imagenet_table_data()
+    elsewhere = set(data["classes"]) | set(data["groups"]) | set(COCO80)
+    named = {name: node["synset"] for name, node in data["nodes"].items() if node.get("synset")}
+    assert len(named) > 200
+    assert sorted(name for name in named if sense(name) is None) == []
+    assert sorted(name for name, synset in named.items() if name not in elsewhere and sense(name).synset != synset) == []
+    assert exclusive("plant", "new world monkey") and not exclusive("monkey", "new world monkey")
+    assert [w for w, relation in implied_words("new world monkey") if relation == "hypernym"][:2] == ["monkey", "mammal"]
+
+
 def test_every_everyday_head_word_with_a_noun_sense_has_its_sense():
     vocabulary = json.loads((Path(embedded_dir()) / "config.json").read_text())["vocabulary"]
     missing = sorted(w for w in vocabulary if sense(w) is None)

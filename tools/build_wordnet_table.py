@@ -6,6 +6,8 @@ need neither NLTK nor the WordNet database (the table is about 0.5 MB; WordNet i
 - an ImageNet-1k class is its own synset (its wnid, in torchvision order, from timm's list);
 - an everyday group of the tag table ("cat", "vehicle") is the sense of that word that is an
   ancestor of most of its member classes;
+- a named node of the tag table's hierarchy ("new world monkey", "baked goods") is its node's
+  synset;
 - a COCO label takes the tag table's sense of the same word, else a hand-checked sense below;
 - any other word (``--words FILE``, e.g. a TaggerNet vocabulary) takes WordNet's first noun sense.
 
@@ -235,6 +237,9 @@ def build(timm_synsets: Path, extra_words: list[str]) -> dict:
         sense = group_sense(wn, name, [classes[i] for i in members])
         if sense is not None:
             words[name] = entry(wn, sense, name)
+    for name, node in table["nodes"].items():
+        if node.get("synset"):
+            words.setdefault(name, entry(wn, wn.synset(node["synset"]), name))
     for name in COCO80:  # hand-checked senses win (ImageNet's class "cup" is a punch, n07930864)
         if name in COCO_SENSES:
             words[name] = entry(wn, wn.synset(COCO_SENSES[name]), name)

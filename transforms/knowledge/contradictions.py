@@ -1,4 +1,4 @@
-"""A tag that a sure tag of another kind of living thing contradicts needs evidence of its own.
+"""A tag that a likely tag of another kind of living thing contradicts needs evidence of its own.
 
 A photo can show a plant and an animal, or a person and a dog, and then the models give the
 second subject evidence of its own: a box around it, one class the classifier recognises
@@ -7,9 +7,10 @@ show plants beside animals. Where the only evidence is pooled mass, a tagger wor
 classes ("animal" or "insect" summed over beetles, lizards and frogs on a leaf close-up), it was
 the models' confusion on the photo set, not a second subject: "animal 0.78, insect 0.71" on a
 marigold beside "plant 0.97", "animal 0.55" on a dancer beside "person 0.98" (docs/QUALITY.md,
-issue #33). So beside a sure word of an exclusive kind (lexicon.exclusive):
+issue #33). So beside a likely word (CONTRADICTS) of an exclusive kind (lexicon.exclusive):
 - a tag with evidence of its own is kept unless it is a coin flip (below WEAK);
-- any other tag is kept only when it is sure too;
+- any other tag is kept only when it is sure (SURE): pooled mass at 0.8 on bamboo leaves beside
+  an everyday "plant" at 0.8 is the confusion above, not a monkey;
 - and a tag is kept whenever a kept one says that its subject is there: a kind of it (the
   "animal" above a kept "bird" box) or a word above it (the "mammal" and the coin-flip giraffe
   box below the everyday head's "animal" on giraffes among trees).
@@ -25,7 +26,8 @@ from transforms.core.records import Element, sources_of, with_fields
 from transforms.knowledge.lexicon import exclusive, is_kind_of
 
 WEAK = 0.6  # a tag with evidence of its own below this chance is dropped...
-SURE = 0.85  # ...beside a tag of an exclusive kind at this chance or more; a tag without is dropped below it
+CONTRADICTS = 0.75  # ...beside a tag of an exclusive kind at this chance or more;
+SURE = 0.92  # a tag without evidence of its own is dropped there below this one
 
 
 Evidence = Mapping[str, "Collection[str] | None"]  # source -> its words that are evidence of their own (None: all)
@@ -33,14 +35,14 @@ Evidence = Mapping[str, "Collection[str] | None"]  # source -> its words that ar
 
 def without_contradicted(tags: list[dict[str, Any]], keep_sources: Collection[str] = (),
                          evidence: Evidence | None = None) -> list[dict[str, Any]]:
-    """The tags less those a sure tag of an exclusive kind contradicts (module docstring).
+    """The tags less those a likely tag of an exclusive kind contradicts (module docstring).
     ``evidence``: for each source, the words it writes from evidence of their own (the tagger's
     words that name one class), or None where every tag is (the detector's boxes)."""
     keep = set(keep_sources)
-    sure = [t for t in tags if t["score"] >= SURE]
+    likely = [t for t in tags if t["score"] >= CONTRADICTS]
 
     def contradicted(t: dict[str, Any]) -> bool:
-        return not keep & set(sources_of(t)) and any(exclusive(s["name"], t["name"]) for s in sure)
+        return not keep & set(sources_of(t)) and any(exclusive(s["name"], t["name"]) for s in likely)
 
     known = evidence or {}
 
