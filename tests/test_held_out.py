@@ -78,11 +78,22 @@ def test_a_word_with_enough_held_out_pictures_is_written_from_its_own_floor():
     calibrated = np.array([[0.95, 0.95], [0.7, 0.9], [0.62, 0.8], [0.6, 0.65], [0.55, 0.52]], dtype=np.float32)
     y = np.array([[1, 1], [1, 1], [1, 1], [0, 1], [0, 0]], dtype=np.float32)
     known, scored = np.ones_like(y), np.ones(5, dtype=bool)
-    pooled = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8)
-    own = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8, own_floor_min=4)
+    pooled = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8, low=0.5)
+    own = held_out.word_figures(["wide", "tight"], calibrated, y, known, scored, 0.8, low=0.5, own_floor_min=4)
     assert pooled[1].floor == pytest.approx(0.6) and own[1].floor == pytest.approx(0.52)  # 4 of 4 from 0.52
     assert own[1].precision == pytest.approx(0.8) and own[1].written == pooled[1].written + 1
     assert own[0] == pooled[0], "3 held-out pictures of it: the pooled rule"
+
+
+def test_no_word_is_written_below_the_lowest_floor():
+    """Held-out tags precise from 0.5 still write a word only from LOWEST_FLOOR: nearer a coin
+    flip, a few pictures unlike the corrected ones turn it."""
+    calibrated = np.array([[0.9], [0.7], [0.58], [0.52], [0.3]], dtype=np.float32)
+    y = np.array([[1], [1], [1], [1], [0]], dtype=np.float32)
+    known, scored = np.ones_like(y), np.ones(5, dtype=bool)
+    assert held_out.precision_floor(calibrated, y, known, 0.9, low=0.5) == pytest.approx(0.52)
+    (word,) = held_out.word_figures(["person"], calibrated, y, known, scored, 0.9)
+    assert word.floor == pytest.approx(0.7) and word.floor >= held_out.LOWEST_FLOOR and word.written == 2
 
 
 def test_a_word_with_enough_held_out_pictures_gets_its_own_calibration_map():

@@ -53,7 +53,9 @@ def unpack(package: str, download: Download = apt_download) -> Path:
         archives = sorted(folder.glob("*.deb"))
         if len(archives) != 1:
             raise RuntimeError(f"{package}: expected one .deb, found {len(archives)}")
-        subprocess.run(["dpkg-deb", "-x", str(archives[0]), str(folder / "tree")], check=True)
+        done = subprocess.run(["dpkg-deb", "-x", str(archives[0]), str(folder / "tree")], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"dpkg-deb could not unpack {archives[0].name}: {done.stderr.strip() or 'no output'}")
         if root.exists():
             shutil.rmtree(root)
         (folder / "tree").rename(root)

@@ -191,20 +191,20 @@ def _gcompris(dest: Path) -> list[Photo]:
 def _files(dest: Path) -> list[Photo]:
     """The key's photos from Debian's wallpaper packages and the GIMP manual (an Enlightenment
     background's photo is written under ``dest``)."""
-    photos, missing = [], []
+    photos, lacking = [], []
     for package, entries in key()["files"]["packages"].items():
         for name, (installed, synset) in entries.items():
             path = source = located(package, installed)
             if not source.is_file():
-                missing.append(package)
+                lacking.append(package)
                 break
             label = f"files/{package}/{name}"
             if source.suffix == ".edj":
                 path = dest / (label.replace("/", "__") + ".jpg")
                 path.write_bytes(eet_photo(source))
             photos.append(Photo(label, str(path), synset, split_of(synset)))
-    if missing:
-        raise FileNotFoundError(f"the photo set needs Debian's {' '.join(missing)}: make photo-packages")
+    if lacking:
+        raise FileNotFoundError(f"the photo set needs Debian's {' '.join(lacking)}: make photo-packages")
     return photos
 
 

@@ -65,8 +65,12 @@ def calibrate_words(scores: np.ndarray, y: np.ndarray, known: np.ndarray, min_ea
     return maps
 
 
+LOWEST_FLOOR = 0.6  # a learned word is never written below this chance: nearer a coin flip, a few
+# pictures unlike the corrected ones turn it (the everyday head's "person" at 0.5 on hand tools)
+
+
 def precision_floor(scores: np.ndarray, y: np.ndarray, known: np.ndarray, target: float,
-                    low: float = 0.5) -> float | None:
+                    low: float = LOWEST_FLOOR) -> float | None:
     """The lowest score (at least ``low``) from which the known held-out tags reach ``target``
     precision; None when none does."""
     mask = known > 0
@@ -83,8 +87,8 @@ INTERVAL = 0.9  # confidence of the precision interval learn prints per word
 
 @dataclass(frozen=True)
 class WordFigures:
-    """One learned word: its pictures, and its held-out tags from ``floor`` (or from 0.5 when it
-    is not written: the figures that kept it out)."""
+    """One learned word: its pictures, and its held-out tags from ``floor`` (or from LOWEST_FLOOR
+    when it is not written: the figures that kept it out)."""
 
     word: str
     positives: int  # pictures that have it
@@ -143,7 +147,7 @@ def _word_floor(s: np.ndarray, right: np.ndarray, held: np.ndarray, pooled: floa
 
 
 def word_figures(vocabulary: list[str], calibrated: np.ndarray, y: np.ndarray, known: np.ndarray,
-                 scored: np.ndarray, target: float, low: float = 0.5,
+                 scored: np.ndarray, target: float, low: float = LOWEST_FLOOR,
                  own_floor_min: int | None = None) -> list[WordFigures]:
     """Each word's held-out figures from its floor (a word with at least ``own_floor_min``
     held-out pictures of it: its own floor)."""
