@@ -189,22 +189,17 @@ def _gcompris(dest: Path) -> list[Photo]:
 
 
 def _files(dest: Path) -> list[Photo]:
-    """The key's photos from Debian's wallpaper packages and the GIMP manual (an Enlightenment
-    background's photo is written under ``dest``)."""
-    photos, lacking = [], []
+    """The key's photos from Debian's wallpaper, documentation and example packages (an
+    Enlightenment background's photo is written under ``dest``)."""
+    photos = []
     for package, entries in key()["files"]["packages"].items():
         for name, (installed, synset) in entries.items():
             path = source = located(package, installed)
-            if not source.is_file():
-                lacking.append(package)
-                break
             label = f"files/{package}/{name}"
             if source.suffix == ".edj":
                 path = dest / (label.replace("/", "__") + ".jpg")
                 path.write_bytes(eet_photo(source))
             photos.append(Photo(label, str(path), synset, split_of(synset)))
-    if lacking:
-        raise FileNotFoundError(f"the photo set needs Debian's {' '.join(lacking)}: make photo-packages")
     return photos
 
 
@@ -225,6 +220,9 @@ def collect(dest: str | os.PathLike | None = None) -> list[Photo]:
     """Write every photo of the set under ``dest`` (a temp folder by default) and label it."""
     from transforms.knowledge.samples import sample_photos
 
+    lacking = missing_packages()
+    if lacking:
+        raise FileNotFoundError(f"the photo set needs Debian's {' '.join(lacking)}: make photo-packages")
     folder = Path(dest or tempfile.mkdtemp(prefix="photo-set-"))
     folder.mkdir(parents=True, exist_ok=True)
     photos = _gcompris(folder) + _files(folder)
