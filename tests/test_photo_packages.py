@@ -18,7 +18,9 @@ def test_every_package_the_photo_set_reads_is_listed_with_its_paths():
 
 def test_the_command_fetches_only_what_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(photo_set, "packages", lambda: {"wordnet-base": [photo_set.WORDNET_DIR],
+    installed = tmp_path / "installed.jpg"
+    installed.write_bytes(b"jpeg")
+    monkeypatch.setattr(photo_set, "packages", lambda: {"installed-photos": [installed],
                                                         "no-such-photos": [Path("/usr/share/no-such-photos/a.jpg")]})
     asked: list[str] = []
 
