@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from pipeline.quality import calibrate, everyday, photo_set
+from pipeline.quality import calibrate, ceiling, everyday, photo_set
 from pipeline.quality.flags import MeasureFlags
 from transforms.core.options import Flags, option
 
@@ -38,10 +38,11 @@ def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str
     extra = ["--calibration", str(cal), "--everyday_model", str(head) if features is not None else "none"]
     judge = photo_set.Judge()
     figures = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "job", extra), naive, judge)
-    scored = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "candidates", [*extra, *photo_set.CANDIDATES]),
-                                  {}, judge).by_source
+    loose = photo_set.run_job(chosen, folder / "candidates", [*extra, *photo_set.CANDIDATES])  # every candidate
+    scored = photo_set.judge_rows(chosen, loose, {}, judge).by_source
     return {"kind": kind, "nouns": len({p.synset for p in chosen}), **figures.row(),
             "any_right": figures.any_right / max(figures.photos, 1),
+            **ceiling.summary(ceiling.judged_tags(chosen, loose, judge)),
             "ece.overall": scored["overall"].ece if "overall" in scored else None, "wrong": figures.wrong}
 
 
@@ -73,6 +74,11 @@ def table(results: dict[str, dict]) -> str:
                      f"{f(r['naive_top1_named'])} | {f(r['named_on_nameable'])}, {f(r['naive_top1_named_on_nameable'])} | "
                      f"{f(r['naive_top1_precision'])} | {f(r['any_right'])} | {f(r['everyday_recall'])} | "
                      f"{f(r['untagged'])} | {f(r['ece.overall'])} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
+    lines += ["", f"what score floors alone can do with the same candidates (pipeline/quality/ceiling.py): each source's "
+              f"floor chosen on the kind itself, the most precise choice leaving at most {ceiling.UNTAGGED:g} untagged", "",
+              f"| kind | every source from {ceiling.PRODUCT_FLOOR:g} (the product's floor) | the best floors for the kind |",
+              "|---|---|---|"]
+    lines += [f"| {kind} | {r['product_floors']} | {r['oracle']} |" for kind, r in results.items()]
     return "\n".join(lines)
 
 
