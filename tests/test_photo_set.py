@@ -80,7 +80,12 @@ def test_an_everyday_word_is_judged_by_the_photos_own_labels():
     assert not photo_set.verdict("sky", judge, hammer) and not photo_set.verdict("water", judge, hammer)
     assert photo_set.verdict("animal", judge, fish) and not photo_set.verdict("plant", judge, fish)
     assert judge.everyday(band) == (frozenset({"person"}), frozenset())
-    assert judge.everyday(crowd)[1] == frozenset({"person"}), "people too small to judge: not judged"
+    assert judge.everyday(crowd)[1] == frozenset({"person", "people"}), "people too small to judge: not judged"
+    family = photo_set.Photo("x/family", "unused", "people.n.01", "tune", people="shown", kind="people")
+    assert photo_set.verdict("people", judge, family) and photo_set.verdict("person", judge, family)
+    assert photo_set.verdict("people", judge, band) is False, "one person in view is not a group"
+    assert photo_set.verdict("person", judge, band) and photo_set.verdict("musician", judge, band)
+    assert photo_set.verdict("people", judge, crowd) is None and photo_set.verdict("person", judge, crowd) is None
     pyramid = photo_set.Photo("x/pyramid", "unused", "pyramid.n.03", "tune", kind="scenes")
     assert photo_set.verdict("building", judge, pyramid), "the reviewed senses a label also accepts count here too"
     assert photo_set.verdict("building", judge, pyramid) == (judge.relation("building", "pyramid.n.03") == "general")

@@ -337,8 +337,8 @@ class Judge:
         unknown: set[str] = set()
         if photo.people == "shown":
             shown.add("person")
-        elif photo.people == "unjudged":
-            unknown.add("person")
+        elif photo.people == "unjudged":  # people too small to be sure of: one or a group, neither is judged
+            unknown |= {"person", "people"}
         shown |= {implied for word in list(shown) for implied in section["implies"].get(word, [])}
         return frozenset(shown), frozenset(unknown)
 
@@ -392,17 +392,19 @@ class Judge:
 
 
 def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
-    """Is ``word`` right on ``photo``: by its noun, for a person word by whether the photo shows
-    people (None: not judged, people too small to be sure of), for an everyday word by the
-    photo's everyday labels, and for a kind of what its noun's photos show generically (a
-    garment on a person) by the photo's own look (None where that does not list it)."""
+    """Is ``word`` right on ``photo``: for an everyday word by the photo's everyday labels ("people"
+    only on a group), for another person word by whether the photo shows people (None: not
+    judged, people too small to be sure of), else by its noun, and for a kind of what its noun's
+    photos show generically (a garment on a person) by the photo's own look (None where that
+    does not list it)."""
+    if word.lower() in judge.everyday_words:  # judged by the photo's complete everyday labels alone
+        shown, unknown = judge.everyday(photo)
+        return None if word.lower() in unknown else word.lower() in shown
     if judge.person_word(word):
         if photo.people == "unjudged":
             return None
         if photo.people == "shown":
             return True
-    if word.lower() in judge.everyday_words:  # judged by the photo's complete everyday labels alone
-        return word.lower() in judge.everyday(photo)[0]
     relation = judge.relation(word, photo.synset)
     if relation == "specific":  # a kind of the noun (a species of "fish"): only a look at the photo says which
         return judge.covers(word, judge.specific[photo.name]) if photo.name in judge.specific else None
