@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.quality import photo_set
+from transforms.knowledge.calibration import ScoringFlags
 
 FLOORS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, float("inf"))  # inf: the source writes nothing
 UNTAGGED = 0.1  # issue #33's bound on photos left without a tag
-PRODUCT_FLOOR = 0.5  # the tag job's default --min_score, for every source
+PRODUCT_FLOOR = ScoringFlags().min_score  # the tag job's default --min_score, for every source
 
 Tag = tuple[str, float, "bool | None"]  # (source, calibrated score, right? None: not judged)
 
@@ -33,11 +34,15 @@ class Choice:
     written: int
     floors: dict[str, float] = field(default_factory=dict)
 
+    def figures(self) -> str:
+        precision = "-" if self.precision is None else f"{self.precision:.2f}"
+        return f"{precision}, untagged {self.untagged:.2f}"
+
     def describe(self) -> str:
+        """The figures and the floors that give them."""
         kept = ", ".join(f"{s} {f:g}" for s, f in sorted(self.floors.items()) if np.isfinite(f))
         off = [s for s, f in sorted(self.floors.items()) if not np.isfinite(f)]
-        precision = "-" if self.precision is None else f"{self.precision:.2f}"
-        return f"{precision}, untagged {self.untagged:.2f} ({kept}{'; none from ' + ', '.join(off) if off else ''})"
+        return f"{self.figures()} ({kept}{'; none from ' + ', '.join(off) if off else ''})"
 
 
 def judged_tags(photos: Iterable[photo_set.Photo], rows: Mapping[str, dict], judge: photo_set.Judge) -> list[list[Tag]]:
@@ -94,5 +99,5 @@ def summary(tags: list[list[Tag]]) -> dict[str, str]:
     """The product's floors and the oracle's, described for the by-kind table."""
     product = at_floors(tags, {})
     best, fewest = oracle(tags)
-    return {"product_floors": product.describe().split(" (")[0],
+    return {"product_floors": product.figures(),
             "oracle": best.describe() if best else f"none leaves at most {UNTAGGED:g} untagged; fewest: {fewest.describe()}"}
