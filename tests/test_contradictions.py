@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 from transforms.core.registry import own_evidence, registered
-from transforms.knowledge.contradictions import CONTRADICTS, SURE, WEAK, without_contradicted
+from transforms.knowledge.contradictions import (
+    CONTRADICTS,
+    SURE,
+    WEAK,
+    drop_contradicted,
+    without_contradicted,
+)
 
 EVIDENCE = {"detector": None, "everyday": None, "tagger": frozenset({"bee", "ladybug", "tabby"})}
 
@@ -49,6 +55,21 @@ def test_a_second_subject_with_evidence_of_its_own_is_kept_with_the_words_above_
     assert names(heron_in_reeds) == ["animal", "plant"], "the everyday head learned plants beside animals"
     cat = [tag("cat", 0.96, "detector"), tag("tabby", 0.52), tag("mammal", 0.55)]
     assert names(cat) == ["cat", "tabby", "mammal"], "a kind of the sure word, or a word above it, never contradicts it"
+
+
+def test_a_likely_word_its_source_did_not_write_contradicts_and_stays_unwritten():
+    """Plants held out of every fit (docs/QUALITY.md, sixteenth step): the head's "plant" is 0.85
+    on a marigold, below the 0.96 floor it is written from, and the pooled "animal, insect" beside
+    it is still the models' confusion."""
+    marigold = {"uri": "u", "tags": [tag("animal", 0.78), tag("insect", 0.71), tag("sky", 0.55)],
+                "likely": [tag("plant", 0.85, "everyday")]}
+    out = drop_contradicted(marigold, evidence=EVIDENCE)
+    assert [t["name"] for t in out["tags"]] == ["sky"] and "likely" not in out, "never written"
+    below = {**marigold, "likely": [tag("plant", CONTRADICTS - 0.01, "everyday")]}
+    assert [t["name"] for t in drop_contradicted(below, evidence=EVIDENCE)["tags"]] == ["animal", "insect", "sky"]
+    ladybird = {**marigold, "tags": [tag("ladybug", 0.82), tag("insect", 0.7)]}
+    assert [t["name"] for t in drop_contradicted(ladybird, evidence=EVIDENCE)["tags"]] == ["ladybug", "insect"], \
+        "evidence of its own, and the word above it"
 
 
 def test_the_bounds_and_a_reviewers_word():

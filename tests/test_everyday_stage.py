@@ -72,6 +72,22 @@ def test_the_stage_writes_its_words_with_source_everyday():
     assert [(t["name"], t["source"]) for t in out["tags"]] == [("sky", "everyday")], "tree's own map keeps it out"
 
 
+def test_a_likely_word_below_its_floor_is_passed_on_for_the_contradiction_check_only():
+    from transforms.knowledge.contradictions import CONTRADICTS
+
+    handler, model = _head(["plant", "sky", "tree"])
+    model.thresholds = np.array([0.99, 0.5, 0.5], np.float32)  # plant's precision-first floor above its chance
+    model.maps = calibration_maps({**model.config, "word_calibration": [{"a": 1.0, "b": -8.2}, None,
+                                                                        {"a": 1.0, "b": -30.0}]})
+    element = {"uri": "u", "tags": [], "likely": [{"name": "x", "score": 0.9, "source": "learned", "origin": None}],
+               "features": np.array([1.0, 1.0, 1.0], np.float32)}
+    [out] = handler.infer([element], model)
+    assert [t["name"] for t in out["tags"]] == ["sky"]
+    [earlier, plant] = out["likely"]
+    assert earlier["name"] == "x" and (plant["name"], plant["source"]) == ("plant", "everyday")
+    assert CONTRADICTS <= plant["score"] < 0.99, "likely, under its floor; tree (a chance near 0) is neither"
+
+
 def test_the_embedded_head_stays_off_on_another_backbone_with_one_warning(caplog):
     from pipeline.flags import defaults
     from transforms.handlers import everyday
@@ -125,6 +141,9 @@ def test_a_word_imagenet_names_needs_its_classes_support_and_person_never_does()
     element = {"uri": "u", "tags": [], "features": np.ones(2, np.float32), "imagenet_probs": probs}
     [vetoed] = handler.infer([element], model)
     assert [t["name"] for t in vetoed["tags"]] == ["person"]
+    model.thresholds = np.array([1.0, 0.5], np.float32)  # animal not written: vetoed as a likely word too
+    assert handler.infer([element], model)[0]["likely"] == []
+    model.thresholds = np.array([0.5, 0.5], np.float32)
     probs[animals[0]], probs[999] = 0.6, 0.4
     [kept] = handler.infer([element], model)
     assert sorted(t["name"] for t in kept["tags"]) == ["animal", "person"]

@@ -43,7 +43,8 @@ from typing import ClassVar
 from pipeline.quality.debian_packages import located, missing
 from transforms.core.options import Flags, option
 
-PERSON_SENSES = frozenset({"person.n.01", "people.n.01"})
+PERSON = "person.n.01"  # one person; with a group of people, the senses the people rule decides
+PERSON_SENSES = frozenset({PERSON, "people.n.01"})
 RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
 WORDNET_DIR = Path("/usr/share/wordnet")
 PHOTO_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
@@ -331,16 +332,26 @@ class Judge:
         """(the everyday words the photo shows, those not judged on it): the reviewed look (the
         key's ``everyday`` section), its noun's roots, people, and what a shown word implies."""
         section = self.everyday_key
+        person, about_people = self.people_words
         shown = set(section["photos"].get(photo.name, []))
         above = self.accepts(photo.synset)
-        shown |= {word for word, roots in section["roots"].items() if above & set(roots) and word != "person"}
+        shown |= {word for word, roots in section["roots"].items() if above & set(roots) and word != person}
         unknown: set[str] = set()
         if photo.people == "shown":
-            shown.add("person")
+            shown.add(person)
         elif photo.people == "unjudged":  # people too small to be sure of: one or a group, neither is judged
-            unknown |= {"person", "people"}
+            unknown |= about_people
         shown |= {implied for word in list(shown) for implied in section["implies"].get(word, [])}
         return frozenset(shown), frozenset(unknown)
+
+    @functools.cached_property
+    def people_words(self) -> tuple[str, frozenset[str]]:
+        """(the everyday word every photo that shows people shows, the everyday words about
+        people): from the section's roots, the word rooted at one person and those rooted at
+        person senses only."""
+        roots = self.everyday_key["roots"]
+        about = frozenset(word for word, senses in roots.items() if senses and set(senses) <= PERSON_SENSES)
+        return next(word for word in sorted(about) if PERSON in roots[word]), about
 
     def person_word(self, word: str) -> bool:
         """Does the word name a person: its product sense, else its most common WordNet sense

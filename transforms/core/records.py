@@ -40,6 +40,7 @@ class Element(TypedDict, total=False):
     backbone_path: str  # the numeric path that computed features and probabilities (provenance)
     label_scores: Any  # np.ndarray [labels] (TaggerNet)
     tags: list[dict[str, Any]]  # TAG_STRUCT: name, score, source, origin (sources: on write)
+    likely: list[dict[str, Any]]  # words held likely but not written: contradiction evidence, never written
     objects: list[dict[str, Any]]  # OBJECT_STRUCT: label, score, box
     content_sha256: str
     phash: int

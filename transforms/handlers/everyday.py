@@ -15,7 +15,8 @@ from transforms.stages.taggernet import LoadedTagger, read_config
 
 class EverydayHandler(LearnedTaggerHandler):
     """The learned handler over the everyday head: its words, source ``everyday``, each word
-    that names ImageNet classes kept only where they hold its support floor."""
+    that names ImageNet classes kept (written, or likely for the contradiction check) only where
+    they hold its support floor."""
 
     stage_name = SOURCE
 
@@ -26,14 +27,20 @@ class EverydayHandler(LearnedTaggerHandler):
         return model
 
     def infer(self, batch: list[Element], model: LoadedTagger) -> list[Element]:
-        support = model.support
         out = []
         for before, e in zip(batch, super().infer(batch, model), strict=True):
             probs = before.get("imagenet_probs")
-            kept = [t for t in e["tags"] if t["source"] != self.stage_name or t["name"] not in support
-                    or (probs is not None and class_mass(probs, support[t["name"]][0]) >= support[t["name"]][1])]
-            out.append(with_fields(e, tags=kept))
+            out.append(with_fields(e, tags=[t for t in e["tags"] if self._held(t, probs, model)],
+                                   likely=[t for t in e.get("likely") or [] if self._held(t, probs, model)]))
         return out
+
+    def _held(self, tag: dict, probs: Any, model: LoadedTagger) -> bool:
+        """Whether a tag stands: another source's, or a word without a support floor, or one
+        whose ImageNet classes hold their floor."""
+        if tag["source"] != self.stage_name or tag["name"] not in model.support:
+            return True
+        classes, floor = model.support[tag["name"]]
+        return probs is not None and class_mass(probs, classes) >= floor
 
 
 def build(o: Any, num_workers: int = 1) -> EverydayHandler | None:

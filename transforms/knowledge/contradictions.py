@@ -15,12 +15,17 @@ issue #33). So beside a likely word (CONTRADICTS) of an exclusive kind (lexicon.
   "animal" above a kept "bird" box) or a word above it (the "mammal" and the coin-flip giraffe
   box below the everyday head's "animal" on giraffes among trees).
 A reviewer's word is never dropped.
+
+A likely word contradicts whether or not its source writes it: a learned head writes a word only
+from the word's precision-first floor, often above CONTRADICTS, and its chance below that floor
+is still the evidence (the head's "plant" at 0.85 beside pooled "animal, insect" on a flower it
+was never taught). Such a stage passes those words in the element's ``likely`` field, never written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 from transforms.core.records import Element, sources_of, with_fields
 from transforms.knowledge.lexicon import exclusive, is_kind_of
@@ -34,12 +39,14 @@ Evidence = Mapping[str, "Collection[str] | None"]  # source -> its words that ar
 
 
 def without_contradicted(tags: list[dict[str, Any]], keep_sources: Collection[str] = (),
-                         evidence: Evidence | None = None) -> list[dict[str, Any]]:
+                         evidence: Evidence | None = None,
+                         unwritten: Collection[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """The tags less those a likely tag of an exclusive kind contradicts (module docstring).
     ``evidence``: for each source, the words it writes from evidence of their own (the tagger's
-    words that name one class), or None where every tag is (the detector's boxes)."""
+    words that name one class), or None where every tag is (the detector's boxes).
+    ``unwritten``: words the stages scored but did not write; the likely ones contradict too."""
     keep = set(keep_sources)
-    likely = [t for t in tags if t["score"] >= CONTRADICTS]
+    likely = [t for t in (*tags, *unwritten) if t["score"] >= CONTRADICTS]
 
     def contradicted(t: dict[str, Any]) -> bool:
         return not keep & set(sources_of(t)) and any(exclusive(s["name"], t["name"]) for s in likely)
@@ -60,5 +67,7 @@ def without_contradicted(tags: list[dict[str, Any]], keep_sources: Collection[st
 
 
 def drop_contradicted(element: Element, keep_sources: Collection[str] = (), evidence: Evidence | None = None) -> Element:
-    """The element with ``without_contradicted`` tags (a Beam Map over the tagged stream)."""
-    return with_fields(element, tags=without_contradicted(element.get("tags") or [], keep_sources, evidence))
+    """The element with ``without_contradicted`` tags (a Beam Map over the tagged stream), its
+    unwritten ``likely`` words counted and then dropped."""
+    tags = without_contradicted(element.get("tags") or [], keep_sources, evidence, element.get("likely") or ())
+    return with_fields(cast(Element, {k: v for k, v in element.items() if k != "likely"}), tags=tags)

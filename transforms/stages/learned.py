@@ -9,6 +9,6 @@ from transforms.core.registry import Stage, register
 SOURCE = "learned"  # its tag source, named here once: other modules import it
 
 STAGE = register(Stage(
-    name=SOURCE, reads=("features", "tags:expansion"), writes=(f"tags:{SOURCE}",),
+    name=SOURCE, reads=("features", "tags:expansion"), writes=(f"tags:{SOURCE}", f"likely:{SOURCE}"),
     build="transforms.handlers.learned:build", tag_source=SOURCE, colour="#17becf", bench_batch=64,
 ))
