@@ -468,6 +468,7 @@ class Figures:
     nameable: int = 0  # the noun at its level or below is one of the tagger's words at all
     named_nameable: int = 0  # of those, photos the job names
     naive_named_nameable: int = 0  # of those, photos the naive top-1 names
+    naive_right_nameable: int = 0  # of those, photos whose naive top-1 is right
     people_shown: int = 0  # photos that show people
     people_tagged: int = 0  # of those, photos with a person tag
     people_free: int = 0  # photos without people
@@ -495,9 +496,19 @@ class Figures:
                     "person_recall": self.people_tagged / self.people_shown if self.people_shown else None,
                     "people_free": self.people_free, "person_on_people_free": self.people_false,
                     "everyday_recall": self.everyday_found / self.everyday_shown if self.everyday_shown else None,
+                    "precision_nameable": self._precision_nameable(),
+                    "naive_top1_precision_on_nameable":
+                        self.naive_right_nameable / self.nameable if self.nameable else None,
                     "precision_beyond": self.beyond_right / self.beyond_written if self.beyond_written else None,
                     "coarse_share_beyond": self.beyond_coarse / self.beyond_right if self.beyond_right else None})
         return out
+
+    def _precision_nameable(self) -> float | None:
+        """Precision of the judged tags on the photos an ImageNet word names (#33: at least 0.9
+        there, beside the naive top-1's)."""
+        overall = self.by_source.get("overall", Tally())
+        written = overall.written - self.beyond_written
+        return (overall.right - self.beyond_right) / written if written else None
 
 
 def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, list[str]], judge: Judge) -> Figures:
@@ -549,6 +560,7 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
             figures.naive_top1_right += first
             figures.naive_top1_named += first and names(top[0], judge, photo)
             figures.naive_named_nameable += nameable and first and names(top[0], judge, photo)
+            figures.naive_right_nameable += nameable and first
             figures.naive_top5_named += any(verdict(c, judge, photo) is True and names(c, judge, photo) for c in top[:5])
     return figures
 
@@ -650,6 +662,8 @@ def table(result: dict) -> str:
                  f"{pct(result['nameable'])} | | |")
     lines.append(f"| on those photos (nameable), noun named | {pct(result['named_on_nameable'])} | "
                  f"{pct(result['naive_top1_named_on_nameable'])} | |")
+    lines.append(f"| on those photos, precision | {pct(result['precision_nameable'])} | "
+                 f"{pct(result['naive_top1_precision_on_nameable'])} | |")
     lines.append(f"| beyond the tagger's words (the other photos): precision | {pct(result['precision_beyond'])} | | |")
     lines.append(f"| beyond the tagger's words: share of the right tags that are words above the noun | "
                  f"{pct(result['coarse_share_beyond'])} | | |")
