@@ -107,6 +107,19 @@ def test_merge_keeps_one_tag_per_name_with_the_highest_score():
     assert [t["sources"] for t in merged] == [["tagger", "detector"], ["detector", "tagger"], ["detector"]]
 
 
+def test_two_person_boxes_make_a_group_at_the_second_boxs_chance():
+    from transforms.stages.detector import GROUP, PERSON
+
+    one = [{"label": PERSON, "score": 0.95, "box": [0, 0, 0.5, 1]}, {"label": "dog", "score": 0.9, "box": [0, 0, 1, 1]}]
+    assert GROUP not in [t["name"] for t in merge_detections([], one)], "one person is no group"
+    two = [*one, {"label": PERSON, "score": 0.7, "box": [0.5, 0, 1, 1]}, {"label": PERSON, "score": 0.6, "box": [0, 0, 1, 1]}]
+    [group] = [t for t in merge_detections([], two) if t["name"] == GROUP]
+    assert (group["score"], group["source"], group["origin"]) == (0.7, "detector", PERSON)
+    head = {"name": GROUP, "score": 0.8, "source": "everyday", "origin": None}
+    [merged] = [t for t in merge_detections([head], two) if t["name"] == GROUP]
+    assert (merged["score"], merged["sources"]) == (0.8, ["everyday", "detector"]), "one word, both sources"
+
+
 def test_a_word_two_sources_wrote_keeps_both_through_the_written_row():
     """#34, point 1: a tagger "cat" at 0.7 and a detector "cat" at 0.9 were written with sources
     ['detector'] only: the detector's merge dropped the tagger before the row's merge saw it."""

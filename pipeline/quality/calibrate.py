@@ -217,7 +217,7 @@ def gather(workdir: str) -> dict[str, Candidates]:
         accepted = accepted_words(key["photos"][name])
         for t in row["tags"]:
             kind = DETECTOR if t["source"] == DETECTOR else "group" if t["name"] in groups else None
-            if kind is not None and t["source"] in (TAGGER, DETECTOR):
+            if kind is not None and t["source"] in (TAGGER, DETECTOR) and t["origin"] is None:  # not a box's group
                 out[kind] = out[kind].add(np.array([[float(t["score"])]]), [norm(t["name"]) in accepted], [kinds[name]])
     out["conse"] = conse_candidates(photos, key, kinds)
     out.update(photo_set_candidates(os.path.join(workdir, "photo_set"), key, kinds))

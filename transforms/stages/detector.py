@@ -285,6 +285,7 @@ def unsupported(obj: dict, probs: np.ndarray | None) -> bool:
 
 AGREEMENT_FEATURES = ("logit_score", "logit_support", "has_support")
 PERSON = "person"  # ImageNet has no person class: its clothing classes are no evidence either way
+GROUP = "people"  # two or more persons in view (WordNet people.n.01, the everyday head's word too)
 
 
 @functools.lru_cache(maxsize=1)
@@ -343,12 +344,22 @@ def assess(
     return sorted(kept, key=lambda o: -o["score"])
 
 
+def group_tag(objects: list[dict]) -> list[dict]:
+    """GROUP, from PERSON, where two or more person boxes are kept: a group is two or more persons
+    in view, and the boxes count them, where a head learned from a few dozen group photos misses
+    most (docs/QUALITY.md, issue #33). Its score is the second box's: the chance that a second
+    person is there at all."""
+    scores = sorted((o["score"] for o in objects if o["label"] == PERSON), reverse=True)
+    return [{"name": GROUP, "score": scores[1], "source": SOURCE, "origin": PERSON}] if len(scores) >= 2 else []
+
+
 def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
-    """One tag per name: each detected label joins the tags (source "detector"); a word both wrote
-    keeps the stronger entry's score and source, and lists both in ``sources`` (the one merge,
-    records.merge_sources). Order: by score, best first."""
+    """One tag per name: each detected label, and GROUP where the boxes count two persons, joins
+    the tags (source "detector"); a word both wrote keeps the stronger entry's score and source,
+    and lists both in ``sources`` (the one merge, records.merge_sources). Order: by score, best
+    first."""
     detected = [{"name": o["label"], "score": o["score"], "source": SOURCE, "origin": None} for o in objects]
-    return sorted(merge_sources([*tags, *detected]), key=lambda t: -t["score"])
+    return sorted(merge_sources([*tags, *detected, *group_tag(objects)]), key=lambda t: -t["score"])
 
 
 # --- models ---------------------------------------------------------------------------------
