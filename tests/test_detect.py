@@ -120,6 +120,17 @@ def test_two_person_boxes_make_a_group_at_the_second_boxs_chance():
     assert (merged["score"], merged["sources"]) == (0.8, ["everyday", "detector"]), "one word, both sources"
 
 
+def test_a_family_photo_is_tagged_people_from_its_person_boxes(yolox, photo_set_packages):
+    """A real group (dlib's example family, a photo-set package): the boxes count seven people."""
+    from pipeline.quality.debian_packages import located
+    from transforms.stages.detector import GROUP, PERSON
+
+    out = _detect(yolox, located("libdlib19.1", "/usr/share/doc/libdlib19.1/examples/faces/2007_007763.jpg"))
+    people = sorted((o["score"] for o in out["objects"] if o["label"] == PERSON), reverse=True)
+    [group] = [t for t in out["tags"] if t["name"] == GROUP]
+    assert len(people) >= 2 and (group["score"], group["origin"]) == (people[1], PERSON)
+
+
 def test_a_word_two_sources_wrote_keeps_both_through_the_written_row():
     """#34, point 1: a tagger "cat" at 0.7 and a detector "cat" at 0.9 were written with sources
     ['detector'] only: the detector's merge dropped the tagger before the row's merge saw it."""
