@@ -254,6 +254,19 @@ def test_a_written_score_is_its_own_sources_claim_alone():
     assert tallies["detector"].ece is None
 
 
+def test_the_words_about_people_come_from_the_everyday_roots():
+    """The people rule decides the word rooted at one person, and leaves every word rooted at
+    person senses alone unjudged where people are too small: named by the key, not the code."""
+    judge = photo_set.Judge()
+    assert judge.people_words == ("person", frozenset({"person", "people"}))
+    renamed = photo_set.Judge(everyday_key={"roots": {"human": ["person.n.01", "people.n.01"],
+                                                      "crowd": ["people.n.01"], "dog": ["dog.n.01"]}})
+    assert renamed.people_words == ("human", frozenset({"human", "crowd"}))
+    broken = photo_set.Judge(everyday_key={"roots": {"crowd": ["people.n.01"]}})
+    with pytest.raises(ValueError, match="person.n.01"):
+        _ = broken.people_words
+
+
 def test_precision_is_split_between_nameable_photos_and_the_others():
     """#33 asks 0.9 on photos an ImageNet word names and 0.85 beyond them: each tag counts on its
     photo's side alone, and the naive top-1 is judged on the nameable side too."""

@@ -351,7 +351,10 @@ class Judge:
         person senses only."""
         roots = self.everyday_key["roots"]
         about = frozenset(word for word, senses in roots.items() if senses and set(senses) <= PERSON_SENSES)
-        return next(word for word in sorted(about) if PERSON in roots[word]), about
+        person = next((word for word in sorted(about) if PERSON in roots[word]), None)
+        if person is None:
+            raise ValueError(f"photo_set.json: no everyday word is rooted at {PERSON} alone with groups")
+        return person, about
 
     def person_word(self, word: str) -> bool:
         """Does the word name a person: its product sense, else its most common WordNet sense
