@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -51,27 +51,14 @@ def judged_tags(photos: Iterable[photo_set.Photo], rows: Mapping[str, dict], jud
              for t in rows.get(p.path, {}).get("tags", [])] for p in photos]
 
 
-def at_floors(tags: list[list[Tag]], floors: Mapping[str, float]) -> Choice:
-    """Precision, untagged share and tags written when each source writes from its floor."""
-    right = judged = written = untagged = 0
-    for photo in tags:
-        kept = [(s, r) for s, score, r in photo if score >= floors.get(s, PRODUCT_FLOOR)]
-        untagged += not kept
-        written += len(kept)
-        judged += sum(r is not None for _, r in kept)
-        right += sum(bool(r) for _, r in kept)
-    return Choice(right / judged if judged else None, untagged / max(len(tags), 1), written, dict(floors))
-
-
-def oracle(tags: list[list[Tag]], untagged_at_most: float = UNTAGGED) -> tuple[Choice | None, Choice]:
-    """(the most precise choice of per-source floors leaving at most ``untagged_at_most`` of the
-    photos untagged, or None when no choice does; the choice that leaves the fewest untagged).
-    Exhaustive over FLOORS for every source, vectorised over the choices."""
-    sources = sorted({s for photo in tags for s, _, _ in photo})
-    choices = np.array(list(itertools.product(FLOORS, repeat=len(sources))))  # [choices, sources]
-    flat = [(i, sources.index(s), score, r) for i, photo in enumerate(tags) for s, score, r in photo if score >= FLOORS[0]]
+def _evaluate(tags: list[list[Tag]], sources: list[str], choices: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per choice of floors ([choices, sources]): (precision, -1 where nothing judged is
+    written; untagged share; tags written; judged tags written). Vectorised over the choices."""
+    low = float(choices.min()) if choices.size else 0.0
+    flat = [(i, sources.index(s), score, r) for i, photo in enumerate(tags) for s, score, r in photo if score >= low]
     if not flat:
-        return None, Choice(None, 1.0 if tags else 0.0, 0)
+        zeros = np.zeros(len(choices), dtype=int)
+        return np.full(len(choices), -1.0), np.full(len(choices), 1.0 if tags else 0.0), zeros, zeros
     photo_of, source_of, score, verdict = (np.array(v) for v in zip(*flat, strict=True))
     judged = np.array([r is not None for r in verdict])
     right = np.array([bool(r) for r in verdict])
@@ -81,18 +68,40 @@ def oracle(tags: list[list[Tag]], untagged_at_most: float = UNTAGGED) -> tuple[C
     tagged = np.zeros((len(choices), len(tags)), dtype=bool)
     for i in range(len(tags)):
         tagged[:, i] = kept[:, photo_of == i].any(1)
-    untagged = 1.0 - tagged.mean(1)
     precision = np.where(n_judged > 0, n_right / np.maximum(n_judged, 1), -1.0)
+    return precision, 1.0 - tagged.mean(1), kept.sum(1), n_judged
 
-    def choice(k: int) -> Choice:
-        return Choice(float(precision[k]) if n_judged[k] else None, float(untagged[k]), int(kept[k].sum()),
-                      dict(zip(sources, map(float, choices[k]), strict=True)))
 
-    fewest = choice(int(np.lexsort((-precision, untagged))[0]))
+def _choice(sources: list[str], choices: np.ndarray, figures: tuple[np.ndarray, ...], k: int) -> Choice:
+    precision, untagged, written, n_judged = figures
+    return Choice(float(precision[k]) if n_judged[k] else None, float(untagged[k]), int(written[k]),
+                  dict(zip(sources, map(float, choices[k]), strict=True)))
+
+
+def at_floors(tags: list[list[Tag]], floors: Mapping[str, float]) -> Choice:
+    """Precision, untagged share and tags written when each source writes from its floor (a
+    source without one: from PRODUCT_FLOOR)."""
+    sources = sorted({s for photo in tags for s, _, _ in photo} | set(floors))
+    choices = np.array([[floors.get(s, PRODUCT_FLOOR) for s in sources]], dtype=float)
+    return replace(_choice(sources, choices, _evaluate(tags, sources, choices), 0), floors=dict(floors))
+
+
+def oracle(tags: list[list[Tag]], untagged_at_most: float = UNTAGGED) -> tuple[Choice | None, Choice]:
+    """(the most precise choice of per-source floors leaving at most ``untagged_at_most`` of the
+    photos untagged, or None when no choice does; the choice that leaves the fewest untagged).
+    Exhaustive over FLOORS for every source."""
+    sources = sorted({s for photo in tags for s, _, _ in photo})
+    choices = np.array(list(itertools.product(FLOORS, repeat=len(sources))))  # [choices, sources]
+    figures = _evaluate(tags, sources, choices)
+    precision, untagged, written = figures[:3]
+    if not written.any():  # no candidate reaches the lowest floor
+        return None, Choice(None, float(untagged[0]), 0)
+    fewest = _choice(sources, choices, figures, int(np.lexsort((-precision, untagged))[0]))
     feasible = np.flatnonzero(untagged <= untagged_at_most + 1e-9)
     if not len(feasible):
         return None, fewest
-    return choice(int(feasible[np.lexsort((untagged[feasible], -precision[feasible]))[0]])), fewest
+    best = int(feasible[np.lexsort((untagged[feasible], -precision[feasible]))[0]])
+    return _choice(sources, choices, figures, best), fewest
 
 
 def summary(tags: list[list[Tag]]) -> dict[str, str]:
