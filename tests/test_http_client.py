@@ -491,3 +491,25 @@ def test_endless_interim_answers_are_a_permanent_error(http_server):
     routes["/loop.jpg"] = interim_then([103] * 40, b"never reached")
     error = failure(f"{base}/loop.jpg")
     assert error.error_type == "protocol_error" and "interim" in str(error) and error.attempts == 1
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_retried_without_an_attempt():
+    """The first connection answers once as kept-alive, then reads the next request and closes
+    without answering: the fetch goes again on a new connection and spends no attempt."""
+    served = []
+
+    def keep_alive_then_drop(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+        if not served:
+            served.append(1)
+            conn.recv(65536)  # the next request on the kept-alive connection: dropped unanswered
+
+    server = RawServer(keep_alive_then_drop)
+    fetcher = HttpFetcher(FAST)
+    try:
+        assert fetcher.fetch(server.url) == (b"abc", 1)
+        assert fetcher.fetch(server.url) == (b"abc", 1)
+    finally:
+        fetcher.close()
+        server.close()
+    assert server.connections == 2

@@ -98,11 +98,33 @@ class _DeadlineMixin:
                 timer.cancel()
 
 
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+class _StaleRetryMixin:
+    """A kept-alive connection the server closed meanwhile fails its next request with no answer
+    at all. Browsers and curl send that request again once on a new connection, and so does the
+    pool: it is no failure of the host's, so it spends no attempt (urllib3 cannot tell a reused
+    connection from a new one in its Retry)."""
+
+    def _make_request(self, conn, method, url, *args, **kwargs):
+        reused = getattr(conn, "sock", None) is not None
+        try:
+            return super()._make_request(conn, method, url, *args, **kwargs)
+        except _STALE:
+            deadline = getattr(_local, "deadline", None)
+            if not reused or method not in ("GET", "HEAD") or (deadline is not None and time.monotonic() >= deadline):
+                raise
+            conn.close()
+        return super()._make_request(conn, method, url, *args, **kwargs)
+
+
 def _pools(http_cls, https_cls) -> dict:
     conn = {"http": type("DeadlineHTTPConnection", (_DeadlineMixin, http_cls), {}),
             "https": type("DeadlineHTTPSConnection", (_DeadlineMixin, https_cls), {})}
-    return {"http": type("DeadlineHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": conn["http"]}),
-            "https": type("DeadlineHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": conn["https"]})}
+    return {"http": type("DeadlineHTTPPool", (_StaleRetryMixin, HTTPConnectionPool), {"ConnectionCls": conn["http"]}),
+            "https": type("DeadlineHTTPSPool", (_StaleRetryMixin, HTTPSConnectionPool),
+                          {"ConnectionCls": conn["https"]})}
 
 
 _DNS_HTTP = type("CachedDnsHTTPConnection", (net_guard.CachedDnsMixin, HTTPConnection), {})
