@@ -353,7 +353,7 @@ class Judge:
         about = frozenset(word for word, senses in roots.items() if senses and set(senses) <= PERSON_SENSES)
         person = next((word for word in sorted(about) if PERSON in roots[word]), None)
         if person is None:
-            raise ValueError(f"photo_set.json: no everyday word is rooted at {PERSON} alone with groups")
+            raise ValueError(f"photo_set.json: no everyday word is rooted at {PERSON} and only at {sorted(PERSON_SENSES)}")
         return person, about
 
     def person_word(self, word: str) -> bool:
