@@ -126,6 +126,20 @@ def test_every_kind_of_person_and_every_group_wears_clothes_as_a_person_does():
     assert photo_set.verdict("sweatshirt", judge, dataclasses.replace(man, name="files/x/someone")) is None
 
 
+def test_what_every_person_wears_is_right_wherever_people_are_shown_whatever_the_noun():
+    """#33: people on a street wear clothes as a portrait's sitter does; where they are too small
+    to be sure of, clothing is not judged, unless the noun itself is a garment."""
+    judge = photo_set.Judge()
+    street = photo_set.Photo("x/street", "", "street.n.01", "report", "shown", "scenes")
+    assert photo_set.verdict("clothing", judge, street) and photo_set.verdict("garment", judge, street)
+    assert photo_set.verdict("sweatshirt", judge, street) is False, "a kind of clothing still needs a look"
+    assert photo_set.verdict("clothing", judge, dataclasses.replace(street, people="unjudged")) is None
+    assert photo_set.verdict("clothing", judge, dataclasses.replace(street, people="none")) is False
+    scarf = photo_set.Photo("x/scarf", "", "scarf.n.01", "report", "unjudged", "objects")
+    assert photo_set.verdict("clothing", judge, scarf) is True, "the noun's own judge still holds"
+    assert judge.worn_by_people("clothing") and not judge.worn_by_people("sweatshirt")
+
+
 def test_a_noun_is_nameable_when_a_tagger_word_is_it_or_a_kind_of_it():
     judge = photo_set.Judge()
     assert judge.nameable("cat.n.01"), "tabby, tiger cat... are ImageNet classes"

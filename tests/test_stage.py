@@ -40,7 +40,7 @@ def test_a_stage_that_reads_every_tag_source_runs_after_each_stage_that_writes_o
 def test_graph_order_follows_declared_fields():
     names = [s.name for s in registered()]
     assert names == ["fingerprint", "backbone", "tagger", "detector", "zero_shot", "expansion", "embedding",
-                     "learned", "everyday", "review"]
+                     "learned", "everyday", "worn", "review"]
     a, b, c = _stage("a", writes=["x"]), _stage("b", reads=["x"], writes=["y"]), _stage("c", reads=["y"])
     assert [s.name for s in ordered([c, b, a])] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="cycle"):
@@ -74,7 +74,7 @@ def test_schema_legend_and_sources_come_from_the_stages():
     schema = tags_schema()
     assert {"content_sha256", "phash", "embedding"} <= set(schema.names)
     assert schema.field("embedding").type == pa.list_(pa.float16())
-    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion", "learned", "everyday", "review")
+    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion", "learned", "everyday", "worn", "review")
     assert set(colours()) == set(tag_sources())
 
 

@@ -122,11 +122,13 @@ def test_expansion_tags_are_marked_and_scored_at_most_their_origin(job):
         names = [t["name"] for t in row["tags"]]
         assert len(names) == len(set(names)), "a tag name appears once per image"
         for t in row["tags"]:
-            assert t["source"] in ("tagger", "detector", "expansion", "everyday")
+            assert t["source"] in ("tagger", "detector", "expansion", "everyday", "worn")
+            seen += "expansion" in t["sources"]  # the tie box's garment: written by worn too, at the person's chance
             if t["source"] == "expansion":
-                seen += 1
                 assert t["origin"] in scores
                 assert t["score"] <= scores[t["origin"]]
+            elif t["source"] == "worn":  # what a person wears, at the person's chance
+                assert t["origin"] == "person" and t["score"] == max(u["score"] for u in row["tags"] if u["name"] == "person")
             else:
                 assert t["origin"] is None
     assert seen > 0

@@ -34,7 +34,7 @@ from transforms.stages.tagger import SOURCE as TAGGER
 from transforms.stages.tagger import imagenet_table_data
 
 RAW = ["--precision", "fp32", "--calibration", "none", "--min_score", "0.02", "--top_k", "50", "--detection_threshold", "0.1",
-       "--no_detection_cross_check", "--expansion_per_tag", "0"]
+       "--no_detection_cross_check", "--expansion_per_tag", "0", "--worn_words", ""]  # each source's own claims
 
 
 def platt(scores: list[float], correct: list[bool], feature: str) -> dict:

@@ -399,6 +399,11 @@ class Judge:
         shown = {s for extra in extras for s in self.senses(extra)}
         return any(s in shown or any(s in self.above(x) for x in shown) for s in self.senses(word))
 
+    def worn_by_people(self, word: str) -> bool:
+        """Is the word what every person wears, or a word above it ("clothing", "garment"): shown
+        wherever people are, whatever the photo's noun?"""
+        return self.covers(word, self.generic_of(PERSON))
+
     def unlooked(self, word: str, photo: Photo) -> bool:
         """Is the word a kind of what the photo's noun shows generically ("sweater" on a photo of
         a person) on a photo with no complete look at what its people wear (so not judged)?"""
@@ -410,7 +415,8 @@ def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
     only on a group), for another person word by whether the photo shows people (None: not
     judged, people too small to be sure of), else by its noun, and for a kind of what its noun's
     photos show generically (a garment on a person) by the photo's own look (None where that
-    does not list it)."""
+    does not list it). What every person wears ("clothing") is right wherever people are shown
+    too, and not judged where they are too small, whatever the noun."""
     if word.lower() in judge.everyday_words:  # judged by the photo's complete everyday labels alone
         shown, unknown = judge.everyday(photo)
         return None if word.lower() in unknown else word.lower() in shown
@@ -419,6 +425,14 @@ def verdict(word: str, judge: Judge, photo: Photo) -> bool | None:
             return None
         if photo.people == "shown":
             return True
+    by_noun = _by_noun(word, judge, photo)
+    if by_noun is not True and photo.people != "none" and judge.worn_by_people(word):
+        return photo.people == "shown" or None
+    return by_noun
+
+
+def _by_noun(word: str, judge: Judge, photo: Photo) -> bool | None:
+    """``verdict`` by the photo's noun and its looks alone."""
     relation = judge.relation(word, photo.synset)
     if relation == "specific":  # a kind of the noun (a species of "fish"): only a look at the photo says which
         return judge.covers(word, judge.specific[photo.name]) if photo.name in judge.specific else None

@@ -1,0 +1,61 @@
+"""Worn stage: what every person shown wears, written at the photo's person chance (source "worn").
+
+A person in a photo wears clothes, so the chance that the photo shows clothing is at least the
+chance that it shows a person. The tagger scores "clothing" from ImageNet's garment classes,
+which say whether a garment is what the photo is of; on photos of people, where clothing is
+always there, that chance sat far below the truth, and a calibration fitted without photos of
+people cannot learn better (docs/QUALITY.md, issue #33). So each ``--worn_words`` word is
+written at the best chance any source gives a person word ("person", a kind of person such as
+"scuba diver", or "people": a group).
+A stronger score of the same word from another source wins in the row's one merge
+(records.merge_sources); a reviewer's rejection wins over both (the review stage runs after).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from transforms.core.launch import LaunchError
+from transforms.core.options import Flags, option
+from transforms.core.registry import Stage, register
+from transforms.knowledge.lexicon import is_kind_of
+from transforms.stages.detector import GROUP, PERSON
+
+SOURCE = "worn"  # its tag source, named here once: other modules import it
+GROUP_WORDS = (GROUP,)  # words for persons that WordNet files as a group, not a kind of person
+WORD = re.compile(r"[a-z][a-z -]*[a-z]")
+
+
+@dataclass(frozen=True)
+class WornFlags(Flags):
+    worn_words: str = option("clothing,garment", "Words every person shown wears, comma-separated: each is written "
+                             "at the photo's person chance ('' writes none).", template=r"^[a-z ,\-]*$")
+
+    def words(self) -> tuple[str, ...]:
+        return tuple(w.strip() for w in self.worn_words.split(",") if w.strip())
+
+    def check(self) -> None:
+        for word in self.words():
+            if not WORD.fullmatch(word):
+                raise LaunchError(f"--worn_words: {word!r} is not a lower-case word (letters, spaces, hyphens)")
+
+
+def person_chance(tags: list[dict[str, Any]]) -> float:
+    """The best score any source gives a person word on the image (0 where none wrote one)."""
+    return max((float(t["score"]) for t in tags if t["name"].lower() in GROUP_WORDS or is_kind_of(t["name"], PERSON)),
+               default=0.0)
+
+
+def worn_tags(tags: list[dict[str, Any]], words: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each worn word at the person chance, none where no person word was written."""
+    chance = person_chance(tags)
+    return [{"name": w, "score": chance, "source": SOURCE, "origin": PERSON} for w in words] if chance > 0 else []
+
+
+STAGE = register(Stage(
+    name=SOURCE, reads=("tags:detector", "tags:zero_shot", "tags:expansion", "tags:learned", "tags:everyday"),
+    writes=(f"tags:{SOURCE}",), build="transforms.handlers.worn:build", options=WornFlags, tag_source=SOURCE,
+    colour="#8c564b", bench_batch=64,
+))
