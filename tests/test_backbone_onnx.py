@@ -80,18 +80,19 @@ def test_guard_refuses_a_path_that_tells_other_classes(torch_fp32, pixels):
 
 
 def test_auto_keeps_fp32_unless_another_path_is_clearly_faster():
-    def slow(x):
-        time.sleep(0.02)
+    """Each path "takes" a fixed time on an injected clock, so the choice never rides on load."""
+    now = [0.0]
 
-    def fast(x):
-        time.sleep(0.002)
-
-    def a_bit_faster(x):
-        time.sleep(0.018)
+    def taking(seconds: float):
+        def run(x):
+            now[0] += seconds
+        return run
 
     x = np.zeros((2, 4), np.uint8)
-    assert bo.fastest({"fp32": slow, "int8": fast}, x)[0] == "int8"
-    assert bo.fastest({"fp32": slow, "bf16": a_bit_faster}, x)[0] == "fp32"
+    choice, timings = bo.fastest({"fp32": taking(0.02), "int8": taking(0.002)}, x, clock=lambda: now[0])
+    assert choice == "int8" and timings == pytest.approx({"fp32": 10.0, "int8": 1.0}), "ms per image of 2"
+    assert bo.fastest({"fp32": taking(0.02), "bf16": taking(0.018)}, x, clock=lambda: now[0])[0] == "fp32"
+    assert bo.fastest({"fp32": taking(0.02), "bf16": taking(0.02 / 1.3)}, x, clock=lambda: now[0])[0] == "bf16"
 
 
 def test_auto_logs_its_choice_and_tells_the_fp32_classes(caplog, photos, pixels):

@@ -256,19 +256,21 @@ def guard(reference: OnnxBackbone, candidate: OnnxBackbone, pixels: np.ndarray) 
     return GuardResult(not reason, len(pixels), agree, shift, reason)
 
 
-def ms_per_image(model: Callable[[np.ndarray], object], pixels: np.ndarray, repeats: int = 3) -> float:
+def ms_per_image(model: Callable[[np.ndarray], object], pixels: np.ndarray, repeats: int = 3,
+                 clock: Callable[[], float] = time.perf_counter) -> float:
     model(pixels)  # warm-up: first-run allocations and kernel selection
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         model(pixels)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times)) / len(pixels) * 1000
 
 
-def fastest(candidates: Mapping[str, Callable[[np.ndarray], object]], pixels: np.ndarray) -> tuple[str, dict[str, float]]:
+def fastest(candidates: Mapping[str, Callable[[np.ndarray], object]], pixels: np.ndarray,
+            clock: Callable[[], float] = time.perf_counter) -> tuple[str, dict[str, float]]:
     """The candidate to use: 'fp32' unless another is SPEEDUP_TO_SWITCH times faster."""
-    timings = {name: ms_per_image(model, pixels) for name, model in candidates.items()}
+    timings = {name: ms_per_image(model, pixels, clock=clock) for name, model in candidates.items()}
     best = min(timings, key=lambda n: timings[n])
     if "fp32" in timings and timings["fp32"] < SPEEDUP_TO_SWITCH * timings[best]:
         best = "fp32"
