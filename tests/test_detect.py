@@ -120,6 +120,19 @@ def test_two_person_boxes_make_a_group_at_the_second_boxs_chance():
     assert (merged["score"], merged["sources"]) == (0.8, ["everyday", "detector"]), "one word, both sources"
 
 
+def test_a_person_word_no_box_supports_goes_unless_its_source_is_sure():
+    """#33: the tagger's pooled "person" (a scuba diver's class on a sea) without a person box."""
+    from transforms.stages.detector import GROUP, PERSON
+
+    tags = [{"name": PERSON, "score": 0.6, "source": "tagger", "origin": None},
+            {"name": "scuba diver", "score": 0.6, "source": "tagger", "origin": None}]
+    assert [t["name"] for t in merge_detections(tags, [])] == ["scuba diver"], "a kind of person keeps its own class"
+    box = {"label": PERSON, "score": 0.7, "box": [0, 0, 1, 1]}
+    assert {t["name"] for t in merge_detections(tags, [box])} == {PERSON, "scuba diver"}
+    sure = [{"name": GROUP, "score": 0.95, "source": "tagger", "origin": None}]
+    assert [t["name"] for t in merge_detections(sure, [])] == [GROUP]
+
+
 def test_a_family_photo_is_tagged_people_from_its_person_boxes(yolox, photo_set_packages):
     """A real group (dlib's example family, a photo-set package): the boxes count seven people."""
     from pipeline.quality.debian_packages import located

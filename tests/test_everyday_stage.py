@@ -149,3 +149,29 @@ def test_a_word_imagenet_names_needs_its_classes_support_and_person_never_does()
     assert sorted(t["name"] for t in kept["tags"]) == ["animal", "person"]
     [blind] = handler.infer([{**element, "imagenet_probs": None}], model)
     assert [t["name"] for t in blind["tags"]] == ["person"], "no classifier output: no support"
+
+
+def test_a_person_word_needs_a_person_box_or_a_sure_head_where_the_detector_ran():
+    """#33: without a box, the head's person words were wrong on every photo of the set under
+    0.92 (dogs at a window, a statue, a mural) and right above it (dancers YOLOX missed)."""
+    from transforms.knowledge.contradictions import CONTRADICTS, SURE
+
+    handler, model = _head(["person", "people", "sky"])
+    model.maps = calibration_maps({**model.config, "word_calibration": [{"a": 1.0, "b": -8.3}, {"a": 1.0, "b": -8.3}, None]})
+    element = {"uri": "u", "tags": [], "features": np.ones(3, np.float32)}
+    box = {"label": "person", "score": 0.9, "box": [0, 0, 1, 1]}
+
+    def words(**fields) -> tuple[list[str], list[str]]:
+        [out] = handler.infer([{**element, **fields}], model)
+        return sorted(t["name"] for t in out["tags"]), sorted(t["name"] for t in out.get("likely") or [])
+
+    [unsure] = handler.infer([{**element, "objects": [box]}], model)
+    assert all(CONTRADICTS <= t["score"] < SURE for t in unsure["tags"] if t["name"] != "sky")
+    assert words(objects=[]) == (["sky"], []), "no box: not written, nor likely"
+    assert words(objects=[box]) == (["people", "person", "sky"], [])
+    assert words() == (["people", "person", "sky"], []), "the detector off: no silence to read"
+    model.thresholds = np.array([0.99, 0.99, 0.5], np.float32)  # under the floors: likely words only
+    assert words(objects=[]) == (["sky"], []) and words(objects=[box]) == (["sky"], ["people", "person"])
+    model.thresholds = np.array([0.5, 0.5, 0.5], np.float32)
+    model.maps = calibration_maps({**model.config, "word_calibration": [None, None, None]})
+    assert words(objects=[]) == (["people", "person", "sky"], []), "a sure head stands without a box"

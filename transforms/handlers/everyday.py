@@ -8,6 +8,7 @@ from typing import Any
 from transforms.core.records import Element, with_fields
 from transforms.handlers.learned import LearnedTaggerHandler
 from transforms.handlers.taggernet import mlp_tagger_config
+from transforms.stages.detector import unseen_person
 from transforms.stages.everyday import EMBEDDED, SOURCE, EverydayFlags, class_mass, support_floors
 from transforms.stages.tagger import ImageNetTagTable
 from transforms.stages.taggernet import LoadedTagger, read_config
@@ -29,15 +30,20 @@ class EverydayHandler(LearnedTaggerHandler):
     def infer(self, batch: list[Element], model: LoadedTagger) -> list[Element]:
         out = []
         for before, e in zip(batch, super().infer(batch, model), strict=True):
-            probs = before.get("imagenet_probs")
-            out.append(with_fields(e, tags=[t for t in e["tags"] if self._held(t, probs, model)],
-                                   likely=[t for t in e.get("likely") or [] if self._held(t, probs, model)]))
+            probs, boxes = before.get("imagenet_probs"), before.get("objects")
+            held = [t for t in e["tags"] if self._held(t, probs, model, boxes)]
+            out.append(with_fields(e, tags=held, likely=[t for t in e.get("likely") or [] if self._held(t, probs, model, boxes)]))
         return out
 
-    def _held(self, tag: dict, probs: Any, model: LoadedTagger) -> bool:
+    def _held(self, tag: dict, probs: Any, model: LoadedTagger, boxes: list[dict] | None) -> bool:
         """Whether a tag stands: another source's, or a word without a support floor, or one
-        whose ImageNet classes hold their floor."""
-        if tag["source"] != self.stage_name or tag["name"] not in model.support:
+        whose ImageNet classes hold their floor; a person word where the detector ran, only with a
+        person box or when sure (detector.unseen_person)."""
+        if tag["source"] != self.stage_name:
+            return True
+        if boxes is not None and unseen_person(tag, boxes):
+            return False
+        if tag["name"] not in model.support:
             return True
         classes, floor = model.support[tag["name"]]
         return probs is not None and class_mass(probs, classes) >= floor

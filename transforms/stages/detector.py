@@ -26,10 +26,11 @@ from transforms.core import artifacts
 from transforms.core.devices import resolve_device
 from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
-from transforms.core.records import merge_sources
+from transforms.core.records import merge_sources, sources_of
 from transforms.core.registry import Stage, register
 from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
 from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, logit
+from transforms.knowledge.contradictions import SURE
 from transforms.knowledge.lexicon import exclusive, is_kind_of
 from transforms.stages.tagger import SOURCE as TAGGER
 
@@ -344,6 +345,16 @@ def assess(
     return sorted(kept, key=lambda o: -o["score"])
 
 
+def unseen_person(tag: dict, objects: list[dict]) -> bool:
+    """Is the tag a person word (PERSON, GROUP) of a photo-level source, below SURE, where the
+    detector keeps no person box? The detector answers for people; without a box of its own,
+    such a word was, on the photo set, pooled ImageNet mass (a scuba diver's class on a sea) or
+    a head's guess on dogs at a window, a rabbit in a crate, a statue and a mural, while every
+    right one was sure (docs/QUALITY.md, issue #33)."""
+    return (tag["name"].lower() in (PERSON, GROUP) and tag["score"] < SURE and SOURCE not in sources_of(tag)
+            and not any(o["label"] == PERSON for o in objects))
+
+
 def group_tag(objects: list[dict]) -> list[dict]:
     """GROUP, from PERSON, where two or more person boxes are kept: a group is two or more persons
     in view, and the boxes count them, where a head learned from a few dozen group photos misses
@@ -356,10 +367,11 @@ def group_tag(objects: list[dict]) -> list[dict]:
 def merge_detections(tags: list[dict], objects: list[dict]) -> list[dict]:
     """One tag per name: each detected label, and GROUP where the boxes count two persons, joins
     the tags (source "detector"); a word both wrote keeps the stronger entry's score and source,
-    and lists both in ``sources`` (the one merge, records.merge_sources). Order: by score, best
-    first."""
+    and lists both in ``sources`` (the one merge, records.merge_sources). A person word no box
+    supports goes (unseen_person). Order: by score, best first."""
     detected = [{"name": o["label"], "score": o["score"], "source": SOURCE, "origin": None} for o in objects]
-    return sorted(merge_sources([*tags, *detected, *group_tag(objects)]), key=lambda t: -t["score"])
+    seen = [t for t in tags if not unseen_person(t, objects)]
+    return sorted(merge_sources([*seen, *detected, *group_tag(objects)]), key=lambda t: -t["score"])
 
 
 # --- models ---------------------------------------------------------------------------------
