@@ -23,6 +23,24 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("GCE_METADATA_HOST", "127.0.0.1:1")
 
 
+@pytest.fixture(autouse=True)
+def no_prism(monkeypatch) -> Iterator[None]:
+    """No test may start Beam's Prism runner: it downloads a binary from the web (traffic off
+    loopback) and leaves a beam-temp folder in /tmp when that fails. A plain DirectRunner
+    pipeline tries it first; tests build theirs with pipeline.runner.make_pipeline, as the jobs do."""
+    from apache_beam.runners.portability import prism_runner
+
+    started: list[str] = []
+
+    def refuse(self, *args, **kwargs):
+        started.append("prism")
+        raise RuntimeError("no Prism in tests")  # DirectRunner then falls back, so the teardown tells
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", refuse)
+    yield
+    assert not started, "a test started the Prism runner: build the pipeline with pipeline.runner.make_pipeline"
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict[str, Path]:
     found = sample_photos()

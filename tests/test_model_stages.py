@@ -202,9 +202,11 @@ def test_a_failed_element_leaves_the_graph_at_its_stage_and_no_later_stage_sees_
     """#34: one dead-letter path. A model stage's failures split off right after it, as fetch
     and decode split theirs; the stage after it never receives them."""
     import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.testing.util import assert_that, equal_to
 
     from pipeline.graph import run_stages
+    from pipeline.runner import make_pipeline
     from transforms.core.registry import Stage
 
     class _Witness(_Fragile):
@@ -216,7 +218,7 @@ def test_a_failed_element_leaves_the_graph_at_its_stage_and_no_later_stage_sees_
 
     first = Stage(name="fragile", reads=("image",), writes=("ok",), build="unused:build")
     second = Stage(name="witness", reads=("ok",), writes=("seen",), build="unused:build")
-    with beam.Pipeline() as p:
+    with make_pipeline(PipelineOptions([])) as p:
         elements = p | beam.Create([new_element("a"), new_element("bad"), new_element("c")])
         done, failed = run_stages(elements, [(first, _Fragile(None)), (second, _Witness(None))])
         assert len(failed) == 2

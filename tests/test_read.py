@@ -14,9 +14,10 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import tag
+from pipeline.runner import make_pipeline
 from tests.conftest import read_table
 from transforms.core.records import image_id_for
 from transforms.ingest.read import ReadUris, input_kind, parse_jsonl_line, pick_uri_column
@@ -25,7 +26,7 @@ from transforms.ingest.read import ReadUris, input_kind, parse_jsonl_line, pick_
 def _read(pattern: str) -> list:
     """Run ReadUris in a real pipeline; return sorted (uri, error_type or None) pairs."""
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = TestPipeline()
+        pipeline = make_pipeline(PipelineOptions([]))
         try:
             with pipeline as p:
                 _ = (
