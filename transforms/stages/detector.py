@@ -347,10 +347,9 @@ def assess(
 
 def unseen_person(tag: dict, objects: list[dict]) -> bool:
     """Is the tag a person word (PERSON, GROUP) of a photo-level source, below SURE, where the
-    detector keeps no person box? The detector answers for people; without a box of its own,
-    such a word was, on the photo set, pooled ImageNet mass (a scuba diver's class on a sea) or
-    a head's guess on dogs at a window, a rabbit in a crate, a statue and a mural, while every
-    right one was sure (docs/QUALITY.md, issue #33)."""
+    detector keeps no person box? The detector answers for people: such a word is pooled
+    ImageNet mass (a scuba diver's class on a sea) or a head's guess (dogs at a window, a
+    statue) unless its source is sure (docs/QUALITY.md, issue #33, nineteenth step)."""
     return (tag["name"].lower() in (PERSON, GROUP) and tag["score"] < SURE and SOURCE not in sources_of(tag)
             and not any(o["label"] == PERSON for o in objects))
 
