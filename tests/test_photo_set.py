@@ -233,6 +233,10 @@ def test_the_job_is_measured_beside_a_naive_classifier(tmp_path):
     assert report["wrong"] and all(" (" in w and w.endswith("]") for w in report["wrong"]), \
         "wrong tags are listed: photo (noun): word [source]"
     assert all(bins for bins in report["reliability"].values())
+    kinds = report["kinds"]  # by kind as well as by noun (#33)
+    assert set(kinds) == set(photo_set.kinds()) and sum(k["photos"] for k in kinds.values()) == report["photos"]
+    assert kinds["people"]["person_recall"] >= 0.9 and kinds["people"]["precision.overall"] >= 0.9
+    assert "| people |" in photo_set.table(report)
     photo_set.plot_reliability(report, str(tmp_path / "reliability.png"))
     assert (tmp_path / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -296,6 +300,26 @@ def test_precision_is_split_between_nameable_photos_and_the_others():
     row = photo_set.judge_rows([cat, yak], rows, {cat.path: ["cat"], yak.path: ["ox"]}, judge).row()
     assert row["precision_nameable"] == 0.5 and row["precision_beyond"] == 2 / 3
     assert row["precision.overall"] == 3 / 5 and row["naive_top1_precision_on_nameable"] == 1.0
+
+
+def test_each_kind_of_photo_is_measured_on_its_own_photos():
+    judge = photo_set.Judge()
+    cat = photo_set.Photo("x/cat", "x/cat.jpg", "cat.n.01", "report", kind="animals")
+    hammer = photo_set.Photo("x/hammer", "x/hammer.jpg", "hammer.n.02", "report", kind="objects")
+    drill = photo_set.Photo("x/drill", "x/drill.jpg", "drill.n.01", "report", kind="objects")
+
+    def tags(*names: str, score: float = 0.9) -> dict:
+        return {"tags": [{"name": n, "score": score, "source": "tagger"} for n in names]}
+
+    rows = {cat.path: tags("cat", "animal"), hammer.path: tags("hammer", "dog"), drill.path: tags()}
+    candidates = {**rows, drill.path: tags("drill", score=0.1)}
+    figures = photo_set.per_kind([cat, hammer, drill], rows, candidates, {}, judge)
+    assert list(figures) == ["animals", "objects"], "kinds without photos are left out, the rest in the key's order"
+    assert figures["animals"]["precision.overall"] == 1.0 and figures["animals"]["untagged"] == 0
+    assert figures["objects"]["precision.overall"] == 0.5 and figures["objects"]["untagged"] == 0.5
+    assert figures["objects"]["ece.overall"] > figures["animals"]["ece.overall"], "each kind's own candidates"
+    table = photo_set.kind_table(figures)
+    assert "| objects | 2 | 0.50 (2) |" in table and "| animals | 1 | 1.00 (2) |" in table
 
 
 def test_a_kind_of_the_noun_is_judged_by_a_look_at_the_photo():

@@ -14,8 +14,9 @@ a reviewed list lets labels WordNet files oddly also accept "building" (a castle
 and another names what the photos of a noun always show besides it (a statue's pedestal; a
 person's clothes, where only "clothing" and words above it hold on every photo).
 Photos are split into tune and report halves by noun, so no report noun ever shaped a threshold;
-each noun is also of one kind of photo (people, food, animals, plants, scenes, objects), which
-pipeline/quality/by_kind.py holds out of every fit in turn.
+each noun is also of one kind of photo (people, food, animals, plants, scenes, objects): the
+report gives each kind's figures apart, and pipeline/quality/by_kind.py holds each out of every
+fit in turn.
 
 Needs the Debian packages packages() lists (installed, or unpacked by ``make photo-packages``),
 and nltk (a dev requirement); workers need none.
@@ -637,7 +638,22 @@ def measure(workdir: str | None = None, extra: list[str] | None = None, split: s
         scored = judge_rows(chosen, candidates, {}, judge).by_source
         out[part] = {"split": part, "nouns": len({p.synset for p in chosen}), **figures.row(),
                       **{f"ece.{s}": t.ece for s, t in scored.items()}, "wrong": figures.wrong,
-                      "reliability": {s: t.reliability() for s, t in sorted(scored.items()) if t.scored}}
+                      "reliability": {s: t.reliability() for s, t in sorted(scored.items()) if t.scored},
+                      "kinds": per_kind(chosen, rows, candidates, naive, judge)}
+    return out
+
+
+def per_kind(photos: list[Photo], rows: dict[str, dict], candidates: dict[str, dict], naive: dict[str, list[str]],
+            judge: Judge) -> dict[str, dict]:
+    """The figures of each kind of photo apart (#33: by kind as well as by noun): the same job's
+    rows, so on the report half every fit has seen other nouns of the kind, never these."""
+    out = {}
+    for kind in kinds():
+        chosen = [p for p in photos if p.kind == kind]
+        if chosen:
+            scored = judge_rows(chosen, candidates, {}, judge).by_source
+            out[kind] = {**judge_rows(chosen, rows, naive, judge).row(),
+                         "ece.overall": scored["overall"].ece if "overall" in scored else None}
     return out
 
 
@@ -693,6 +709,23 @@ def table(result: dict) -> str:
                  f"{result['person_on_people_free']} | | |")
     lines.append(f"| right tags per photo | {result['right_tags_per_photo']:.2f} | "
                  f"{result['naive_top1_precision']:.2f} | |")
+    if result.get("kinds"):
+        lines += ["", f"by kind of photo ({result['split']} photos, the same job):", "", kind_table(result["kinds"])]
+    return "\n".join(lines)
+
+
+def kind_table(figures: dict[str, dict]) -> str:
+    """One line per kind of photo: precision, coverage and calibration beside the naive top-1."""
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    lines = ["| kind | photos | precision (tags) | naive top-1 precision | untagged | ECE | right tags per photo "
+             "| person tag where people are shown | person tag without people |", "|---|---|---|---|---|---|---|---|---|"]
+    for kind, r in figures.items():
+        people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
+        lines.append(f"| {kind} | {r['photos']} | {f(r.get('precision.overall'))} ({r.get('written.overall', 0)}) | "
+                     f"{f(r['naive_top1_precision'])} | {f(r['untagged'])} | {f(r['ece.overall'])} | "
+                     f"{r['right_tags_per_photo']:.2f} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
     return "\n".join(lines)
 
 
