@@ -74,12 +74,7 @@ def table(results: dict[str, dict]) -> str:
                      f"{f(r['naive_top1_named'])} | {f(r['named_on_nameable'])}, {f(r['naive_top1_named_on_nameable'])} | "
                      f"{f(r['naive_top1_precision'])} | {f(r['any_right'])} | {f(r['everyday_recall'])} | "
                      f"{f(r['untagged'])} | {f(r['ece.overall'])} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
-    lines += ["", f"what score floors alone can do with the same candidates (pipeline/quality/ceiling.py): each source's "
-              f"floor chosen on the kind itself, the most precise choice leaving at most {ceiling.UNTAGGED:g} untagged", "",
-              f"| kind | every source from {ceiling.PRODUCT_FLOOR:g} (the product's floor) | the best floors for the kind |",
-              "|---|---|---|"]
-    lines += [f"| {kind} | {r['product_floors']} | {r['oracle']} |" for kind, r in results.items()]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", ceiling.table(results)])
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,12 @@ def summary(tags: list[list[Tag]]) -> dict[str, str]:
     best, fewest = oracle(tags)
     return {"product_floors": product.figures(),
             "oracle": best.describe() if best else f"none leaves at most {UNTAGGED:g} untagged; fewest: {fewest.describe()}"}
+
+
+def table(results: Mapping[str, Mapping]) -> str:
+    """One line per kind: its summary() at the product's floor and at the oracle's."""
+    lines = [f"what score floors alone can do with the same candidates (pipeline/quality/ceiling.py): each source's "
+             f"floor chosen on the kind itself, the most precise choice leaving at most {UNTAGGED:g} untagged", "",
+             f"| kind | every source from {PRODUCT_FLOOR:g} (the product's floor) | the best floors for the kind |",
+             "|---|---|---|"]
+    return "\n".join(lines + [f"| {kind} | {r['product_floors']} | {r['oracle']} |" for kind, r in results.items()])

@@ -647,13 +647,16 @@ def per_kind(photos: list[Photo], rows: dict[str, dict], candidates: dict[str, d
             judge: Judge) -> dict[str, dict]:
     """The figures of each kind of photo apart (#33: by kind as well as by noun): the same job's
     rows, so on the report half every fit has seen other nouns of the kind, never these."""
+    from pipeline.quality import ceiling  # it judges with this module
+
     out = {}
     for kind in kinds():
         chosen = [p for p in photos if p.kind == kind]
         if chosen:
             scored = judge_rows(chosen, candidates, {}, judge).by_source
             out[kind] = {**judge_rows(chosen, rows, naive, judge).row(),
-                         "ece.overall": scored["overall"].ece if "overall" in scored else None}
+                         "ece.overall": scored["overall"].ece if "overall" in scored else None,
+                         **ceiling.summary(ceiling.judged_tags(chosen, candidates, judge))}
     return out
 
 
@@ -710,7 +713,10 @@ def table(result: dict) -> str:
     lines.append(f"| right tags per photo | {result['right_tags_per_photo']:.2f} | "
                  f"{result['naive_top1_precision']:.2f} | |")
     if result.get("kinds"):
-        lines += ["", f"by kind of photo ({result['split']} photos, the same job):", "", kind_table(result["kinds"])]
+        from pipeline.quality import ceiling
+
+        lines += ["", f"by kind of photo ({result['split']} photos, the same job):", "", kind_table(result["kinds"]),
+                  "", ceiling.table(result["kinds"])]
     return "\n".join(lines)
 
 
