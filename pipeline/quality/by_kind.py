@@ -42,7 +42,7 @@ def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str
     scored = photo_set.judge_rows(chosen, loose, {}, judge).by_source
     return {"kind": kind, "nouns": len({p.synset for p in chosen}), **figures.row(),
             "any_right": figures.any_right / max(figures.photos, 1),
-            **ceiling.summary(ceiling.judged_tags(chosen, loose, judge)),
+            **ceiling.summary(photo_set.judged_tags(chosen, loose, judge)),
             "ece.overall": scored["overall"].ece if "overall" in scored else None, "wrong": figures.wrong}
 
 

@@ -1,28 +1,28 @@
 """How far score floors alone can take the product's own candidates on a kind of photo.
 
 Before a precision or coverage target is called out of reach of a choice of floors, the best
-choice is measured: each tag source's floor is picked on the held-out kind itself, an oracle
-no fit could match, as the best precision that leaves at most ``UNTAGGED`` of the photos
-without a tag. When that oracle is below a target, no threshold, calibration or decision rule
-over the same candidates reaches it; better evidence must (docs/QUALITY.md, issue #33).
+choice is measured: each tag source's floor is picked on the kind's photos themselves (held out
+of every fit in by_kind, the report half's in photo_set), an oracle no fit could match, as the
+best precision that leaves at most ``UNTAGGED`` of the photos without a tag. When that oracle
+is below a target, no threshold, calibration or decision rule over the same candidates reaches
+it; better evidence must (docs/QUALITY.md, issue #33).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pipeline.quality import photo_set
 from transforms.knowledge.calibration import ScoringFlags
 
 FLOORS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, float("inf"))  # inf: the source writes nothing
 UNTAGGED = 0.1  # issue #33's bound on photos left without a tag
 PRODUCT_FLOOR = ScoringFlags().min_score  # the tag job's default --min_score, for every source
 
-Tag = tuple[str, float, "bool | None"]  # (source, calibrated score, right? None: not judged)
+Tag = tuple[str, float, "bool | None"]  # (source, calibrated score, right? None: not judged): photo_set.judged_tags
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,6 @@ class Choice:
         kept = ", ".join(f"{s} {f:g}" for s, f in sorted(self.floors.items()) if np.isfinite(f))
         off = [s for s, f in sorted(self.floors.items()) if not np.isfinite(f)]
         return f"{self.figures()} ({kept}{'; none from ' + ', '.join(off) if off else ''})"
-
-
-def judged_tags(photos: Iterable[photo_set.Photo], rows: Mapping[str, dict], judge: photo_set.Judge) -> list[list[Tag]]:
-    """Each photo's tags as (source, score, right?), judged as the quality figures judge them."""
-    return [[(t["source"], float(t["score"]), photo_set.verdict(t["name"], judge, p))
-             for t in rows.get(p.path, {}).get("tags", [])] for p in photos]
 
 
 def _evaluate(tags: list[list[Tag]], sources: list[str], choices: np.ndarray) -> tuple[np.ndarray, ...]:

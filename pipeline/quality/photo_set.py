@@ -41,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
+from pipeline.quality import ceiling
 from pipeline.quality.debian_packages import located, missing
 from transforms.core.options import Flags, option
 
@@ -583,6 +584,12 @@ def judge_rows(photos: Iterable[Photo], rows: dict[str, dict], naive: dict[str, 
     return figures
 
 
+def judged_tags(photos: Iterable[Photo], rows: dict[str, dict], judge: Judge) -> list[list[ceiling.Tag]]:
+    """Each photo's tags as (source, score, right?), judged as the figures above judge them."""
+    return [[(t["source"], float(t["score"]), verdict(t["name"], judge, p))
+             for t in rows.get(p.path, {}).get("tags", [])] for p in photos]
+
+
 def names(word: str, judge: Judge, photo: Photo) -> bool:
     """Does the word name the photo's noun, at its level or more specifically?"""
     return judge.relation(word, photo.synset) in ("same", "specific")
@@ -647,8 +654,6 @@ def per_kind(photos: list[Photo], rows: dict[str, dict], candidates: dict[str, d
             judge: Judge) -> dict[str, dict]:
     """The figures of each kind of photo apart (#33: by kind as well as by noun): the same job's
     rows, so on the report half every fit has seen other nouns of the kind, never these."""
-    from pipeline.quality import ceiling  # it judges with this module
-
     out = {}
     for kind in kinds():
         chosen = [p for p in photos if p.kind == kind]
@@ -656,7 +661,7 @@ def per_kind(photos: list[Photo], rows: dict[str, dict], candidates: dict[str, d
             scored = judge_rows(chosen, candidates, {}, judge).by_source
             out[kind] = {**judge_rows(chosen, rows, naive, judge).row(),
                          "ece.overall": scored["overall"].ece if "overall" in scored else None,
-                         **ceiling.summary(ceiling.judged_tags(chosen, candidates, judge))}
+                         **ceiling.summary(judged_tags(chosen, candidates, judge))}
     return out
 
 
@@ -713,8 +718,6 @@ def table(result: dict) -> str:
     lines.append(f"| right tags per photo | {result['right_tags_per_photo']:.2f} | "
                  f"{result['naive_top1_precision']:.2f} | |")
     if result.get("kinds"):
-        from pipeline.quality import ceiling
-
         lines += ["", f"by kind of photo ({result['split']} photos, the same job):", "", kind_table(result["kinds"]),
                   "", ceiling.table(result["kinds"])]
     return "\n".join(lines)
