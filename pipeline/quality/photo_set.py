@@ -651,7 +651,7 @@ def measure(workdir: str | None = None, extra: list[str] | None = None, split: s
 
 
 def per_kind(photos: list[Photo], rows: dict[str, dict], candidates: dict[str, dict], naive: dict[str, list[str]],
-            judge: Judge) -> dict[str, dict]:
+             judge: Judge) -> dict[str, dict]:
     """The figures of each kind of photo apart (#33: by kind as well as by noun): the same job's
     rows, so on the report half every fit has seen other nouns of the kind, never these."""
     out = {}
