@@ -12,6 +12,7 @@ from pipeline.training.metrics import (
     class_and_overall,
     evaluate,
     mean_average_precision,
+    precision_interval,
     precision_recall_f1_at_k,
     topk_accuracy,
 )
@@ -84,3 +85,13 @@ def test_metrics_with_k_at_or_above_the_label_count_are_left_out():
     keys = set(evaluate(Y, S))  # 3 labels: top-3 and top-5 predict everything
     assert {"top1_accuracy", "mAP", "CF1"} <= keys
     assert not {"P@3", "P@5", "top3_accuracy", "top5_accuracy", "CP_top3"} & keys
+
+
+def test_a_precision_interval_holds_the_estimate_and_narrows_with_more_tags():
+    z = 1.6448536269514722  # the normal quantile of a two-sided 90% interval: Wilson's formula by hand
+    centre = (15 + z * z / 2) / (19 + z * z)
+    half = z * np.sqrt(15 * 4 / 19 + z * z / 4) / (19 + z * z)
+    assert precision_interval(15, 19) == pytest.approx((centre - half, centre + half), abs=1e-9)
+    few, many = precision_interval(8, 10), precision_interval(800, 1000)
+    assert few[0] < 0.8 < few[1] and many[1] - many[0] < few[1] - few[0]
+    assert precision_interval(0, 0) is None

@@ -318,8 +318,10 @@ def test_each_kind_of_photo_is_measured_on_its_own_photos():
     assert figures["animals"]["precision.overall"] == 1.0 and figures["animals"]["untagged"] == 0
     assert figures["objects"]["precision.overall"] == 0.5 and figures["objects"]["untagged"] == 0.5
     assert figures["objects"]["ece.overall"] > figures["animals"]["ece.overall"], "each kind's own candidates"
+    low, high = figures["objects"]["precision_interval"]
+    assert low < 0.5 < high and high - low > 0.5, "two tags say little: the interval shows it"
     table = photo_set.kind_table(figures)
-    assert "| objects | 2 | 0.50 (2) |" in table and "| animals | 1 | 1.00 (2) |" in table
+    assert f"| objects | 2 | 0.50 (2; {low:.2f}-{high:.2f}) |" in table and "| animals | 1 | 1.00 (2; " in table
     # What floors alone could do, on each kind's own candidates: nothing separates the hammer from the dog.
     assert figures["animals"]["oracle"].startswith("1.00, untagged 0.00")
     assert figures["objects"]["oracle"].startswith("none leaves at most 0.1 untagged")

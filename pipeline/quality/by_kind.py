@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from pipeline.quality import calibrate, ceiling, everyday, photo_set
 from pipeline.quality.flags import MeasureFlags
+from pipeline.training.metrics import INTERVAL
 from transforms.core.options import Flags, option
 
 
@@ -63,14 +64,15 @@ def table(results: dict[str, dict]) -> str:
         return "-" if v is None else f"{v:.2f}"
 
     lines = ["each kind held out of every fit: the default job on all its photos, beside a naive top-1", "",
-             "| kind | photos | nouns | precision | noun named | naive top-1 named | on nameable photos: named, naive "
+             f"| kind | photos | nouns | precision ({INTERVAL:.0%} interval) | noun named | naive top-1 named | on nameable photos: named, naive "
              "| naive top-1 precision "
              "| any right tag | everyday recall | untagged | ECE | person tag where people are shown "
              "| person tag without people |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, r in results.items():
         people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
-        lines.append(f"| {kind} | {r['photos']} | {r['nouns']} | {f(r['precision.overall'])} | {f(r['named_at_level'])} | "
+        lines.append(f"| {kind} | {r['photos']} | {r['nouns']} | {f(r['precision.overall'])} "
+                     f"({photo_set.spread(r['precision_interval'])}) | {f(r['named_at_level'])} | "
                      f"{f(r['naive_top1_named'])} | {f(r['named_on_nameable'])}, {f(r['naive_top1_named_on_nameable'])} | "
                      f"{f(r['naive_top1_precision'])} | {f(r['any_right'])} | {f(r['everyday_recall'])} | "
                      f"{f(r['untagged'])} | {f(r['ece.overall'])} | {people} | {r['person_on_people_free']} of {r['people_free']} |")

@@ -43,6 +43,7 @@ from typing import ClassVar
 
 from pipeline.quality import ceiling
 from pipeline.quality.debian_packages import located, missing
+from pipeline.training.metrics import INTERVAL, precision_interval
 from transforms.core.options import Flags, option
 
 PERSON = "person.n.01"  # one person; with a group of people, the senses the people rule decides
@@ -499,12 +500,14 @@ class Figures:
     everyday_found: int = 0  # of those, words written
     wrong: list[str] = field(default_factory=list)
 
-    def row(self) -> dict[str, float | int | None]:
+    def row(self) -> dict[str, float | int | tuple[float, float] | None]:
         n = max(self.photos, 1)
-        out: dict[str, float | int | None] = {"photos": self.photos}
+        out: dict[str, float | int | tuple[float, float] | None] = {"photos": self.photos}
         for source, tally in sorted(self.by_source.items()):
             out[f"precision.{source}"] = tally.precision
             out[f"written.{source}"] = tally.written
+        overall = self.by_source.get("overall", Tally())
+        out["precision_interval"] = precision_interval(overall.right, overall.written)
         out.update({"named_at_level": self.named / n, "untagged": self.untagged / n,
                     "right_tags_per_photo": self.right_tags / n, "naive_top1_precision": self.naive_top1_right / n,
                     "naive_top1_named": self.naive_top1_named / n, "naive_top5_named": self.naive_top5_named / n,
@@ -723,16 +726,22 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def spread(interval: tuple[float, float] | list[float] | None) -> str:
+    """A precision interval as the tables print it."""
+    return "-" if interval is None else f"{interval[0]:.2f}-{interval[1]:.2f}"
+
+
 def kind_table(figures: dict[str, dict]) -> str:
     """One line per kind of photo: precision, coverage and calibration beside the naive top-1."""
     def f(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f}"
 
-    lines = ["| kind | photos | precision (tags) | naive top-1 precision | untagged | ECE | right tags per photo "
+    lines = [f"| kind | photos | precision (tags; {INTERVAL:.0%} interval) | naive top-1 precision | untagged | ECE | right tags per photo "
              "| person tag where people are shown | person tag without people |", "|---|---|---|---|---|---|---|---|---|"]
     for kind, r in figures.items():
         people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
-        lines.append(f"| {kind} | {r['photos']} | {f(r.get('precision.overall'))} ({r.get('written.overall', 0)}) | "
+        lines.append(f"| {kind} | {r['photos']} | {f(r.get('precision.overall'))} ({r.get('written.overall', 0)}; "
+                     f"{spread(r['precision_interval'])}) | "
                      f"{f(r['naive_top1_precision'])} | {f(r['untagged'])} | {f(r['ece.overall'])} | "
                      f"{r['right_tags_per_photo']:.2f} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
     return "\n".join(lines)

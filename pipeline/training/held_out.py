@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from pipeline.training.metrics import INTERVAL, precision_interval
+
 NEVER = 2.0  # the threshold of a word that is not written: no calibrated chance reaches it
 
 
@@ -82,7 +84,6 @@ def precision_floor(scores: np.ndarray, y: np.ndarray, known: np.ndarray, target
     return None
 
 
-INTERVAL = 0.9  # confidence of the precision interval learn prints per word
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,7 @@ class WordFigures:
     def interval(self) -> tuple[float, float] | None:
         """Where the word's precision on new pictures is likely to lie given how few held-out tags
         it has: the Wilson interval at INTERVAL confidence (None when no tag was written)."""
-        if not self.written:
-            return None
-        from scipy.stats import binomtest
-
-        ci = binomtest(self.right, self.written).proportion_ci(confidence_level=INTERVAL, method="wilson")
-        return float(ci.low), float(ci.high)
+        return precision_interval(self.right, self.written)
 
     def line(self, target: float) -> str:
         counts = f"{self.word}: {_pictures(self.positives)} with it, {self.negatives} without"

@@ -11,6 +11,7 @@
   least one true label among their k best-scored labels.
 - averaged_precision: the paper's "averaged precision over all the classes": per-label
   precision of a sigmoid tagger at the 0.5 threshold, averaged over labels.
+- precision_interval: where a precision measured on few tags is likely to lie.
 """
 
 from __future__ import annotations
@@ -116,3 +117,17 @@ def best_thresholds(y: np.ndarray, s: np.ndarray, grid: np.ndarray | None = None
     f1 = _safe_div(2 * tp, pred.sum(1) + y.sum(0)[None])
     best = grid[np.argmax(f1, axis=0)]
     return np.where(y.sum(0) > 0, best, 0.5)
+
+
+INTERVAL = 0.9  # confidence of the precision intervals learn and the quality reports print
+
+
+def precision_interval(right: int, written: int, confidence: float = INTERVAL) -> tuple[float, float] | None:
+    """Where a precision measured on few tags is likely to lie: the Wilson interval (None when
+    nothing was written)."""
+    if not written:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(right, written).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
