@@ -84,8 +84,6 @@ def precision_floor(scores: np.ndarray, y: np.ndarray, known: np.ndarray, target
     return None
 
 
-
-
 @dataclass(frozen=True)
 class WordFigures:
     """One learned word: its pictures, and its held-out tags from ``floor`` (or from LOWEST_FLOOR
