@@ -60,8 +60,7 @@ def measure(workdir: str | None = None, head: bool = True) -> dict[str, dict]:
 
 
 def table(results: dict[str, dict]) -> str:
-    def f(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2f}"
+    f = photo_set.figure
 
     lines = ["each kind held out of every fit: the default job on all its photos, beside a naive top-1", "",
              f"| kind | photos | nouns | precision ({INTERVAL:.0%} interval) | noun named | naive top-1 named | on nameable photos: named, naive "
@@ -70,12 +69,11 @@ def table(results: dict[str, dict]) -> str:
              "| person tag without people |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, r in results.items():
-        people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
         lines.append(f"| {kind} | {r['photos']} | {r['nouns']} | {f(r['precision.overall'])} "
                      f"({photo_set.spread(r['precision_interval'])}) | {f(r['named_at_level'])} | "
                      f"{f(r['naive_top1_named'])} | {f(r['named_on_nameable'])}, {f(r['naive_top1_named_on_nameable'])} | "
                      f"{f(r['naive_top1_precision'])} | {f(r['any_right'])} | {f(r['everyday_recall'])} | "
-                     f"{f(r['untagged'])} | {f(r['ece.overall'])} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
+                     f"{f(r['untagged'])} | {f(r['ece.overall'])} | {photo_set.people_cells(r)} |")
     return "\n".join([*lines, "", ceiling.table(results)])
 
 

@@ -726,24 +726,32 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def figure(v: float | None) -> str:
+    """A share as the kind tables print it."""
+    return "-" if v is None else f"{v:.2f}"
+
+
 def spread(interval: tuple[float, float] | list[float] | None) -> str:
     """A precision interval as the tables print it."""
     return "-" if interval is None else f"{interval[0]:.2f}-{interval[1]:.2f}"
 
 
+def people_cells(r: dict) -> str:
+    """The kind tables' last two cells: a person tag where people are shown, and without them."""
+    shown = f"{figure(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
+    return f"{shown} | {r['person_on_people_free']} of {r['people_free']}"
+
+
 def kind_table(figures: dict[str, dict]) -> str:
     """One line per kind of photo: precision, coverage and calibration beside the naive top-1."""
-    def f(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2f}"
-
+    f = figure
     lines = [f"| kind | photos | precision (tags; {INTERVAL:.0%} interval) | naive top-1 precision | untagged | ECE | right tags per photo "
              "| person tag where people are shown | person tag without people |", "|---|---|---|---|---|---|---|---|---|"]
     for kind, r in figures.items():
-        people = f"{f(r['person_recall'])} of {r['people_shown']}" if r["people_shown"] else "-"
         lines.append(f"| {kind} | {r['photos']} | {f(r.get('precision.overall'))} ({r.get('written.overall', 0)}; "
                      f"{spread(r['precision_interval'])}) | "
                      f"{f(r['naive_top1_precision'])} | {f(r['untagged'])} | {f(r['ece.overall'])} | "
-                     f"{r['right_tags_per_photo']:.2f} | {people} | {r['person_on_people_free']} of {r['people_free']} |")
+                     f"{r['right_tags_per_photo']:.2f} | {people_cells(r)} |")
     return "\n".join(lines)
 
 
