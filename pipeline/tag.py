@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
@@ -22,10 +23,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         commands.tag_help()
         raise SystemExit(0)
     try:
-        check_flags(argv)
-        options = PipelineOptions(argv)
-        tag = all_options(options)
-        check_tag_options(tag)
+        options, tag = checked(argv)
         check_output(tag, ("tags",))
         check_list_access(tag, IoFlags.from_options(tag).input)
     except LaunchError as exc:
@@ -35,6 +33,16 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     from pipeline.graph import tag_images  # Beam's model code and torch: only for a real run
 
     return run_job(options, tag_images, tag)
+
+
+def checked(argv: list[str]) -> tuple[PipelineOptions, SimpleNamespace]:
+    """The job's options, each checked (LaunchError names the first wrong one); reads no input
+    and writes nothing, so a tool that passes options on to the job can refuse them first."""
+    check_flags(argv)
+    options = PipelineOptions(argv)
+    tag = all_options(options)
+    check_tag_options(tag)
+    return options, tag
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.quality import photo_set
-from pipeline.quality.flags import MeasureFlags
+from pipeline.quality.flags import MeasureFlags, parse_with_job_options
 
 PERSON_HEIGHT = 0.7  # the pasted person's height, as a share of the animal photo's
 ANIMALS_EACH = 3  # animal photos each person is pasted onto
@@ -86,8 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     from pipeline.commands import Parser
 
     parser = Parser("python -m pipeline.quality.beside_animals", __doc__ or "", (MeasureFlags,))
-    args, extra = parser.parse_known_args(argv)  # the rest go to the tag job
-    parser.check(args)
+    args, extra = parse_with_job_options(parser, argv)  # the rest go to the tag job
     result = measure(args.workdir, extra=extra)
     print(f"people beside animals: a person tag on {result['person_tag']:.2f} of {result['composites']} composites "
           f"(a person box on {result['person_box']:.2f})")

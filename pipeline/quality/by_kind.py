@@ -1,6 +1,6 @@
 """The photo set by kind of photo, with every model fitted leaving that kind out (issue #33).
 
-    python -m pipeline.quality.by_kind [--workdir DIR] [--json FILE]
+    python -m pipeline.quality.by_kind [--workdir DIR] [--json FILE] [tag job options, as --min_score 0.7]
 
 A score that claims a chance of being right has to hold on kinds of photo the fit never saw.
 For each kind (people, food, animals, plants, scenes, objects: pipeline/quality/data/photo_set.json,
@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from pipeline.quality import calibrate, ceiling, everyday, photo_set
-from pipeline.quality.flags import MeasureFlags
+from pipeline.quality.flags import JOB_SETS, MeasureFlags, parse_with_job_options
 from pipeline.training.metrics import INTERVAL
 from transforms.core.options import Flags, option
 
+FITTED = ("--calibration", "--everyday_model")  # fitted again for each kind held out: not the user's to give
+
 
 def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str, calibrate.Candidates],
-                  naive: dict[str, list[str]], folder: Path, features: str | None) -> dict:
-    """The figures of the default job on the photos of one kind, calibrated and with an everyday
-    head learned without them."""
+                  naive: dict[str, list[str]], folder: Path, features: str | None, job: Sequence[str] = ()) -> dict:
+    """The figures of the job (the default, or with the ``job`` options) on the photos of one
+    kind, calibrated and with an everyday head learned without them."""
     chosen = [p for p in photos if p.kind == kind]
     cal = folder / "calibration.json"
     folder.mkdir(parents=True, exist_ok=True)
@@ -36,7 +39,7 @@ def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str
     head = folder / "everyday"
     if features is not None:
         everyday.build(str(head), photos, features, folder, leave_out=kind)
-    extra = ["--calibration", str(cal), "--everyday_model", str(head) if features is not None else "none"]
+    extra = [*job, "--calibration", str(cal), "--everyday_model", str(head) if features is not None else "none"]
     judge = photo_set.Judge()
     figures = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "job", extra), naive, judge)
     loose = photo_set.run_job(chosen, folder / "candidates", [*extra, *photo_set.CANDIDATES])  # every candidate
@@ -47,16 +50,16 @@ def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str
             "ece.overall": scored["overall"].ece if "overall" in scored else None, "wrong": figures.wrong}
 
 
-def measure(workdir: str | None = None, head: bool = True) -> dict[str, dict]:
+def measure(workdir: str | None = None, head: bool = True, job: Sequence[str] = ()) -> dict[str, dict]:
     """Each kind's figures, every model fitted without that kind's photos (``head``: with the
-    everyday head, learned without them too)."""
+    everyday head, learned without them too; ``job``: tag job options, such as --min_score)."""
     folder = Path(workdir or tempfile.mkdtemp(prefix="by-kind-"))
     photos = photo_set.collect(folder / "photos")
     candidates = calibrate.gather(str(folder / "fit"))
     naive = photo_set.naive_top5([p.path for p in photos])
     features = everyday.extract_features(photos, folder) if head else None
     present = [k for k in photo_set.kinds() if any(p.kind == k for p in photos)]
-    return {kind: held_out_kind(kind, photos, candidates, naive, folder / kind, features) for kind in present}
+    return {kind: held_out_kind(kind, photos, candidates, naive, folder / kind, features, job) for kind in present}
 
 
 def table(results: dict[str, dict]) -> str:
@@ -88,8 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
     from pipeline.commands import Parser
 
     parser = Parser("python -m pipeline.quality.by_kind", __doc__ or "", (ByKindFlags, MeasureFlags))
-    args = parser.check(parser.parse_args(argv))
-    results = measure(args.workdir, head=not args.no_everyday_head)
+    args, job = parse_with_job_options(parser, argv, (*JOB_SETS, *FITTED))  # the rest go to the tag job
+    results = measure(args.workdir, head=not args.no_everyday_head, job=job)
     print(table(results))
     if args.show:
         for kind, r in results.items():

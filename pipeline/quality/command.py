@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from typing import ClassVar
 
 from pipeline.commands import Parser
-from pipeline.quality.flags import MeasureFlags
+from pipeline.quality.flags import MeasureFlags, parse_with_job_options
 from pipeline.quality.key import PRESETS, as_json, evaluate, load_key, show, table
 from transforms.core.launch import LaunchError
 from transforms.core.options import Flags, option
@@ -46,8 +45,7 @@ def quality_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> None:
     parser = quality_parser()
-    args, extra = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
-    parser.check(args)
+    args, extra = parse_with_job_options(parser, argv)  # the rest go to the tag job
     presets = QualityFlags.from_options(args).chosen()
     workdir = args.workdir or tempfile.mkdtemp(prefix="quality-")
     if args.fit:

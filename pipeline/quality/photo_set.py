@@ -765,11 +765,10 @@ class PhotoSetFlags(Flags):
 
 def main(argv: list[str] | None = None) -> dict:
     from pipeline.commands import Parser
-    from pipeline.quality.flags import MeasureFlags
+    from pipeline.quality.flags import MeasureFlags, parse_with_job_options
 
     parser = Parser("python -m pipeline.quality.photo_set", __doc__ or "", (PhotoSetFlags, MeasureFlags))
-    args, extra = parser.parse_known_args(argv)  # the rest go to the tag job
-    parser.check(args)
+    args, extra = parse_with_job_options(parser, argv)  # the rest go to the tag job
     results = measure(args.workdir, extra, args.split)
     result = results[args.split]
     print(table(result))
