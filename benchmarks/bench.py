@@ -306,7 +306,9 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    p = Parser("benchmarks/bench.py", __doc__ or "")
     p.add_argument("--images", type=int, default=300)
     p.add_argument("--width", type=int, default=1600)
     p.add_argument("--height", type=int, default=1200)

@@ -20,7 +20,6 @@ and per word, what learn printed (its held-out precision) beside what the tag ru
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
@@ -177,7 +176,9 @@ def agreement(results: list[dict]) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    parser = Parser("benchmarks/corrections_bench.py", __doc__.split("\n\n")[0])
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],

@@ -15,7 +15,6 @@ On the bundled real photos (transforms/knowledge/samples.py), with the worker's 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -149,9 +148,10 @@ def detector(repeats: int, threads: int) -> None:
 
 
 def main() -> None:
+    from pipeline.commands import Parser  # one-line refusals, as every command's
     from transforms.core.threads import worker_threads
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser("benchmarks/cpu_paths.py", __doc__ or "")
     p.add_argument("--repeats", type=int, default=15)
     args = p.parse_args()
     threads = worker_threads()

@@ -10,7 +10,6 @@ RSS and wall time, and the ratios of the 16-bit decode to the 8-bit baseline in 
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -44,7 +43,9 @@ def measure(path: Path) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    parser = Parser("benchmarks/decode_memory.py", __doc__.split("\n\n")[0])
     parser.add_argument("--side", type=int, default=10000, help="Width and height in pixels.")
     args = parser.parse_args(argv)
     if args.side < 500:

@@ -13,7 +13,6 @@ provider when onnxruntime has one) is only exercised here. In one run:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -59,7 +58,9 @@ def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> d
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    p = Parser("benchmarks/device_check.py", __doc__ or "")
     p.add_argument("--photos", required=True, help="a folder of real photos (every file in it is tagged)")
     p.add_argument("--images", type=int, default=256, help="generated photos for the speed figures")
     p.add_argument("--json", default=None)

@@ -37,6 +37,9 @@ def per_element_us(obj: Any, repeat: int = 2000) -> tuple[float, int]:
 
 
 def main() -> None:
+    from pipeline.commands import Parser  # no options: a mistyped one is refused, not ignored
+
+    Parser("benchmarks/element_pickle.py", __doc__ or "").parse_args()
     rng = np.random.default_rng(0)
     common: dict[str, Any] = dict(uri="gs://bucket/images/000123.jpg", image_id="0" * 32, width=1600, height=1200,
                   features=rng.random(1280, dtype=np.float32), imagenet_probs=rng.random(1000, dtype=np.float32),

@@ -30,7 +30,6 @@ taken within a round, and the median and every round's value are printed.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import io
 import os
@@ -227,7 +226,9 @@ def run_variant(v: str, web: SimulatedWeb, full: Path, few: Path, workdir: Path,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    parser = Parser("benchmarks/ingest_bench.py", __doc__ or "")
     parser.add_argument("--urls", type=int, default=2000)
     parser.add_argument("--hosts", default="1,4,16", help="Comma-separated host counts to run.")
     parser.add_argument("--tag_urls", type=int, default=1000)

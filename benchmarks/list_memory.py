@@ -14,7 +14,6 @@ to the first size's.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import subprocess
@@ -104,7 +103,9 @@ def loopback_server() -> tuple[ThreadingHTTPServer, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    parser = Parser("benchmarks/list_memory.py", __doc__ or "")
     parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000])
     parser.add_argument("--shard_size", type=int, default=0, help="the job's --shard_size (0: its automatic one)")
     parser.add_argument("--existing", type=int, default=0, help="earlier tags rows in the output (--skip_existing)")

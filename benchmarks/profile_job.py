@@ -11,7 +11,6 @@ per stage, the top self-time functions, and keeps the raw profile (flamegraph in
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -68,23 +67,26 @@ def summarise(raw: Path) -> tuple[Counter, Counter, int]:
 
 def main(argv: list[str] | None = None) -> None:
     from benchmarks.bench import make_corpus
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+    from pipeline.tag import parse_with_job_options
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser("benchmarks/profile_job.py", __doc__ or "")
     p.add_argument("--images", type=int, default=600)
     p.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
     p.add_argument("--out", default="profile.txt", help="Where the raw py-spy profile goes.")
     p.add_argument("--summarise", default=None, help="Only summarise this raw profile.")
-    args, job_args = p.parse_known_args(argv)
+    args, job_args = parse_with_job_options(p, argv)  # the rest go to the tag job, checked first
     if args.summarise:
         return report(Path(args.summarise), args.images)
     work = Path(tempfile.mkdtemp(prefix="profile-"))
     make_corpus(work / "corpus", args.images, 1600, 1200, 90)
     spy = Path(sys.executable).with_name("py-spy")
-    cmd = [str(spy), "record", "--format", "raw", "--rate", str(args.rate), "--output", args.out, "--",
+    out = Path(args.out).resolve()  # py-spy runs in the repository root: the caller's folder is meant
+    cmd = [str(spy), "record", "--format", "raw", "--rate", str(args.rate), "--output", str(out), "--",
            sys.executable, "-m", "pipeline.tag", "--input", str(work / "corpus" / "*.jpg"),
-           "--output", str(work / "out"), "--quiet", *[a for a in job_args if a != "--"]]
+           "--output", str(work / "out"), "--quiet", *job_args]
     subprocess.run(cmd, check=True, cwd=ROOT)
-    report(Path(args.out), args.images)
+    report(out, args.images)
 
 
 def report(raw: Path, images: int) -> None:

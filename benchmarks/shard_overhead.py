@@ -12,7 +12,6 @@ is the per-shard cost over AUTO_SHARD_SIZE times the seconds per image.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -54,7 +53,9 @@ def wall(listing: Path, out: Path, shard_size: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    parser = Parser("benchmarks/shard_overhead.py", __doc__ or "")
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--shard_size", type=int, default=10)
     args = parser.parse_args()

@@ -12,7 +12,6 @@ load_model metric), and their ratios baseline/this tree.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -47,7 +46,9 @@ def one_job(tree: Path, listing: Path, out: Path) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from pipeline.commands import Parser  # one-line refusals, as every command's
+
+    parser = Parser("benchmarks/startup.py", __doc__ or "")
     parser.add_argument("--baseline", default="3c008ac", help="Commit to compare against (default: 3c008ac).")
     parser.add_argument("--runs", type=int, default=3, help="Measured runs per tree, after one warm-up.")
     args = parser.parse_args(argv)

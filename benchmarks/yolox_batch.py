@@ -8,7 +8,6 @@ equal batch-1 outputs on the bundled photos, and times both.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -41,11 +40,12 @@ def dynamic_batch(path: str) -> bytes:
 def main() -> None:
     import onnxruntime as ort
 
+    from pipeline.commands import Parser  # one-line refusals, as every command's
     from transforms.ingest.decode import DecodeConfig, decode_image
     from transforms.knowledge.samples import sample_photos
     from transforms.stages.detector import DetectorConfig, letterbox, yolox_path
 
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = Parser("benchmarks/yolox_batch.py", __doc__ or "")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -7,7 +7,6 @@ python -m pipeline.demo --output demo_out [Beam options]
 from __future__ import annotations
 
 import os
-import sys
 
 import pyarrow.parquet as pq
 
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline import commands
 
     parser = commands.demo_parser()
-    args, beam_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    args, beam_args = tag.parse_with_job_options(parser, argv, ("--input",))  # checked before the list is written
     input_list = write_input_list(args.output)
     from pipeline.quality.key import vocabulary_path  # the everyday vocabulary: zero-shot tags too
 

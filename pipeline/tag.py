@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from types import SimpleNamespace
 
@@ -43,6 +44,29 @@ def checked(argv: list[str]) -> tuple[PipelineOptions, SimpleNamespace]:
     tag = all_options(options)
     check_tag_options(tag)
     return options, tag
+
+
+JOB_SETS = ("--input", "--output")  # job options a command that runs the job sets itself
+
+
+def parse_with_job_options(parser: commands.Parser, argv: list[str] | None,
+                           sets: tuple[str, ...] = JOB_SETS) -> tuple[argparse.Namespace, list[str]]:
+    """A command's own options, checked, and the rest: options for the tag job it runs, checked
+    as the job checks them, so a wrong one is refused at launch, before anything is written.
+    The job options the command ``sets`` itself are refused too: given, they would be overridden."""
+    args, extra = parser.parse_known_args(argv)
+    parser.check(args)
+    extra = [a for a in extra if a != "--"]  # an optional separator before the job's options
+    taken = sorted({a.split("=", 1)[0] for a in extra} & set(sets))
+    if taken:
+        raise SystemExit(f"{parser.prog}: {taken[0]} is set by this command for each job it runs")
+    job = ["--input", __file__, "--output", __file__ + ".unused", *extra]  # stand-ins: never read or written
+    try:
+        check_flags(job, extra=parser)  # an unknown flag is matched against the command's flags too
+        checked(job)
+    except LaunchError as exc:
+        raise SystemExit(f"{parser.prog}: {exc}") from None
+    return args, extra
 
 
 def main() -> None:

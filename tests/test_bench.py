@@ -6,6 +6,12 @@ subprocess loading the models, which the script itself runs (make bench)."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
 from benchmarks import bench
 
 
@@ -18,3 +24,18 @@ def test_benchmark_runs_on_a_tiny_corpus(tmp_path, capsys):
     for r in out["results"].values():
         assert r["images"] == 3 and r["images_per_s"] > 0 and r["peak_rss_mib"] > 50
     assert "ours/floor" in out["ratios"] and out["ratios"]["ours/floor"] > 0
+
+
+SCRIPTS = sorted(p.stem for p in Path(bench.__file__).parent.glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_benchmark_refuses_a_mistyped_option_in_one_line(name, monkeypatch, tmp_path):
+    """A typo is refused before any corpus is made, not ignored or dumped as a usage page."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [name, "--imagse", "3"])
+    with pytest.raises(SystemExit) as refused:
+        importlib.import_module(f"benchmarks.{name}").main()
+    message = str(refused.value)
+    assert message.startswith(f"benchmarks/{name}.py: unknown option --imagse") and "\n" not in message
+    assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.quality import photo_set
+from pipeline.quality import by_kind, calibrate, photo_set
 from pipeline.quality.calibrate import MIN_PERSON_BOXES, Candidates, fit_sources
 from transforms.stages.detector import AGREEMENT_FEATURES
 from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
@@ -69,3 +69,36 @@ def test_what_one_photo_shows_is_right_on_that_photo_only():
     assert judge.seen_on("tripod", "samples/camera") and judge.seen_on("garment", "samples/camera"), "a coat is one"
     assert not judge.seen_on("tie", "samples/camera")
     assert not judge.seen_on("cat", "people/zidane")
+
+
+def test_by_kind_refuses_the_fits_it_makes_itself(tmp_path):
+    for option in by_kind.FITTED:
+        with pytest.raises(SystemExit, match=f"{option} is set by this command"):
+            by_kind.main(["--workdir", str(tmp_path / "w"), option, "none"])
+    assert not (tmp_path / "w").exists()
+
+
+def test_by_kind_runs_each_job_with_the_options_given(monkeypatch, tmp_path):
+    """The held-out kind's job writes from the given floor; its candidates still from the low one."""
+    runs: dict[str, list[str]] = {}
+
+    def run_job(photos, workdir, extra):
+        runs[workdir.name] = list(extra)
+        return {}
+
+    monkeypatch.setattr(photo_set, "run_job", run_job)
+    monkeypatch.setattr(calibrate, "fit_sources", lambda candidates, leave_out: {})
+    monkeypatch.setattr(calibrate, "write", lambda path, sources, leave_out: {})
+    photo = photo_set.Photo("gcompris/erase/heron", str(tmp_path / "heron.webp"), "heron.n.02", "report",
+                            kind="animals")
+    result = by_kind.held_out_kind("animals", [photo], {}, {}, tmp_path / "animals", None, ["--min_score", "0.7"])
+    assert result["photos"] == 1
+
+    def floor(options: list[str]) -> str:
+        last = max(i for i, a in enumerate(options) if a == "--min_score")  # the last one given wins
+        return options[last + 1]
+
+    assert floor(runs["job"]) == "0.7"
+    assert floor(runs["candidates"]) == photo_set.CANDIDATES[photo_set.CANDIDATES.index("--min_score") + 1]
+    assert runs["job"][-4:] == ["--calibration", str(tmp_path / "animals" / "calibration.json"),
+                                "--everyday_model", "none"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import tag
+from pipeline import demo, tag
+from pipeline.quality import beside_animals, by_kind, command, photo_set
 from pipeline.training import extract_features
 
 
@@ -163,3 +164,26 @@ def test_a_list_of_local_paths_without_the_flag_is_refused_at_launch(base, tmp_p
     from pipeline.options import all_options
 
     check_list_access(all_options(PipelineOptions(["--input", str(mixed)])), str(mixed))
+
+
+# Commands that run the tag job and pass the options they do not know on to it (the demo, the
+# quality tools): their "out" is the demo's output or the tools' work folder.
+PASSING_ON = {"demo": (demo.main, "--output"), "quality": (command.main, "--workdir"),
+              "photo_set": (photo_set.main, "--workdir"), "by_kind": (by_kind.main, "--workdir"),
+              "beside_animals": (beside_animals.main, "--workdir")}
+
+
+@pytest.mark.parametrize("command_name", sorted(PASSING_ON))
+@pytest.mark.parametrize(("job", "expected"), [
+    (["--min_score", "7"], "--min_score must be between 0 and 1, got 7.0"),
+    (["--detecter", "none"], "unknown option --detecter"),
+    (["--input", "elsewhere.txt"], "--input is set by this command for each job it runs"),
+])
+def test_a_command_refuses_a_wrong_option_for_its_tag_job_before_writing(command_name, job, expected, tmp_path):
+    main, out = PASSING_ON[command_name]
+    assert expected in _refused([out, str(tmp_path / "out"), *job], tmp_path, main)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_typo_of_a_commands_own_flag_is_named_with_it(tmp_path):
+    assert "did you mean --output?" in _refused(["--outptu", str(tmp_path / "out")], tmp_path, demo.main)

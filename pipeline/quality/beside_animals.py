@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.quality import photo_set
-from pipeline.quality.flags import MeasureFlags, parse_with_job_options
+from pipeline.quality.flags import MeasureFlags
 
 PERSON_HEIGHT = 0.7  # the pasted person's height, as a share of the animal photo's
 ANIMALS_EACH = 3  # animal photos each person is pasted onto
@@ -84,6 +84,7 @@ def measure(workdir: str | None = None, limit: int | None = None, extra: list[st
 
 def main(argv: list[str] | None = None) -> dict:
     from pipeline.commands import Parser
+    from pipeline.tag import parse_with_job_options
 
     parser = Parser("python -m pipeline.quality.beside_animals", __doc__ or "", (MeasureFlags,))
     args, extra = parse_with_job_options(parser, argv)  # the rest go to the tag job

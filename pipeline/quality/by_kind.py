@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from pipeline.quality import calibrate, ceiling, everyday, photo_set
-from pipeline.quality.flags import JOB_SETS, MeasureFlags, parse_with_job_options
+from pipeline.quality.flags import MeasureFlags
 from pipeline.training.metrics import INTERVAL
 from transforms.core.options import Flags, option
 
@@ -89,6 +89,7 @@ class ByKindFlags(Flags):
 
 def main(argv: list[str] | None = None) -> dict:
     from pipeline.commands import Parser
+    from pipeline.tag import JOB_SETS, parse_with_job_options
 
     parser = Parser("python -m pipeline.quality.by_kind", __doc__ or "", (ByKindFlags, MeasureFlags))
     args, job = parse_with_job_options(parser, argv, (*JOB_SETS, *FITTED))  # the rest go to the tag job

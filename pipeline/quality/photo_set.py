@@ -765,7 +765,8 @@ class PhotoSetFlags(Flags):
 
 def main(argv: list[str] | None = None) -> dict:
     from pipeline.commands import Parser
-    from pipeline.quality.flags import MeasureFlags, parse_with_job_options
+    from pipeline.quality.flags import MeasureFlags
+    from pipeline.tag import parse_with_job_options
 
     parser = Parser("python -m pipeline.quality.photo_set", __doc__ or "", (PhotoSetFlags, MeasureFlags))
     args, extra = parse_with_job_options(parser, argv)  # the rest go to the tag job
