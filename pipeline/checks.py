@@ -75,11 +75,24 @@ def check_runner(name: str | None) -> None:
     raise LaunchError(f"--runner {name}: not a runner Beam knows{hint}")
 
 
+# Beam's worker counts, which Beam itself takes unchecked (a negative --direct_num_workers ends
+# in an IndexError deep in the runner after the output folder is made); 0 is Beam's "decide".
+WORKER_COUNTS = ("direct_num_workers", "num_workers", "max_num_workers")
+
+
+def check_worker_counts(o) -> None:
+    for name in WORKER_COUNTS:
+        value = getattr(o, name, None)
+        if value is not None and value < 0:
+            raise LaunchError(f"--{name} must be >= 0, got {value}")
+
+
 def _check_groups(o, groups) -> None:
     """The groups' own checks, the run's (every job has one) and the shared stages'."""
     from pipeline.flags import RunFlags
 
     check_runner(getattr(o, "runner", None))
+    check_worker_counts(o)
     for group in (*groups, RunFlags):
         group.from_options(o).check()
     check_options(o, shared=True)

@@ -53,6 +53,8 @@ def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
         (["--detector_size", "300"], "--detector_size must be a multiple of 32"),
         (["--runner", "Flinkk"], "--runner Flinkk: not a runner Beam knows; did you mean FlinkRunner?"),
         (["--runner", "no.such.module.Runner"], "not a runner Beam knows"),
+        (["--direct_num_workers", "-3"], "--direct_num_workers must be >= 0, got -3"),
+        (["--max_num_workers", "-1"], "--max_num_workers must be >= 0"),
     ],
 )
 def test_each_class_of_mistake_is_refused(base, extra, expected):
