@@ -37,8 +37,9 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
 
 
 def checked(argv: list[str]) -> tuple[PipelineOptions, SimpleNamespace]:
-    """The job's options, each checked (LaunchError names the first wrong one); reads no input
-    and writes nothing, so a tool that passes options on to the job can refuse them first."""
+    """The job's options, each checked (LaunchError names the first wrong one). It looks only at
+    whether --input exists and holds something, and writes nothing, so a command that passes
+    options on to the job can refuse them first."""
     check_flags(argv)
     options = PipelineOptions(argv)
     tag = all_options(options)
