@@ -12,7 +12,7 @@ import difflib
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.core.launch import LaunchError, unknown_option
+from transforms.core.launch import LaunchError, at_least, unknown_option
 from transforms.core.registry import check_options
 
 
@@ -83,8 +83,8 @@ WORKER_COUNTS = ("direct_num_workers", "num_workers", "max_num_workers")
 def check_worker_counts(o) -> None:
     for name in WORKER_COUNTS:
         value = getattr(o, name, None)
-        if value is not None and value < 0:
-            raise LaunchError(f"--{name} must be >= 0, got {value}")
+        if value is not None:
+            at_least(f"--{name}", value, 0)
 
 
 def _check_groups(o, groups) -> None:

@@ -36,11 +36,12 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     return run_job(options, tag_images, tag)
 
 
-def checked(argv: list[str]) -> tuple[PipelineOptions, SimpleNamespace]:
-    """The job's options, each checked (LaunchError names the first wrong one). It looks only at
-    whether --input exists and holds something, and writes nothing, so a command that passes
-    options on to the job can refuse them first."""
-    check_flags(argv)
+def checked(argv: list[str], command: argparse.ArgumentParser | None = None) -> tuple[PipelineOptions, SimpleNamespace]:
+    """The job's options, each checked (LaunchError names the first wrong one; an unknown flag is
+    matched against ``command``'s flags too). It looks only at whether --input exists and holds
+    something, and writes nothing, so a command that passes options on to the job can refuse
+    them first."""
+    check_flags(argv, extra=command)
     options = PipelineOptions(argv)
     tag = all_options(options)
     check_tag_options(tag)
@@ -63,8 +64,7 @@ def parse_with_job_options(parser: commands.Parser, argv: list[str] | None,
         raise SystemExit(f"{parser.prog}: {taken[0]} is set by this command for each job it runs")
     job = ["--input", __file__, "--output", __file__ + ".unused", *extra]  # stand-ins: never read or written
     try:
-        check_flags(job, extra=parser)  # an unknown flag is matched against the command's flags too
-        checked(job)
+        checked(job, command=parser)
     except LaunchError as exc:
         raise SystemExit(f"{parser.prog}: {exc}") from None
     return args, extra
