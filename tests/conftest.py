@@ -22,6 +22,51 @@ from transforms.knowledge.samples import sample_photos
 os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("GCE_METADATA_HOST", "127.0.0.1:1")
 
+_connect, _connect_ex, _getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _loopback(host: object) -> bool:
+    import ipaddress
+
+    text = host.decode() if isinstance(host, bytes) else str(host)
+    if text.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _checked(address: object) -> None:
+    if isinstance(address, tuple) and address and not _loopback(address[0]):
+        raise ConnectionRefusedError(f"tests send traffic only to loopback, not to {address[0]}")
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _checked(address)
+    return _connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _checked(address)
+    return _connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+    if host is not None and not _loopback(host):
+        raise socket.gaierror(socket.EAI_NONAME, f"tests resolve only loopback names, not {host}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+# Tests, benchmarks' tests and manual trials send traffic only to loopback: a test that would
+# reach any other address (a fetch of a missing model, a DNS lookup) fails here instead.
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.getaddrinfo = _guarded_getaddrinfo
+
 
 @pytest.fixture(autouse=True)
 def no_prism(monkeypatch) -> Iterator[None]:
@@ -47,6 +92,18 @@ def photos() -> dict[str, Path]:
     missing = {"chelsea", "coffee", "motorcycle", "grace_hopper"} - set(found)
     assert not missing, f"sample photo packages not installed: {missing}"
     return found
+
+
+@pytest.fixture(scope="session")
+def pose_model_files() -> tuple[bytes, bytes]:
+    """The embedded pose model's (model.json, weights), from this machine's artifact cache:
+    make setup fetched them (python -m pipeline.weights); a test never fetches them itself."""
+    from transforms.models import pose_files
+    from transforms.stages.pose import MOVENET
+
+    if not pose_files.embedded_cached(MOVENET):
+        pytest.fail("the embedded pose model is not in the artifact cache: run make setup (python -m pipeline.weights)")
+    return pose_files.embedded(MOVENET)
 
 
 @pytest.fixture()

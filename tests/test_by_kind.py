@@ -9,6 +9,7 @@ import pytest
 from pipeline.quality import by_kind, calibrate, photo_set
 from pipeline.quality.calibrate import MIN_PERSON_BOXES, Candidates, fit_sources
 from transforms.stages.detector import AGREEMENT_FEATURES
+from transforms.stages.pose import calibration_key as pose_key
 from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
 
 pytestmark = pytest.mark.usefixtures("photo_set_packages")  # the kind of a noun comes from WordNet
@@ -23,7 +24,7 @@ def _candidates(rng: np.random.Generator, kinds: list[str], width: int) -> Candi
 def _gathered(seed: int, held_out_noise: bool = False) -> dict[str, Candidates]:
     rng = np.random.default_rng(seed)
     kinds = ["animals"] * 60 + ["people"] * 40
-    out = {name: _candidates(rng, kinds, 1) for name in ("group", "detector", "conse", "person")}
+    out = {name: _candidates(rng, kinds, 1) for name in ("group", "detector", "conse", "person", "pose")}
     out["hierarchy"] = _candidates(rng, kinds, len(FEATURES))
     out["boxes"] = _candidates(rng, kinds, len(AGREEMENT_FEATURES))
     if held_out_noise:  # change every people candidate: a fit without people must not move
@@ -45,13 +46,14 @@ def test_a_kind_held_out_never_shapes_a_model():
     assert left[HIERARCHY_KEY]["n"] == 60 and fit_sources(plain)[HIERARCHY_KEY]["n"] == 100
 
 
-def test_a_fit_that_saw_too_few_people_maps_no_person_box():
+@pytest.mark.parametrize(("name", "key"), [("person", "detector:yolox_nano:person"), ("pose", pose_key())])
+def test_a_fit_that_saw_too_few_people_maps_no_person_score(name, key):
     gathered = _gathered(2)
-    person = gathered["person"]
-    assert "detector:yolox_nano:person" in fit_sources(gathered)
+    person = gathered[name]
+    assert key in fit_sources(gathered)
     few = np.concatenate([np.flatnonzero(person.right == 1)[:MIN_PERSON_BOXES - 1], np.flatnonzero(person.right == 0)])
-    gathered["person"] = Candidates(person.features[few], person.right[few], person.kinds[few])
-    assert "detector:yolox_nano:person" not in fit_sources(gathered)
+    gathered[name] = Candidates(person.features[few], person.right[few], person.kinds[few])
+    assert key not in fit_sources(gathered), "a map fitted without people must not veto them"
 
 
 @pytest.mark.parametrize(("synset", "kind"), [

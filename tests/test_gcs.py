@@ -21,7 +21,9 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline import tag
 from tests.gcs_emulator import use_anonymous_gcs_if_emulated
 from transforms.knowledge.vectors import load_vectors
+from transforms.models import pose_files
 from transforms.stages.detector import YOLOX_SHA256, DetectorConfig, yolox_path
+from transforms.stages.pose import MOVENET
 
 
 def _free_port() -> int:
@@ -82,7 +84,7 @@ def _read_gcs_table(pattern: str) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def test_tag_job_entirely_on_gcs(emulator, photos, tmp_path, monkeypatch):
+def test_tag_job_entirely_on_gcs(emulator, photos, pose_model_files, tmp_path, monkeypatch):
     monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path / "cache"))
     bucket = emulator
     uris = []
@@ -96,12 +98,17 @@ def test_tag_job_entirely_on_gcs(emulator, photos, tmp_path, monkeypatch):
     bucket.blob("models/yolox_nano.onnx").upload_from_filename(yolox_path(DetectorConfig()))
     bucket.blob("vectors/glove-20k.txt").upload_from_string(_glove_text(20000))
     bucket.blob("vocab/everyday.txt").upload_from_string(b"animal\npet\ndrink\nbeverage\nperson\nvehicle\n")
+    pose_json, pose_weights = pose_model_files
+    bucket.blob("models/pose/model.json").upload_from_string(pose_json)
+    for name in pose_files.weight_names(pose_json):
+        bucket.blob(f"models/pose/{name}").upload_from_string(pose_weights)
 
     out = "gs://tagger-test/tagged/"
     args = ["--input", "gs://tagger-test/lists/day1.csv", "--output", out, "--partition", "dt=2026-11-29",
             "--allowed_schemes", "gs",
             "--detector_weights", "gs://tagger-test/models/yolox_nano.onnx",
             "--detector_weights_sha256", YOLOX_SHA256,
+            "--pose_model", "gs://tagger-test/models/pose/model.json", "--pose_model_sha256", MOVENET.sha256,
             "--word_vectors", "gs://tagger-test/vectors/glove-20k.txt",
             "--vocabulary", "gs://tagger-test/vocab/everyday.txt",
             "--zero_shot_min_score", "0", "--num_shards", "2"]
@@ -119,7 +126,9 @@ def test_tag_job_entirely_on_gcs(emulator, photos, tmp_path, monkeypatch):
     assert any("expansion" in t["sources"] for t in by_name["grace_hopper.jpg"]["tags"]), "the tie box's garment"
     assert "gs://tagger-test/vectors/glove-20k.txt" in by_name["coffee.png"]["model_version"]
     cached = sorted(p.suffix for p in (tmp_path / "cache").iterdir() if p.is_file())  # onnx/: derived graphs
-    assert cached == [".onnx", ".txt", ".version"], "gs:// artifacts are cached; the unchecksummed one is versioned"
+    assert cached == [".bin", ".json", ".onnx", ".txt", ".version", ".version", ".version"], \
+        "gs:// artifacts are cached; the unchecksummed ones are versioned"
+    assert by_name["grace_hopper.jpg"]["pose_person"] > 0.9, "the pose model read from gs://"
 
     # A rerun of the partition with --skip_existing tags nothing and keeps every row.
     with pytest.raises(SystemExit, match="already holds"):

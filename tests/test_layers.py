@@ -13,11 +13,12 @@ LAYERS = (
     ("transforms.core",),
     ("transforms.ingest", "transforms.knowledge", "transforms.output"),
     ("transforms.stages",),
+    ("transforms.models",),
     ("transforms.handlers",),
     ("pipeline.commands", "pipeline.flags", "pipeline.options", "pipeline.checks", "pipeline.runner", "pipeline.run_output",
      "pipeline.progress", "pipeline.graph", "pipeline.shards", "pipeline.training.datasets"),
     ("pipeline.tag", "pipeline.report", "pipeline.runs_table", "pipeline.flex_template", "pipeline.training",
-     "pipeline.quality"),
+     "pipeline.quality", "pipeline.weights"),
     ("pipeline.demo",),
     ("pipeline.cli",),
 )

@@ -40,7 +40,7 @@ def test_a_stage_that_reads_every_tag_source_runs_after_each_stage_that_writes_o
 def test_graph_order_follows_declared_fields():
     names = [s.name for s in registered()]
     assert names == ["fingerprint", "backbone", "tagger", "detector", "zero_shot", "expansion", "embedding",
-                     "learned", "everyday", "worn", "review"]
+                     "learned", "everyday", "pose", "worn", "review"]
     a, b, c = _stage("a", writes=["x"]), _stage("b", reads=["x"], writes=["y"]), _stage("c", reads=["y"])
     assert [s.name for s in ordered([c, b, a])] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="cycle"):
@@ -54,7 +54,7 @@ def test_working_size_is_what_the_enabled_stages_need(tmp_path):
     o.detector_size = 320  # the backbone's 256 short side still decides the decode size
     assert working_size(stages, o) == (256, 320)
     o.detector = "fasterrcnn_resnet50_fpn_v2"  # torchvision resizes the short side to 800
-    assert working_size(stages, o) == (800, 1)
+    assert working_size(stages, o) == (800, 256)  # the pose model's 256 px long side
     config = decode_config(o, stages)
     assert (config.min_short_side, config.keep_data) == (800, True)  # the fingerprint reads the bytes
     backbone_only = [REGISTRY["backbone"]]
@@ -66,7 +66,8 @@ def test_heavy_fields_are_dropped_after_their_last_reader():
     index = {s.name: i for i, s in enumerate(stages)}
     assert "data" not in needed_after(stages, index["fingerprint"])
     assert "image" in needed_after(stages, index["backbone"])  # the detector still needs pixels
-    assert "image" not in needed_after(stages, index["detector"])
+    assert "image" in needed_after(stages, index["detector"])  # the pose model reads them last
+    assert "image" not in needed_after(stages, index["pose"])
     assert "features" in needed_after(stages, index["expansion"])  # --embeddings reads them
 
 
@@ -74,7 +75,8 @@ def test_schema_legend_and_sources_come_from_the_stages():
     schema = tags_schema()
     assert {"content_sha256", "phash", "embedding"} <= set(schema.names)
     assert schema.field("embedding").type == pa.list_(pa.float16())
-    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion", "learned", "everyday", "worn", "review")
+    assert tag_sources() == ("tagger", "detector", "zero_shot", "expansion", "learned", "everyday", "pose", "worn",
+                             "review")
     assert set(colours()) == set(tag_sources())
 
 

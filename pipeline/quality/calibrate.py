@@ -4,9 +4,9 @@
 
 Every candidate is gathered once with its photo's kind (gather), then fitted (fit_sources), with
 every kind or leaving one out (pipeline/quality/by_kind.py). The tagger's hierarchy model and
-the detector's agreement and person models are fitted on the tune half of the photo set
-(pipeline/quality/photo_set.py, judged with WordNet) and the 19-photo key's tune photos (judged
-by the key): every candidate word and every raw box, with the features the stage computes, and a
+the detector's agreement and person models and the pose model's person map are fitted on the
+tune half of the photo set (pipeline/quality/photo_set.py, judged with WordNet) and the 19-photo
+key's tune photos (judged by the key): every candidate word and every raw box, with the features the stage computes, and a
 logistic regression of "is it right". The one-feature Platt maps (group words for zero-shot,
 boxes without ImageNet probabilities, zero-shot cosines) come from the key's tune photos: one tag
 job with raw scores and low floors, and ConSE cosines computed directly (the job's zero-shot
@@ -29,7 +29,9 @@ import numpy as np
 from pipeline.quality.key import accepted_words, load_key, norm, run_preset, vocabulary_path
 from transforms.knowledge.calibration import logit
 from transforms.knowledge.samples import sample_photos
+from transforms.stages.detector import PERSON
 from transforms.stages.detector import SOURCE as DETECTOR
+from transforms.stages.pose import calibration_key as pose_key
 from transforms.stages.tagger import SOURCE as TAGGER
 from transforms.stages.tagger import imagenet_table_data
 
@@ -69,7 +71,7 @@ def imagenet_probs(paths: list[str]) -> np.ndarray:
     return np.stack(out)
 
 
-MIN_PERSON_BOXES = 8  # right and wrong person boxes each, below which no person map is fitted
+MIN_PERSON_BOXES = 8  # right and wrong person verdicts each, below which no person map is fitted
 Rightness = Callable[[str], "bool | None"]  # is this word right for the photo? (None: not judged)
 
 
@@ -118,7 +120,7 @@ def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndar
     the photo: a group photo's eight person boxes would weigh eight times its one verdict."""
     from transforms.handlers.detector import DetectorHandler
     from transforms.ingest.decode import DecodeConfig, decode_image
-    from transforms.stages.detector import AGREEMENT_FEATURES, PERSON, DetectorConfig, agreement_features
+    from transforms.stages.detector import AGREEMENT_FEATURES, DetectorConfig, agreement_features
 
     model = DetectorHandler(DetectorConfig(cross_check=False)).load_model()
     boxes = Candidates.empty(len(AGREEMENT_FEATURES))
@@ -139,6 +141,31 @@ def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndar
             else:
                 boxes = boxes.add(agreement_features([o], row), [bool(verdict)], [kind])
     return boxes, person
+
+
+def pose_candidates(paths: list[str], right: list[Rightness], kinds: list[str]) -> Candidates:
+    """The pose model's raw person score on each photo, with whether a person tag is right on it
+    (photos not judged for people are left out)."""
+    from transforms.ingest.decode import DecodeConfig, decode_image
+    from transforms.models.pose_files import embedded
+    from transforms.models.pose_model import PoseModel
+    from transforms.stages.pose import MOVENET, PoseConfig
+
+    model = PoseModel(*embedded(MOVENET), PoseConfig())
+    out = Candidates.empty(1)
+    for path, judge, kind in zip(paths, right, kinds, strict=True):
+        verdict = judge(PERSON)
+        if verdict is not None:
+            with open(path, "rb") as f:
+                score = model([decode_image(f.read(), DecodeConfig())[0]])[0]
+            out = out.add(np.array([[score]]), [bool(verdict)], [kind])
+    return out
+
+
+def enough_people(candidates: Candidates) -> bool:
+    """Whether a person map may be fitted: enough right and wrong verdicts both."""
+    right = int(candidates.right.sum())
+    return min(right, len(candidates.right) - right) >= MIN_PERSON_BOXES
 
 
 def logistic(features: np.ndarray, right: np.ndarray, names: tuple[str, ...]) -> dict:
@@ -192,7 +219,8 @@ def photo_set_candidates(folder: str, key: dict, kinds: dict[str, str]) -> dict[
         photo_kinds.append(kinds[name])
     probs = imagenet_probs(paths)
     boxes, person = detector_candidates(paths, right, probs, photo_kinds)
-    return {"hierarchy": Candidates(*hierarchy_candidates(paths, right, probs, photo_kinds)), "boxes": boxes, "person": person}
+    return {"hierarchy": Candidates(*hierarchy_candidates(paths, right, probs, photo_kinds)), "boxes": boxes,
+            "person": person, "pose": pose_candidates(paths, right, photo_kinds)}
 
 
 def key_kinds(key: dict) -> dict[str, str]:
@@ -244,9 +272,10 @@ def fit_sources(candidates: dict[str, Candidates], leave_out: str | None = None)
         HIERARCHY_KEY: logistic(c["hierarchy"].features, c["hierarchy"].right, FEATURES),
         "detector:yolox_nano:agreement": logistic(c["boxes"].features, c["boxes"].right, AGREEMENT_FEATURES),
     }
-    person = c["person"]
-    if min(int(person.right.sum()), int(len(person.right) - person.right.sum())) >= MIN_PERSON_BOXES:
+    if enough_people(c["person"]):
         sources["detector:yolox_nano:person"] = one("person", "logit")
+    if enough_people(c["pose"]):  # else the pose stage is off: a map fitted without people must not veto them
+        sources[pose_key()] = one("pose", "logit")
     return sources
 
 

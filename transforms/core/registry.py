@@ -92,6 +92,7 @@ MODULES = (
     "transforms.stages.embedding",
     "transforms.stages.learned",
     "transforms.stages.everyday",
+    "transforms.stages.pose",  # after every stage that writes a person word: it decides on them
     "transforms.stages.worn",  # after every stage that writes a person word
     "transforms.stages.review",  # last: it reads every tag source
 )

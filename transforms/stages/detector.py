@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,12 +160,14 @@ class DetectorConfig:
 
 
 # --- geometry -------------------------------------------------------------------------------
-def letterbox(image: Image.Image, size: int = YOLOX_SIZE) -> tuple[np.ndarray, float]:
-    """Resize to fit ``size`` x ``size`` keeping aspect, pad bottom/right with 114: (HWC uint8, ratio)."""
+def letterbox(image: Image.Image, size: int = YOLOX_SIZE, fill: int = PAD_VALUE,
+              grow: bool = True) -> tuple[np.ndarray, float]:
+    """Resize to fit ``size`` x ``size`` keeping aspect (a smaller image is enlarged only if
+    ``grow``), pad bottom/right with ``fill``: (HWC uint8, ratio)."""
     w, h = image.size
-    ratio = min(size / w, size / h)
+    ratio = min(size / w, size / h, math.inf if grow else 1.0)
     nw, nh = max(1, int(round(w * ratio))), max(1, int(round(h * ratio)))
-    canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    canvas = np.full((size, size, 3), fill, dtype=np.uint8)
     canvas[:nh, :nw] = np.asarray(image.resize((nw, nh), Image.Resampling.BILINEAR))
     return canvas, ratio
 

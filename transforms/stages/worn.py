@@ -20,11 +20,11 @@ from typing import Any
 from transforms.core.launch import LaunchError
 from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
-from transforms.knowledge.lexicon import is_kind_of
-from transforms.stages.detector import GROUP, PERSON
+from transforms.stages.detector import PERSON
+from transforms.stages.pose import PERSON_SOURCES, person_word
+from transforms.stages.pose import SOURCE as POSE
 
 SOURCE = "worn"  # its tag source, named here once: other modules import it
-GROUP_WORDS = (GROUP,)  # words for persons that WordNet files as a group, not a kind of person
 WORD = re.compile(r"[a-z][a-z -]*[a-z]")
 
 
@@ -44,8 +44,7 @@ class WornFlags(Flags):
 
 def person_chance(tags: list[dict[str, Any]]) -> float:
     """The best score any source gives a person word on the image (0 where none wrote one)."""
-    return max((float(t["score"]) for t in tags if t["name"].lower() in GROUP_WORDS or is_kind_of(t["name"], PERSON)),
-               default=0.0)
+    return max((float(t["score"]) for t in tags if person_word(t["name"])), default=0.0)
 
 
 def worn_tags(tags: list[dict[str, Any]], words: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -55,7 +54,7 @@ def worn_tags(tags: list[dict[str, Any]], words: tuple[str, ...]) -> list[dict[s
 
 
 STAGE = register(Stage(
-    name=SOURCE, reads=("tags:detector", "tags:zero_shot", "tags:expansion", "tags:learned", "tags:everyday"),
+    name=SOURCE, reads=(*PERSON_SOURCES, f"tags:{POSE}"),
     writes=(f"tags:{SOURCE}",), build="transforms.handlers.worn:build", options=WornFlags, tag_source=SOURCE,
     colour="#8c564b", bench_batch=64,
 ))

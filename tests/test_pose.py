@@ -1,0 +1,214 @@
+"""The pose stage (transforms/stages/pose.py, transforms/handlers/pose.py, transforms/models/):
+the person rule, its launch checks, the model's files, and the model on real photos."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pipeline import tag
+from tests.conftest import read_table
+from transforms.core import registry
+from transforms.core.artifacts import ArtifactError
+from transforms.knowledge.calibration import Platt
+from transforms.models import pose_files
+from transforms.stages.pose import COLUMN, MOVENET, SOURCE, PoseConfig, decide, person_word
+
+
+def _tag(name: str, score: float, source: str) -> dict:
+    return {"name": name, "score": score, "source": source, "origin": None}
+
+
+ROW = [_tag("person", 0.8, "detector"), _tag("people", 0.7, "everyday"), _tag("scuba diver", 0.6, "tagger"),
+       _tag("dog", 0.9, "tagger"), _tag("clothing", 0.6, "tagger")]
+BOXES = [{"label": "person", "score": 0.8, "box": [0, 0, 1, 1]}, {"label": "dog", "score": 0.9, "box": [0, 0, 1, 1]}]
+
+
+def test_below_the_veto_no_source_writes_a_person_word_or_box():
+    tags, boxes = decide(ROW, BOXES, 0.1, PoseConfig())
+    assert [t["name"] for t in tags] == ["dog", "clothing"]
+    assert [b["label"] for b in boxes or []] == ["dog"]
+
+
+def test_between_veto_and_floor_the_other_sources_decide():
+    tags, boxes = decide(ROW, BOXES, 0.5, PoseConfig())
+    assert tags == ROW and boxes == BOXES
+
+
+def test_from_its_floor_the_pose_model_writes_person_at_its_chance():
+    tags, _ = decide([_tag("dog", 0.9, "tagger")], None, 0.93, PoseConfig())
+    assert tags[-1] == {"name": "person", "score": 0.93, "source": SOURCE, "origin": None}
+    assert person_word("Person") and person_word("people") and person_word("scuba diver") and not person_word("dog")
+
+
+def test_it_runs_after_every_stage_that_writes_a_person_word_and_before_worn_and_review():
+    order = [s.name for s in registry.registered()]
+    for writer in ("tagger", "detector", "zero_shot", "expansion", "learned", "everyday"):
+        assert order.index(writer) < order.index(SOURCE), writer
+    assert order.index(SOURCE) < order.index("worn") < order.index("review")
+
+
+class _Raw:
+    """A pose model stand-in: fixed raw person scores, one per photo."""
+
+    def __init__(self, scores: list[float]):
+        self.scores = scores
+
+    def __call__(self, images: list) -> list[float]:
+        return self.scores[:len(images)]
+
+
+def test_the_handler_writes_the_calibrated_chance_and_applies_the_rule():
+    from transforms.handlers.pose import PoseHandler
+
+    handler = PoseHandler(replace(PoseConfig(), calibration=Platt(a=1.0, b=0.0, feature="logit")))
+    batch = [{"image": None, "tags": list(ROW), "objects": list(BOXES)}, {"image": None, "tags": [], "objects": []}]
+    low, high = handler.infer(batch, _Raw([0.05, 0.95]))
+    assert low[COLUMN] == pytest.approx(0.05) and not any(person_word(t["name"]) for t in low["tags"])
+    assert [o["label"] for o in low["objects"]] == ["dog"]
+    assert high[COLUMN] == pytest.approx(0.95) and high["tags"][0]["source"] == SOURCE
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--pose_veto", "0.9", "--pose_min_score", "0.5"], "--pose_veto (0.9) must not exceed --pose_min_score (0.5)"),
+    (["--pose_min_score", "1.5"], "--pose_min_score must be between 0 and 1"),
+    (["--pose_model_sha256", "a" * 64], "--pose_model_sha256 checks a --pose_model file, not 'embedded'"),
+    (["--pose_model", "/no/such/model.json"], "--pose_model: no such file: /no/such/model.json"),
+])
+def test_a_wrong_pose_option_is_refused_at_launch_in_one_line(tmp_path, photos, flags, message):
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['chelsea']}\n")
+    with pytest.raises(SystemExit) as exc:
+        tag.run(["--input", str(listing), "--output", str(tmp_path / "out"), "--allow_local_paths", *flags])
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+    assert not (tmp_path / "out").exists()
+
+
+# --- the model's files -------------------------------------------------------------------------
+
+GRAPH = {"format": "graph-model",
+         "modelTopology": {"node": [{"name": "x", "op": "Placeholder", "attr": {}}, {"name": "w", "op": "Const", "attr": {}},
+                                    {"name": "y", "op": "Mul", "input": ["x", "w"], "attr": {}}]},
+         "weightsManifest": [{"paths": ["m.bin"], "weights": [{"name": "w", "shape": [], "dtype": "float32"}]}],
+         "signature": {"inputs": {"x": {"name": "x:0"}}, "outputs": {"y": {"name": "y:0"}}}}
+WEIGHTS = np.array(2.0, np.float32).tobytes()
+
+
+def _package(path, members: dict[str, bytes], link: str | None = None) -> str:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link:
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+    from transforms.core.artifacts import sha256_of
+
+    return sha256_of(path)
+
+
+@pytest.fixture()
+def package(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path / "cache"))
+    model_json = json.dumps(GRAPH).encode()
+    members = {"package/m.json": model_json, "package/m.bin": WEIGHTS}
+    sha = _package(tmp_path / "p.tgz", members)
+    spec = replace(MOVENET, package_url=str(tmp_path / "p.tgz"), package_sha256=sha, members=tuple(members),
+                   sha256=pose_files.model_sha256(model_json, WEIGHTS))
+    return spec, model_json
+
+
+def test_the_embedded_model_is_read_out_of_its_package_and_cached_by_its_digest(package, tmp_path):
+    spec, model_json = package
+    assert pose_files.embedded(spec) == (model_json, WEIGHTS)
+    cached = tmp_path / "cache" / f"{spec.sha256}.pose"
+    assert cached.exists() and pose_files.embedded_cached(spec)
+    cached.write_bytes(cached.read_bytes()[:-1] + b"\x00")  # damaged: read from the package again
+    assert pose_files.embedded(spec) == (model_json, WEIGHTS)
+    (tmp_path / "p.tgz").write_bytes(b"not the package")
+    cached.unlink()
+    with pytest.raises(ArtifactError, match="sha256 mismatch"):
+        pose_files.embedded(spec)
+
+
+def test_a_package_member_that_is_a_link_is_refused(package, tmp_path):
+    spec, model_json = package
+    sha = _package(tmp_path / "q.tgz", {"package/m.json": model_json}, link="package/m.bin")
+    with pytest.raises(ValueError, match="package/m.bin in the pose package is not a regular file"):
+        pose_files.embedded(replace(spec, package_url=str(tmp_path / "q.tgz"), package_sha256=sha))
+
+
+def test_a_model_json_reads_only_plain_weight_files_beside_it(tmp_path):
+    model_json = json.dumps(GRAPH).encode()
+    (tmp_path / "model.json").write_bytes(model_json)
+    (tmp_path / "m.bin").write_bytes(WEIGHTS)
+    sha = pose_files.model_sha256(model_json, WEIGHTS)
+    assert pose_files.from_source(str(tmp_path / "model.json"), sha, MOVENET) == (model_json, WEIGHTS)
+    with pytest.raises(ArtifactError, match="sha256 mismatch"):
+        pose_files.from_source(str(tmp_path / "model.json"), "0" * 64, MOVENET)
+    outside = dict(GRAPH, weightsManifest=[{"paths": ["../m.bin"], "weights": GRAPH["weightsManifest"][0]["weights"]}])
+    (tmp_path / "model.json").write_text(json.dumps(outside))
+    with pytest.raises(ValueError, match="only plain file names beside it"):
+        pose_files.from_source(str(tmp_path / "model.json"), None, MOVENET)
+
+
+# --- the real model --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def movenet(pose_model_files):
+    """The embedded pose model's files, and the model traced."""
+    from transforms.models.pose_model import PoseModel
+
+    return pose_model_files, PoseModel(*pose_model_files, PoseConfig())
+
+
+def test_people_score_high_and_photos_without_people_low(movenet, photos):
+    from transforms.ingest.decode import DecodeConfig, decode_image
+    from transforms.knowledge import calibration
+    from transforms.stages.pose import calibration_key
+
+    _, model = movenet
+    platt = calibration.for_source("embedded", calibration_key())
+    assert platt is not None, "the shipped calibration maps the pose score"
+    people, free = ("astronaut", "camera", "grace_hopper"), ("chelsea", "coffee", "rocket", "motorcycle")
+    images = [decode_image(photos[n].read_bytes(), DecodeConfig())[0] for n in (*people, *free)]
+    chance = dict(zip((*people, *free), platt(np.asarray(model(images))).tolist(), strict=True))
+    assert all(chance[n] >= 0.5 for n in people), chance
+    assert all(chance[n] < PoseConfig().veto for n in free), chance
+
+
+def test_the_traced_graph_matches_the_graph_run_op_by_op(movenet, photos):
+    import torch
+    from PIL import Image
+
+    from transforms.models.tfjs_graph import GraphModel
+    from transforms.stages.detector import letterbox
+
+    (model_json, weights), model = movenet
+    image = Image.open(photos["astronaut"]).convert("RGB")
+    canvas, _ = letterbox(image, MOVENET.side, fill=0, grow=False)
+    with torch.inference_mode():
+        eager = GraphModel(model_json, weights)(torch.from_numpy(canvas.astype(np.int32)[None])).numpy()[0]
+    np.testing.assert_allclose(model.people(image), eager, atol=1e-4)
+    assert eager[:, MOVENET.person_column].max() > 0.3 and eager.shape == (MOVENET.people, 56)
+
+
+def test_a_tag_run_writes_the_pose_column_and_can_turn_the_stage_off(tmp_path, photos):
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['grace_hopper']}\n{photos['coffee']}\n")
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "on"), "--allow_local_paths", "--quiet"])
+    rows = {r["uri"].rsplit("/", 1)[-1]: r for r in read_table(tmp_path / "on", "tags").to_pylist()}
+    hopper, coffee = rows[photos["grace_hopper"].name], rows[photos["coffee"].name]
+    assert hopper[COLUMN] > 0.9 and coffee[COLUMN] < 0.05
+    assert any(t["name"] == "person" for t in hopper["tags"])
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "off"), "--allow_local_paths", "--quiet",
+             "--pose_model", "none"])
+    assert all(r[COLUMN] is None for r in read_table(tmp_path / "off", "tags").to_pylist())

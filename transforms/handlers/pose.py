@@ -1,0 +1,45 @@
+"""The pose stage's Beam ModelHandler (its declaration and rule: transforms/stages/pose.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from transforms.core.model_handler import ElementModelHandler
+from transforms.core.records import Element, with_fields
+from transforms.stages.pose import COLUMN, SOURCE, PoseConfig, decide, pose_config
+
+
+class PoseHandler(ElementModelHandler):
+    """RunInference handler: each photo's calibrated person chance, and the rule it decides."""
+
+    stage_name = SOURCE
+    batch_sizes = (1, 8)
+
+    def load_model(self) -> Any:
+        from transforms.models.pose_files import from_source
+        from transforms.models.pose_model import PoseModel
+
+        config: PoseConfig = self._config
+        return PoseModel(*from_source(config.source, config.sha256, config.spec), config)
+
+    def infer(self, batch: list[Element], model: Any) -> list[Element]:
+        config: PoseConfig = self._config
+        chances = config.calibration(np.asarray(model([e["image"] for e in batch]), dtype=np.float64))
+        out = []
+        for e, chance in zip(batch, chances.tolist(), strict=True):
+            tags, objects = decide(e.get("tags") or [], e.get("objects"), chance, config)
+            fields: dict[str, Any] = {"tags": tags, COLUMN: chance}
+            if objects is not None:
+                fields["objects"] = objects
+            out.append(with_fields(e, **fields))
+        return out
+
+    def model_version(self) -> str:
+        return self._config.version()
+
+
+def build(o: Any, num_workers: int = 1) -> PoseHandler | None:
+    config = pose_config(o, num_workers)
+    return None if config is None else PoseHandler(config, min_batch_size=1, max_batch_size=8)

