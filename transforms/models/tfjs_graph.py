@@ -69,6 +69,8 @@ def parse_weights(manifest: Sequence[Mapping[str, Any]], data: bytes) -> dict[st
     for group in manifest:
         for w in group["weights"]:
             shape = [int(d) for d in w["shape"]]
+            if any(d < 0 for d in shape):
+                raise GraphError(f"weight {w['name']!r} has a negative dimension")
             count = math.prod(shape)
             dtype = w["dtype"]
             if dtype not in DTYPES:
@@ -312,6 +314,9 @@ class GraphModel:
             (self.output,) = [_input(v["name"]) for v in signature["outputs"].values()]
         except (ValueError, KeyError, TypeError, AttributeError):
             raise GraphError("the signature must name one input and one output") from None
+        stray = [n.name for n in self.nodes.values() if n.op == "Placeholder" and n.name != self.input]
+        if stray or self.input not in self.nodes:
+            raise GraphError(f"the signature's input {self.input!r} must be the graph's one placeholder")
         self._ops = ops
         self._order = self._topological(self.output[0])
         self._constants: dict[str, Any] = {}

@@ -127,7 +127,8 @@ def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
     if f.pose_model == OFF or platt is None:
         return None
     return replace(PoseConfig(), source=f.pose_model, sha256=f.pose_model_sha256, veto=f.pose_veto,
-                   min_score=f.pose_min_score, calibration=platt, device=backbone.device,
+                   min_score=max(f.pose_min_score, scoring.min_score),  # no tag below the job's floor
+                   calibration=platt, device=backbone.device,
                    torch_threads=backbone.torch_threads, num_workers=num_workers)
 
 
