@@ -26,10 +26,10 @@ class PoseHandler(ElementModelHandler):
 
     def infer(self, batch: list[Element], model: Any) -> list[Element]:
         config: PoseConfig = self._config
-        chances = config.calibration(np.asarray(model([e["image"] for e in batch]), dtype=np.float64))
+        raw = np.asarray(model([e["image"] for e in batch]), dtype=np.float64)
         out = []
-        for e, chance in zip(batch, chances.tolist(), strict=True):
-            tags, objects = decide(e.get("tags") or [], e.get("objects"), chance, config)
+        for e, score, chance in zip(batch, raw.tolist(), config.calibration(raw).tolist(), strict=True):
+            tags, objects = decide(e.get("tags") or [], e.get("objects"), score, chance, config)
             fields: dict[str, Any] = {"tags": tags, COLUMN: chance}
             if objects is not None:
                 fields["objects"] = objects

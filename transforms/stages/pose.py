@@ -6,7 +6,9 @@ lost more people than wrong tags it removed (docs/QUALITY.md, issue #33). A pose
 evidence of its own. MoveNet MultiPose finds up to six people with 17 keypoints each; its best
 person score, calibrated on the photo set's tune half (``pose:<model>`` in the calibration),
 is the photo's person chance:
-- below ``--pose_veto`` no person word of any source is written, nor a person box;
+- where the model's own score is below ``--pose_veto`` no person word of any source is written,
+  nor a person box (a fixed point of the model's output: a calibration refitted without some
+  kind of photo moves the chances, not what the model sees);
 - from ``--pose_min_score`` it writes "person" itself, at that chance.
 A calibration without the pose map (one fitted without enough people) turns both off: a map
 fitted without people must not veto them.
@@ -69,14 +71,13 @@ class PoseFlags(Flags):
     pose_model_sha256: str | None = option(None, "Expected sha256 of --pose_model's model.json followed by its "
                                            "weight files in manifest order (cat model.json *.bin | sha256sum).",
                                            template=SHA256)
-    pose_veto: float = option(0.2, "Below this pose person chance no source's person word or box is written.")
+    pose_veto: float = option(0.18, "Where the pose model's own person score (before calibration) is below this, "
+                              "no source's person word or box is written.")
     pose_min_score: float = option(0.85, "From this pose person chance the pose model writes 'person' itself.")
 
     def check(self) -> None:
         in_unit_range("--pose_veto", self.pose_veto)
         in_unit_range("--pose_min_score", self.pose_min_score)
-        if self.pose_veto > self.pose_min_score:
-            raise LaunchError(f"--pose_veto ({self.pose_veto}) must not exceed --pose_min_score ({self.pose_min_score})")
         need_file("--pose_model", self.pose_model)
         if self.pose_model_sha256 and self.pose_model in (EMBEDDED, OFF):
             raise LaunchError(f"--pose_model_sha256 checks a --pose_model file, not {self.pose_model!r}")
@@ -86,7 +87,7 @@ class PoseFlags(Flags):
 class PoseConfig:
     source: str = PoseFlags.pose_model  # embedded | a model.json location
     sha256: str | None = None
-    veto: float = PoseFlags.pose_veto
+    veto: float = PoseFlags.pose_veto  # on the model's raw score
     min_score: float = PoseFlags.pose_min_score
     calibration: Any = None  # the Platt map of the raw person score (None: the rule is off)
     device: str = "auto"
@@ -104,11 +105,12 @@ def person_word(name: str) -> bool:
     return name.lower() == GROUP or is_kind_of(name, PERSON)
 
 
-def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, chance: float,
+def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw: float, chance: float,
            config: PoseConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """The row's tags and boxes given the pose person chance: every person word and box dropped
-    below the veto; "person" written at the chance from the pose floor."""
-    if chance < config.veto:
+    """The row's tags and boxes given the pose model's raw person score and its calibrated
+    chance: every person word and box dropped below the veto; "person" written at the chance
+    from the pose floor."""
+    if raw < config.veto:
         tags = [t for t in tags if not person_word(t["name"])]
         objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
     if chance >= config.min_score:
