@@ -13,7 +13,8 @@ from pipeline.checks import check_flags, check_list_access, check_tag_options
 from pipeline.flags import IoFlags
 from pipeline.options import all_options
 from pipeline.run_output import check_output
-from pipeline.runner import configure_logging, run_job
+from pipeline.runner import configure_logging, is_local, run_job
+from pipeline.weights import fetch_for_job
 from transforms.core.launch import LaunchError
 
 
@@ -27,6 +28,7 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         options, tag = checked(argv)
         check_output(tag, ("tags",))
         check_list_access(tag, IoFlags.from_options(tag).input)
+        fetch_for_job(tag, is_local(options))
     except LaunchError as exc:
         raise SystemExit(f"image-tagger tag: {exc}") from None
     configure_logging(tag)
