@@ -17,7 +17,7 @@ from transforms.core import registry
 from transforms.core.artifacts import ArtifactError
 from transforms.knowledge.calibration import Platt
 from transforms.models import pose_files
-from transforms.stages.pose import COLUMN, MOVENET, SOURCE, PoseConfig, decide, person_word
+from transforms.stages.pose import COLUMN, MOVENET, SOURCE, PoseConfig, decide, person_boxes, person_word
 
 
 def _tag(name: str, score: float, source: str) -> dict:
@@ -53,25 +53,50 @@ def test_it_runs_after_every_stage_that_writes_a_person_word_and_before_worn_and
     assert order.index(SOURCE) < order.index("worn") < order.index("review")
 
 
-class _Raw:
-    """A pose model stand-in: fixed raw person scores, one per photo."""
+def _people(*rows: tuple[float, tuple[float, float, float, float]]) -> np.ndarray:
+    """A model output: one row per person, (raw person score, (y_min, x_min, y_max, x_max))."""
+    out = np.zeros((MOVENET.people, 56), np.float32)
+    for i, (score, box) in enumerate(rows):
+        out[i, MOVENET.person_column], out[i, MOVENET.box_columns:MOVENET.box_columns + 4] = score, box
+    return out
 
-    def __init__(self, scores: list[float]):
-        self.scores = scores
 
-    def __call__(self, images: list) -> list[float]:
-        return self.scores[:len(images)]
+class _Model:
+    """A pose model stand-in: fixed outputs, one per photo."""
+
+    def __init__(self, outputs: list[np.ndarray]):
+        self.outputs = outputs
+
+    def __call__(self, images: list) -> list[np.ndarray]:
+        return self.outputs[:len(images)]
 
 
 def test_the_handler_writes_the_calibrated_chance_and_applies_the_rule():
+    from PIL import Image
+
     from transforms.handlers.pose import PoseHandler
 
     handler = PoseHandler(replace(PoseConfig(), calibration=Platt(a=1.0, b=0.0, feature="logit")))
-    batch = [{"image": None, "tags": list(ROW), "objects": list(BOXES)}, {"image": None, "tags": [], "objects": []}]
-    low, high = handler.infer(batch, _Raw([0.05, 0.95]))
+    image = Image.new("RGB", (256, 256))
+    detected = [{"label": "person", "score": 0.8, "box": [0.0, 0.0, 0.5, 1.0]}]
+    batch = [{"image": image, "tags": list(ROW), "objects": list(BOXES)}, {"image": image, "tags": [], "objects": detected}]
+    low, high = handler.infer(batch, _Model([_people((0.05, (0, 0, 1, 1))),
+                                             _people((0.95, (0, 0, 1, 0.5)), (0.9, (0, 0.5, 1, 1)), (0.3, (0, 0, 1, 1)))]))
     assert low[COLUMN] == pytest.approx(0.05) and not any(person_word(t["name"]) for t in low["tags"])
     assert [o["label"] for o in low["objects"]] == ["dog"]
     assert high[COLUMN] == pytest.approx(0.95) and high["tags"][0]["source"] == SOURCE
+    # the left person is the detector's box; the right one is added; the third is under the floor
+    assert [(o["score"], o["box"]) for o in high["objects"]] == [(0.8, [0.0, 0.0, 0.5, 1.0]),
+                                                                  (pytest.approx(0.9), [0.5, 0.0, 1.0, 1.0])]
+
+
+def test_person_boxes_undo_the_top_left_paste():
+    people = _people((0.9, (0.1, 0.2, 0.5, 0.6)), (0.9, (0.5, 0.5, 0.9, 0.9)))
+    [wide] = person_boxes(people[:2], np.array([0.9, 0.9]), 512, 256, 0.85)  # shrunk by 2: fills 256 x 128
+    assert wide["box"] == pytest.approx([0.2, 0.2, 0.6, 1.0]), "the second lies in the black below the photo"
+    [small] = person_boxes(people[:1], np.array([0.9]), 128, 64, 0.85)  # never enlarged: fills 128 x 64
+    assert small["box"] == pytest.approx([0.4, 0.4, 1.0, 1.0])
+    assert person_boxes(people[:1], np.array([0.5]), 128, 64, 0.85) == [], "under the floor"
 
 
 def test_the_pose_model_never_writes_below_the_jobs_floor():
@@ -189,7 +214,7 @@ def test_people_score_high_and_photos_without_people_low(movenet, photos):
     assert platt is not None, "the shipped calibration maps the pose score"
     people, free = ("astronaut", "camera", "grace_hopper"), ("chelsea", "coffee", "rocket", "motorcycle")
     images = [decode_image(photos[n].read_bytes(), DecodeConfig())[0] for n in (*people, *free)]
-    raw = dict(zip((*people, *free), model(images), strict=True))
+    raw = dict(zip((*people, *free), model.scores(images), strict=True))
     chance = dict(zip(raw, platt(np.asarray(list(raw.values()))).tolist(), strict=True))
     assert all(chance[n] >= 0.5 for n in people), chance
     assert all(raw[n] < PoseConfig().veto and chance[n] < 0.1 for n in free), raw

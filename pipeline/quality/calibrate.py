@@ -157,7 +157,7 @@ def pose_candidates(paths: list[str], right: list[Rightness], kinds: list[str]) 
         verdict = judge(PERSON)
         if verdict is not None:
             with open(path, "rb") as f:
-                score = model([decode_image(f.read(), DecodeConfig())[0]])[0]
+                score = model.scores([decode_image(f.read(), DecodeConfig())[0]])[0]
             out = out.add(np.array([[score]]), [bool(verdict)], [kind])
     return out
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.pose import COLUMN, SOURCE, PoseConfig, decide, pose_config
+from transforms.stages.pose import COLUMN, SOURCE, PoseConfig, decide, person_boxes, pose_config
 
 
 class PoseHandler(ElementModelHandler):
@@ -26,10 +26,14 @@ class PoseHandler(ElementModelHandler):
 
     def infer(self, batch: list[Element], model: Any) -> list[Element]:
         config: PoseConfig = self._config
-        raw = np.asarray(model([e["image"] for e in batch]), dtype=np.float64)
         out = []
-        for e, score, chance in zip(batch, raw.tolist(), config.calibration(raw).tolist(), strict=True):
-            tags, objects = decide(e.get("tags") or [], e.get("objects"), score, chance, config)
+        for e, people in zip(batch, model([e["image"] for e in batch]), strict=True):
+            scores = np.asarray(people[:, config.spec.person_column], dtype=np.float64)
+            chances = config.calibration(scores)
+            width, height = e["image"].size
+            found = person_boxes(people, chances, width, height, config.min_score, config.spec)
+            score, chance = float(scores.max()), float(chances.max())
+            tags, objects = decide(e.get("tags") or [], e.get("objects"), score, chance, config, found)
             fields: dict[str, Any] = {"tags": tags, COLUMN: chance}
             if objects is not None:
                 fields["objects"] = objects

@@ -55,7 +55,7 @@ def traced(model_json: bytes, weights: bytes, spec: PoseModelSpec) -> Path:
 
 
 class PoseModel:
-    """Raw person scores of photos: the best of the model's people, per photo."""
+    """The model's people on photos: keypoints, boxes and person scores, raw."""
 
     def __init__(self, model_json: bytes, weights: bytes, config: PoseConfig):
         import onnxruntime as ort
@@ -76,5 +76,10 @@ class PoseModel:
         canvas, _ = letterbox(image.convert("RGB"), self.spec.side, fill=0, grow=False)
         return self.session.run(None, {"pixels": canvas.astype(np.int32)[None]})[0][0]
 
-    def __call__(self, images: list[Image.Image]) -> list[float]:
-        return [float(p[:, self.spec.person_column].max()) for p in parallel_map(self.people, images, self.threads)]
+    def __call__(self, images: list[Image.Image]) -> list[np.ndarray]:
+        """[people, 56] for each photo."""
+        return parallel_map(self.people, images, self.threads)
+
+    def scores(self, images: list[Image.Image]) -> list[float]:
+        """Each photo's best person score."""
+        return [float(p[:, self.spec.person_column].max()) for p in self(images)]

