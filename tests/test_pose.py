@@ -247,3 +247,12 @@ def test_a_tag_run_writes_the_pose_column_and_can_turn_the_stage_off(tmp_path, p
     tag.run(["--input", str(listing), "--output", str(tmp_path / "off"), "--allow_local_paths", "--quiet",
              "--pose_model", "none"])
     assert all(r[COLUMN] is None for r in read_table(tmp_path / "off", "tags").to_pylist())
+
+
+def test_the_traced_graph_is_cached_per_input_side(pose_model_files, tmp_path, monkeypatch):
+    from transforms.models.pose_model import traced
+
+    monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path))
+    square = traced(*pose_model_files, MOVENET)
+    assert traced(*pose_model_files, MOVENET) == square, "traced once"
+    assert traced(*pose_model_files, replace(MOVENET, side=192)) != square, "a graph traced at 256 px takes only 256 px"

@@ -46,7 +46,8 @@ def export(graph: GraphModel, spec: PoseModelSpec) -> bytes:
 def traced(model_json: bytes, weights: bytes, spec: PoseModelSpec) -> Path:
     """The cached ONNX file of the graph, traced on a miss (torch is imported only then)."""
     runner = Path(tfjs_graph.__file__).read_bytes() + Path(__file__).read_bytes()
-    key = hashlib.sha256(model_json + weights + runner + importlib.metadata.version("torch").encode()).hexdigest()[:24]
+    traced_for = f"{spec.side}:{importlib.metadata.version('torch')}".encode()  # the input side is traced in
+    key = hashlib.sha256(model_json + weights + runner + traced_for).hexdigest()[:24]
 
     def build(path: Path) -> None:
         path.write_bytes(export(GraphModel(model_json, weights), spec))
