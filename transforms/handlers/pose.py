@@ -26,10 +26,13 @@ class PoseHandler(ElementModelHandler):
 
     def infer(self, batch: list[Element], model: Any) -> list[Element]:
         config: PoseConfig = self._config
+        platt = config.calibration
+        if platt is None:  # build() turns the stage off without its map
+            raise ValueError("the pose stage needs its calibration map")
         out = []
         for e, people in zip(batch, model([e["image"] for e in batch]), strict=True):
             scores = np.asarray(people[:, config.spec.person_column], dtype=np.float64)
-            chances = config.calibration(scores)
+            chances = platt(scores)
             width, height = e["image"].size
             found = person_boxes(people, chances, width, height, config.min_score, config.spec)
             score, chance = float(scores.max()), float(chances.max())

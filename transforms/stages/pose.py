@@ -28,8 +28,9 @@ import pyarrow as pa
 from transforms.core.launch import LaunchError, in_unit_range, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.registry import Column, Stage, register
+from transforms.knowledge.calibration import Platt
 from transforms.knowledge.lexicon import is_kind_of
-from transforms.stages.detector import GROUP, PERSON, DetectorConfig
+from transforms.stages.detector import GROUP, PERSON, DetectorConfig, nms
 
 SOURCE = "pose"  # its tag source, named here once: other modules import it
 EMBEDDED, OFF = "embedded", "none"
@@ -78,7 +79,8 @@ class PoseFlags(Flags):
                                            template=SHA256)
     pose_veto: float = option(0.18, "Where the pose model's own person score (before calibration) is below this, "
                               "no source's person word or box is written.")
-    pose_min_score: float = option(0.85, "From this pose person chance the pose model writes 'person' itself.")
+    pose_min_score: float = option(0.85, "From this pose person chance (and --min_score) the pose model writes "
+                                   "'person' itself, and a person box for each person no detector box covers.")
 
     def check(self) -> None:
         in_unit_range("--pose_veto", self.pose_veto)
@@ -94,7 +96,7 @@ class PoseConfig:
     sha256: str | None = None
     veto: float = PoseFlags.pose_veto  # on the model's raw score
     min_score: float = PoseFlags.pose_min_score
-    calibration: Any = None  # the Platt map of the raw person score (None: the rule is off)
+    calibration: Platt | None = None  # the map of the raw person score (None: the stage is off)
     device: str = "auto"
     torch_threads: int = 0
     num_workers: int = 1
@@ -128,8 +130,6 @@ def person_boxes(people: np.ndarray, chances: np.ndarray, width: int, height: in
 def uncovered(found: list[dict[str, Any]], objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pose model's person boxes that no person box already there covers (overlap at most
     the detector's own non-maximum suppression allows), best first."""
-    from transforms.stages.detector import nms
-
     theirs = [o for o in objects if o["label"] == PERSON]
     boxes = np.array([o["box"] for o in [*theirs, *found]], dtype=np.float32).reshape(-1, 4)
     first = np.array([2.0] * len(theirs) + [o["score"] for o in found], dtype=np.float32)  # theirs win
@@ -173,7 +173,7 @@ PERSON_SOURCES = ("tags:tagger", "tags:detector", "tags:zero_shot", "tags:expans
 
 
 STAGE = register(Stage(
-    name=SOURCE, reads=("image", "objects", *PERSON_SOURCES), writes=(f"tags:{SOURCE}", COLUMN),
+    name=SOURCE, reads=("image", "objects", *PERSON_SOURCES), writes=("objects", f"tags:{SOURCE}", COLUMN),
     build="transforms.handlers.pose:build", options=PoseFlags, size=lambda o: (0, MOVENET.side),
     tag_source=SOURCE, colour="#17becf", quality="everyday", bench_batch=8, evidence="all",
     columns=(Column(COLUMN, pa.float32(), "The pose model's calibrated chance that the photo shows a person (null: pose stage off)."),),
