@@ -256,3 +256,29 @@ def test_the_traced_graph_is_cached_per_input_side(pose_model_files, tmp_path, m
     square = traced(*pose_model_files, MOVENET)
     assert traced(*pose_model_files, MOVENET) == square, "traced once"
     assert traced(*pose_model_files, replace(MOVENET, side=192)) != square, "a graph traced at 256 px takes only 256 px"
+
+
+def test_a_graph_whose_numbers_follow_its_pixels_is_refused_when_traced():
+    import torch
+
+    from transforms.models.pose_model import check_trace, export
+    from transforms.models.tfjs_graph import GraphError, GraphModel
+
+    # y = x * Fill([1], the sum of x): Fill reads its value as a number, so the tracer bakes in the
+    # black photo's sum, 0
+    graph = {"format": "graph-model",
+             "modelTopology": {"node": [
+                 {"name": "x", "op": "Placeholder", "attr": {}}, {"name": "axes", "op": "Const", "attr": {}},
+                 {"name": "dims", "op": "Const", "attr": {}},
+                 {"name": "total", "op": "Sum", "input": ["x", "axes"], "attr": {}},
+                 {"name": "n", "op": "Fill", "input": ["dims", "total"], "attr": {}},
+                 {"name": "y", "op": "Mul", "input": ["x", "n"], "attr": {}}]},
+             "weightsManifest": [{"paths": ["w.bin"], "weights": [
+                 {"name": "axes", "shape": [4], "dtype": "int32"}, {"name": "dims", "shape": [1], "dtype": "int32"}]}],
+             "signature": {"inputs": {"x": {"name": "x:0"}}, "outputs": {"y": {"name": "y:0"}}}}
+    weights = np.array([0, 1, 2, 3], np.int32).tobytes() + np.array([1], np.int32).tobytes()
+    spec = replace(MOVENET, side=4)
+    model = GraphModel(json.dumps(graph).encode(), weights)
+    assert int(model(torch.ones(1, 4, 4, 3, dtype=torch.int32))[0, 0, 0, 0]) == 48
+    with pytest.raises(GraphError, match="its shapes depend on its input"):
+        check_trace(model, export(model, spec), spec)
