@@ -4,7 +4,8 @@ python -m pipeline.report --input OUTPUT --html report.html [--sample 200] [--mo
 
 Streams over the committed files of OUTPUT/tags/ (local or gs://) in record batches: counts every tag, and
 keeps a reservoir sample of --sample images, so huge outputs need little memory. Shows each
-sampled image with its tags coloured by source and its detector boxes, filters by tag and by
+sampled image with its tags coloured by source and its boxes (detector and pose model: a box
+shows while either source is on; a box does not record which drew it), filters by tag and by
 source, a tag frequency chart, the dead letters grouped by error_type with example URIs, and,
 with --model, the training curves and validation metrics of a TaggerNet model directory, with
 --evaluation, the test (or zero-shot ZS/GZS) metrics written by pipeline.training.evaluate.

@@ -98,12 +98,14 @@ def test_report_in_a_real_browser(run, tmp_path, photos):
 
         driver.find_element(By.ID, "tag-filter").clear()
         driver.execute_script("document.getElementById('tag-filter').dispatchEvent(new Event('input'))")
-        detector_toggle = driver.find_element(By.CSS_SELECTOR, '.source-toggle[value="detector"]')
-        detector_toggle.click()
+        driver.find_element(By.CSS_SELECTOR, '.source-toggle[value="detector"]').click()
         hopper = driver.find_element(By.CSS_SELECTOR, f'.card[data-uri="{photos["grace_hopper"]}"]')
         shown_tags = [t.text.split()[0] for t in hopper.find_elements(By.CSS_SELECTOR, ".tag") if t.is_displayed()]
         assert "tie" not in shown_tags and shown_tags, "detector tags hidden, the others stay"
-        assert not any(b.is_displayed() for b in hopper.find_elements(By.CSS_SELECTOR, ".box"))
+        boxes = hopper.find_elements(By.CSS_SELECTOR, ".box")
+        assert boxes and all(b.is_displayed() for b in boxes), "the pose model draws person boxes too"
+        driver.find_element(By.CSS_SELECTOR, '.source-toggle[value="pose"]').click()
+        assert not any(b.is_displayed() for b in boxes), "with every source of boxes off, none shows"
         driver.save_screenshot(str(ARTIFACTS / "report-filtered.png"))
 
 
