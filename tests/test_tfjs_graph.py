@@ -173,3 +173,9 @@ def test_weights_that_do_not_fill_the_manifest_exactly_are_refused():
 def test_a_file_that_is_not_a_graph_model_is_refused():
     with pytest.raises(GraphError, match="not a TF.js graph model"):
         GraphModel(b'{"modelTopology": {}}', b"")
+    spec = {"modelTopology": {"node": [{"op": "Identity"}]}, "weightsManifest": [], "signature": {}}
+    with pytest.raises(GraphError, match="a node of the topology is malformed"):
+        GraphModel(json.dumps(spec).encode(), b"")
+    spec = {"modelTopology": {"node": []}, "weightsManifest": [{"weights": [{"shape": [1]}]}], "signature": {}}
+    with pytest.raises(GraphError, match="the weights manifest is malformed"):
+        GraphModel(json.dumps(spec).encode(), b"")

@@ -298,12 +298,18 @@ class GraphModel:
         if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
             raise GraphError(f"the topology must list at most {MAX_NODES} nodes")
         ops = _ops()
-        self._weights = parse_weights(manifest, weights)
+        try:
+            self._weights = parse_weights(manifest, weights)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise GraphError(f"the weights manifest is malformed ({exc!r})") from None
         self.nodes: dict[str, Node] = {}
         for n in nodes:
-            node = Node(str(n["name"]), str(n["op"]),
-                        tuple(_input(i) for i in n.get("input", []) if not i.startswith("^")),
-                        {k: _attr(v) for k, v in (n.get("attr") or {}).items()})
+            try:
+                node = Node(str(n["name"]), str(n["op"]),
+                            tuple(_input(i) for i in n.get("input", []) if not i.startswith("^")),
+                            {k: _attr(v) for k, v in (n.get("attr") or {}).items()})
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                raise GraphError(f"a node of the topology is malformed ({exc!r})") from None
             if node.op not in ("Const", "Placeholder") and node.op not in ops:
                 raise GraphError(f"node {node.name!r}: operation {node.op!r} is not one this runner reads")
             if node.op == "Const" and node.name not in self._weights:
