@@ -35,6 +35,14 @@ def test_below_the_veto_no_source_writes_a_person_word_or_box():
     assert [b["label"] for b in boxes or []] == ["dog"]
 
 
+def test_a_person_word_a_source_is_sure_of_survives_the_veto():
+    sure = [_tag("person", 0.99, "everyday"), _tag("clothing", 0.6, "tagger")]
+    tags, boxes = decide(sure, BOXES, 0.1, 0.05, PoseConfig())
+    assert tags == sure and boxes == BOXES, "MoveNet misses a face filling the frame; the head is sure"
+    tags, _ = decide(sure, BOXES, 0.1, 0.05, replace(PoseConfig(), spares=1.01))
+    assert [t["name"] for t in tags] == ["clothing"], "1.01 spares none"
+
+
 def test_between_veto_and_floor_the_other_sources_decide():
     tags, boxes = decide(ROW, BOXES, 0.3, 0.5, PoseConfig())
     assert tags == ROW and boxes == BOXES
@@ -110,6 +118,7 @@ def test_the_pose_model_never_writes_below_the_jobs_floor():
 
 @pytest.mark.parametrize(("flags", "message"), [
     (["--pose_veto", "-0.1"], "--pose_veto must be between 0 and 1"),
+    (["--pose_veto_spares", "2"], "--pose_veto_spares must be between 0 and 1.01, got 2.0"),
     (["--pose_min_score", "1.5"], "--pose_min_score must be between 0 and 1"),
     (["--pose_model_sha256", "a" * 64], "--pose_model_sha256 checks a --pose_model file, not 'embedded'"),
     (["--pose_model", "/no/such/model.json"], "--pose_model: no such file: /no/such/model.json"),

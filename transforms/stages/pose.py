@@ -8,7 +8,8 @@ person score, calibrated on the photo set's tune half (``pose:<model>`` in the c
 is the photo's person chance:
 - where the model's own score is below ``--pose_veto`` no person word of any source is written,
   nor a person box (a fixed point of the model's output: a calibration refitted without some
-  kind of photo moves the chances, not what the model sees);
+  kind of photo moves the chances, not what the model sees), unless some source is sure of one
+  (``--pose_veto_spares``: MoveNet misses a face that fills the frame and a far crowd);
 - from ``--pose_min_score`` it writes "person" itself, at that chance, and a person box for each
   person it finds at that chance that no detector box already covers (so that counting the
   photo's person boxes counts them).
@@ -79,12 +80,16 @@ class PoseFlags(Flags):
                                            template=SHA256)
     pose_veto: float = option(0.18, "Where the pose model's own person score (before calibration) is below this, "
                               "no source's person word or box is written.")
+    pose_veto_spares: float = option(0.98, "A person word some source gives at least this chance is kept "
+                                     "under the veto, with the photo's person boxes (1.01: none is).")
     pose_min_score: float = option(0.85, "From this pose person chance (and --min_score) the pose model writes "
                                    "'person' itself, and a person box for each person no detector box covers.")
 
     def check(self) -> None:
         in_unit_range("--pose_veto", self.pose_veto)
         in_unit_range("--pose_min_score", self.pose_min_score)
+        if not 0.0 <= self.pose_veto_spares <= 1.01:
+            raise LaunchError(f"--pose_veto_spares must be between 0 and 1.01, got {self.pose_veto_spares}")
         need_file("--pose_model", self.pose_model)
         if self.pose_model_sha256 and self.pose_model in (EMBEDDED, OFF):
             raise LaunchError(f"--pose_model_sha256 checks a --pose_model file, not {self.pose_model!r}")
@@ -95,6 +100,7 @@ class PoseConfig:
     source: str = PoseFlags.pose_model  # embedded | a model.json location
     sha256: str | None = None
     veto: float = PoseFlags.pose_veto  # on the model's raw score
+    spares: float = PoseFlags.pose_veto_spares  # a person word this sure survives the veto
     min_score: float = PoseFlags.pose_min_score
     calibration: Platt | None = None  # the map of the raw person score (None: the stage is off)
     device: str = "auto"
@@ -142,7 +148,8 @@ def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw
     """The row's tags and boxes given the pose model's raw person score, its calibrated chance
     and the person boxes it ``found``: every person word and box dropped below the veto; from the
     pose floor "person" written at the chance, and each found box no person box covers."""
-    if raw < config.veto:
+    sure = max((float(t["score"]) for t in tags if person_word(t["name"])), default=0.0) >= config.spares
+    if raw < config.veto and not sure:
         tags = [t for t in tags if not person_word(t["name"])]
         objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
     if chance >= config.min_score:
@@ -163,6 +170,7 @@ def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
     if f.pose_model == OFF or platt is None:
         return None
     return replace(PoseConfig(), source=f.pose_model, sha256=f.pose_model_sha256, veto=f.pose_veto,
+                   spares=f.pose_veto_spares,
                    min_score=max(f.pose_min_score, scoring.min_score),  # no tag below the job's floor
                    calibration=platt, device=backbone.device,
                    torch_threads=backbone.torch_threads, num_workers=num_workers)
