@@ -238,13 +238,15 @@ def run_floor_before(paths: list[str]) -> dict:
     """The floor as the job computed it before the onnxruntime paths (2026-11-29, second
     session): the backbone on torch (bf16 autocast where the CPU has native bf16, else fp32),
     and YOLOX with all of the worker's threads inside each image and onnxruntime's default
-    spin-waiting, one image after another."""
+    spin-waiting, one image after another. (Every model whose session comes from
+    ``threads.device_session`` gets those options here: the pose model, added since, too.)"""
+    import transforms.core.threads as core_threads
     import transforms.stages.backbone as features
     import transforms.stages.detector as detect
-    from transforms.core.threads import worker_threads
 
-    session_options = detect.onnx_session_options
-    detect.onnx_session_options = lambda threads=1, spinning=False: session_options(worker_threads(), spinning=True)
+    session_options = core_threads.onnx_session_options
+    core_threads.onnx_session_options = lambda threads=1, spinning=False: session_options(
+        core_threads.worker_threads(), spinning=True)
     detect.parallel_map = lambda fn, items, threads: [fn(i) for i in items]
     if features.cpu_has_native_bf16():
         return run_floor(paths, ("--precision", "bf16"))

@@ -88,3 +88,19 @@ def onnx_session_options(threads: int = 1, spinning: bool = False):
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return options
+
+
+def device_session(model, device: str, torch_threads: int = 0, num_workers: int = 1):
+    """(onnxruntime session, threads to run its images on side by side) for a model with a batch
+    of one: on CUDA where ``device`` resolves to it and onnxruntime has it (one thread there),
+    else on the CPU with this process's share of threads (``parallel_map``)."""
+    import onnxruntime as ort
+
+    from transforms.core.devices import resolve_device
+
+    providers = ["CPUExecutionProvider"]
+    if resolve_device(device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    threads = configure_process(worker_threads(torch_threads, num_workers))
+    session = ort.InferenceSession(model, onnx_session_options(), providers=providers)
+    return session, (1 if providers[0] != "CPUExecutionProvider" else threads)

@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from transforms.core.devices import resolve_device
-from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
+from transforms.core.threads import device_session, onnx_session_options, parallel_map
 from transforms.models import tfjs_graph
 from transforms.models.tfjs_graph import GraphModel
 from transforms.stages.backbone_onnx import cached_file
@@ -83,16 +82,9 @@ class PoseModel:
     """The model's people on photos: keypoints, boxes and person scores, raw."""
 
     def __init__(self, model_json: bytes, weights: bytes, config: PoseConfig):
-        import onnxruntime as ort
-
-        providers = ["CPUExecutionProvider"]
-        if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        threads = configure_process(worker_threads(config.torch_threads, config.num_workers))
-        self.threads = 1 if providers[0] != "CPUExecutionProvider" else threads  # one thread per photo on CPU
         self.spec = config.spec
-        self.session = ort.InferenceSession(str(traced(model_json, weights, self.spec)), onnx_session_options(),
-                                            providers=providers)
+        self.session, self.threads = device_session(str(traced(model_json, weights, self.spec)), config.device,
+                                                    config.torch_threads, config.num_workers)
 
     def people(self, image: Image.Image) -> np.ndarray:
         """[people, 56]: the model's raw output for one photo, pasted top-left on black at most

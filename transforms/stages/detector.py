@@ -29,7 +29,7 @@ from transforms.core.launch import LaunchError, at_least, in_unit_range, need_fi
 from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.records import merge_sources, sources_of
 from transforms.core.registry import Stage, register
-from transforms.core.threads import configure_process, onnx_session_options, parallel_map, worker_threads
+from transforms.core.threads import configure_process, device_session, parallel_map, worker_threads
 from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, logit
 from transforms.knowledge.contradictions import SURE
 from transforms.knowledge.lexicon import exclusive, is_kind_of
@@ -418,16 +418,9 @@ def yolox_at_size(path: str, size: int) -> str | bytes:
 
 class Yolox:
     def __init__(self, config: DetectorConfig):
-        import onnxruntime as ort
-
-        providers = ["CPUExecutionProvider"]
-        if resolve_device(config.device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
         # CPU: one thread per image, images side by side (transforms/core/threads.py)
-        threads = configure_process(worker_threads(config.torch_threads, config.num_workers))
-        self.threads = 1 if providers[0] != "CPUExecutionProvider" else threads
         graph = yolox_at_size(yolox_path(config), config.size)
-        self.session = ort.InferenceSession(graph, onnx_session_options(), providers=providers)
+        self.session, self.threads = device_session(graph, config.device, config.torch_threads, config.num_workers)
         self.input_name = self.session.get_inputs()[0].name
         self.config = config
 
