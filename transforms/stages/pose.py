@@ -118,6 +118,11 @@ def person_word(name: str) -> bool:
     return name.lower() == GROUP or is_kind_of(name, PERSON)
 
 
+def person_chance(tags: list[dict[str, Any]]) -> float:
+    """The best score any source gives a person word on the image (0 where none wrote one)."""
+    return max((float(t["score"]) for t in tags if person_word(t["name"])), default=0.0)
+
+
 def person_boxes(people: np.ndarray, chances: np.ndarray, width: int, height: int, floor: float,
                  spec: PoseModelSpec = MOVENET) -> list[dict[str, Any]]:
     """Each person the model finds at a chance from ``floor``, as a person box normalised to the
@@ -148,8 +153,7 @@ def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw
     """The row's tags and boxes given the pose model's raw person score, its calibrated chance
     and the person boxes it ``found``: every person word and box dropped below the veto; from the
     pose floor "person" written at the chance, and each found box no person box covers."""
-    sure = max((float(t["score"]) for t in tags if person_word(t["name"])), default=0.0) >= config.spares
-    if raw < config.veto and not sure:
+    if raw < config.veto and person_chance(tags) < config.spares:
         tags = [t for t in tags if not person_word(t["name"])]
         objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
     if chance >= config.min_score:

@@ -21,7 +21,7 @@ from transforms.core.launch import LaunchError
 from transforms.core.options import Flags, option
 from transforms.core.registry import Stage, register
 from transforms.stages.detector import PERSON
-from transforms.stages.pose import PERSON_SOURCES, person_word
+from transforms.stages.pose import PERSON_SOURCES, person_chance
 from transforms.stages.pose import SOURCE as POSE
 
 SOURCE = "worn"  # its tag source, named here once: other modules import it
@@ -40,11 +40,6 @@ class WornFlags(Flags):
         for word in self.words():
             if not WORD.fullmatch(word):
                 raise LaunchError(f"--worn_words: {word!r} is not a lower-case word (letters, spaces, hyphens)")
-
-
-def person_chance(tags: list[dict[str, Any]]) -> float:
-    """The best score any source gives a person word on the image (0 where none wrote one)."""
-    return max((float(t["score"]) for t in tags if person_word(t["name"])), default=0.0)
 
 
 def worn_tags(tags: list[dict[str, Any]], words: tuple[str, ...]) -> list[dict[str, Any]]:
