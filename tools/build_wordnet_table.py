@@ -110,10 +110,12 @@ COCO_SENSES = {
 
 # The everyday head's words (transforms/data/everyday) that no ImageNet group or COCO label gives a
 # sense, each the sense its labels mean: plants and trees as living things (never a factory or a
-# diagram), a cloud in the sky, the water of a sea or lake. "indoor" has no noun sense.
+# diagram), a cloud in the sky, the water of a sea or lake, snow lying on the ground. "indoor" has
+# no noun sense.
 EVERYDAY_SENSES = {
     "plant": "plant.n.02", "tree": "tree.n.01", "grass": "grass.n.01", "cloud": "cloud.n.02",
-    "sky": "sky.n.01", "water": "body_of_water.n.01", "night": "night.n.01",
+    "sky": "sky.n.01", "water": "body_of_water.n.01", "night": "night.n.01", "road": "road.n.01",
+    "snow": "snow.n.02",
 }  # fmt: skip
 
 
