@@ -47,7 +47,7 @@ photo-packages: setup
 
 quality: setup weights photo-packages
 	$(BIN)/python -m pipeline.quality
-	$(BIN)/python -m pipeline.quality.photo_set --split report
+	$(BIN)/python -m pipeline.quality.cross_fit --split all
 	$(BIN)/python -m pipeline.quality.by_kind
 
 bench: setup weights

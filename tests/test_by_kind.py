@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("photo_set_packages")  # the kind of a noun
 def _candidates(rng: np.random.Generator, kinds: list[str], width: int) -> Candidates:
     features = rng.normal(size=(len(kinds), width))
     right = (features[:, 0] + rng.normal(scale=0.5, size=len(kinds)) > 0).astype(int)
-    return Candidates(features, right, np.asarray(kinds, dtype=object))
+    return Candidates(features, right, np.asarray(kinds, dtype=object), np.asarray(["tune"] * len(kinds), dtype=object))
 
 
 def _gathered(seed: int, held_out_noise: bool = False) -> dict[str, Candidates]:
@@ -34,7 +34,7 @@ def _gathered(seed: int, held_out_noise: bool = False) -> dict[str, Candidates]:
             features[people] = rng.normal(size=(int(people.sum()), c.features.shape[1])) * 9
             right = c.right.copy()
             right[people] = 1 - right[people]
-            out[name] = Candidates(features, right, c.kinds)
+            out[name] = Candidates(features, right, c.kinds, c.halves)
     return out
 
 
@@ -52,7 +52,7 @@ def test_a_fit_that_saw_too_few_people_maps_no_person_score(name, key):
     person = gathered[name]
     assert key in fit_sources(gathered)
     few = np.concatenate([np.flatnonzero(person.right == 1)[:MIN_PERSON_BOXES - 1], np.flatnonzero(person.right == 0)])
-    gathered[name] = Candidates(person.features[few], person.right[few], person.kinds[few])
+    gathered[name] = Candidates(person.features[few], person.right[few], person.kinds[few], person.halves[few])
     assert key not in fit_sources(gathered), "a map fitted without people must not veto them"
 
 
@@ -89,8 +89,8 @@ def test_by_kind_runs_each_job_with_the_options_given(monkeypatch, tmp_path):
         return {}
 
     monkeypatch.setattr(photo_set, "run_job", run_job)
-    monkeypatch.setattr(calibrate, "fit_sources", lambda candidates, leave_out: {})
-    monkeypatch.setattr(calibrate, "write", lambda path, sources, leave_out: {})
+    monkeypatch.setattr(calibrate, "fit_sources", lambda candidates, leave_out, half: {})
+    monkeypatch.setattr(calibrate, "write", lambda path, sources, leave_out, half: {})
     photo = photo_set.Photo("gcompris/erase/heron", str(tmp_path / "heron.webp"), "heron.n.02", "report",
                             kind="animals")
     result = by_kind.held_out_kind("animals", [photo], {}, {}, tmp_path / "animals", None, ["--min_score", "0.7"])

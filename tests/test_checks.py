@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline import demo, tag
-from pipeline.quality import beside_animals, by_kind, command, photo_set
+from pipeline.quality import beside_animals, by_kind, command, cross_fit
 from pipeline.training import extract_features
 
 
@@ -171,7 +171,7 @@ def test_a_list_of_local_paths_without_the_flag_is_refused_at_launch(base, tmp_p
 # Commands that run the tag job and pass the options they do not know on to it (the demo, the
 # quality tools): their "out" is the demo's output or the tools' work folder.
 PASSING_ON = {"demo": (demo.main, "--output"), "quality": (command.main, "--workdir"),
-              "photo_set": (photo_set.main, "--workdir"), "by_kind": (by_kind.main, "--workdir"),
+              "cross_fit": (cross_fit.main, "--workdir"), "by_kind": (by_kind.main, "--workdir"),
               "beside_animals": (beside_animals.main, "--workdir")}
 
 

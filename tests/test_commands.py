@@ -79,7 +79,7 @@ def test_every_command_option_is_declared_once_in_a_flags_group(name):
     ("pipeline.quality.by_kind", ["--workdirr", "x"], "unknown option --workdirr; did you mean --workdir?"),
     ("pipeline.quality.everyday", [], "--output is required"),
     ("pipeline.quality.everyday", ["--output", "x", "--leave_out", "dogs"], "argument --leave_out: invalid choice"),
-    ("pipeline.quality.photo_set", ["--split", "half"], "argument --split: invalid choice"),
+    ("pipeline.quality.cross_fit", ["--split", "half"], "argument --split: invalid choice"),
     ("pipeline.flex_template", ["--comprae"], "unknown option --comprae; did you mean --compare?"),
 ])
 def test_the_tools_beside_the_commands_use_the_same_option_system(module, argv, expected, tmp_path, monkeypatch):

@@ -30,10 +30,12 @@ def test_the_script_rebuilds_the_shipped_head(tmp_path, photo_set_packages):
     assert np.abs(predict_scores(a, x) - predict_scores(b, x)).max() < 0.02
 
 
-def test_the_head_learns_complete_labels_of_the_tune_half(tmp_path, photo_set_packages):
-    """The labels the head learns from: tune photos only, complete (every other word rejected),
-    a person left unknown where people are too small to judge."""
-    photos = [p for p in photo_set.collect(tmp_path / "photos") if p.split == "tune"]
+def test_the_head_learns_complete_labels_of_both_halves(tmp_path, photo_set_packages):
+    """The labels the head learns from: both halves but the 19-photo key's report photos,
+    complete (every other word rejected), a person left unknown where people are too small to judge."""
+    every = photo_set.collect(tmp_path / "photos")
+    photos = photo_set.fit_photos(every)
+    assert {p.split for p in photos} == set(photo_set.HALVES) and len(every) - len(photos) == 9
     judge = photo_set.Judge()
     lines = [json.loads(line) for line in everyday.corrections(photos, judge)]
     words = set(everyday.words())

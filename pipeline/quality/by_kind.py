@@ -4,10 +4,10 @@
 
 A score that claims a chance of being right has to hold on kinds of photo the fit never saw.
 For each kind (people, food, animals, plants, scenes, objects: pipeline/quality/data/photo_set.json,
-section ``kinds``), every calibration and decision model is refitted on the tune photos of the
-other kinds only (pipeline/quality/calibrate.py), the everyday head is learned again without
-them (pipeline/quality/everyday.py), and the default job runs with both on every photo of the
-kind held out; its figures stand beside a naive top-1 classifier on the
+section ``kinds``), every calibration and decision model is refitted on the photos of the other
+kinds only, both halves, as the shipped fits are (pipeline/quality/calibrate.py), the everyday
+head is learned again without them (pipeline/quality/everyday.py), and the default job runs with
+both on every photo of the kind held out; its figures stand beside a naive top-1 classifier on the
 same backbone weights.
 """
 
@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from pipeline.quality import calibrate, ceiling, everyday, photo_set
+from pipeline.quality.cross_fit import FITTED, fitted
 from pipeline.quality.flags import MeasureFlags
 from pipeline.training.metrics import INTERVAL
 from transforms.core.options import Flags, option
-
-FITTED = ("--calibration", "--everyday_model")  # fitted again for each kind held out: not the user's to give
 
 
 def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str, calibrate.Candidates],
@@ -33,13 +32,7 @@ def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str
     """The figures of the job (the default, or with the ``job`` options) on the photos of one
     kind, calibrated and with an everyday head learned without them."""
     chosen = [p for p in photos if p.kind == kind]
-    cal = folder / "calibration.json"
-    folder.mkdir(parents=True, exist_ok=True)
-    calibrate.write(str(cal), calibrate.fit_sources(candidates, leave_out=kind), leave_out=kind)
-    head = folder / "everyday"
-    if features is not None:
-        everyday.build(str(head), photos, features, folder, leave_out=kind)
-    extra = [*job, "--calibration", str(cal), "--everyday_model", str(head) if features is not None else "none"]
+    extra = [*job, *fitted(folder, candidates, photos, features, leave_out=kind)]
     judge = photo_set.Judge()
     figures = photo_set.judge_rows(chosen, photo_set.run_job(chosen, folder / "job", extra), naive, judge)
     loose = photo_set.run_job(chosen, folder / "candidates", [*extra, *photo_set.CANDIDATES])  # every candidate

@@ -1,18 +1,20 @@
-"""Fit the per-source score calibration (transforms/knowledge/calibration.py) on the *tune* photos.
+"""Fit the per-source score calibration (transforms/knowledge/calibration.py) on the labelled photos.
 
     python -m pipeline.quality --fit transforms/data/calibration.json
 
-Every candidate is gathered once with its photo's kind (gather), then fitted (fit_sources), with
-every kind or leaving one out (pipeline/quality/by_kind.py). The tagger's hierarchy model and
-the detector's agreement and person models and the pose model's person map are fitted on the
-tune half of the photo set (pipeline/quality/photo_set.py, judged with WordNet) and the 19-photo
-key's tune photos (judged by the key): every candidate word and every raw box, with the features the stage computes, and a
-logistic regression of "is it right". The one-feature Platt maps (group words for zero-shot,
-boxes without ImageNet probabilities, zero-shot cosines) come from the key's tune photos: one tag
-job with raw scores and low floors, and ConSE cosines computed directly (the job's zero-shot
-score also mixes in hypernym and tag evidence), judged against the hand-written key. Report
-photos are never read here. The backbone runs in exact fp32 (--precision fp32), so the fit does
-not depend on the path `--precision auto` picks on the machine that fits.
+Every candidate is gathered once with its photo's kind and half (gather), then fitted
+(fit_sources): the shipped fit on both halves of the photo set, a measurement's fit on one half
+(pipeline/quality/cross_fit.py) or without one kind (pipeline/quality/by_kind.py). The tagger's
+hierarchy model, the detector's agreement and person models and the pose model's person map are
+fitted on the photo set (pipeline/quality/photo_set.py, judged with WordNet; the 19-photo key's
+tune photos judged by the key): every candidate word and every raw box, with the features the
+stage computes, and a logistic regression of "is it right". The one-feature Platt maps (group
+words for zero-shot, boxes without ImageNet probabilities, zero-shot cosines) come from the
+key's tune photos, in every fit: one tag job with raw scores and low floors, and ConSE cosines
+computed directly (the job's zero-shot score also mixes in hypernym and tag evidence), judged
+against the hand-written key. The key's report photos are never read here. The backbone runs in
+exact fp32 (--precision fp32), so the fit does not depend on the path `--precision auto` picks on
+the machine that fits.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from transforms.stages.tagger import SOURCE as TAGGER
 from transforms.stages.tagger import imagenet_table_data
 
 RAW = ["--precision", "fp32", "--calibration", "none", "--min_score", "0.02", "--top_k", "50", "--detection_threshold", "0.1",
-       "--no_detection_cross_check", "--expansion_per_tag", "0", "--worn_words", ""]  # each source's own claims
+       "--no_detection_cross_check", "--expansion_per_tag", "0", "--worn_words", "",
+       "--everyday_model", "none", "--pose_model", "none"]  # each source's own claims, none merged into another's
 
 
 def platt(scores: list[float], correct: list[bool], feature: str) -> dict:
@@ -75,44 +78,53 @@ MIN_PERSON_BOXES = 8  # right and wrong person verdicts each, below which no per
 Rightness = Callable[[str], "bool | None"]  # is this word right for the photo? (None: not judged)
 
 
+EVERY_FIT = "every"  # the half of the key's candidates: its tune photos are in every fit's one-feature maps
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """What one model is fitted on: features [n, f], right? [n] and the kind of photo [n] of
-    every candidate, so that a fit can leave one kind of photo out (pipeline/quality/by_kind.py)."""
+    """What one model is fitted on: features [n, f], right? [n], and the kind of photo [n] and
+    half of the photo set [n] of every candidate, so that a fit can leave one kind of photo out
+    (pipeline/quality/by_kind.py) or learn from one half (pipeline/quality/cross_fit.py)."""
 
     features: np.ndarray
     right: np.ndarray
     kinds: np.ndarray
+    halves: np.ndarray
 
     @classmethod
     def empty(cls, width: int) -> Candidates:
-        return cls(np.zeros((0, width)), np.zeros(0, dtype=int), np.zeros(0, dtype=object))
+        return cls(np.zeros((0, width)), np.zeros(0, dtype=int), np.zeros(0, dtype=object), np.zeros(0, dtype=object))
 
-    def add(self, features: np.ndarray, right: list[bool], kinds: list[str]) -> Candidates:
+    def add(self, features: np.ndarray, right: list[bool], kinds: list[str], halves: list[str]) -> Candidates:
         return Candidates(np.concatenate([self.features, features]), np.concatenate([self.right, np.asarray(right, dtype=int)]),
-                          np.concatenate([self.kinds, np.asarray(kinds, dtype=object)]))
+                          np.concatenate([self.kinds, np.asarray(kinds, dtype=object)]),
+                          np.concatenate([self.halves, np.asarray(halves, dtype=object)]))
 
-    def without(self, kind: str | None) -> Candidates:
-        keep = self.kinds != kind
-        return Candidates(self.features[keep], self.right[keep], self.kinds[keep])
+    def chosen(self, leave_out: str | None = None, half: str | None = None) -> Candidates:
+        """Those of ``half`` (None: both) not of kind ``leave_out``."""
+        keep = (self.kinds != leave_out) & ((half is None) | (self.halves == half) | (self.halves == EVERY_FIT))
+        return Candidates(self.features[keep], self.right[keep], self.kinds[keep], self.halves[keep])
 
 
-def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray,
-                          kinds: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features, right?, kind of photo) of every tagger word candidate on each photo (given its
-    ImageNet probabilities and a judge of words); words a photo does not judge are left out."""
+Where = tuple[str, str]  # a photo's kind and half
+
+
+def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray, where: list[Where]) -> Candidates:
+    """Every tagger word candidate on each photo (given its ImageNet probabilities and a judge of
+    words); words a photo does not judge are left out."""
     from transforms.stages.tagger import ImageNetTagTable
 
     table = ImageNetTagTable.embedded()
     rows, cols, _, features = table.candidates(probs)
     verdicts = [right[r](table.names[c]) for r, c in zip(rows, cols, strict=True)]
     judged = np.array([v is not None for v in verdicts], dtype=bool)
-    return (features[judged], np.asarray([v for v in verdicts if v is not None], dtype=int),
-            np.asarray(kinds, dtype=object)[rows][judged])
+    kinds, halves = (np.asarray([w[i] for w in where], dtype=object)[rows][judged].tolist() for i in (0, 1))
+    return Candidates.empty(features.shape[1]).add(features[judged], [v for v in verdicts if v is not None], kinds, halves)
 
 
 def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray,
-                        kinds: list[str]) -> tuple[Candidates, Candidates]:
+                        where: list[Where]) -> tuple[Candidates, Candidates]:
     """The best box of each label YOLOX offers the job (raw score at least the default
     --detection_threshold) on each photo: the agreement features of the other labels' boxes, and
     the raw scores of the person boxes, each with right? and the photo's kind; labels a photo
@@ -125,7 +137,7 @@ def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndar
     model = DetectorHandler(DetectorConfig(cross_check=False)).load_model()
     boxes = Candidates.empty(len(AGREEMENT_FEATURES))
     person = Candidates.empty(1)
-    for path, judge, row, kind in zip(paths, right, probs, kinds, strict=True):
+    for path, judge, row, (kind, half) in zip(paths, right, probs, where, strict=True):
         with open(path, "rb") as f:
             objects = model([decode_image(f.read(), DecodeConfig())[0]])[0]
         best: dict[str, dict] = {}
@@ -137,13 +149,13 @@ def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndar
             if verdict is None:
                 continue
             if o["label"] == PERSON:
-                person = person.add(np.array([[float(o["score"])]]), [bool(verdict)], [kind])
+                person = person.add(np.array([[float(o["score"])]]), [bool(verdict)], [kind], [half])
             else:
-                boxes = boxes.add(agreement_features([o], row), [bool(verdict)], [kind])
+                boxes = boxes.add(agreement_features([o], row), [bool(verdict)], [kind], [half])
     return boxes, person
 
 
-def pose_candidates(paths: list[str], right: list[Rightness], kinds: list[str]) -> Candidates:
+def pose_candidates(paths: list[str], right: list[Rightness], where: list[Where]) -> Candidates:
     """The pose model's raw person score on each photo, with whether a person tag is right on it
     (photos not judged for people are left out)."""
     from transforms.ingest.decode import DecodeConfig, decode_image
@@ -153,12 +165,12 @@ def pose_candidates(paths: list[str], right: list[Rightness], kinds: list[str]) 
 
     model = PoseModel(*embedded(MOVENET), PoseConfig())
     out = Candidates.empty(1)
-    for path, judge, kind in zip(paths, right, kinds, strict=True):
+    for path, judge, (kind, half) in zip(paths, right, where, strict=True):
         verdict = judge(PERSON)
         if verdict is not None:
             with open(path, "rb") as f:
                 score = model.scores([decode_image(f.read(), DecodeConfig())[0]])[0]
-            out = out.add(np.array([[score]]), [bool(verdict)], [kind])
+            out = out.add(np.array([[score]]), [bool(verdict)], [kind], [half])
     return out
 
 
@@ -191,36 +203,32 @@ def conse_candidates(photos: dict[str, str], key: dict, kinds: dict[str, str]) -
         accepted = accepted_words(key["photos"][name])
         answered = [(float(s), norm(word) in accepted) for word, s, answers
                     in zip(model.words, cos, model.conse_answers().tolist(), strict=True) if answers]
-        out = out.add(np.array([[s] for s, _ in answered]).reshape(-1, 1), [r for _, r in answered], [kinds[name]] * len(answered))
+        out = out.add(np.array([[s] for s, _ in answered]).reshape(-1, 1), [r for _, r in answered], [kinds[name]] * len(answered),
+                      [EVERY_FIT] * len(answered))
     return out
 
 
-def photo_set_candidates(folder: str, key: dict, kinds: dict[str, str]) -> dict[str, Candidates]:
-    """The tagger's word candidates and the detector's boxes on the photo set's tune half (judged
-    with WordNet against each photo's noun) and the 19-photo key's tune photos (judged by its
-    hand-written lists, which also name the other things a photo shows)."""
+def photo_set_candidates(folder: str, key: dict, half: str | None = None) -> dict[str, Candidates]:
+    """The tagger's word candidates, the detector's boxes and the pose model's scores on every
+    photo a fit may learn from (photo_set.fit_photos; of ``half``, None: both), each with its photo's kind and half:
+    judged with WordNet against the photo's noun, or, on the 19-photo key's tune photos, by the
+    key's hand-written lists, which also name the other things a photo shows."""
     from pipeline.quality import photo_set
 
     judge = photo_set.Judge()
-    samples = sample_photos(everything=True)
-    tune_key = {n: p for n, p in key["photos"].items() if p["split"] == "tune"}
     paths: list[str] = []
     right: list[Rightness] = []
-    photo_kinds: list[str] = []
-    for photo in photo_set.collect(folder):
-        name = photo.name.removeprefix("samples/")
-        if photo.split == "tune" and name not in key["photos"]:  # key photos are judged by the key
-            paths.append(photo.path)
-            right.append(functools.partial(photo_set.verdict, judge=judge, photo=photo))
-            photo_kinds.append(photo.kind)
-    for name, entry in sorted(tune_key.items()):
-        paths.append(str(samples[name]))
-        right.append(functools.partial(lambda word, accepted: norm(word) in accepted, accepted=accepted_words(entry)))
-        photo_kinds.append(kinds[name])
+    where: list[Where] = []
+    for photo in photo_set.fit_photos(photo_set.collect(folder), half):
+        entry = key["photos"].get(photo.name.removeprefix("samples/")) if photo.name.startswith("samples/") else None
+        paths.append(photo.path)
+        right.append(functools.partial(photo_set.verdict, judge=judge, photo=photo) if entry is None else
+                     functools.partial(lambda word, accepted: norm(word) in accepted, accepted=accepted_words(entry)))
+        where.append((photo.kind, photo.split))
     probs = imagenet_probs(paths)
-    boxes, person = detector_candidates(paths, right, probs, photo_kinds)
-    return {"hierarchy": Candidates(*hierarchy_candidates(paths, right, probs, photo_kinds)), "boxes": boxes,
-            "person": person, "pose": pose_candidates(paths, right, photo_kinds)}
+    boxes, person = detector_candidates(paths, right, probs, where)
+    return {"hierarchy": hierarchy_candidates(paths, right, probs, where), "boxes": boxes,
+            "person": person, "pose": pose_candidates(paths, right, where)}
 
 
 def key_kinds(key: dict) -> dict[str, str]:
@@ -231,9 +239,10 @@ def key_kinds(key: dict) -> dict[str, str]:
     return {name: judge.kind(nouns[name]) for name in key["photos"]}
 
 
-def gather(workdir: str) -> dict[str, Candidates]:
-    """Every candidate of every model the calibration fits, each with its photo's kind: read
-    once, fitted many times (with every photo, or leaving one kind of photo out)."""
+def gather(workdir: str, half: str | None = None) -> dict[str, Candidates]:
+    """Every candidate of every model the calibration fits (on the photo set's ``half`` only, or
+    None: both), each with its photo's kind and half: read once, fitted many times (with every
+    photo, one half, or leaving one kind out)."""
     key = load_key()
     kinds = key_kinds(key)
     tune = [n for n, p in key["photos"].items() if p["split"] == "tune"]
@@ -246,21 +255,22 @@ def gather(workdir: str) -> dict[str, Candidates]:
         for t in row["tags"]:
             kind = DETECTOR if t["source"] == DETECTOR else "group" if t["name"] in groups else None
             if kind is not None and t["source"] in (TAGGER, DETECTOR) and t["origin"] is None:  # not a box's group
-                out[kind] = out[kind].add(np.array([[float(t["score"])]]), [norm(t["name"]) in accepted], [kinds[name]])
+                out[kind] = out[kind].add(np.array([[float(t["score"])]]), [norm(t["name"]) in accepted], [kinds[name]],
+                                          [EVERY_FIT])
     out["conse"] = conse_candidates(photos, key, kinds)
-    out.update(photo_set_candidates(os.path.join(workdir, "photo_set"), key, kinds))
+    out.update(photo_set_candidates(os.path.join(workdir, "photo_set"), key, half))
     return out
 
 
-def fit_sources(candidates: dict[str, Candidates], leave_out: str | None = None) -> dict[str, dict]:
-    """Every source's calibration from the gathered candidates, without the photos of kind
-    ``leave_out`` (None: every photo). Person boxes get their own map only when the fit saw
+def fit_sources(candidates: dict[str, Candidates], leave_out: str | None = None, half: str | None = None) -> dict[str, dict]:
+    """Every source's calibration from the gathered candidates of ``half`` (None: both halves),
+    without the photos of kind ``leave_out`` (None: every kind). Person boxes get their own map only when the fit saw
     enough people, right and wrong: a map fitted without people must not veto them, so they
     keep the detector's plain map instead."""
     from transforms.stages.detector import AGREEMENT_FEATURES
     from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
 
-    c = {name: cands.without(leave_out) for name, cands in candidates.items()}
+    c = {name: cands.chosen(leave_out, half) for name, cands in candidates.items()}
 
     def one(name: str, feature: str) -> dict:
         return platt(c[name].features[:, 0].tolist(), c[name].right.astype(bool).tolist(), feature)
@@ -279,14 +289,15 @@ def fit_sources(candidates: dict[str, Candidates], leave_out: str | None = None)
     return sources
 
 
-def write(out_path: str, sources: dict[str, dict], leave_out: str | None = None) -> dict:
+def write(out_path: str, sources: dict[str, dict], leave_out: str | None = None, half: str | None = None) -> dict:
     """The calibration file of these sources (what transforms/knowledge/calibration.py reads)."""
     tune = sorted(n for n, p in load_key()["photos"].items() if p["split"] == "tune")
     data = {
         "about": "Per tag source: Platt scaling p = sigmoid(a*x + b) (x = logit(score) for feature 'logit', "
                  "the cosine standardised over the image's vocabulary for 'z'), or a logistic model over "
-                 "the listed features (weights); fitted by `python -m pipeline.quality --fit` on tune photos only.",
-        "fitted_on": tune + ["photo_set:tune"] + ([f"leaving out: {leave_out}"] if leave_out else []),
+                 "the listed features (weights); fitted by `python -m pipeline.quality --fit` on the photo set "
+                 "and the 19-photo key's tune photos, never its report photos.",
+        "fitted_on": tune + [f"photo_set:{half or 'both halves'}"] + ([f"leaving out: {leave_out}"] if leave_out else []),
         "sources": sources,
     }
     with open(out_path, "w") as f:

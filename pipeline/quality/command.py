@@ -27,7 +27,7 @@ class QualityFlags(Flags):
     split: str = option("both", "Photos to report (both: the report and tune halves apart).",
                         choices=("report", "tune", "all", "both"))
     presets: str = option("default,ranking,paper", f"Comma-separated, of {list(PRESETS)}.")
-    fit: str | None = option(None, "Fit the per-source calibration on the tune photos and write it here (then "
+    fit: str | None = option(None, "Fit the per-source calibration on the labelled photos (never the key's report half) and write it here (then "
                              "pass it to the tag job as --calibration).", metavar="CALIBRATION_JSON")
 
     def chosen(self) -> list[str]:

@@ -4,10 +4,11 @@
 
 Its labels are the photo set's (pipeline/quality/data/photo_set.json, section ``everyday``):
 complete for every word, so a photo's missing word is a negative. It is built with the
-project's own ``learn`` (pipeline/training/learn.py) on the *tune* half only: cross-fitted
-Platt calibration and precision-first floors, so a written word's score is its held-out
-chance of being right. ``--leave_out KIND`` also leaves that kind's photos out, for the
-by-kind measurement (pipeline/quality/by_kind.py). The embedded head
+project's own ``learn`` (pipeline/training/learn.py) on both halves of the set (never the
+19-photo key's report photos): cross-fitted Platt calibration and precision-first floors, so a
+written word's score is its held-out chance of being right. A measurement builds it on one half
+(pipeline/quality/cross_fit.py) or, with ``--leave_out KIND``, without that kind's photos
+(pipeline/quality/by_kind.py). The embedded head
 (transforms/data/everyday/, the ``everyday`` stage) is this command's output; the test that
 rebuilds it is tests/test_everyday_head.py.
 """
@@ -64,19 +65,21 @@ def labels_sha256() -> str:
 
 
 def build(output: str, photos: list[photo_set.Photo], features: str, workdir: Path, leave_out: str | None = None,
-          quiet: bool = True) -> dict:
-    """Learn the head from the tune photos (without ``leave_out``'s) and publish it in ``output``
-    without the corrections themselves: the head carries its words, not the set's labels."""
+          quiet: bool = True, half: str | None = None) -> dict:
+    """Learn the head from the photos a fit may learn from (of ``half``, None: both; without kind
+    ``leave_out``) and publish it in ``output`` without the corrections themselves: the head
+    carries its words, not the set's labels."""
     from pipeline.training import held_out, learn
     from transforms.output import model_folder
     from transforms.stages.taggernet import CONFIG, CORRECTIONS
 
-    chosen = [p for p in photos if p.split == "tune" and p.kind != leave_out]
+    chosen = photo_set.fit_photos(photos, half, leave_out)
+    name = "-".join([half or "both", leave_out or "every-kind"])
     judge = photo_set.Judge()
     workdir.mkdir(parents=True, exist_ok=True)
-    listing = workdir / f"everyday-{leave_out or 'all'}.jsonl"
+    listing = workdir / f"everyday-{name}.jsonl"
     listing.write_text("".join(line + "\n" for line in corrections(chosen, judge)))
-    staging = workdir / f"learn-{leave_out or 'all'}"
+    staging = workdir / f"learn-{name}"
     metrics = learn.main(["--corrections", str(listing), "--output", str(staging), "--features", features,
                           "--seed", str(SEED), "--no_review_negatives", "--allow_local_paths",
                           *(["--quiet"] if quiet else [])])
@@ -86,7 +89,7 @@ def build(output: str, photos: list[photo_set.Photo], features: str, workdir: Pa
     config["trained_at"] = "from the photo set's labels"
     config["corrections"] = {**config["corrections"], "files": [],
                              "labels": {"section": "pipeline/quality/data/photo_set.json#everyday",
-                                        "sha256": labels_sha256(), "photos": len(chosen), "left_out_kind": leave_out}}
+                                        "sha256": labels_sha256(), "photos": len(chosen), "half": half, "left_out_kind": leave_out}}
     config["built_by"] = "python -m pipeline.quality.everyday"
     config["support"] = support(config["vocabulary"], chosen, judge)
     files[CONFIG] = json.dumps(config, indent=1, sort_keys=True).encode()

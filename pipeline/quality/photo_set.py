@@ -1,6 +1,7 @@
 """The labelled photo set: about 630 real photos of 290 nouns in six kinds, judged with WordNet.
 
-    python -m pipeline.quality.photo_set [--split report|tune|all] [--show] [--json FILE]
+Measured by pipeline/quality/cross_fit.py (each half with fits learned on the other) and
+pipeline/quality/by_kind.py (each kind held out of every fit).
 
 Photos come from installed packages, never from the repository: Debian's gcompris-qt-data
 (named photos of animals, tools, household things, monuments, planets and hands inside its Qt
@@ -13,10 +14,9 @@ and is not judged elsewhere; or when it is one of the few visible scene words th
 a reviewed list lets labels WordNet files oddly also accept "building" (a castle, a museum),
 and another names what the photos of a noun always show besides it (a statue's pedestal; a
 person's clothes, where only "clothing" and words above it hold on every photo).
-Photos are split into tune and report halves by noun, so no report noun ever shaped a threshold;
-each noun is also of one kind of photo (people, food, animals, plants, scenes, objects): the
-report gives each kind's figures apart, and pipeline/quality/by_kind.py holds each out of every
-fit in turn.
+Photos are split into tune and report halves by noun, so each half can be measured by fits that
+never saw its nouns (the thresholds chosen by hand were chosen on the tune half); each noun is also of one kind of photo (people, food, animals, plants, scenes, objects): the
+report gives each kind's figures apart.
 
 Needs the Debian packages packages() lists (installed, or unpacked by ``make photo-packages``),
 and nltk (a dev requirement); workers need none.
@@ -39,12 +39,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar
 
 from pipeline.quality import ceiling
 from pipeline.quality.debian_packages import located, missing
 from pipeline.training.metrics import INTERVAL, precision_interval
-from transforms.core.options import Flags, option
 
 PERSON = "person.n.01"  # one person; with a group of people, the senses the people rule decides
 PERSON_SENSES = frozenset({PERSON, "people.n.01"})
@@ -93,6 +91,23 @@ def key() -> dict:
 def split_of(synset: str) -> str:
     """Half of the nouns tune, half report, fixed by the noun alone."""
     return "tune" if hashlib.sha256(synset.encode()).digest()[0] % 2 == 0 else "report"
+
+
+HALVES = ("tune", "report")
+
+
+def other_half(half: str) -> str:
+    return HALVES[1 - HALVES.index(half)]
+
+
+def fit_photos(photos: Iterable[Photo], half: str | None = None, leave_out: str | None = None) -> list[Photo]:
+    """The photos a fit learns from: those of ``half`` (None: both halves) not of kind
+    ``leave_out``, and never the 19-photo key's report photos, which `python -m pipeline.quality`
+    checks the shipped fits on."""
+    from pipeline.quality.key import load_key
+
+    held_back = {f"samples/{n}" for n, p in load_key()["photos"].items() if p["split"] == "report"}
+    return [p for p in photos if half in (None, p.split) and p.kind != leave_out and p.name not in held_back]
 
 
 def read_rcc(path: Path) -> dict[str, bytes]:
@@ -629,28 +644,16 @@ def run_job(photos: list[Photo], workdir: Path, extra: list[str]) -> dict[str, d
 CANDIDATES = ["--min_score", "0.02", "--top_k", "50", "--detection_threshold", "0.1"]
 
 
-SPLITS = ("tune", "report", "all")
-
-
-def measure(workdir: str | None = None, extra: list[str] | None = None, split: str = "all") -> dict[str, dict]:
-    """The job over the photos of ``split`` (all: every photo), and again with low floors for
-    calibration; figures per split (for all: tune, report and over all)."""
-    folder = Path(workdir or tempfile.mkdtemp(prefix="photo-set-"))
-    photos = [p for p in collect(folder / "photos") if split == "all" or p.split == split]
-    rows = run_job(photos, folder / "job", extra or [])
-    candidates = run_job(photos, folder / "candidates", [*(extra or []), *CANDIDATES])
-    naive = naive_top5([p.path for p in photos])
-    judge = Judge()
-    out = {}
-    for part in SPLITS if split == "all" else (split,):
-        chosen = [p for p in photos if part == "all" or p.split == part]
-        figures = judge_rows(chosen, rows, naive, judge)
-        scored = judge_rows(chosen, candidates, {}, judge).by_source
-        out[part] = {"split": part, "nouns": len({p.synset for p in chosen}), **figures.row(),
-                      **{f"ece.{s}": t.ece for s, t in scored.items()}, "wrong": figures.wrong,
-                      "reliability": {s: t.reliability() for s, t in sorted(scored.items()) if t.scored},
-                      "kinds": per_kind(chosen, rows, candidates, naive, judge)}
-    return out
+def figures_of(part: str, photos: list[Photo], rows: dict[str, dict], candidates: dict[str, dict],
+               naive: dict[str, list[str]], judge: Judge) -> dict:
+    """The figures of the job's ``rows`` on ``photos`` (``part``: which photos, as the tables name
+    them), with calibration judged on every candidate (rows of a run with CANDIDATES)."""
+    figures = judge_rows(photos, rows, naive, judge)
+    scored = judge_rows(photos, candidates, {}, judge).by_source
+    return {"split": part, "nouns": len({p.synset for p in photos}), **figures.row(),
+            **{f"ece.{s}": t.ece for s, t in scored.items()}, "wrong": figures.wrong,
+            "reliability": {s: t.reliability() for s, t in sorted(scored.items()) if t.scored},
+            "kinds": per_kind(photos, rows, candidates, naive, judge)}
 
 
 def per_kind(photos: list[Photo], rows: dict[str, dict], candidates: dict[str, dict], naive: dict[str, list[str]],
@@ -753,34 +756,3 @@ def kind_table(figures: dict[str, dict]) -> str:
                      f"{f(r['naive_top1_precision'])} | {f(r['untagged'])} | {f(r['ece.overall'])} | "
                      f"{r['right_tags_per_photo']:.2f} | {people_cells(r)} |")
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class PhotoSetFlags(Flags):
-    GROUP: ClassVar[str] = "photo_set"
-
-    split: str = option("report", "Photos to measure (and run the job on).", choices=SPLITS)
-    reliability: str | None = option(None, "Also draw the split's reliability diagram to this PNG.")
-
-
-def main(argv: list[str] | None = None) -> dict:
-    from pipeline.commands import Parser
-    from pipeline.quality.flags import MeasureFlags
-    from pipeline.tag import parse_with_job_options
-
-    parser = Parser("python -m pipeline.quality.photo_set", __doc__ or "", (PhotoSetFlags, MeasureFlags))
-    args, extra = parse_with_job_options(parser, argv)  # the rest go to the tag job
-    results = measure(args.workdir, extra, args.split)
-    result = results[args.split]
-    print(table(result))
-    if args.show:
-        print("\nwrong tags:\n" + "\n".join(result["wrong"]))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
-    if args.reliability:
-        plot_reliability(result, args.reliability)
-    return results
-
-
-if __name__ == "__main__":
-    main()
