@@ -30,26 +30,38 @@ BOXES = [{"label": "person", "score": 0.8, "box": [0, 0, 1, 1]}, {"label": "dog"
 
 
 def test_below_the_veto_no_source_writes_a_person_word_or_box():
-    tags, boxes = decide(ROW, BOXES, 0.1, 0.6, PoseConfig())  # the raw score decides, whatever the chance
+    tags, boxes = decide(ROW, BOXES, [0.1], 0.6, PoseConfig())  # the raw score decides, whatever the chance
     assert [t["name"] for t in tags] == ["dog", "clothing"]
     assert [b["label"] for b in boxes or []] == ["dog"]
 
 
 def test_a_person_word_a_source_is_sure_of_survives_the_veto():
     sure = [_tag("person", 0.99, "everyday"), _tag("clothing", 0.6, "tagger")]
-    tags, boxes = decide(sure, BOXES, 0.1, 0.05, PoseConfig())
+    tags, boxes = decide(sure, BOXES, [0.1], 0.05, PoseConfig())
     assert tags == sure and boxes == BOXES, "MoveNet misses a face filling the frame; the head is sure"
-    tags, _ = decide(sure, BOXES, 0.1, 0.05, replace(PoseConfig(), spares=1.01))
+    tags, _ = decide(sure, BOXES, [0.1], 0.05, replace(PoseConfig(), spares=1.01))
     assert [t["name"] for t in tags] == ["clothing"], "1.01 spares none"
 
 
 def test_between_veto_and_floor_the_other_sources_decide():
-    tags, boxes = decide(ROW, BOXES, 0.3, 0.5, PoseConfig())
+    tags, boxes = decide(ROW, BOXES, [0.3, 0.2], 0.5, PoseConfig())
     assert tags == ROW and boxes == BOXES
 
 
+def test_people_needs_a_second_person_the_pose_model_sees():
+    tags, boxes = decide(ROW, BOXES, [0.5, 0.08, 0.01], 0.6, PoseConfig())  # one person: an astronaut
+    assert [t["name"] for t in tags] == [t["name"] for t in ROW if t["name"] != "people"]
+    assert boxes == BOXES, "the one person keeps its box"
+    tags, _ = decide(ROW, BOXES, [0.5], 0.6, PoseConfig())
+    assert "people" not in [t["name"] for t in tags], "a model that found one person saw no second"
+    sure = [_tag("people", 0.99, "everyday")]
+    assert decide(sure, None, [0.5, 0.01], 0.6, PoseConfig())[0] == sure, "a sure source keeps its group"
+    tags, _ = decide(ROW, BOXES, [0.5, 0.08], 0.6, replace(PoseConfig(), group_veto=0.0))
+    assert tags == ROW, "--pose_group_veto 0 vetoes no group"
+
+
 def test_from_its_floor_the_pose_model_writes_person_at_its_chance():
-    tags, _ = decide([_tag("dog", 0.9, "tagger")], None, 0.5, 0.93, PoseConfig())
+    tags, _ = decide([_tag("dog", 0.9, "tagger")], None, [0.5], 0.93, PoseConfig())
     assert tags[-1] == {"name": "person", "score": 0.93, "source": SOURCE, "origin": None}
     assert person_word("Person") and person_word("people") and person_word("scuba diver") and not person_word("dog")
 
@@ -118,6 +130,7 @@ def test_the_pose_model_never_writes_below_the_jobs_floor():
 
 @pytest.mark.parametrize(("flags", "message"), [
     (["--pose_veto", "-0.1"], "--pose_veto must be between 0 and 1"),
+    (["--pose_group_veto", "1.5"], "--pose_group_veto must be between 0 and 1"),
     (["--pose_veto_spares", "2"], "--pose_veto_spares must be between 0 and 1.01, got 2.0"),
     (["--pose_min_score", "1.5"], "--pose_min_score must be between 0 and 1"),
     (["--pose_model_sha256", "a" * 64], "--pose_model_sha256 checks a --pose_model file, not 'embedded'"),

@@ -35,8 +35,8 @@ class PoseHandler(ElementModelHandler):
             chances = platt(scores)
             width, height = e["image"].size
             found = person_boxes(people, chances, width, height, config.min_score, config.spec)
-            score, chance = float(scores.max()), float(chances.max())
-            tags, objects = decide(e.get("tags") or [], e.get("objects"), score, chance, config, found)
+            chance = float(chances.max())
+            tags, objects = decide(e.get("tags") or [], e.get("objects"), scores.tolist(), chance, config, found)
             fields: dict[str, Any] = {"tags": tags, COLUMN: chance}
             if objects is not None:
                 fields["objects"] = objects

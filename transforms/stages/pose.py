@@ -10,6 +10,10 @@ is the photo's person chance:
   nor a person box (a fixed point of the model's output: a calibration refitted without some
   kind of photo moves the chances, not what the model sees), unless some source is sure of one
   (``--pose_veto_spares``: MoveNet misses a face that fills the frame and a far crowd);
+- where its second person's own score is below ``--pose_group_veto`` no source writes "people"
+  (a group: two or more persons in view) unless one is sure of it: the everyday head learned the
+  word from a few dozen group photos and says it of one astronaut, and two detector boxes can
+  frame one woman;
 - from ``--pose_min_score`` it writes "person" itself, at that chance, and a person box for each
   person it finds at that chance that no detector box already covers (so that counting the
   photo's person boxes counts them).
@@ -82,11 +86,15 @@ class PoseFlags(Flags):
                               "no source's person word or box is written.")
     pose_veto_spares: float = option(0.98, "A person word some source gives at least this chance is kept "
                                      "under the veto, with the photo's person boxes (1.01: none is).")
+    pose_group_veto: float = option(0.1, "Where the pose model's second person scores below this (before "
+                                    "calibration), no source writes 'people' (a group), unless one is sure of it "
+                                    "(--pose_veto_spares).")
     pose_min_score: float = option(0.85, "From this pose person chance (and --min_score) the pose model writes "
                                    "'person' itself, and a person box for each person no detector box covers.")
 
     def check(self) -> None:
         in_unit_range("--pose_veto", self.pose_veto)
+        in_unit_range("--pose_group_veto", self.pose_group_veto)
         in_unit_range("--pose_min_score", self.pose_min_score)
         if not 0.0 <= self.pose_veto_spares <= 1.01:
             raise LaunchError(f"--pose_veto_spares must be between 0 and 1.01, got {self.pose_veto_spares}")
@@ -101,6 +109,7 @@ class PoseConfig:
     sha256: str | None = None
     veto: float = PoseFlags.pose_veto  # on the model's raw score
     spares: float = PoseFlags.pose_veto_spares  # a person word this sure survives the veto
+    group_veto: float = PoseFlags.pose_group_veto  # on the second person's raw score
     min_score: float = PoseFlags.pose_min_score
     calibration: Platt | None = None  # the map of the raw person score (None: the stage is off)
     device: str = "auto"
@@ -148,14 +157,18 @@ def uncovered(found: list[dict[str, Any]], objects: list[dict[str, Any]]) -> lis
     return [found[i - len(theirs)] for i in kept.tolist() if i >= len(theirs)]
 
 
-def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw: float, chance: float,
+def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw: Sequence[float], chance: float,
            config: PoseConfig, found: Sequence[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """The row's tags and boxes given the pose model's raw person score, its calibrated chance
-    and the person boxes it ``found``: every person word and box dropped below the veto; from the
-    pose floor "person" written at the chance, and each found box no person box covers."""
-    if raw < config.veto and person_chance(tags) < config.spares:
+    """The row's tags and boxes given the pose model's raw score of each person it sees, the
+    calibrated chance of the best and the person boxes it ``found``: every person word and box
+    dropped below the veto, and "people" below the group veto (both unless a source is sure);
+    from the pose floor "person" written at the chance, and each found box no person box covers."""
+    best, second = (sorted(raw, reverse=True) + [0.0, 0.0])[:2]
+    if best < config.veto and person_chance(tags) < config.spares:
         tags = [t for t in tags if not person_word(t["name"])]
         objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
+    elif second < config.group_veto:
+        tags = [t for t in tags if t["name"].lower() != GROUP or t["score"] >= config.spares]
     if chance >= config.min_score:
         tags = [*tags, {"name": PERSON, "score": chance, "source": SOURCE, "origin": None}]
         if objects is not None:
@@ -174,7 +187,7 @@ def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
     if f.pose_model == OFF or platt is None:
         return None
     return replace(PoseConfig(), source=f.pose_model, sha256=f.pose_model_sha256, veto=f.pose_veto,
-                   spares=f.pose_veto_spares,
+                   spares=f.pose_veto_spares, group_veto=f.pose_group_veto,
                    min_score=max(f.pose_min_score, scoring.min_score),  # no tag below the job's floor
                    calibration=platt, device=backbone.device,
                    torch_threads=backbone.torch_threads, num_workers=num_workers)
