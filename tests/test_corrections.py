@@ -51,6 +51,9 @@ def test_the_latest_decision_per_picture_wins_across_files(tmp_path):
     (json.dumps({"image_id": "i\u2066", "added": ["x"]}), "image_id holds the invisible"),
     (json.dumps({"image_id": 7, "added": ["x"]}), "image_id must be a string"),
     (json.dumps({"content_sha256": "../../x", "added": ["x"]}), "64 lower-case hex"),
+    (json.dumps({"image_id": "i", "group": ["a"]}), "group must be a string"),
+    (json.dumps({"image_id": "i", "group": "g" * 101}), "group is longer than 100"),
+    (json.dumps({"image_id": "i", "group": "a\u202eb"}), "group holds the invisible character U\\+202E"),
 ])
 def test_a_bad_line_is_refused_with_its_file_and_line(tmp_path, text, message):
     path = tmp_path / "c.jsonl"
@@ -65,3 +68,12 @@ def test_times_compare_as_instants_not_as_text(tmp_path):
     path.write_text(_line(added=["late"], time="2026-12-01T12:00:00+02:00") + "\n"   # 10:00 UTC
                     + _line(added=["later"], time="2026-12-01T10:30:00Z") + "\n")
     assert corrections.read([str(path)])["c" * 64].added == ("later",)
+
+
+def test_a_group_decides_the_fold_and_survives_a_round_trip(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(_line(group="album 7") + "\n" + _line(content_sha256="d" * 64) + "\n")
+    grouped, plain = corrections.read_lines([str(path)])
+    assert grouped.group == "album 7" and grouped.fold_key == "group:album 7"
+    assert plain.group == "" and plain.fold_key == "d" * 64, "without a group, the picture decides"
+    assert corrections.parse_line(grouped.to_json(), "round trip") == grouped

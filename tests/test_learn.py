@@ -59,6 +59,30 @@ def test_folds_and_early_stopping_splits_are_fixed_by_the_picture():
     assert list(inner) == list(learn.within_fold_split(keys, 0.2))
 
 
+def test_a_groups_pictures_are_scored_by_a_model_that_saw_none_of_them(monkeypatch):
+    """Near copies of one subject in two folds would let a fold model score what it has seen."""
+    usable = [replace(_c(f"p{i}", added=["pet"]), group=f"subject {i % 6}") for i in range(60)]
+    groups = [c.group for c in usable]
+    trained_on: list[set[int]] = []
+
+    def fit(rows, epochs=None):
+        trained_on.append(set(rows.tolist()))
+        return None, None, None, 3
+
+    monkeypatch.setattr(learn, "predict_scores", lambda model, features: np.zeros((len(features), 1), np.float32))
+    inner = np.array(["train", "val"] * 30)
+    result = learn.cross_fit(usable, np.zeros((60, 1), np.float32), fit, inner, (60, 1), argparse.Namespace(folds=5))
+    assert result.scored.all() and len(trained_on) >= 2
+    for rows in trained_on:  # every fold model trained on all of a group or on none of it
+        for g in set(groups):
+            members = {i for i, x in enumerate(groups) if x == g}
+            assert members <= rows or not members & rows, g
+    plain = [replace(c, group="") for c in usable]  # without groups, pictures of one subject spread
+    trained_on.clear()
+    learn.cross_fit(plain, np.zeros((60, 1), np.float32), fit, inner, (60, 1), argparse.Namespace(folds=5))
+    assert any(0 < len({i for i, x in enumerate(groups) if x == g} & rows) < 10 for rows in trained_on for g in set(groups))
+
+
 def test_unknown_labels_are_left_out_of_the_loss_not_counted_as_negatives():
     rng = np.random.default_rng(0)
     a, b = rng.normal(2, 0.3, (30, 8)), rng.normal(-2, 0.3, (30, 8))

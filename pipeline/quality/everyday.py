@@ -48,7 +48,7 @@ def corrections(photos: list[photo_set.Photo], judge: photo_set.Judge) -> list[s
         lines.append(json.dumps({
             "uri": photo.path, "image_id": photo.name, "content_sha256": content, "added": sorted(shown),
             "rejected": sorted(judge.everyday_words - shown - unknown), "reviewer": "photo_set.json",
-            "review": "everyday",
+            "review": "everyday", "group": photo.synset,  # a noun's photos share a fold: floors hold on new nouns
         }))
     return lines
 

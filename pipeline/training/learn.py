@@ -11,7 +11,8 @@
    with partial labels: accepted and added words are positives, rejected words negatives, and
    on a picture marked "all right" every other learned word is a negative; anything else is
    unknown and left out of the loss. Adam at lr 0.001, early stopping on the validation loss.
-4. Calibration by cross-fitting: the pictures fall into --folds folds by content hash; a model
+4. Calibration by cross-fitting: the pictures fall into --folds folds by content hash (by group,
+   for pictures whose corrections name one: a subject's near copies share a fold); a model
    trained on the other folds (early stopping on a validation share of them) scores each fold,
    and a Platt map fitted on those held-out scores makes a learned word's score its chance of
    being right (a word with --word_calibration_min held-out pictures with and without it gets
@@ -60,7 +61,8 @@ from transforms.stages.taggernet import calibrated as calibrate_columns
 
 
 def fold_of(key: str, folds: int) -> int:
-    """The picture's fold, fixed by its content alone (so a later run keeps it)."""
+    """The fold of a picture's fold key (its content, or its group), fixed by the key alone (so a
+    later run keeps it)."""
     return min(int(hash_fraction(key) * folds), folds - 1)
 
 
@@ -238,7 +240,7 @@ def trainer(usable: list[Correction], features: np.ndarray, known: np.ndarray, v
 
 def cross_fit(usable: list[Correction], features: np.ndarray, fit, inner: np.ndarray, shape: tuple,
               args: argparse.Namespace) -> CrossFit:
-    folds = np.array([fold_of(c.key, args.folds) for c in usable])
+    folds = np.array([fold_of(c.fold_key, args.folds) for c in usable])
     result = CrossFit(np.zeros(shape, dtype=np.float32), np.zeros(len(usable), dtype=bool), [])
     for f in range(args.folds):
         rest = np.flatnonzero(folds != f)

@@ -6,7 +6,10 @@ One JSON object per line and per reviewed image (pipeline/templates/report.html.
 marked "all its tags right": after the reviewer's changes its tag list is complete, so a
 collection word it lacks is a negative), ``reviewer`` and ``time`` (ISO 8601, UTC). ``review``
 names the review a line came from (the file's content hash when the export gives none), so a
-later merge still knows which pictures one review corrected together.
+later merge still knows which pictures one review corrected together. ``group`` (optional) names
+the subject, album or burst a picture belongs to: `learn` keeps a group's pictures in one
+cross-fitting fold, so a word's held-out precision is measured on subjects its fold model never
+saw (near copies of one subject in two folds make it look better than it is on new photos).
 
 Files add to each other; the same content reviewed twice keeps the latest decision. An image is
 keyed by its content (``content_sha256``), so a decision follows the picture to any URI.
@@ -25,8 +28,8 @@ from dataclasses import asdict, dataclass, replace
 from transforms.core.artifacts import read_bytes
 
 FIELDS = ("uri", "image_id", "content_sha256", "accepted", "rejected", "added", "reviewed", "reviewer", "time",
-          "review")
-MAX_REVIEW = 100  # characters of a review id
+          "review", "group")
+MAX_REVIEW = 100  # characters of a review id or a group
 WORD_LISTS = ("accepted", "rejected", "added")
 MAX_WORD = 100  # characters: longer is a paste accident, not a tag
 MAX_FIELD = 8192  # characters of a uri, image_id or reviewer
@@ -50,11 +53,18 @@ class Correction:
     reviewer: str = ""
     time: str = ""
     review: str = ""  # which review (export) the decision came from
+    group: str = ""  # the subject or album it belongs to: one cross-fitting fold per group
+
 
     @property
     def key(self) -> str:
         """The picture it is about: its content when known, else its image_id."""
         return self.content_sha256 or self.image_id
+
+    @property
+    def fold_key(self) -> str:
+        """What decides its cross-fitting fold: its group when it has one, else the picture."""
+        return f"group:{self.group}" if self.group else self.key
 
     @property
     def positives(self) -> frozenset[str]:
@@ -143,8 +153,10 @@ def parse_line(line: str, where: str) -> Correction:
         raise ValueError(f"{where}: reviewed must be true or false, not {json.dumps(reviewed)[:20]}")
     lists = {name: _words(record, name, where) for name in WORD_LISTS}
     review = _visible(_text(record, "review", where), "review", MAX_REVIEW, where)
+    group = _visible(_text(record, "group", where), "group", MAX_REVIEW, where)
     return Correction(uri=uri, image_id=image_id, content_sha256=content, reviewed=reviewed,
-                      reviewer=_text(record, "reviewer", where), time=_time(record, where), review=review, **lists)
+                      reviewer=_text(record, "reviewer", where), time=_time(record, where), review=review,
+                      group=group, **lists)
 
 
 def read_lines(paths: Iterable[str]) -> list[Correction]:
