@@ -119,8 +119,9 @@ def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.nda
     rows, cols, _, features = table.candidates(probs)
     verdicts = [right[r](table.names[c]) for r, c in zip(rows, cols, strict=True)]
     judged = np.array([v is not None for v in verdicts], dtype=bool)
-    kinds, halves = (np.asarray([w[i] for w in where], dtype=object)[rows][judged].tolist() for i in (0, 1))
-    return Candidates.empty(features.shape[1]).add(features[judged], [v for v in verdicts if v is not None], kinds, halves)
+    kept = np.asarray(where, dtype=object).reshape(-1, 2)[rows][judged]  # each candidate's (kind, half)
+    return Candidates.empty(features.shape[1]).add(features[judged], [v for v in verdicts if v is not None],
+                                                   kept[:, 0].tolist(), kept[:, 1].tolist())
 
 
 def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray,

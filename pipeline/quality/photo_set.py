@@ -15,8 +15,9 @@ a reviewed list lets labels WordNet files oddly also accept "building" (a castle
 and another names what the photos of a noun always show besides it (a statue's pedestal; a
 person's clothes, where only "clothing" and words above it hold on every photo).
 Photos are split into tune and report halves by noun, so each half can be measured by fits that
-never saw its nouns (the thresholds chosen by hand were chosen on the tune half); each noun is also of one kind of photo (people, food, animals, plants, scenes, objects): the
-report gives each kind's figures apart.
+never saw its nouns (the thresholds chosen by hand were chosen on the tune half); each noun is
+also of one kind of photo (people, food, animals, plants, scenes, objects): the report gives
+each kind's figures apart.
 
 Needs the Debian packages packages() lists (installed, or unpacked by ``make photo-packages``),
 and nltk (a dev requirement); workers need none.

@@ -55,7 +55,6 @@ class Correction:
     review: str = ""  # which review (export) the decision came from
     group: str = ""  # the subject or album it belongs to: one cross-fitting fold per group
 
-
     @property
     def key(self) -> str:
         """The picture it is about: its content when known, else its image_id."""
