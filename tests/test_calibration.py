@@ -50,6 +50,16 @@ def test_a_logistic_model_weighs_its_features(tmp_path):
     assert p[0] == pytest.approx(0.5) and p[1] == pytest.approx(1 / (1 + np.exp(-2.5))) and p[2] == pytest.approx(1.0)
 
 
+def test_a_logistic_model_reads_its_per_word_columns(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"sources": {"m": {"weights": [1.0, -3.0, 2.0], "b": 0.0, "features": ["x"],
+                                                  "words": ["dog", "cat"]}}}))
+    model = calibration.load(str(path))["m"]
+    assert model == Logistic((1.0, -3.0, 2.0), 0.0, ("dog", "cat"))
+    p = model(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]))  # a dog, a cat, another word
+    assert p[0] < p[2] < p[1]
+
+
 def test_standardise_rows_over_known_columns_only():
     s = np.array([[1.0, 2.0, 3.0, 100.0]])
     z = standardise_rows(s, np.array([True, True, True, False]))
@@ -63,6 +73,16 @@ def test_standardise_rows_over_known_columns_only():
     ('[1, 2]', "needs an object"),
     ('{"sources": {"x": {"a": 1, "b": 0, "feature": "cube"}}}', "feature must be one of"),
     ('{"sources": {"x": {"weights": [1, "2"], "b": 0}}}', "finite number"),
+    ('{"sources": {"x": {"weights": [1, 2], "b": 0, "features": ["s"], "words": ["a", "a"]}}}', "distinct"),
+    ('{"sources": {"x": {"weights": [1, 2], "b": 0, "features": ["s"], "words": ["a\\u202e"]}}}', "invisible character U\\+202E"),
+    ('{"sources": {"x": {"weights": [1, 2], "b": 0, "features": ["s"], "words": ["a", "b"]}}}', "one weight each"),
+    ('{"sources": {"x": {"weights": [1], "b": 0, "words": ["a"]}}}', "a feature's weight before"),
+    ('{"sources": {"x": {"weights": [1, 2], "b": 0, "words": "ab"}}}', "list of words"),
+    ('{"sources": {"tagger:imagenet_hierarchy": {"weights": [1, 2, 3], "b": 0}}}', "hierarchy weighs 3 features; this job"),
+    ('{"sources": {"tagger:imagenet_hierarchy": {"weights": [1, 2, 3, 4], "b": 0, "words": ["cat"], '
+     '"features": ["logit_score", "log_size", "share"]}}}', "weighs logit_score, log_size, share; this job computes"),
+    ('{"sources": {"detector:yolox_nano:agreement": {"weights": [1, 2, 3], "b": 0, '
+     '"features": ["logit_score", "has_support", "logit_support"]}}}', "agreement weighs logit_score, has_support"),
 ])
 def test_a_bad_calibration_file_is_refused_at_launch(tmp_path, photos, text, message):
     """Hostile round 4, class 10: NaN once gave zero tags and exit 0; a missing key a traceback

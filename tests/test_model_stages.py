@@ -13,9 +13,9 @@ from transforms.core.records import new_element
 from transforms.handlers.backbone import BackboneHandler
 from transforms.handlers.tagger import ImageNetTaggerHandler
 from transforms.ingest.decode import DecodeConfig, decode_image
-from transforms.knowledge import calibration
 from transforms.stages.backbone import BackboneConfig, center_crop_array
 from transforms.stages.tagger import (
+    FEATURES,
     HIERARCHY_KEY,
     ImageNetTagTable,
     TaggerConfig,
@@ -156,10 +156,26 @@ def test_mass_spread_over_siblings_never_names_a_leaf_and_trusts_the_ancestor_mo
     spread[0, 151:171] = 0.045  # twenty dog breeds, 0.9 in all
     tags = {t["name"] for t in table.decode(spread, "embedded", top_k=10, min_score=0.5)[0]}
     assert not tags & {table.names[j] for j in range(len(table.names)) if table.size[j] == 1}, "no breed"
-    model = calibration.load("embedded")[HIERARCHY_KEY]
-    _, cols, _, features = table.candidates(spread)
-    chance = dict(zip((table.names[c] for c in cols), model(features), strict=True))
+    _, cols, chances = table.chances(spread, "embedded")
+    chance = dict(zip((table.names[c] for c in cols), chances, strict=True))
     assert chance["dog"] > max(chance[table.names[c]] for c in cols if table.size[c] == 1)
+
+
+def test_the_hierarchy_models_word_bias_moves_that_word_alone(tmp_path):
+    """A word the fit saw often wrong (its bias) is less likely at the same evidence; every
+    other word's chance is the one the features alone give."""
+    table = ImageNetTagTable.embedded()
+    probs = np.zeros((1, 1000), np.float32)
+    probs[0, 281] = 0.9  # tabby: tabby, cat, feline, mammal, animal...
+    base = {"weights": [1.0, 0.0, 0.0, 0.0], "b": 0.0, "features": list(FEATURES)}
+    chances = {}
+    for name, extra in (("plain", {}), ("biased", {"weights": [1.0, 0.0, 0.0, 0.0, -9.0], "words": ["cat"]})):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"sources": {HIERARCHY_KEY: {**base, **extra}}}))
+        chances[name] = {t["name"]: t["score"] for t in table.decode(probs, str(path), top_k=20, min_score=0.0)[0]}
+    assert chances["plain"]["cat"] > 0.5 and chances["biased"]["cat"] < 0.01
+    assert {k: v for k, v in chances["biased"].items() if k != "cat"} == pytest.approx(
+        {k: v for k, v in chances["plain"].items() if k != "cat"})
 
 
 def test_a_calibration_table_without_a_hierarchy_model_keeps_raw_summed_scores(tmp_path):

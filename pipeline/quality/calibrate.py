@@ -91,20 +91,28 @@ class Candidates:
     right: np.ndarray
     kinds: np.ndarray
     halves: np.ndarray
+    words: np.ndarray | None = None  # the word each candidate is, where a model weighs words (the tagger's)
 
     @classmethod
     def empty(cls, width: int) -> Candidates:
         return cls(np.zeros((0, width)), np.zeros(0, dtype=int), np.zeros(0, dtype=object), np.zeros(0, dtype=object))
 
-    def add(self, features: np.ndarray, right: list[bool], kinds: list[str], halves: list[str]) -> Candidates:
+    def add(self, features: np.ndarray, right: list[bool], kinds: list[str], halves: list[str],
+            words: list[str] | None = None) -> Candidates:
+        def joined(mine: np.ndarray | None, theirs: list[str] | None) -> np.ndarray | None:
+            if theirs is None:
+                return mine
+            return np.concatenate([np.zeros(0, dtype=object) if mine is None else mine, np.asarray(theirs, dtype=object)])
+
         return Candidates(np.concatenate([self.features, features]), np.concatenate([self.right, np.asarray(right, dtype=int)]),
                           np.concatenate([self.kinds, np.asarray(kinds, dtype=object)]),
-                          np.concatenate([self.halves, np.asarray(halves, dtype=object)]))
+                          np.concatenate([self.halves, np.asarray(halves, dtype=object)]), joined(self.words, words))
 
     def chosen(self, leave_out: str | None = None, half: str | None = None) -> Candidates:
         """Those of ``half`` (None: both) not of kind ``leave_out``."""
         keep = (self.kinds != leave_out) & ((half is None) | (self.halves == half) | (self.halves == EVERY_FIT))
-        return Candidates(self.features[keep], self.right[keep], self.kinds[keep], self.halves[keep])
+        return Candidates(self.features[keep], self.right[keep], self.kinds[keep], self.halves[keep],
+                          None if self.words is None else self.words[keep])
 
 
 Where = tuple[str, str]  # a photo's kind and half
@@ -121,7 +129,8 @@ def hierarchy_candidates(paths: list[str], right: list[Rightness], probs: np.nda
     judged = np.array([v is not None for v in verdicts], dtype=bool)
     kept = np.asarray(where, dtype=object).reshape(-1, 2)[rows][judged]  # each candidate's (kind, half)
     return Candidates.empty(features.shape[1]).add(features[judged], [v for v in verdicts if v is not None],
-                                                   kept[:, 0].tolist(), kept[:, 1].tolist())
+                                                   kept[:, 0].tolist(), kept[:, 1].tolist(),
+                                                   [table.names[c] for c in cols[judged]])
 
 
 def detector_candidates(paths: list[str], right: list[Rightness], probs: np.ndarray,
@@ -181,13 +190,36 @@ def enough_people(candidates: Candidates) -> bool:
     return min(right, len(candidates.right) - right) >= MIN_PERSON_BOXES
 
 
-def logistic(features: np.ndarray, right: np.ndarray, names: tuple[str, ...]) -> dict:
-    """Logistic regression of correctness on several features: {weights, b, n, positives}."""
+def logistic(features: np.ndarray, right: np.ndarray, names: tuple[str, ...], strength: float = 1.0) -> dict:
+    """Logistic regression of correctness on several features: {weights, b, n, positives}
+    (``strength``: scikit-learn's C, the inverse of the L2 penalty)."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(features, right)
+    model = LogisticRegression(C=strength, max_iter=1000).fit(features, right)
     return {"weights": [float(w) for w in model.coef_[0]], "b": float(model.intercept_[0]),
             "features": list(names), "n": int(len(right)), "positives": int(right.sum())}
+
+
+WORD_MIN_CANDIDATES = 25  # judged candidates of a word, from which the hierarchy model gives it a bias of its own
+HIERARCHY_STRENGTH = 0.1  # the hierarchy model's C: a word's bias is only what its candidates insist on
+
+
+def hierarchy_model(candidates: Candidates) -> dict:
+    """The tagger's hierarchy model: FEATURES, and a bias for each word with at least
+    WORD_MIN_CANDIDATES candidates in the fit (transforms/stages/tagger.py word_columns), but
+    none for what every person wears: such a word is right wherever people are, which the
+    ImageNet evidence does not show (a bias would write "clothing" on a retina), and the worn
+    stage writes it at the photo's person chance."""
+    from collections import Counter
+
+    from transforms.stages.tagger import FEATURES, word_columns
+    from transforms.stages.worn import WornFlags
+
+    worn = set(WornFlags().words())
+    found = [] if candidates.words is None else candidates.words.tolist()
+    words = sorted(w for w, n in Counter(found).items() if n >= WORD_MIN_CANDIDATES and w not in worn)
+    inputs = np.column_stack([candidates.features, word_columns(found, words)]) if words else candidates.features
+    return {**logistic(inputs, candidates.right, FEATURES, HIERARCHY_STRENGTH), "words": words}
 
 
 def conse_candidates(photos: dict[str, str], key: dict, kinds: dict[str, str]) -> Candidates:
@@ -269,7 +301,7 @@ def fit_sources(candidates: dict[str, Candidates], leave_out: str | None = None,
     enough people, right and wrong: a map fitted without people must not veto them, so they
     keep the detector's plain map instead."""
     from transforms.stages.detector import AGREEMENT_FEATURES
-    from transforms.stages.tagger import FEATURES, HIERARCHY_KEY
+    from transforms.stages.tagger import HIERARCHY_KEY
 
     c = {name: cands.chosen(leave_out, half) for name, cands in candidates.items()}
 
@@ -280,7 +312,7 @@ def fit_sources(candidates: dict[str, Candidates], leave_out: str | None = None,
         "tagger:imagenet_tags:group": one("group", "logit"),
         "detector:yolox_nano": one("detector", "logit"),
         "zero_shot:conse": one("conse", "z"),
-        HIERARCHY_KEY: logistic(c["hierarchy"].features, c["hierarchy"].right, FEATURES),
+        HIERARCHY_KEY: hierarchy_model(c["hierarchy"]),
         "detector:yolox_nano:agreement": logistic(c["boxes"].features, c["boxes"].right, AGREEMENT_FEATURES),
     }
     if enough_people(c["person"]):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -91,10 +92,14 @@ class Platt:
 @dataclass(frozen=True)
 class Logistic:
     """p = sigmoid(w . x + b) over several features of one candidate (the tagger's hierarchy
-    nodes: score, size, share of the top class, overall confidence; see transforms/stages/tagger.py)."""
+    nodes: score, size, share of the top class, overall confidence; see transforms/stages/tagger.py).
+    ``words``: the last weights are one bias per named word, for a candidate of that word (the
+    caller appends the columns: transforms/stages/tagger.py word_columns)."""
 
     weights: tuple[float, ...]
     bias: float
+    words: tuple[str, ...] = ()
+    features: tuple[str, ...] = field(default=(), compare=False)  # their names, where the file gives them
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         return sigmoid(np.asarray(features, dtype=np.float64) @ np.asarray(self.weights) + self.bias)
@@ -131,14 +136,31 @@ def _entry(v: object) -> Platt | Logistic:
         weights = v["weights"]
         if not isinstance(weights, list) or not weights:
             raise ValueError("weights must be a list of numbers")
+        words = _words(v.get("words", []))
         names = v.get("features")
-        if names is not None and (not isinstance(names, list) or len(names) != len(weights)):
-            raise ValueError("features must name one feature per weight")
-        return Logistic(tuple(_number(w) for w in weights), _entry_number(v, "b"))
+        if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+                                  or len(names) + len(words) != len(weights)):
+            raise ValueError("features and words must name one weight each")
+        if len(words) >= len(weights):
+            raise ValueError("words need a feature's weight before theirs")
+        return Logistic(tuple(_number(w) for w in weights), _entry_number(v, "b"), words, tuple(names or ()))
     feature = v.get("feature", "logit")
     if feature not in FEATURES:
         raise ValueError(f"feature must be one of {', '.join(FEATURES)}")
     return Platt(_entry_number(v, "a"), _entry_number(v, "b"), feature)
+
+
+def _words(value: object) -> tuple[str, ...]:
+    """A model's per-word columns: distinct visible words, as a correction's (a calibration file is data)."""
+    from transforms.knowledge.corrections import MAX_WORD, visible
+
+    if not isinstance(value, list) or not all(isinstance(w, str) and w for w in value):
+        raise ValueError("words must be a list of words")
+    for w in value:
+        visible(w, "a word", MAX_WORD, "words")
+    if len(set(value)) != len(value):
+        raise ValueError("words must be distinct")
+    return tuple(value)
 
 
 def _entry_number(v: dict, key: str) -> float:
@@ -176,6 +198,19 @@ def load(source: str = EMBEDDED) -> dict[str, Platt | Logistic]:
         except ValueError as exc:
             raise ValueError(f"{source}:{_line_of(text, key)}: {key}: {exc}") from None
     return out
+
+
+def check_inputs(source: str, key: str, features: Sequence[str]) -> None:
+    """ValueError unless the logistic model under ``key`` (where the table has one) weighs these
+    features, in this order, before its words: a model of another width or order would fail or
+    misjudge every image at run time."""
+    model = load(source).get(key)
+    if not isinstance(model, Logistic):
+        return
+    width = len(model.weights) - len(model.words)
+    if width != len(features) or (model.features and model.features != tuple(features)):
+        weighs = ", ".join(model.features) if model.features else f"{width} features"
+        raise ValueError(f"{source}: {key} weighs {weighs}; this job computes {', '.join(features)}")
 
 
 def for_source(source: str, key: str) -> Platt | None:

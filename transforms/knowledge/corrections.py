@@ -86,7 +86,7 @@ def _hidden(text: str) -> str | None:
     return None
 
 
-def _visible(value: str, what: str, limit: int, where: str) -> str:
+def visible(value: str, what: str, limit: int, where: str) -> str:
     """``value`` when it is at most ``limit`` characters, all of them visible; else ValueError."""
     if len(value) > limit:
         raise ValueError(f"{where}: {what} is longer than {limit} characters")
@@ -102,7 +102,7 @@ def _text(record: dict, name: str, where: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{where}: {name} must be a string")
-    return _visible(value, name, MAX_FIELD, where)
+    return visible(value, name, MAX_FIELD, where)
 
 
 def _time(record: dict, where: str) -> str:
@@ -127,7 +127,7 @@ def _words(record: dict, name: str, where: str) -> tuple[str, ...]:
         raise ValueError(f"{where}: {name} must be a list of words")
     cleaned = tuple(dict.fromkeys(w for w in map(normalise, words) if w))
     for w in cleaned:
-        _visible(w, f"a word in {name}", MAX_WORD, where)
+        visible(w, f"a word in {name}", MAX_WORD, where)
     return cleaned
 
 
@@ -151,8 +151,8 @@ def parse_line(line: str, where: str) -> Correction:
     if not isinstance(reviewed, bool):
         raise ValueError(f"{where}: reviewed must be true or false, not {json.dumps(reviewed)[:20]}")
     lists = {name: _words(record, name, where) for name in WORD_LISTS}
-    review = _visible(_text(record, "review", where), "review", MAX_REVIEW, where)
-    group = _visible(_text(record, "group", where), "group", MAX_REVIEW, where)
+    review = visible(_text(record, "review", where), "review", MAX_REVIEW, where)
+    group = visible(_text(record, "group", where), "group", MAX_REVIEW, where)
     return Correction(uri=uri, image_id=image_id, content_sha256=content, reviewed=reviewed,
                       reviewer=_text(record, "reviewer", where), time=_time(record, where), review=review,
                       group=group, **lists)

@@ -519,9 +519,20 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
     )
 
 
+def check(o) -> None:
+    """Across groups: the calibration's agreement model weighs what this stage computes."""
+    from transforms.knowledge import calibration
+
+    try:
+        calibration.check_inputs(ScoringFlags.from_options(o).calibration,
+                                 f"detector:{DetectorFlags.from_options(o).detector}:agreement", AGREEMENT_FEATURES)
+    except ValueError as exc:
+        raise LaunchError(f"--calibration {exc}") from None
+
+
 STAGE = register(Stage(
     name=SOURCE, reads=("image", "imagenet_probs", "tags:tagger"), writes=("objects", f"tags:{SOURCE}"),
-    build="transforms.handlers.detector:build", options=DetectorFlags,
+    build="transforms.handlers.detector:build", options=DetectorFlags, check=check,
     size=lambda o: DetectorFlags.from_options(o).working_size(), tag_source=SOURCE, colour="#d62728", quality="everyday", bench_batch=8,
     evidence="all",  # a box is evidence of its own
 ))

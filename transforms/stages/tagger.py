@@ -5,8 +5,8 @@ the WordNet hierarchy the 1000 classes sit in (transforms/data/imagenet_tags.jso
 with a word people use (orange, citrus, fruit; dog, mammal, animal) scores the summed
 probability of the classes below it. A calibrated logistic model (transforms/knowledge/calibration.py,
 fitted on labelled photos by ``pipeline.quality --fit``) turns each node's evidence into the
-chance it is right: its summed probability, its size, how much of it one class carries and how
-sure the classifier is overall. So mass spread over many sibling breeds (a donkey seen as
+chance it is right: its summed probability, its size, how much of it one class carries, how
+sure the classifier is overall, and for a word the fit saw often, the word itself. So mass spread over many sibling breeds (a donkey seen as
 twenty dogs) says "mammal", not "dog", and an orange says "orange" as well as "fruit". The
 tagger writes every node whose chance reaches ``--min_score``, most specific first.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -110,6 +110,18 @@ HIERARCHY_KEY = "tagger:imagenet_hierarchy"
 FEATURES = ("logit_score", "log_size", "share", "logit_top")  # the calibrator's inputs, in order
 
 
+def word_columns(candidates: Sequence[str], words: Sequence[str]) -> np.ndarray:
+    """[candidates, words]: 1 where a candidate is that word. The hierarchy model's per-word
+    biases: how often a big word is right at a given score differs by word (a street's spread
+    vehicle classes, a flower's insects), which the four FEATURES alone cannot tell apart."""
+    column = {word: j for j, word in enumerate(words)}
+    out = np.zeros((len(candidates), len(words)))
+    for i, word in enumerate(candidates):
+        if word in column:
+            out[i, column[word]] = 1.0
+    return out
+
+
 class ImageNetTagTable:
     """Dense class->tag membership matrix over every tag word: a class's own name, the everyday
     groups and the named WordNet nodes; a word's score is ``group_scores`` over its classes."""
@@ -157,13 +169,20 @@ class ImageNetTagTable:
                                     top / np.maximum(raw, 1e-9), calibration.logit(probs.max(1)[rows])])
         return rows, cols, raw, features
 
+    def chances(self, probs: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, columns, chance of being right) of every candidate word: the calibration's
+        hierarchy model over its features and word columns (the raw score without one)."""
+        rows, cols, raw, features = self.candidates(probs)
+        model = calibration.load(source).get(HIERARCHY_KEY)
+        if not isinstance(model, calibration.Logistic):
+            return rows, cols, raw
+        return rows, cols, model(np.column_stack([features, word_columns([self.names[c] for c in cols], model.words)]))
+
     def decode(self, probs: np.ndarray, source: str, top_k: int, min_score: float) -> list[list[dict]]:
         """Per image: the words whose chance of being right reaches ``min_score`` (raw summed
         probability when the calibration table has no hierarchy model), at most ``top_k``,
         the most specific first."""
-        rows, cols, raw, features = self.candidates(probs)
-        model = calibration.load(source).get(HIERARCHY_KEY)
-        chance = model(features) if isinstance(model, calibration.Logistic) else raw
+        rows, cols, chance = self.chances(probs, source)
         kept: list[list[tuple[float, float, int]]] = [[] for _ in range(len(probs))]
         for r, c, p in zip(rows, cols, chance, strict=True):
             if p >= min_score:
@@ -190,8 +209,16 @@ def single_class_words() -> frozenset[str]:
 
 
 # --- registration -----------------------------------------------------------------------------
+def check(o) -> None:
+    """Across groups: the calibration's hierarchy model weighs what this tagger computes."""
+    try:
+        calibration.check_inputs(ScoringFlags.from_options(o).calibration, HIERARCHY_KEY, FEATURES)
+    except ValueError as exc:
+        raise LaunchError(f"--calibration {exc}") from None
+
+
 STAGE = register(Stage(
-    name=SOURCE, reads=("imagenet_probs", "features"), writes=(f"tags:{SOURCE}", "label_scores"),
+    name=SOURCE, reads=("imagenet_probs", "features"), writes=(f"tags:{SOURCE}", "label_scores"), check=check,
     build="transforms.handlers.tagger:build", options=TaggerFlags, tag_source=SOURCE, colour="#1f77b4",
     quality="everyday", bench_batch=64, evidence="transforms.stages.tagger:single_class_words",
 ))
