@@ -73,8 +73,11 @@ class Zygote:
         self.workdir = workdir
         tmp = workdir / "tmp"  # a killed child's temp folders (Beam's beam-pipeline-temp*) stay in the test's
         tmp.mkdir(exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.zygote", *preload], cwd=ROOT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp)}, bufsize=0,
+        # One OpenMP thread: the suite's two workers share two cores, and learn's torch training
+        # (which sets no thread count of its own) spins its threads against the other worker's: 86 s
+        # for the learn kill test beside two busy processes, 28 s with one thread (docs/BENCHMARKS.md).
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.zygote", *preload], cwd=ROOT, env=env, bufsize=0,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self._line() == "ready", "the zygote did not start"
         self.count = 0
