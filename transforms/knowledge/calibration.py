@@ -200,17 +200,20 @@ def load(source: str = EMBEDDED) -> dict[str, Platt | Logistic]:
     return out
 
 
-def check_inputs(source: str, key: str, features: Sequence[str]) -> None:
-    """ValueError unless the logistic model under ``key`` (where the table has one) weighs these
-    features, in this order, before its words: a model of another width or order would fail or
-    misjudge every image at run time."""
+def check_inputs(o: Any, key: str, features: Sequence[str]) -> None:
+    """At launch (a stage's ``check``): the logistic model under ``key`` in the job's
+    --calibration, where it has one, weighs these features, in this order, before its words; a
+    model of another width or order would fail or misjudge every image at run time."""
+    from transforms.core.launch import LaunchError
+
+    source = ScoringFlags.from_options(o).calibration
     model = load(source).get(key)
     if not isinstance(model, Logistic):
         return
     width = len(model.weights) - len(model.words)
     if width != len(features) or (model.features and model.features != tuple(features)):
         weighs = ", ".join(model.features) if model.features else f"{width} features"
-        raise ValueError(f"{source}: {key} weighs {weighs}; this job computes {', '.join(features)}")
+        raise LaunchError(f"--calibration {source}: {key} weighs {weighs}; this job computes {', '.join(features)}")
 
 
 def for_source(source: str, key: str) -> Platt | None:

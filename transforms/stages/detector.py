@@ -523,11 +523,7 @@ def check(o) -> None:
     """Across groups: the calibration's agreement model weighs what this stage computes."""
     from transforms.knowledge import calibration
 
-    try:
-        calibration.check_inputs(ScoringFlags.from_options(o).calibration,
-                                 f"detector:{DetectorFlags.from_options(o).detector}:agreement", AGREEMENT_FEATURES)
-    except ValueError as exc:
-        raise LaunchError(f"--calibration {exc}") from None
+    calibration.check_inputs(o, f"detector:{DetectorFlags.from_options(o).detector}:agreement", AGREEMENT_FEATURES)
 
 
 STAGE = register(Stage(

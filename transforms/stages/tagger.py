@@ -6,9 +6,10 @@ with a word people use (orange, citrus, fruit; dog, mammal, animal) scores the s
 probability of the classes below it. A calibrated logistic model (transforms/knowledge/calibration.py,
 fitted on labelled photos by ``pipeline.quality --fit``) turns each node's evidence into the
 chance it is right: its summed probability, its size, how much of it one class carries, how
-sure the classifier is overall, and for a word the fit saw often, the word itself. So mass spread over many sibling breeds (a donkey seen as
-twenty dogs) says "mammal", not "dog", and an orange says "orange" as well as "fruit". The
-tagger writes every node whose chance reaches ``--min_score``, most specific first.
+sure the classifier is overall, and for a word the fit saw often, the word itself. So mass
+spread over many sibling breeds (a donkey seen as twenty dogs) says "mammal", not "dog", and an
+orange says "orange" as well as "fruit". The tagger writes every node whose chance reaches
+``--min_score``, most specific first.
 """
 
 from __future__ import annotations
@@ -211,10 +212,7 @@ def single_class_words() -> frozenset[str]:
 # --- registration -----------------------------------------------------------------------------
 def check(o) -> None:
     """Across groups: the calibration's hierarchy model weighs what this tagger computes."""
-    try:
-        calibration.check_inputs(ScoringFlags.from_options(o).calibration, HIERARCHY_KEY, FEATURES)
-    except ValueError as exc:
-        raise LaunchError(f"--calibration {exc}") from None
+    calibration.check_inputs(o, HIERARCHY_KEY, FEATURES)
 
 
 STAGE = register(Stage(
