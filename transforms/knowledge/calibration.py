@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from transforms.core.artifacts import read_bytes
-from transforms.core.launch import in_unit_range, need_file
+from transforms.core.launch import LaunchError, in_unit_range, need_file
 from transforms.core.options import Flags, option
 
 EMBEDDED = "embedded"
@@ -46,8 +46,6 @@ class ScoringFlags(Flags):
         in_unit_range("--min_score", self.min_score)
         need_file("--calibration", self.calibration)
         if self.calibration not in (EMBEDDED, "none"):
-            from transforms.core.launch import LaunchError
-
             try:
                 load(self.calibration)
             except ValueError as exc:
@@ -204,8 +202,6 @@ def check_inputs(o: Any, key: str, features: Sequence[str]) -> None:
     """At launch (a stage's ``check``): the logistic model under ``key`` in the job's
     --calibration, where it has one, weighs these features, in this order, before its words; a
     model of another width or order would fail or misjudge every image at run time."""
-    from transforms.core.launch import LaunchError
-
     source = ScoringFlags.from_options(o).calibration
     model = load(source).get(key)
     if not isinstance(model, Logistic):

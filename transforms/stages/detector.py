@@ -30,7 +30,7 @@ from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.records import merge_sources, sources_of
 from transforms.core.registry import Stage, register
 from transforms.core.threads import configure_process, device_session, parallel_map, worker_threads
-from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, logit
+from transforms.knowledge.calibration import Logistic, Platt, ScoringFlags, check_inputs, logit
 from transforms.knowledge.contradictions import SURE
 from transforms.knowledge.lexicon import exclusive, is_kind_of
 from transforms.stages.tagger import SOURCE as TAGGER
@@ -521,9 +521,7 @@ def detector_config(o, num_workers: int = 1) -> DetectorConfig:
 
 def check(o) -> None:
     """Across groups: the calibration's agreement model weighs what this stage computes."""
-    from transforms.knowledge import calibration
-
-    calibration.check_inputs(o, f"detector:{DetectorFlags.from_options(o).detector}:agreement", AGREEMENT_FEATURES)
+    check_inputs(o, f"detector:{DetectorFlags.from_options(o).detector}:agreement", AGREEMENT_FEATURES)
 
 
 STAGE = register(Stage(
