@@ -17,7 +17,16 @@ from transforms.core import registry
 from transforms.core.artifacts import ArtifactError
 from transforms.knowledge.calibration import Platt
 from transforms.models import pose_files
-from transforms.stages.pose import COLUMN, MOVENET, SOURCE, PoseConfig, decide, person_boxes, person_word
+from transforms.stages.pose import (
+    COLUMN,
+    MOVENET,
+    SOURCE,
+    PoseConfig,
+    decide,
+    likeness_of,
+    person_boxes,
+    person_word,
+)
 
 
 def _tag(name: str, score: float, source: str) -> dict:
@@ -58,6 +67,26 @@ def test_people_needs_a_second_person_the_pose_model_sees():
     assert decide(sure, None, [0.5, 0.01], 0.6, PoseConfig())[0] == sure, "a sure source keeps its group"
     tags, _ = decide(ROW, BOXES, [0.5, 0.08], 0.6, replace(PoseConfig(), group_veto=0.0))
     assert tags == ROW, "--pose_group_veto 0 vetoes no group"
+
+
+def test_a_likeness_of_a_person_vetoes_person_words_unless_a_source_is_sure():
+    tags, boxes = decide(ROW, BOXES, [0.5, 0.4], 0.9, PoseConfig(), likeness=0.5)  # a statue on its plinth
+    assert [t["name"] for t in tags] == ["dog", "clothing"] and [b["label"] for b in boxes or []] == ["dog"]
+    assert decide(ROW, BOXES, [0.5, 0.4], 0.7, PoseConfig(), likeness=0.1) == (ROW, BOXES), "below the likeness veto"
+    sure = [_tag("person", 0.99, "detector")]
+    assert decide(sure, None, [0.5], 0.9, PoseConfig(), likeness=0.5)[0] == sure, "a sure source keeps its person"
+    tags, _ = decide([], None, [0.6], 0.99, PoseConfig(), likeness=0.5)
+    assert [t["name"] for t in tags] == ["person"], "the pose model writes on a likeness only when it is sure"
+    tags, _ = decide(ROW, None, [0.5, 0.4], 0.9, replace(PoseConfig(), likeness_veto=1.01), likeness=1.0)
+    assert [t["name"] for t in tags] == [*(t["name"] for t in ROW), "person"], "1.01 vetoes nothing"
+
+
+def test_the_likeness_is_imagenets_probability_of_a_statue_on_its_plinth():
+    from transforms.stages.tagger import ImageNetTagTable
+
+    probs = np.full(1000, 0.5 / 999, dtype=np.float32)
+    probs[ImageNetTagTable.embedded().classes_of("pedestal")] = 0.5
+    assert likeness_of(probs) == pytest.approx(0.5) and likeness_of(None) == 0.0
 
 
 def test_from_its_floor_the_pose_model_writes_person_at_its_chance():
@@ -133,6 +162,7 @@ def test_the_pose_model_never_writes_below_the_jobs_floor():
     (["--pose_group_veto", "1.5"], "--pose_group_veto must be between 0 and 1"),
     (["--pose_veto_spares", "2"], "--pose_veto_spares must be between 0 and 1.01, got 2.0"),
     (["--pose_min_score", "1.5"], "--pose_min_score must be between 0 and 1"),
+    (["--pose_likeness_veto", "1.5"], "--pose_likeness_veto must be between 0 and 1.01, got 1.5"),
     (["--pose_model_sha256", "a" * 64], "--pose_model_sha256 checks a --pose_model file, not 'embedded'"),
     (["--pose_model", "/no/such/model.json"], "--pose_model: no such file: /no/such/model.json"),
 ])
@@ -269,6 +299,28 @@ def test_a_tag_run_writes_the_pose_column_and_can_turn_the_stage_off(tmp_path, p
     tag.run(["--input", str(listing), "--output", str(tmp_path / "off"), "--allow_local_paths", "--quiet",
              "--pose_model", "none"])
     assert all(r[COLUMN] is None for r in read_table(tmp_path / "off", "tags").to_pylist())
+
+
+@pytest.mark.usefixtures("photo_set_packages")
+def test_a_statue_of_a_person_is_no_person_and_a_photo_of_one_is(tmp_path, photos):
+    """MoveNet and the detector see a person in GCompris' Statue of Liberty; ImageNet sees its plinth."""
+    from pipeline.quality import photo_set
+
+    [data] = [v for k, v in photo_set.rcc_photos("categorization.rcc").items() if k.endswith("/statueOfLiberty.webp")]
+    statue = tmp_path / "statueOfLiberty.webp"
+    statue.write_bytes(data)
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{statue}\n{photos['grace_hopper']}\n")
+
+    def people(output: str, *flags: str) -> dict[str, list[str]]:
+        tag.run(["--input", str(listing), "--output", str(tmp_path / output), "--allow_local_paths", "--quiet", *flags])
+        return {r["uri"].rsplit("/", 1)[-1]: [t["name"] for t in r["tags"] if person_word(t["name"])]
+                + [o["label"] for o in r["objects"] or [] if o["label"] == "person"]
+                for r in read_table(tmp_path / output, "tags").to_pylist()}
+
+    default = people("default")
+    assert default[statue.name] == [] and "person" in default[photos["grace_hopper"].name], default
+    assert "person" in people("off", "--pose_likeness_veto", "1.01")[statue.name], "without the veto, a person"
 
 
 def test_the_traced_graph_is_cached_per_input_side(pose_model_files, tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.pose import COLUMN, SOURCE, PoseConfig, decide, person_boxes, pose_config
+from transforms.stages.pose import COLUMN, SOURCE, PoseConfig, decide, likeness_of, person_boxes, pose_config
 
 
 class PoseHandler(ElementModelHandler):
@@ -36,7 +36,8 @@ class PoseHandler(ElementModelHandler):
             width, height = e["image"].size
             found = person_boxes(people, chances, width, height, config.min_score, config.spec)
             chance = float(chances.max())
-            tags, objects = decide(e.get("tags") or [], e.get("objects"), scores.tolist(), chance, config, found)
+            tags, objects = decide(e.get("tags") or [], e.get("objects"), scores.tolist(), chance, config, found,
+                                   likeness_of(e.get("imagenet_probs")))
             fields: dict[str, Any] = {"tags": tags, COLUMN: chance}
             if objects is not None:
                 fields["objects"] = objects

@@ -10,6 +10,9 @@ is the photo's person chance:
   nor a person box (a fixed point of the model's output: a calibration refitted without some
   kind of photo moves the chances, not what the model sees), unless some source is sure of one
   (``--pose_veto_spares``: MoveNet misses a face that fills the frame and a far crowd);
+- where ImageNet's classifier sees a likeness of a person (its "pedestal" class, whose photos are
+  statues on plinths) at ``--pose_likeness_veto`` or more, the same holds: MoveNet and the
+  detector see the Statue of Liberty as a person, the classifier sees what it stands on;
 - where its second person's own score is below ``--pose_group_veto`` no source writes "people"
   (a group: two or more persons in view) unless one is sure of it: the everyday head learned the
   word from a few dozen group photos and says it of one astronaut, and two detector boxes can
@@ -40,6 +43,7 @@ from transforms.stages.detector import GROUP, PERSON, DetectorConfig, nms
 SOURCE = "pose"  # its tag source, named here once: other modules import it
 EMBEDDED, OFF = "embedded", "none"
 COLUMN = "pose_person"
+LIKENESS = ("pedestal",)  # the ImageNet words whose photos show likenesses of people: statues on plinths
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,9 @@ class PoseFlags(Flags):
                               "no source's person word or box is written.")
     pose_veto_spares: float = option(0.98, "A person word some source gives at least this chance is kept "
                                      "under the veto, with the photo's person boxes (1.01: none is).")
+    pose_likeness_veto: float = option(0.15, "Where ImageNet's classes of likenesses of people (pedestal: statues "
+                                       "on plinths) reach this probability, no source's person word or box is "
+                                       "written unless one is sure (--pose_veto_spares; 1.01: never).")
     pose_group_veto: float = option(0.1, "Where the pose model's second person scores below this (before "
                                     "calibration), no source writes 'people' (a group), unless one is sure of it "
                                     "(--pose_veto_spares).")
@@ -96,8 +103,9 @@ class PoseFlags(Flags):
         in_unit_range("--pose_veto", self.pose_veto)
         in_unit_range("--pose_group_veto", self.pose_group_veto)
         in_unit_range("--pose_min_score", self.pose_min_score)
-        if not 0.0 <= self.pose_veto_spares <= 1.01:
-            raise LaunchError(f"--pose_veto_spares must be between 0 and 1.01, got {self.pose_veto_spares}")
+        for flag, value in (("--pose_veto_spares", self.pose_veto_spares), ("--pose_likeness_veto", self.pose_likeness_veto)):
+            if not 0.0 <= value <= 1.01:
+                raise LaunchError(f"{flag} must be between 0 and 1.01, got {value}")
         need_file("--pose_model", self.pose_model)
         if self.pose_model_sha256 and self.pose_model in (EMBEDDED, OFF):
             raise LaunchError(f"--pose_model_sha256 checks a --pose_model file, not {self.pose_model!r}")
@@ -109,6 +117,7 @@ class PoseConfig:
     sha256: str | None = None
     veto: float = PoseFlags.pose_veto  # on the model's raw score
     spares: float = PoseFlags.pose_veto_spares  # a person word this sure survives the veto
+    likeness_veto: float = PoseFlags.pose_likeness_veto  # on ImageNet's probability of LIKENESS
     group_veto: float = PoseFlags.pose_group_veto  # on the second person's raw score
     min_score: float = PoseFlags.pose_min_score
     calibration: Platt | None = None  # the map of the raw person score (None: the stage is off)
@@ -157,19 +166,32 @@ def uncovered(found: list[dict[str, Any]], objects: list[dict[str, Any]]) -> lis
     return [found[i - len(theirs)] for i in kept.tolist() if i >= len(theirs)]
 
 
+def likeness_of(probs: np.ndarray | None) -> float:
+    """ImageNet's probability of a likeness of a person on the photo (0 where the classifier did not run)."""
+    from transforms.stages.tagger import ImageNetTagTable
+
+    if probs is None:
+        return 0.0
+    table = ImageNetTagTable.embedded()
+    return max(table.support(np.asarray(probs), word) or 0.0 for word in LIKENESS)
+
+
 def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw: Sequence[float], chance: float,
-           config: PoseConfig, found: Sequence[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+           config: PoseConfig, found: Sequence[dict[str, Any]] = (),
+           likeness: float = 0.0) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """The row's tags and boxes given the pose model's raw score of each person it sees, the
-    calibrated chance of the best and the person boxes it ``found``: every person word and box
-    dropped below the veto, and "people" below the group veto (both unless a source is sure);
-    from the pose floor "person" written at the chance, and each found box no person box covers."""
+    calibrated chance of the best, the person boxes it ``found`` and ImageNet's ``likeness``
+    probability: every person word and box dropped below the veto or from the likeness veto, and
+    "people" below the group veto (each unless a source is sure); from the pose floor "person"
+    written at the chance (where it is sure, on a likeness), and each found box no person box covers."""
     best, second = (sorted(raw, reverse=True) + [0.0, 0.0])[:2]
-    if best < config.veto and person_chance(tags) < config.spares:
+    statue = likeness >= config.likeness_veto
+    if (best < config.veto or statue) and person_chance(tags) < config.spares:
         tags = [t for t in tags if not person_word(t["name"])]
         objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
     elif second < config.group_veto:
         tags = [t for t in tags if t["name"].lower() != GROUP or t["score"] >= config.spares]
-    if chance >= config.min_score:
+    if chance >= (max(config.min_score, config.spares) if statue else config.min_score):
         tags = [*tags, {"name": PERSON, "score": chance, "source": SOURCE, "origin": None}]
         if objects is not None:
             objects = [*objects, *uncovered(list(found), objects)]
@@ -187,7 +209,7 @@ def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
     if f.pose_model == OFF or platt is None:
         return None
     return replace(PoseConfig(), source=f.pose_model, sha256=f.pose_model_sha256, veto=f.pose_veto,
-                   spares=f.pose_veto_spares, group_veto=f.pose_group_veto,
+                   spares=f.pose_veto_spares, likeness_veto=f.pose_likeness_veto, group_veto=f.pose_group_veto,
                    min_score=max(f.pose_min_score, scoring.min_score),  # no tag below the job's floor
                    calibration=platt, device=backbone.device,
                    torch_threads=backbone.torch_threads, num_workers=num_workers)
@@ -198,7 +220,7 @@ PERSON_SOURCES = ("tags:tagger", "tags:detector", "tags:zero_shot", "tags:expans
 
 
 STAGE = register(Stage(
-    name=SOURCE, reads=("image", "objects", *PERSON_SOURCES), writes=("objects", f"tags:{SOURCE}", COLUMN),
+    name=SOURCE, reads=("image", "imagenet_probs", "objects", *PERSON_SOURCES), writes=("objects", f"tags:{SOURCE}", COLUMN),
     build="transforms.handlers.pose:build", options=PoseFlags, size=lambda o: (0, MOVENET.side),
     tag_source=SOURCE, colour="#17becf", quality="everyday", bench_batch=8, evidence="all",
     columns=(Column(COLUMN, pa.float32(), "The pose model's calibrated chance that the photo shows a person (null: pose stage off)."),),
