@@ -36,7 +36,7 @@ demo: setup weights
 test: setup weights photo-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal tests
 
 test-slow: setup weights
 	$(BIN)/python -m pytest -q -m slow tests

@@ -16,6 +16,7 @@ from transforms.stages.tagger import FEATURES
 TOLERANCE = 1e-4
 
 
+@pytest.mark.slow  # the whole fit over the photo set: about 95 s on 2 cores (make test-slow; CI runs it)
 def test_refit_reproduces_the_shipped_calibration(tmp_path):
     fitted = fit(str(tmp_path / "calibration.json"), str(tmp_path / "work"))
     shipped = json.loads(resources.files("transforms").joinpath("data/calibration.json").read_text())
