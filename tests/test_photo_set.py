@@ -315,3 +315,12 @@ def test_a_tagger_word_is_judged_in_the_tagger_s_own_sense():
     assert judge.senses("tool") == ("tool.n.01",) and judge.senses("sweater") == ("sweater.n.01",)
     assert judge.relation("tool", "person.n.01") is None and photo_set.verdict("tool", judge, dancer) is False
     assert judge.senses("drum.n.01") == ("drum.n.01",), "a sense named as such, as the key's looks may"
+
+
+def test_a_portrait_is_judged_by_the_look_at_each_people_photo(photos):
+    """15 of the 110 people photos are portraits (docs/QUALITY.md, twenty-eighth step): the word is
+    right there and wrong on every other photo, groups and full figures included."""
+    judge, by_name = photo_set.Judge(), {p.name: p for p in photos}
+    assert photo_set.verdict("portrait", judge, by_name["samples/grace_hopper"]) is True
+    assert photo_set.verdict("portrait", judge, by_name["files/libdlib19.1/three_men"]) is False
+    assert sum(bool(photo_set.verdict("portrait", judge, p)) for p in photos) == 15

@@ -20,9 +20,12 @@ from transforms.models import pose_files
 from transforms.stages.pose import (
     COLUMN,
     MOVENET,
+    PORTRAIT,
+    PORTRAIT_CHANCE,
     SOURCE,
     PoseConfig,
     decide,
+    face_share,
     likeness_of,
     person_boxes,
     person_word,
@@ -79,6 +82,28 @@ def test_a_likeness_of_a_person_vetoes_person_words_unless_a_source_is_sure():
     assert [t["name"] for t in tags] == ["person"], "the pose model writes on a likeness only when it is sure"
     tags, _ = decide(ROW, None, [0.5, 0.4], 0.9, replace(PoseConfig(), likeness_veto=1.01), likeness=1.0)
     assert [t["name"] for t in tags] == [*(t["name"] for t in ROW), "person"], "1.01 vetoes nothing"
+
+
+def test_a_big_face_without_hips_or_knees_in_view_is_a_portrait_of_the_person_written():
+    person = [_tag("person", 0.96, "detector")]
+    tags, _ = decide(person, None, [0.5], 0.6, PoseConfig(), face=0.3)
+    assert tags[-1] == {"name": PORTRAIT, "score": pytest.approx(0.96 * PORTRAIT_CHANCE), "source": SOURCE, "origin": None}
+    assert decide(person, None, [0.5], 0.6, PoseConfig(), face=0.1)[0] == person, "a face too small"
+    assert decide([], None, [0.5], 0.6, PoseConfig(), face=0.3)[0] == [], "no person word, no portrait"
+    assert decide(person, None, [0.5], 0.6, PoseConfig(), likeness=0.5, face=0.3)[0] == [], "a statue's face"
+    weak = [_tag("person", 0.55, "detector")]
+    assert decide(weak, None, [0.5], 0.6, PoseConfig(), face=0.3)[0] == weak, "never below the job's floor"
+    assert decide(person, None, [0.5], 0.6, replace(PoseConfig(), portrait_face=1.01), face=1.0)[0] == person
+
+
+def test_the_face_share_is_the_faces_width_on_the_photo_and_0_with_legs_in_view():
+    person = np.zeros(56, np.float32)
+    person[0:15] = [0.3, 0.40, 0.9, 0.28, 0.45, 0.9, 0.28, 0.35, 0.9, 0.3, 0.50, 0.8, 0.3, 0.30, 0.2]  # nose, eyes, ears
+    assert face_share(person, 256, 256) == pytest.approx(0.50 - 0.35), "the right ear is out of view"
+    assert face_share(person, 512, 256) == pytest.approx(0.15), "a wide photo fills the square's width"
+    assert face_share(person, 256, 512) == pytest.approx(0.30), "a tall one fills half of it"
+    person[11 * 3 + 2] = 0.5  # a hip in view: a figure, not a portrait
+    assert face_share(person, 256, 256) == 0.0
 
 
 def test_the_likeness_is_imagenets_probability_of_a_statue_on_its_plinth():
@@ -303,23 +328,26 @@ def test_a_tag_run_writes_the_pose_column_and_can_turn_the_stage_off(tmp_path, p
 
 @pytest.mark.usefixtures("photo_set_packages")
 def test_a_statue_of_a_person_is_no_person_and_a_photo_of_one_is(tmp_path, photos):
-    """MoveNet and the detector see a person in GCompris' Statue of Liberty; ImageNet sees its plinth."""
+    """MoveNet and the detector see a person in GCompris' Statue of Liberty; ImageNet sees its
+    plinth. Grace Hopper's photo is a portrait; the cameraman, seen to his knees, is not."""
     from pipeline.quality import photo_set
 
     [data] = [v for k, v in photo_set.rcc_photos("categorization.rcc").items() if k.endswith("/statueOfLiberty.webp")]
     statue = tmp_path / "statueOfLiberty.webp"
     statue.write_bytes(data)
     listing = tmp_path / "in.txt"
-    listing.write_text(f"{statue}\n{photos['grace_hopper']}\n")
+    listing.write_text(f"{statue}\n{photos['grace_hopper']}\n{photos['camera']}\n")
 
     def people(output: str, *flags: str) -> dict[str, list[str]]:
         tag.run(["--input", str(listing), "--output", str(tmp_path / output), "--allow_local_paths", "--quiet", *flags])
-        return {r["uri"].rsplit("/", 1)[-1]: [t["name"] for t in r["tags"] if person_word(t["name"])]
+        return {r["uri"].rsplit("/", 1)[-1]: [t["name"] for t in r["tags"] if person_word(t["name"]) or t["name"] == PORTRAIT]
                 + [o["label"] for o in r["objects"] or [] if o["label"] == "person"]
                 for r in read_table(tmp_path / output, "tags").to_pylist()}
 
     default = people("default")
-    assert default[statue.name] == [] and "person" in default[photos["grace_hopper"].name], default
+    hopper, camera = default[photos["grace_hopper"].name], default[photos["camera"].name]
+    assert default[statue.name] == [] and "person" in hopper and "person" in camera, default
+    assert PORTRAIT in hopper and PORTRAIT not in camera, default
     assert "person" in people("off", "--pose_likeness_veto", "1.01")[statue.name], "without the veto, a person"
 
 

@@ -8,7 +8,16 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.pose import COLUMN, SOURCE, PoseConfig, decide, likeness_of, person_boxes, pose_config
+from transforms.stages.pose import (
+    COLUMN,
+    SOURCE,
+    PoseConfig,
+    decide,
+    face_share,
+    likeness_of,
+    person_boxes,
+    pose_config,
+)
 
 
 class PoseHandler(ElementModelHandler):
@@ -36,8 +45,9 @@ class PoseHandler(ElementModelHandler):
             width, height = e["image"].size
             found = person_boxes(people, chances, width, height, config.min_score, config.spec)
             chance = float(chances.max())
+            face = face_share(people[int(np.argmax(scores))], width, height, config.spec)
             tags, objects = decide(e.get("tags") or [], e.get("objects"), scores.tolist(), chance, config, found,
-                                   likeness_of(e.get("imagenet_probs")))
+                                   likeness_of(e.get("imagenet_probs")), face)
             fields: dict[str, Any] = {"tags": tags, COLUMN: chance}
             if objects is not None:
                 fields["objects"] = objects

@@ -19,7 +19,11 @@ is the photo's person chance:
   frame one woman;
 - from ``--pose_min_score`` it writes "person" itself, at that chance, and a person box for each
   person it finds at that chance that no detector box already covers (so that counting the
-  photo's person boxes counts them).
+  photo's person boxes counts them);
+- where a person word stands and the person it is surest of shows a face across at least
+  ``--pose_portrait_face`` of the photo's width with neither hips nor knees in view, it writes
+  "portrait" (one person's head and shoulders as the photo's subject) at the person chance
+  times PORTRAIT_CHANCE.
 A calibration without the pose map (one fitted without enough people) turns both off: a map
 fitted without people must not veto them.
 """
@@ -36,13 +40,17 @@ import pyarrow as pa
 from transforms.core.launch import LaunchError, in_unit_range, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.registry import Column, Stage, register
-from transforms.knowledge.calibration import Platt
+from transforms.knowledge.calibration import Platt, ScoringFlags
 from transforms.knowledge.lexicon import is_kind_of
 from transforms.stages.detector import GROUP, PERSON, DetectorConfig, nms
 
 SOURCE = "pose"  # its tag source, named here once: other modules import it
 EMBEDDED, OFF = "embedded", "none"
 COLUMN = "pose_person"
+PORTRAIT = "portrait"
+PORTRAIT_CHANCE = 7 / 8  # a portrait the rule finds is one: 6 of 6 on the photo set's tune half, Laplace-smoothed
+KEYPOINT_SEEN = 0.3  # a keypoint MoveNet scores below this is out of view (its own demos' cut)
+FACE, LEGS = slice(0, 5), slice(11, 15)  # keypoints: nose, eyes and ears; hips and knees
 LIKENESS = ("pedestal",)  # the ImageNet words whose photos show likenesses of people: statues on plinths
 
 
@@ -93,6 +101,9 @@ class PoseFlags(Flags):
     pose_likeness_veto: float = option(0.15, "Where ImageNet's classes of likenesses of people (pedestal: statues "
                                        "on plinths) reach this probability, no source's person word or box is "
                                        "written unless one is sure (--pose_veto_spares; 1.01: never).")
+    pose_portrait_face: float = option(0.18, "Where a person word stands and the person the pose model is surest of "
+                                       "shows a face across at least this share of the photo's width, without hips "
+                                       "or knees in view, the pose model writes 'portrait' (1.01: never).")
     pose_group_veto: float = option(0.1, "Where the pose model's second person scores below this (before "
                                     "calibration), no source writes 'people' (a group), unless one is sure of it "
                                     "(--pose_veto_spares).")
@@ -103,7 +114,8 @@ class PoseFlags(Flags):
         in_unit_range("--pose_veto", self.pose_veto)
         in_unit_range("--pose_group_veto", self.pose_group_veto)
         in_unit_range("--pose_min_score", self.pose_min_score)
-        for flag, value in (("--pose_veto_spares", self.pose_veto_spares), ("--pose_likeness_veto", self.pose_likeness_veto)):
+        for flag, value in (("--pose_veto_spares", self.pose_veto_spares), ("--pose_likeness_veto", self.pose_likeness_veto),
+                            ("--pose_portrait_face", self.pose_portrait_face)):
             if not 0.0 <= value <= 1.01:
                 raise LaunchError(f"{flag} must be between 0 and 1.01, got {value}")
         need_file("--pose_model", self.pose_model)
@@ -120,6 +132,8 @@ class PoseConfig:
     likeness_veto: float = PoseFlags.pose_likeness_veto  # on ImageNet's probability of LIKENESS
     group_veto: float = PoseFlags.pose_group_veto  # on the second person's raw score
     min_score: float = PoseFlags.pose_min_score
+    portrait_face: float = PoseFlags.pose_portrait_face  # the face's share of the photo's width
+    floor: float = ScoringFlags.min_score  # the job's: no tag below it
     calibration: Platt | None = None  # the map of the raw person score (None: the stage is off)
     device: str = "auto"
     torch_threads: int = 0
@@ -141,12 +155,18 @@ def person_chance(tags: list[dict[str, Any]]) -> float:
     return max((float(t["score"]) for t in tags if person_word(t["name"])), default=0.0)
 
 
+def paste_scale(width: int, height: int, spec: PoseModelSpec = MOVENET) -> tuple[float, float]:
+    """(x, y) factors from the model's square to a ``width`` x ``height`` photo pasted top-left
+    into it, at most at its own size."""
+    ratio = min(spec.side / width, spec.side / height, 1.0)
+    return spec.side / (ratio * width), spec.side / (ratio * height)
+
+
 def person_boxes(people: np.ndarray, chances: np.ndarray, width: int, height: int, floor: float,
                  spec: PoseModelSpec = MOVENET) -> list[dict[str, Any]]:
     """Each person the model finds at a chance from ``floor``, as a person box normalised to the
-    photo of ``width`` x ``height`` (the top-left paste, at most at the photo's own size, undone)."""
-    ratio = min(spec.side / width, spec.side / height, 1.0)
-    scale = np.array([spec.side / (ratio * width), spec.side / (ratio * height)] * 2)
+    photo of ``width`` x ``height`` (the top-left paste undone)."""
+    scale = np.array(paste_scale(width, height, spec) * 2)
     out = []
     for row, chance in zip(people, chances, strict=True):
         y0, x0, y1, x1 = row[spec.box_columns:spec.box_columns + 4]
@@ -154,6 +174,16 @@ def person_boxes(people: np.ndarray, chances: np.ndarray, width: int, height: in
         if chance >= floor and box[2] > box[0] and box[3] > box[1]:
             out.append({"label": PERSON, "score": float(chance), "box": [float(v) for v in box]})
     return out
+
+
+def face_share(person: np.ndarray, width: int, height: int, spec: PoseModelSpec = MOVENET) -> float:
+    """The share of the photo's width that one person's face spans (its nose, eyes and ears in
+    view), 0 where fewer than two of them are in view or its hips or knees are: a portrait's."""
+    keypoints = np.asarray(person[:spec.box_columns], dtype=np.float64).reshape(-1, 3)
+    face = keypoints[FACE][keypoints[FACE, 2] >= KEYPOINT_SEEN]
+    if keypoints[LEGS, 2].max() >= KEYPOINT_SEEN or len(face) < 2:
+        return 0.0
+    return float((face[:, 1].max() - face[:, 1].min()) * paste_scale(width, height, spec)[0])
 
 
 def uncovered(found: list[dict[str, Any]], objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,12 +208,13 @@ def likeness_of(probs: np.ndarray | None) -> float:
 
 def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw: Sequence[float], chance: float,
            config: PoseConfig, found: Sequence[dict[str, Any]] = (),
-           likeness: float = 0.0) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+           likeness: float = 0.0, face: float = 0.0) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """The row's tags and boxes given the pose model's raw score of each person it sees, the
     calibrated chance of the best, the person boxes it ``found`` and ImageNet's ``likeness``
     probability: every person word and box dropped below the veto or from the likeness veto, and
     "people" below the group veto (each unless a source is sure); from the pose floor "person"
-    written at the chance (where it is sure, on a likeness), and each found box no person box covers."""
+    written at the chance (where it is sure, on a likeness), and each found box no person box covers;
+    "portrait" where a person word stands and the surest person's ``face`` (``face_share``) is big."""
     best, second = (sorted(raw, reverse=True) + [0.0, 0.0])[:2]
     statue = likeness >= config.likeness_veto
     if (best < config.veto or statue) and person_chance(tags) < config.spares:
@@ -195,13 +226,15 @@ def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw
         tags = [*tags, {"name": PERSON, "score": chance, "source": SOURCE, "origin": None}]
         if objects is not None:
             objects = [*objects, *uncovered(list(found), objects)]
+    portrait = person_chance(tags) * PORTRAIT_CHANCE
+    if face >= config.portrait_face and portrait >= config.floor:
+        tags = [*tags, {"name": PORTRAIT, "score": portrait, "source": SOURCE, "origin": None}]
     return tags, objects
 
 
 def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
     """The stage's settings, or None when it is off (``--pose_model none`` or no pose map)."""
     from transforms.knowledge import calibration
-    from transforms.knowledge.calibration import ScoringFlags
     from transforms.stages.backbone import BackboneFlags
 
     f, scoring, backbone = PoseFlags.from_options(o), ScoringFlags.from_options(o), BackboneFlags.from_options(o)
@@ -211,6 +244,7 @@ def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
     return replace(PoseConfig(), source=f.pose_model, sha256=f.pose_model_sha256, veto=f.pose_veto,
                    spares=f.pose_veto_spares, likeness_veto=f.pose_likeness_veto, group_veto=f.pose_group_veto,
                    min_score=max(f.pose_min_score, scoring.min_score),  # no tag below the job's floor
+                   portrait_face=f.pose_portrait_face, floor=scoring.min_score,
                    calibration=platt, device=backbone.device,
                    torch_threads=backbone.torch_threads, num_workers=num_workers)
 
