@@ -8,16 +8,8 @@ import numpy as np
 
 from transforms.core.model_handler import ElementModelHandler
 from transforms.core.records import Element, with_fields
-from transforms.stages.pose import (
-    COLUMN,
-    SOURCE,
-    PoseConfig,
-    decide,
-    face_share,
-    likeness_of,
-    person_boxes,
-    pose_config,
-)
+from transforms.stages import pose
+from transforms.stages.pose import COLUMN, SOURCE, PoseConfig
 
 
 class PoseHandler(ElementModelHandler):
@@ -43,11 +35,11 @@ class PoseHandler(ElementModelHandler):
             scores = np.asarray(people[:, config.spec.person_column], dtype=np.float64)
             chances = platt(scores)
             width, height = e["image"].size
-            found = person_boxes(people, chances, width, height, config.min_score, config.spec)
+            found = pose.person_boxes(people, chances, width, height, config.min_score, config.spec)
             chance = float(chances.max())
-            face = face_share(people[int(np.argmax(scores))], width, height, config.spec)
-            tags, objects = decide(e.get("tags") or [], e.get("objects"), scores.tolist(), chance, config, found,
-                                   likeness_of(e.get("imagenet_probs")), face)
+            face = pose.face_share(people[int(np.argmax(scores))], width, height, config.spec)
+            tags, objects = pose.decide(e.get("tags") or [], e.get("objects"), scores.tolist(), chance, config, found,
+                                        pose.likeness_of(e.get("imagenet_probs")), face)
             fields: dict[str, Any] = {"tags": tags, COLUMN: chance}
             if objects is not None:
                 fields["objects"] = objects
@@ -59,5 +51,5 @@ class PoseHandler(ElementModelHandler):
 
 
 def build(o: Any, num_workers: int = 1) -> PoseHandler | None:
-    config = pose_config(o, num_workers)
+    config = pose.pose_config(o, num_workers)
     return None if config is None else PoseHandler(config, min_batch_size=1, max_batch_size=8)
