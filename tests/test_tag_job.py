@@ -122,7 +122,7 @@ def test_expansion_tags_are_marked_and_scored_at_most_their_origin(job):
         names = [t["name"] for t in row["tags"]]
         assert len(names) == len(set(names)), "a tag name appears once per image"
         for t in row["tags"]:
-            assert t["source"] in ("tagger", "detector", "expansion", "everyday", "worn")
+            assert t["source"] in ("tagger", "detector", "expansion", "everyday", "worn", "pose")
             seen += "expansion" in t["sources"]  # the tie box's garment: written by worn too, at the person's chance
             if t["source"] == "expansion":
                 assert t["origin"] in scores
