@@ -24,7 +24,7 @@ is the photo's person chance:
   ``--pose_portrait_face`` of the photo's width with neither hips nor knees in view, it writes
   "portrait" (one person's head and shoulders as the photo's subject) at the person chance
   times PORTRAIT_CHANCE.
-A calibration without the pose map (one fitted without enough people) turns both off: a map
+A calibration without the pose map (one fitted without enough people) turns the stage off: a map
 fitted without people must not veto them.
 """
 
