@@ -28,9 +28,10 @@ def at_least(option: str, value, low) -> None:
         raise LaunchError(f"{option} must be >= {low}, got {value}")
 
 
-def in_unit_range(option: str, value) -> None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise LaunchError(f"{option} must be between 0 and 1, got {value}")
+def in_unit_range(option: str, value, high: float = 1.0) -> None:
+    """A chance or share from 0 to 1 (``high`` 1.01 where a value above every chance means "never")."""
+    if value is not None and not 0.0 <= value <= high:
+        raise LaunchError(f"{option} must be between 0 and {high:g}, got {value}")
 
 
 def unknown_option(flag: str, known: list[str]) -> str:

@@ -47,6 +47,7 @@ from transforms.stages.detector import GROUP, PERSON, DetectorConfig, nms
 SOURCE = "pose"  # its tag source, named here once: other modules import it
 EMBEDDED, OFF = "embedded", "none"
 COLUMN = "pose_person"
+NEVER = 1.01  # a threshold above every chance and share: the rule it sets never fires
 PORTRAIT = "portrait"
 PORTRAIT_CHANCE = 7 / 8  # a portrait the rule finds is one: 6 of 6 on the photo set's tune half, Laplace-smoothed
 KEYPOINT_SEEN = 0.3  # a keypoint MoveNet scores below this is out of view (its own demos' cut)
@@ -114,10 +115,9 @@ class PoseFlags(Flags):
         in_unit_range("--pose_veto", self.pose_veto)
         in_unit_range("--pose_group_veto", self.pose_group_veto)
         in_unit_range("--pose_min_score", self.pose_min_score)
-        for flag, value in (("--pose_veto_spares", self.pose_veto_spares), ("--pose_likeness_veto", self.pose_likeness_veto),
-                            ("--pose_portrait_face", self.pose_portrait_face)):
-            if not 0.0 <= value <= 1.01:
-                raise LaunchError(f"{flag} must be between 0 and 1.01, got {value}")
+        in_unit_range("--pose_veto_spares", self.pose_veto_spares, NEVER)
+        in_unit_range("--pose_likeness_veto", self.pose_likeness_veto, NEVER)
+        in_unit_range("--pose_portrait_face", self.pose_portrait_face, NEVER)
         need_file("--pose_model", self.pose_model)
         if self.pose_model_sha256 and self.pose_model in (EMBEDDED, OFF):
             raise LaunchError(f"--pose_model_sha256 checks a --pose_model file, not {self.pose_model!r}")
