@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
 from pipeline.quality import photo_set
 
 pytestmark = pytest.mark.usefixtures("photo_set_packages")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +59,17 @@ def test_every_photo_is_a_decodable_image_and_every_label_a_wordnet_noun(photos)
         with Image.open(p.path) as im:
             assert min(im.size) >= 64, p.name
         assert wn.synset(p.synset).pos() == "n", p.synset
+
+
+def test_the_wordnet_reader_leaves_nothing_behind(tmp_path):
+    """Its scratch NLTK folder goes when the process ends (each test worker used to leave a 28 MB
+    copy of the database in the temporary folder, until the disk filled)."""
+    code = ("from pipeline.quality import photo_set; import os, tempfile; wn = photo_set.wordnet(); "
+            "assert wn.synset('dog.n.01').pos() == 'n'; print(len(os.listdir(tempfile.gettempdir())))")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["1"]  # the folder was there while the reader was in use
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_judge_accepts_the_noun_its_hypernyms_and_hyponyms_only():

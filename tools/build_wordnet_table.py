@@ -26,6 +26,7 @@ imagenet_synsets.txt (``pip download --no-deps timm`` and unzip, or an installed
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import json
 import os
@@ -128,12 +129,14 @@ def wordnet(folder: Path = Path("/usr/share/wordnet")):
     which Debian leaves out; neither is used for synsets and hypernyms)."""
     import nltk
 
-    data = Path(tempfile.mkdtemp()) / "nltk_data"
+    scratch = tempfile.mkdtemp(prefix="wordnet-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # 28 MB a process
+    data = Path(scratch) / "nltk_data"
     root = data / "corpora" / "wordnet"
     root.mkdir(parents=True)
     for name in os.listdir(folder):
         if (folder / name).is_file():
-            shutil.copy(folder / name, root)
+            shutil.copy(folder / name, root)  # NLTK refuses symbolic and hard links out of its root
     (root / "index.sense").write_text("")
     lex = ["adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact", "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object", "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time", "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition", "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion", "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl"]
     pos = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}

@@ -13,13 +13,13 @@ composites come from installed packages and are written only under WORKDIR/besid
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
 from pipeline.quality import photo_set
 from pipeline.quality.flags import MeasureFlags
+from pipeline.quality.workdir import working_folder
 
 PERSON_HEIGHT = 0.7  # the pasted person's height, as a share of the animal photo's
 ANIMALS_EACH = 3  # animal photos each person is pasted onto
@@ -70,16 +70,16 @@ def write_composites(photos: list[photo_set.Photo], folder: Path, limit: int | N
 
 def measure(workdir: str | None = None, limit: int | None = None, extra: list[str] | None = None) -> dict:
     """The default job on the composites: how many get a person tag (and a person box)."""
-    folder = Path(workdir or tempfile.mkdtemp(prefix="beside-animals-"))  # shared with the other measures:
-    own = folder / "beside_animals"  # the photos are reused, the composites and their job kept apart
-    composites = write_composites(photo_set.collect(folder / "photos"), own / "composites", limit)
-    rows = photo_set.run_job(composites, own / "job", extra or [])
-    judge = photo_set.Judge()
-    missed = [p.name for p in composites
-              if not any(judge.person_word(t["name"]) for t in rows.get(p.path, {}).get("tags", []))]
-    boxed = sum(any(o["label"] == "person" for o in rows.get(p.path, {}).get("objects", [])) for p in composites)
-    return {"composites": len(composites), "person_tag": 1 - len(missed) / len(composites),
-            "person_box": boxed / len(composites), "missed": missed}
+    with working_folder(workdir, "beside-animals-") as folder:  # shared with the other measures:
+        own = folder / "beside_animals"  # the photos are reused, the composites and their job kept apart
+        composites = write_composites(photo_set.collect(folder / "photos"), own / "composites", limit)
+        rows = photo_set.run_job(composites, own / "job", extra or [])
+        judge = photo_set.Judge()
+        missed = [p.name for p in composites
+                  if not any(judge.person_word(t["name"]) for t in rows.get(p.path, {}).get("tags", []))]
+        boxed = sum(any(o["label"] == "person" for o in rows.get(p.path, {}).get("objects", [])) for p in composites)
+        return {"composites": len(composites), "person_tag": 1 - len(missed) / len(composites),
+                "person_box": boxed / len(composites), "missed": missed}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -14,7 +14,6 @@ same backbone weights.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import ClassVar
 from pipeline.quality import calibrate, ceiling, everyday, photo_set
 from pipeline.quality.cross_fit import FITTED, fitted
 from pipeline.quality.flags import MeasureFlags
+from pipeline.quality.workdir import working_folder
 from pipeline.training.metrics import INTERVAL
 from transforms.core.options import Flags, option
 
@@ -46,13 +46,13 @@ def held_out_kind(kind: str, photos: list[photo_set.Photo], candidates: dict[str
 def measure(workdir: str | None = None, head: bool = True, job: Sequence[str] = ()) -> dict[str, dict]:
     """Each kind's figures, every model fitted without that kind's photos (``head``: with the
     everyday head, learned without them too; ``job``: tag job options, such as --min_score)."""
-    folder = Path(workdir or tempfile.mkdtemp(prefix="by-kind-"))
-    photos = photo_set.collect(folder / "photos")
-    candidates = calibrate.gather(str(folder / "fit"))
-    naive = photo_set.naive_top5([p.path for p in photos])
-    features = everyday.extract_features(photos, folder) if head else None
-    present = [k for k in photo_set.kinds() if any(p.kind == k for p in photos)]
-    return {kind: held_out_kind(kind, photos, candidates, naive, folder / kind, features, job) for kind in present}
+    with working_folder(workdir, "by-kind-") as folder:
+        photos = photo_set.collect(folder / "photos")
+        candidates = calibrate.gather(str(folder / "fit"))
+        naive = photo_set.naive_top5([p.path for p in photos])
+        features = everyday.extract_features(photos, folder) if head else None
+        present = [k for k in photo_set.kinds() if any(p.kind == k for p in photos)]
+        return {kind: held_out_kind(kind, photos, candidates, naive, folder / kind, features, job) for kind in present}
 
 
 def table(results: dict[str, dict]) -> str:

@@ -7,14 +7,13 @@ and the command, which runs the fit, import each other in one direction only.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import ClassVar
 
 from pipeline.commands import Parser
 from pipeline.quality.flags import MeasureFlags
 from pipeline.quality.key import PRESETS, as_json, evaluate, load_key, show, table
+from pipeline.quality.workdir import working_folder
 from pipeline.tag import parse_with_job_options
 from transforms.core.launch import LaunchError
 from transforms.core.options import Flags, option
@@ -48,15 +47,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = quality_parser()
     args, extra = parse_with_job_options(parser, argv)  # the rest go to the tag job
     presets = QualityFlags.from_options(args).chosen()
-    workdir = args.workdir or tempfile.mkdtemp(prefix="quality-")
-    if args.fit:
-        from pipeline.quality.calibrate import fit
-
-        fit(args.fit, os.path.join(workdir, "fit"))
-        print(f"(the presets below use the embedded calibration; pass --calibration {args.fit} "
-              "to evaluate another file)")
     splits = ["report", "tune"] if args.split == "both" else [args.split]
-    out = evaluate(presets, splits, workdir, extra)
+    with working_folder(args.workdir, "quality-") as workdir:
+        if args.fit:
+            from pipeline.quality.calibrate import fit
+
+            fit(args.fit, str(workdir / "fit"))
+            print(f"(the presets below use the embedded calibration; pass --calibration {args.fit} "
+                  "to evaluate another file)")
+        out = evaluate(presets, splits, str(workdir), extra)
     key = load_key()
     if args.show:
         for preset, rows in out["rows"].items():

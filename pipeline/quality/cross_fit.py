@@ -15,7 +15,6 @@ leaves a kind out.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import ClassVar
 
 from pipeline.quality import calibrate, everyday, photo_set
 from pipeline.quality.flags import MeasureFlags
+from pipeline.quality.workdir import working_folder
 from transforms.core.options import Flags, option
 
 FITTED = ("--calibration", "--everyday_model")  # fitted again for each measurement: not the user's to give
@@ -47,25 +47,25 @@ def measure(workdir: str | None = None, extra: Sequence[str] = (), split: str = 
     """The job over the photos of ``split`` (all: both halves), each half with fits learned on the
     other, and again with low floors for calibration; figures per split (for all: tune, report
     and over all)."""
-    folder = Path(workdir or tempfile.mkdtemp(prefix="photo-set-"))
-    every = photo_set.collect(folder / "photos")
-    halves = photo_set.HALVES if split == "all" else (split,)
-    learned = None if split == "all" else photo_set.other_half(split)  # the half the fits learn from (None: both)
-    candidates = calibrate.gather(str(folder / "fit"), learned)
-    features = everyday.extract_features([p for p in every if learned in (None, p.split)], folder)
-    rows: dict[str, dict] = {}
-    loose: dict[str, dict] = {}
-    for half in halves:
-        options = [*extra, *fitted(folder / f"fits-{photo_set.other_half(half)}", candidates, every, features,
-                                   half=photo_set.other_half(half))]
-        chosen = [p for p in every if p.split == half]
-        rows |= photo_set.run_job(chosen, folder / f"job-{half}", options)
-        loose |= photo_set.run_job(chosen, folder / f"candidates-{half}", [*options, *photo_set.CANDIDATES])
-    photos = [p for p in every if p.split in halves]
-    naive = photo_set.naive_top5([p.path for p in photos])
-    judge = photo_set.Judge()
-    return {part: photo_set.figures_of(part, [p for p in photos if part == "all" or p.split == part], rows, loose, naive, judge)
-            for part in (SPLITS if split == "all" else (split,))}
+    with working_folder(workdir, "cross-fit-") as folder:
+        every = photo_set.collect(folder / "photos")
+        halves = photo_set.HALVES if split == "all" else (split,)
+        learned = None if split == "all" else photo_set.other_half(split)  # the half the fits learn from (None: both)
+        candidates = calibrate.gather(str(folder / "fit"), learned)
+        features = everyday.extract_features([p for p in every if learned in (None, p.split)], folder)
+        rows: dict[str, dict] = {}
+        loose: dict[str, dict] = {}
+        for half in halves:
+            options = [*extra, *fitted(folder / f"fits-{photo_set.other_half(half)}", candidates, every, features,
+                                       half=photo_set.other_half(half))]
+            chosen = [p for p in every if p.split == half]
+            rows |= photo_set.run_job(chosen, folder / f"job-{half}", options)
+            loose |= photo_set.run_job(chosen, folder / f"candidates-{half}", [*options, *photo_set.CANDIDATES])
+        photos = [p for p in every if p.split in halves]
+        naive = photo_set.naive_top5([p.path for p in photos])
+        judge = photo_set.Judge()
+        return {part: photo_set.figures_of(part, [p for p in photos if part == "all" or p.split == part], rows, loose, naive, judge)
+                for part in (SPLITS if split == "all" else (split,))}
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from pipeline.quality import photo_set
+from pipeline.quality.workdir import working_folder
 from transforms.core.options import Flags, option
 
 SEED = 0  # the shipped head is rebuilt from the same photos and labels
@@ -160,10 +160,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = Parser("python -m pipeline.quality.everyday", __doc__ or "", (HeadFlags,))
     args = parser.check(parser.parse_args(argv))
-    folder = Path(args.workdir or tempfile.mkdtemp(prefix="everyday-"))
-    photos = photo_set.collect(folder / "photos")
-    features = extract_features(photos, folder, quiet=False)
-    build(os.path.abspath(args.output), photos, features, folder, args.leave_out, quiet=False)
+    with working_folder(args.workdir, "everyday-") as folder:
+        photos = photo_set.collect(folder / "photos")
+        features = extract_features(photos, folder, quiet=False)
+        build(os.path.abspath(args.output), photos, features, folder, args.leave_out, quiet=False)
     print(f"everyday head written to {args.output}")
 
 

@@ -34,7 +34,6 @@ import os
 import re
 import struct
 import sys
-import tempfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -236,14 +235,14 @@ def missing_packages() -> list[str]:
     return missing(packages())
 
 
-def collect(dest: str | os.PathLike | None = None) -> list[Photo]:
-    """Write every photo of the set under ``dest`` (a temp folder by default) and label it."""
+def collect(dest: str | os.PathLike) -> list[Photo]:
+    """Write every photo of the set under ``dest`` and label it."""
     from transforms.knowledge.samples import sample_photos
 
     lacking = missing_packages()
     if lacking:
         raise FileNotFoundError(f"the photo set needs Debian's {' '.join(lacking)}: make photo-packages")
-    folder = Path(dest or tempfile.mkdtemp(prefix="photo-set-"))
+    folder = Path(dest)
     folder.mkdir(parents=True, exist_ok=True)
     photos = _gcompris(folder) + _files(folder)
     found = sample_photos(everything=True)
