@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import http.server
 import os
@@ -182,19 +183,33 @@ class LoopbackServer(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+@contextlib.contextmanager
+def loopback(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[LoopbackServer]:
+    """A LoopbackServer on 127.0.0.1 (a free port) answering with ``handler`` while the block runs."""
+    server = LoopbackServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def base_url(server: http.server.HTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def routed(routes: dict) -> type[Routes]:
+    """A Routes handler class answering from ``routes`` (path -> handler)."""
+    return type("TestRoutes", (Routes,), {"routes": routes})
+
+
 @pytest.fixture()
 def http_server() -> Iterator[tuple[str, dict]]:
     """(base_url, routes) of a threaded server on 127.0.0.1; tests fill ``routes``."""
     routes: dict = {}
-    handler = type("TestRoutes", (Routes,), {"routes": routes})
-    server = LoopbackServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", routes
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback(routed(routes)) as server:
+        yield base_url(server), routes
 
 
 def flaky(failures: list[tuple[int, dict]], then):

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.conftest import send_bytes
+from tests.conftest import base_url, loopback, send_bytes
 from transforms.core.artifacts import ArtifactError, resolve, sha256_of
 
 
@@ -53,7 +53,6 @@ def test_cache_honours_xdg_cache_home(tmp_path, monkeypatch):
 
 def test_an_artifact_without_checksum_is_revalidated_by_etag(tmp_path, monkeypatch):
     import http.server
-    import threading
 
     monkeypatch.setenv("IMAGE_TAGGER_CACHE", str(tmp_path / "cache"))
     state = {"body": b"vectors v1", "etag": '"v1"', "gets": 0, "up": True}
@@ -80,10 +79,8 @@ def test_an_artifact_without_checksum_is_revalidated_by_etag(tmp_path, monkeypat
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        uri = f"http://127.0.0.1:{server.server_address[1]}/glove.txt"
+    with loopback(Handler) as server:
+        uri = f"{base_url(server)}/glove.txt"
         first = resolve(uri)
         assert first.read_bytes() == b"vectors v1" and state["gets"] == 1
         assert resolve(uri).read_bytes() == b"vectors v1" and state["gets"] == 1, "same ETag: no download"
@@ -91,6 +88,3 @@ def test_an_artifact_without_checksum_is_revalidated_by_etag(tmp_path, monkeypat
         assert resolve(uri).read_bytes() == b"vectors v2!" and state["gets"] == 2, "new ETag: downloaded"
         state["up"] = False
         assert resolve(uri).read_bytes() == b"vectors v2!", "unreachable: the cached copy is used"
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline import tag
-from tests.conftest import Routes, read_table
+from tests.conftest import base_url, loopback, read_table, routed
 
 FAST = ["--detector", "none", "--expansion_per_tag", "0"]
 
@@ -89,15 +87,12 @@ def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
         req.wfile.write(body)
 
     routes = {f"/w{i}.jpg": slow for i in range(8)}
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("R", (Routes,), {"routes": routes}))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    day2 = uris + [f"{base}/w{i}.jpg" for i in range(8)]
-    args = ["--input", _listing(tmp_path / "d2.txt", day2), "--output", str(out), "--allow_local_paths",
-            "--partition", "dt=2", "--skip_existing", "--allow_private_networks", "--fetch_threads", "1",
-            "--fetch_batch_size", "1", "--num_shards", "2", *FAST]
-    try:
+    with loopback(routed(routes)) as server:
+        base = base_url(server)
+        day2 = uris + [f"{base}/w{i}.jpg" for i in range(8)]
+        args = ["--input", _listing(tmp_path / "d2.txt", day2), "--output", str(out), "--allow_local_paths",
+                "--partition", "dt=2", "--skip_existing", "--allow_private_networks", "--fetch_threads", "1",
+                "--fetch_batch_size", "1", "--num_shards", "2", *FAST]
         env = dict(os.environ, PYTHONPATH=os.getcwd(), TMPDIR=str(tmp_path))  # the killed job's Beam temp folder too
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.tag", *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -111,9 +106,6 @@ def test_a_run_killed_midway_resumes_without_duplicates_or_losses(tmp_path):
         proc.wait(timeout=30)
         assert proc.returncode != 0, "the run should have been killed before finishing"
         counters = tag.run(args)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert counters["tagged"] == 11 and counters["skipped_existing"] == 3
     ids = _all_ids(out)
     assert len(ids) == len(set(ids)) == 14

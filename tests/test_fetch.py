@@ -8,7 +8,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import send_bytes
+from tests.conftest import loopback, send_bytes
 from transforms.core.records import StageError, new_element
 from transforms.ingest.access import AccessPolicy
 from transforms.ingest.fetch import FetchWindow, fetch_file, uri_kind
@@ -95,8 +95,8 @@ def test_fetch_window_routes_failures_and_hands_on_batches(tmp_path, http_server
     assert any(b is upstream_failure for b in bad)
 
 
-def _counting_server(delays: dict[str, float]):
-    """Loopback server that sleeps per path and records requests in flight, per Host header."""
+def _counting_handler(delays: dict[str, float]):
+    """A handler that sleeps per path and records requests in flight, per Host header; its state."""
     import http.server
     import threading
     import time as _time
@@ -122,23 +122,17 @@ def _counting_server(delays: dict[str, float]):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, state
+    return Handler, state
 
 
 def test_fetch_window_stays_full_within_the_per_host_limit():
-    server, state = _counting_server({"/slow": 2.0})
-    port = server.server_address[1]
-    try:
+    handler, state = _counting_handler({"/slow": 2.0})
+    with loopback(handler) as server:
+        port = server.server_address[1]
         uris = [f"http://{h}:{port}/{i}" for i in range(20) for h in ("127.0.0.1", "localhost")]
         fn = FetchWindow(HttpConfig(allow_private_networks=True, fetch_concurrency=4, max_per_host=2, fetch_batch_size=1),
                          access=LOCAL_TOO)
         out, tail = _run_window(fn, [new_element(f"http://127.0.0.1:{port}/slow"), *map(new_element, uris)])
-    finally:
-        server.shutdown()
-        server.server_close()
     assert max(state["peak"].values()) <= 2, state["peak"]
     assert state["total_peak"] >= 3, "the window is used, not one batch at a time"
     order = [e["uri"] for b in out + tail if isinstance(b, list) for e in b]

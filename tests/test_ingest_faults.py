@@ -18,13 +18,16 @@ from PIL import Image
 
 from pipeline import tag
 from tests.conftest import (
+    base_url,
     cookie_jar_probe,
     drip,
     endless,
     flaky,
+    loopback,
     read_table,
     redirect,
     reset_then,
+    routed,
     send_bytes,
     tls_server,
     with_headers,
@@ -159,45 +162,36 @@ def corpus(photo_jpeg: bytes) -> dict:
 
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory, photos):
-    import http.server
-    import threading
-
-    from tests.conftest import Routes
-
     root = tmp_path_factory.mktemp("hostile")
     photo = io.BytesIO()
     Image.open(photos["chelsea"]).convert("RGB").save(photo, "JPEG", quality=90)
     items = corpus(photo.getvalue())
     routes = {path: handler for path, (handler, _) in items.items()}
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("R", (Routes,), {"routes": routes}))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    expected = {base + path: err for path, (_, err) in items.items()}
     tls = tls_server(root)
-    expected.update({
-        "ftp://example.test/a.jpg": "unsupported_scheme",
-        "http://[::1/broken.jpg": "invalid_uri",
-        str(root / "missing.jpg"): "not_found",
-        f"http:/127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",  # never a local path
-        f"http:127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",
-        f"https://127.0.0.1:{tls.server_address[1]}/self-signed.jpg": "tls_error",
-    })
-    lines = [json.dumps({"url": uri}) for uri in expected] + ["{not json"]
-    listing = root / "input.jsonl"
-    listing.write_text("\n".join(lines) + "\n")
-    out = root / "out"
-    start = time.monotonic()
     try:
-        counters = tag.run([
-            "--input", str(listing), "--output", str(out), "--allow_local_paths", "--allow_private_networks",
-            "--connect_timeout", "2", "--read_timeout", "2", "--total_timeout", "4",
-            "--max_bytes", str(2 << 20), "--retry_backoff", "0.1", "--expansion_per_tag", "0",
-            "--max_error_rate", "1",
-        ])
+        with loopback(routed(routes)) as server:
+            base = base_url(server)
+            expected = {base + path: err for path, (_, err) in items.items()}
+            expected.update({
+                "ftp://example.test/a.jpg": "unsupported_scheme",
+                "http://[::1/broken.jpg": "invalid_uri",
+                str(root / "missing.jpg"): "not_found",
+                f"http:/127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",  # never a local path
+                f"http:127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",
+                f"https://127.0.0.1:{tls.server_address[1]}/self-signed.jpg": "tls_error",
+            })
+            lines = [json.dumps({"url": uri}) for uri in expected] + ["{not json"]
+            listing = root / "input.jsonl"
+            listing.write_text("\n".join(lines) + "\n")
+            out = root / "out"
+            start = time.monotonic()
+            counters = tag.run([
+                "--input", str(listing), "--output", str(out), "--allow_local_paths", "--allow_private_networks",
+                "--connect_timeout", "2", "--read_timeout", "2", "--total_timeout", "4",
+                "--max_bytes", str(2 << 20), "--retry_backoff", "0.1", "--expansion_per_tag", "0",
+                "--max_error_rate", "1",
+            ])
     finally:
-        server.shutdown()
-        server.server_close()
         tls.shutdown()
     return expected, read_table(out, "tags"), read_table(out, "errors"), counters, time.monotonic() - start
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import report, tag
 from tests.browser import BROWSER, downloaded, opened
-from tests.conftest import publish
+from tests.conftest import base_url, loopback, publish
 from tests.synthetic_mirflickr import make_dataset
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -145,19 +145,13 @@ def test_thumbnails_are_fetched_concurrently(tmp_path, photos):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+    with loopback(Slow) as server:
+        base = base_url(server)
         rows = [{"uri": f"{base}/{i}.jpg", "image_id": str(i), "width": 1, "height": 1, "tags": [],
                  "objects": [], "model_version": "m", "processed_at": None} for i in range(8)]
         out = tmp_path / "run"
         publish(out, {"tags": pa.Table.from_pylist(rows, schema=TAGS_SCHEMA)})
         page = build_report(str(out), allow_private_networks=True)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert page.count("data:image/jpeg;base64,") >= 8
     assert state["peak"] >= 4, state
 
