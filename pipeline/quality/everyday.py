@@ -147,7 +147,7 @@ class HeadFlags(Flags):
 
     output: str | None = option(None, "Model folder to write (the embedded one: transforms/data/everyday).", required=True)
     leave_out: str | None = option(None, "Also leave this kind's photos out.", choices=photo_set.kinds())
-    workdir: str | None = option(None, "Where photos and features go (default: a temp dir; reused when given).")
+    workdir: str | None = option(None, "Where photos and features go, kept and reused (default: a temporary folder removed at the end).")
 
     def check(self) -> None:
         from pipeline.commands import need

@@ -13,6 +13,6 @@ from transforms.core.options import Flags, option
 class MeasureFlags(Flags):
     GROUP: ClassVar[str] = "measure"
 
-    workdir: str | None = option(None, "Where photos, fits and outputs go (default: a temp dir; reused when given).")
+    workdir: str | None = option(None, "Where photos, fits and outputs go, kept and reused (default: a temporary folder removed at the end).")
     json: str | None = option(None, "Also write the figures to this JSON file.")
     show: bool = option(False, "List every wrong tag (image-tagger quality: every photo's tags, wrong ones marked ✗).")
