@@ -12,7 +12,7 @@ from PIL import Image
 from pipeline import tag
 from tests.conftest import read_table, send_bytes
 from transforms.core.records import ERRORS_SCHEMA, TAGS_SCHEMA, image_id_for
-from transforms.core.registry import tags_schema
+from transforms.core.registry import registered, tags_schema
 from transforms.knowledge.calibration import fingerprint
 from transforms.stages.tagger import table_fingerprint
 
@@ -121,8 +121,11 @@ def test_expansion_tags_are_marked_and_scored_at_most_their_origin(job):
         scores = {t["name"]: t["score"] for t in row["tags"] if t["source"] in ("tagger", "detector")}
         names = [t["name"] for t in row["tags"]]
         assert len(names) == len(set(names)), "a tag name appears once per image"
+        ran = {part.split("=", 1)[0] for part in row["model_version"].split(";")}
+        sources = {s.tag_source for s in registered() if s.tag_source and s.name in ran}
+        assert {"tagger", "detector", "expansion", "everyday", "worn", "pose"} <= sources, ran  # the default job's
         for t in row["tags"]:
-            assert t["source"] in ("tagger", "detector", "expansion", "everyday", "worn", "pose")
+            assert t["source"] in sources, "a source among the stages that ran (the row's model_version)"
             seen += "expansion" in t["sources"]  # the tie box's garment: written by worn too, at the person's chance
             if t["source"] == "expansion":
                 assert t["origin"] in scores
