@@ -309,6 +309,7 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     from pipeline.commands import Parser  # one-line refusals, as every command's
+    from pipeline.workdir import working_folder
 
     p = Parser("benchmarks/bench.py", __doc__ or "")
     p.add_argument("--images", type=int, default=300)
@@ -330,7 +331,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args._child:
         child(args._child, args._corpus, args._result)
         return {}
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-"))
+    with working_folder(args.workdir, "bench-") as workdir:
+        return run(args, workdir)
+
+
+def run(args, workdir: Path) -> dict:
+    """Every variant on one corpus under ``workdir``; their results and ratios."""
     variants = args.variants.split(",")
     corpus = workdir / "corpus"
     make_corpus(corpus, args.images, args.width, args.height, args.quality)

@@ -38,7 +38,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,6 +226,7 @@ def run_variant(v: str, web: SimulatedWeb, full: Path, few: Path, workdir: Path,
 
 def main() -> None:
     from pipeline.commands import Parser  # one-line refusals, as every command's
+    from pipeline.workdir import working_folder
 
     parser = Parser("benchmarks/ingest_bench.py", __doc__ or "")
     parser.add_argument("--urls", type=int, default=2000)
@@ -240,7 +240,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ingest-bench-"))
+    with working_folder(args.workdir, "ingest-bench-") as workdir:
+        run(args, workdir)
+
+
+def run(args, workdir: Path) -> None:
+    """Every plan's variants against a simulated web, their table and ratios."""
     workdir.mkdir(parents=True, exist_ok=True)
     bodies = photo_bodies()
     variants = args.variants.split(",")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -69,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.bench import make_corpus
     from pipeline.commands import Parser  # one-line refusals, as every command's
     from pipeline.tag import parse_with_job_options
+    from pipeline.workdir import working_folder
 
     p = Parser("benchmarks/profile_job.py", __doc__ or "")
     p.add_argument("--images", type=int, default=600)
@@ -78,14 +78,14 @@ def main(argv: list[str] | None = None) -> None:
     args, job_args = parse_with_job_options(p, argv)  # the rest go to the tag job, checked first
     if args.summarise:
         return report(Path(args.summarise), args.images)
-    work = Path(tempfile.mkdtemp(prefix="profile-"))
-    make_corpus(work / "corpus", args.images, 1600, 1200, 90)
-    spy = Path(sys.executable).with_name("py-spy")
     out = Path(args.out).resolve()  # py-spy runs in the repository root: the caller's folder is meant
-    cmd = [str(spy), "record", "--format", "raw", "--rate", str(args.rate), "--output", str(out), "--",
-           sys.executable, "-m", "pipeline.tag", "--input", str(work / "corpus" / "*.jpg"),
-           "--output", str(work / "out"), "--quiet", *job_args]
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    with working_folder(None, "profile-") as work:
+        make_corpus(work / "corpus", args.images, 1600, 1200, 90)
+        spy = Path(sys.executable).with_name("py-spy")
+        cmd = [str(spy), "record", "--format", "raw", "--rate", str(args.rate), "--output", str(out), "--",
+               sys.executable, "-m", "pipeline.tag", "--input", str(work / "corpus" / "*.jpg"),
+               "--output", str(work / "out"), "--quiet", *job_args]
+        subprocess.run(cmd, check=True, cwd=ROOT)
     report(out, args.images)
 
 

@@ -1,11 +1,11 @@
-"""A measure's working folder (pipeline/quality/workdir.py): the named one is kept, a temporary one
+"""A measure's working folder (pipeline/workdir.py): the named one is kept, a temporary one
 goes when the measure ends, whether it ends well or not."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.quality.workdir import working_folder
+from pipeline.workdir import working_folder
 
 
 def test_a_named_folder_is_used_and_kept(tmp_path):

@@ -19,7 +19,7 @@ from PIL import Image
 
 from pipeline.quality import photo_set
 from pipeline.quality.flags import MeasureFlags
-from pipeline.quality.workdir import working_folder
+from pipeline.workdir import working_folder
 
 PERSON_HEIGHT = 0.7  # the pasted person's height, as a share of the animal photo's
 ANIMALS_EACH = 3  # animal photos each person is pasted onto

@@ -22,8 +22,8 @@ from typing import ClassVar
 from pipeline.quality import calibrate, ceiling, everyday, photo_set
 from pipeline.quality.cross_fit import FITTED, fitted
 from pipeline.quality.flags import MeasureFlags
-from pipeline.quality.workdir import working_folder
 from pipeline.training.metrics import INTERVAL
+from pipeline.workdir import working_folder
 from transforms.core.options import Flags, option
 
 

@@ -13,8 +13,8 @@ from typing import ClassVar
 from pipeline.commands import Parser
 from pipeline.quality.flags import MeasureFlags
 from pipeline.quality.key import PRESETS, as_json, evaluate, load_key, show, table
-from pipeline.quality.workdir import working_folder
 from pipeline.tag import parse_with_job_options
+from pipeline.workdir import working_folder
 from transforms.core.launch import LaunchError
 from transforms.core.options import Flags, option
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from pipeline.quality import calibrate, everyday, photo_set
 from pipeline.quality.flags import MeasureFlags
-from pipeline.quality.workdir import working_folder
+from pipeline.workdir import working_folder
 from transforms.core.options import Flags, option
 
 FITTED = ("--calibration", "--everyday_model")  # fitted again for each measurement: not the user's to give

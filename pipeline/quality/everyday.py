@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from pipeline.quality import photo_set
-from pipeline.quality.workdir import working_folder
+from pipeline.workdir import working_folder
 from transforms.core.options import Flags, option
 
 SEED = 0  # the shipped head is rebuilt from the same photos and labels

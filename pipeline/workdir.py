@@ -1,6 +1,6 @@
-"""A measure's working folder: the one its --workdir names (kept, so later measures reuse its photos
-and features), else a temporary folder removed when the measure ends (photos, features and job
-outputs run to hundreds of megabytes)."""
+"""A measure's or benchmark's working folder: the one its --workdir names (kept, so later runs reuse
+its photos, corpora and features), else a temporary folder removed when it ends (photos, corpora,
+features and job outputs run to hundreds of megabytes)."""
 
 from __future__ import annotations
 
