@@ -16,7 +16,7 @@ LAYERS = (
     ("transforms.models",),
     ("transforms.handlers",),
     ("pipeline.commands", "pipeline.flags", "pipeline.options", "pipeline.checks", "pipeline.runner", "pipeline.run_output",
-     "pipeline.progress", "pipeline.graph", "pipeline.shards", "pipeline.training.datasets"),
+     "pipeline.progress", "pipeline.graph", "pipeline.shards", "pipeline.training.datasets", "pipeline.workdir"),
     ("pipeline.tag", "pipeline.report", "pipeline.runs_table", "pipeline.flex_template", "pipeline.training",
      "pipeline.quality", "pipeline.weights"),
     ("pipeline.demo",),
