@@ -1,4 +1,4 @@
-"""Smoke test: the benchmark script runs end to end on a tiny corpus and prints its table.
+"""Smoke test (slow: make test-slow): the benchmark script runs end to end on a tiny corpus and prints its table.
 
 It asserts nothing about speed (speed is measured by the script, never by a unit test). Two
 variants, the job and its floor, prove the table and the ratio; each other variant is one more
@@ -15,6 +15,7 @@ import pytest
 from benchmarks import bench
 
 
+@pytest.mark.slow  # a whole benchmark run, like a quality measurement (40 s)
 def test_benchmark_runs_on_a_tiny_corpus(tmp_path, capsys):
     out = bench.main(["--images", "3", "--width", "320", "--height", "240",
                       "--variants", "floor,ours", "--workdir", str(tmp_path)])
