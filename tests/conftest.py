@@ -7,6 +7,7 @@ import glob
 import http.server
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -184,9 +185,12 @@ class LoopbackServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def loopback(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[LoopbackServer]:
-    """A LoopbackServer on 127.0.0.1 (a free port) answering with ``handler`` while the block runs."""
+def loopback(handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None) -> Iterator[LoopbackServer]:
+    """A LoopbackServer on 127.0.0.1 (a free port) answering with ``handler`` while the block runs
+    (over TLS with ``tls``, a server context)."""
     server = LoopbackServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     try:
         yield server
@@ -320,22 +324,18 @@ def publish(output: str | Path, tables: dict[str, pa.Table], run_id: str = "2026
     runs.write_manifest(str(output), manifest)
 
 
-def tls_server(tmp_path):
+@contextlib.contextmanager
+def tls_server(tmp_path) -> Iterator[LoopbackServer]:
     """A loopback HTTPS server with a self-signed certificate (untrusted by the client)."""
-    import http.server
-    import ssl
     import subprocess
-    import threading
 
     key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    with loopback(http.server.BaseHTTPRequestHandler, context) as server:
+        yield server
 
 
 def cookie_jar_probe(body: bytes, seen: list | None = None):

@@ -406,11 +406,8 @@ def test_exception_chain_survives_a_string_reason():
 
 
 def test_a_bad_certificate_is_a_tls_error_not_retried(tmp_path):
-    server = tls_server(tmp_path)
-    try:
+    with tls_server(tmp_path) as server:
         err = failure(f"https://127.0.0.1:{server.server_address[1]}/x.jpg")
-    finally:
-        server.shutdown()
     assert err.error_type == "tls_error" and err.attempts == 1
     assert "certificate" in str(err).lower()
 

@@ -167,32 +167,28 @@ def hostile_run(tmp_path_factory, photos):
     Image.open(photos["chelsea"]).convert("RGB").save(photo, "JPEG", quality=90)
     items = corpus(photo.getvalue())
     routes = {path: handler for path, (handler, _) in items.items()}
-    tls = tls_server(root)
-    try:
-        with loopback(routed(routes)) as server:
-            base = base_url(server)
-            expected = {base + path: err for path, (_, err) in items.items()}
-            expected.update({
-                "ftp://example.test/a.jpg": "unsupported_scheme",
-                "http://[::1/broken.jpg": "invalid_uri",
-                str(root / "missing.jpg"): "not_found",
-                f"http:/127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",  # never a local path
-                f"http:127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",
-                f"https://127.0.0.1:{tls.server_address[1]}/self-signed.jpg": "tls_error",
-            })
-            lines = [json.dumps({"url": uri}) for uri in expected] + ["{not json"]
-            listing = root / "input.jsonl"
-            listing.write_text("\n".join(lines) + "\n")
-            out = root / "out"
-            start = time.monotonic()
-            counters = tag.run([
-                "--input", str(listing), "--output", str(out), "--allow_local_paths", "--allow_private_networks",
-                "--connect_timeout", "2", "--read_timeout", "2", "--total_timeout", "4",
-                "--max_bytes", str(2 << 20), "--retry_backoff", "0.1", "--expansion_per_tag", "0",
-                "--max_error_rate", "1",
-            ])
-    finally:
-        tls.shutdown()
+    with tls_server(root) as tls, loopback(routed(routes)) as server:
+        base = base_url(server)
+        expected = {base + path: err for path, (_, err) in items.items()}
+        expected.update({
+            "ftp://example.test/a.jpg": "unsupported_scheme",
+            "http://[::1/broken.jpg": "invalid_uri",
+            str(root / "missing.jpg"): "not_found",
+            f"http:/127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",  # never a local path
+            f"http:127.0.0.1:{server.server_address[1]}/ok.jpg": "invalid_uri",
+            f"https://127.0.0.1:{tls.server_address[1]}/self-signed.jpg": "tls_error",
+        })
+        lines = [json.dumps({"url": uri}) for uri in expected] + ["{not json"]
+        listing = root / "input.jsonl"
+        listing.write_text("\n".join(lines) + "\n")
+        out = root / "out"
+        start = time.monotonic()
+        counters = tag.run([
+            "--input", str(listing), "--output", str(out), "--allow_local_paths", "--allow_private_networks",
+            "--connect_timeout", "2", "--read_timeout", "2", "--total_timeout", "4",
+            "--max_bytes", str(2 << 20), "--retry_backoff", "0.1", "--expansion_per_tag", "0",
+            "--max_error_rate", "1",
+        ])
     return expected, read_table(out, "tags"), read_table(out, "errors"), counters, time.monotonic() - start
 
 
