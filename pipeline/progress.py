@@ -59,12 +59,15 @@ def line(counts: Counter, elapsed: float, total: int | None, recent_rate: float 
         detail += ": " + ", ".join(f"{k} {v}" for k, v in failures[:4])
     rate = done / elapsed if elapsed > 0 else 0.0
     text = f"[progress] {_clock(elapsed)}  {read}  done {done} ({detail})  {rate:.1f} img/s"
+    if not done and not counts.get("inputs", 0):
+        return text + f"  {STARTING}"
     pace = recent_rate if recent_rate is not None else rate
     if total is not None and pace > 0 and done < total:
         text += f"  ETA {_clock((total - done) / pace)}"
     return text
 
 
+STARTING = "starting: the workers load the models before reading the input"
 RATE_WINDOW_S = 30.0  # the ETA follows the recent pace, not the average since start-up
 
 

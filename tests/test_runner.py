@@ -44,6 +44,8 @@ def test_progress_line_counts_failures_and_estimates_time():
     assert "read 120/200" in text and "done 100 (tagged 90, failed 10: fetch.not_found 7, decode.corrupt 3)" in text
     assert "10.0 img/s" in text and "ETA 0:00:10" in text
     assert "ETA" not in line({"tagged": 5}, 1.0, None)
+    assert "starting" not in text
+    assert "read 0/200  done 0" in line({}, 5.0, 200) and "starting" in line({}, 5.0, 200), "start-up says why nothing moves"
 
 
 def test_the_eta_follows_the_recent_pace_not_the_start_up():
