@@ -8,12 +8,14 @@ variant runs in its own process so its peak RSS is its own (os.wait4 rusage). Pr
 of images/s and peak RSS, and the ratios ours/floor, ours/peer, ours/naive, and the peak RSS
 of ours on memory_scale x more images over ours.
 
-- floor: per-image cost of decode + each enabled stage of the registry (fingerprint, backbone,
-  tagger, detector, expansion), each measured alone on pre-loaded bytes at its declared batch, summed.
+- floor: per-image cost of decode + each enabled stage of the registry (the default job's:
+  fingerprint, backbone, tagger, detector, expansion, everyday, pose, worn), each measured alone
+  on pre-loaded bytes at its declared batch, summed.
   Decoding runs on the worker's threads, as the decode stage runs it.
-- ours: `python -m pipeline.tag` end to end on DirectRunner (read, fetch, decode, backbone,
-  tagger, detector, expansion, Parquet), wall time including start-up and model loading.
-- ours_backbone_only: the same job doing only the peer's work (--detector none, no expansion).
+- ours: `python -m pipeline.tag` end to end on DirectRunner (read, fetch, decode, every default
+  stage, Parquet), wall time including start-up and model loading.
+- ours_backbone_only: the same job doing only the peer's work: classification (--detector none,
+  --pose_model none, no expansion).
 - peer: Beam's documented RunInference image-classification pattern: FileSystems.open, full
   PIL decode, torchvision Resize/CenterCrop/ToTensor/Normalize, PytorchModelHandlerTensor, fp32.
 - naive: a loop that opens, fully decodes, preprocesses and runs one forward per image, fp32
@@ -260,8 +262,8 @@ def run_naive_full(paths: list[str]) -> dict:
 
 
 def run_ours_backbone_only(paths: list[str]) -> dict:
-    """Our job doing the peer's work only (backbone + tags, no detector, no expansion)."""
-    return run_ours(paths, ("--detector", "none", "--expansion_per_tag", "0"))
+    """Our job doing the peer's work only (backbone + tags: no detector, pose model or expansion)."""
+    return run_ours(paths, ("--detector", "none", "--pose_model", "none", "--expansion_per_tag", "0"))
 
 
 VARIANTS = {"floor": run_floor, "floor_before": run_floor_before,

@@ -19,25 +19,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# innermost matching frame wins; the file name decides
-STAGES = (
-    ("import / start-up", ("<frozen importlib", "importlib/")),
-    ("decode", ("transforms/ingest/decode.py",)),
-    ("fingerprint", ("transforms/stages/fingerprint.py",)),
-    ("backbone", ("transforms/stages/backbone.py", "transforms/stages/backbone_onnx.py")),
-    ("tagger", ("transforms/stages/tagger.py",)),
-    ("detector", ("transforms/stages/detector.py",)),
-    ("expansion", ("transforms/stages/expansion.py",)),
-    ("zero_shot", ("transforms/stages/zero_shot.py",)),
-    ("read / fetch", ("transforms/ingest/read.py", "transforms/ingest/fetch.py", "transforms/ingest/http_client.py")),
-    ("write", ("transforms/output/write.py", "pyarrow/")),
-    ("beam (runner, batching, coders)", ("apache_beam/",)),
-)
+def stage_rows() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(name, file needles) per row, innermost matching frame first: each registered stage by
+    its declaring module and its handler's (so a stage added to the registry has its row), and
+    the job's parts that are no stage."""
+    import importlib
+
+    from transforms.core.registry import MODULES
+
+    def files(name: str, declared: str, handler: str) -> tuple[str, ...]:
+        """The declaring module and its siblings named after it (backbone_onnx), the handler, and
+        the model code named after the stage (models/pose_model): a pool thread's stack holds
+        only these, not the handler that handed it the images."""
+        declared, handler = declared.replace(".", "/"), handler.replace(".", "/")
+        return f"{declared}.py", f"{declared}_", f"{handler}.py", f"transforms/models/{name}_"
+
+    declared = [(module, importlib.import_module(module).STAGE) for module in MODULES]
+    stages = tuple((s.name, files(s.name, module, s.build.partition(":")[0])) for module, s in declared)
+    return (("import / start-up", ("<frozen importlib", "importlib/")),
+            ("decode", ("transforms/ingest/decode.py", "transforms/ingest/decode_batch.py")),
+            *stages,
+            ("read / fetch", ("transforms/ingest/read.py", "transforms/ingest/fetch.py",
+                              "transforms/ingest/http_client.py")),
+            ("write", ("transforms/output/write.py", "pyarrow/")),
+            ("beam (runner, batching, coders)", ("apache_beam/",)))
 
 
 def stage_of(frames: list[str]) -> str:
+    rows = stage_rows()
     for frame in reversed(frames):
-        for name, needles in STAGES:
+        for name, needles in rows:
             if any(n in frame for n in needles):
                 return name
     return "other"
