@@ -11,6 +11,7 @@ per stage, the top self-time functions, and keeps the raw profile (flamegraph in
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from collections import Counter
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+@functools.lru_cache(maxsize=1)
 def stage_rows() -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(name, file needles) per row, innermost matching frame first: each registered stage by
     its declaring module and its handler's (so a stage added to the registry has its row), and

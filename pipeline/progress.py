@@ -49,6 +49,9 @@ def _clock(seconds: float) -> str:
     return str(_dt.timedelta(seconds=int(seconds)))
 
 
+STARTING = "starting: the workers load the models before reading the input"
+
+
 def line(counts: Counter, elapsed: float, total: int | None, recent_rate: float | None = None) -> str:
     done = counts.get("tagged", 0) + counts.get("failed", 0)
     read = f"read {counts.get('inputs', 0)}" + (f"/{total}" if total is not None else "")
@@ -67,7 +70,6 @@ def line(counts: Counter, elapsed: float, total: int | None, recent_rate: float 
     return text
 
 
-STARTING = "starting: the workers load the models before reading the input"
 RATE_WINDOW_S = 30.0  # the ETA follows the recent pace, not the average since start-up
 
 
