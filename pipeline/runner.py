@@ -17,12 +17,14 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, SetupOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline.flags import IoFlags, RunFlags, run_flags
@@ -163,6 +165,29 @@ def run_and_wait(pipeline: beam.Pipeline) -> tuple[PipelineResult, float]:
     result = pipeline.run()
     result.wait_until_finish()
     return result, time.monotonic() - start
+
+
+REQUIREMENTS_CACHE = "beam-requirements-cache"  # Beam's default folder name for it, under the temp folder
+
+
+@contextlib.contextmanager
+def own_temp_folder(pipeline: beam.Pipeline) -> Iterator[str]:
+    """The process's temporary files, for one run of ``pipeline``, in a folder of its own that
+    goes when the run ends. Beam's job-service submission (PortableRunner, Flink, Spark) makes
+    temporary folders it never removes (its environment's and stager's mkdtemp: three per run),
+    which a scheduled job would pile up in TMPDIR; Beam's requirements cache stays where Beam
+    keeps it by default (set on the pipeline's own options: Beam copies them at construction)."""
+    setup = pipeline.options.view_as(SetupOptions)
+    if setup.requirements_cache is None:
+        setup.requirements_cache = os.path.join(tempfile.gettempdir(), REQUIREMENTS_CACHE)
+    folder = tempfile.mkdtemp(prefix="image-tagger-run-")
+    before = tempfile.tempdir
+    tempfile.tempdir = folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = before
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_error_rate(totals: dict[str, int], max_error_rate: float, output: str) -> None:
@@ -319,7 +344,8 @@ def _run_once(options: PipelineOptions, build, job_options, tables: tuple[str, .
                 result, seconds = run_interruptible(pipeline, output, release,
                                                     num_local_workers(options) if multi else 0)
             else:
-                result, seconds = run_and_wait(pipeline)
+                with own_temp_folder(pipeline):
+                    result, seconds = run_and_wait(pipeline)
         except Exception as exc:
             reason = storage_failure(exc)
             if reason is None:

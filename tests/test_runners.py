@@ -3,9 +3,11 @@ plus the source distribution that remote workers install."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,11 +43,16 @@ def test_multi_process_direct_runner(tmp_path, inputs):
     _check(out, counters)
 
 
-def test_portable_runner_loopback(tmp_path, inputs):
-    out = tmp_path / "out"
+def test_portable_runner_loopback(tmp_path, inputs, monkeypatch):
+    """The run leaves the temp folder as it found it but for Beam's requirements cache: Beam's
+    job-service submission makes three temporary folders per run that it never removes."""
+    out, temp = tmp_path / "out", tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     counters = tag.run(["--input", str(inputs), "--output", str(out), "--allow_local_paths", "--runner=PortableRunner",
                         "--job_endpoint=embed", "--environment_type=LOOPBACK"])
     _check(out, counters)
+    assert sorted(os.listdir(temp)) == ["beam-requirements-cache"] and tempfile.gettempdir() == str(temp)
 
 
 def test_sdist_carries_every_module_and_data_file(tmp_path):
