@@ -111,14 +111,14 @@ def check_image_options(o) -> None:
     from pipeline.flags import IMAGE_GROUPS, IoFlags
 
     _check_groups(o, IMAGE_GROUPS)
-    from transforms.ingest.read import check_header, check_not_empty, first_match, input_kind
+    from transforms.ingest.read import check_header, check_lists, first_match, input_kind
 
     pattern = IoFlags.from_options(o).input
     try:
         first = first_match(pattern)
         if input_kind(pattern) in ("csv", "tsv", "parquet"):
             check_header(first, input_kind(pattern))
-        check_not_empty(pattern)
+        check_lists(pattern)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise LaunchError(f"--input: {exc}") from exc
 

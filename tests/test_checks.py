@@ -168,6 +168,24 @@ def test_a_list_of_local_paths_without_the_flag_is_refused_at_launch(base, tmp_p
     check_list_access(all_options(PipelineOptions(["--input", str(mixed)])), str(mixed))
 
 
+def test_a_binary_file_given_as_a_uri_list_is_refused_at_launch(tmp_path, photos):
+    """A photo saved as list.txt was read as 553 lines of garbage, each a dead letter; a list
+    with a NUL byte anywhere in its first 64 KiB is no text list. A real list that only starts
+    late still runs its launch checks to the end."""
+    photo = photos["coffee"].read_bytes()
+    for name, data in (("photo.txt", photo), ("photo.csv", b"uri\n" + photo), ("photo.jsonl", photo),
+                       ("nul.lst", b"http://127.0.0.1:9/a.jpg\n\x00\n")):
+        (tmp_path / name).write_bytes(data)
+        message = _refused(["--input", str(tmp_path / name), "--output", str(tmp_path / "out"), "--allow_local_paths"],
+                           tmp_path)
+        assert f"{tmp_path / name} is a binary file, not a" in message and "list of URIs" in message, message
+    late = tmp_path / "late.txt"  # 70 KiB of comments, then a URI: text, and not empty
+    late.write_text("# a comment line of forty characters...\n" * 1800 + "http://127.0.0.1:9/a.jpg\n")
+    from transforms.ingest.read import check_lists
+
+    check_lists(str(late))
+
+
 # Commands that run the tag job and pass the options they do not know on to it (the demo, the
 # quality tools): their "out" is the demo's output or the tools' work folder.
 PASSING_ON = {"demo": (demo.main, "--output"), "quality": (command.main, "--workdir"),

@@ -9,6 +9,13 @@ import difflib
 from transforms.core.artifacts import exists
 
 BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
+TEXT_SNIFF = 1 << 16  # how much of a file that should be text is read to tell it from a binary one
+
+
+def is_binary(head: bytes) -> bool:
+    """Whether the start of a file that should be text holds a NUL byte, as no UTF-8 text does
+    (an image or an archive named like a list; text in UTF-16)."""
+    return b"\x00" in head[:TEXT_SNIFF]
 
 
 class LaunchError(Exception):

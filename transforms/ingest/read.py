@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import uris
+from transforms.core.launch import TEXT_SNIFF, is_binary
 from transforms.core.records import Element, StageError, mark_failed, new_element
 from transforms.ingest.access import scheme_of
 
@@ -79,9 +81,10 @@ def first_match(pattern: str) -> str:
     return matches[0].path
 
 
-def check_not_empty(pattern: str) -> None:
-    """A URI list with no URI at all is refused at launch (it would load every model for nothing).
-    Reads each matched list only up to its first URI."""
+def check_lists(pattern: str) -> None:
+    """A URI list with no URI at all is refused at launch (it would load every model for nothing),
+    and so is a binary file named like a text list (an image saved as list.txt would end as
+    hundreds of dead letters of garbage). Reads each matched list only up to its first URI."""
     kind = input_kind(pattern)
     if kind in ("glob", "directory"):
         return
@@ -91,8 +94,11 @@ def check_not_empty(pattern: str) -> None:
                 if pq.ParquetFile(f).metadata.num_rows:
                     return
                 continue
+            head = f.read(TEXT_SNIFF)
+            if is_binary(head):
+                raise ValueError(f"{meta.path} is a binary file, not a {kind} list of URIs (it holds NUL bytes)")
             rows = 0
-            for raw in split_lines(iter(lambda: f.read(1 << 20), b"")):
+            for raw in split_lines(itertools.chain([head], iter(lambda: f.read(1 << 20), b""))):
                 text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else "x"
                 if text and not text.startswith("#"):
                     rows += 1

@@ -32,7 +32,7 @@ from typing import cast
 import numpy as np
 
 from transforms.core.artifacts import join, read_bytes
-from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
+from transforms.core.launch import LaunchError, at_least, in_unit_range, is_binary, need_file
 from transforms.core.options import Flags, option
 from transforms.core.records import Element
 from transforms.core.registry import Stage, register
@@ -122,7 +122,7 @@ def load_mapping(model_dir: str, required: bool = False) -> Fast0TagMapping | No
 def read_vocabulary(path: str) -> list[str]:
     """Words/phrases, one per line ('#' comments); an empty, binary or non-UTF-8 file is refused."""
     data = read_bytes(path)
-    if b"\x00" in data[:65536]:
+    if is_binary(data):
         raise ValueError(f"vocabulary {path} is a binary file, not one word or phrase per line")
     try:
         lines = data.decode("utf-8-sig").splitlines()
