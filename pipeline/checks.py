@@ -111,10 +111,17 @@ def check_image_options(o) -> None:
     from pipeline.flags import IMAGE_GROUPS, IoFlags
 
     _check_groups(o, IMAGE_GROUPS)
-    from transforms.ingest.read import check_header, check_lists, first_match, input_kind
+    from transforms.ingest.read import (
+        check_header,
+        check_lists,
+        check_not_compressed,
+        first_match,
+        input_kind,
+    )
 
     pattern = IoFlags.from_options(o).input
     try:
+        check_not_compressed(pattern)
         first = first_match(pattern)
         if input_kind(pattern) in ("csv", "tsv", "parquet"):
             check_header(first, input_kind(pattern))

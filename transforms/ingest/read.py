@@ -32,6 +32,7 @@ TEXT_SUFFIXES = (".txt", ".lst")
 DELIMITED_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSON_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst", ".xz", ".zip", ".deflate")  # how a list may arrive packed
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".ico", ".ppm",
@@ -65,6 +66,16 @@ def directory_images(folder: str) -> Iterator[str]:
         for name in sorted(names):
             if is_image_name(name):
                 yield os.path.join(root, name)
+
+
+def check_not_compressed(pattern: str) -> None:
+    """A compressed list (urls.txt.gz) would be matched as one image file and end as one dead
+    letter: refused at launch, saying what is read (lists are read as they are stored)."""
+    lower = pattern.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        if lower.endswith(suffix) and input_kind(pattern[: -len(suffix)]) not in ("glob", "directory"):
+            raise ValueError(f"{pattern} is a compressed list, which is not read: decompress it first, or give "
+                             "a Parquet list (compressed inside)")
 
 
 def first_match(pattern: str) -> str:
