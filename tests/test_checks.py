@@ -90,6 +90,20 @@ def test_feature_job_refuses_unknown_options_and_missing_labels(tmp_path):
         tmp_path, extract_features.run)
 
 
+def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):
+    """A photo given as --labels once ended in a csv.Error traceback from the job's build, after
+    its output folder was made; a malformed JSONL line in a JSONDecodeError traceback."""
+    cases = {"photo.csv": (photos["coffee"].read_bytes(), "photo.csv is a binary file, not a labelled list"),
+             "rows.jsonl": (b'{"uri": "/a.jpg", "tags": "sky"}\n{"uri": \n', "rows.jsonl:2: not JSON ("),
+             "list.jsonl": (b'["/a.jpg", "sky"]\n', "list.jsonl:1: expected an object per line"),
+             "header.csv": (b"uri,tags\n", "header.csv: no rows with a uri/url")}
+    for name, (data, expected) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        message = _refused(["--dataset", "list", "--labels", str(tmp_path / name), "--output", str(tmp_path / "out")],
+                           tmp_path, extract_features.run)
+        assert message.startswith("image-tagger extract-features: --labels: ") and expected in message, message
+
+
 def test_a_missing_embedded_detector_is_refused_at_launch(base, monkeypatch):
     """The new user's case (#32): after a plain pip install the default run once failed mid-run
     with a 201-line traceback and left _staging/ behind."""

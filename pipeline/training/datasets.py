@@ -21,12 +21,12 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
 from transforms.core.artifacts import filesystems, read_bytes
-from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
+from transforms.core.launch import LaunchError, at_least, in_unit_range, is_binary, json_object, need_file
 from transforms.core.options import Flags, option
 
 Example = dict
@@ -64,6 +64,11 @@ class DatasetFlags(Flags):
         at_least("--min_tag_count", self.min_tag_count, 1)
         in_unit_range("--test_fraction", self.test_fraction)
         in_unit_range("--val_fraction", self.val_fraction)
+        if self.dataset == "list" and self.labels:
+            try:  # read whole at launch: a bad file would fail the job's build after its output is made
+                read_labelled_list(self.labels, self.test_fraction, self.val_fraction)
+            except ValueError as exc:
+                raise LaunchError(f"--labels: {exc}") from None
 SPLITS = ("train", "val", "test")
 _IMAGE = re.compile(r"im(\d+)\.jpg$")
 
@@ -153,6 +158,21 @@ def _parse_tags(value) -> list[str]:
     return [t.strip().lower() for t in re.split(r"[;|,]", text) if t.strip()]
 
 
+def _jsonl_rows(text: str, path: str) -> Iterator[dict]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        yield json_object(line, f"{path}:{number}")
+
+
+def _delimited_rows(text: str, delimiter: str, path: str) -> Iterator[dict]:
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ValueError(f"{path}:{reader.line_num}: not a CSV/TSV row ({exc})") from None
+
+
 def read_labelled_list(
     path: str, test_fraction: float = 0.2, val_fraction: float = 0.2
 ) -> list[Example]:
@@ -161,15 +181,18 @@ def read_labelled_list(
     Tags in CSV are separated by ';', '|' or ',' (or a JSON list); a missing split is assigned
     deterministically from a hash of the uri.
     """
-    text = _read_text(path)
+    data = read_bytes(path)
+    if is_binary(data):
+        raise ValueError(f"{path} is a binary file, not a labelled list (CSV, TSV or JSONL)")
+    text = data.decode("utf-8", errors="replace")
     if path.lower().endswith((".jsonl", ".ndjson", ".json")):
-        rows: Iterable[dict] = (json.loads(line) for line in text.splitlines() if line.strip())
+        rows: Iterable[dict] = _jsonl_rows(text, path)
     else:
         delimiter = "\t" if path.lower().endswith(".tsv") else ","
-        rows = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+        rows = _delimited_rows(text, delimiter, path)
     examples = []
     for row in rows:
-        row = {k.strip().lower(): v for k, v in row.items() if k}
+        row = {k.strip().lower(): v for k, v in row.items() if isinstance(k, str)}
         uri = (row.get("uri") or row.get("url") or "").strip()
         if not uri:
             continue

@@ -5,11 +5,24 @@ its own checks (``Stage.check``) with these helpers; pipeline/checks.py runs the
 from __future__ import annotations
 
 import difflib
+import json
 
 from transforms.core.artifacts import exists
 
 BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
 TEXT_SNIFF = 1 << 16  # how much of a file that should be text is read to tell it from a binary one
+
+
+def json_object(line: str, where: str) -> dict:
+    """One line of a JSON Lines file the job reads back, as an object; ValueError naming
+    ``where`` (file:line) otherwise: a line is data, never read as something else."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected an object per line")
+    return record
 
 
 def is_binary(head: bytes) -> bool:

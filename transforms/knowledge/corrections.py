@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
 from transforms.core.artifacts import read_bytes
+from transforms.core.launch import json_object
 
 FIELDS = ("uri", "image_id", "content_sha256", "accepted", "rejected", "added", "reviewed", "reviewer", "time",
           "review", "group")
@@ -134,12 +135,7 @@ def _words(record: dict, name: str, where: str) -> tuple[str, ...]:
 def parse_line(line: str, where: str) -> Correction:
     """One exported line, validated field by field; ValueError naming ``where`` (file:line) and
     what is wrong. A line is data: a wrong type is an error, never read as something else."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{where}: not JSON ({exc.msg})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected an object per line")
+    record = json_object(line, where)
     uri, image_id = _text(record, "uri", where), _text(record, "image_id", where)
     content = _text(record, "content_sha256", where)
     if not (content or image_id):
