@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import demo, tag
 from pipeline.quality import beside_animals, by_kind, command, cross_fit
-from pipeline.training import extract_features
+from pipeline.training import extract_features, learn, train
 
 
 @pytest.fixture()
@@ -102,6 +102,33 @@ def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):
         message = _refused(["--dataset", "list", "--labels", str(tmp_path / name), "--output", str(tmp_path / "out")],
                            tmp_path, extract_features.run)
         assert message.startswith("image-tagger extract-features: --labels: ") and expected in message, message
+
+
+def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, photos):
+    """train on a folder that holds no features once ended in a FileNotFoundError traceback, and
+    learn on a photo given as corrections in a bare "'utf-8' codec can't decode" naming no file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    photo = photos["coffee"].read_bytes()
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "x.parquet").write_bytes(photo)
+    (tmp_path / "other").mkdir()
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "other" / "y.parquet")
+    (tmp_path / "review.jsonl").write_bytes(photo)
+    (tmp_path / "latin.jsonl").write_bytes('{"uri": "caf\xe9.jpg"}\n'.encode("latin-1"))
+    for job, argv, expected in (
+            (train.main, ["--features", str(tmp_path)], f"--features {tmp_path}: no feature files in"),
+            (train.main, ["--features", str(tmp_path / "features" / "*.parquet")],
+             f"{tmp_path / 'features' / 'x.parquet'} is not a Parquet file ("),
+            (train.main, ["--features", str(tmp_path / "other" / "*.parquet")],
+             "y.parquet is not an extract-features output (no column image_id, features, labels, split, backbone)"),
+            (learn.main, ["--corrections", str(tmp_path / "review.jsonl")],
+             f"{tmp_path / 'review.jsonl'} is a binary file, not exported corrections"),
+            (learn.main, ["--corrections", str(tmp_path / "latin.jsonl")],
+             f"{tmp_path / 'latin.jsonl'} is not UTF-8 text (invalid continuation byte at byte 12)")):
+        message = _refused([*argv, "--output", str(tmp_path / "out")], tmp_path, job)
+        assert message.startswith(f"image-tagger {job.__module__.rsplit('.', 1)[1]}: ") and expected in message, message
 
 
 def test_a_missing_embedded_detector_is_refused_at_launch(base, monkeypatch):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from transforms.core.artifacts import filesystems, read_bytes
-from transforms.core.launch import LaunchError, at_least, in_unit_range, is_binary, json_object, need_file
+from transforms.core.launch import LaunchError, at_least, in_unit_range, json_object, need_file, utf8_text
 from transforms.core.options import Flags, option
 
 Example = dict
@@ -181,10 +181,7 @@ def read_labelled_list(
     Tags in CSV are separated by ';', '|' or ',' (or a JSON list); a missing split is assigned
     deterministically from a hash of the uri.
     """
-    data = read_bytes(path)
-    if is_binary(data):
-        raise ValueError(f"{path} is a binary file, not a labelled list (CSV, TSV or JSONL)")
-    text = data.decode("utf-8", errors="replace")
+    text = utf8_text(read_bytes(path), path, "a labelled list (CSV, TSV or JSONL)")
     if path.lower().endswith((".jsonl", ".ndjson", ".json")):
         rows: Iterable[dict] = _jsonl_rows(text, path)
     else:

@@ -27,6 +27,7 @@ from pipeline.training.fast0tag import train_fast0tag
 from pipeline.training.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
 from pipeline.training.model_card import model_card
 from transforms.core.artifacts import read_bytes
+from transforms.core.records import FEATURES_SCHEMA
 from transforms.knowledge.vectors import load_vectors
 from transforms.output import model_folder
 from transforms.stages.taggernet import build_taggernet, predict_scores, taggernet_files
@@ -52,6 +53,22 @@ class Dataset:
         return y
 
 
+# What train needs of extract-features' rows: every column but the uri, and content_sha256 (older outputs lack it).
+FEATURE_COLUMNS = tuple(n for n in FEATURES_SCHEMA.names if n not in ("uri", "content_sha256"))
+
+
+def _feature_table(path: str) -> pa.Table:
+    """One feature file, checked to be Parquet with the columns train reads (ValueError otherwise)."""
+    try:
+        table = pq.read_table(io.BytesIO(read_bytes(path)))
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"{path} is not a Parquet file ({exc})") from None
+    missing = [c for c in FEATURE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{path} is not an extract-features output (no column {', '.join(missing)})")
+    return table
+
+
 def load_features(path: str) -> Dataset:
     """Read FEATURES (an extract-features output folder, or a glob of Parquet files) from any
     filesystem."""
@@ -65,7 +82,7 @@ def load_features(path: str) -> Dataset:
         files = sorted(runs.committed_files(path, "features"))
     if not files:
         raise FileNotFoundError(f"no feature files in {path} (an extract-features --output, or a glob)")
-    tables = [pq.read_table(io.BytesIO(read_bytes(f))) for f in files]
+    tables = [_feature_table(f) for f in files]
     table = pa.concat_tables(tables).sort_by("image_id")  # file order must not change results
     backbones = set(table.column("backbone").to_pylist())
     if len(backbones) != 1:
@@ -249,7 +266,10 @@ def learn_mapping(args: argparse.Namespace, data: Dataset, vocabulary: list[str]
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(list(argv if argv is not None else sys.argv[1:]))
-    data = load_features(args.features)
+    try:
+        data = load_features(args.features)
+    except (OSError, ValueError) as exc:  # missing, not Parquet, or not an extract-features output
+        raise SystemExit(f"image-tagger train: --features {args.features}: {exc}") from None
     holdout = read_tag_list(args.holdout_tags)
     vocabulary = vocabulary_of(data, args.min_label_count, holdout)
     if not vocabulary:

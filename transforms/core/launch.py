@@ -31,6 +31,17 @@ def is_binary(head: bytes) -> bool:
     return b"\x00" in head[:TEXT_SNIFF]
 
 
+def utf8_text(data: bytes, path: str, what: str) -> str:
+    """The bytes of ``path``, a text file the job reads, as text (a BOM dropped); ValueError
+    naming ``what`` it should be when it is a binary file, or the first byte that is not UTF-8."""
+    if is_binary(data):
+        raise ValueError(f"{path} is a binary file, not {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
 class LaunchError(Exception):
     """A command line that cannot run; the message is one line for the user."""
 

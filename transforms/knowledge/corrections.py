@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
 from transforms.core.artifacts import read_bytes
-from transforms.core.launch import json_object
+from transforms.core.launch import json_object, utf8_text
 
 FIELDS = ("uri", "image_id", "content_sha256", "accepted", "rejected", "added", "reviewed", "reviewer", "time",
           "review", "group")
@@ -160,8 +160,9 @@ def read_lines(paths: Iterable[str]) -> list[Correction]:
     out = []
     for path in paths:
         data = read_bytes(path)
+        text = utf8_text(data, path, "exported corrections (JSON Lines)")
         review = "file:" + hashlib.sha256(data).hexdigest()[:12]
-        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+        for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 c = parse_line(line, f"{path}:{number}")
                 out.append(c if c.review else replace(c, review=review))

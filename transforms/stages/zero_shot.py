@@ -32,7 +32,7 @@ from typing import cast
 import numpy as np
 
 from transforms.core.artifacts import join, read_bytes
-from transforms.core.launch import LaunchError, at_least, in_unit_range, is_binary, need_file
+from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file, utf8_text
 from transforms.core.options import Flags, option
 from transforms.core.records import Element
 from transforms.core.registry import Stage, register
@@ -121,13 +121,7 @@ def load_mapping(model_dir: str, required: bool = False) -> Fast0TagMapping | No
 
 def read_vocabulary(path: str) -> list[str]:
     """Words/phrases, one per line ('#' comments); an empty, binary or non-UTF-8 file is refused."""
-    data = read_bytes(path)
-    if is_binary(data):
-        raise ValueError(f"vocabulary {path} is a binary file, not one word or phrase per line")
-    try:
-        lines = data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"vocabulary {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = utf8_text(read_bytes(path), path, "a vocabulary (one word or phrase per line)").splitlines()
     words = list(dict.fromkeys(w.strip().lower() for w in lines if w.strip() and not w.startswith("#")))
     if not words:
         raise ValueError(f"vocabulary {path} is empty")
