@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import demo, tag
 from pipeline.quality import beside_animals, by_kind, command, cross_fit
-from pipeline.training import extract_features, learn, train
+from pipeline.training import evaluate, extract_features, learn, train
 
 
 @pytest.fixture()
@@ -123,12 +123,25 @@ def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, phot
              f"{tmp_path / 'features' / 'x.parquet'} is not a Parquet file ("),
             (train.main, ["--features", str(tmp_path / "other" / "*.parquet")],
              "y.parquet is not an extract-features output (no column image_id, features, labels, split, backbone)"),
+            (evaluate.main, ["--features", str(tmp_path), "--model", str(tmp_path)], f"--features {tmp_path}: no feature "),
+            (evaluate.main, ["--features", str(tmp_path / "other" / "*.parquet"), "--model", str(tmp_path)],
+             "is not an extract-features output"),
             (learn.main, ["--corrections", str(tmp_path / "review.jsonl")],
              f"{tmp_path / 'review.jsonl'} is a binary file, not exported corrections"),
             (learn.main, ["--corrections", str(tmp_path / "latin.jsonl")],
              f"{tmp_path / 'latin.jsonl'} is not UTF-8 text (invalid continuation byte at byte 12)")):
         message = _refused([*argv, "--output", str(tmp_path / "out")], tmp_path, job)
         assert message.startswith(f"image-tagger {job.__module__.rsplit('.', 1)[1]}: ") and expected in message, message
+    from transforms.core.records import FEATURES_SCHEMA
+
+    features = tmp_path / "features.parquet"  # real features: the tag lists read beside them are checked next
+    pq.write_table(pa.table({"image_id": ["a", "b"], "uri": ["/a.jpg", "/b.jpg"], "features": [[0.0], [1.0]],
+                             "labels": [["sky"], ["sea"]], "split": ["train", "test"], "backbone": ["x", "x"],
+                             "content_sha256": [None, None]}, schema=FEATURES_SCHEMA), features)
+    for job, argv in ((train.main, ["--holdout_tags"]), (evaluate.main, ["--zero_shot", "--unseen_tags"])):
+        message = _refused(["--features", str(features), *argv, str(tmp_path / "review.jsonl"), "--output",
+                            str(tmp_path / "out")], tmp_path, job)
+        assert f"{tmp_path / 'review.jsonl'} is a binary file, not a list of tags" in message, message
 
 
 def test_a_missing_embedded_detector_is_refused_at_launch(base, monkeypatch):

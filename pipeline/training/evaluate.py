@@ -25,7 +25,7 @@ import numpy as np
 from pipeline import commands
 from pipeline.training import train
 from pipeline.training.metrics import evaluate, mean_average_precision, precision_recall_f1_at_k
-from pipeline.training.train import load_features, read_tag_list
+from pipeline.training.train import load_features, read_or_refuse, read_tag_list
 from transforms.core.artifacts import join, write_bytes
 from transforms.knowledge.vectors import load_vectors
 from transforms.stages.taggernet import check_backbone, load_taggernet, predict_scores
@@ -67,7 +67,7 @@ def _ranking_metrics(y: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> 
 
 def zero_shot_metrics(args: argparse.Namespace, data) -> dict:
     """ZS and GZS metrics on the test split, training a held-out model first when none is given."""
-    unseen_all = read_tag_list(args.unseen_tags)
+    unseen_all = read_or_refuse("evaluate", "--unseen_tags", args.unseen_tags or "", read_tag_list)
     present = {t for tags in data.labels for t in tags}
     unseen = [t for t in unseen_all if t in present]
     if not unseen:
@@ -115,7 +115,7 @@ def zero_shot_metrics(args: argparse.Namespace, data) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(list(argv if argv is not None else sys.argv[1:]))
-    data = load_features(args.features)
+    data = read_or_refuse("evaluate", "--features", args.features, load_features)
     if args.zero_shot:
         metrics = zero_shot_metrics(args, data)
         for part in ("ZS", "GZS"):

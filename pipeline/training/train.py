@@ -16,7 +16,9 @@ import datetime as dt
 import io
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +29,7 @@ from pipeline.training.fast0tag import train_fast0tag
 from pipeline.training.metrics import best_thresholds, evaluate, mean_average_precision, topk_accuracy
 from pipeline.training.model_card import model_card
 from transforms.core.artifacts import read_bytes
+from transforms.core.launch import utf8_text
 from transforms.core.records import FEATURES_SCHEMA
 from transforms.knowledge.vectors import load_vectors
 from transforms.output import model_folder
@@ -52,6 +55,8 @@ class Dataset:
                     y[i, index[t]] = 1.0
         return y
 
+
+T = TypeVar("T")
 
 # What train needs of extract-features' rows: every column but the uri, and content_sha256 (older outputs lack it).
 FEATURE_COLUMNS = tuple(n for n in FEATURES_SCHEMA.names if n not in ("uri", "content_sha256"))
@@ -107,7 +112,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def read_tag_list(path: str | None) -> list[str]:
     if not path:
         return []
-    return [t.strip().lower() for t in read_bytes(path).decode().splitlines() if t.strip()]
+    return [t.strip().lower() for t in utf8_text(read_bytes(path), path, "a list of tags").splitlines() if t.strip()]
+
+
+def read_or_refuse(command: str, option: str, path: str, read: Callable[[str], T]) -> T:
+    """``read(path)``, or the command refused in one line naming the option and what is wrong
+    with the file (missing, unreadable, binary, not what the option takes), before it writes."""
+    try:
+        return read(path)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"image-tagger {command}: {option} {path}: {exc}") from None
 
 
 def _seed_everything(seed: int):
@@ -266,11 +280,8 @@ def learn_mapping(args: argparse.Namespace, data: Dataset, vocabulary: list[str]
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(list(argv if argv is not None else sys.argv[1:]))
-    try:
-        data = load_features(args.features)
-    except (OSError, ValueError) as exc:  # missing, not Parquet, or not an extract-features output
-        raise SystemExit(f"image-tagger train: --features {args.features}: {exc}") from None
-    holdout = read_tag_list(args.holdout_tags)
+    data = read_or_refuse("train", "--features", args.features, load_features)
+    holdout = read_or_refuse("train", "--holdout_tags", args.holdout_tags or "", read_tag_list)
     vocabulary = vocabulary_of(data, args.min_label_count, holdout)
     if not vocabulary:
         raise SystemExit("image-tagger train: no labels in the training split")
