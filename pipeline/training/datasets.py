@@ -64,11 +64,6 @@ class DatasetFlags(Flags):
         at_least("--min_tag_count", self.min_tag_count, 1)
         in_unit_range("--test_fraction", self.test_fraction)
         in_unit_range("--val_fraction", self.val_fraction)
-        if self.dataset == "list" and self.labels:
-            try:  # read whole at launch: a bad file would fail the job's build after its output is made
-                read_labelled_list(self.labels, self.test_fraction, self.val_fraction)
-            except ValueError as exc:
-                raise LaunchError(f"--labels: {exc}") from None
 SPLITS = ("train", "val", "test")
 _IMAGE = re.compile(r"im(\d+)\.jpg$")
 
@@ -189,7 +184,7 @@ def read_labelled_list(
         rows = _delimited_rows(text, delimiter, path)
     examples = []
     for row in rows:
-        row = {k.strip().lower(): v for k, v in row.items() if isinstance(k, str)}
+        row = {k.strip().lower(): v for k, v in row.items() if k}
         uri = (row.get("uri") or row.get("url") or "").strip()
         if not uri:
             continue

@@ -40,18 +40,22 @@ def examples(o) -> list[dict]:
         assert d.data_dir, "checked at launch"
         return read_mirflickr(d.data_dir, d.label_set, d.min_tag_count, d.test_fraction, d.val_fraction)
     assert d.labels, "checked at launch"
-    return read_labelled_list(d.labels, d.test_fraction, d.val_fraction)
+    try:
+        return read_labelled_list(d.labels, d.test_fraction, d.val_fraction)
+    except ValueError as exc:
+        raise LaunchError(f"--labels: {exc}") from None
 
 
 def _to_element(example: dict) -> dict:
     return {**new_element(example["uri"]), "labels": example["labels"], "split": example["split"]}
 
 
-def build(pipeline: beam.Pipeline, o, num_workers: int = 1):
+def build(pipeline: beam.Pipeline, o, num_workers: int = 1, *, found: list[dict]):
+    """The feature job over ``found``, the dataset's examples as run() read them at launch."""
     handler = builder(backbone.STAGE)(o, num_workers)
     elements = (
         pipeline
-        | "Examples" >> beam.Create(examples(o), reshuffle=True)
+        | "Examples" >> beam.Create(found, reshuffle=True)
         | "ToElement" >> beam.Map(_to_element)
     )
     # The fingerprint's content_sha256 lets training warn when one picture sits in two splits.
@@ -85,10 +89,11 @@ def run(argv: list[str] | None = None, then: str | None = None) -> dict[str, int
                               "(use --overwrite or a new folder)")
         check_feature_options(o)
         check_output(o, ("features",))
+        found = examples(o)  # read once, here: a bad list is refused before the output is made
     except LaunchError as exc:
         raise SystemExit(f"image-tagger extract-features: {exc}") from None
     configure_logging(o)
-    return run_job(options, build, o, ("features",), then)
+    return run_job(options, functools.partial(build, found=found), o, ("features",), then)
 
 
 if __name__ == "__main__":
