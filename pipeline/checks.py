@@ -114,14 +114,14 @@ def check_image_options(o) -> None:
     from transforms.ingest.read import (
         check_header,
         check_lists,
-        check_not_compressed,
+        check_packing,
         first_match,
         input_kind,
     )
 
     pattern = IoFlags.from_options(o).input
     try:
-        check_not_compressed(pattern)
+        check_packing(pattern)
         first = first_match(pattern)
         if input_kind(pattern) in ("csv", "tsv", "parquet"):
             check_header(first, input_kind(pattern))
@@ -136,6 +136,7 @@ def check_list_access(o, pattern: str, first: str | None = None) -> None:
     from pipeline.options import access_policy
     from transforms.core.records import StageError
     from transforms.ingest.access import scheme_of
+    from transforms.ingest.packed import BROKEN
     from transforms.ingest.read import first_match, first_uris, input_kind
 
     kind = input_kind(pattern)
@@ -144,7 +145,7 @@ def check_list_access(o, pattern: str, first: str | None = None) -> None:
         return
     try:
         uris = first_uris(first or first_match(pattern), kind)
-    except (OSError, ValueError):
+    except (ValueError, *BROKEN):
         return  # the job reports an unreadable list as dead letters
     schemes = set()
     for uri in uris:

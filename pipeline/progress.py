@@ -19,7 +19,7 @@ import time
 from collections import Counter
 
 from transforms.core import progress, uris
-from transforms.ingest.read import count_entries, directory_images, input_kind
+from transforms.ingest.read import count_entries_within, directory_images, input_kind
 
 
 def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | None:
@@ -40,7 +40,9 @@ def estimate_inputs(pattern: str | None, limit_bytes: int = 512 << 20) -> int | 
         return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     total = 0
     for f in files:
-        lines = count_entries(f)  # streamed: a large list is never held in memory
+        lines = count_entries_within(f, limit_bytes)  # streamed; a compressed list's text is bounded too
+        if lines is None:
+            return None
         total += lines - (1 if kind in ("csv", "tsv") and lines else 0)
     return total
 

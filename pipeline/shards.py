@@ -20,20 +20,21 @@ from dataclasses import dataclass, field
 from pipeline.flags import AUTO_SHARD_SIZE, IoFlags, TagJobFlags
 from transforms.core import uris
 from transforms.core.records import Element
+from transforms.ingest.packed import open_list, packing, text_bytes
 from transforms.ingest.read import (
     count_entries,
     input_kind,
+    list_lines,
     parse_jsonl_line,
     parse_text_line,
-    split_lines_at,
 )
 from transforms.output import runs
 from transforms.output.backfill import present_ids
 
 SHARDED_KINDS = ("text", "jsonl")
 M_ARENA_MAX = -8  # glibc's mallopt parameter: how many malloc arenas threads may spread over
-READ_CHUNK = 1 << 20
 LINEAGE_KEY = "shard"
+TEXT_BYTES = "list_text_bytes"  # a compressed list's length once decompressed: where its offsets end
 
 
 @dataclass
@@ -65,21 +66,24 @@ def bound_native_memory() -> None:
 
 
 def identity(path: str) -> dict[str, str | int]:
-    """What says a list is the one an earlier shard read: its path, size and modification time."""
+    """What says a list is the one an earlier shard read: its path, size and modification time
+    (and a compressed list's text length, which bounds its shards' offsets)."""
     st = os.stat(path)
-    return {"list": os.path.abspath(path), "list_bytes": st.st_size, "list_mtime_ns": st.st_mtime_ns}
+    ident: dict[str, str | int] = {"list": os.path.abspath(path), "list_bytes": st.st_size, "list_mtime_ns": st.st_mtime_ns}
+    if packing(path):
+        ident[TEXT_BYTES] = text_bytes(path)
+    return ident
 
 
 def read_shards(path: str, size: int, start: int = 0, index: int = 0) -> Iterator[Shard]:
     """Consecutive shards of ``size`` elements (a bad line's dead letter counts as one) from byte
-    ``start`` on; only one shard is held at a time."""
+    ``start`` of the list's text on; only one shard is held at a time."""
     parse = parse_text_line if input_kind(path) == "text" else parse_jsonl_line
     shard = Shard(index, start, start)
-    with open(path, "rb") as f:
-        f.seek(start)
-        for raw, end in split_lines_at(iter(lambda: f.read(READ_CHUNK), b"")):
+    with open_list(path) as f:
+        for raw, end in list_lines(f, path, start):
             shard.elements += [raw] if isinstance(raw, dict) else parse(raw, path)
-            shard.end = start + end
+            shard.end = end
             if len(shard.elements) >= size:
                 yield shard
                 shard = Shard(shard.index + 1, shard.end, shard.end)
@@ -101,7 +105,7 @@ def resume_point(manifests: list[runs.Manifest], ident: dict[str, str | int]) ->
         if not isinstance(record, dict) or any(record.get(k) != v for k, v in ident.items()):
             continue
         end, done = _offset(record.get("end")), _offset(record.get("index"))
-        if end is not None and done is not None and offset < end <= int(ident["list_bytes"]):
+        if end is not None and done is not None and offset < end <= int(ident.get(TEXT_BYTES, ident["list_bytes"])):
             offset, index = end, done + 1
     return offset, index
 

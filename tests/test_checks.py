@@ -224,8 +224,10 @@ def test_a_list_of_local_paths_without_the_flag_is_refused_at_launch(base, tmp_p
 
 def test_a_binary_file_given_as_a_uri_list_is_refused_at_launch(tmp_path, photos):
     """A photo saved as list.txt was read as 553 lines of garbage, each a dead letter; a list
-    with a NUL byte anywhere in its first 64 KiB is no text list, and a compressed list (once
-    matched as one image file) is named as such. A real list that only starts late still passes."""
+    with a NUL byte anywhere in its first 64 KiB is no text list. A list in a zip archive, a
+    Parquet list compressed again and data that is not what its .gz name says are each named as
+    such (compressed text lists are read: tests/test_packed.py). A real list that only starts
+    late still passes."""
     photo = photos["coffee"].read_bytes()
     for name, data in (("photo.txt", photo), ("photo.csv", b"uri\n" + photo), ("photo.jsonl", photo),
                        ("nul.lst", b"http://127.0.0.1:9/a.jpg\n\x00\n")):
@@ -235,9 +237,14 @@ def test_a_binary_file_given_as_a_uri_list_is_refused_at_launch(tmp_path, photos
         assert f"{tmp_path / name} is a binary file, not a" in message and "list of URIs" in message, message
     import gzip
 
-    (tmp_path / "urls.txt.gz").write_bytes(gzip.compress(b"http://127.0.0.1:9/a.jpg\n"))
-    message = _refused(["--input", str(tmp_path / "urls.txt.gz"), "--output", str(tmp_path / "out")], tmp_path)
-    assert "urls.txt.gz is a compressed list, which is not read: decompress it first" in message, message
+    (tmp_path / "urls.txt.zip").write_bytes(b"PK\x03\x04" + gzip.compress(b"http://127.0.0.1:9/a.jpg\n"))
+    (tmp_path / "urls.parquet.gz").write_bytes(gzip.compress(b"PAR1"))
+    (tmp_path / "urls.txt.gz").write_bytes(b"http://127.0.0.1:9/a.jpg\n")  # plain text under a .gz name
+    for name, said in (("urls.txt.zip", "is a zip file, which is not read: give the list itself, or one compressed"),
+                       ("urls.parquet.gz", "is a compressed Parquet list, which is not read"),
+                       ("urls.txt.gz", "is not readable gzip data (Not a gzipped file")):
+        message = _refused(["--input", str(tmp_path / name), "--output", str(tmp_path / "out")], tmp_path)
+        assert f"{tmp_path / name} {said}" in message, message
     late = tmp_path / "late.txt"  # 70 KiB of comments, then a URI: text, and not empty
     late.write_text("# a comment line of forty characters...\n" * 1800 + "http://127.0.0.1:9/a.jpg\n")
     from transforms.ingest.read import check_lists

@@ -44,7 +44,8 @@ def _read(pattern: str) -> list:
 @pytest.mark.parametrize(
     ("pattern", "kind"),
     [("a/*.jpg", "glob"), ("x.txt", "text"), ("x.CSV", "csv"), ("x.tsv", "tsv"),
-     ("x.jsonl", "jsonl"), ("gs://b/x-*.parquet", "parquet"), ("gs://b/imgs/**", "glob")],
+     ("x.jsonl", "jsonl"), ("gs://b/x-*.parquet", "parquet"), ("gs://b/imgs/**", "glob"),
+     ("x.txt.gz", "text"), ("gs://b/x-*.csv.BZ2", "csv"), ("x.jsonl.zst", "jsonl"), ("a/*.jpg.gz", "glob")],
 )
 def test_input_kind(pattern, kind):
     assert input_kind(pattern) == kind
@@ -205,6 +206,52 @@ def test_a_folder_means_every_image_below_it(tmp_path, photos):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no image files"):
         tag.run(["--input", str(tmp_path / "empty"), "--output", str(tmp_path / "out2"), "--ingest_only"])
+
+
+def test_compressed_lists_read_as_their_text_on_every_path(tmp_path, photos):
+    """Through Beam's reader (Dataflow, Flink, a short local list) and the local shard planner
+    alike; a CSV cut short keeps its rows before the cut and says where it broke."""
+    import bz2
+    import gzip
+
+    import zstandard
+
+    from pipeline.progress import estimate_inputs
+
+    cat, cup = str(photos["chelsea"]), str(photos["coffee"])
+    (tmp_path / "l.txt.gz").write_bytes(gzip.compress(f"# photos\n{cat}\n\n{cup}\n".encode()))
+    (tmp_path / "l.csv.bz2").write_bytes(bz2.compress(f"id,uri\n1,{cat}\n2,{cup}\n".encode()))
+    (tmp_path / "l.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(
+        "".join(json.dumps({"uri": u}) + "\n" for u in (cat, cup)).encode()))
+    for name in ("l.txt.gz", "l.csv.bz2", "l.jsonl.zst"):
+        assert _read(str(tmp_path / name)) == [(cat, None), (cup, None)], name
+        assert estimate_inputs(str(tmp_path / name)) == 2, name
+    rows = "uri\n" + "".join(f"http://127.0.0.1:9/{i:05d}-{i * 7919 % 10007:05d}.jpg\n" for i in range(40_000))
+    packed = gzip.compress(rows.encode())
+    (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])
+    read = _read(str(tmp_path / "cut.csv.gz"))
+    good = [uri for uri, error in read if error is None]
+    assert 10_000 < len(good) < 40_000 and sorted(good) == sorted(rows.splitlines()[1:len(good) + 1])
+    assert [error for _, error in read if error] == ["bad_input_line"]
+
+
+def test_a_list_cut_short_ends_in_one_dead_letter_after_every_line_before_it(tmp_path, photos):
+    import gzip
+
+    names = sorted(photos)[:4]
+    text = "".join(json.dumps({"uri": str(photos[n])}) + "\n" for n in names).encode()
+    listing = tmp_path / "cut.jsonl.gz"
+    listing.write_bytes(gzip.compress(text)[:-12])  # the crc and length gone: the last line may be whole
+    for run, extra in (("one", []), ("sharded", ["--shard_size", "2"])):
+        out = tmp_path / run
+        counters = tag.run(["--input", str(listing), "--output", str(out), "--ingest_only", "--allow_local_paths",
+                            "--max_error_rate", "1", *extra])
+        uris = sorted(read_table(out, "tags").column("uri").to_pylist())
+        errors = read_table(out, "errors").to_pylist()
+        assert uris == sorted(str(photos[n]) for n in names[: len(uris)]) and len(uris) >= 3, run
+        assert [(e["stage"], e["error_type"]) for e in errors] == [("read", "bad_input_line")], run
+        assert errors[0]["error_message"].startswith("list ends early: its gzip data breaks after byte"), run
+        assert counters["failed"] == 1, run
 
 
 def test_long_lines_are_read_in_linear_time_and_bounded(tmp_path):

@@ -16,23 +16,35 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
+from typing import IO
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.core import uris
 from transforms.core.launch import TEXT_SNIFF, is_binary
 from transforms.core.records import Element, StageError, mark_failed, new_element
 from transforms.ingest.access import scheme_of
+from transforms.ingest.packed import (
+    BROKEN,
+    UNREAD,
+    chunks,
+    open_list,
+    packing,
+    skip_to,
+    unpacked,
+    unpacked_name,
+)
 
 URI_COLUMNS = ("uri", "url")
 TEXT_SUFFIXES = (".txt", ".lst")
 DELIMITED_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSON_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst", ".xz", ".zip", ".deflate")  # how a list may arrive packed
+UNCOMPRESSED = CompressionTypes.UNCOMPRESSED  # Beam opens lists as stored; transforms/ingest/packed.py unpacks
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".ico", ".ppm",
@@ -40,11 +52,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".ti
 
 
 def input_kind(pattern: str) -> str:
-    """Classify INPUT: a local directory (every image below it), else by its suffix: text, csv,
-    tsv, jsonl, parquet or glob (image files)."""
+    """Classify INPUT: a local directory (every image below it), else by its suffix, a compression
+    suffix aside (urls.txt.gz is a text list): text, csv, tsv, jsonl, parquet or glob (image files)."""
     if not uris.scheme(pattern) and os.path.isdir(pattern):
         return "directory"
-    lower = pattern.lower()
+    lower = unpacked_name(pattern).lower()
     if lower.endswith(TEXT_SUFFIXES):
         return "text"
     for suffix in DELIMITED_SUFFIXES:
@@ -68,14 +80,20 @@ def directory_images(folder: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
-def check_not_compressed(pattern: str) -> None:
-    """A compressed list (urls.txt.gz) would be matched as one image file and end as one dead
-    letter: refused at launch, saying what is read (lists are read as they are stored)."""
+def check_packing(pattern: str) -> None:
+    """A list in an archive (urls.txt.zip) or a Parquet list compressed again is refused at launch,
+    saying what is read: gzip, bzip2, xz and zstd text lists (transforms/ingest/packed.py)."""
+    kind = input_kind(pattern)
+    if kind in ("glob", "directory"):
+        return
     lower = pattern.lower()
-    for suffix in COMPRESSED_SUFFIXES:
-        if lower.endswith(suffix) and input_kind(pattern[: -len(suffix)]) not in ("glob", "directory"):
-            raise ValueError(f"{pattern} is a compressed list, which is not read: decompress it first, or give "
-                             "a Parquet list (compressed inside)")
+    for suffix in UNREAD:
+        if lower.endswith(suffix):
+            raise ValueError(f"{pattern} is a {suffix[1:]} file, which is not read: give the list itself, or one "
+                             "compressed with gzip, bzip2, xz or zstd (.gz, .bz2, .xz, .zst)")
+    if kind == "parquet" and packing(pattern):
+        raise ValueError(f"{pattern} is a compressed Parquet list, which is not read: Parquet is compressed "
+                         "inside, give the .parquet file itself")
 
 
 def first_match(pattern: str) -> str:
@@ -100,22 +118,34 @@ def check_lists(pattern: str) -> None:
     if kind in ("glob", "directory"):
         return
     for meta in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(meta.path) as f:
-            if kind == "parquet":
+        if kind == "parquet":
+            with FileSystems.open(meta.path) as f:
                 if pq.ParquetFile(f).metadata.num_rows:
                     return
-                continue
-            head = f.read(TEXT_SNIFF)
-            if is_binary(head):
-                raise ValueError(f"{meta.path} is a binary file, not a {kind} list of URIs (it holds NUL bytes)")
-            rows = 0
-            for raw in split_lines(itertools.chain([head], iter(lambda: f.read(1 << 20), b""))):
-                text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else "x"
-                if text and not text.startswith("#"):
-                    rows += 1
-                    if kind not in ("csv", "tsv") or rows > 1:  # a CSV's first line is its header
-                        return
+            continue
+        try:
+            if _has_uri(meta.path, kind):
+                return
+        except BROKEN as exc:
+            raise ValueError(f"{meta.path} is not readable {packing(meta.path) or 'text'} data ({exc})") from None
     raise ValueError(f"{pattern} holds no URI (empty, or only comments and a header)")
+
+
+def _has_uri(path: str, kind: str) -> bool:
+    """Whether one text list holds a URI line (a CSV's after its header); ValueError for a binary file."""
+    with open_list(path) as f:
+        pieces = chunks(f, TEXT_SNIFF)
+        head = next(pieces, b"")
+        if is_binary(head):
+            raise ValueError(f"{path} is a binary file, not a {kind} list of URIs (it holds NUL bytes)")
+        rows = 0
+        for raw in split_lines(itertools.chain([head], pieces)):
+            text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else "x"
+            if text and not text.startswith("#"):
+                rows += 1
+                if kind not in ("csv", "tsv") or rows > 1:  # a CSV's first line is its header
+                    return True
+    return False
 
 
 def pick_uri_column(names: Iterable[str], source: str) -> str:
@@ -246,28 +276,56 @@ def split_lines_at(chunks: Iterable[bytes], max_line: int = MAX_LIST_LINE) -> It
         yield buffer.rstrip(b"\r"), end
 
 
+def list_lines(f: IO[bytes], path: str, start: int = 0) -> Iterator[tuple[bytes | Element, int]]:
+    """``split_lines_at`` over a list's text (``open_list``) from byte ``start`` on, with offsets
+    in the text; a list whose data breaks (a truncated or corrupt .gz) ends in one dead letter
+    saying where, after every line before the break."""
+    end = start
+    try:
+        skip_to(f, start)
+        for line, at in split_lines_at(chunks(f)):
+            end = start + at
+            yield line, end
+    except BROKEN as exc:
+        yield _bad_line(path, f"list ends early: its {packing(path) or 'text'} data breaks after byte {end} of "
+                              f"its text ({type(exc).__name__}: {exc})"), end
+
+
+def _entry_ends(path: str, start: int = 0) -> Iterator[int]:
+    """The text offset past each line of a local list that is neither blank nor a comment."""
+    with open_list(path) as f:
+        for raw, end in list_lines(f, path, start):
+            if isinstance(raw, dict) or (raw.strip() and not raw.lstrip().startswith(b"#")):
+                yield end
+
+
 def count_entries(path: str, start: int = 0) -> int:
-    """Lines of a local list that are neither blank nor comments, from byte ``start`` on: streamed
-    and not parsed, for a progress line's total (a CSV's header is one of them)."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        return sum(1 for raw, _ in split_lines_at(iter(lambda: f.read(1 << 20), b""))
-                   if isinstance(raw, dict) or (raw.strip() and not raw.lstrip().startswith(b"#")))
+    """Lines of a local list that are neither blank nor comments, from byte ``start`` of its text
+    on: streamed and not parsed, for a progress line's total (a CSV's header is one of them)."""
+    return sum(1 for _ in _entry_ends(path, start))
+
+
+def count_entries_within(path: str, limit: int) -> int | None:
+    """``count_entries``, or None once the text runs past ``limit`` bytes (a launch estimate)."""
+    count = 0
+    for end in _entry_ends(path):
+        if end > limit:
+            return None
+        count += 1
+    return count
 
 
 class ParseLineFile(beam.DoFn):
     """One text or JSONL list, read in chunks and split with ``split_lines`` (Beam's text source
     rescans a long line for every buffer it reads: quadratic in the line length)."""
 
-    CHUNK = 1 << 20
-
     def __init__(self, kind: str):
         self._parse = parse_text_line if kind == "text" else parse_jsonl_line
 
     def process(self, readable) -> Iterable[Element]:
         path = readable.metadata.path
-        with readable.open() as f:
-            for line in split_lines(iter(lambda: f.read(self.CHUNK), b"")):
+        with unpacked(readable.open(compression_type=UNCOMPRESSED), path) as f:
+            for line, _ in list_lines(f, path):
                 if isinstance(line, dict):
                     yield line
                 else:
@@ -293,7 +351,7 @@ def parse_uri_value(value, list_path: str = "") -> Element:
 def first_uris(path: str, kind: str, limit: int = 20) -> list[str]:
     """Up to ``limit`` URIs from the top of one list (text, JSONL, CSV/TSV or Parquet), as the
     job would read them; lines it would refuse are skipped. For launch checks only."""
-    with FileSystems.open(path) as f:
+    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f:
         if kind == "parquet":
             table = pq.ParquetFile(f)
             column = pick_uri_column(table.schema_arrow.names, path)
@@ -320,7 +378,7 @@ def first_uris(path: str, kind: str, limit: int = 20) -> list[str]:
 
 def check_header(path: str, kind: str) -> str:
     """The uri column of one CSV/TSV/Parquet list; ValueError if it has none."""
-    with FileSystems.open(path) as f:
+    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f:
         if kind == "parquet":
             return pick_uri_column(pq.read_schema(f).names, path)
         header_line = f.readline().decode("utf-8-sig", "replace")
@@ -337,7 +395,7 @@ class ParseDelimitedFile(beam.DoFn):
 
     def process(self, readable) -> Iterable[Element]:
         path = readable.metadata.path
-        with readable.open() as raw:
+        with unpacked(readable.open(compression_type=UNCOMPRESSED), path) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
             reader = csv.reader(text, delimiter=self._delimiter)
             try:
@@ -354,6 +412,10 @@ class ParseDelimitedFile(beam.DoFn):
                 except csv.Error as exc:
                     yield _bad_line(f"{path}:{reader.line_num}", f"CSV error: {exc}")
                     continue
+                except BROKEN as exc:
+                    yield _bad_line(f"{path}:{reader.line_num}", f"list ends early: its {packing(path)} data breaks "
+                                                                 f"after line {reader.line_num} ({type(exc).__name__}: {exc})")
+                    return
                 if not any(cell.strip() for cell in row):
                     continue
                 line = self._delimiter.join(row)
@@ -408,14 +470,14 @@ class ReadUris(beam.PTransform):
             elements = (
                 pbegin
                 | "MatchLists" >> fileio.MatchFiles(self._pattern)
-                | "OpenLists" >> fileio.ReadMatches()
+                | "OpenLists" >> fileio.ReadMatches(compression=UNCOMPRESSED)
                 | "ParseDelimited" >> beam.ParDo(ParseDelimitedFile(DELIMITED_SUFFIXES["." + kind]))
             )
         else:  # text and JSONL: one record per line; bytes, decoded per line
             elements = (
                 pbegin
                 | "MatchLists" >> fileio.MatchFiles(self._pattern)
-                | "OpenLists" >> fileio.ReadMatches()
+                | "OpenLists" >> fileio.ReadMatches(compression=UNCOMPRESSED)
                 | f"Parse{kind.title()}" >> beam.ParDo(ParseLineFile(kind))
             )
         if self._reshuffle:
