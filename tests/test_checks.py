@@ -240,9 +240,11 @@ def test_a_binary_file_given_as_a_uri_list_is_refused_at_launch(tmp_path, photos
     (tmp_path / "urls.txt.zip").write_bytes(b"PK\x03\x04" + gzip.compress(b"http://127.0.0.1:9/a.jpg\n"))
     (tmp_path / "urls.parquet.gz").write_bytes(gzip.compress(b"PAR1"))
     (tmp_path / "urls.txt.gz").write_bytes(b"http://127.0.0.1:9/a.jpg\n")  # plain text under a .gz name
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"uri\nhttp://127.0.0.1:9/a.jpg\n")[:12])  # cut in its header
     for name, said in (("urls.txt.zip", "is a zip file, which is not read: give the list itself, or one compressed"),
                        ("urls.parquet.gz", "is a compressed Parquet list, which is not read"),
-                       ("urls.txt.gz", "is not readable gzip data (Not a gzipped file")):
+                       ("urls.txt.gz", "is not readable gzip data (Not a gzipped file"),
+                       ("cut.csv.gz", "is not readable gzip data (Compressed file ended before")):
         message = _refused(["--input", str(tmp_path / name), "--output", str(tmp_path / "out")], tmp_path)
         assert f"{tmp_path / name} {said}" in message, message
     late = tmp_path / "late.txt"  # 70 KiB of comments, then a URI: text, and not empty

@@ -9,6 +9,7 @@ millions of lines; a line that cannot be parsed becomes a dead letter, not a cra
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -123,12 +124,19 @@ def check_lists(pattern: str) -> None:
                 if pq.ParquetFile(f).metadata.num_rows:
                     return
             continue
-        try:
+        with readable_data(meta.path):
             if _has_uri(meta.path, kind):
                 return
-        except BROKEN as exc:
-            raise ValueError(f"{meta.path} is not readable {packing(meta.path) or 'text'} data ({exc})") from None
     raise ValueError(f"{pattern} holds no URI (empty, or only comments and a header)")
+
+
+@contextlib.contextmanager
+def readable_data(path: str) -> Iterator[None]:
+    """A list whose data breaks where a launch check reads it is refused, naming the file."""
+    try:
+        yield
+    except BROKEN as exc:
+        raise ValueError(f"{path} is not readable {packing(path) or 'text'} data ({exc})") from None
 
 
 def _has_uri(path: str, kind: str) -> bool:
@@ -378,7 +386,7 @@ def first_uris(path: str, kind: str, limit: int = 20) -> list[str]:
 
 def check_header(path: str, kind: str) -> str:
     """The uri column of one CSV/TSV/Parquet list; ValueError if it has none."""
-    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f:
+    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f, readable_data(path):
         if kind == "parquet":
             return pick_uri_column(pq.read_schema(f).names, path)
         header_line = f.readline().decode("utf-8-sig", "replace")
