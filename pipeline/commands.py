@@ -260,6 +260,7 @@ class ReportFlags(Flags):
         html_dir = os.path.dirname(os.path.abspath(self.html)) if not uris.scheme(self.html) else ""
         if html_dir and not os.path.isdir(html_dir):
             raise LaunchError(f"--html: no such folder: {html_dir}")
+        check_report_target(self.html, self.input)
         AccessFlags(allowed_schemes=self.allowed_schemes).check()
         try:
             runs.check_links(self.input)
@@ -268,6 +269,35 @@ class ReportFlags(Flags):
             raise LaunchError(str(exc)) from None
         if not manifests:
             raise LaunchError(f"--input {self.input} holds no tag run (no {runs.RUNS}/ manifests)")
+
+
+HTML_STARTS = (b"<!doctype html", b"<html")  # how a page the report may replace begins
+
+
+def check_report_target(html: str, output: str) -> None:
+    """The report replaces an earlier page, never data: not a file in one of the tag output's
+    folders (a typo there would overwrite rows), nor an existing file that is not an HTML page."""
+    from apache_beam.io.filesystems import FileSystems
+
+    def folder(path: str) -> str:
+        return (path.rstrip("/").rsplit("/", 1)[0] if uris.scheme(path) else os.path.dirname(os.path.realpath(path)))
+
+    top = output.rstrip("/") if uris.scheme(output) else os.path.realpath(output)
+    where = folder(html)
+    if where != top and where.startswith(top.rstrip("/") + "/"):
+        raise LaunchError(f"--html {html} lies inside the tag output's folder {where}: write the report beside "
+                          f"the tables (e.g. {output.rstrip('/')}/report.html), never among them")
+    if not uris.scheme(html) and os.path.isdir(html):
+        raise LaunchError(f"--html {html} is a folder: name the page (e.g. {os.path.join(html, 'report.html')})")
+    if FileSystems.exists(html):
+        try:
+            with FileSystems.open(html) as f:
+                head = f.read(64).lstrip().lower()
+        except OSError as exc:
+            raise LaunchError(f"--html {html} cannot be read to see what it is: {exc}") from None
+        if not head.startswith(HTML_STARTS):
+            raise LaunchError(f"--html {html} is a file that is not an HTML page: the report would replace it; "
+                              "give a new name")
 
 
 def report_parser() -> Parser:

@@ -54,6 +54,30 @@ def test_report_is_self_contained(run, tmp_path):
     assert "fetch/not_found" in page and "decode/not_an_image" in page
 
 
+def test_the_report_replaces_an_earlier_page_but_never_data(run, tmp_path):
+    """--html over a row file of the output (a typo away from OUTPUT/report.html), over the
+    output folder or over any file that is not an HTML page is refused in one line, before any
+    thumbnail is read, and the file is left as it was; an earlier report is replaced."""
+    out = run / "out"
+    part = sorted((out / "tags").rglob("*.parquet"))[0]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    before = {path: path.read_bytes() for path in (part, notes)}
+    for target, said in ((part, "lies inside the tag output's folder"), (out / "_runs" / "new.html", "lies inside"),
+                         (notes, "is a file that is not an HTML page"), (out, "is a folder: name the page")):
+        with pytest.raises(SystemExit) as info:
+            report.main(["--input", str(out), "--html", str(target), "--sample", "2"])
+        message = str(info.value)
+        assert f"image-tagger report: --html {target} {said}" in message and "\n" not in message, message
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (out / "_runs" / "new.html").exists()
+    page = out / "report.html"  # beside the tables: allowed, and so is writing it again
+    for _ in range(2):
+        report.main(["--input", str(out), "--html", str(page), "--sample", "2"])
+        assert page.read_text().startswith("<!DOCTYPE html>")
+    page.unlink()
+
+
 def test_model_panel_shows_curves_and_metrics(run, tmp_path):
     import json
 
