@@ -55,6 +55,20 @@ def test_a_person_word_a_source_is_sure_of_survives_the_veto():
     assert [t["name"] for t in tags] == ["clothing"], "1.01 spares none"
 
 
+def test_a_sure_word_outlives_the_veto_only_beside_a_likely_person_box():
+    """Two witnesses against the pose model: on swans, held out of the everyday head's fit, the
+    head said "person" at 0.99 beside a coin-flip person box (0.57), and MoveNet saw no one."""
+    sure = [_tag("person", 0.99, "everyday"), _tag("water", 0.9, "everyday")]
+    weak = [{"label": "person", "score": 0.57, "box": [0.1, 0.1, 0.4, 0.6]}, BOXES[1]]
+    tags, boxes = decide(sure, weak, [0.15], 0.17, PoseConfig())
+    assert [t["name"] for t in tags] == ["water"] and boxes == [BOXES[1]]
+    assert decide(sure, [], [0.15], 0.17, PoseConfig())[0] == sure[1:], "no person box at all"
+    assert decide(sure, weak, [0.15], 0.17, replace(PoseConfig(), spare_box=0.5)) == (sure, weak)
+    assert decide(sure, weak, [0.15], 0.17, replace(PoseConfig(), spare_box=0.0)) == (sure, weak), "0: the word alone"
+    assert decide(sure, None, [0.15], 0.17, PoseConfig())[0] == sure, "without the detector, the word alone"
+    assert decide(sure, weak, [0.3], 0.4, PoseConfig()) == (sure, weak), "above the veto nothing changes"
+
+
 def test_between_veto_and_floor_the_other_sources_decide():
     tags, boxes = decide(ROW, BOXES, [0.3, 0.2], 0.5, PoseConfig())
     assert tags == ROW and boxes == BOXES
@@ -186,6 +200,7 @@ def test_the_pose_model_never_writes_below_the_jobs_floor():
     (["--pose_veto", "-0.1"], "--pose_veto must be between 0 and 1"),
     (["--pose_group_veto", "1.5"], "--pose_group_veto must be between 0 and 1"),
     (["--pose_veto_spares", "2"], "--pose_veto_spares must be between 0 and 1.01, got 2.0"),
+    (["--pose_spare_box", "-0.1"], "--pose_spare_box must be between 0 and 1.01, got -0.1"),
     (["--pose_min_score", "1.5"], "--pose_min_score must be between 0 and 1"),
     (["--pose_likeness_veto", "1.5"], "--pose_likeness_veto must be between 0 and 1.01, got 1.5"),
     (["--pose_model_sha256", "a" * 64], "--pose_model_sha256 checks a --pose_model file, not 'embedded'"),

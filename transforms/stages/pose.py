@@ -9,7 +9,8 @@ is the photo's person chance:
 - where the model's own score is below ``--pose_veto`` no person word of any source is written,
   nor a person box (a fixed point of the model's output: a calibration refitted without some
   kind of photo moves the chances, not what the model sees), unless some source is sure of one
-  (``--pose_veto_spares``: MoveNet misses a face that fills the frame and a far crowd);
+  (``--pose_veto_spares``: MoveNet misses a face that fills the frame and a far crowd) and a
+  likely person box backs it (``--pose_spare_box``);
 - where ImageNet's classifier sees a likeness of a person (its "pedestal" class, whose photos are
   statues on plinths) at ``--pose_likeness_veto`` or more, the same holds: MoveNet and the
   detector see the Statue of Liberty as a person, the classifier sees what it stands on;
@@ -99,6 +100,9 @@ class PoseFlags(Flags):
                               "no source's person word or box is written.")
     pose_veto_spares: float = option(0.98, "A person word some source gives at least this chance is kept "
                                      "under the veto, with the photo's person boxes (1.01: none is).")
+    pose_spare_box: float = option(0.75, "A sure person word is kept under the veto only beside a person box of "
+                                   "at least this chance: two witnesses against the pose model (0: the word "
+                                   "alone; a job without the detector keeps the word alone).")
     pose_likeness_veto: float = option(0.15, "Where ImageNet's classes of likenesses of people (pedestal: statues "
                                        "on plinths) reach this probability, no source's person word or box is "
                                        "written unless one is sure (--pose_veto_spares; 1.01: never).")
@@ -116,6 +120,7 @@ class PoseFlags(Flags):
         in_unit_range("--pose_group_veto", self.pose_group_veto)
         in_unit_range("--pose_min_score", self.pose_min_score)
         in_unit_range("--pose_veto_spares", self.pose_veto_spares, NEVER)
+        in_unit_range("--pose_spare_box", self.pose_spare_box, NEVER)
         in_unit_range("--pose_likeness_veto", self.pose_likeness_veto, NEVER)
         in_unit_range("--pose_portrait_face", self.pose_portrait_face, NEVER)
         need_file("--pose_model", self.pose_model)
@@ -129,6 +134,7 @@ class PoseConfig:
     sha256: str | None = None
     veto: float = PoseFlags.pose_veto  # on the model's raw score
     spares: float = PoseFlags.pose_veto_spares  # a person word this sure survives the veto
+    spare_box: float = PoseFlags.pose_spare_box  # ...beside a person box this likely
     likeness_veto: float = PoseFlags.pose_likeness_veto  # on ImageNet's probability of LIKENESS
     group_veto: float = PoseFlags.pose_group_veto  # on the second person's raw score
     min_score: float = PoseFlags.pose_min_score
@@ -206,6 +212,16 @@ def likeness_of(probs: np.ndarray | None) -> float:
     return max(table.support(np.asarray(probs), word) or 0.0 for word in LIKENESS)
 
 
+def spared(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, config: PoseConfig) -> bool:
+    """Whether the person words outlive a veto: a source is sure of one, and where the detector
+    ran, a likely person box backs it. One sure source alone was a head that never saw the kind
+    of photo (the everyday head's "person" at 0.99 on swans, learned without animals)."""
+    if person_chance(tags) < config.spares:
+        return False
+    return objects is None or config.spare_box <= 0 or any(
+        o["label"] == PERSON and float(o["score"]) >= config.spare_box for o in objects)
+
+
 def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw: Sequence[float], chance: float,
            config: PoseConfig, found: Sequence[dict[str, Any]] = (),
            likeness: float = 0.0, face: float = 0.0) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
@@ -217,7 +233,7 @@ def decide(tags: list[dict[str, Any]], objects: list[dict[str, Any]] | None, raw
     "portrait" where a person word stands and the surest person's ``face`` (``face_share``) is big."""
     best, second = (sorted(raw, reverse=True) + [0.0, 0.0])[:2]
     statue = likeness >= config.likeness_veto
-    if (best < config.veto or statue) and person_chance(tags) < config.spares:
+    if (best < config.veto or statue) and not spared(tags, objects, config):
         tags = [t for t in tags if not person_word(t["name"])]
         objects = None if objects is None else [o for o in objects if o["label"] != PERSON]
     elif second < config.group_veto:
@@ -242,7 +258,7 @@ def pose_config(o: Any, num_workers: int = 1) -> PoseConfig | None:
     if f.pose_model == OFF or platt is None:
         return None
     return replace(PoseConfig(), source=f.pose_model, sha256=f.pose_model_sha256, veto=f.pose_veto,
-                   spares=f.pose_veto_spares, likeness_veto=f.pose_likeness_veto, group_veto=f.pose_group_veto,
+                   spares=f.pose_veto_spares, spare_box=f.pose_spare_box, likeness_veto=f.pose_likeness_veto, group_veto=f.pose_group_veto,
                    min_score=max(f.pose_min_score, scoring.min_score),  # no tag below the job's floor
                    portrait_face=f.pose_portrait_face, floor=scoring.min_score,
                    calibration=platt, device=backbone.device,
