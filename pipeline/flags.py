@@ -28,8 +28,9 @@ class IoFlags(Flags):
 
     input: str = option("", "Required. A folder (every image below it), a glob of image files (local or "
                         "gs://), or a URI list: .txt (one per line), .csv/.tsv (a 'uri' or 'url' column), "
-                        ".jsonl (objects with 'uri'/'url'), .parquet ('uri'/'url' column). URIs may be "
-                        "local paths, gs:// or http(s)://.", template=True, required=True)
+                        ".jsonl (objects with 'uri'/'url'), .parquet ('uri'/'url' column); a text, CSV or JSONL "
+                        "list may be compressed (.gz, .bz2, .xz, .zst). URIs may be local paths, gs:// or "
+                        "http(s)://.", template=True, required=True)
     output: str = option("", "Directory or gs:// prefix the job owns: the tag job writes OUTPUT/tags/ and "
                          "OUTPUT/errors/ (the feature job OUTPUT/features/), each a folder of Parquet files "
                          "that pandas, DuckDB, pyarrow and BigQuery read as one table, plus a manifest per "
