@@ -115,17 +115,26 @@ def check_image_options(o) -> None:
         check_header,
         check_lists,
         check_packing,
+        check_uri_column,
         first_match,
+        first_uris,
         input_kind,
     )
 
-    pattern = IoFlags.from_options(o).input
+    io_flags = IoFlags.from_options(o)
+    pattern, column = io_flags.input, io_flags.uri_column
+    try:
+        check_uri_column(pattern, column)
+    except ValueError as exc:
+        raise LaunchError(str(exc)) from None
     try:
         check_packing(pattern)
         first = first_match(pattern)
         if input_kind(pattern) in ("csv", "tsv", "parquet"):
-            check_header(first, input_kind(pattern))
+            check_header(first, input_kind(pattern), column)
         check_lists(pattern)
+        if column and input_kind(pattern) == "jsonl" and not first_uris(first, "jsonl", column=column):
+            raise ValueError(f"no line among the first of {first} has a string {column!r} field (--uri_column)")
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise LaunchError(f"--input: {exc}") from exc
 
@@ -133,10 +142,10 @@ def check_image_options(o) -> None:
 def check_list_access(o, pattern: str, first: str | None = None) -> None:
     """A URI list whose first URIs are all local files, run without --allow_local_paths, would
     end as nothing but refused_scheme dead letters: refused at launch, naming the flag."""
+    from pipeline.flags import IoFlags
     from pipeline.options import access_policy
     from transforms.core.records import StageError
     from transforms.ingest.access import scheme_of
-    from transforms.ingest.packed import BROKEN
     from transforms.ingest.read import first_match, first_uris, input_kind
 
     kind = input_kind(pattern)
@@ -144,8 +153,8 @@ def check_list_access(o, pattern: str, first: str | None = None) -> None:
     if kind in ("glob", "directory") or "file" in policy.schemes:
         return
     try:
-        uris = first_uris(first or first_match(pattern), kind)
-    except (ValueError, *BROKEN):
+        uris = first_uris(first or first_match(pattern), kind, column=IoFlags.from_options(o).uri_column)
+    except ValueError:
         return  # the job reports an unreadable list as dead letters
     schemes = set()
     for uri in uris:

@@ -31,6 +31,9 @@ class IoFlags(Flags):
                         ".jsonl (objects with 'uri'/'url'), .parquet ('uri'/'url' column); a text, CSV or JSONL "
                         "list may be compressed (.gz, .bz2, .xz, .zst). URIs may be local paths, gs:// or "
                         "http(s)://.", template=True, required=True)
+    uri_column: str = option("", "The column (CSV, TSV, Parquet; any case) or key (JSONL) of --input's list that "
+                             "holds each URI, as image_url or contentUrl (default: 'uri', else 'url').",
+                             template=True)
     output: str = option("", "Directory or gs:// prefix the job owns: the tag job writes OUTPUT/tags/ and "
                          "OUTPUT/errors/ (the feature job OUTPUT/features/), each a folder of Parquet files "
                          "that pandas, DuckDB, pyarrow and BigQuery read as one table, plus a manifest per "

@@ -103,7 +103,7 @@ def tag_images(pipeline: beam.Pipeline, o, num_workers: int = 1):
     schema = tags_schema()
     shard = getattr(o, "run_shard", None)  # a long local list's shard (pipeline/shards.py), already read
     if shard is None:
-        elements = pipeline | "Read" >> ReadUris(io_flags.input)
+        elements = pipeline | "Read" >> ReadUris(io_flags.input, uri_column=io_flags.uri_column)
     else:
         elements = pipeline | "Read" >> beam.Create(shard.elements, reshuffle=False) | "Spread" >> beam.Reshuffle()
     manifest = o.run_manifest

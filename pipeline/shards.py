@@ -24,9 +24,8 @@ from transforms.ingest.packed import open_list, packing, text_bytes
 from transforms.ingest.read import (
     count_entries,
     input_kind,
+    line_parser,
     list_lines,
-    parse_jsonl_line,
-    parse_text_line,
 )
 from transforms.output import runs
 from transforms.output.backfill import present_ids
@@ -75,10 +74,10 @@ def identity(path: str) -> dict[str, str | int]:
     return ident
 
 
-def read_shards(path: str, size: int, start: int = 0, index: int = 0) -> Iterator[Shard]:
+def read_shards(path: str, size: int, start: int = 0, index: int = 0, column: str = "") -> Iterator[Shard]:
     """Consecutive shards of ``size`` elements (a bad line's dead letter counts as one) from byte
-    ``start`` of the list's text on; only one shard is held at a time."""
-    parse = parse_text_line if input_kind(path) == "text" else parse_jsonl_line
+    ``start`` of the list's text on (a JSONL list's URIs under ``column``); only one shard is held at a time."""
+    parse = line_parser(input_kind(path), column)
     shard = Shard(index, start, start)
     with open_list(path) as f:
         for raw, end in list_lines(f, path, start):
@@ -120,6 +119,7 @@ class ShardPlan:
     ident: dict[str, str | int]
     start: int = 0
     index: int = 0
+    column: str = ""  # --uri_column: a JSONL list's key
     earlier_tags: list[str] = field(default_factory=list)  # paths
     earlier_errors: set[str] = field(default_factory=set)  # manifest names
     _remaining: int | None = field(default=None, repr=False)
@@ -132,7 +132,7 @@ class ShardPlan:
         return self._remaining
 
     def shards(self) -> Iterator[Shard]:
-        return read_shards(self.path, self.size, self.start, self.index)
+        return read_shards(self.path, self.size, self.start, self.index, self.column)
 
     def prepare(self, shard: Shard, output: str, skip: bool) -> Callable[[runs.Manifest], int]:
         """The step that readies a shard's run once its manifest is planned: the shard recorded in
@@ -166,7 +166,7 @@ def plan(job_options, local: bool, mode: str) -> ShardPlan | None:
         return None
     chosen = TagJobFlags.from_options(job_options).shard_size
     ident = identity(io_flags.input)
-    shards = ShardPlan(io_flags.input, chosen or AUTO_SHARD_SIZE, ident)
+    shards = ShardPlan(io_flags.input, chosen or AUTO_SHARD_SIZE, ident, column=io_flags.uri_column)
     if mode == "skip_existing":
         manifests = runs.read_manifests(io_flags.output)
         shards.start, shards.index = resume_point(manifests, ident)

@@ -254,6 +254,22 @@ def test_a_binary_file_given_as_a_uri_list_is_refused_at_launch(tmp_path, photos
     check_lists(str(late))
 
 
+def test_a_uri_column_the_input_cannot_have_is_refused_at_launch(tmp_path):
+    """--uri_column on a text list or a glob would be ignored; a column the list lacks would turn
+    every row into a dead letter: each refused in one line, naming what the list has."""
+    (tmp_path / "l.txt").write_text("http://127.0.0.1:9/a.jpg\n")
+    (tmp_path / "l.csv").write_text("id,Image_URL\n1,http://127.0.0.1:9/a.jpg\n")
+    (tmp_path / "l.jsonl").write_text('{"uri": "http://127.0.0.1:9/a.jpg"}\n')
+    for name, column, said in (
+            ("l.txt", "image_url", "--uri_column names a column of a CSV, TSV, JSONL or Parquet list; "),
+            ("*.png", "image_url", "--uri_column names a column of a CSV, TSV, JSONL or Parquet list; "),
+            ("l.csv", "contentUrl", f"--input: {tmp_path / 'l.csv'} has no 'contentUrl' column (columns: ['id', 'image_url'])"),
+            ("l.jsonl", "contentUrl", f"--input: no line among the first of {tmp_path / 'l.jsonl'} has a string 'contentUrl' field")):
+        message = _refused(["--input", str(tmp_path / name), "--output", str(tmp_path / "out"), "--uri_column", column],
+                           tmp_path)
+        assert message.startswith(f"image-tagger tag: {said}"), message
+
+
 # Commands that run the tag job and pass the options they do not know on to it (the demo, the
 # quality tools): their "out" is the demo's output or the tools' work folder.
 PASSING_ON = {"demo": (demo.main, "--output"), "quality": (command.main, "--workdir"),

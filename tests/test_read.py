@@ -23,7 +23,7 @@ from transforms.core.records import image_id_for
 from transforms.ingest.read import ReadUris, input_kind, parse_jsonl_line, pick_uri_column
 
 
-def _read(pattern: str) -> list:
+def _read(pattern: str, uri_column: str = "") -> list:
     """Run ReadUris in a real pipeline; return sorted (uri, error_type or None) pairs."""
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = make_pipeline(PipelineOptions([]))
@@ -31,7 +31,7 @@ def _read(pattern: str) -> list:
             with pipeline as p:
                 _ = (
                     p
-                    | ReadUris(pattern)
+                    | ReadUris(pattern, uri_column=uri_column)
                     | beam.Map(lambda e: json.dumps([e["uri"], e.get("error", {}).get("error_type")]))
                     | beam.io.WriteToText(os.path.join(tmp, "out"))
                 )
@@ -252,6 +252,32 @@ def test_a_list_cut_short_ends_in_one_dead_letter_after_every_line_before_it(tmp
         assert [(e["stage"], e["error_type"]) for e in errors] == [("read", "bad_input_line")], run
         assert errors[0]["error_message"].startswith("list ends early: its gzip data breaks after byte"), run
         assert counters["failed"] == 1, run
+
+
+def test_uri_column_names_the_column_or_key_that_holds_the_uris(tmp_path, photos):
+    """Lists from other tools name the column otherwise (image_url, contentUrl): --uri_column
+    picks it in CSV, TSV and Parquet (any case) and JSONL (its key), plain or compressed, and
+    its 'url' column is then just data."""
+    import gzip
+
+    cat, cup = str(photos["chelsea"]), str(photos["coffee"])
+    (tmp_path / "l.csv").write_text(f"url,Image_URL\nhttp://127.0.0.1:9/x.jpg,{cat}\nhttp://127.0.0.1:9/y.jpg,{cup}\n")
+    (tmp_path / "l.tsv").write_text(f"image_url\tcaption\n{cat}\ta cat\n{cup}\ta cup\n")
+    (tmp_path / "l.jsonl.gz").write_bytes(gzip.compress("".join(
+        json.dumps({"uri": "http://127.0.0.1:9/x.jpg", "contentUrl": u}) + "\n" for u in (cat, cup)).encode()))
+    pq.write_table(pa.table({"IMAGE_URL": [cat, cup], "url": ["http://127.0.0.1:9/x.jpg"] * 2}), tmp_path / "l.parquet")
+    for name, column in (("l.csv", "image_url"), ("l.tsv", "IMAGE_URL"), ("l.jsonl.gz", "contentUrl"),
+                         ("l.parquet", "image_url")):
+        assert _read(str(tmp_path / name), column) == [(cat, None), (cup, None)], name
+    from pipeline import shards
+    from pipeline.flags import defaults
+
+    plan = shards.plan(defaults(input=str(tmp_path / "l.jsonl.gz"), output=str(tmp_path / "out"), shard_size=1,
+                                uri_column="contentUrl"), local=True, mode="new")
+    assert plan is not None
+    assert [e["uri"] for s in plan.shards() for e in s.elements] == [cat, cup], "the local shard planner too"
+    (tmp_path / "other.jsonl").write_text(json.dumps({"uri": cat}) + "\n")
+    assert _read(str(tmp_path / "other.jsonl"), "contentUrl") == [(json.dumps({"uri": cat}), "bad_input_line")]
 
 
 def test_long_lines_are_read_in_linear_time_and_bounded(tmp_path):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 import apache_beam as beam
@@ -156,12 +157,23 @@ def _has_uri(path: str, kind: str) -> bool:
     return False
 
 
-def pick_uri_column(names: Iterable[str], source: str) -> str:
+def pick_uri_column(names: Iterable[str], source: str, wanted: str = "") -> str:
+    """The column holding the URIs, any case: ``wanted`` (--uri_column), else 'uri', else 'url'."""
     lowered = {n.strip().lower(): n for n in names}
-    for candidate in URI_COLUMNS:
+    for candidate in (wanted.strip().lower(),) if wanted else URI_COLUMNS:
         if candidate in lowered:
             return lowered[candidate]
-    raise ValueError(f"{source} has no 'uri' or 'url' column (columns: {list(lowered)})")
+    named = repr(wanted) if wanted else "'uri' or 'url'"
+    raise ValueError(f"{source} has no {named} column (columns: {list(lowered)})")
+
+
+def check_uri_column(pattern: str, column: str) -> None:
+    """--uri_column names a column of a CSV/TSV/Parquet list or a key of a JSONL one: refused for
+    any other input, where it would be silently ignored."""
+    kind = input_kind(pattern)
+    if column and kind not in ("csv", "tsv", "jsonl", "parquet"):
+        raise ValueError(f"--uri_column names a column of a CSV, TSV, JSONL or Parquet list; {pattern} is "
+                         f"{'a ' + kind + ' list' if kind == 'text' else 'a ' + kind + ' of images'}")
 
 
 MAX_LINE_CHARS = 2000  # of a bad line kept in its dead letter
@@ -220,7 +232,8 @@ def parse_text_line(raw: bytes | str, list_path: str = "") -> list[Element]:
     return [new_element(resolve(uri, list_path))] if uri and not uri.startswith("#") else []
 
 
-def parse_jsonl_line(raw: bytes | str, list_path: str = "") -> list[Element]:
+def parse_jsonl_line(raw: bytes | str, list_path: str = "", key: str = "") -> list[Element]:
+    """One JSONL line: its ``key`` (--uri_column), else its 'uri', else its 'url' field."""
     line = decode_line(raw)
     if isinstance(line, dict):
         return [line]
@@ -230,10 +243,20 @@ def parse_jsonl_line(raw: bytes | str, list_path: str = "") -> list[Element]:
         obj = json.loads(line)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, 4300+ digit integers, deep nesting
         return [_bad_line(line, f"invalid JSON: {type(exc).__name__}: {str(exc)[:200]}")]
-    for key in URI_COLUMNS:
-        if isinstance(obj, dict) and isinstance(obj.get(key), str) and obj[key].strip():
-            return [_uri_element(obj[key].strip(), line, list_path)]
-    return [_bad_line(line, "JSON line has no string 'uri' or 'url' field")]
+    for name in (key,) if key else URI_COLUMNS:
+        if isinstance(obj, dict) and isinstance(obj.get(name), str) and obj[name].strip():
+            return [_uri_element(obj[name].strip(), line, list_path)]
+    return [_bad_line(line, f"JSON line has no string {repr(key) if key else repr('uri') + ' or ' + repr('url')} field")]
+
+
+LineParser = Callable[[bytes | str, str], list[Element]]
+
+
+def line_parser(kind: str, column: str = "") -> LineParser:
+    """How one line of a text or JSONL list becomes elements (JSONL: the URI under ``column``)."""
+    if kind == "text":
+        return parse_text_line
+    return functools.partial(parse_jsonl_line, key=column)
 
 
 MAX_LIST_LINE = 1 << 20  # bytes: a longer list line is one dead letter, never held whole
@@ -327,8 +350,8 @@ class ParseLineFile(beam.DoFn):
     """One text or JSONL list, read in chunks and split with ``split_lines`` (Beam's text source
     rescans a long line for every buffer it reads: quadratic in the line length)."""
 
-    def __init__(self, kind: str):
-        self._parse = parse_text_line if kind == "text" else parse_jsonl_line
+    def __init__(self, kind: str, column: str = ""):
+        self._parse = line_parser(kind, column)
 
     def process(self, readable) -> Iterable[Element]:
         path = readable.metadata.path
@@ -356,14 +379,13 @@ def parse_uri_value(value, list_path: str = "") -> Element:
     return _uri_element(value.strip(), value, list_path)
 
 
-def first_uris(path: str, kind: str, limit: int = 20) -> list[str]:
+def first_uris(path: str, kind: str, limit: int = 20, column: str = "") -> list[str]:
     """Up to ``limit`` URIs from the top of one list (text, JSONL, CSV/TSV or Parquet), as the
     job would read them; lines it would refuse are skipped. For launch checks only."""
-    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f:
+    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f, readable_data(path):
         if kind == "parquet":
             table = pq.ParquetFile(f)
-            column = pick_uri_column(table.schema_arrow.names, path)
-            batch = next(table.iter_batches(batch_size=limit, columns=[column]), None)
+            batch = next(table.iter_batches(batch_size=limit, columns=[pick_uri_column(table.schema_arrow.names, path, column)]), None)
             values = batch.column(0).to_pylist() if batch is not None else []
             elements = [parse_uri_value(v, path) for v in values]
         elif kind in ("csv", "tsv"):
@@ -371,26 +393,26 @@ def first_uris(path: str, kind: str, limit: int = 20) -> list[str]:
             rows = list(csv.reader(io.StringIO(head), delimiter=DELIMITED_SUFFIXES["." + kind]))
             if not rows:
                 return []
-            index = [h.strip().lower() for h in rows[0]].index(pick_uri_column(rows[0], path).strip().lower())
+            index = [h.strip().lower() for h in rows[0]].index(pick_uri_column(rows[0], path, column).strip().lower())
             elements = [new_element(resolve(r[index].strip(), path)) for r in rows[1:limit + 1]
                         if index < len(r) and r[index].strip()]
         else:
-            parse = parse_jsonl_line if kind == "jsonl" else parse_text_line
+            parse = line_parser(kind, column)
             elements = []
-            for raw in split_lines(iter(lambda: f.read(1 << 16), b"")):
+            for raw in split_lines(chunks(f, 1 << 16)):
                 elements += parse(raw, path) if isinstance(raw, bytes) else []
                 if len(elements) >= limit:
                     break
     return [e["uri"] for e in elements if "error" not in e][:limit]
 
 
-def check_header(path: str, kind: str) -> str:
-    """The uri column of one CSV/TSV/Parquet list; ValueError if it has none."""
+def check_header(path: str, kind: str, column: str = "") -> str:
+    """The uri column of one CSV/TSV/Parquet list (``column``, else uri or url); ValueError if it has none."""
     with FileSystems.open(path) if kind == "parquet" else open_list(path) as f, readable_data(path):
         if kind == "parquet":
-            return pick_uri_column(pq.read_schema(f).names, path)
+            return pick_uri_column(pq.read_schema(f).names, path, column)
         header_line = f.readline().decode("utf-8-sig", "replace")
-    return pick_uri_column(next(csv.reader([header_line], delimiter=DELIMITED_SUFFIXES["." + kind])), path)
+    return pick_uri_column(next(csv.reader([header_line], delimiter=DELIMITED_SUFFIXES["." + kind])), path, column)
 
 
 class ParseDelimitedFile(beam.DoFn):
@@ -398,8 +420,9 @@ class ParseDelimitedFile(beam.DoFn):
     escaped quotes), with *its own* header naming the uri column. Every data row gives one
     element or one dead letter; the file as a whole fails only if it has no uri column."""
 
-    def __init__(self, delimiter: str):
+    def __init__(self, delimiter: str, column: str = ""):
         self._delimiter = delimiter
+        self._column = column
 
     def process(self, readable) -> Iterable[Element]:
         path = readable.metadata.path
@@ -408,7 +431,7 @@ class ParseDelimitedFile(beam.DoFn):
             reader = csv.reader(text, delimiter=self._delimiter)
             try:
                 header = next(reader)
-                index = [h.strip().lower() for h in header].index(pick_uri_column(header, path).strip().lower())
+                index = [h.strip().lower() for h in header].index(pick_uri_column(header, path, self._column).strip().lower())
             except (StopIteration, ValueError, csv.Error) as exc:
                 yield _bad_line(path, f"list has no usable header: {exc}")
                 return
@@ -443,10 +466,11 @@ class ParseDelimitedFile(beam.DoFn):
 class ReadUris(beam.PTransform):
     """PTransform: INPUT pattern -> elements ``{"uri", "image_id"}`` (or read-stage dead letters)."""
 
-    def __init__(self, pattern: str, reshuffle: bool = True):
+    def __init__(self, pattern: str, reshuffle: bool = True, uri_column: str = ""):
         super().__init__()
         self._pattern = pattern
         self._reshuffle = reshuffle
+        self._column = uri_column
 
     def expand(self, pbegin):
         kind = input_kind(self._pattern)
@@ -465,7 +489,7 @@ class ReadUris(beam.PTransform):
                 | "ToElement" >> beam.Map(lambda m: new_element(resolve(m.path)))
             )
         elif kind == "parquet":
-            column = check_header(first, kind)
+            column = check_header(first, kind, self._column)
             elements = (
                 pbegin
                 | "MatchLists" >> fileio.MatchFiles(self._pattern)
@@ -474,19 +498,19 @@ class ReadUris(beam.PTransform):
                 | "ToElement" >> beam.MapTuple(lambda path, row: parse_uri_value(row[column], path))
             )
         elif kind in ("csv", "tsv"):
-            check_header(first, kind)  # a list without a uri column is refused at launch
+            check_header(first, kind, self._column)  # a list without a uri column is refused at launch
             elements = (
                 pbegin
                 | "MatchLists" >> fileio.MatchFiles(self._pattern)
                 | "OpenLists" >> fileio.ReadMatches(compression=UNCOMPRESSED)
-                | "ParseDelimited" >> beam.ParDo(ParseDelimitedFile(DELIMITED_SUFFIXES["." + kind]))
+                | "ParseDelimited" >> beam.ParDo(ParseDelimitedFile(DELIMITED_SUFFIXES["." + kind], self._column))
             )
         else:  # text and JSONL: one record per line; bytes, decoded per line
             elements = (
                 pbegin
                 | "MatchLists" >> fileio.MatchFiles(self._pattern)
                 | "OpenLists" >> fileio.ReadMatches(compression=UNCOMPRESSED)
-                | f"Parse{kind.title()}" >> beam.ParDo(ParseLineFile(kind))
+                | f"Parse{kind.title()}" >> beam.ParDo(ParseLineFile(kind, self._column))
             )
         if self._reshuffle:
             # Spread URIs over workers before the expensive fetch/decode/model stages.
