@@ -69,7 +69,7 @@ def test_csv_and_tsv_use_the_uri_or_url_column(tmp_path):
 def test_csv_without_uri_column_is_refused_up_front(tmp_path):
     c = tmp_path / "in.csv"
     c.write_text("id,path\n1,/a.jpg\n")
-    with pytest.raises(ValueError, match="no 'uri' or 'url' column"):
+    with pytest.raises(ValueError, match=r"no 'uri' or 'url' column \(columns: \[.*\]\); name yours with --uri_column"):
         _read(str(c))
 
 

@@ -163,8 +163,8 @@ def pick_uri_column(names: Iterable[str], source: str, wanted: str = "") -> str:
     for candidate in (wanted.strip().lower(),) if wanted else URI_COLUMNS:
         if candidate in lowered:
             return lowered[candidate]
-    named = repr(wanted) if wanted else "'uri' or 'url'"
-    raise ValueError(f"{source} has no {named} column (columns: {list(lowered)})")
+    named, hint = (repr(wanted), "") if wanted else ("'uri' or 'url'", "; name yours with --uri_column")
+    raise ValueError(f"{source} has no {named} column (columns: {list(lowered)}){hint}")
 
 
 def check_uri_column(pattern: str, column: str) -> None:
