@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pipeline.flags import AUTO_SHARD_SIZE, IoFlags, TagJobFlags
 from transforms.core import uris
 from transforms.core.records import Element
-from transforms.ingest.packed import open_list, packing, text_bytes
+from transforms.ingest.packed import open_list, packing_of, text_bytes
 from transforms.ingest.read import (
     count_entries,
     input_kind,
@@ -69,7 +69,7 @@ def identity(path: str) -> dict[str, str | int]:
     (and a compressed list's text length, which bounds its shards' offsets)."""
     st = os.stat(path)
     ident: dict[str, str | int] = {"list": os.path.abspath(path), "list_bytes": st.st_size, "list_mtime_ns": st.st_mtime_ns}
-    if packing(path):
+    if packing_of(path):
         ident[TEXT_BYTES] = text_bytes(path)
     return ident
 

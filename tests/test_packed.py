@@ -70,6 +70,24 @@ def test_a_list_cut_short_is_read_up_to_the_cut_and_ends_in_a_dead_letter(tmp_pa
     assert count_entries(str(path)) == len(read)  # the comment is not an entry; the dead letter is
 
 
+def test_a_list_compressed_under_a_plain_name_is_told_by_its_first_bytes(tmp_path):
+    """gsutil cp -Z stores urls.txt gzip-encoded and Beam reads GCS objects as stored: gzip, xz
+    and zstd data are told by their marks, and a resumed run's offsets are bounded by the text.
+    bzip2's mark is text, so a plain list that starts with it stays plain."""
+    text = _text(103)
+    for suffix in ("gz", "xz", "zst"):
+        path = tmp_path / f"{suffix}-encoded.txt"
+        path.write_bytes(PACKERS[suffix](text))
+        assert _lines(path) == text.splitlines(), suffix
+        assert shards.identity(str(path))[shards.TEXT_BYTES] == len(text), suffix
+        every = list(shards.read_shards(str(path), 10))
+        assert [len(s.elements) for s in every] == [10] * 10 + [3] and every[-1].end == len(text), suffix
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"BZh91AY.jpg\n" + text)
+    assert _lines(plain) == (b"BZh91AY.jpg\n" + text).splitlines()
+    assert shards.TEXT_BYTES not in shards.identity(str(plain))
+
+
 def test_data_that_is_not_what_its_name_says_raises_a_packing_error(tmp_path):
     for suffix in PACKERS:
         path = tmp_path / f"plain.txt.{suffix}"

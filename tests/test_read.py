@@ -223,9 +223,13 @@ def test_compressed_lists_read_as_their_text_on_every_path(tmp_path, photos):
     (tmp_path / "l.csv.bz2").write_bytes(bz2.compress(f"id,uri\n1,{cat}\n2,{cup}\n".encode()))
     (tmp_path / "l.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(
         "".join(json.dumps({"uri": u}) + "\n" for u in (cat, cup)).encode()))
-    for name in ("l.txt.gz", "l.csv.bz2", "l.jsonl.zst"):
+    (tmp_path / "encoded.txt").write_bytes(gzip.compress(f"{cat}\n{cup}\n".encode()))  # as gsutil cp -Z stores it
+    for name in ("l.txt.gz", "l.csv.bz2", "l.jsonl.zst", "encoded.txt"):
         assert _read(str(tmp_path / name)) == [(cat, None), (cup, None)], name
         assert estimate_inputs(str(tmp_path / name)) == 2, name
+    from transforms.ingest.read import check_lists
+
+    check_lists(str(tmp_path / "encoded.txt"))  # not refused as a binary file
     rows = "uri\n" + "".join(f"http://127.0.0.1:9/{i:05d}-{i * 7919 % 10007:05d}.jpg\n" for i in range(40_000))
     packed = gzip.compress(rows.encode())
     (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])

@@ -24,12 +24,35 @@ PACKINGS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".lzma": "xz", ".zst": 
 UNREAD = (".zip", ".deflate", ".7z", ".rar")  # archives and streams a list is not read from
 BROKEN = (OSError, EOFError, zlib.error, lzma.LZMAError, zstandard.ZstdError)  # what a bad packing raises
 CHUNK = 1 << 20
+MAGIC = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))  # no text starts so
 
 
 def packing(path: str) -> str | None:
     """The compression a list's name says it has (``gzip``...), or None for plain text."""
     lower = path.lower()
     return next((name for suffix, name in PACKINGS.items() if lower.endswith(suffix)), None)
+
+
+def sniffed(raw: IO[bytes]) -> str | None:
+    """The packing a list's first bytes show, where its name shows none: a gzip-encoded urls.txt
+    (gsutil cp -Z stores one so, and Beam reads GCS objects as stored). bzip2 goes by its name
+    only: its mark, "BZh", is text a list line could start with."""
+    if hasattr(raw, "peek"):
+        head = raw.peek(8)[:8]
+    elif raw.seekable():
+        head = raw.read(8)
+        raw.seek(0)
+    else:
+        return None
+    return next((name for magic, name in MAGIC if head.startswith(magic)), None)
+
+
+def packing_of(path: str) -> str | None:
+    """A stored list's packing: by its name, else by its first bytes (``sniffed``)."""
+    if packing(path):
+        return packing(path)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        return sniffed(raw)
 
 
 def unpacked_name(path: str) -> str:
@@ -82,8 +105,8 @@ READERS: dict[str, Callable[[IO[bytes]], object]] = {  # a packing's name -> its
 
 
 def unpack(raw: IO[bytes], path: str) -> IO[bytes]:
-    """The text of a list from its stored bytes, decompressed when its name says so."""
-    kind = packing(path)
+    """The text of a list from its stored bytes, decompressed when its name or its first bytes say so."""
+    kind = packing(path) or sniffed(raw)
     return cast(IO[bytes], READERS[kind](raw)) if kind else raw
 
 
@@ -100,8 +123,8 @@ def unpacked(raw: IO[bytes], path: str) -> Iterator[IO[bytes]]:
 
 
 def open_list(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
-    """A list's text (local or gs://), decompressed when its name says so; Beam's own
-    decompression is off, so every runner reads a list the same way."""
+    """A list's text (local or gs://), decompressed when its name or first bytes say so; Beam's
+    own decompression is off, so every runner reads a list the same way."""
     return unpacked(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED), path)
 
 
