@@ -275,18 +275,21 @@ HTML_STARTS = (b"<!doctype html", b"<html")  # how a page the report may replace
 
 
 def check_report_target(html: str, output: str) -> None:
-    """The report replaces an earlier page, never data: not a file in one of the tag output's
-    folders (a typo there would overwrite rows), nor an existing file that is not an HTML page."""
+    """The report replaces an earlier page, never data: not a file in one of the folders the tag
+    output's runs own (its tables, its manifests: a typo there would overwrite rows), nor an
+    existing file that is not an HTML page. Other folders, the output's own included, are the user's."""
     from apache_beam.io.filesystems import FileSystems
+
+    from transforms.output.runs import OWNED
 
     def folder(path: str) -> str:
         return (path.rstrip("/").rsplit("/", 1)[0] if uris.scheme(path) else os.path.dirname(os.path.realpath(path)))
 
     top = output.rstrip("/") if uris.scheme(output) else os.path.realpath(output)
     where = folder(html)
-    if where != top and where.startswith(top.rstrip("/") + "/"):
-        raise LaunchError(f"--html {html} lies inside the tag output's folder {where}: write the report beside "
-                          f"the tables (e.g. {output.rstrip('/')}/report.html), never among them")
+    if any(where == f"{top}/{name}" or where.startswith(f"{top}/{name}/") for name in OWNED):
+        raise LaunchError(f"--html {html} lies inside {where}, a folder the tag output's runs own: write the "
+                          f"report beside the tables (e.g. {output.rstrip('/')}/report.html), never among them")
     if not uris.scheme(html) and os.path.isdir(html):
         raise LaunchError(f"--html {html} is a folder: name the page (e.g. {os.path.join(html, 'report.html')})")
     if FileSystems.exists(html):

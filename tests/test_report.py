@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,9 @@ def test_the_report_replaces_an_earlier_page_but_never_data(run, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
     before = {path: path.read_bytes() for path in (part, notes)}
-    for target, said in ((part, "lies inside the tag output's folder"), (out / "_runs" / "new.html", "lies inside"),
+    owned = f"a folder the tag output's runs own: write the report beside the tables (e.g. {out}/report.html)"
+    for target, said in ((part, f"lies inside {os.path.realpath(part.parent)}, {owned}"),
+                         (out / "_runs" / "new.html", f"lies inside {os.path.realpath(out / '_runs')}, {owned}"),
                          (notes, "is a file that is not an HTML page"), (out, "is a folder: name the page")):
         with pytest.raises(SystemExit) as info:
             report.main(["--input", str(out), "--html", str(target), "--sample", "2"])
@@ -71,11 +74,13 @@ def test_the_report_replaces_an_earlier_page_but_never_data(run, tmp_path):
         assert f"image-tagger report: --html {target} {said}" in message and "\n" not in message, message
     assert {path: path.read_bytes() for path in before} == before
     assert not (out / "_runs" / "new.html").exists()
-    page = out / "report.html"  # beside the tables: allowed, and so is writing it again
-    for _ in range(2):
-        report.main(["--input", str(out), "--html", str(page), "--sample", "2"])
-        assert page.read_text().startswith("<!DOCTYPE html>")
-    page.unlink()
+    (out / "mine").mkdir()
+    for page in (out / "report.html", out / "mine" / "r.html"):  # beside the tables, or a folder of the user's
+        for _ in range(2):  # and written again
+            report.main(["--input", str(out), "--html", str(page), "--sample", "2"])
+            assert page.read_text().startswith("<!DOCTYPE html>")
+        page.unlink()
+    (out / "mine").rmdir()
 
 
 def test_model_panel_shows_curves_and_metrics(run, tmp_path):
