@@ -154,7 +154,7 @@ def check_list_access(o, pattern: str, first: str | None = None) -> None:
         return
     try:
         uris = first_uris(first or first_match(pattern), kind, column=IoFlags.from_options(o).uri_column)
-    except ValueError:
+    except (OSError, ValueError):
         return  # the job reports an unreadable list as dead letters
     schemes = set()
     for uri in uris:

@@ -163,8 +163,13 @@ def pick_uri_column(names: Iterable[str], source: str, wanted: str = "") -> str:
     for candidate in (wanted.strip().lower(),) if wanted else URI_COLUMNS:
         if candidate in lowered:
             return lowered[candidate]
-    named, hint = (repr(wanted), "") if wanted else ("'uri' or 'url'", "; name yours with --uri_column")
-    raise ValueError(f"{source} has no {named} column (columns: {list(lowered)}){hint}")
+    hint = "" if wanted else "; name yours with --uri_column"
+    raise ValueError(f"{source} has no {_uri_names(wanted)} column (columns: {list(lowered)}){hint}")
+
+
+def _uri_names(wanted: str = "") -> str:
+    """How a message names the column or key a list's URIs are read from."""
+    return repr(wanted) if wanted else " or ".join(map(repr, URI_COLUMNS))
 
 
 def check_uri_column(pattern: str, column: str) -> None:
@@ -246,7 +251,7 @@ def parse_jsonl_line(raw: bytes | str, list_path: str = "", key: str = "") -> li
     for name in (key,) if key else URI_COLUMNS:
         if isinstance(obj, dict) and isinstance(obj.get(name), str) and obj[name].strip():
             return [_uri_element(obj[name].strip(), line, list_path)]
-    return [_bad_line(line, f"JSON line has no string {repr(key) if key else repr('uri') + ' or ' + repr('url')} field")]
+    return [_bad_line(line, f"JSON line has no string {_uri_names(key)} field")]
 
 
 LineParser = Callable[[bytes | str, str], list[Element]]
@@ -379,10 +384,15 @@ def parse_uri_value(value, list_path: str = "") -> Element:
     return _uri_element(value.strip(), value, list_path)
 
 
+def _open_list(path: str, kind: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """A list as a launch check reads it: a Parquet file as stored, any other list as its text."""
+    return FileSystems.open(path) if kind == "parquet" else open_list(path)
+
+
 def first_uris(path: str, kind: str, limit: int = 20, column: str = "") -> list[str]:
     """Up to ``limit`` URIs from the top of one list (text, JSONL, CSV/TSV or Parquet), as the
     job would read them; lines it would refuse are skipped. For launch checks only."""
-    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f, readable_data(path):
+    with _open_list(path, kind) as f, readable_data(path):
         if kind == "parquet":
             table = pq.ParquetFile(f)
             batch = next(table.iter_batches(batch_size=limit, columns=[pick_uri_column(table.schema_arrow.names, path, column)]), None)
@@ -408,7 +418,7 @@ def first_uris(path: str, kind: str, limit: int = 20, column: str = "") -> list[
 
 def check_header(path: str, kind: str, column: str = "") -> str:
     """The uri column of one CSV/TSV/Parquet list (``column``, else uri or url); ValueError if it has none."""
-    with FileSystems.open(path) if kind == "parquet" else open_list(path) as f, readable_data(path):
+    with _open_list(path, kind) as f, readable_data(path):
         if kind == "parquet":
             return pick_uri_column(pq.read_schema(f).names, path, column)
         header_line = f.readline().decode("utf-8-sig", "replace")
