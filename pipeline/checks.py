@@ -50,6 +50,18 @@ def check_flags(argv: list[str], extra: argparse.ArgumentParser | None = None) -
         raise LaunchError(unknown_option(flags[0], known))
 
 
+def check_not_ignored(argv: list[str], job: str, declare: tuple) -> None:
+    """A tag job flag that ``job`` does not declare is refused: Beam parses every project flag for
+    every job, so it would be accepted and ignored."""
+    from pipeline.flags import flag_names, image_flags, run_flags, tag_flags
+
+    ignored = flag_names(image_flags, tag_flags, run_flags) - flag_names(*declare)
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name in ignored:
+            raise LaunchError(f"{name} is a tag job option that {job} would ignore (see its --help)")
+
+
 def check_runner(name: str | None) -> None:
     """--runner must name a runner Beam knows (as Beam resolves it), or a module.Class path that
     imports: a typo would otherwise fail inside Beam with a long traceback."""

@@ -352,11 +352,16 @@ class FeatureOptions:
         DatasetFlags.add_flags(parser)
 
 
-def features_help() -> None:
-    from pipeline.flags import image_flags, run_flags
+def feature_job_flags() -> tuple:
+    """What the feature job declares: its dataset, every image job's flags but the input list's, the run's."""
+    from pipeline.flags import feature_flags, run_flags
 
+    return (FeatureOptions._add_argparse_args, feature_flags, run_flags)
+
+
+def features_help() -> None:
     print_beam_help("image-tagger extract-features", "Extract backbone features of a labelled dataset for "
-                    "training. --output is required.", (FeatureOptions._add_argparse_args, image_flags, run_flags))
+                    "training. --output is required.", feature_job_flags())
 
 
 def print_beam_help(prog: str, description: str, declare: tuple) -> None:

@@ -108,11 +108,20 @@ IMAGE_GROUPS: tuple[type[Flags], ...] = (IoFlags, HttpConfig, AccessFlags, Decod
 TAG_GROUPS: tuple[type[Flags], ...] = (TagJobFlags, ScoringFlags, VectorFlags)  # the tag job's, besides its stages'
 
 
-def image_flags(parser) -> None:
-    """What every image job shares: input/output, fetching, access, decoding, and the backbone."""
+def image_flags(parser, without: tuple[str, ...] = ()) -> None:
+    """What every image job shares: input/output, fetching, access, decoding, and the backbone
+    (but the flags named in ``without``)."""
     for group in IMAGE_GROUPS:
-        group.add_flags(parser)
+        group.add_flags(parser, without=without)
     add_stage_options(parser, shared=True)  # the backbone's (every image job has one)
+
+
+FEATURE_UNREAD = ("input", "uri_column")  # the feature job's images come from its --dataset
+
+
+def feature_flags(parser) -> None:
+    """The feature job's share of every image job's flags: all but the input list's."""
+    image_flags(parser, without=FEATURE_UNREAD)
 
 
 def tag_flags(parser) -> None:
@@ -124,6 +133,14 @@ def tag_flags(parser) -> None:
 
 def run_flags(parser) -> None:
     RunFlags.add_flags(parser)
+
+
+def flag_names(*declare) -> set[str]:
+    """Every option string the declarations add to a parser."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for add in declare:
+        add(parser)
+    return {s for a in parser._actions for s in a.option_strings}  # noqa: SLF001
 
 
 def defaults(**values) -> argparse.Namespace:

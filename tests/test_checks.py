@@ -90,6 +90,24 @@ def test_feature_job_refuses_unknown_options_and_missing_labels(tmp_path):
         tmp_path, extract_features.run)
 
 
+def test_feature_job_refuses_the_tag_jobs_options_it_would_ignore(tmp_path, capsys):
+    """Beam parses every project flag for every job: the feature job took --input, --uri_column and
+    --shard_size and ran on its --dataset without a word."""
+    base = ["--dataset", "list", "--labels", str(tmp_path / "l.csv"), "--output", str(tmp_path / "out")]
+    for extra in (["--input", "urls.txt"], ["--uri_column=image_url"], ["--shard_size", "5"],
+                  ["--vocabulary", "v.txt"], ["--skip_existing"]):
+        message = _refused(base + extra, tmp_path, extract_features.run)
+        assert message == (f"image-tagger extract-features: {extra[0].split('=')[0]} is a tag job option that "
+                           "extract-features would ignore (see its --help)"), message
+    # What it reads is still taken: the next refusal is the missing list's.
+    for extra in (["--max_bytes", "1000"], ["--backbone", "efficientnet_lite0"], ["--quiet"]):
+        assert "--labels: no such file" in _refused(base + extra, tmp_path, extract_features.run)
+    with pytest.raises(SystemExit):
+        extract_features.run(["--help"])
+    shown = capsys.readouterr().out
+    assert "--output" in shown and "--max_bytes" in shown and "--input" not in shown and "--uri_column" not in shown
+
+
 def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):
     """A photo given as --labels once ended in a csv.Error traceback from the job's build, after
     its output folder was made; a malformed JSONL line in a JSONDecodeError traceback."""

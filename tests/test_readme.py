@@ -44,18 +44,13 @@ def known_flags(command: str) -> set[str]:
     from pipeline import commands
 
     if command in ("tag", "extract-features"):
-        import argparse
 
         from apache_beam.options.pipeline_options import PipelineOptions
 
-        from pipeline.flags import image_flags, run_flags, tag_flags
+        from pipeline.flags import flag_names, image_flags, run_flags, tag_flags
 
-        parser = argparse.ArgumentParser(add_help=False)
-        declare = (image_flags, tag_flags, run_flags) if command == "tag" else (
-            image_flags, run_flags, commands.FeatureOptions._add_argparse_args)  # noqa: SLF001
-        for add in declare:
-            add(parser)
-        ours = {s for a in parser._actions for s in a.option_strings}  # noqa: SLF001
+        declare = (image_flags, tag_flags, run_flags) if command == "tag" else commands.feature_job_flags()
+        ours = flag_names(*declare)
         return ours | {f"--{name}" for name in PipelineOptions([]).get_all_options(retain_unknown_options=False)} | {"--help"}
     from pipeline.quality.command import quality_parser
 

@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import commands
 from pipeline import options as opt
-from pipeline.checks import check_feature_options, check_flags
+from pipeline.checks import check_feature_options, check_flags, check_not_ignored
 from pipeline.commands import FeatureOptions
 from pipeline.flags import IoFlags
 from pipeline.graph import fetch_and_decode, run_stages
@@ -80,6 +80,7 @@ def run(argv: list[str] | None = None, then: str | None = None) -> dict[str, int
     try:
         dataset, beam_argv = dataset_parser.parse_known_args(argv)
         check_flags(beam_argv)
+        check_not_ignored(beam_argv, "extract-features", commands.feature_job_flags())
         options = PipelineOptions(beam_argv)
         o = SimpleNamespace(**{**vars(opt.all_options(options)), **vars(dataset)})
         if not IoFlags.from_options(o).output:

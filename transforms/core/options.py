@@ -99,10 +99,15 @@ class Flags:
         return [template_parameter(f, kinds[f.name]) for f in cls.flag_fields() if f.metadata["template"]]
 
     @classmethod
-    def add_flags(cls, parser: argparse.ArgumentParser, title: str | None = None) -> None:
+    def add_flags(cls, parser: argparse.ArgumentParser, title: str | None = None,
+                  without: tuple[str, ...] = ()) -> None:
+        """The group's flags on ``parser``, but the fields named in ``without`` (a job that never
+        reads them)."""
         group = parser.add_argument_group(title or cls.GROUP or cls.__name__)
         kinds = _value_types(cls)
         for f in cls.flag_fields():
+            if f.name in without:
+                continue
             names = (f"--{f.name}", *f.metadata["aliases"])
             kwargs: dict[str, Any] = {"dest": f.name, "default": f.default, "help": f.metadata["help"]}
             if kinds[f.name] is bool:  # --name, --name=true, --name false
