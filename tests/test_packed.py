@@ -70,6 +70,9 @@ def test_a_list_cut_short_is_read_up_to_the_cut_and_ends_in_a_dead_letter(tmp_pa
     assert count_entries(str(path)) == len(read)  # the comment is not an entry; the dead letter is
 
 
+PACKINGS_NAMED = {"gz": "gzip", "xz": "xz", "zst": "zstd"}
+
+
 def test_a_list_compressed_under_a_plain_name_is_told_by_its_first_bytes(tmp_path):
     """gsutil cp -Z stores urls.txt gzip-encoded and Beam reads GCS objects as stored: gzip, xz
     and zstd data are told by their marks, and a resumed run's offsets are bounded by the text.
@@ -82,6 +85,11 @@ def test_a_list_compressed_under_a_plain_name_is_told_by_its_first_bytes(tmp_pat
         assert shards.identity(str(path))[shards.TEXT_BYTES] == len(text), suffix
         every = list(shards.read_shards(str(path), 10))
         assert [len(s.elements) for s in every] == [10] * 10 + [3] and every[-1].end == len(text), suffix
+        cut = tmp_path / f"{suffix}-cut.txt"
+        cut.write_bytes(PACKERS[suffix](text)[:-40])
+        dead = _lines(cut)[-1]
+        assert isinstance(dead, dict), suffix
+        assert dead["error"]["error_message"].startswith(f"list ends early: its {PACKINGS_NAMED[suffix]} data"), dead
     plain = tmp_path / "plain.txt"
     plain.write_bytes(b"BZh91AY.jpg\n" + text)
     assert _lines(plain) == (b"BZh91AY.jpg\n" + text).splitlines()

@@ -55,6 +55,14 @@ def packing_of(path: str) -> str | None:
         return sniffed(raw)
 
 
+def described(path: str) -> str:
+    """What a message about a list's data calls it: its packing (by name or first bytes), else text."""
+    try:
+        return packing_of(path) or "text"
+    except OSError:  # it cannot be opened again: its name is all there is to go by
+        return packing(path) or "text"
+
+
 def unpacked_name(path: str) -> str:
     """The name without its compression suffix: what says which kind of list it holds."""
     lower = path.lower()

@@ -34,6 +34,7 @@ from transforms.ingest.packed import (
     BROKEN,
     UNREAD,
     chunks,
+    described,
     open_list,
     packing,
     skip_to,
@@ -137,7 +138,7 @@ def readable_data(path: str) -> Iterator[None]:
     try:
         yield
     except BROKEN as exc:
-        raise ValueError(f"{path} is not readable {packing(path) or 'text'} data ({exc})") from None
+        raise ValueError(f"{path} is not readable {described(path)} data ({exc})") from None
 
 
 def _has_uri(path: str, kind: str) -> bool:
@@ -323,7 +324,7 @@ def list_lines(f: IO[bytes], path: str, start: int = 0) -> Iterator[tuple[bytes 
             end = start + at
             yield line, end
     except BROKEN as exc:
-        yield _bad_line(path, f"list ends early: its {packing(path) or 'text'} data breaks after byte {end} of "
+        yield _bad_line(path, f"list ends early: its {described(path)} data breaks after byte {end} of "
                               f"its text ({type(exc).__name__}: {exc})"), end
 
 
@@ -454,7 +455,7 @@ class ParseDelimitedFile(beam.DoFn):
                     yield _bad_line(f"{path}:{reader.line_num}", f"CSV error: {exc}")
                     continue
                 except BROKEN as exc:
-                    yield _bad_line(f"{path}:{reader.line_num}", f"list ends early: its {packing(path)} data breaks "
+                    yield _bad_line(f"{path}:{reader.line_num}", f"list ends early: its {described(path)} data breaks "
                                                                  f"after line {reader.line_num} ({type(exc).__name__}: {exc})")
                     return
                 if not any(cell.strip() for cell in row):
