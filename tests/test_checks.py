@@ -281,7 +281,7 @@ def test_a_uri_column_the_input_cannot_have_is_refused_at_launch(tmp_path):
     for name, column, said in (
             ("l.txt", "image_url", "--uri_column names a column of a CSV, TSV, JSONL or Parquet list; "),
             ("*.png", "image_url", "--uri_column names a column of a CSV, TSV, JSONL or Parquet list; "),
-            ("l.csv", "contentUrl", f"--input: {tmp_path / 'l.csv'} has no 'contentUrl' column (columns: ['id', 'image_url'])"),
+            ("l.csv", "contentUrl", f"--input: {tmp_path / 'l.csv'} has no 'contentUrl' column (columns: ['id', 'Image_URL'])"),  # as written
             ("l.jsonl", "contentUrl", f"--input: no line among the first of {tmp_path / 'l.jsonl'} has a string 'contentUrl' field")):
         message = _refused(["--input", str(tmp_path / name), "--output", str(tmp_path / "out"), "--uri_column", column],
                            tmp_path)

@@ -160,12 +160,13 @@ def _has_uri(path: str, kind: str) -> bool:
 
 def pick_uri_column(names: Iterable[str], source: str, wanted: str = "") -> str:
     """The column holding the URIs, any case: ``wanted`` (--uri_column), else 'uri', else 'url'."""
+    names = list(names)
     lowered = {n.strip().lower(): n for n in names}
     for candidate in (wanted.strip().lower(),) if wanted else URI_COLUMNS:
         if candidate in lowered:
             return lowered[candidate]
     hint = "" if wanted else "; name yours with --uri_column"
-    raise ValueError(f"{source} has no {_uri_names(wanted)} column (columns: {list(lowered)}){hint}")
+    raise ValueError(f"{source} has no {_uri_names(wanted)} column (columns: {[n.strip() for n in names]}){hint}")
 
 
 def _uri_names(wanted: str = "") -> str:
