@@ -110,12 +110,14 @@ def _check_groups(o, groups) -> None:
     check_options(o, shared=True)
 
 
-def check_feature_options(o) -> None:
-    """The feature job: its dataset and every image job's groups but --input (the dataset is its input)."""
+def check_feature_options(o, dataset: bool = True) -> None:
+    """The feature job: its dataset (unless a command that runs it sets that itself) and every
+    image job's groups but --input (the dataset is its input)."""
     from pipeline.flags import IMAGE_GROUPS, IoFlags
     from pipeline.training.datasets import DatasetFlags
 
-    _check_groups(o, (DatasetFlags, *(g for g in IMAGE_GROUPS if g is not IoFlags)))
+    groups = tuple(g for g in IMAGE_GROUPS if g is not IoFlags)
+    _check_groups(o, (DatasetFlags, *groups) if dataset else groups)
 
 
 def check_image_options(o) -> None:

@@ -108,6 +108,27 @@ def test_feature_job_refuses_the_tag_jobs_options_it_would_ignore(tmp_path, caps
     assert "--output" in shown and "--max_bytes" in shown and "--input" not in shown and "--uri_column" not in shown
 
 
+def test_learn_refuses_a_wrong_option_it_passes_on_before_writing_anything(tmp_path, photos):
+    """learn passes the options it does not know to the feature job: a typo there once wrote
+    MODEL_DIR/features/001.jsonl, printed Beam's "Discarding unparseable args" warning, and only
+    then was refused by the feature job."""
+    import hashlib
+    import json
+
+    cat = photos["chelsea"]
+    (tmp_path / "c.jsonl").write_text(json.dumps({"uri": str(cat), "added": ["kitty"], "reviewed": True,
+                                                  "content_sha256": hashlib.sha256(cat.read_bytes()).hexdigest()}) + "\n")
+    base = ["--corrections", str(tmp_path / "c.jsonl"), "--output", str(tmp_path / "out"), "--allow_local_paths"]
+    for extra, said in ((["--detecter", "none"], "unknown option --detecter; did you mean --detector?"),
+                        (["--vocabulary", "v.txt"], "--vocabulary is a tag job option that extract-features would ignore"),
+                        (["--labels", "x.csv"], "--labels is set by learn itself"),
+                        (["--dataset=mirflickr"], "--dataset is set by learn itself"),
+                        (["--overwrite"], "--overwrite is set by learn itself"),
+                        (["--max_bytes", "0"], "--max_bytes must be >= 1, got 0"),
+                        (["--backbone_weights", str(tmp_path / "no.pt")], "--backbone_weights: no such file")):
+        assert _refused(base + extra, tmp_path, learn.main).startswith(f"image-tagger learn: {said}"), extra
+
+
 def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):
     """A photo given as --labels once ended in a csv.Error traceback from the job's build, after
     its output folder was made; a malformed JSONL line in a JSONDecodeError traceback."""

@@ -22,7 +22,7 @@ from pipeline import commands
 from pipeline import options as opt
 from pipeline.checks import check_feature_options, check_flags, check_not_ignored
 from pipeline.commands import FeatureOptions
-from pipeline.flags import IoFlags
+from pipeline.flags import IoFlags, flag_names
 from pipeline.graph import fetch_and_decode, run_stages
 from pipeline.run_output import check_output
 from pipeline.runner import configure_logging, run_job
@@ -68,6 +68,22 @@ def build(pipeline: beam.Pipeline, o, num_workers: int = 1, *, found: list[dict]
     io_flags = IoFlags.from_options(o)
     return (rows, errors) | "Write" >> WriteOutputs(io_flags.output, o.run_manifest, io_flags.num_shards,
                                                           "features", FEATURES_SCHEMA, io_flags.parquet_codec)
+
+
+SET_BY_CALLER = ("--output", "--overwrite")  # with the dataset's flags: what a command running this job sets
+
+
+def check_passed_on(argv: list[str], command: str) -> None:
+    """The options ``command`` passes on to this job, checked at that command's launch, before it
+    writes anything: each known, read by this job and in range; the dataset and the output are
+    the command's own to set."""
+    own = flag_names(FeatureOptions._add_argparse_args) | set(SET_BY_CALLER)  # noqa: SLF001
+    for arg in argv:
+        if arg.split("=", 1)[0] in own:
+            raise LaunchError(f"{arg.split('=', 1)[0]} is set by {command} itself")
+    check_flags(argv)
+    check_not_ignored(argv, "extract-features", commands.feature_job_flags())
+    check_feature_options(opt.all_options(PipelineOptions(argv)), dataset=False)
 
 
 def run(argv: list[str] | None = None, then: str | None = None) -> dict[str, int]:

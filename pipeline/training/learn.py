@@ -264,6 +264,13 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(0)
     args, passthrough = parser.parse_known_args(argv)
     parser.check(args)
+    from pipeline.training import extract_features
+    from transforms.core.launch import LaunchError
+
+    try:
+        extract_features.check_passed_on(passthrough, "learn")  # before anything is written
+    except LaunchError as exc:
+        raise SystemExit(f"image-tagger learn: {exc}") from None
     if not uris.scheme(args.output):  # stored paths and later runs must not depend on the working folder
         args.output = os.path.abspath(args.output)
     if exists(join(args.output, CONFIG)) and read_config(args.output, verified=False).get("role") != LEARNED_ROLE:
