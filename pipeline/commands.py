@@ -69,6 +69,15 @@ def need_path(option: str, path: str | None, kind: str = "file or folder") -> No
         raise LaunchError(f"{option}: no such {kind}: {path}")
 
 
+def need_model(option: str, path: str | None) -> None:
+    """A TaggerNet model folder, taken only whole: its manifest, files and config (check_model_folder)."""
+    need_path(option, path, "model directory")
+    if path:
+        from transforms.stages.tagger import check_model_folder
+
+        check_model_folder(path, option)
+
+
 def need(**values: object) -> None:
     """Required options: refused in one line, named as flags."""
     missing = [f"--{name}" for name, value in values.items() if not value]
@@ -215,7 +224,7 @@ class EvaluateFlags(Flags):
     def check(self) -> None:
         need(features=self.features, output=self.output)
         need_path("--features", self.features)
-        need_path("--model", self.model, "model directory")
+        need_model("--model", self.model)
         need_path("--unseen_tags", self.unseen_tags, "file")
         at_least("--conse_top_t", self.conse_top_t, 1)
         if self.zero_shot and not self.unseen_tags:
@@ -253,8 +262,15 @@ class ReportFlags(Flags):
 
         need(input=self.input, html=self.html)
         need_path("--input", self.input, "folder")
-        need_path("--model", self.model, "model directory")
+        need_model("--model", self.model)
         need_path("--evaluation", self.evaluation, "folder")
+        if self.evaluation:
+            from pipeline.report import evaluation_metrics
+
+            try:
+                evaluation_metrics(self.evaluation)
+            except ValueError as exc:
+                raise LaunchError(f"--evaluation: {exc}") from None
         at_least("--sample", self.sample, 1)
         at_least("--thumb_size", self.thumb_size, 16)
         html_dir = os.path.dirname(os.path.abspath(self.html)) if not uris.scheme(self.html) else ""

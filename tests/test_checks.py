@@ -149,6 +149,8 @@ def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, phot
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from transforms.output import model_folder
+
     photo = photos["coffee"].read_bytes()
     (tmp_path / "features").mkdir()
     (tmp_path / "features" / "x.parquet").write_bytes(photo)
@@ -156,14 +158,17 @@ def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, phot
     pq.write_table(pa.table({"a": [1]}), tmp_path / "other" / "y.parquet")
     (tmp_path / "review.jsonl").write_bytes(photo)
     (tmp_path / "latin.jsonl").write_bytes('{"uri": "caf\xe9.jpg"}\n'.encode("latin-1"))
+    model = str(tmp_path / "model")  # a model folder as train publishes one (its files are not read before --features)
+    model_folder.publish(model, {"config.json": b"{}"}, "test")
     for job, argv, expected in (
             (train.main, ["--features", str(tmp_path)], f"--features {tmp_path}: no feature files in"),
             (train.main, ["--features", str(tmp_path / "features" / "*.parquet")],
              f"{tmp_path / 'features' / 'x.parquet'} is not a Parquet file ("),
             (train.main, ["--features", str(tmp_path / "other" / "*.parquet")],
              "y.parquet is not an extract-features output (no column image_id, features, labels, split, backbone)"),
-            (evaluate.main, ["--features", str(tmp_path), "--model", str(tmp_path)], f"--features {tmp_path}: no feature "),
-            (evaluate.main, ["--features", str(tmp_path / "other" / "*.parquet"), "--model", str(tmp_path)],
+            (evaluate.main, ["--features", str(tmp_path), "--model", model], f"--features {tmp_path}: no feature "),
+            (evaluate.main, ["--features", str(tmp_path), "--model", str(tmp_path)], f"--model {tmp_path} has no manifest.json"),
+            (evaluate.main, ["--features", str(tmp_path / "other" / "*.parquet"), "--model", model],
              "is not an extract-features output"),
             (learn.main, ["--corrections", str(tmp_path / "review.jsonl")],
              f"{tmp_path / 'review.jsonl'} is a binary file, not exported corrections"),

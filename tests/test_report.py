@@ -87,12 +87,12 @@ def test_model_panel_shows_curves_and_metrics(run, tmp_path):
     import json
 
     from pipeline.training.train import plot_curves
+    from transforms.output import model_folder
 
     model = tmp_path / "model"
-    model.mkdir()
     history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_topk_accuracy": 0.5 + e / 10} for e in (1, 2, 3)]
-    (model / "curves.png").write_bytes(plot_curves(history, 3))
-    (model / "metrics.json").write_text(json.dumps({"best_epoch": 3, "epochs_run": 3, "validation": {"mAP": 0.875}}))
+    model_folder.publish(str(model), {"config.json": b"{}", "curves.png": plot_curves(history, 3), "metrics.json": json.dumps(
+        {"best_epoch": 3, "epochs_run": 3, "validation": {"mAP": 0.875}}).encode()}, "test")
     evaluation = tmp_path / "eval"
     evaluation.mkdir()
     (evaluation / "metrics.json").write_text(json.dumps({"mAP": 0.625, "top3_accuracy": 0.9, "images": 60}))
@@ -103,6 +103,24 @@ def test_model_panel_shows_curves_and_metrics(run, tmp_path):
     assert 'alt="training curves" src="data:image/png;base64,' in page
     assert "<td>mAP</td><td>0.8750</td>" in page and "best epoch 3 of 3" in page
     assert "<th>test metric</th>" in page and "<td>mAP</td><td>0.6250</td>" in page
+
+
+def test_a_folder_that_is_not_a_model_or_an_evaluation_is_refused(run, tmp_path):
+    """--model and --evaluation are read back as data: a folder that is neither once gave a
+    report without its panel (--model) or a FileNotFoundError traceback (--evaluation)."""
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "metrics.json").write_text("[1, 2]")
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "metrics.json").write_bytes(b'{"ZS": {"mAP": 0.5}')
+    for extra, said in ((["--model", str(tmp_path)], f"--model {tmp_path} has no manifest.json"),
+                        (["--evaluation", str(tmp_path)], f"--evaluation: {tmp_path} holds no metrics.json"),
+                        (["--evaluation", str(tmp_path / "list")], "metrics.json is not the metrics image-tagger evaluate writes"),
+                        (["--evaluation", str(tmp_path / "cut")], "metrics.json is not JSON (JSONDecodeError)")):
+        with pytest.raises(SystemExit) as info:
+            report.main(["--input", str(run / "out"), "--html", str(tmp_path / "r.html"), *extra])
+        message = str(info.value)
+        assert message.startswith("image-tagger report: ") and said in message and "\n" not in message, message
+        assert not (tmp_path / "r.html").exists()
 
 
 
