@@ -78,6 +78,21 @@ def need_model(option: str, path: str | None) -> None:
         check_model_folder(path, option)
 
 
+def need_model_output(path: str) -> None:
+    """A model's --output is a folder of its own: never a file, nor the output of tag or feature
+    runs (the model's files would sit beside their tables)."""
+    from transforms.output import runs
+
+    if not uris.scheme(path) and os.path.exists(path) and not os.path.isdir(path):
+        raise LaunchError(f"--output {path} is a file; give a model directory")
+    try:
+        held = runs.read_manifests(path)
+    except ValueError as exc:
+        raise LaunchError(f"--output {exc}") from None
+    if held:
+        raise LaunchError(f"--output {path} holds {len(held)} tag or feature run(s); give the model a folder of its own")
+
+
 def need(**values: object) -> None:
     """Required options: refused in one line, named as flags."""
     missing = [f"--{name}" for name, value in values.items() if not value]
@@ -143,6 +158,7 @@ class TrainFlags(Flags):
 
     def check(self) -> None:
         need(features=self.features, output=self.output)
+        need_model_output(self.output)
         need_path("--features", self.features)
         need_path("--holdout_tags", self.holdout_tags, "file")
         at_least("--top_k", self.top_k, 1)
@@ -185,8 +201,7 @@ class LearnFlags(Flags):
 
     def check(self) -> None:
         need(corrections=self.corrections, output=self.output)
-        if not uris.scheme(self.output) and os.path.exists(self.output) and not os.path.isdir(self.output):
-            raise LaunchError(f"--output {self.output} is a file; give a model directory")
+        need_model_output(self.output)
         for path in self.corrections:
             need_path("--corrections", path, "file")
         for path in self.features:

@@ -129,6 +129,39 @@ def test_learn_refuses_a_wrong_option_it_passes_on_before_writing_anything(tmp_p
         assert _refused(base + extra, tmp_path, learn.main).startswith(f"image-tagger learn: {said}"), extra
 
 
+def test_models_and_runs_never_share_a_folder(tmp_path, photos):
+    """train --output into a tag run's output once wrote the model beside its tables (and over a
+    file, a FileExistsError traceback after training); the tag job wrote its tables into a model
+    folder. Each refused in one line, with nothing written."""
+    from transforms.output import model_folder
+
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['chelsea']}\n")
+    tag.run(["--input", str(listing), "--output", str(tmp_path / "runs"), "--allow_local_paths", "--quiet",
+             "--ingest_only"])
+    model = tmp_path / "model"
+    model_folder.publish(str(model), {"config.json": b"{}"}, "test")
+    features = tmp_path / "f.parquet"
+    features.write_bytes(b"")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for job, argv, said in (
+            (train.main, ["--features", str(features), "--output", str(tmp_path / "runs")],
+             "image-tagger train: --output {runs} holds 1 tag or feature run(s); give the model a folder of its own"),
+            (train.main, ["--features", str(features), "--output", str(listing)],
+             "image-tagger train: --output {listing} is a file; give a model directory"),
+            (learn.main, ["--corrections", str(listing), "--output", str(tmp_path / "runs")],
+             "image-tagger learn: --output {runs} holds 1 tag or feature run(s)"),
+            (tag.run, ["--input", str(listing), "--output", str(model), "--allow_local_paths"],
+             "image-tagger tag: --output {model} holds a model (its manifest.json); give the runs a folder of their own"),
+            (extract_features.run, ["--dataset", "list", "--labels", str(listing), "--output", str(model)],
+             "image-tagger extract-features: --output {model} holds a model")):
+        with pytest.raises(SystemExit) as info:
+            job(argv)
+        expected = said.format(runs=tmp_path / "runs", listing=listing, model=model)
+        assert str(info.value).startswith(expected), str(info.value)
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
 def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):
     """A photo given as --labels once ended in a csv.Error traceback from the job's build, after
     its output folder was made; a malformed JSONL line in a JSONDecodeError traceback."""
