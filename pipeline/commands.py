@@ -78,19 +78,43 @@ def need_model(option: str, path: str | None) -> None:
         check_model_folder(path, option)
 
 
-def need_model_output(path: str) -> None:
-    """A model's --output is a folder of its own: never a file, nor the output of tag or feature
-    runs (the model's files would sit beside their tables)."""
-    from transforms.output import runs
+def need_own_folder(path: str, what: str, replaces_model: bool = False) -> None:
+    """An --output folder for one thing (``what``: a model, metrics): never a file, nor the output
+    of tag or feature runs, nor a model folder unless a model is what it writes: each would end
+    mixed with the other's files (metrics.json over a model's breaks its manifest)."""
+    from transforms.core.artifacts import exists, join
+    from transforms.output import model_folder, runs
 
     if not uris.scheme(path) and os.path.exists(path) and not os.path.isdir(path):
-        raise LaunchError(f"--output {path} is a file; give a model directory")
+        raise LaunchError(f"--output {path} is a file; give a folder for the {what}")
     try:
         held = runs.read_manifests(path)
     except ValueError as exc:
         raise LaunchError(f"--output {exc}") from None
     if held:
-        raise LaunchError(f"--output {path} holds {len(held)} tag or feature run(s); give the model a folder of its own")
+        raise LaunchError(f"--output {path} holds {len(held)} tag or feature run(s); give the {what} a folder of its own")
+    if not replaces_model and exists(join(path, model_folder.MANIFEST)):
+        raise LaunchError(f"--output {path} holds a model (its {model_folder.MANIFEST}); give the {what} a folder "
+                          "of its own")
+
+
+def need_model_target(path: str, writer: str) -> None:
+    """train replaces a model train wrote and learn adds to one learn wrote; neither takes the
+    other's: a learned model carries the reviewer's corrections, which train would drop."""
+    from transforms.core.artifacts import exists, join
+    from transforms.stages.taggernet import CONFIG, LEARNED_ROLE, read_config
+
+    need_own_folder(path, "model", replaces_model=True)
+    if not exists(join(path, CONFIG)):
+        return
+    try:
+        learned = read_config(path, verified=False).get("role") == LEARNED_ROLE
+    except (OSError, ValueError) as exc:  # read back as data: a config that is not one is refused
+        raise LaunchError(f"--output {exc}") from None
+    if learned != (writer == "learn"):
+        maker = "learn" if learned else "train"
+        raise LaunchError(f"--output {path} holds a model from image-tagger {maker}, which {writer} would "
+                          "overwrite; choose another --output")
 
 
 def need(**values: object) -> None:
@@ -158,7 +182,7 @@ class TrainFlags(Flags):
 
     def check(self) -> None:
         need(features=self.features, output=self.output)
-        need_model_output(self.output)
+        need_model_target(self.output, "train")
         need_path("--features", self.features)
         need_path("--holdout_tags", self.holdout_tags, "file")
         at_least("--top_k", self.top_k, 1)
@@ -201,7 +225,7 @@ class LearnFlags(Flags):
 
     def check(self) -> None:
         need(corrections=self.corrections, output=self.output)
-        need_model_output(self.output)
+        need_model_target(self.output, "learn")
         for path in self.corrections:
             need_path("--corrections", path, "file")
         for path in self.features:
@@ -238,6 +262,7 @@ class EvaluateFlags(Flags):
 
     def check(self) -> None:
         need(features=self.features, output=self.output)
+        need_own_folder(self.output, "metrics")
         need_path("--features", self.features)
         need_model("--model", self.model)
         need_path("--unseen_tags", self.unseen_tags, "file")

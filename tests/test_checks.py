@@ -132,7 +132,8 @@ def test_learn_refuses_a_wrong_option_it_passes_on_before_writing_anything(tmp_p
 def test_models_and_runs_never_share_a_folder(tmp_path, photos):
     """train --output into a tag run's output once wrote the model beside its tables (and over a
     file, a FileExistsError traceback after training); the tag job wrote its tables into a model
-    folder. Each refused in one line, with nothing written."""
+    folder; evaluate --output MODEL_DIR replaced the model's metrics.json, so its manifest no longer
+    matched and the model was refused from then on. Each refused in one line, nothing written."""
     from transforms.output import model_folder
 
     listing = tmp_path / "in.txt"
@@ -148,7 +149,13 @@ def test_models_and_runs_never_share_a_folder(tmp_path, photos):
             (train.main, ["--features", str(features), "--output", str(tmp_path / "runs")],
              "image-tagger train: --output {runs} holds 1 tag or feature run(s); give the model a folder of its own"),
             (train.main, ["--features", str(features), "--output", str(listing)],
-             "image-tagger train: --output {listing} is a file; give a model directory"),
+             "image-tagger train: --output {listing} is a file; give a folder for the model"),
+            (evaluate.main, ["--features", str(features), "--output", str(listing)],
+             "image-tagger evaluate: --output {listing} is a file; give a folder for the metrics"),
+            (evaluate.main, ["--features", str(features), "--output", str(model)],
+             "image-tagger evaluate: --output {model} holds a model (its manifest.json); give the metrics a folder of its own"),
+            (evaluate.main, ["--features", str(features), "--output", str(tmp_path / "runs")],
+             "image-tagger evaluate: --output {runs} holds 1 tag or feature run(s); give the metrics a folder of its own"),
             (learn.main, ["--corrections", str(listing), "--output", str(tmp_path / "runs")],
              "image-tagger learn: --output {runs} holds 1 tag or feature run(s)"),
             (tag.run, ["--input", str(listing), "--output", str(model), "--allow_local_paths"],
@@ -160,6 +167,25 @@ def test_models_and_runs_never_share_a_folder(tmp_path, photos):
         expected = said.format(runs=tmp_path / "runs", listing=listing, model=model)
         assert str(info.value).startswith(expected), str(info.value)
     assert sorted(p for p in tmp_path.rglob("*")) == before
+    # train replaces train's models, learn adds to learn's: neither takes the other's, nor a config that is no model's.
+    import json
+
+    from transforms.stages.taggernet import LEARNED_ROLE
+
+    learned = tmp_path / "learned"
+    model_folder.publish(str(learned), {"config.json": json.dumps({"role": LEARNED_ROLE}).encode()}, "test")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.json").write_text("nope")
+    for job, argv, said in (
+            (train.main, ["--features", str(features), "--output", str(learned)],
+             f"image-tagger train: --output {learned} holds a model from image-tagger learn, which train would overwrite"),
+            (learn.main, ["--corrections", str(listing), "--output", str(model)],
+             f"image-tagger learn: --output {model} holds a model from image-tagger train, which learn would overwrite"),
+            (train.main, ["--features", str(features), "--output", str(tmp_path / "odd")],
+             f"image-tagger train: --output {tmp_path / 'odd'} is not a trained model directory (config.json: ")):
+        with pytest.raises(SystemExit) as info:
+            job(argv)
+        assert str(info.value).startswith(said), str(info.value)
 
 
 def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):

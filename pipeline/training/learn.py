@@ -49,12 +49,10 @@ from transforms.knowledge import corrections as corr
 from transforms.knowledge.corrections import Correction
 from transforms.output import model_folder
 from transforms.stages.taggernet import (
-    CONFIG,
     CORRECTIONS,
     LEARNED_ROLE,
     calibration_maps,
     predict_scores,
-    read_config,
     taggernet_files,
 )
 from transforms.stages.taggernet import calibrated as calibrate_columns
@@ -273,9 +271,6 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"image-tagger learn: {exc}") from None
     if not uris.scheme(args.output):  # stored paths and later runs must not depend on the working folder
         args.output = os.path.abspath(args.output)
-    if exists(join(args.output, CONFIG)) and read_config(args.output, verified=False).get("role") != LEARNED_ROLE:
-        raise SystemExit(f"image-tagger learn: {args.output} holds a model from image-tagger train, which learn "
-                         "would overwrite; choose another --output")
     earlier = [join(args.output, CORRECTIONS)] if exists(join(args.output, CORRECTIONS)) else []
     try:
         merged = corr.read([*earlier, *args.corrections])

@@ -66,7 +66,7 @@ def read_config(model_dir: str, verified: bool = True) -> dict:
     except ModelFolderError:
         raise
     except Exception as exc:  # noqa: BLE001 - any filesystem error means the same to the user
-        raise FileNotFoundError(f"{model_dir} is not a trained model directory (no {CONFIG}): {exc}") from exc
+        raise FileNotFoundError(f"{model_dir} is not a trained model directory ({CONFIG}: {exc})") from exc
     if not isinstance(config, dict):
         raise ModelFolderError(f"{model_dir}: {CONFIG} is not a JSON object")
     return config
