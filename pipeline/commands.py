@@ -117,6 +117,25 @@ def need_model_target(path: str, writer: str) -> None:
                           "overwrite; choose another --output")
 
 
+def evaluation_metrics(report_dir: str) -> dict:
+    """An evaluate --output folder's metrics.json, read back as data: ValueError unless it holds
+    a JSON object (a zero-shot one with a table per protocol)."""
+    import json
+
+    from transforms.core.artifacts import exists, join, read_bytes
+
+    path = join(report_dir, "metrics.json")
+    if not exists(path):
+        raise ValueError(f"{report_dir} holds no metrics.json: give an image-tagger evaluate --output folder")
+    try:
+        metrics = json.loads(read_bytes(path))
+    except ValueError as exc:  # UnicodeDecodeError is one too
+        raise ValueError(f"{path} is not JSON ({type(exc).__name__})") from None
+    if not isinstance(metrics, dict) or ("ZS" in metrics and not all(isinstance(metrics.get(k), dict) for k in ("ZS", "GZS"))):
+        raise ValueError(f"{path} is not the metrics image-tagger evaluate writes")
+    return metrics
+
+
 def need(**values: object) -> None:
     """Required options: refused in one line, named as flags."""
     missing = [f"--{name}" for name, value in values.items() if not value]
@@ -305,8 +324,6 @@ class ReportFlags(Flags):
         need_model("--model", self.model)
         need_path("--evaluation", self.evaluation, "folder")
         if self.evaluation:
-            from pipeline.report import evaluation_metrics
-
             try:
                 evaluation_metrics(self.evaluation)
             except ValueError as exc:

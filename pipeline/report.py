@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
-from transforms.core.artifacts import exists, join, read_bytes, write_bytes
+from pipeline.commands import evaluation_metrics
+from transforms.core.artifacts import join, read_bytes, write_bytes
 from transforms.core.records import ERRORS, StageError, sources_of
 from transforms.core.registry import colours, registered, tag_sources
 from transforms.ingest.access import WEB, AccessFlags, AccessPolicy
@@ -150,23 +151,8 @@ def _metrics_rows(metrics: dict) -> list[tuple[str, str]]:
             for k, v in metrics.items() if isinstance(v, (int, float))]
 
 
-def evaluation_metrics(report_dir: str) -> dict:
-    """An evaluate --output folder's metrics.json, read back as data: ValueError unless it holds
-    a JSON object (a zero-shot one with a table per protocol)."""
-    path = join(report_dir, "metrics.json")
-    if not exists(path):
-        raise ValueError(f"{report_dir} holds no metrics.json: give an image-tagger evaluate --output folder")
-    try:
-        metrics = json.loads(read_bytes(path))
-    except ValueError as exc:  # UnicodeDecodeError is one too
-        raise ValueError(f"{path} is not JSON ({type(exc).__name__})") from None
-    if not isinstance(metrics, dict) or ("ZS" in metrics and not all(isinstance(metrics.get(k), dict) for k in ("ZS", "GZS"))):
-        raise ValueError(f"{path} is not the metrics image-tagger evaluate writes")
-    return metrics
-
-
 def _evaluation_panel(report_dir: str) -> dict:
-    metrics = evaluation_metrics(report_dir)
+    metrics = evaluation_metrics(report_dir)  # checked at launch
     if "ZS" in metrics:  # a zero-shot report: one table per protocol
         tables = [{"heading": f"{k} metric", "rows": _metrics_rows(metrics[k])} for k in ("ZS", "GZS")]
     else:
