@@ -82,7 +82,6 @@ def need_own_folder(path: str, what: str, replaces_model: bool = False) -> None:
     """An --output folder for one thing (``what``: a model, metrics): never a file, nor the output
     of tag or feature runs, nor a model folder unless a model is what it writes: each would end
     mixed with the other's files (metrics.json over a model's breaks its manifest)."""
-    from transforms.core.artifacts import exists, join
     from transforms.output import model_folder, runs
 
     if not uris.scheme(path) and os.path.exists(path) and not os.path.isdir(path):
@@ -93,7 +92,7 @@ def need_own_folder(path: str, what: str, replaces_model: bool = False) -> None:
         raise LaunchError(f"--output {exc}") from None
     if held:
         raise LaunchError(f"--output {path} holds {len(held)} tag or feature run(s); give the {what} a folder of its own")
-    if not replaces_model and exists(join(path, model_folder.MANIFEST)):
+    if not replaces_model and model_folder.holds_model(path):
         raise LaunchError(f"--output {path} holds a model (its {model_folder.MANIFEST}); give the {what} a folder "
                           "of its own")
 
@@ -403,11 +402,34 @@ def check_runs(args: argparse.Namespace) -> None:
         raise SystemExit(f"image-tagger runs: {exc}") from None
 
 
+DEMO_LIST = "input.txt"  # the demo's URI list, written into its output
+
+
 @dataclass(frozen=True)
 class DemoFlags(Flags):
     GROUP: ClassVar[str] = "demo"
 
     output: str = option("demo_out", "Output folder (replaced on every demo run).")
+
+    def check(self) -> None:
+        """The demo replaces its output on every run: only a folder that is new or holds the
+        demo's own runs (their input is the list it writes there), never a file or a model."""
+        from transforms.output import model_folder, runs
+
+        if os.path.exists(self.output) and not os.path.isdir(self.output):
+            raise LaunchError(f"--output {self.output} is a file; give a folder")
+        if model_folder.holds_model(self.output):
+            raise LaunchError(f"--output {self.output} holds a model (its {model_folder.MANIFEST}); give the demo a "
+                              "folder of its own")
+        mine = os.path.realpath(os.path.join(self.output, DEMO_LIST))
+        try:
+            held = runs.read_manifests(self.output)
+        except ValueError as exc:
+            raise LaunchError(f"--output {exc}") from None
+        other = [m for m in held if os.path.realpath(str(m.lineage.get("input", ""))) != mine]
+        if other:
+            raise LaunchError(f"--output {self.output} holds runs of another input ({other[0].lineage.get('input')}), "
+                              "which the demo would replace; choose another folder")
 
 
 def demo_parser() -> Parser:

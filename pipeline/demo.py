@@ -10,7 +10,7 @@ import os
 
 import pyarrow.parquet as pq
 
-from pipeline import report, tag
+from pipeline import commands, report, tag
 from transforms.core.records import ERRORS
 from transforms.knowledge.samples import sample_photos
 from transforms.output import runs
@@ -22,7 +22,7 @@ def write_input_list(output: str) -> str:
     if not photos:
         raise SystemExit("no sample photos found: run `make setup` first")
     os.makedirs(output, exist_ok=True)
-    path = os.path.join(output, "input.txt")
+    path = os.path.join(output, commands.DEMO_LIST)
     with open(path, "w") as f:
         for p in photos.values():
             f.write(f"{p}\n")
@@ -46,8 +46,6 @@ def describe(output: str, per_image: int = 8) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pipeline import commands
-
     parser = commands.demo_parser()
     args, beam_args = tag.parse_with_job_options(parser, argv, ("--input",))  # checked before the list is written
     input_list = write_input_list(args.output)

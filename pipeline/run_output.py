@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from pipeline.flags import IoFlags, TagJobFlags
 from transforms.core import uris
-from transforms.core.artifacts import exists, join
+from transforms.core.artifacts import exists
 from transforms.core.launch import LaunchError
 from transforms.output import lock as output_lock
 from transforms.output import model_folder, runs
@@ -100,7 +100,7 @@ def check_output(o, tables: tuple[str, ...]) -> str:
     if io_flags.input and _inside_input(output, _as_glob(io_flags.input)):
         raise LaunchError(f"--output {output} lies inside --input {io_flags.input}: the job would read its "
                           "own outputs as images; write somewhere else")
-    if exists(join(output, model_folder.MANIFEST)):
+    if model_folder.holds_model(output):
         raise LaunchError(f"--output {output} holds a model (its {model_folder.MANIFEST}); give the runs a folder "
                           "of their own")
     partition = io_flags.partition

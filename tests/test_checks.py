@@ -392,5 +392,33 @@ def test_a_command_refuses_a_wrong_option_for_its_tag_job_before_writing(command
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_demo_replaces_only_its_own_output_and_measures_check_their_files(tmp_path, photos):
+    """The demo runs with --overwrite: pointed at a tag output of the user's it replaced their
+    runs; at a file it ended in a FileExistsError traceback, at a model folder it wrote its list
+    there first. A measure's --workdir that is a file, or a --json that is a folder, failed after
+    minutes of work. Each refused in one line, with nothing written."""
+    from transforms.output import model_folder
+
+    listing = tmp_path / "in.txt"
+    listing.write_text(f"{photos['chelsea']}\n")
+    theirs = tmp_path / "theirs"
+    tag.run(["--input", str(listing), "--output", str(theirs), "--allow_local_paths", "--quiet", "--ingest_only"])
+    model = tmp_path / "model"
+    model_folder.publish(str(model), {"config.json": b"{}"}, "test")
+    before = sorted(tmp_path.rglob("*"))
+    for argv, said in (
+            ([demo.main, "--output", str(listing)], f"image-tagger demo: --output {listing} is a file; give a folder"),
+            ([demo.main, "--output", str(model)], f"image-tagger demo: --output {model} holds a model"),
+            ([demo.main, "--output", str(theirs)],
+             f"image-tagger demo: --output {theirs} holds runs of another input ({listing}), which the demo would replace"),
+            ([command.main, "--workdir", str(listing)], f"--workdir {listing} is a file; give a folder"),
+            ([by_kind.main, "--json", str(tmp_path)], f"--json {tmp_path} is a folder; name the file"),
+            ([cross_fit.main, "--json", str(tmp_path / "no" / "x.json")], f"--json: no such folder: {tmp_path / 'no'}")):
+        with pytest.raises(SystemExit) as info:
+            argv[0](argv[1:])
+        assert said in str(info.value) and "\n" not in str(info.value), str(info.value)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_a_typo_of_a_commands_own_flag_is_named_with_it(tmp_path):
     assert "did you mean --output?" in _refused(["--outptu", str(tmp_path / "out")], tmp_path, demo.main)

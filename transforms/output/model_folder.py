@@ -93,6 +93,11 @@ def publish(model_dir: str, files: dict[str, bytes], writer: str) -> None:
     _remove_staging(model_dir)
 
 
+def holds_model(path: str) -> bool:
+    """Whether a folder holds a published model (its manifest): no run or report writes there."""
+    return exists(join(path, MANIFEST))
+
+
 def read_manifest(model_dir: str) -> dict[str, str]:
     """name -> sha256 of the folder's published version; ModelFolderError when there is none or
     it is not one this tool wrote."""
