@@ -398,6 +398,8 @@ def runs_parser() -> Parser:
 def check_runs(args: argparse.Namespace) -> None:
     try:
         need_path("OUTPUT", args.output, "folder")
+        if not uris.scheme(args.output) and not os.path.isdir(args.output):
+            raise LaunchError(f"OUTPUT {args.output} is a file; give the --output folder of tag or feature runs")
     except LaunchError as exc:
         raise SystemExit(f"image-tagger runs: {exc}") from None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from pipeline import runs_table, tag
 
 
@@ -36,3 +38,7 @@ def test_an_output_without_runs_says_so(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert runs_table.main([str(tmp_path / "empty")]) == []
     assert "holds no runs" in capsys.readouterr().out
+    (tmp_path / "list.txt").write_text("a.jpg\n")
+    with pytest.raises(SystemExit) as info:
+        runs_table.main([str(tmp_path / "list.txt")])
+    assert str(info.value) == f"image-tagger runs: OUTPUT {tmp_path / 'list.txt'} is a file; give the --output folder of tag or feature runs"
