@@ -205,6 +205,9 @@ def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):
 def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, photos):
     """train on a folder that holds no features once ended in a FileNotFoundError traceback, and
     learn on a photo given as corrections in a bare "'utf-8' codec can't decode" naming no file."""
+    import hashlib
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -217,6 +220,9 @@ def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, phot
     pq.write_table(pa.table({"a": [1]}), tmp_path / "other" / "y.parquet")
     (tmp_path / "review.jsonl").write_bytes(photo)
     (tmp_path / "latin.jsonl").write_bytes('{"uri": "caf\xe9.jpg"}\n'.encode("latin-1"))
+    cat = photos["chelsea"]
+    (tmp_path / "cat.jsonl").write_text(json.dumps({"uri": str(cat), "added": ["kitty"], "reviewed": True,
+                                                    "content_sha256": hashlib.sha256(cat.read_bytes()).hexdigest()}) + "\n")
     model = str(tmp_path / "model")  # a model folder as train publishes one (its files are not read before --features)
     model_folder.publish(model, {"config.json": b"{}"}, "test")
     for job, argv, expected in (
@@ -232,7 +238,12 @@ def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, phot
             (learn.main, ["--corrections", str(tmp_path / "review.jsonl")],
              f"{tmp_path / 'review.jsonl'} is a binary file, not exported corrections"),
             (learn.main, ["--corrections", str(tmp_path / "latin.jsonl")],
-             f"{tmp_path / 'latin.jsonl'} is not UTF-8 text (invalid continuation byte at byte 12)")):
+             f"{tmp_path / 'latin.jsonl'} is not UTF-8 text (invalid continuation byte at byte 12)"),
+            # --features learn reuses: a folder or files that hold none were passed over without a word
+            (learn.main, ["--corrections", str(tmp_path / "cat.jsonl"), "--allow_local_paths", "--features", str(tmp_path)],
+             f"--features {tmp_path}: no feature files in {tmp_path}"),
+            (learn.main, ["--corrections", str(tmp_path / "cat.jsonl"), "--allow_local_paths", "--features",
+                          str(tmp_path / "other" / "*.parquet")], "y.parquet is not an extract-features output")):
         message = _refused([*argv, "--output", str(tmp_path / "out")], tmp_path, job)
         assert message.startswith(f"image-tagger {job.__module__.rsplit('.', 1)[1]}: ") and expected in message, message
     from transforms.core.records import FEATURES_SCHEMA

@@ -42,7 +42,7 @@ import numpy as np
 from pipeline import commands
 from pipeline.training import held_out
 from pipeline.training.datasets import hash_fraction
-from pipeline.training.train import Dataset, load_features, train_taggernet
+from pipeline.training.train import Dataset, load_features, read_or_refuse, train_taggernet
 from transforms.core import uris
 from transforms.core.artifacts import exists, join, read_bytes, write_bytes
 from transforms.knowledge import corrections as corr
@@ -114,15 +114,22 @@ def check_access(items: list[Correction], passthrough: list[str]) -> None:
                          f"{' and more' if count > 1 else ''}): {reason}")
 
 
-def known_features(dirs: list[str]) -> tuple[dict[str, np.ndarray], str | None]:
-    """Feature vectors by content_sha256 and by image_id, and their backbone."""
+def known_features(own: list[str], given: tuple[str, ...] = ()) -> tuple[dict[str, np.ndarray], str | None]:
+    """Feature vectors by content_sha256 and by image_id, and their backbone: from the model's
+    own feature runs (one a kill left without files is passed over) and the --features the user
+    gave (each must be an extract-features output: a wrong one is refused, never ignored)."""
     vectors: dict[str, np.ndarray] = {}
     backbone = None
-    for d in dirs:
-        try:
-            data = load_features(d)
-        except FileNotFoundError:
-            continue
+    for d in [*own, *given]:
+        if d in given:
+            data = read_or_refuse("learn", "--features", d, load_features)
+        else:
+            try:
+                data = load_features(d)
+            except FileNotFoundError:
+                continue
+            except ValueError as exc:
+                raise SystemExit(f"image-tagger learn: {d}, a feature run of this model: {exc}") from None
         if backbone and data.backbone != backbone:
             raise SystemExit(f"image-tagger learn: {d} holds {data.backbone} features, others {backbone}")
         backbone = data.backbone
@@ -187,7 +194,7 @@ def corrected_features(items: list[Correction], args: argparse.Namespace,
                        passthrough: list[str]) -> tuple[list[Correction], np.ndarray, str]:
     """(the pictures whose features exist, their features, the backbone): reused by content,
     the rest extracted by the feature job into MODEL_DIR."""
-    vectors, backbone = known_features([*feature_runs(args.output), *args.features])
+    vectors, backbone = known_features(feature_runs(args.output), tuple(args.features))
     missing = [c for c in items if c.key not in vectors and c.image_id not in vectors]
     check_access(missing, passthrough)
     if missing:
@@ -195,7 +202,7 @@ def corrected_features(items: list[Correction], args: argparse.Namespace,
             print(f"extracting features of {len(missing)} corrected pictures ({len(items) - len(missing)} reused)",
                   flush=True)
         extract(missing, args.output, passthrough, args.quiet)
-        vectors, backbone = known_features([*feature_runs(args.output), *args.features])
+        vectors, backbone = known_features(feature_runs(args.output), tuple(args.features))
     usable = [c for c in items if c.key in vectors or c.image_id in vectors]
     if len(usable) < len(items):
         print(f"image-tagger learn: warning: {len(items) - len(usable)} corrected pictures could not be read "
