@@ -67,6 +67,8 @@ def need_path(option: str, path: str | None, kind: str = "file or folder") -> No
     """A local input path must exist (gs:// and other remote paths are checked when read)."""
     if path and not uris.scheme(path) and not any(c in path for c in "*?[") and not os.path.exists(path):
         raise LaunchError(f"{option}: no such {kind}: {path}")
+    if path and kind == "file" and not uris.scheme(path) and os.path.isdir(path):
+        raise LaunchError(f"{option}: {path} is a folder, not a file")
 
 
 def need_model(option: str, path: str | None) -> None:

@@ -55,6 +55,10 @@ def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
         (["--runner", "no.such.module.Runner"], "not a runner Beam knows"),
         (["--direct_num_workers", "-3"], "--direct_num_workers must be >= 0, got -3"),
         (["--max_num_workers", "-1"], "--max_num_workers must be >= 0"),
+        # A folder where a file is read: tracebacks at launch, or in a worker after the output was made.
+        *[([flag, "{tmp}"], f"{flag}: {{tmp}} is a folder, not a file") for flag in (
+            "--vocabulary", "--calibration", "--corrections", "--word_vectors", "--pose_model", "--detector_weights",
+            "--backbone_weights")],
     ],
 )
 def test_each_class_of_mistake_is_refused(base, extra, expected):
@@ -65,7 +69,7 @@ def test_each_class_of_mistake_is_refused(base, extra, expected):
     fill = {"{vocab}": str(tmp / "vocab.txt"), "{empty}": str(tmp / "empty.txt"),
             "{binary}": str(tmp / "binary.txt")}
     extra = [fill.get(a, a.replace("{tmp}", str(tmp))) for a in extra]
-    assert expected in _refused(argv + extra, tmp)
+    assert expected.replace("{tmp}", str(tmp)) in _refused(argv + extra, tmp)
 
 
 def test_missing_input_and_output_that_is_a_file(tmp_path):
@@ -239,6 +243,9 @@ def test_files_the_training_commands_read_are_refused_in_one_line(tmp_path, phot
              f"{tmp_path / 'review.jsonl'} is a binary file, not exported corrections"),
             (learn.main, ["--corrections", str(tmp_path / "latin.jsonl")],
              f"{tmp_path / 'latin.jsonl'} is not UTF-8 text (invalid continuation byte at byte 12)"),
+            (learn.main, ["--corrections", str(tmp_path)], f"--corrections: {tmp_path} is a folder, not a file"),
+            (train.main, ["--features", str(tmp_path), "--holdout_tags", str(tmp_path)],
+             f"--holdout_tags: {tmp_path} is a folder, not a file"),
             # --features learn reuses: a folder or files that hold none were passed over without a word
             (learn.main, ["--corrections", str(tmp_path / "cat.jsonl"), "--allow_local_paths", "--features", str(tmp_path)],
              f"--features {tmp_path}: no feature files in {tmp_path}"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 
 from transforms.core.artifacts import exists
 
@@ -52,6 +53,8 @@ def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCE
         return
     if not exists(path):
         raise LaunchError(f"{option}: no such file: {path}")
+    if os.path.isdir(path):  # a local folder (a cloud "folder" is no object, so it does not exist above)
+        raise LaunchError(f"{option}: {path} is a folder, not a file")
 
 
 def at_least(option: str, value, low) -> None:
