@@ -59,6 +59,17 @@ def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
         *[([flag, "{tmp}"], f"{flag}: {{tmp}} is a folder, not a file") for flag in (
             "--vocabulary", "--calibration", "--corrections", "--word_vectors", "--pose_model", "--detector_weights",
             "--backbone_weights")],
+        # A model or vectors file a worker cannot load: it failed in RunInference after the output was made.
+        *[([flag, "{zero}"], f"{flag}: {{zero}} is empty") for flag in (
+            "--word_vectors", "--pose_model", "--detector_weights", "--backbone_weights")],
+        (["--backbone_weights", "{binary}"], "--backbone_weights: {binary} is not a PyTorch weights file (torch.save)"),
+        (["--detector", "fasterrcnn_mobilenet_v3_large_fpn", "--detector_weights", "{words}"],
+         "--detector_weights: {words} is not a PyTorch weights file"),
+        (["--detector_weights", "{words}"], "--detector_weights: {words} does not match its sha256 (expected 615e2661"),
+        (["--word_vectors", "{words}"], "--word_vectors {words}: not word vectors (its first line is neither"),
+        (["--word_vectors", "{tmp}/v.npz"], "--word_vectors {tmp}/v.npz: an .npz needs the arrays words and vectors"),
+        (["--pose_model", "{words}"], "--pose_model {words}: model.json has no weights manifest"),
+        (["--pose_model", "{tmp}/model.json"], "--pose_model's weight file: no such file: {tmp}/w.bin"),
     ],
 )
 def test_each_class_of_mistake_is_refused(base, extra, expected):
@@ -66,10 +77,18 @@ def test_each_class_of_mistake_is_refused(base, extra, expected):
     (tmp / "vocab.txt").write_text("animal\n")
     (tmp / "empty.txt").write_text("# nothing\n\n")
     (tmp / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp / "zero.bin").write_bytes(b"")
+    (tmp / "words.txt").write_text("hello\n")
+    (tmp / "model.json").write_text('{"weightsManifest": [{"paths": ["w.bin"]}]}')
+    import numpy as np
+
+    np.savez(tmp / "v.npz", names=np.array(["cat"]))
     fill = {"{vocab}": str(tmp / "vocab.txt"), "{empty}": str(tmp / "empty.txt"),
-            "{binary}": str(tmp / "binary.txt")}
+            "{binary}": str(tmp / "binary.txt"), "{zero}": str(tmp / "zero.bin"), "{words}": str(tmp / "words.txt")}
     extra = [fill.get(a, a.replace("{tmp}", str(tmp))) for a in extra]
-    assert expected.replace("{tmp}", str(tmp)) in _refused(argv + extra, tmp)
+    for key, value in (*fill.items(), ("{tmp}", str(tmp))):
+        expected = expected.replace(key, value)
+    assert expected in _refused(argv + extra, tmp)
 
 
 def test_missing_input_and_output_that_is_a_file(tmp_path):

@@ -8,9 +8,11 @@ import difflib
 import json
 import os
 
-from transforms.core.artifacts import exists
+from transforms.core.artifacts import exists, sha256_of
 
 BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
+# A file format told by how it starts: torch.save writes a zip archive (or an older pickle stream).
+TORCH_FILE = ((b"PK\x03\x04", b"\x80"), "a PyTorch weights file (torch.save)")
 TEXT_SNIFF = 1 << 16  # how much of a file that should be text is read to tell it from a binary one
 
 
@@ -47,14 +49,30 @@ class LaunchError(Exception):
     """A command line that cannot run; the message is one line for the user."""
 
 
-def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCES) -> None:
-    """A local/gs:// file option must exist (https:// and gensim-data: are fetched when used)."""
+def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCES, sha256: str | None = None,
+              form: tuple[tuple[bytes, ...], str] | None = None) -> None:
+    """A local/gs:// file option must exist (https:// and gensim-data: are fetched when used). A
+    local one is read at launch too, where a worker would only fail after the output is made: it
+    must not be empty, must match ``sha256`` when one is expected, and must start as ``form``
+    (its marks, and what it is called) says when one is given."""
     if not path or path in builtins or path.startswith(("http://", "https://", "gensim-data:")):
         return
     if not exists(path):
         raise LaunchError(f"{option}: no such file: {path}")
     if os.path.isdir(path):  # a local folder (a cloud "folder" is no object, so it does not exist above)
         raise LaunchError(f"{option}: {path} is a folder, not a file")
+    if "://" in path:
+        return
+    if os.path.getsize(path) == 0:
+        raise LaunchError(f"{option}: {path} is empty")
+    if form:
+        starts, what = form
+        with open(path, "rb") as f:
+            head = f.read(max(len(s) for s in starts))
+        if not head.startswith(starts):
+            raise LaunchError(f"{option}: {path} is not {what}")
+    if sha256 and sha256_of(path) != sha256.lower():
+        raise LaunchError(f"{option}: {path} does not match its sha256 (expected {sha256})")
 
 
 def at_least(option: str, value, low) -> None:

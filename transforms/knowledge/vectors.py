@@ -15,6 +15,7 @@ through the loader script gensim-data ships beside it.
 from __future__ import annotations
 
 import functools
+import gzip
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -46,6 +47,43 @@ class VectorFlags(Flags):
     def check(self) -> None:
         refuse_pickle("--word_vectors", self.word_vectors)
         need_file("--word_vectors", self.word_vectors, {EMBEDDED})
+        if self.word_vectors != EMBEDDED and "://" not in self.word_vectors and \
+                not self.word_vectors.startswith("gensim-data:"):  # a local file: read its start now
+            check_local_vectors("--word_vectors", self.word_vectors)
+
+
+def _number(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def check_local_vectors(option: str, path: str) -> None:
+    """A local vectors file, as far as its start shows what a worker would load: an .npz's two
+    arrays, or a word2vec or GloVe file's first line (a count and a size, or a word and numbers)."""
+    from transforms.core.launch import LaunchError
+
+    if path.lower().endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                names = set(z.files)
+        except (ValueError, OSError) as exc:
+            raise LaunchError(f"{option} {path}: not an .npz of words and vectors ({exc})") from None
+        if not {"words", "vectors"} <= names:
+            raise LaunchError(f"{option} {path}: an .npz needs the arrays words and vectors, not {sorted(names)}")
+        return
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            tokens = f.readline(1 << 16).split()
+    except OSError as exc:  # a .gz that is not gzip data
+        raise LaunchError(f"{option} {path}: {exc}") from None
+    header = len(tokens) == 2 and all(t.isdigit() for t in tokens)
+    if not header and not (len(tokens) >= 2 and all(_number(t) for t in tokens[1:])):
+        raise LaunchError(f"{option} {path}: not word vectors (its first line is neither a word2vec header nor a "
+                          "word and its numbers)")
 
 
 PICKLED = (".kv", ".model", ".pkl", ".pickle", ".joblib")  # gensim's native save format is a pickle

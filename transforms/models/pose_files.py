@@ -9,36 +9,14 @@ never a path elsewhere.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 import tarfile
 import tempfile
 
 from transforms.core import artifacts
-from transforms.stages.pose import EMBEDDED, PoseModelSpec
+from transforms.stages.pose import EMBEDDED, PoseModelSpec, model_sha256, weight_names
 
-PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 MAX_MEMBER = 64 << 20  # a model.json or weight file larger than this is refused
-
-
-def model_sha256(model_json: bytes, weights: bytes) -> str:
-    """The digest --pose_model_sha256 names: model.json followed by its weight files."""
-    return hashlib.sha256(model_json + weights).hexdigest()
-
-
-def weight_names(model_json: bytes) -> list[str]:
-    """The weight files model.json's manifest names, in order; ValueError unless plain names."""
-    try:
-        manifest = json.loads(model_json)["weightsManifest"]
-        names = [str(p) for group in manifest for p in group["paths"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"model.json has no weights manifest ({exc})") from None
-    for name in names:
-        if not PLAIN_NAME.fullmatch(name) or name.startswith(".."):
-            raise ValueError(f"model.json names a weight file {name!r}: only plain file names beside it are read")
-    return names
 
 
 def _members(package: str, members: tuple[str, ...]) -> dict[str, bytes]:

