@@ -8,6 +8,7 @@ import difflib
 import json
 import os
 
+from transforms.core import uris
 from transforms.core.artifacts import exists, sha256_of
 
 BUILTIN_SOURCES = {"embedded", "coco", "none", "imagenet"}
@@ -61,7 +62,7 @@ def need_file(option: str, path: str | None, builtins: set[str] = BUILTIN_SOURCE
         raise LaunchError(f"{option}: no such file: {path}")
     if os.path.isdir(path):  # a local folder (a cloud "folder" is no object, so it does not exist above)
         raise LaunchError(f"{option}: {path} is a folder, not a file")
-    if "://" in path:
+    if uris.scheme(path):
         return
     if os.path.getsize(path) == 0:
         raise LaunchError(f"{option}: {path} is empty")

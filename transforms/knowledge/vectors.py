@@ -25,7 +25,7 @@ import numpy as np
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
-from transforms.core import artifacts
+from transforms.core import artifacts, uris
 from transforms.core.launch import need_file
 from transforms.core.options import REMOTE, Flags, option
 
@@ -47,7 +47,7 @@ class VectorFlags(Flags):
     def check(self) -> None:
         refuse_pickle("--word_vectors", self.word_vectors)
         need_file("--word_vectors", self.word_vectors, {EMBEDDED})
-        if self.word_vectors != EMBEDDED and "://" not in self.word_vectors and \
+        if self.word_vectors != EMBEDDED and not uris.scheme(self.word_vectors) and \
                 not self.word_vectors.startswith("gensim-data:"):  # a local file: read its start now
             check_local_vectors("--word_vectors", self.word_vectors)
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from transforms.core import uris
 from transforms.core.launch import LaunchError, in_unit_range, need_file
 from transforms.core.options import REMOTE, SHA256, Flags, option
 from transforms.core.registry import Column, Stage, register
@@ -165,7 +166,7 @@ class PoseFlags(Flags):
         in_unit_range("--pose_spare_box", self.pose_spare_box, NEVER)
         in_unit_range("--pose_likeness_veto", self.pose_likeness_veto, NEVER)
         in_unit_range("--pose_portrait_face", self.pose_portrait_face, NEVER)
-        if self.pose_model not in (EMBEDDED, OFF) and "://" not in self.pose_model:
+        if self.pose_model not in (EMBEDDED, OFF) and not uris.scheme(self.pose_model):
             check_local_model("--pose_model", self.pose_model, self.pose_model_sha256)
         else:
             need_file("--pose_model", self.pose_model)
