@@ -57,6 +57,12 @@ COLUMN = "pose_person"
 NEVER = 1.01  # a threshold above every chance and share: the rule it sets never fires
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")  # a weight file beside model.json
 
+PORTRAIT = "portrait"
+PORTRAIT_CHANCE = 7 / 8  # a portrait the rule finds is one: 6 of 6 on the photo set's tune half, Laplace-smoothed
+KEYPOINT_SEEN = 0.3  # a keypoint MoveNet scores below this is out of view (its own demos' cut)
+FACE, LEGS = slice(0, 5), slice(11, 15)  # keypoints: nose, eyes and ears; hips and knees
+LIKENESS = ("pedestal",)  # the ImageNet words whose photos show likenesses of people: statues on plinths
+
 
 def model_sha256(model_json: bytes, weights: bytes) -> str:
     """The digest --pose_model_sha256 names: model.json followed by its weight files."""
@@ -92,11 +98,6 @@ def check_local_model(option: str, path: str, sha256: str | None) -> None:
         weights = b"".join(Path(folder, n).read_bytes() for n in names)
         if model_sha256(model_json, weights) != sha256.lower():
             raise LaunchError(f"{option} {path} does not match --pose_model_sha256 (expected {sha256})")
-PORTRAIT = "portrait"
-PORTRAIT_CHANCE = 7 / 8  # a portrait the rule finds is one: 6 of 6 on the photo set's tune half, Laplace-smoothed
-KEYPOINT_SEEN = 0.3  # a keypoint MoveNet scores below this is out of view (its own demos' cut)
-FACE, LEGS = slice(0, 5), slice(11, 15)  # keypoints: nose, eyes and ears; hips and knees
-LIKENESS = ("pedestal",)  # the ImageNet words whose photos show likenesses of people: statues on plinths
 
 
 @dataclass(frozen=True)
