@@ -63,6 +63,7 @@ def _refused(argv: list[str], tmp_path, job=tag.run) -> str:
         *[([flag, "{zero}"], f"{flag}: {{zero}} is empty") for flag in (
             "--word_vectors", "--pose_model", "--detector_weights", "--backbone_weights")],
         (["--backbone_weights", "{binary}"], "--backbone_weights: {binary} is not a PyTorch weights file (torch.save)"),
+        (["--calibration", "{binary}"], "--calibration {binary} is a binary file, not a calibration file (JSON"),
         (["--detector", "fasterrcnn_mobilenet_v3_large_fpn", "--detector_weights", "{words}"],
          "--detector_weights: {words} is not a PyTorch weights file"),
         (["--detector_weights", "{words}"], "--detector_weights: {words} does not match its sha256 (expected 615e2661"),

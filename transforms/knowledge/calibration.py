@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from transforms.core.artifacts import read_bytes
-from transforms.core.launch import LaunchError, in_unit_range, need_file
+from transforms.core.launch import LaunchError, in_unit_range, need_file, utf8_text
 from transforms.core.options import Flags, option
 
 EMBEDDED = "embedded"
@@ -107,7 +107,7 @@ class Logistic:
 def _text(source: str) -> str:
     if source == EMBEDDED:
         return resources.files("transforms").joinpath("data/calibration.json").read_text()
-    return read_bytes(source).decode("utf-8")
+    return utf8_text(read_bytes(source), source, "a calibration file (JSON, as pipeline.quality --fit writes)")
 
 
 @functools.lru_cache(maxsize=8)
