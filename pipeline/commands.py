@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pipeline.training.datasets import DatasetFlags
 from transforms.core import uris
@@ -18,6 +18,9 @@ from transforms.core.options import Flags, option
 from transforms.knowledge.vectors import VectorFlags
 from transforms.stages.taggernet import DROPOUT, HIDDEN
 from transforms.stages.zero_shot import METHODS, ZeroShotFlags
+
+if TYPE_CHECKING:
+    from transforms.output.runs import Manifest
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -80,23 +83,36 @@ def need_model(option: str, path: str | None) -> None:
         check_model_folder(path, option)
 
 
-def need_own_folder(path: str, what: str, replaces_model: bool = False) -> None:
-    """An --output folder for one thing (``what``: a model, metrics): never a file, nor the output
-    of tag or feature runs, nor a model folder unless a model is what it writes: each would end
-    mixed with the other's files (metrics.json over a model's breaks its manifest)."""
-    from transforms.output import model_folder, runs
+def need_folder(path: str, what: str, holds_model: bool = False) -> None:
+    """An --output for ``what`` (a model, metrics, the demo) is a folder, and a model's folder only
+    where a model is written: anything else would end mixed with the model's files (metrics.json
+    over a model's breaks its manifest)."""
+    from transforms.output import model_folder
 
     if not uris.scheme(path) and os.path.exists(path) and not os.path.isdir(path):
         raise LaunchError(f"--output {path} is a file; give a folder for the {what}")
-    try:
-        held = runs.read_manifests(path)
-    except ValueError as exc:
-        raise LaunchError(f"--output {exc}") from None
-    if held:
-        raise LaunchError(f"--output {path} holds {len(held)} tag or feature run(s); give the {what} a folder of its own")
-    if not replaces_model and model_folder.holds_model(path):
+    if not holds_model and model_folder.holds_model(path):
         raise LaunchError(f"--output {path} holds a model (its {model_folder.MANIFEST}); give the {what} a folder "
                           "of its own")
+
+
+def output_runs(path: str) -> list[Manifest]:
+    """The runs an --output holds, read back as data (a manifest this tool did not write is refused)."""
+    from transforms.output import runs
+
+    try:
+        return runs.read_manifests(path)
+    except ValueError as exc:
+        raise LaunchError(f"--output {exc}") from None
+
+
+def need_own_folder(path: str, what: str, replaces_model: bool = False) -> None:
+    """An --output folder for one thing (``what``): ``need_folder``, and never the output of tag or
+    feature runs, whose tables the thing's files would sit beside."""
+    need_folder(path, what, holds_model=replaces_model)
+    held = output_runs(path)
+    if held:
+        raise LaunchError(f"--output {path} holds {len(held)} tag or feature run(s); give the {what} a folder of its own")
 
 
 def need_model_target(path: str, writer: str) -> None:
@@ -418,19 +434,9 @@ class DemoFlags(Flags):
     def check(self) -> None:
         """The demo replaces its output on every run: only a folder that is new or holds the
         demo's own runs (their input is the list it writes there), never a file or a model."""
-        from transforms.output import model_folder, runs
-
-        if os.path.exists(self.output) and not os.path.isdir(self.output):
-            raise LaunchError(f"--output {self.output} is a file; give a folder")
-        if model_folder.holds_model(self.output):
-            raise LaunchError(f"--output {self.output} holds a model (its {model_folder.MANIFEST}); give the demo a "
-                              "folder of its own")
+        need_folder(self.output, "demo")
         mine = os.path.realpath(os.path.join(self.output, DEMO_LIST))
-        try:
-            held = runs.read_manifests(self.output)
-        except ValueError as exc:
-            raise LaunchError(f"--output {exc}") from None
-        other = [m for m in held if os.path.realpath(str(m.lineage.get("input", ""))) != mine]
+        other = [m for m in output_runs(self.output) if os.path.realpath(str(m.lineage.get("input", ""))) != mine]
         if other:
             raise LaunchError(f"--output {self.output} holds runs of another input ({other[0].lineage.get('input')}), "
                               "which the demo would replace; choose another folder")

@@ -186,10 +186,9 @@ def test_models_and_runs_never_share_a_folder(tmp_path, photos):
              "image-tagger tag: --output {model} holds a model (its manifest.json); give the runs a folder of their own"),
             (extract_features.run, ["--dataset", "list", "--labels", str(listing), "--output", str(model)],
              "image-tagger extract-features: --output {model} holds a model")):
-        with pytest.raises(SystemExit) as info:
-            job(argv)
         expected = said.format(runs=tmp_path / "runs", listing=listing, model=model)
-        assert str(info.value).startswith(expected), str(info.value)
+        message = _refused(argv, tmp_path, job)
+        assert message.startswith(expected), message
     assert sorted(p for p in tmp_path.rglob("*")) == before
     # train replaces train's models, learn adds to learn's: neither takes the other's, nor a config that is no model's.
     import json
@@ -207,9 +206,8 @@ def test_models_and_runs_never_share_a_folder(tmp_path, photos):
              f"image-tagger learn: --output {model} holds a model from image-tagger train, which learn would overwrite"),
             (train.main, ["--features", str(features), "--output", str(tmp_path / "odd")],
              f"image-tagger train: --output {tmp_path / 'odd'} is not a trained model directory (config.json: ")):
-        with pytest.raises(SystemExit) as info:
-            job(argv)
-        assert str(info.value).startswith(said), str(info.value)
+        message = _refused(argv, tmp_path, job)
+        assert message.startswith(said), message
 
 
 def test_a_bad_labelled_list_is_refused_at_launch(tmp_path, photos):
@@ -452,9 +450,8 @@ def test_the_demo_replaces_only_its_own_output_and_measures_check_their_files(tm
             ([command.main, "--workdir", str(listing)], f"--workdir {listing} is a file; give a folder"),
             ([by_kind.main, "--json", str(tmp_path)], f"--json {tmp_path} is a folder; name the file"),
             ([cross_fit.main, "--json", str(tmp_path / "no" / "x.json")], f"--json: no such folder: {tmp_path / 'no'}")):
-        with pytest.raises(SystemExit) as info:
-            argv[0](argv[1:])
-        assert said in str(info.value) and "\n" not in str(info.value), str(info.value)
+        message = _refused(argv[1:], tmp_path, argv[0])
+        assert said in message, message
     assert sorted(tmp_path.rglob("*")) == before
 
 

@@ -78,9 +78,9 @@ def check_passed_on(argv: list[str], command: str) -> None:
     writes anything: each known, read by this job and in range; the dataset and the output are
     the command's own to set."""
     own = flag_names(FeatureOptions._add_argparse_args) | set(SET_BY_CALLER)  # noqa: SLF001
-    for arg in argv:
-        if arg.split("=", 1)[0] in own:
-            raise LaunchError(f"{arg.split('=', 1)[0]} is set by {command} itself")
+    for name in (arg.split("=", 1)[0] for arg in argv):
+        if name in own:
+            raise LaunchError(f"{name} is set by {command} itself")
     check_flags(argv)
     check_not_ignored(argv, "extract-features", commands.feature_job_flags())
     check_feature_options(opt.all_options(PipelineOptions(argv)), dataset=False)

@@ -49,8 +49,9 @@ def sniffed(raw: IO[bytes]) -> str | None:
 
 def packing_of(path: str) -> str | None:
     """A stored list's packing: by its name, else by its first bytes (``sniffed``)."""
-    if packing(path):
-        return packing(path)
+    named = packing(path)
+    if named:
+        return named
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         return sniffed(raw)
 
